@@ -1,0 +1,131 @@
+/* brr — the dependency graph: the validated config compiled into a DAG of units of work,
+ * every edge carrying the reason it exists. Pure data and algorithms: no Docker, no loop.
+ *
+ * Node ids are stable and readable:
+ *   <step>/build                    a single-platform build
+ *   <step>/build@<platform>         one platform of a multi-platform build
+ *   <step>/manifest                 the manifest list joining a step's platform builds
+ *   <step>/run                      the run container (services, commands, artifacts)
+ *   <step>/post-build               the post-build image
+ *   <step>/commit                   local tagging for the step's commit and push specs
+ *   push:<repository>:<tag>         one registry push (only with --push)
+ */
+#ifndef BRR_GRAPH_H
+#define BRR_GRAPH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "brr/config.h"
+#include "brr/diag.h"
+#include "brr/util.h"
+
+#define BRR_NO_STEP ((size_t)-1)
+
+typedef enum {
+  BRR_NODE_BUILD,
+  BRR_NODE_PLATFORM_BUILD,
+  BRR_NODE_MANIFEST,
+  BRR_NODE_RUN,
+  BRR_NODE_POST_BUILD,
+  BRR_NODE_COMMIT,
+  BRR_NODE_PUSH,
+  BRR_NODE_KIND_COUNT
+} brr_node_kind;
+
+typedef enum {
+  BRR_EDGE_TASK,          /* build -> run -> commit inside a step; post-build after run */
+  BRR_EDGE_DEPENDS,       /* explicit depends: */
+  BRR_EDGE_IMAGE,         /* consumer of an image another step produces */
+  BRR_EDGE_ARTIFACTS,     /* mentions /artifacts/<step>/ */
+  BRR_EDGE_PLATFORM,      /* per-platform build -> manifest; MP base -> MP dependent */
+  BRR_EDGE_PUSH_BARRIER,  /* every step before any push */
+  BRR_EDGE_MOVING_TAG,    /* every immutable push before a moving-tag push */
+  BRR_EDGE_SERIAL,        /* --serial / -j 1: buildrunner's exact order */
+  BRR_EDGE_REASON_COUNT
+} brr_edge_reason;
+
+typedef struct brr_edge {
+  size_t from, to;          /* node indices: `to` waits for `from` */
+  brr_edge_reason reason;
+  brr_mark mark;            /* where in the config the edge comes from (depends entry, image ref) */
+  const char *detail;       /* e.g. the image reference that links them, or NULL */
+} brr_edge;
+
+typedef struct brr_node {
+  const char *id;
+  size_t step;              /* index into cfg->steps, or BRR_NO_STEP */
+  brr_node_kind kind;
+  const char *platform;     /* platform builds (and single builds with a platform), else NULL */
+  const char *image;        /* push: "repository:tag" it writes; else NULL */
+  const brr_pushspec *pushspec;  /* push: the spec it comes from */
+  bool moving;              /* push: a moving tag (latest, global moving-tags) */
+  bool base_from_build_registry; /* platform build whose FROM is another MP step's image:
+                                    take the base for this platform from the build registry */
+  size_t base_step;         /* that base step, or BRR_NO_STEP */
+  const char *pool;         /* resource pool ("engine", "push:<host>", "builder:<name>"), or NULL */
+  double weight;            /* expected duration, seconds (default per kind, or history) */
+  double priority;          /* heaviest path from this node to the end, weight included */
+  unsigned level;           /* longest edge count from a root */
+  bool critical;            /* on the critical path */
+  size_t *in;               /* incoming edge indices */
+  size_t n_in;
+  size_t *out;              /* outgoing edge indices */
+  size_t n_out;
+} brr_node;
+
+typedef struct brr_graph {
+  brr_arena *arena;         /* owns everything below */
+  const brr_config *cfg;
+  brr_node *nodes;
+  size_t n_nodes;
+  brr_edge *edges;
+  size_t n_edges;
+  size_t *order;            /* a topological order of all nodes: the start order with one slot */
+  size_t *critical_path;    /* node indices, first to last */
+  size_t n_critical;
+  double critical_weight;
+  unsigned n_levels;
+  size_t *steps;            /* indices of the selected steps, in file order */
+  size_t n_steps;
+} brr_graph;
+
+typedef struct brr_graph_opts {
+  bool push;                /* --push: add push nodes */
+  bool serial;              /* --serial or -j 1: chain steps in buildrunner's order */
+  char **steps;             /* --steps (NULL-terminated) or NULL for all */
+  bool with_deps;           /* --with-deps: add what the selected steps depend on */
+  const char *platform;     /* --platform: collapses `platforms` */
+  bool disable_multi_platform; /* flag or global config: keep one platform */
+  const char *native_platform; /* "linux/amd64" etc.; NULL: from uname */
+} brr_graph_opts;
+
+typedef enum {
+  BRR_GRAPH_TEXT,
+  BRR_GRAPH_DOT,
+  BRR_GRAPH_MERMAID,
+  BRR_GRAPH_JSON,
+} brr_graph_format;
+
+/* Compile the config into a graph. Returns 0, or BRR_ECONFIG with diagnostics (unknown
+ * depends with a suggestion, cycles printed as a path with each edge's file:line). Warnings
+ * (depends in a file buildrunner would ignore it in) are added on success too. */
+int brr_graph_compile(const brr_config *cfg, const brr_graph_opts *opts, brr_graph **out,
+                      brr_diags *d);
+void brr_graph_free(brr_graph *g);
+
+/* Set node weights from a lookup (node id -> seconds, negative: keep the default), then
+ * recompute priorities, levels and the critical path. */
+typedef double (*brr_weight_fn)(void *ud, const brr_node *node);
+void brr_graph_set_weights(brr_graph *g, brr_weight_fn fn, void *ud);
+
+/* Print the graph. The same graph gives the same bytes. */
+void brr_graph_render(const brr_graph *g, brr_graph_format fmt, brr_buf *out);
+int brr_graph_format_parse(const char *s, brr_graph_format *out);   /* 0 or BRR_EINVAL */
+
+const char *brr_node_kind_name(brr_node_kind k);      /* "build", "platform-build", ... */
+const char *brr_edge_reason_name(brr_edge_reason r);  /* "task", "depends", ... */
+/* Normalise an image reference: docker.io/library/ prefix, implicit :latest. Heap string. */
+char *brr_image_ref_normalize(const char *ref);
+
+#endif

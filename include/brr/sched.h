@@ -1,0 +1,85 @@
+/* brr — the scheduler: runs a brr_graph on one libuv loop. It sees work only through the
+ * task interface below (start, cancel, a completion call, output bytes) and includes no
+ * Docker header; the tasks layer supplies a factory that makes a task for each node. */
+#ifndef BRR_SCHED_H
+#define BRR_SCHED_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <uv.h>
+
+#include "brr/graph.h"
+#include "brr/ui.h"
+
+typedef struct brr_sched brr_sched;
+typedef struct brr_task brr_task;
+
+typedef struct brr_task_ops {
+  const char *name;
+  /* Begin the work on `loop`; return 0 when started (brr_task_done will follow, possibly
+   * already from inside start) or a negative BRR_E* when nothing was started. */
+  int (*start)(brr_task *t, uv_loop_t *loop);
+  /* Stop as soon as possible: kill what runs, remove what was created, then call
+   * brr_task_done(t, BRR_ECANCELED, ...). Called at most once, only after start. */
+  void (*cancel)(brr_task *t);
+  /* Free the task's memory. Called after brr_task_done, or for a task never started. */
+  void (*free)(brr_task *t);
+} brr_task_ops;
+
+struct brr_task {
+  const brr_task_ops *ops;
+  void *impl;               /* the task kind's state */
+  /* set by the scheduler before start: */
+  brr_sched *sched;
+  const brr_graph *graph;
+  size_t node;              /* index into graph->nodes */
+  const char *step_name;    /* for output prefixes, NULL for build-level nodes */
+  brr_bus *bus;
+};
+
+/* Report completion, exactly once: status 0 success, BRR_ECANCELED after a cancel, any
+ * other negative value failure; `error` (may be NULL) is a one-line reason for the summary. */
+void brr_task_done(brr_task *t, int status, const char *error);
+/* Raw output bytes of the task (any chunking): split into whole lines, prefixed by step. */
+void brr_task_output(brr_task *t, const char *source, int stream, const char *data, size_t len);
+void brr_task_log(brr_task *t, brr_log_level level, const char *fmt, ...) BRR_PRINTF(3, 4);
+
+/* Make the task for node `node` of `g`. Returning 0 with *out == NULL means the node has no
+ * work (it succeeds at once). */
+typedef int (*brr_task_factory)(void *ud, const brr_graph *g, size_t node, brr_task **out);
+
+typedef struct brr_pool_limit {
+  const char *name;         /* "engine", "push:<host>", "builder:<name>", ... */
+  int limit;
+} brr_pool_limit;
+
+typedef struct brr_sched_opts {
+  int jobs;                 /* -j; <= 0: cores + 2 */
+  bool keep_going;          /* --keep-going */
+  const brr_pool_limit *pools;
+  size_t n_pools;
+  double grace_s;           /* how long cancelled tasks may take to clean up (default 10) */
+  const char *history_path; /* durations file: read for weights before, written after; NULL: none */
+  bool handle_signals;      /* install SIGINT/SIGTERM handlers (the CLI sets it) */
+  brr_bus *bus;
+  brr_task_factory factory;
+  void *factory_ud;
+} brr_sched_opts;
+
+typedef struct brr_sched_result {
+  int exit_code;            /* 0, 1 (a node failed), or 128+signal */
+  int signal;               /* the signal that stopped the run, or 0 */
+  size_t n_succeeded, n_failed, n_canceled, n_skipped;
+  brr_status *status;       /* per node (heap, free()); NULL when the caller passed none */
+  double wall_s, sum_s, critical_s;
+} brr_sched_result;
+
+/* Run every node of `g` on `loop` until all finished, failed, were skipped or cancelled.
+ * Applies weights from the history file first (brr_graph_set_weights), so `g` is updated. */
+int brr_sched_run(uv_loop_t *loop, brr_graph *g, const brr_sched_opts *opts,
+                  brr_sched_result *res);
+
+/* Default job count: cores + 2, as ninja. */
+int brr_sched_default_jobs(void);
+
+#endif

@@ -1,0 +1,102 @@
+/* brr — events and their renderers. Every layer reports what happens as events on a bus;
+ * renderers (tty status line, plain prefixed lines, CI log groups, JSON lines, the log files
+ * in the results dir) subscribe. Output lines are whole lines by construction: producers
+ * feed raw bytes through a brr_lines splitter that emits one event per complete line. */
+#ifndef BRR_UI_H
+#define BRR_UI_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "brr/util.h"
+
+typedef enum {
+  BRR_EV_RUN_START,    /* the scheduler starts: n_total nodes, step names known */
+  BRR_EV_NODE_START,
+  BRR_EV_NODE_OUTPUT,  /* one line of output of a node (text without the newline) */
+  BRR_EV_NODE_END,     /* status, duration, error */
+  BRR_EV_LOG,          /* a message of brr itself (level), optionally about a step */
+  BRR_EV_RUN_END,      /* the summary fields are set */
+} brr_event_type;
+
+typedef enum {
+  BRR_STATUS_PENDING,
+  BRR_STATUS_RUNNING,
+  BRR_STATUS_SUCCEEDED,
+  BRR_STATUS_FAILED,
+  BRR_STATUS_CANCELED,
+  BRR_STATUS_SKIPPED,
+} brr_status;
+
+typedef enum { BRR_LOG_DEBUG, BRR_LOG_INFO, BRR_LOG_WARNING, BRR_LOG_ERROR } brr_log_level;
+
+typedef struct brr_event {
+  brr_event_type type;
+  int64_t ts_ms;            /* wall clock */
+  const char *step;         /* step name, or NULL for build-level events */
+  const char *node;         /* node id, or NULL */
+  const char *source;       /* sub-source inside a step ("service-db", "linux/arm64"), or NULL */
+  int stream;               /* OUTPUT: 1 stdout, 2 stderr */
+  const char *text;         /* OUTPUT/LOG: one line, no newline; END: error message or NULL */
+  size_t len;
+  brr_log_level level;      /* LOG */
+  brr_status status;        /* END */
+  double duration;          /* END: seconds */
+  /* RUN_START / RUN_END */
+  size_t n_total, n_succeeded, n_failed, n_canceled, n_skipped;
+  double wall_s, sum_s, critical_s;
+} brr_event;
+
+typedef void (*brr_event_fn)(void *ud, const brr_event *ev);
+
+/* The event bus: synchronous fan-out to subscribers, on the loop thread. */
+typedef struct brr_bus brr_bus;
+brr_bus *brr_bus_new(void);
+void brr_bus_free(brr_bus *bus);
+void brr_bus_subscribe(brr_bus *bus, brr_event_fn fn, void *ud);
+void brr_bus_emit(brr_bus *bus, brr_event *ev);   /* fills ts_ms when 0 */
+void brr_bus_log(brr_bus *bus, brr_log_level level, const char *step, const char *fmt, ...)
+    BRR_PRINTF(4, 5);
+
+/* Line splitter: feed bytes, get one OUTPUT event per complete line; flush emits a partial
+ * last line. \r\n and lone \r-terminated progress lines are handled as lines. */
+typedef struct brr_lines {
+  brr_bus *bus;
+  const char *step, *node, *source;
+  int stream;
+  brr_buf pending;
+} brr_lines;
+void brr_lines_init(brr_lines *l, brr_bus *bus, const char *step, const char *node,
+                    const char *source, int stream);
+void brr_lines_feed(brr_lines *l, const char *data, size_t len);
+void brr_lines_flush(brr_lines *l);
+void brr_lines_free(brr_lines *l);
+
+/* ---- renderers ---- */
+typedef enum {
+  BRR_PROGRESS_AUTO,
+  BRR_PROGRESS_TTY,
+  BRR_PROGRESS_PLAIN,
+  BRR_PROGRESS_CI,
+  BRR_PROGRESS_JSON,
+} brr_progress;
+
+typedef struct brr_ui_opts {
+  brr_progress progress;     /* AUTO: tty, ci or plain from the environment */
+  int fd;                    /* where to render (normally 1) */
+  bool no_color;             /* --no-color */
+  bool timestamps;           /* false with --disable-timestamps */
+  bool debug;                /* -x: show DEBUG logs */
+  const char *results_dir;   /* build.log and <step>.log here; NULL: none */
+} brr_ui_opts;
+
+typedef struct brr_ui brr_ui;
+/* Subscribe the chosen renderer and the results-dir logs to `bus`. */
+brr_ui *brr_ui_new(brr_bus *bus, const brr_ui_opts *opts);
+void brr_ui_free(brr_ui *ui);     /* flushes */
+int brr_progress_parse(const char *s, brr_progress *out);   /* 0 or BRR_EINVAL */
+/* Whether colour is on for `fd` given --no-color, NO_COLOR, FORCE_COLOR, CLICOLOR_FORCE. */
+bool brr_ui_color_enabled(int fd, bool no_color);
+
+#endif

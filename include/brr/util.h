@@ -1,0 +1,108 @@
+/* brr — small shared helpers: memory, growable buffers, arenas, strings, paths.
+ * Everything here aborts on out-of-memory: brr cannot do anything useful without memory,
+ * and checking every allocation would hide the real error paths. */
+#ifndef BRR_UTIL_H
+#define BRR_UTIL_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#if defined(__GNUC__)
+#define BRR_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#define BRR_NORETURN __attribute__((noreturn))
+#else
+#define BRR_PRINTF(a, b)
+#define BRR_NORETURN
+#endif
+
+#define BRR_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+/* ---- memory ---------------------------------------------------------------- */
+void *brr_xmalloc(size_t n);
+void *brr_xcalloc(size_t n, size_t size);
+void *brr_xrealloc(void *p, size_t n);
+char *brr_xstrdup(const char *s);
+char *brr_xstrndup(const char *s, size_t n);
+char *brr_xasprintf(const char *fmt, ...) BRR_PRINTF(1, 2);
+char *brr_xvasprintf(const char *fmt, va_list ap) BRR_PRINTF(1, 0);
+
+/* Append `item` to a heap array `arr` of `n` items with capacity `cap` (all lvalues). */
+#define BRR_VEC_PUSH(arr, n, cap, item)                                              \
+  do {                                                                               \
+    if ((n) == (cap)) {                                                              \
+      (cap) = (cap) ? (cap) * 2 : 8;                                                 \
+      (arr) = brr_xrealloc((arr), (cap) * sizeof(*(arr)));                           \
+    }                                                                                \
+    (arr)[(n)++] = (item);                                                           \
+  } while (0)
+
+/* ---- growable byte buffer; data is always NUL-terminated ------------------- */
+typedef struct brr_buf {
+  char *data;  /* NULL until the first append */
+  size_t len;  /* bytes used, excluding the terminating NUL */
+  size_t cap;  /* bytes allocated */
+} brr_buf;
+
+#define BRR_BUF_INIT {NULL, 0, 0}
+void brr_buf_reserve(brr_buf *b, size_t extra);
+void brr_buf_append(brr_buf *b, const void *p, size_t n);
+void brr_buf_puts(brr_buf *b, const char *s);
+void brr_buf_putc(brr_buf *b, char c);
+void brr_buf_printf(brr_buf *b, const char *fmt, ...) BRR_PRINTF(2, 3);
+void brr_buf_vprintf(brr_buf *b, const char *fmt, va_list ap) BRR_PRINTF(2, 0);
+void brr_buf_reset(brr_buf *b);            /* len = 0, keeps memory */
+void brr_buf_free(brr_buf *b);             /* frees and re-initialises */
+char *brr_buf_detach(brr_buf *b);          /* returns data (never NULL), re-initialises */
+const char *brr_buf_cstr(const brr_buf *b); /* data or "" */
+
+/* ---- arena: many small allocations freed at once ---------------------------- */
+typedef struct brr_arena brr_arena;
+brr_arena *brr_arena_new(void);
+void brr_arena_free(brr_arena *a);
+void *brr_arena_alloc(brr_arena *a, size_t n);   /* zeroed, 16-byte aligned */
+char *brr_arena_strdup(brr_arena *a, const char *s);
+char *brr_arena_strndup(brr_arena *a, const char *s, size_t n);
+char *brr_arena_printf(brr_arena *a, const char *fmt, ...) BRR_PRINTF(2, 3);
+/* Grow an arena array (old storage stays in the arena until it is freed). */
+void *brr_arena_grow(brr_arena *a, void *old, size_t old_bytes, size_t new_bytes);
+
+/* ---- strings ------------------------------------------------------------------ */
+bool brr_streq(const char *a, const char *b);          /* NULL-safe */
+bool brr_startswith(const char *s, const char *prefix);
+bool brr_endswith(const char *s, const char *suffix);
+/* Levenshtein distance, capped: returns `cap`+1 once the distance exceeds `cap`. */
+size_t brr_edit_distance(const char *a, const char *b, size_t cap);
+/* The candidate closest to `word` when it is close enough to be a likely typo, else NULL. */
+const char *brr_suggest(const char *word, const char *const *candidates, size_t n);
+/* Python's repr() of a float ("2.0", "1e+16", "0.1", "inf", "nan"); buf >= 32 bytes. */
+char *brr_fmt_pyfloat(double v, char *buf, size_t size);
+/* Split `s` on `sep` into a NULL-terminated heap array of heap strings; brr_strv_free frees. */
+char **brr_split(const char *s, char sep, size_t *count);
+void brr_strv_free(char **v);
+
+/* ---- paths and files ----------------------------------------------------------- */
+char *brr_path_join(const char *a, const char *b);   /* b absolute -> copy of b */
+char *brr_path_dirname(const char *p);
+const char *brr_path_basename(const char *p);         /* points into p */
+char *brr_path_expanduser(const char *p);              /* "~" and "~/x" via $HOME */
+char *brr_path_realpath(const char *p);                 /* NULL when it does not exist */
+/* Lexical normalisation: collapses "//", "/./" and "x/.." without touching the disk. */
+char *brr_path_normalize(const char *p);
+bool brr_path_is_under(const char *path, const char *dir);  /* both absolute, normalised */
+/* A path relative to the cwd for messages when it lies under it, else the path itself. */
+char *brr_path_display(const char *abs);
+/* Read a whole file into `out` (appended). Returns 0 or -errno. */
+int brr_read_file(const char *path, brr_buf *out);
+int brr_write_file(const char *path, const void *data, size_t len);
+/* mkdir -p; returns 0 or -errno. */
+int brr_mkdir_p(const char *path, unsigned mode);
+/* rm -rf; returns 0 or -errno (a missing path is 0). */
+int brr_rm_rf(const char *path);
+
+/* ---- time ------------------------------------------------------------------------ */
+uint64_t brr_mono_ms(void);   /* monotonic clock, milliseconds */
+int64_t brr_wall_ms(void);    /* wall clock, milliseconds since the epoch */
+
+#endif

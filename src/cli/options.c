@@ -1,0 +1,294 @@
+/* Command-line parsing: one table drives getopt_long, --help and the not-implemented check. */
+#include <getopt.h>
+#include <stdarg.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "brr/cli.h"
+#include "brr/diag.h"
+#include "brr/util.h"
+
+enum {
+  OPT_CONTAINER_LABELS = 1000,
+  OPT_PUSH,
+  OPT_KEEP_IMAGES,
+  OPT_CLEANUP_IMAGES,
+  OPT_LOCAL_IMAGES,
+  OPT_PLATFORM,
+  OPT_KEEP_STEP_ARTIFACTS,
+  OPT_CLEAN_CACHE,
+  OPT_PUBLISH_PORTS,
+  OPT_DISABLE_TIMESTAMPS,
+  OPT_NO_COLOR,
+  OPT_VERSION,
+  OPT_PRINT_GENERATED,
+  OPT_LOG_GENERATED,
+  OPT_DISABLE_MP,
+  OPT_SS_ENABLED,
+  OPT_SS_SCANNER,
+  OPT_SS_VERSION,
+  OPT_SS_CONFIG_FILE,
+  OPT_SS_MAX_SCORE,
+  OPT_SERIAL,
+  OPT_WITH_DEPS,
+  OPT_GRAPH,
+  OPT_PROGRESS,
+};
+
+typedef struct opt_def {
+  const char *name;
+  int val;             /* short letter or OPT_* */
+  int has_arg;         /* no_argument, required_argument, optional_argument */
+  const char *metavar;
+  const char *group;
+  const char *help;
+  /* NULL when the feature exists; otherwise what is missing (printed with the refusal). */
+  const char *pending;
+} opt_def;
+
+static const char *const SCAN_PENDING =
+    "security scanning runs trivy in a container; brr does not run scanners yet";
+
+static const opt_def OPTS[] = {
+    {"directory", 'd', required_argument, "DIR", "Input", "build directory (default: the current directory)", NULL},
+    {"file", 'f', required_argument, "FILE", "Input", "build configuration file, relative to DIR (default: buildrunner.yaml)", NULL},
+    {"global-config", 'c', required_argument, "FILE", "Input", "global configuration file (default: DIR/.buildrunner.yaml)", NULL},
+    {"build-results-directory", 'b', required_argument, "DIR", "Input", "results directory (default: DIR/buildrunner.results)", NULL},
+    {"build-number", 'n', required_argument, "N", "Input", "build number (default: epoch seconds)", NULL},
+
+    {"steps", 's', required_argument, "A,B", "Selection and order", "run only these steps (repeatable, comma-separated)", NULL},
+    {"with-deps", OPT_WITH_DEPS, no_argument, NULL, "Selection and order", "with --steps: also run what those steps depend on", NULL},
+    {"jobs", 'j', required_argument, "N", "Selection and order", "run at most N nodes at once (default: cores + 2)", NULL},
+    {"serial", OPT_SERIAL, no_argument, NULL, "Selection and order", "run one node at a time in buildrunner's exact order", NULL},
+    {"keep-going", 'k', no_argument, NULL, "Selection and order", "after a failure, run everything that does not depend on it", NULL},
+    {"graph", OPT_GRAPH, optional_argument, "FMT", "Selection and order", "print the graph (text|dot|mermaid|json) and exit", NULL},
+
+    {"push", OPT_PUSH, no_argument, NULL, "Images", "push images to their registries after every step succeeded", NULL},
+    {"local-images", OPT_LOCAL_IMAGES, no_argument, NULL, "Images", "never pull images that exist locally (pull: false everywhere)", NULL},
+    {"platform", OPT_PLATFORM, required_argument, "P", "Images", "build and run for platform P only (collapses platforms)", NULL},
+    {"disable-multi-platform", OPT_DISABLE_MP, no_argument, NULL, "Images", "build one platform of multi-platform steps", NULL},
+    {"cleanup-images", OPT_CLEANUP_IMAGES, no_argument, NULL, "Images", "remove the images the build generated at the end", NULL},
+    {"keep-images", OPT_KEEP_IMAGES, no_argument, NULL, "Images", "deprecated, does nothing", NULL},
+    {"docker-timeout", 't', required_argument, "S", "Images", "Docker API timeout in seconds (default: 600; 0: 3600)", NULL},
+
+    {"publish-ports", OPT_PUBLISH_PORTS, no_argument, NULL, "Run steps", "publish the ports of run steps on the host", NULL},
+    {"container-labels", OPT_CONTAINER_LABELS, required_argument, "K=V,..", "Run steps", "labels for every container brr creates", NULL},
+    {"keep-step-artifacts", OPT_KEEP_STEP_ARTIFACTS, no_argument, NULL, "Run steps", "keep the results directory of an earlier run", NULL},
+    {"clean-cache", OPT_CLEAN_CACHE, no_argument, NULL, "Run steps", "empty caches-root before the build", NULL},
+
+    {"security-scan-enabled", OPT_SS_ENABLED, required_argument, "true|false", "Security scan", "override security-scan.enabled", SCAN_PENDING},
+    {"security-scan-scanner", OPT_SS_SCANNER, required_argument, "NAME", "Security scan", "override security-scan.scanner", SCAN_PENDING},
+    {"security-scan-version", OPT_SS_VERSION, required_argument, "V", "Security scan", "override security-scan.version", SCAN_PENDING},
+    {"security-scan-config-file", OPT_SS_CONFIG_FILE, required_argument, "FILE", "Security scan", "override security-scan.config from a YAML file", SCAN_PENDING},
+    {"security-scan-max-score-threshold", OPT_SS_MAX_SCORE, required_argument, "X", "Security scan", "override security-scan.max-score-threshold", SCAN_PENDING},
+
+    {"progress", OPT_PROGRESS, required_argument, "MODE", "Output", "auto|tty|plain|ci|json (default: $BRR_PROGRESS or auto)", NULL},
+    {"no-color", OPT_NO_COLOR, no_argument, NULL, "Output", "no colours (NO_COLOR is honoured too)", NULL},
+    {"disable-timestamps", OPT_DISABLE_TIMESTAMPS, no_argument, NULL, "Output", "no timestamps on the console", NULL},
+    {"debug", 'x', no_argument, NULL, "Output", "show debug messages", NULL},
+    {"print-generated-files", OPT_PRINT_GENERATED, no_argument, NULL, "Output", "print the rendered configuration and exit", NULL},
+    {"log-generated-files", OPT_LOG_GENERATED, no_argument, NULL, "Output", "log the rendered configuration and continue", NULL},
+
+    {"help", 'h', no_argument, NULL, "Information", "show this help and exit", NULL},
+    {"version", OPT_VERSION, no_argument, NULL, "Information", "print the version and exit", NULL},
+};
+
+#define N_OPTS BRR_ARRAY_LEN(OPTS)
+_Static_assert(N_OPTS <= 64, "used_mask has one bit per option");
+
+static const opt_def *find_opt(int val) {
+  for (size_t i = 0; i < N_OPTS; i++)
+    if (OPTS[i].val == val) return &OPTS[i];
+  return NULL;
+}
+
+void brr_cli_print_help(FILE *out, const char *prog) {
+  fprintf(out,
+          "usage: %s [options]\n"
+          "Runs the steps of a buildrunner.yaml as a dependency graph: every independent step,\n"
+          "and every platform of a multi-platform build, at the same time.\n",
+          prog);
+  const char *group = NULL;
+  for (size_t i = 0; i < N_OPTS; i++) {
+    const opt_def *o = &OPTS[i];
+    if (!group || strcmp(group, o->group) != 0) {
+      group = o->group;
+      fprintf(out, "\n%s:\n", group);
+    }
+    char left[80];
+    int n;
+    if (o->val < 128)
+      n = snprintf(left, sizeof left, "  -%c, --%s", o->val, o->name);
+    else
+      n = snprintf(left, sizeof left, "      --%s", o->name);
+    if (o->metavar && n > 0 && (size_t)n < sizeof left)
+      snprintf(left + n, sizeof left - (size_t)n, o->has_arg == optional_argument ? "[=%s]" : " %s", o->metavar);
+    fprintf(out, "%-36s %s%s\n", left, o->help, o->pending ? " [not implemented yet]" : "");
+  }
+  fprintf(out,
+          "\nExit codes: 0 success, 1 a step failed, 2 usage, 69 results directory unusable,\n"
+          "78 configuration error, 128+N stopped by signal N.\n");
+}
+
+static BRR_PRINTF(2, 3) int usage_error(FILE *err, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  fprintf(err, "brr: ");
+  vfprintf(err, fmt, ap);
+  fprintf(err, "\nTry 'brr --help' for more information.\n");
+  va_end(ap);
+  return BRR_EXIT_USAGE;
+}
+
+static void push_split(char ***vec, size_t *n, const char *arg) {
+  size_t k;
+  char **parts = brr_split(arg, ',', &k);
+  *vec = brr_xrealloc(*vec, (*n + k + 1) * sizeof(char *));
+  for (size_t i = 0; i < k; i++) {
+    if (parts[i][0] == '\0') {
+      free(parts[i]);
+      continue;
+    }
+    (*vec)[(*n)++] = parts[i];
+  }
+  (*vec)[*n] = NULL;
+  free(parts);
+}
+
+static int parse_int(const char *s, int lo, int *out) {
+  char *end;
+  long v = strtol(s, &end, 10);
+  if (*s == '\0' || *end != '\0' || v < lo || v > INT_MAX) return -1;
+  *out = (int)v;
+  return 0;
+}
+
+int brr_cli_parse(brr_cli *cli, int argc, char **argv, FILE *err) {
+  memset(cli, 0, sizeof *cli);
+  cli->docker_timeout = 600;
+  struct option longopts[N_OPTS + 1];
+  char shortopts[3 * N_OPTS + 2];
+  size_t s = 0;
+  shortopts[s++] = ':';  /* report missing arguments distinctly */
+  for (size_t i = 0; i < N_OPTS; i++) {
+    longopts[i] = (struct option){OPTS[i].name, OPTS[i].has_arg, NULL, OPTS[i].val};
+    if (OPTS[i].val < 128) {
+      shortopts[s++] = (char)OPTS[i].val;
+      if (OPTS[i].has_arg == required_argument) shortopts[s++] = ':';
+    }
+  }
+  shortopts[s] = '\0';
+  longopts[N_OPTS] = (struct option){NULL, 0, NULL, 0};
+
+  size_t n_steps = 0, n_labels = 0;
+  optind = 1;
+  opterr = 0;
+  int c;
+  while ((c = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
+    for (size_t i = 0; i < N_OPTS; i++)
+      if (OPTS[i].val == c) cli->used_mask |= 1ull << i;
+    switch (c) {
+    case 'c': cli->global_config = optarg; break;
+    case 'd': cli->directory = optarg; break;
+    case 'b': cli->results_dir = optarg; break;
+    case 'f': cli->file = optarg; break;
+    case 'x': cli->debug = true; break;
+    case 'n': cli->build_number = optarg; break;
+    case 't':
+      if (parse_int(optarg, 0, &cli->docker_timeout) != 0)
+        return usage_error(err, "--docker-timeout needs a number of seconds, got '%s'", optarg);
+      if (cli->docker_timeout == 0) cli->docker_timeout = 3600;
+      break;
+    case 's': push_split(&cli->steps, &n_steps, optarg); break;
+    case 'j':
+      if (parse_int(optarg, 1, &cli->jobs) != 0)
+        return usage_error(err, "--jobs needs a positive number, got '%s'", optarg);
+      break;
+    case 'k': cli->keep_going = true; break;
+    case 'h': cli->help = true; break;
+    case OPT_CONTAINER_LABELS: {
+      size_t before = n_labels;
+      push_split(&cli->container_labels, &n_labels, optarg);
+      for (size_t i = before; i < n_labels; i++)
+        if (!strchr(cli->container_labels[i], '='))
+          return usage_error(err, "--container-labels: '%s' is not of the form key=value",
+                             cli->container_labels[i]);
+      break;
+    }
+    case OPT_PUSH: cli->push = true; break;
+    case OPT_KEEP_IMAGES: cli->keep_images = true; break;
+    case OPT_CLEANUP_IMAGES: cli->cleanup_images = true; break;
+    case OPT_LOCAL_IMAGES: cli->local_images = true; break;
+    case OPT_PLATFORM: cli->platform = optarg; break;
+    case OPT_KEEP_STEP_ARTIFACTS: cli->keep_step_artifacts = true; break;
+    case OPT_CLEAN_CACHE: cli->clean_cache = true; break;
+    case OPT_PUBLISH_PORTS: cli->publish_ports = true; break;
+    case OPT_DISABLE_TIMESTAMPS: cli->disable_timestamps = true; break;
+    case OPT_NO_COLOR: cli->no_color = true; break;
+    case OPT_VERSION: cli->version = true; break;
+    case OPT_PRINT_GENERATED: cli->print_generated_files = true; break;
+    case OPT_LOG_GENERATED: cli->log_generated_files = true; break;
+    case OPT_DISABLE_MP: cli->disable_multi_platform = true; break;
+    case OPT_SS_ENABLED:
+      if (strcmp(optarg, "true") != 0 && strcmp(optarg, "false") != 0)
+        return usage_error(err, "--security-scan-enabled takes true or false, got '%s'", optarg);
+      cli->security_scan_enabled = optarg;
+      break;
+    case OPT_SS_SCANNER: cli->security_scan_scanner = optarg; break;
+    case OPT_SS_VERSION: cli->security_scan_version = optarg; break;
+    case OPT_SS_CONFIG_FILE: cli->security_scan_config_file = optarg; break;
+    case OPT_SS_MAX_SCORE: cli->security_scan_max_score_threshold = optarg; break;
+    case OPT_SERIAL: cli->serial = true; break;
+    case OPT_WITH_DEPS: cli->with_deps = true; break;
+    case OPT_GRAPH: cli->graph = optarg ? optarg : "text"; break;
+    case OPT_PROGRESS: cli->progress = optarg; break;
+    case ':': {
+      const opt_def *o = find_opt(optopt);
+      if (o) return usage_error(err, "option --%s needs a value", o->name);
+      return usage_error(err, "option '%s' needs a value", argv[optind - 1]);
+    }
+    default:
+      if (optopt && optopt < 128) {
+        char tmp[3] = {'-', (char)optopt, 0};
+        return usage_error(err, "unknown option '%s'", tmp);
+      }
+      return usage_error(err, "unknown option '%s'", argv[optind - 1]);
+    }
+  }
+  if (optind < argc) return usage_error(err, "unexpected argument '%s'", argv[optind]);
+  if (cli->with_deps && !cli->steps)
+    return usage_error(err, "%s", "--with-deps needs --steps");
+  if (!cli->progress) {
+    const char *env = getenv("BRR_PROGRESS");
+    if (env && *env) cli->progress = env;
+  }
+  if (cli->progress) {
+    static const char *modes[] = {"auto", "tty", "plain", "ci", "json"};
+    bool ok = false;
+    for (size_t i = 0; i < BRR_ARRAY_LEN(modes); i++) ok |= strcmp(cli->progress, modes[i]) == 0;
+    if (!ok) return usage_error(err, "--progress takes auto, tty, plain, ci or json, got '%s'", cli->progress);
+  }
+  if (cli->graph) {
+    static const char *fmts[] = {"text", "dot", "mermaid", "json"};
+    bool ok = false;
+    for (size_t i = 0; i < BRR_ARRAY_LEN(fmts); i++) ok |= strcmp(cli->graph, fmts[i]) == 0;
+    if (!ok) return usage_error(err, "--graph takes text, dot, mermaid or json, got '%s'", cli->graph);
+  }
+  return 0;
+}
+
+int brr_cli_check_implemented(const brr_cli *cli, FILE *err) {
+  for (size_t i = 0; i < N_OPTS; i++) {
+    if (!(cli->used_mask & (1ull << i)) || !OPTS[i].pending) continue;
+    fprintf(err, "brr: --%s is not implemented yet: %s\n", OPTS[i].name, OPTS[i].pending);
+    return BRR_EXIT_USAGE;
+  }
+  return 0;
+}
+
+void brr_cli_free(brr_cli *cli) {
+  brr_strv_free(cli->steps);
+  brr_strv_free(cli->container_labels);
+  cli->steps = cli->container_labels = NULL;
+}

@@ -1,0 +1,97 @@
+/* util: buffers, arenas, strings, paths, Python float repr. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "brr/util.h"
+
+static void test_buf(void **state) {
+  (void)state;
+  brr_buf b = BRR_BUF_INIT;
+  assert_string_equal(brr_buf_cstr(&b), "");
+  brr_buf_puts(&b, "abc");
+  brr_buf_printf(&b, "-%d-", 42);
+  brr_buf_putc(&b, 'z');
+  assert_string_equal(b.data, "abc-42-z");
+  assert_int_equal(b.len, 8);
+  for (int i = 0; i < 10000; i++) brr_buf_putc(&b, 'x');
+  assert_int_equal(b.len, 10008);
+  char *s = brr_buf_detach(&b);
+  assert_null(b.data);
+  free(s);
+}
+
+static void test_arena(void **state) {
+  (void)state;
+  brr_arena *a = brr_arena_new();
+  char *p = NULL;
+  for (int i = 0; i < 5000; i++) p = brr_arena_printf(a, "item-%d", i);
+  assert_string_equal(p, "item-4999");
+  char *big = brr_arena_alloc(a, 100000);
+  assert_int_equal(big[99999], 0);
+  assert_true(((uintptr_t)big & 15) == 0);
+  int *arr = brr_arena_alloc(a, 4 * sizeof(int));
+  arr[3] = 7;
+  arr = brr_arena_grow(a, arr, 4 * sizeof(int), 8 * sizeof(int));
+  assert_int_equal(arr[3], 7);
+  brr_arena_free(a);
+}
+
+static void test_pyfloat(void **state) {
+  (void)state;
+  char buf[40];
+  struct { double v; const char *want; } cases[] = {
+      {2.0, "2.0"}, {0.1, "0.1"}, {1e16, "1e+16"}, {1.5e-5, "1.5e-05"}, {123456.789, "123456.789"},
+      {-3.25, "-3.25"}, {1e15, "1000000000000000.0"}, {0.0001, "0.0001"}, {3.3, "3.3"},
+      {1.0 / 3.0, "0.3333333333333333"}, {0.0, "0.0"},
+  };
+  for (size_t i = 0; i < BRR_ARRAY_LEN(cases); i++)
+    assert_string_equal(brr_fmt_pyfloat(cases[i].v, buf, sizeof buf), cases[i].want);
+}
+
+static void test_strings(void **state) {
+  (void)state;
+  assert_true(brr_startswith("platforms", "plat"));
+  assert_true(brr_endswith("file.yaml", ".yaml"));
+  assert_int_equal(brr_edit_distance("platfroms", "platforms", 5), 2);
+  const char *keys[] = {"platform", "platforms", "path", "pull"};
+  assert_string_equal(brr_suggest("platfroms", keys, 4), "platforms");
+  assert_null(brr_suggest("zzzzzzzz", keys, 4));
+  size_t n;
+  char **parts = brr_split("a,b,,c", ',', &n);
+  assert_int_equal(n, 4);
+  assert_string_equal(parts[3], "c");
+  assert_string_equal(parts[2], "");
+  brr_strv_free(parts);
+}
+
+static void test_paths(void **state) {
+  (void)state;
+  char *p = brr_path_normalize("/a/./b//c/../d/");
+  assert_string_equal(p, "/a/b/d");
+  free(p);
+  p = brr_path_normalize("../x/../../y");
+  assert_string_equal(p, "../../y");
+  free(p);
+  assert_true(brr_path_is_under("/a/b", "/a"));
+  assert_false(brr_path_is_under("/ab", "/a"));
+  p = brr_path_join("/a/", "b");
+  assert_string_equal(p, "/a/b");
+  free(p);
+  p = brr_path_dirname("/a/b/c");
+  assert_string_equal(p, "/a/b");
+  free(p);
+  assert_string_equal(brr_path_basename("/a/b/c.txt"), "c.txt");
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_buf),     cmocka_unit_test(test_arena), cmocka_unit_test(test_pyfloat),
+      cmocka_unit_test(test_strings), cmocka_unit_test(test_paths),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}

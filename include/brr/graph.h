@@ -88,6 +88,9 @@ typedef struct brr_graph {
   unsigned n_levels;
   size_t *steps;            /* indices of the selected steps, in file order */
   size_t n_steps;
+  /* internal to the graph module */
+  size_t cap_nodes, cap_edges;
+  brr_strmap ids;
 } brr_graph;
 
 typedef struct brr_graph_opts {
@@ -113,6 +116,22 @@ typedef enum {
 int brr_graph_compile(const brr_config *cfg, const brr_graph_opts *opts, brr_graph **out,
                       brr_diags *d);
 void brr_graph_free(brr_graph *g);
+
+/* ---- building a graph (the compiler and tests use these) ---- */
+brr_graph *brr_graph_new(const brr_config *cfg);
+/* Add a node (id copied); returns its index. Weight starts at the default for the kind. */
+size_t brr_graph_add_node(brr_graph *g, const char *id, brr_node_kind kind, size_t step);
+/* Add an edge `from` -> `to` (to waits for from). A second edge between the same two nodes is
+ * ignored (the first reason is kept); returns the edge index either way. */
+size_t brr_graph_add_edge(brr_graph *g, size_t from, size_t to, brr_edge_reason reason,
+                          brr_mark mark, const char *detail);
+/* Index of the node with this id, or BRR_NO_STEP. */
+size_t brr_graph_find(const brr_graph *g, const char *id);
+/* Finish: adjacency lists, cycle check (BRR_ECONFIG with the cycle printed as a path, each
+ * edge with its reason and file:line), topological order, levels, priorities, critical path. */
+int brr_graph_finish(brr_graph *g, brr_diags *d);
+/* Default expected duration of a node kind, seconds. */
+double brr_node_default_weight(brr_node_kind k);
 
 /* Set node weights from a lookup (node id -> seconds, negative: keep the default), then
  * recompute priorities, levels and the critical path. */

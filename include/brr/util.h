@@ -82,6 +82,17 @@ char *brr_fmt_pyfloat(double v, char *buf, size_t size);
 char **brr_split(const char *s, char sep, size_t *count);
 void brr_strv_free(char **v);
 
+/* ---- string -> index map (open addressing; keys are not copied and must outlive it) ---- */
+typedef struct brr_strmap {
+  const char **keys;
+  size_t *vals;
+  size_t n, cap;
+} brr_strmap;
+#define BRR_STRMAP_INIT {NULL, NULL, 0, 0}
+void brr_strmap_put(brr_strmap *m, const char *key, size_t val);   /* replaces */
+bool brr_strmap_get(const brr_strmap *m, const char *key, size_t *val);
+void brr_strmap_free(brr_strmap *m);
+
 /* ---- paths and files ----------------------------------------------------------- */
 char *brr_path_join(const char *a, const char *b);   /* b absolute -> copy of b */
 char *brr_path_dirname(const char *p);

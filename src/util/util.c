@@ -361,3 +361,65 @@ int64_t brr_wall_ms(void) {
   clock_gettime(CLOCK_REALTIME, &ts);
   return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
+
+/* ---- brr_strmap ---- */
+
+static size_t str_hash(const char *s) {
+  uint64_t h = 1469598103934665603ull; /* FNV-1a */
+  for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
+  return (size_t)h;
+}
+
+static void strmap_grow(brr_strmap *m) {
+  size_t cap = m->cap ? m->cap * 2 : 64;
+  const char **keys = brr_xcalloc(cap, sizeof(char *));
+  size_t *vals = brr_xcalloc(cap, sizeof(size_t));
+  for (size_t i = 0; i < m->cap; i++) {
+    if (!m->keys[i]) continue;
+    size_t j = str_hash(m->keys[i]) & (cap - 1);
+    while (keys[j]) j = (j + 1) & (cap - 1);
+    keys[j] = m->keys[i];
+    vals[j] = m->vals[i];
+  }
+  free(m->keys);
+  free(m->vals);
+  m->keys = keys;
+  m->vals = vals;
+  m->cap = cap;
+}
+
+void brr_strmap_put(brr_strmap *m, const char *key, size_t val) {
+  if ((m->n + 1) * 4 > m->cap * 3) strmap_grow(m);
+  size_t j = str_hash(key) & (m->cap - 1);
+  while (m->keys[j]) {
+    if (strcmp(m->keys[j], key) == 0) {
+      m->vals[j] = val;
+      return;
+    }
+    j = (j + 1) & (m->cap - 1);
+  }
+  m->keys[j] = key;
+  m->vals[j] = val;
+  m->n++;
+}
+
+bool brr_strmap_get(const brr_strmap *m, const char *key, size_t *val) {
+  if (!m->cap) return false;
+  size_t j = str_hash(key) & (m->cap - 1);
+  while (m->keys[j]) {
+    if (strcmp(m->keys[j], key) == 0) {
+      if (val) *val = m->vals[j];
+      return true;
+    }
+    j = (j + 1) & (m->cap - 1);
+  }
+  return false;
+}
+
+void brr_strmap_free(brr_strmap *m) {
+  free(m->keys);
+  free(m->vals);
+  m->keys = NULL;
+  m->vals = NULL;
+  m->n = m->cap = 0;
+}

@@ -163,6 +163,14 @@ static inline char *tu_tar_names(const tu_tar *t) {
   return brr_buf_detach(&b);
 }
 
+/* Fail with the first diagnostic's text when `expr` is not 0. */
+#define tu_ok(expr, diags)                                                                  \
+  do {                                                                                      \
+    int tu_rc_ = (expr);                                                                    \
+    if (tu_rc_ != 0)                                                                        \
+      fail_msg("%s returned %d: %s", #expr, tu_rc_, (diags)->n ? (diags)->v[0].msg : "");   \
+  } while (0)
+
 /* Run `argv` and capture its stdout; returns the exit status (-1 when it could not run). */
 static inline int tu_run(char *const argv[], const char *cwd, brr_buf *out) {
   int pipefd[2];

@@ -5,6 +5,7 @@
 
 #include <archive.h>
 #include <archive_entry.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -235,7 +236,9 @@ static int store_tree(brr_artifact_sink *s, struct archive *in, brr_arena *a, br
   struct archive_entry *e;
   int rc = 0, r;
   while (rc == 0 && (r = archive_read_next_header(in, &e)) == ARCHIVE_OK) {
-    if (archive_entry_filetype(e) != AE_IFREG) continue;  /* hard links are AE_IFREG too */
+    /* regular files and hard links to them (a link member has no file type of its own) */
+    bool link_member = archive_entry_filetype(e) == 0 && archive_entry_hardlink(e);
+    if (archive_entry_filetype(e) != AE_IFREG && !link_member) continue;
     const char *rest = below_root(archive_entry_pathname(e));
     if (!*rest) continue;
     char *rel = brr_xasprintf("%s/%s", base, rest);
@@ -320,6 +323,64 @@ static int copy_members(struct archive *in, struct archive *w, const char *name,
   return rc;
 }
 
+/* Unpack the stream below `dir` (a fresh directory), links and modes as they are. */
+static int unpack(struct archive *in, const char *dir, brr_diags *d) {
+  brr_tar_out o;
+  brr_tar_out_open_disk(&o, dir, ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_PERM, d);
+  struct archive_entry *e;
+  int r, rc = 0;
+  while (rc == 0 && (r = archive_read_next_header(in, &e)) == ARCHIVE_OK) {
+    char *full = brr_path_join(dir, archive_entry_pathname(e));
+    archive_entry_copy_pathname(e, full);
+    free(full);
+    if (archive_entry_hardlink(e)) {
+      char *link = brr_path_join(dir, archive_entry_hardlink(e));
+      archive_entry_copy_hardlink(e, link);
+      free(link);
+    }
+    if (archive_write_header(o.a, e) < ARCHIVE_WARN) rc = brr_tar_aerr(d, o.a, dir);
+    if (rc == 0 && archive_entry_size(e) > 0) rc = brr_tar_copy_data(in, o.a, dir, d);
+    if (rc == 0 && archive_write_finish_entry(o.a) < ARCHIVE_WARN) rc = brr_tar_aerr(d, o.a, dir);
+  }
+  if (rc == 0 && r != ARCHIVE_EOF) rc = brr_tar_aerr(d, in, dir);
+  if (rc == 0) rc = brr_tar_out_close(&o);
+  else brr_tar_out_abort(&o);
+  return rc;
+}
+
+/* Zip has no hard links: the stream is unpacked beside the output, where every link is a
+ * file, and the tree is zipped from there. */
+static int write_zip(brr_artifact_sink *s, struct archive *in, struct archive *w, const char *name,
+                     const char *what, brr_diags *d) {
+  char *stage = brr_xasprintf("%s/.brr-artifact-zip-XXXXXX", s->step_dir);
+  if (!mkdtemp(stage)) {
+    int rc = brr_tar_errno(d, errno, "creating %s", stage);
+    free(stage);
+    return rc;
+  }
+  int rc = unpack(in, stage, d);
+  DIR *dh = rc == 0 ? opendir(stage) : NULL;
+  struct dirent *e = NULL;
+  while (dh && (e = readdir(dh)) && e->d_name[0] == '.' &&
+         (!e->d_name[1] || (e->d_name[1] == '.' && !e->d_name[2]))) {
+  }
+  if (rc == 0 && e) {
+    char *root = brr_path_join(stage, e->d_name);
+    brr_tar_out o;
+    brr_tar_out_wrap(&o, w, false, d);
+    rc = brr_tar_add_tree(&o, root, name, true, NULL, NULL);
+    o.a = NULL;  /* the caller closes and frees the writer */
+    brr_tar_out_abort(&o);
+    free(root);
+  } else if (rc == 0) {
+    rc = brr_tar_errno(d, ENOENT, "%s: empty archive stream", what);
+  }
+  if (dh) closedir(dh);
+  brr_rm_rf(stage);
+  free(stage);
+  return rc;
+}
+
 /* The directory as one archive file at <step_dir>/<rel>, members renamed to <name>/...;
  * written to a temporary file first, so a failure leaves nothing behind. */
 static int write_archive(brr_artifact_sink *s, struct archive *in, const char *name,
@@ -332,10 +393,10 @@ static int write_archive(brr_artifact_sink *s, struct archive *in, const char *n
   int fd = -1;
   if (rc == 0 && (fd = brr_tar_open_temp(dir, "brr-artifact-out", &tmp)) < 0)
     rc = brr_tar_errno(d, -fd, "creating a file in %s", dir);
-  struct archive *w = NULL;
+  bool zip = !strcmp(type, "zip");
   if (rc == 0) {
-    w = archive_write_new();
-    if (!strcmp(type, "zip")) {
+    struct archive *w = archive_write_new();
+    if (zip) {
       archive_write_set_format_zip(w);
     } else {
       archive_write_set_format_pax_restricted(w);
@@ -345,7 +406,7 @@ static int write_archive(brr_artifact_sink *s, struct archive *in, const char *n
       if (r < ARCHIVE_WARN) rc = brr_tar_aerr(d, w, full);
     }
     if (rc == 0 && archive_write_open_fd(w, fd) != ARCHIVE_OK) rc = brr_tar_aerr(d, w, full);
-    if (rc == 0) rc = copy_members(in, w, name, full, d);
+    if (rc == 0) rc = zip ? write_zip(s, in, w, name, full, d) : copy_members(in, w, name, full, d);
     if (rc == 0 && archive_write_close(w) != ARCHIVE_OK) rc = brr_tar_aerr(d, w, full);
     archive_write_free(w);
   }

@@ -19,7 +19,11 @@ static char *make_source(void) {
   char *s = tu_mkdtemp();
   tu_write(s, "my dir/a b.txt", "ab", 0644);
   tu_write(s, "my dir/c.txt", "c", 0644);
-  tu_write(s, "out/sub/f", "F", 0751);
+  tu_write(s, "out/sub/f", "F", 0775);
+  char *f = brr_path_join(s, "out/sub/f"), *g = brr_path_join(s, "out/sub/g");
+  if (link(f, g) != 0) abort();  /* a hard link: the stream carries it as a link member */
+  free(f);
+  free(g);
   tu_write(s, "out/top.txt", "top", 0644);
   tu_symlink(s, "out/ln", "top.txt");
   tu_mkdir(s, "out/empty");
@@ -51,7 +55,7 @@ static void test_list_script(void **state) {
   const char *want =
       "0 f [my dir/a b.txt] [/my dir/a b.txt]|0 f [my dir/c.txt] [/my dir/c.txt]|"
       "1 d [out] [/out]|2 d [link] [/my dir]|3 f [flink] [/out/sub/f]|6 f [it's] [/it's]|"
-      "8 f [out/sub/f] [/out/sub/f]|9 d [my dir] [/my dir]";
+      "8 f [out/sub/f] [/out/sub/f]|8 f [out/sub/g] [/out/sub/g]|9 d [my dir] [/my dir]";
   const char *shells[][3] = {{"dash", NULL}, {"bash", "--posix"}, {"busybox", "sh"}};
   int ran = 0;
   for (size_t i = 0; i < BRR_ARRAY_LEN(shells); i++) {
@@ -208,7 +212,9 @@ static void test_file(void **state) {
   struct stat st;
   char *p = brr_path_join(pkg, "f");
   assert_int_equal(stat(p, &st), 0);
-  assert_int_equal(st.st_mode & 07777, 0751 & ~022);  /* cp: the source mode under the umask */
+  mode_t um = umask(022);
+  umask(um);
+  assert_int_equal(st.st_mode & 07777, 0775 & ~um);  /* cp: the source mode under the umask */
   free(p);
   /* rename: the file takes the new name and `rename` becomes {old, new} in place */
   brr_value *props = props_of(f, "rename", str(f, "g.bin"), "type", str(f, "python-wheel"));
@@ -260,11 +266,15 @@ static void test_uncompressed_dir(void **state) {
   char *s = tu_read_rel(pkg, "out/sub/f");
   assert_string_equal(s, "F");
   free(s);
+  s = tu_read_rel(pkg, "out/sub/g");  /* the hard link member becomes a file too */
+  assert_string_equal(s, "F");
+  free(s);
   assert_true(tu_exists(pkg, "out/top.txt"));
   assert_false(tu_exists(pkg, "out/ln"));     /* find -type f: no links */
   assert_false(tu_exists(pkg, "out/empty"));  /* ... and no empty directories */
   char *j = json_of(f->artifacts);
   assert_string_equal(j, "{\"pkg/out/sub/f\": {\"format\": \"uncompressed\", \"rename\": \"ignored\"}, "
+                         "\"pkg/out/sub/g\": {\"format\": \"uncompressed\", \"rename\": \"ignored\"}, "
                          "\"pkg/out/top.txt\": {\"format\": \"uncompressed\", \"rename\": \"ignored\"}}");
   free(j);
   assert_no_leftovers(f);
@@ -288,7 +298,7 @@ static void expect_archive(const fixture *f, const char *rel, int filter, int fo
 static void test_dir_archives(void **state) {
   fixture *f = *state;
   brr_diags d = BRR_DIAGS_INIT;
-  const char *members = "out/|out/empty/|out/ln|out/sub/|out/sub/f|out/top.txt";
+  const char *members = "out/|out/empty/|out/ln|out/sub/|out/sub/f|out/sub/g|out/top.txt";
   /* no properties: <name>.tar.gz */
   assert_int_equal(store(f, "out", "out", BRR_ARTIFACT_DIR, NULL, &d), 0);
   expect_archive(f, "pkg/out.tar.gz", ARCHIVE_FILTER_GZIP, ARCHIVE_FORMAT_TAR, members);
@@ -305,7 +315,14 @@ static void test_dir_archives(void **state) {
   brr_value *props = props_of(f, "rename", str(f, "renamed"), "archive", arch);
   assert_int_equal(store(f, "out", "out", BRR_ARTIFACT_DIR, props, &d), 0);
   expect_archive(f, "pkg/renamed.tar.bz2", ARCHIVE_FILTER_BZIP2, ARCHIVE_FORMAT_TAR,
-                 "renamed/|renamed/empty/|renamed/ln|renamed/sub/|renamed/sub/f|renamed/top.txt");
+                 "renamed/|renamed/empty/|renamed/ln|renamed/sub/|renamed/sub/f|renamed/sub/g|"
+                 "renamed/top.txt");
+  char *bz = brr_path_join(f->results, "pkg/renamed.tar.bz2");
+  tu_tar t;
+  assert_true(tu_tar_read(bz, &t));
+  assert_string_equal(tu_tar_find(&t, "renamed/sub/g")->hardlink, "renamed/sub/f");
+  tu_tar_free(&t);
+  free(bz);
   /* top-level compression is not an archive option */
   assert_int_equal(store(f, "out", "out", BRR_ARTIFACT_DIR,
                          props_of(f, "compression", str(f, "tar"), NULL, NULL), &d), 0);
@@ -323,8 +340,8 @@ static void test_dir_archives(void **state) {
     brr_value *am = props_of(f, "compression", str(f, table[i].compression), "name", str(f, name));
     if (table[i].suffix) brr_val_map_sets(f->a, am, "suffix", str(f, table[i].suffix));
     tu_ok(store(f, "out", "out", BRR_ARTIFACT_DIR, props_of(f, "archive", am, NULL, NULL), &d), &d);
-    char *m = brr_xasprintf("%s/|%s/empty/|%s/ln|%s/sub/|%s/sub/f|%s/top.txt", name, name, name,
-                            name, name, name);
+    char *m = brr_xasprintf("%s/|%s/empty/|%s/ln|%s/sub/|%s/sub/f|%s/sub/g|%s/top.txt", name, name,
+                            name, name, name, name, name);
     expect_archive(f, table[i].file, table[i].filter, ARCHIVE_FORMAT_TAR, m);
     free(m);
     free(name);
@@ -364,7 +381,7 @@ static void test_lzop(void **state) {
   if (tu_have("lzop")) {
     assert_int_equal(rc, 0);
     expect_archive(f, "pkg/out.tar.lzop", ARCHIVE_FILTER_LZOP, ARCHIVE_FORMAT_TAR,
-                   "out/|out/empty/|out/ln|out/sub/|out/sub/f|out/top.txt");
+                   "out/|out/empty/|out/ln|out/sub/|out/sub/f|out/sub/g|out/top.txt");
   } else {
     assert_int_equal(rc, BRR_EIO);
     assert_int_equal(brr_diags_exit_code(&d), BRR_EXIT_FAILED);

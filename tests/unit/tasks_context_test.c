@@ -402,11 +402,12 @@ static void test_context_dir(void **state) {
   char *b = make_build_dir();
   tu_symlink(b, "ctx/link", "app.py");
   char *tmp = tu_mkdtemp();
-  brr_inject inj[2] = {{S("files/a.txt", 1), S("deep/a.txt", 1)}, {S("conf", 2), S("etc", 2)}};
+  brr_inject inj[3] = {{S("files/a.txt", 1), S("deep/a.txt", 1)}, {S("conf", 2), S("etc", 2)},
+                       {S("files/b.txt", 3), S("app.py", 3)}};
   brr_build bld = {0};
   bld.path = S("ctx", 3);
   bld.inject = inj;
-  bld.n_inject = 2;
+  bld.n_inject = 3;
   brr_build_inputs in;
   resolve(b, &bld, &in);
   brr_build_context c;
@@ -430,6 +431,9 @@ static void test_context_dir(void **state) {
   assert_int_equal(lstat(ln, &st), 0);
   assert_true(S_ISREG(st.st_mode));
   free(ln);
+  s = tu_read_rel(c.dir, "app.py");                          /* an inject replaces a file */
+  assert_string_equal(s, "B");
+  free(s);
   s = tu_read_rel(c.dir, "Dockerfile");
   assert_string_equal(s, "FROM ctx\n");
   free(s);

@@ -401,6 +401,7 @@ static void test_context_dir(void **state) {
   (void)state;
   char *b = make_build_dir();
   tu_symlink(b, "ctx/link", "app.py");
+  tu_set_mtime(b, "ctx/x.pyc", 1234567890);
   char *tmp = tu_mkdtemp();
   brr_inject inj[3] = {{S("files/a.txt", 1), S("deep/a.txt", 1)}, {S("conf", 2), S("etc", 2)},
                        {S("files/b.txt", 3), S("app.py", 3)}};
@@ -418,6 +419,11 @@ static void test_context_dir(void **state) {
   assert_null(c.dockerfile);
   assert_false(tu_exists(c.dir, ".git"));                    /* .git is not copied */
   assert_true(tu_exists(c.dir, "x.pyc"));                    /* .dockerignore is buildx's job */
+  struct stat st;
+  char *pyc = brr_path_join(c.dir, "x.pyc");
+  assert_int_equal(stat(pyc, &st), 0);
+  assert_int_equal(st.st_mtime, 1234567890);                 /* mtimes are kept */
+  free(pyc);
   char buf[64] = {0};
   char *lnk = brr_path_join(c.dir, "link");
   assert_true(readlink(lnk, buf, sizeof buf - 1) > 0);       /* the context's links stay links */
@@ -426,7 +432,6 @@ static void test_context_dir(void **state) {
   char *s = tu_read_rel(c.dir, "deep/a.txt");
   assert_string_equal(s, "A");
   free(s);
-  struct stat st;
   char *ln = brr_path_join(c.dir, "etc/ln");                 /* injected links are followed */
   assert_int_equal(lstat(ln, &st), 0);
   assert_true(S_ISREG(st.st_mode));
@@ -442,6 +447,33 @@ static void test_context_dir(void **state) {
   assert_int_equal(stat(made, &st), -1);                     /* the cleanup removes it */
   free(made);
   brr_build_inputs_free(&in);
+
+  /* an inject through a link of the context is refused, never written outside */
+  char *outside = tu_mkdtemp();
+  char *esc = brr_path_join(b, "ctx/esc");
+  assert_int_equal(symlink(outside, esc), 0);
+  brr_inject through = {S("files/a.txt", 14), S("esc/pwned", 14)};
+  brr_build bad = {0};
+  bad.path = S("ctx", 3);
+  bad.inject = &through;
+  bad.n_inject = 1;
+  resolve(b, &bad, &in);
+  brr_diags d2 = BRR_DIAGS_INIT;
+  assert_int_equal(brr_build_context_dir(&in, tmp, &c, &d2), BRR_EIO);
+  assert_int_equal(brr_diags_exit_code(&d2), BRR_EXIT_FAILED);
+  assert_null(c.dir);                                        /* cleaned up already */
+  char *find[] = {(char *)"find", tmp, (char *)"-mindepth", (char *)"1", NULL};
+  brr_buf left = BRR_BUF_INIT;
+  assert_int_equal(tu_run(find, NULL, &left), 0);
+  assert_int_equal(left.len, 0);
+  brr_buf_free(&left);
+  assert_false(tu_exists(outside, "pwned"));
+  brr_diags_free(&d2);
+  brr_build_inputs_free(&in);
+  unlink(esc);
+  free(esc);
+  brr_rm_rf(outside);
+  free(outside);
 
   /* no inject, inline text: the original path, the text in a temporary file */
   brr_build inl = {0};

@@ -118,6 +118,20 @@ static int write_assembled(brr_tar_out *o, const brr_build_inputs *in, ctx_filte
   return rc;
 }
 
+/* The .dockerignore sent when the Dockerfile travels under an added name: docker's CLI
+ * appends that name, so the daemon drops the file once it has read it and `COPY .` never
+ * copies it into the image. */
+static int dockerignore_with(const brr_build_inputs *in, const char *name, brr_buf *out,
+                             brr_diags *d) {
+  char *path = brr_path_join(in->context, ".dockerignore");
+  int r = brr_read_file(path, out);
+  int rc = r && r != -ENOENT ? brr_tar_errno(d, -r, "reading %s", path) : 0;
+  free(path);
+  if (out->len && out->data[out->len - 1] != '\n') brr_buf_putc(out, '\n');
+  brr_buf_printf(out, "%s\n", name);
+  return rc;
+}
+
 /* docker's own client tar (a path and no injects): the path tree filtered by .dockerignore,
  * and the Dockerfile by its name inside the context, or added under a content-derived name. */
 static int write_plain(brr_tar_out *o, const brr_build_inputs *in, ctx_filter *f, brr_dockerignore *di,
@@ -126,7 +140,7 @@ static int write_plain(brr_tar_out *o, const brr_build_inputs *in, ctx_filter *f
   if (in->dockerfile_path && brr_path_is_under(in->dockerfile_path, in->context) &&
       strcmp(in->dockerfile_path, in->context) != 0)
     inside = in->dockerfile_path + strlen(in->context) + 1;
-  brr_buf df = BRR_BUF_INIT;
+  brr_buf df = BRR_BUF_INIT, ignore = BRR_BUF_INIT;
   int rc = 0;
   if (inside) {
     *name = brr_xstrdup(inside);
@@ -135,14 +149,18 @@ static int write_plain(brr_tar_out *o, const brr_build_inputs *in, ctx_filter *f
     char hex[41] = {0};
     sha1_hex(df.data ? df.data : "", df.len, hex);
     *name = brr_xasprintf(".dockerfile.%s", hex);
+    if (rc == 0) rc = dockerignore_with(in, *name, &ignore, d);
+    brr_strmap_put(&f->last_writer, ".dockerignore", 1);  /* replaced below */
   }
   brr_dockerignore_keep(di, ".dockerignore");
   brr_dockerignore_keep(di, *name);
   f->writer = 0;
   f->prefix = "";
   if (rc == 0) rc = brr_tar_add_tree(o, in->context, ".", false, ctx_verdict, f);
+  if (rc == 0 && !inside) rc = brr_tar_add_data(o, ".dockerignore", ignore.data, ignore.len, 0644);
   if (rc == 0 && !inside) rc = brr_tar_add_data(o, *name, df.data, df.len, 0644);
   brr_buf_free(&df);
+  brr_buf_free(&ignore);
   return rc;
 }
 

@@ -348,6 +348,15 @@ static void test_tar_plain(void **state) {
   assert_string_equal(df, want);
   assert_string_equal(tu_tar_find(&t, want)->data, "FROM alt\n");
   assert_null(tu_tar_find(&t, "Dockerfile"));  /* excluded by "*", not the Dockerfile here */
+  /* as docker's CLI: the added name goes into the .dockerignore sent, so the daemon drops it */
+  char *ignore = brr_xasprintf("*\n!app.py\n!keep/file\n%s\n", want);
+  assert_string_equal(tu_tar_find(&t, ".dockerignore")->data, ignore);
+  free(ignore);
+  names = tu_tar_names(&t);
+  char *all = brr_xasprintf("app.py|keep/file|.dockerignore|%s", want);
+  assert_string_equal(names, all);
+  free(all);
+  free(names);
   free(want);
   free(hex);
   free(df);

@@ -5,6 +5,7 @@
 #include <fnmatch.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "tar.h"
@@ -20,11 +21,13 @@ typedef struct source_filter {
   const char *results_base;
   char **patterns;
   size_t n;
+  struct stat out;  /* the tar being written, which may lie inside the build dir */
 } source_filter;
 
 static brr_tar_verdict source_verdict(void *ctx, const char *rel, const struct stat *st) {
-  (void)st;
   const source_filter *f = ctx;
+  if (S_ISREG(st->st_mode) && st->st_dev == f->out.st_dev && st->st_ino == f->out.st_ino)
+    return BRR_TAR_SKIP;
   /* buildrunner compares every member name with the bare basename, so only a top-level entry
    * can be the results directory, wherever -b points */
   if (f->results_base && !strcmp(rel, f->results_base)) return BRR_TAR_SKIP;
@@ -63,13 +66,14 @@ static int read_buildignore(const char *build_dir, source_filter *f, brr_diags *
 
 int brr_source_tar_create(const char *build_dir, const char *results_dir, const char *out_path,
                           brr_diags *d) {
-  source_filter f = {NULL, NULL, 0};
+  source_filter f = {NULL, NULL, 0, {0}};
   char *results = results_dir ? brr_path_normalize(results_dir) : NULL;
   if (results && strcmp(results, "/") != 0) f.results_base = brr_path_basename(results);
   int rc = read_buildignore(build_dir, &f, d);
   brr_tar_out o;
   if (rc == 0) rc = brr_tar_out_open_file(&o, out_path, d);
   if (rc == 0) {
+    stat(out_path, &f.out);
     rc = brr_tar_add_tree(&o, build_dir, ".", true, source_verdict, &f);
     if (rc == 0) rc = brr_tar_out_close(&o);
     else brr_tar_out_abort(&o);

@@ -12,7 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "tar.h"
+#include "tasks_internal.h"
 
 struct brr_artifact_sink {
   char *step;

@@ -8,7 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "tar.h"
+#include "tasks_internal.h"
 
 /* cJSON keeps every number as a double, so 1.0 would come back as 1 and a large int would
  * lose digits. Python keeps both, so the numbers' spellings are taken from the text: a scan

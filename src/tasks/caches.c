@@ -15,7 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "tar.h"
+#include "tasks_internal.h"
 
 #define DEFAULT_CACHES_ROOT "~/.buildrunner/caches"
 #define HISTORY_LOG "cache_history.log"

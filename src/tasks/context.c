@@ -9,7 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "tar.h"
+#include "tasks_internal.h"
 
 /* ---- .dockerignore of the context path ---- */
 

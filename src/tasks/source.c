@@ -8,7 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "tar.h"
+#include "tasks_internal.h"
 
 bool brr_buildignore_match(const char *pattern, const char *relpath) {
   /* Python's fnmatch: no FNM_PATHNAME (so `*` crosses `/`), no FNM_PERIOD, and a backslash is

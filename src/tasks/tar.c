@@ -1,5 +1,5 @@
 /* Walking disk trees into libarchive writers, and small reading helpers. */
-#include "tar.h"
+#include "tasks_internal.h"
 
 #include <archive.h>
 #include <archive_entry.h>

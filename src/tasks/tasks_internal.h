@@ -1,8 +1,8 @@
 /* brr — tasks-internal helpers: walking a disk tree into a libarchive writer (a tar or zip
  * file, or a directory through archive_write_disk), and reading tar streams back.
  * Shared by the /source tar, build contexts, artifacts and caches; not a public header. */
-#ifndef BRR_TASKS_TAR_H
-#define BRR_TASKS_TAR_H
+#ifndef BRR_TASKS_INTERNAL_H
+#define BRR_TASKS_INTERNAL_H
 
 #include <stdbool.h>
 #include <stddef.h>

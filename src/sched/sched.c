@@ -103,8 +103,9 @@ static void skip(brr_sched *s, size_t i) {
   char *why;
   if (n->blocked)
     why = brr_xasprintf("depends on %s, which %s", s->g->nodes[n->blame].id,
-                        s->nodes[n->blame].status == BRR_STATUS_SKIPPED ? "was skipped"
-                                                                         : brr_status_name(s->nodes[n->blame].status));
+                        s->nodes[n->blame].status == BRR_STATUS_FAILED     ? "failed"
+                        : s->nodes[n->blame].status == BRR_STATUS_CANCELED ? "was canceled"
+                                                                           : "was skipped");
   else
     why = brr_xstrdup(s->signal ? "the build was interrupted" : "the build stopped after a failure");
   settle(s, i, BRR_STATUS_SKIPPED, why);

@@ -4,7 +4,9 @@
 #ifndef BRR_TEST_SCHED_SUPPORT_H
 #define BRR_TEST_SCHED_SUPPORT_H
 
+#include <dirent.h>
 #include <errno.h>
+#include <stdio.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -115,7 +117,9 @@ static tt_world *tt_proc_world TT_UNUSED;
 static TT_UNUSED int tt_proc_start(brr_task *bt, uv_loop_t *loop) {
   int rc = tt_proc_real->start(bt, loop);
   tt_enter(tt_proc_world, bt->node);
+  bt->ops = tt_proc_real;   /* brr_proc_task_pid knows its own ops only */
   tt_proc_world->pid[bt->node] = brr_proc_task_pid(bt);
+  bt->ops = &tt_proc_ops;
   return rc;
 }
 
@@ -186,8 +190,37 @@ static TT_UNUSED const char *tt_end_text(const tt_events *e, const char *node) {
   return NULL;
 }
 
-/* Whether a process group is gone (no member left, zombies reaped). */
-static TT_UNUSED bool tt_group_gone(int pgid) { return pgid > 0 && kill(-pgid, 0) == -1 && errno == ESRCH; }
+/* Whether no live process is left in a process group. Orphaned grandchildren that died are
+ * zombies until init reaps them, on its own time: they count as gone, as do processes in
+ * the middle of exiting. */
+static TT_UNUSED bool tt_group_gone(int pgid) {
+  if (pgid <= 0) return false;
+  DIR *d = opendir("/proc");
+  if (!d) return false;
+  bool gone = true;
+  struct dirent *de;
+  while (gone && (de = readdir(d)) != NULL) {
+    if (de->d_name[0] < '0' || de->d_name[0] > '9') continue;
+    char path[300], buf[512];
+    snprintf(path, sizeof path, "/proc/%s/stat", de->d_name);
+    FILE *f = fopen(path, "r");
+    if (!f) continue;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    /* pid (comm) state ppid pgrp ...; comm may hold spaces and parentheses */
+    char *rp = strrchr(buf, ')');
+    char state;
+    int ppid, pgrp;
+    unsigned flags;
+    if (!rp || sscanf(rp + 1, " %c %d %d %*d %*d %*d %u", &state, &ppid, &pgrp, &flags) != 4) continue;
+    /* PF_EXITING (0x4): killed and past closing its files (that is how our pipes saw EOF),
+     * but not a zombie yet; it runs no more user code */
+    if (pgrp == pgid && state != 'Z' && state != 'X' && !(flags & 0x4)) gone = false;
+  }
+  closedir(d);
+  return gone;
+}
 
 /* A graph of n independent nodes "s<i>/run" (step i), finished. */
 static TT_UNUSED brr_graph *tt_graph_flat(size_t n) {

@@ -69,8 +69,9 @@ static void print_group(brr_ui *ui, ci_state *cs, const ui_step *st) {
   case BRR_CI_GITLAB: {
     brr_buf name = BRR_BUF_INIT;
     section_name(&name, st);
-    int64_t t0 = (st->first_start_ms ? st->first_start_ms : brr_wall_ms()) / 1000;
+    /* a step that never started (skipped) opens and closes its section when it ended */
     int64_t t1 = (st->last_end_ms ? st->last_end_ms : brr_wall_ms()) / 1000;
+    int64_t t0 = st->first_start_ms ? st->first_start_ms / 1000 : t1;
     brr_buf_printf(out, "\033[0Ksection_start:%lld:%s[collapsed=%s]\r\033[0K", (long long)t0, name.data,
                    failed ? "false" : "true");
     ui_fmt_group_title(out, st);

@@ -107,10 +107,8 @@ static void track_end(brr_ui *ui, const brr_event *ev, ui_step *st) {
   case BRR_STATUS_CANCELED: st->n_canceled++; break;
   default: st->n_skipped++; break;
   }
-  if (ev->status != BRR_STATUS_SKIPPED) {
-    st->sum_s += ev->duration;
-    if (ev->ts_ms > st->last_end_ms) st->last_end_ms = ev->ts_ms;
-  }
+  if (ev->status != BRR_STATUS_SKIPPED) st->sum_s += ev->duration;
+  if (ev->ts_ms > st->last_end_ms) st->last_end_ms = ev->ts_ms;
   if (ev->status == BRR_STATUS_FAILED && !st->error) {
     const char *why = ev->text ? ev->text : "failed";
     st->error = ev->node ? brr_xasprintf("%s: %s", ev->node, why) : brr_xstrdup(why);

@@ -83,8 +83,10 @@ static void test_jobs_limit(void **state) {
   assert_int_equal(W->max_running, 3);
   assert_int_equal(res.n_succeeded, 12);
   assert_int_equal(res.jobs, 3);
-  /* 12 nodes of 20 ms on 3 slots: the work is 240 ms, each slot did a third of it */
-  assert_true(res.sum_s >= 0.24);
+  /* 12 nodes of 20 ms: about 240 ms of work (timers run on the loop's cached millisecond
+   * clock, so each may measure a little under 20 ms) */
+  assert_true(res.sum_s >= 0.2);
+  assert_true(res.wall_s >= 0.06);
   free(res.status);
   brr_graph_free(g);
 }

@@ -116,7 +116,6 @@ static void test_sigint(void **state) {
   check_stopped(&res, 130, SIGINT);
   assert_int_equal(abort_calls, 0);   /* the children stopped on SIGTERM: no abort needed */
   assert_false(res.aborted);
-  assert_true(res.wall_s < 5);
   free(res.status);
   brr_graph_free(g);
 }
@@ -133,11 +132,13 @@ static void test_sigterm(void **state) {
   brr_graph_free(g);
 }
 
-/* Children ignore SIGTERM and the grace period is long: the second SIGINT must end the run at
- * once (SIGKILL through the tasks' abort, then the hook), well before grace or kill_after. */
+/* Children ignore SIGTERM; grace and the tasks' own SIGKILL delay are 30 s or more: only
+ * the second SIGINT (SIGKILL through the tasks' abort, then the hook) can end the run within
+ * seconds. */
 static void test_second_sigint_ends_at_once(void **state) {
   (void)state;
   brr_graph *g = sleepers(STUBBORN);
+  W->kill_after_s = 30;
   killer k = {.sig = {SIGINT, SIGINT}, .at_ms = {150, 350}, .n = 2};
   brr_sched_opts o = {.jobs = 4, .grace_s = 60};
   brr_sched_result res;
@@ -149,7 +150,7 @@ static void test_second_sigint_ends_at_once(void **state) {
   assert_int_equal(abort_calls, 1);
   assert_true(res.aborted);
   assert_int_equal(res.n_abandoned, 0);
-  assert_true(took < 1.9);   /* kill_after_s is 2: only the abort can have been this fast */
+  assert_true(took < 10);
   free(res.status);
   brr_graph_free(g);
 }
@@ -158,6 +159,7 @@ static void test_second_sigint_ends_at_once(void **state) {
 static void test_grace_expiry_aborts(void **state) {
   (void)state;
   brr_graph *g = sleepers(STUBBORN);
+  W->kill_after_s = 30;
   killer k = {.sig = {SIGTERM}, .at_ms = {150}, .n = 1};
   brr_sched_opts o = {.jobs = 4, .grace_s = 0.3};
   brr_sched_result res;
@@ -166,7 +168,7 @@ static void test_grace_expiry_aborts(void **state) {
   check_stopped(&res, 143, SIGTERM);
   assert_int_equal(abort_calls, 1);
   assert_true(res.aborted);
-  assert_true(res.wall_s < 1.9);
+  assert_true(res.wall_s < 10);   /* the tasks' own SIGKILL would come after 30 s */
   /* the log says why */
   bool saw = false;
   for (size_t i = 0; i < E->n; i++)

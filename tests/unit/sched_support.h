@@ -40,6 +40,7 @@ typedef struct tt_world {
   const char *pool_name[4];
   int pool_running[4], pool_max[4];
   const brr_graph *g;
+  double kill_after_s;     /* process tasks: SIGTERM to SIGKILL delay (0: 2 seconds) */
 } tt_world;
 
 typedef struct tt_task {
@@ -136,7 +137,7 @@ static TT_UNUSED int tt_factory(void *ud, const brr_graph *g, size_t node, brr_t
   if (sp->factory_error) return sp->factory_error;
   if (sp->no_task) return 0;
   if (sp->argv) {
-    brr_task *t = brr_proc_task_new(sp->argv, &(brr_proc_opts){.kill_after_s = 2});
+    brr_task *t = brr_proc_task_new(sp->argv, &(brr_proc_opts){.kill_after_s = w->kill_after_s > 0 ? w->kill_after_s : 2});
     if (!tt_proc_real) {
       tt_proc_real = t->ops;
       tt_proc_ops = *t->ops;

@@ -75,21 +75,12 @@ static void lines_emit(brr_lines *l, const char *text, size_t len) {
   brr_bus_emit(l->bus, &ev);
 }
 
-/* Emit the pending partial line joined with `len` more bytes of `data`, without copying when
- * nothing is pending (the common case: whole lines inside one chunk). */
+/* Emit the pending partial line joined with `len` more bytes of `data`. The text goes
+ * through the pending buffer (reused, so no allocation once warm) because events carry
+ * NUL-terminated text and `data` is the producer's read buffer. */
 static void lines_emit_joined(brr_lines *l, const char *data, size_t len) {
-  if (l->pending.len == 0) {
-    /* the event text must be NUL-terminated for renderers that use it as a C string */
-    char stack[512];
-    if (len < sizeof stack) {
-      memcpy(stack, data, len);
-      stack[len] = '\0';
-      lines_emit(l, stack, len);
-      return;
-    }
-  }
   brr_buf_append(&l->pending, data, len);
-  lines_emit(l, l->pending.data, l->pending.len);
+  lines_emit(l, brr_buf_cstr(&l->pending), l->pending.len);
   brr_buf_reset(&l->pending);
 }
 

@@ -187,6 +187,50 @@ static void test_process_results(void **state) {
   brr_graph_free(g);
 }
 
+/* The child gets the task's cwd and environment (and only that environment), stdin from
+ * /dev/null, and default signal dispositions. */
+static void test_process_env_cwd(void **state) {
+  (void)state;
+  static const char *const argv[] = {"/bin/sh", "-c", "pwd; echo \"$FOO:${HOME-unset}\"; cat; trap", NULL};
+  static char *env[] = {"FOO=bar", "PATH=/usr/bin:/bin", NULL};
+  brr_graph *g = tt_graph_flat(1);
+  assert_int_equal(tt_finish(g), 0);
+  W->spec[0] = (tt_spec){.argv = argv, .env = env, .cwd = "/usr"};
+  brr_sched_opts o = {.jobs = 1};
+  brr_sched_result res;
+  assert_int_equal(tt_run(g, W, &o, E, &res), 0);
+  size_t k = 0;
+  const char *want[] = {"/usr", "bar:unset"};
+  for (size_t i = 0; i < E->n; i++) {
+    if (E->type[i] != BRR_EV_NODE_OUTPUT) continue;
+    assert_true(k < 2);   /* cat read nothing, trap lists no traps */
+    assert_string_equal(E->text[i], want[k]);
+    k++;
+  }
+  assert_int_equal(k, 2);
+  free(res.status);
+  brr_graph_free(g);
+}
+
+static void test_process_env_cwd_uv_spawn(void **state) {
+  setenv("BRR_SPAWN", "uv", 1);
+  test_process_env_cwd(state);
+  unsetenv("BRR_SPAWN");
+}
+
+/* The same process tests through the uv_spawn path (used where pidfds are missing). */
+static void test_fail_fast_processes_uv_spawn(void **state) {
+  setenv("BRR_SPAWN", "uv", 1);
+  test_fail_fast_processes(state);
+  unsetenv("BRR_SPAWN");
+}
+
+static void test_process_results_uv_spawn(void **state) {
+  setenv("BRR_SPAWN", "uv", 1);
+  test_process_results(state);
+  unsetenv("BRR_SPAWN");
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_fail_fast, setup, teardown),
@@ -194,6 +238,10 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_skip_long_chain, setup, teardown),
       cmocka_unit_test_setup_teardown(test_fail_fast_processes, setup, teardown),
       cmocka_unit_test_setup_teardown(test_process_results, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_fail_fast_processes_uv_spawn, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_process_results_uv_spawn, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_process_env_cwd, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_process_env_cwd_uv_spawn, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

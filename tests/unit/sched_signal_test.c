@@ -178,12 +178,19 @@ static void test_grace_expiry_aborts(void **state) {
   brr_graph_free(g);
 }
 
+static void test_second_sigint_uv_spawn(void **state) {
+  setenv("BRR_SPAWN", "uv", 1);
+  test_second_sigint_ends_at_once(state);
+  unsetenv("BRR_SPAWN");
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_sigint, setup, teardown),
       cmocka_unit_test_setup_teardown(test_sigterm, setup, teardown),
       cmocka_unit_test_setup_teardown(test_second_sigint_ends_at_once, setup, teardown),
       cmocka_unit_test_setup_teardown(test_grace_expiry_aborts, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_second_sigint_uv_spawn, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

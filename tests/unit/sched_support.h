@@ -28,6 +28,9 @@ typedef struct tt_spec {
   bool no_task;            /* the factory returns no task (nothing to do) */
   int factory_error;       /* the factory fails with this */
   int start_error;         /* start returns this */
+  char **env;              /* process task: its environment, or NULL to inherit */
+  const char *cwd;         /* process task: its working directory, or NULL */
+  const char *source;      /* process task: its output's source name, or NULL */
 } tt_spec;
 
 typedef struct tt_world {
@@ -137,7 +140,8 @@ static TT_UNUSED int tt_factory(void *ud, const brr_graph *g, size_t node, brr_t
   if (sp->factory_error) return sp->factory_error;
   if (sp->no_task) return 0;
   if (sp->argv) {
-    brr_task *t = brr_proc_task_new(sp->argv, &(brr_proc_opts){.kill_after_s = w->kill_after_s > 0 ? w->kill_after_s : 2});
+    brr_task *t = brr_proc_task_new(sp->argv, &(brr_proc_opts){.kill_after_s = w->kill_after_s > 0 ? w->kill_after_s : 2,
+                                                                .env = sp->env, .cwd = sp->cwd, .source = sp->source});
     if (!tt_proc_real) {
       tt_proc_real = t->ops;
       tt_proc_ops = *t->ops;

@@ -112,10 +112,13 @@ typedef struct brr_ui brr_ui;
 brr_ui *brr_ui_new(brr_bus *bus, const brr_ui_opts *opts);
 void brr_ui_free(brr_ui *ui);     /* flushes */
 int brr_progress_parse(const char *s, brr_progress *out);   /* 0 or BRR_EINVAL */
+/* The mode asked for: --progress (`flag`, NULL when not given), else $BRR_PROGRESS when set
+ * and not empty, else AUTO. 0, or BRR_EINVAL when the text that decides is not a mode. */
+int brr_progress_choose(const char *flag, brr_progress *out);
 /* Whether colour is on for `fd` given --no-color, NO_COLOR, FORCE_COLOR, CLICOLOR_FORCE. */
 bool brr_ui_color_enabled(int fd, bool no_color);
 /* The mode `p` means here: AUTO becomes TTY (fd is a terminal, TERM is not dumb), CI (a CI
- * provider with log groups is detected) or PLAIN. BRR_PROGRESS is the CLI's business. */
+ * provider with log groups is detected) or PLAIN. */
 brr_progress brr_ui_resolve_progress(brr_progress p, int fd);
 
 /* CI log-group syntax, from the environment (GITHUB_ACTIONS, GITLAB_CI, BUILDKITE). */

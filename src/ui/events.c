@@ -153,6 +153,14 @@ int brr_progress_parse(const char *s, brr_progress *out) {
   return BRR_EINVAL;
 }
 
+int brr_progress_choose(const char *flag, brr_progress *out) {
+  if (flag) return brr_progress_parse(flag, out);
+  const char *env = getenv("BRR_PROGRESS");
+  if (env && *env) return brr_progress_parse(env, out);
+  *out = BRR_PROGRESS_AUTO;
+  return 0;
+}
+
 static bool env_set(const char *name) {
   const char *v = getenv(name);
   return v && *v;

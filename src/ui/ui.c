@@ -40,21 +40,19 @@ void ui_out_maybe(ui_out *o) {
 
 /* ---- step records ---- */
 
-static ui_step *step_add(brr_ui *ui, const char *name) {
+/* `pad`: the name sets the prefix column. Only step names do: build-level nodes are named by
+ * long ids ("push:registry/app:1.2.3") that would push every line to the right. */
+static ui_step *step_get(brr_ui *ui, const char *name, bool pad) {
+  size_t i;
+  if (brr_strmap_get(&ui->index, name, &i)) return ui->steps[i];
   ui_step *st = brr_xcalloc(1, sizeof *st);
   st->name = brr_xstrdup(name);
   st->index = ui->n_steps;
   BRR_VEC_PUSH(ui->steps, ui->n_steps, ui->cap_steps, st);
   brr_strmap_put(&ui->index, st->name, st->index);
   size_t w = strlen(name);
-  if (w > ui->width) ui->width = w;
+  if (pad && w > ui->width) ui->width = w < UI_WIDTH_MAX ? w : UI_WIDTH_MAX;
   return st;
-}
-
-static ui_step *step_get(brr_ui *ui, const char *name) {
-  size_t i;
-  if (brr_strmap_get(&ui->index, name, &i)) return ui->steps[i];
-  return step_add(ui, name);
 }
 
 static void step_free(ui_step *st) {
@@ -122,7 +120,10 @@ static void track(brr_ui *ui, const brr_event *ev, ui_step *st) {
     ui->n_total = ev->n_total;
     ui->jobs = ev->jobs;
     ui->start_ms = ev->ts_ms;
-    for (size_t i = 0; ev->node_labels && i < ev->n_total; i++) step_get(ui, ev->node_labels[i])->n_nodes++;
+    for (size_t i = 0; ev->node_labels && i < ev->n_total; i++) {
+      bool is_step = !ev->node_ids || strcmp(ev->node_labels[i], ev->node_ids[i]) != 0;
+      step_get(ui, ev->node_labels[i], is_step)->n_nodes++;
+    }
     break;
   case BRR_EV_NODE_START:
     if (!st) break;
@@ -158,7 +159,7 @@ static void ui_on_event(void *ud, const brr_event *ev) {
   if (ev->type == BRR_EV_LOG && ev->level == BRR_LOG_DEBUG && !ui->opts.debug) return;
   const char *label = ev->step ? ev->step : ev->node;
   ui_step *st = NULL;
-  if (label && ev->type != BRR_EV_RUN_START && ev->type != BRR_EV_RUN_END) st = step_get(ui, label);
+  if (label && ev->type != BRR_EV_RUN_START && ev->type != BRR_EV_RUN_END) st = step_get(ui, label, ev->step != NULL);
   track(ui, ev, st);
   ui->r->event(ui, ev, st);
   if (ui->logs) ui_logs_event(ui, ui->logs, ev, st);

@@ -9,6 +9,7 @@
 
 #define UI_TAIL 10                 /* lines kept per step for the failure report */
 #define UI_OUT_HIGH (64 * 1024)    /* buffered bytes that force a write before a FLUSH */
+#define UI_WIDTH_MAX 32            /* the prefix column never pads wider (longer names overflow) */
 
 /* What the renderers know about one step (or one build-level node, named by its id). */
 typedef struct ui_step {
@@ -51,7 +52,7 @@ struct brr_ui {
   ui_step **steps;
   size_t n_steps, cap_steps;
   brr_strmap index;                /* name -> position in steps */
-  size_t width;                    /* longest step name, for padding */
+  size_t width;                    /* longest step name (capped), for padding */
   size_t *running;                 /* steps with a node running, in start order */
   size_t n_running, cap_running;
   size_t n_total, n_done;

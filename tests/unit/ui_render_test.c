@@ -114,23 +114,24 @@ static char *render(brr_ui_opts o, bool live) {
   return text;
 }
 
+/* padded to the longest step name; the build-level push node's id overflows the column */
 static const char PLAIN_LINES[] =
-    "build-app     | ==> build-app/build\n"
-    "test          | ==> test/run\n"
-    "build-app     | compiling\n"
-    "test          | testing 1\n"
-    "build-app     | linked\n"
-    "build-app     | <== build-app/build succeeded in 1.5s\n"
-    "build-app     | ==> build-app/run\n"
-    "build-app     | running\n"
-    "test          | <== test/run FAILED after 2.0s: exit status 1\n"
-    "build-app     | <== build-app/run succeeded in 0.5s\n"
+    "build-app | ==> build-app/build\n"
+    "test      | ==> test/run\n"
+    "build-app | compiling\n"
+    "test      | testing 1\n"
+    "build-app | linked\n"
+    "build-app | <== build-app/build succeeded in 1.5s\n"
+    "build-app | ==> build-app/run\n"
+    "build-app | running\n"
+    "test      | <== test/run FAILED after 2.0s: exit status 1\n"
+    "build-app | <== build-app/run succeeded in 0.5s\n"
     "push:repo:tag | --- push:repo:tag skipped: depends on test/run, which failed\n";
 
 static const char SUMMARY[] =
     "\nSummary:\n"
-    "  build-app      succeeded      2.0s\n"
-    "  test           failed         2.0s  test/run: exit status 1\n"
+    "  build-app  succeeded      2.0s\n"
+    "  test       failed         2.0s  test/run: exit status 1\n"
     "  push:repo:tag  skipped           -\n"
     "Wall time 3.0s, sum of step times 4.0s, critical path 2.0s, parallelism 1.33x, efficiency 67% (2 jobs)\n"
     "\ntest failed: test/run: exit status 1\n"
@@ -162,9 +163,9 @@ static bool is_ts(const char *p) {
 static void test_plain_timestamps(void **state) {
   (void)state;
   char *text = render((brr_ui_opts){.progress = BRR_PROGRESS_PLAIN, .timestamps = true}, false);
-  assert_true(brr_startswith(text, "2023-11-14 22:13:20,000 build-app     | ==> build-app/build\n"));
-  assert_non_null(strstr(text, "2023-11-14 22:13:20,100 build-app     | compiling\n"));
-  assert_non_null(strstr(text, "2023-11-14 22:13:21,400 build-app     | linked\n"));
+  assert_true(brr_startswith(text, "2023-11-14 22:13:20,000 build-app | ==> build-app/build\n"));
+  assert_non_null(strstr(text, "2023-11-14 22:13:20,100 build-app | compiling\n"));
+  assert_non_null(strstr(text, "2023-11-14 22:13:21,400 build-app | linked\n"));
   size_t lines = 0;
   for (char *p = text; *p && !brr_startswith(p, "\nSummary"); p = strchr(p, '\n') + 1) {
     assert_true(is_ts(p));
@@ -179,8 +180,8 @@ static void test_plain_color(void **state) {
   setenv("FORCE_COLOR", "1", 1);
   char *text = render((brr_ui_opts){.progress = BRR_PROGRESS_PLAIN}, false);
   /* steps in file order take cyan, yellow, green: stable for the same file */
-  assert_non_null(strstr(text, "\033[36mbuild-app     |\033[0m compiling\n"));
-  assert_non_null(strstr(text, "\033[33mtest          |\033[0m testing 1\n"));
+  assert_non_null(strstr(text, "\033[36mbuild-app |\033[0m compiling\n"));
+  assert_non_null(strstr(text, "\033[33mtest      |\033[0m testing 1\n"));
   assert_non_null(strstr(text, "\033[1;31mFAILED\033[0m"));
   free(text);
   /* --no-color wins over FORCE_COLOR */
@@ -405,8 +406,8 @@ static void test_results_logs(void **state) {
   assert_int_equal(brr_read_file(p, &log), 0);
   free(p);
   assert_null(strchr(log.data, '\033'));  /* ... build.log never is, and always has timestamps */
-  assert_true(brr_startswith(log.data, "2023-11-14 22:13:20,000 build-app     | ==> build-app/build\n"));
-  assert_non_null(strstr(log.data, "2023-11-14 22:13:20,200 test          | testing 1\n"));
+  assert_true(brr_startswith(log.data, "2023-11-14 22:13:20,000 build-app | ==> build-app/build\n"));
+  assert_non_null(strstr(log.data, "2023-11-14 22:13:20,200 test      | testing 1\n"));
   assert_non_null(strstr(log.data, "\nSummary:\n"));
   assert_true(brr_endswith(log.data, "Build ERROR.\n"));
   brr_buf_free(&log);
@@ -467,6 +468,18 @@ static void test_progress_modes(void **state) {
   }
   assert_int_equal(brr_progress_parse("fancy", &p), BRR_EINVAL);
   assert_int_equal(brr_progress_parse(NULL, &p), BRR_EINVAL);
+  /* --progress beats BRR_PROGRESS, which beats auto */
+  unsetenv("BRR_PROGRESS");
+  assert_int_equal(brr_progress_choose(NULL, &p), 0);
+  assert_int_equal(p, BRR_PROGRESS_AUTO);
+  setenv("BRR_PROGRESS", "json", 1);
+  assert_int_equal(brr_progress_choose(NULL, &p), 0);
+  assert_int_equal(p, BRR_PROGRESS_JSON);
+  assert_int_equal(brr_progress_choose("plain", &p), 0);
+  assert_int_equal(p, BRR_PROGRESS_PLAIN);
+  setenv("BRR_PROGRESS", "loud", 1);
+  assert_int_equal(brr_progress_choose(NULL, &p), BRR_EINVAL);
+  unsetenv("BRR_PROGRESS");
   int fd = tmpfd();
   assert_int_equal(brr_ui_resolve_progress(BRR_PROGRESS_AUTO, fd), BRR_PROGRESS_PLAIN);
   setenv("CI", "true", 1);   /* CI alone has no group syntax: plain */

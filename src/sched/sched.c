@@ -295,6 +295,7 @@ void brr_task_output(brr_task *t, const char *source, int stream, const char *da
   brr_sched *s = t->sched;
   if (!s || s->returned || len == 0) return;
   sched_node *n = &s->nodes[t->node];
+  if (n->abandoned) return;
   node_out *o = NULL;
   for (size_t k = 0; k < n->n_outs && !o; k++)
     if (n->outs[k].lines.stream == stream && brr_streq(n->outs[k].source, source)) o = &n->outs[k];
@@ -309,7 +310,7 @@ void brr_task_output(brr_task *t, const char *source, int stream, const char *da
 
 void brr_task_log(brr_task *t, brr_log_level level, const char *fmt, ...) {
   brr_sched *s = t->sched;
-  if (!s || s->returned) return;
+  if (!s || s->returned || s->nodes[t->node].abandoned) return;
   va_list ap;
   va_start(ap, fmt);
   char *msg = brr_xvasprintf(fmt, ap);

@@ -218,6 +218,116 @@ static void test_process_env_cwd_uv_spawn(void **state) {
   unsetenv("BRR_SPAWN");
 }
 
+/* ---- tasks that break the contract ---- */
+
+/* A task that holds a timer it never lets go of and ignores cancel and abort, or (no timer)
+ * holds nothing at all and never reports. Kept in globals: the scheduler deliberately keeps
+ * abandoned tasks (and itself) allocated, since they could still call in, and a leak checker
+ * must see them as reachable. */
+typedef struct deaf_task {
+  brr_task base;
+  uv_timer_t timer;
+  bool with_timer;
+} deaf_task;
+static deaf_task *deaf[2];
+static int deaf_aborts, hook_calls;
+
+static void deaf_never(uv_timer_t *t) { (void)t; }
+static int deaf_start(brr_task *t, uv_loop_t *loop) {
+  deaf_task *d = (deaf_task *)t;
+  if (d->with_timer) {
+    uv_timer_init(loop, &d->timer);
+    uv_timer_start(&d->timer, deaf_never, 600000, 0);
+  }
+  return 0;
+}
+static void deaf_cancel(brr_task *t) { (void)t; }
+static void deaf_abort(brr_task *t) {
+  (void)t;
+  deaf_aborts++;
+}
+static void deaf_free(brr_task *t) { free(t); }
+static const brr_task_ops deaf_ops = {.name = "deaf", .start = deaf_start, .cancel = deaf_cancel,
+                                      .free = deaf_free, .abort = deaf_abort};
+
+/* Graph of "s0/run" (a failing timer task) then deaf tasks: with_timer for s1, none for s2. */
+static int deaf_factory(void *ud, const brr_graph *g, size_t node, brr_task **out) {
+  if (strcmp(g->nodes[node].id, "s0/run") == 0) return tt_factory(ud, g, node, out);
+  deaf_task *d = calloc(1, sizeof *d);
+  d->base.ops = &deaf_ops;
+  d->with_timer = strcmp(g->nodes[node].id, "s1/run") == 0;
+  deaf[d->with_timer ? 0 : 1] = d;
+  *out = &d->base;
+  return 0;
+}
+
+static void count_hook(void *ud) {
+  (void)ud;
+  hook_calls++;
+}
+
+static int run_deaf(brr_graph *g, uv_loop_t *loop, brr_sched_result *res) {
+  brr_bus *bus = brr_bus_new();
+  brr_bus_subscribe(bus, tt_collect, E);
+  W->g = g;
+  brr_sched_opts o = {.jobs = 3, .bus = bus, .factory = deaf_factory, .factory_ud = W, .grace_s = 0.2,
+                      .on_abort = count_hook};
+  int rc = brr_sched_run(loop, g, &o, res);
+  brr_bus_free(bus);
+  return rc;
+}
+
+/* A task that holds nothing on the loop and never reports: once nothing is left to wait
+ * for, it is failed as silent instead of hanging the run. */
+static void test_silent_task_fails(void **state) {
+  (void)state;
+  brr_graph *g = brr_graph_new(NULL);
+  brr_graph_add_node(g, "s2/run", BRR_NODE_RUN, 0);
+  assert_int_equal(tt_finish(g), 0);
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  brr_sched_result res;
+  assert_int_equal(run_deaf(g, &loop, &res), 1);
+  assert_int_equal(res.status[0], BRR_STATUS_FAILED);
+  assert_string_equal(tt_end_text(E, "s2/run"), "the task stopped without reporting its end");
+  assert_int_equal(res.n_abandoned, 1);
+  assert_false(res.aborted);
+  assert_int_equal(uv_loop_close(&loop), 0);
+  free(res.status);
+  brr_graph_free(g);
+}
+
+/* s1 ignores its cancel after s0 fails: when the grace period runs out it gets its abort and
+ * the hook runs; after the abort wait it is abandoned and the run returns. */
+static void test_deaf_task_is_abandoned(void **state) {
+  (void)state;
+  brr_graph *g = tt_graph_flat(2);
+  g->nodes[0].weight = 1;
+  assert_int_equal(tt_finish(g), 0);
+  W->spec[0] = (tt_spec){.ms = 50, .status = BRR_EFAILED};
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  brr_sched_result res;
+  deaf_aborts = hook_calls = 0;
+  assert_int_equal(run_deaf(g, &loop, &res), 1);
+  assert_int_equal(res.status[0], BRR_STATUS_FAILED);
+  assert_int_equal(res.status[1], BRR_STATUS_CANCELED);
+  assert_string_equal(tt_end_text(E, "s1/run"), "abandoned: did not stop in time");
+  assert_int_equal(res.n_abandoned, 1);
+  assert_true(res.aborted);
+  assert_int_equal(deaf_aborts, 1);
+  assert_int_equal(hook_calls, 1);
+  /* a late report of an abandoned task is ignored, not a crash */
+  brr_task_output(&deaf[0]->base, NULL, 1, "late\n", 5);
+  brr_task_done(&deaf[0]->base, 0, NULL);
+  /* its timer is still on the loop: only its owner can close it */
+  uv_close((uv_handle_t *)&deaf[0]->timer, NULL);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  assert_int_equal(uv_loop_close(&loop), 0);
+  free(res.status);
+  brr_graph_free(g);
+}
+
 /* The same process tests through the uv_spawn path (used where pidfds are missing). */
 static void test_fail_fast_processes_uv_spawn(void **state) {
   setenv("BRR_SPAWN", "uv", 1);
@@ -242,6 +352,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_process_results_uv_spawn, setup, teardown),
       cmocka_unit_test_setup_teardown(test_process_env_cwd, setup, teardown),
       cmocka_unit_test_setup_teardown(test_process_env_cwd_uv_spawn, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_silent_task_fails, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_deaf_task_is_abandoned, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

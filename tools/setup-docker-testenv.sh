@@ -8,6 +8,7 @@
 #   qemu-aarch64 binfmt  arm64 containers and builds under emulation
 #   a registry           127.0.0.1:5000 holding busybox:amd64, busybox:arm64 and
 #                        busybox:latest (a manifest list of both)
+#                        and registry:2 / registry:latest (a registry image, amd64)
 #   local tag busybox:latest (host platform) for tests that say plain "busybox"
 #
 # Environment: BRR_TESTENV_DIR (state, default /var/tmp/brr-testenv), BRR_REGISTRY
@@ -152,6 +153,36 @@ EOF
   list_ok || die "busybox:latest in $REG is not a two-platform list"
 fi
 say "busybox:amd64, busybox:arm64 and busybox:latest (list) in $REG"
+
+# ---- 6b. a registry image ------------------------------------------------------------------
+# buildrunner (and brr) start a temporary build registry from <docker-registry>/registry for
+# multi-platform builds. Offline there is no Docker Hub image, so one is made from Debian's
+# docker-registry binary (it links only libc) and pushed where DOCKER_REGISTRY points.
+reg_image_ok() {
+  curl -fsS -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' \
+       "http://$REG/v2/registry/manifests/2" >/dev/null 2>&1
+}
+if ! reg_image_ok; then
+  RCTX=$STATE/registry-context
+  rm -rf "$RCTX" && mkdir -p "$RCTX/lib" "$RCTX/lib64"
+  install -m 0755 /usr/bin/docker-registry "$RCTX/registry"
+  for lib in $(ldd /usr/bin/docker-registry | grep -o '/[^ ]*\.so[^ ]*'); do
+    case "$lib" in /lib64/*) cp -L "$lib" "$RCTX/lib64/";; *) cp -L "$lib" "$RCTX/lib/";; esac
+  done
+  printf '%s\n' 'version: 0.1' 'log:' '  level: warn' 'storage:' '  filesystem:' \
+    '    rootdirectory: /var/lib/registry' '  delete:' '    enabled: true' 'http:' '  addr: :5000' \
+    >"$RCTX/config.yml"
+  printf '%s\n' 'FROM scratch' 'COPY lib/ /lib/x86_64-linux-gnu/' 'COPY lib64/ /lib64/' \
+    'COPY registry /bin/registry' 'COPY config.yml /etc/docker/registry/config.yml' \
+    'VOLUME /var/lib/registry' 'EXPOSE 5000' 'ENTRYPOINT ["/bin/registry"]' \
+    'CMD ["serve", "/etc/docker/registry/config.yml"]' >"$RCTX/Dockerfile"
+  DOCKER_BUILDKIT=0 docker build -q -t "$REG/registry:2" "$RCTX" >/dev/null 2>&1
+  docker tag "$REG/registry:2" "$REG/registry:latest"
+  docker push -q "$REG/registry:2" >/dev/null
+  docker push -q "$REG/registry:latest" >/dev/null
+  reg_image_ok || die "registry image not in $REG"
+fi
+say "registry image $REG/registry:2 (amd64)"
 
 # host-platform copies under the names tests use
 docker image inspect "$REG/busybox:latest" >/dev/null 2>&1 || docker pull -q "$REG/busybox:latest" >/dev/null

@@ -28,6 +28,7 @@ struct brr_http_req {
   brr_http *h;
   brr_http_req *prev, *next;     /* h->reqs: added to the multi, not yet removed */
   brr_http_req *dnext;           /* h->deferred: cancelled, on_done still to run */
+  brr_http_req *anext;           /* h->adds: waiting to be added to the multi */
   CURL *easy;
   struct curl_slist *hdrs;
   brr_http_request rq;           /* callbacks and ud (strings are not used after start) */
@@ -51,6 +52,9 @@ struct brr_http {
   uv_timer_t defer;              /* runs on_done of cancelled requests on the next turn */
   brr_http_req *reqs;
   brr_http_req *deferred;
+  brr_http_req *adds;            /* started from inside a curl callback, where curl refuses
+                                    curl_multi_add_handle: added once curl has returned */
+  int in_curl;                   /* frames inside curl_multi_socket_action */
   sock_ctx *socks;
   int depth;                     /* frames of ours on the stack that may call back */
   bool freeing, destroyed;
@@ -152,9 +156,26 @@ static void drain_done(brr_http *h) {
   }
 }
 
+static void defer_result(brr_http_req *r, int result);
+
+/* Add the requests started while curl was on the stack. */
+static void flush_adds(brr_http *h) {
+  while (h->adds && !h->freeing) {
+    brr_http_req *r = h->adds;
+    h->adds = r->anext;
+    r->anext = NULL;
+    if (r->cancelled) continue;   /* already queued for its on_done */
+    if (curl_multi_add_handle(h->multi, r->easy) != CURLM_OK) {
+      snprintf(r->errbuf, sizeof r->errbuf, "libcurl refused the request");
+      defer_result(r, BRR_EIO);
+    }
+  }
+}
+
 static void on_defer(uv_timer_t *t) {
   brr_http *h = t->data;
   enter(h);
+  flush_adds(h);
   while (h->deferred && !h->freeing) {
     brr_http_req *r = h->deferred;
     h->deferred = r->dnext;
@@ -177,7 +198,10 @@ static void on_poll(uv_poll_t *p, int status, int events) {
   if (events & UV_WRITABLE) flags |= CURL_CSELECT_OUT;
   int running;
   enter(h);
+  h->in_curl++;
   curl_multi_socket_action(h->multi, c->fd, flags, &running);
+  h->in_curl--;
+  flush_adds(h);
   drain_done(h);
   leave(h);
 }
@@ -186,7 +210,10 @@ static void on_timeout(uv_timer_t *t) {
   brr_http *h = t->data;
   int running;
   enter(h);
+  h->in_curl++;
   curl_multi_socket_action(h->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+  h->in_curl--;
+  flush_adds(h);
   drain_done(h);
   leave(h);
 }
@@ -406,33 +433,46 @@ brr_http_req *brr_http_start(brr_http *h, const brr_http_request *rq) {
     /* the body file is unreadable: report it through the cancel path, so on_done still
      * runs from the loop and not inside this call */
     snprintf(r->errbuf, sizeof r->errbuf, "cannot read %s: %s", r->body.path, strerror(errno));
-    r->cancelled = true;
-    r->defer_result = BRR_EIO;
-    r->dnext = h->deferred;
-    h->deferred = r;
+    defer_result(r, BRR_EIO);
+  } else if (h->in_curl) {
+    r->anext = h->adds;
+    h->adds = r;
     uv_timer_start(&h->defer, on_defer, 0, 0);
-    return r;
+  } else {
+    enter(h);
+    CURLMcode rc = curl_multi_add_handle(h->multi, r->easy);
+    leave(h);
+    if (rc != CURLM_OK) {
+      snprintf(r->errbuf, sizeof r->errbuf, "libcurl refused the request: %s",
+               curl_multi_strerror(rc));
+      defer_result(r, BRR_EIO);
+    }
   }
-  enter(h);
-  curl_multi_add_handle(h->multi, r->easy);
-  leave(h);
   return r;
 }
 
-void brr_http_cancel(brr_http_req *r) {
-  if (!r || r->cancelled || r->finished) return;
+/* Queue on_done(result) for the next loop turn. */
+static void defer_result(brr_http_req *r, int result) {
   brr_http *h = r->h;
   r->cancelled = true;
-  r->defer_result = BRR_ECANCELED;
+  r->defer_result = result;
   r->dnext = h->deferred;
   h->deferred = r;
   uv_timer_start(&h->defer, on_defer, 0, 0);
 }
 
+void brr_http_cancel(brr_http_req *r) {
+  if (!r || r->cancelled || r->finished) return;
+  defer_result(r, BRR_ECANCELED);
+}
+
 void brr_http_resume(brr_http_req *r) {
   if (!r || r->cancelled || r->finished) return;
   enter(r->h);
+  r->h->in_curl++;
   curl_easy_pause(r->easy, CURLPAUSE_CONT);
+  r->h->in_curl--;
+  flush_adds(r->h);
   leave(r->h);
 }
 
@@ -477,7 +517,7 @@ static void destroy(brr_http *h) {
     req_unlink(r);
     req_free(r);
   }
-  h->deferred = NULL;
+  h->deferred = h->adds = NULL;
   curl_multi_cleanup(h->multi);
   h->multi = NULL;
   while (h->socks) sock_close(h, h->socks);

@@ -5,8 +5,6 @@
 
 #include "e2e/engine_helpers.h"
 
-static uv_loop_t loop;
-
 /* ---- tar helpers (libarchive) ------------------------------------------------------------------ */
 
 static la_ssize_t tar_write(struct archive *a, void *ud, const void *p, size_t n) {
@@ -482,18 +480,16 @@ static void test_errors(void **state) {
 }
 
 int main(void) {
-  uv_loop_init(&loop);
   curl_global_init(CURL_GLOBAL_DEFAULT);
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_version_negotiation),
-      cmocka_unit_test(test_tcp_host),
-      cmocka_unit_test(test_attach_wait_exit_code),
-      cmocka_unit_test(test_exec),
-      cmocka_unit_test(test_archive_roundtrip_and_commit),
-      cmocka_unit_test(test_errors),
+      ENGINE_TEST(test_version_negotiation),
+      ENGINE_TEST(test_tcp_host),
+      ENGINE_TEST(test_attach_wait_exit_code),
+      ENGINE_TEST(test_exec),
+      ENGINE_TEST(test_archive_roundtrip_and_commit),
+      ENGINE_TEST(test_errors),
   };
   int rc = cmocka_run_group_tests(tests, NULL, NULL);
   curl_global_cleanup();
-  uv_loop_close(&loop);
   return rc;
 }

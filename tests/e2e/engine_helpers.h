@@ -18,6 +18,27 @@
 
 #define TEST_IMAGE "127.0.0.1:5000/busybox:amd64"
 
+/* Each test gets its own loop: a test that fails leaves callbacks pointing into its dead
+ * stack frame, and they must never run again. Its loop is abandoned, not closed. */
+static uv_loop_t *test_loop_;
+#define loop (*test_loop_)
+
+static inline int loop_setup(void **state) {
+  (void)state;
+  test_loop_ = brr_xcalloc(1, sizeof *test_loop_);
+  uv_loop_init(test_loop_);
+  return 0;
+}
+
+static inline int loop_teardown(void **state) {
+  (void)state;
+  if (uv_loop_close(test_loop_) == 0) free(test_loop_);
+  test_loop_ = NULL;
+  return 0;
+}
+
+#define ENGINE_TEST(f) cmocka_unit_test_setup_teardown(f, loop_setup, loop_teardown)
+
 /* A copy of one callback's result. */
 typedef struct box {
   int calls;
@@ -63,9 +84,9 @@ static inline void wake_cb(uv_timer_t *t) { (void)t; }
 static inline void flag_cb(uv_timer_t *t) { *(bool *)t->data = true; }
 
 /* Run the loop until every box in `v` has been called (or `ms` passed: then fail). */
-static inline void wait_all(uv_loop_t *loop, box **v, size_t n, unsigned ms) {
+static inline void wait_all(uv_loop_t *lp, box **v, size_t n, unsigned ms) {
   uv_timer_t t;
-  uv_timer_init(loop, &t);
+  uv_timer_init(lp, &t);
   uv_timer_start(&t, wake_cb, 50, 50);   /* the loop must wake to check the deadline */
   uint64_t end = brr_mono_ms() + ms;
   for (;;) {
@@ -77,40 +98,40 @@ static inline void wait_all(uv_loop_t *loop, box **v, size_t n, unsigned ms) {
         if (!v[i]->calls) print_error("callback %zu of %zu never came\n", i + 1, n);
       fail_msg("timed out waiting for %zu callbacks", n - got);
     }
-    uv_run(loop, UV_RUN_ONCE);
+    uv_run(lp, UV_RUN_ONCE);
   }
   uv_close((uv_handle_t *)&t, NULL);
-  uv_run(loop, UV_RUN_NOWAIT);
+  uv_run(lp, UV_RUN_NOWAIT);
 }
 
-static inline void wait_one(uv_loop_t *loop, box *b, unsigned ms) { wait_all(loop, &b, 1, ms); }
+static inline void wait_one(uv_loop_t *lp, box *b, unsigned ms) { wait_all(lp, &b, 1, ms); }
 
 /* Let the loop run for `ms` milliseconds. */
-static inline void spin(uv_loop_t *loop, unsigned ms) {
+static inline void spin(uv_loop_t *lp, unsigned ms) {
   uv_timer_t t;
   bool fired = false;
-  uv_timer_init(loop, &t);
+  uv_timer_init(lp, &t);
   t.data = &fired;
   uv_timer_start(&t, flag_cb, ms, 0);
-  while (!fired) uv_run(loop, UV_RUN_ONCE);
+  while (!fired) uv_run(lp, UV_RUN_ONCE);
   uv_close((uv_handle_t *)&t, NULL);
-  uv_run(loop, UV_RUN_NOWAIT);
+  uv_run(lp, UV_RUN_NOWAIT);
 }
 
-static inline brr_engine *engine_new(uv_loop_t *loop, const char *host, const char *api) {
+static inline brr_engine *engine_new(uv_loop_t *lp, const char *host, const char *api) {
   brr_engine_opts o = {.host = host, .timeout_s = 60, .api_version = api};
   brr_engine *e = NULL;
   char *err = NULL;
-  if (brr_engine_new(loop, &o, &e, &err)) fail_msg("engine: %s", err);
+  if (brr_engine_new(lp, &o, &e, &err)) fail_msg("engine: %s", err);
   return e;
 }
 
 /* Run one operation to its end (the callback must be box_cb with `b`). */
-#define RUN(loop, b, call)                                                                   \
+#define RUN(lp, b, call)                                                                   \
   do {                                                                                       \
     box_clear(b);                                                                            \
     call;                                                                                    \
-    wait_one((loop), (b), 120000);                                                           \
+    wait_one((lp), (b), 120000);                                                           \
   } while (0)
 
 #define ASSERT_OK(b)                                                                         \
@@ -119,9 +140,9 @@ static inline brr_engine *engine_new(uv_loop_t *loop, const char *host, const ch
   } while (0)
 
 /* Free the client and let its handles close. Leaves the loop empty. */
-static inline void engine_done(uv_loop_t *loop, brr_engine *e) {
+static inline void engine_done(uv_loop_t *lp, brr_engine *e) {
   brr_engine_free(e);
-  uv_run(loop, UV_RUN_DEFAULT);
+  uv_run(lp, UV_RUN_DEFAULT);
 }
 
 /* Count objects with `label` in the engine, independently of the client (blocking curl).
@@ -165,9 +186,9 @@ static inline size_t leftovers(const brr_engine *e) {
 }
 
 /* Clean up through the client and check the engine holds nothing of this run. */
-static inline void cleanup_and_check(uv_loop_t *loop, brr_engine *e) {
+static inline void cleanup_and_check(uv_loop_t *lp, brr_engine *e) {
   box b = {0};
-  RUN(loop, &b, brr_engine_cleanup(e, box_cb, &b));
+  RUN(lp, &b, brr_engine_cleanup(e, box_cb, &b));
   ASSERT_OK(&b);
   assert_int_equal(leftovers(e), 0);
   for (int k = 0; k < BRR_ENGINE_KIND_COUNT; k++)

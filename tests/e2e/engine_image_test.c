@@ -8,8 +8,6 @@
 
 #include "e2e/engine_helpers.h"
 
-static uv_loop_t loop;
-
 static la_ssize_t tar_write(struct archive *a, void *ud, const void *p, size_t n) {
   (void)a;
   brr_buf_append(ud, p, n);
@@ -347,15 +345,13 @@ static void test_import(void **state) {
 }
 
 int main(void) {
-  uv_loop_init(&loop);
   curl_global_init(CURL_GLOBAL_DEFAULT);
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_build),
-      cmocka_unit_test(test_push_and_pull),
-      cmocka_unit_test(test_import),
+      ENGINE_TEST(test_build),
+      ENGINE_TEST(test_push_and_pull),
+      ENGINE_TEST(test_import),
   };
   int rc = cmocka_run_group_tests(tests, NULL, NULL);
   curl_global_cleanup();
-  uv_loop_close(&loop);
   return rc;
 }

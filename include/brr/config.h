@@ -215,7 +215,23 @@ typedef struct brr_config {
   const char *build_docker_tag;
   const char *build_number;
   int64_t build_time;
+  /* the global config files read, in order (absolute; missing ones are not listed) */
+  const char **global_files;
+  size_t n_global_files;
+  bool vcs_found;               /* false: placeholder identity (not a git work tree root) */
 } brr_config;
+
+/* What a generated-file hook is told about a rendered file. */
+typedef enum {
+  BRR_GEN_GLOBAL,    /* a global config file (each hop of its redirects too) */
+  BRR_GEN_REDIRECT,  /* a project file whose `redirect:` sent the loader elsewhere */
+  BRR_GEN_PROJECT,   /* the project file finally used */
+} brr_generated_kind;
+
+/* Called with each file's rendered text as soon as it is rendered and parsed (also when the
+ * parse failed, so --print-generated-files shows what the YAML parser saw). */
+typedef void (*brr_generated_fn)(void *ud, brr_generated_kind kind, const char *file,
+                                 const char *text, size_t len);
 
 /* What the command line says about loading. */
 typedef struct brr_load_opts {
@@ -233,6 +249,9 @@ typedef struct brr_load_opts {
   /* test hooks: replace /etc/buildrunner/buildrunner.yaml and ~/.buildrunner.yaml */
   const char *master_config_path;
   const char *user_config_path;
+  /* --print-generated-files / --log-generated-files: told about every rendered file */
+  brr_generated_fn on_generated;
+  void *on_generated_ud;
 } brr_load_opts;
 
 /* Load, render, validate and type the global config chain and the project file.

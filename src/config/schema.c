@@ -44,11 +44,29 @@ void brr_schk_expected(brr_schk *c, const brr_value *v, const char *path, const 
 
 /* ---- keys --------------------------------------------------------------------------------- */
 
+/* brr_suggest, plus one swap of neighbouring letters ("evn" for "env"), which edit
+ * distance counts as two changes and so misses on short keys. */
+static const char *suggest(const char *word, const char *const *cands, size_t n) {
+  const char *s = brr_suggest(word, cands, n);
+  if (s) return s;
+  size_t len = strlen(word);
+  for (size_t i = 0; i < n; i++) {
+    if (strlen(cands[i]) != len) continue;
+    size_t diff = 0, first = 0;
+    for (size_t j = 0; j < len; j++)
+      if (word[j] != cands[i][j] && diff++ == 0) first = j;
+    if (diff == 2 && first + 1 < len && word[first] == cands[i][first + 1] &&
+        word[first + 1] == cands[i][first])
+      return cands[i];
+  }
+  return NULL;
+}
+
 static void unknown_key(brr_schk *c, const brr_value *k, const char *path,
                         const char *const *allowed, size_t n, const char *what) {
   brr_buf name = BRR_BUF_INIT;
   brr_val_pystr(k, &name);
-  const char *sugg = k->type == BRR_VAL_STR ? brr_suggest(k->u.s.ptr, allowed, n) : NULL;
+  const char *sugg = k->type == BRR_VAL_STR ? suggest(k->u.s.ptr, allowed, n) : NULL;
   if (sugg) {
     brr_schk_error(c, k, path, "unknown key '%s' in %s; did you mean '%s'?", name.data, what, sugg);
   } else {

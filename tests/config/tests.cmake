@@ -22,3 +22,6 @@ add_test(NAME config_invalid
          COMMAND /usr/bin/python3 ${BRR_CONFIG_TESTS_DIR}/invalid_test.py $<TARGET_FILE:brr>
                  ${BRR_CONFIG_TESTS_DIR}/invalid)
 set_tests_properties(config_invalid PROPERTIES LABELS unit ENVIRONMENT "${BRR_TEST_ENV}")
+
+add_test(NAME config_cli COMMAND bash ${BRR_CONFIG_TESTS_DIR}/cli_test.sh)
+set_tests_properties(config_cli PROPERTIES LABELS unit ENVIRONMENT "${BRR_TEST_ENV}")

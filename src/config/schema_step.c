@@ -331,9 +331,11 @@ void brr_schema_step(brr_schk *c, brr_config *cfg, const brr_value *key, const b
   parse_pypi(c, G(node, "pypi-push"), P("pypi-push"), st);
   brr_schk_strlist(c, G(node, "depends"), P("depends"), &st->depends);
   bool any = false;
-  for (size_t i = 0; i < node->u.map.n; i++)
-    any |= strcmp(node->u.map.v[i].key->u.s.ptr, "depends") != 0 &&
+  for (size_t i = 0; i < node->u.map.n; i++) {
+    const brr_value *k = node->u.map.v[i].key;
+    any |= k->type == BRR_VAL_STR && strcmp(k->u.s.ptr, "depends") != 0 &&
            node->u.map.v[i].val->type != BRR_VAL_NULL;
+  }
   if (!any) brr_diag_warn(c->d, node->mark, path, "the step has no task: it does nothing");
 }
 

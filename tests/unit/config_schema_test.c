@@ -372,6 +372,9 @@ static void test_unknown_keys_suggest(void **state) {
   bad(f, "vresion: 2\nsteps:\n  a: {run: {image: x}}\n", "did you mean 'version'?", 1, "vresion");
   bad(f, "steps:\n  a: {run: {image: x, evn: {}}}\n", "did you mean 'env'?", 2, "evn");
   bad(f, "steps:\n  a: {comit: r}\n", "did you mean 'commit'?", 2, "comit");
+  /* keys that are not strings (found by fuzzing: the step checks read them as strings) */
+  bad(f, "steps:\n  a: {1: x, run: {image: x}}\n", "unknown key '1' in a step", 2, "1: x");
+  bad(f, "steps:\n  a: {run: {image: x, true: 1}}\n", "unknown key 'True' in run", 2, "true");
 }
 
 static void test_steps_selection(void **state) {

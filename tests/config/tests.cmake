@@ -11,11 +11,13 @@ add_test(NAME yaml_pyyaml_oracle
          COMMAND /usr/bin/python3 ${BRR_CONFIG_TESTS_DIR}/yaml_oracle.py $<TARGET_FILE:yaml_dump>)
 set_tests_properties(yaml_pyyaml_oracle PROPERTIES LABELS unit ENVIRONMENT "${BRR_TEST_ENV}")
 
-# The buildrunner examples (Apache-2.0, adobe/buildrunner) live in the shared conformance set.
-set(BRR_CONFORMANCE_DIR "/work/shared/conformance" CACHE PATH
-    "buildrunner conformance material (docs and example configs)")
+# buildrunner's example configs (adobe/buildrunner examples/, MIT licence, copied unchanged
+# with their LICENSE into buildrunner-examples/); point BRR_EXAMPLES_DIR at another copy to
+# check a newer set.
+set(BRR_EXAMPLES_DIR "${BRR_CONFIG_TESTS_DIR}/buildrunner-examples" CACHE PATH
+    "buildrunner example configs that must load and validate")
 add_test(NAME config_examples
-         COMMAND bash ${BRR_CONFIG_TESTS_DIR}/examples_test.sh ${BRR_CONFORMANCE_DIR}/buildrunner-examples)
+         COMMAND bash ${BRR_CONFIG_TESTS_DIR}/examples_test.sh ${BRR_EXAMPLES_DIR})
 set_tests_properties(config_examples PROPERTIES LABELS unit ENVIRONMENT "${BRR_TEST_ENV}")
 
 add_test(NAME config_invalid

@@ -154,8 +154,7 @@ static int load_one(brr_arena *a, const char *file, const brr_render_ctx *rc, br
   out->path = file;
   out->len = rendered.len;
   out->text = brr_arena_strndup(a, brr_buf_cstr(&rendered), rendered.len);
-  out->root = brr_yaml_load_mapped(a, out->text, out->len, file, map, n_lines, brr_buf_cstr(&src),
-                                   src.len, d);
+  out->root = brr_yaml_load_mapped(a, out->text, out->len, file, map, n_lines, d);
   brr_buf_free(&src);
   brr_buf_free(&rendered);
   free(map);

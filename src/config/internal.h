@@ -10,11 +10,10 @@
 
 /* brr_yaml_load, but marks (and syntax-error positions) are translated through `line_map`
  * (output line i+1 -> source line line_map[i]) so they name the user's source lines when the
- * text came out of the template engine. `line_map` may be NULL. `snippet_src` is the text
- * snippets are cut from (the source file); NULL: no snippets. */
+ * text came out of the template engine; columns stay those of the rendered line, and error
+ * snippets show the rendered line the parser saw. `line_map` may be NULL. */
 brr_value *brr_yaml_load_mapped(brr_arena *a, const char *text, size_t len, const char *file,
-                                const unsigned *line_map, size_t n_lines,
-                                const char *snippet_src, size_t snippet_len, brr_diags *d);
+                                const unsigned *line_map, size_t n_lines, brr_diags *d);
 
 /* Interned file name for marks: lives until the process exits, so diagnostics that outlive a
  * brr_config (printed after brr_config_free) still name their file. */

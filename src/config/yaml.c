@@ -51,8 +51,8 @@ typedef struct loader {
   const char *file;
   const unsigned *line_map;
   size_t n_lines;
-  const char *snip;
-  size_t snip_len;
+  const char *text;       /* what is parsed: snippets show the line the parser saw */
+  size_t len;
   brr_yscalar_ctx *sc;
   anchor *anchors;
   size_t n_anchors, cap_anchors;
@@ -68,10 +68,35 @@ typedef struct loader {
   unsigned last_height;
 } loader;
 
+/* Marks stay in the parsed text's lines while loading (snippets are cut from that text) and
+ * are translated to source lines when a diagnostic is made and, for the tree, at the end. */
 static brr_mark mark_at(const loader *L, unsigned line0, unsigned col0) {
-  unsigned line = line0 + 1;
-  if (L->line_map && line <= L->n_lines) line = L->line_map[line - 1];
-  return (brr_mark){L->file, line, col0 + 1};
+  return (brr_mark){L->file, line0 + 1, col0 + 1};
+}
+
+static brr_mark map_mark(const loader *L, brr_mark m) {
+  if (L->line_map && m.line >= 1 && m.line <= L->n_lines) m.line = L->line_map[m.line - 1];
+  return m;
+}
+
+static void remap_tree(const loader *L, brr_value *v) {
+  v->mark = map_mark(L, v->mark);
+  if (v->type == BRR_VAL_LIST) {
+    for (size_t i = 0; i < v->u.list.n; i++) remap_tree(L, v->u.list.v[i]);
+  } else if (v->type == BRR_VAL_MAP) {
+    for (size_t i = 0; i < v->u.map.n; i++) {
+      remap_tree(L, v->u.map.v[i].key);
+      remap_tree(L, v->u.map.v[i].val);
+    }
+  }
+}
+
+/* A diagnostic at parsed-text mark `m`: snippet from the parsed text, mark in source lines. */
+static brr_diag *vdiag(loader *L, brr_diag_level level, brr_mark m, const char *fmt, va_list ap) {
+  brr_diag *g = brr_diag_vadd(L->d, level, m, NULL, fmt, ap);
+  brr_diag_set_snippet(g, L->text, L->len);
+  g->mark = map_mark(L, m);
+  return g;
 }
 
 static brr_mark ymark(const loader *L, yaml_mark_t m) {
@@ -83,9 +108,15 @@ static BRR_PRINTF(3, 4) void fail(loader *L, brr_mark m, const char *fmt, ...) {
   L->failed = true;
   va_list ap;
   va_start(ap, fmt);
-  brr_diag *g = brr_diag_vadd(L->d, BRR_DIAG_ERROR, m, NULL, fmt, ap);
+  vdiag(L, BRR_DIAG_ERROR, m, fmt, ap);
   va_end(ap);
-  if (L->snip) brr_diag_set_snippet(g, L->snip, L->snip_len);
+}
+
+static BRR_PRINTF(3, 4) void warn(loader *L, brr_mark m, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vdiag(L, BRR_DIAG_WARNING, m, fmt, ap);
+  va_end(ap);
 }
 
 /* ---- anchors and aliases ----------------------------------------------------------------- */
@@ -253,11 +284,9 @@ static void describe_key(const brr_value *k, brr_buf *out) {
 static void warn_duplicate(loader *L, const brr_value *first, const brr_value *again) {
   brr_buf b = BRR_BUF_INIT;
   describe_key(again, &b);
-  brr_diag *g = brr_diag_warn(L->d, again->mark, NULL,
-                              "duplicate key '%s': this value replaces the one at %s:%u:%u",
-                              b.data, first->mark.file ? first->mark.file : "<input>",
-                              first->mark.line, first->mark.col);
-  if (L->snip) brr_diag_set_snippet(g, L->snip, L->snip_len);
+  brr_mark f = map_mark(L, first->mark);
+  warn(L, again->mark, "duplicate key '%s': this value replaces the one at %s:%u:%u", b.data,
+       f.file ? f.file : "<input>", f.line, f.col);
   brr_buf_free(&b);
 }
 
@@ -489,16 +518,15 @@ static void loader_free(loader *L) {
 }
 
 brr_value *brr_yaml_load_mapped(brr_arena *a, const char *text, size_t len, const char *file,
-                                const unsigned *line_map, size_t n_lines,
-                                const char *snippet_src, size_t snippet_len, brr_diags *d) {
+                                const unsigned *line_map, size_t n_lines, brr_diags *d) {
   loader L = {0};
   L.a = a;
   L.d = d;
   L.file = file;
   L.line_map = line_map;
   L.n_lines = n_lines;
-  L.snip = snippet_src;
-  L.snip_len = snippet_len;
+  L.text = text;
+  L.len = len;
   L.sc = brr_yscalar_ctx_new();
   yaml_parser_t p;
   if (!yaml_parser_initialize(&p)) abort();
@@ -517,11 +545,12 @@ brr_value *brr_yaml_load_mapped(brr_arena *a, const char *text, size_t len, cons
   yaml_parser_delete(&p);
   loader_free(&L);
   if (L.failed) return NULL;
-  if (!L.have_root || L.root->type == BRR_VAL_NULL) return brr_val_map(a, (brr_mark){file, 1, 1});
+  if (!L.have_root || L.root->type == BRR_VAL_NULL) return brr_val_map(a, map_mark(&L, (brr_mark){file, 1, 1}));
+  if (line_map) remap_tree(&L, L.root);
   return L.root;
 }
 
 brr_value *brr_yaml_load(brr_arena *a, const char *text, size_t len, const char *file,
                          brr_diags *d) {
-  return brr_yaml_load_mapped(a, text, len, file, NULL, 0, text, len, d);
+  return brr_yaml_load_mapped(a, text, len, file, NULL, 0, d);
 }

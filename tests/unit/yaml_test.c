@@ -338,10 +338,19 @@ static void test_line_map(void **state) {
   const char *text = "a: 1\nb: [\nc: 3\n";
   brr_diags_clear(&f->d);
   const char *ok = "a: 1\nb: 2\n";
-  brr_value *root = brr_yaml_load_mapped(f->a, ok, strlen(ok), "t.yaml", map, 4, NULL, 0, &f->d);
+  brr_value *root = brr_yaml_load_mapped(f->a, ok, strlen(ok), "t.yaml", map, 4, &f->d);
   assert_int_equal(brr_val_get(root, "b")->mark.line, 7);
-  assert_null(brr_yaml_load_mapped(f->a, text, strlen(text), "t.yaml", map, 4, NULL, 0, &f->d));
+  assert_int_equal(root->u.map.v[1].key->mark.line, 7);  /* keys are translated too */
+  assert_null(brr_yaml_load_mapped(f->a, text, strlen(text), "t.yaml", map, 4, &f->d));
   assert_int_equal(f->d.v[0].mark.line, 9);
+  /* the snippet is the rendered line the parser saw; warnings name translated lines */
+  brr_diags_clear(&f->d);
+  const char *dup = "a: 1\nb: 2\na: 3\n";
+  root = brr_yaml_load_mapped(f->a, dup, strlen(dup), "t.yaml", map, 4, &f->d);
+  assert_non_null(root);
+  assert_int_equal(f->d.v[0].mark.line, 8);
+  assert_non_null(strstr(f->d.v[0].msg, "the one at t.yaml:1:1"));
+  assert_string_equal(f->d.v[0].snippet, "a: 3\n^");
 }
 
 int main(void) {

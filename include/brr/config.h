@@ -246,7 +246,8 @@ typedef struct brr_load_opts {
   char **steps;                 /* --steps, NULL-terminated, or NULL */
   const brr_value *global_overrides;  /* deep-merged over the global config last, or NULL */
   int64_t build_time;           /* 0: now */
-  /* test hooks: replace /etc/buildrunner/buildrunner.yaml and ~/.buildrunner.yaml */
+  /* test hooks: replace /etc/buildrunner/buildrunner.yaml and ~/.buildrunner.yaml; when
+   * NULL, $BRR_MASTER_CONFIG / $BRR_USER_CONFIG do, then the real paths; "" reads no file */
   const char *master_config_path;
   const char *user_config_path;
   /* --print-generated-files / --log-generated-files: told about every rendered file */
@@ -256,7 +257,7 @@ typedef struct brr_load_opts {
 
 /* Load, render, validate and type the global config chain and the project file.
  * Returns 0, or a negative BRR_E* with the reasons in `d` (exit code via brr_diags_exit_code).
- * Warnings may be added on success. */
+ * Warnings may be added on success. Marks in `d` stay valid after brr_config_free. */
 int brr_config_load(const brr_load_opts *opts, brr_config **out, brr_diags *d);
 void brr_config_free(brr_config *cfg);
 

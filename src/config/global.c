@@ -240,12 +240,10 @@ size_t brr_schema_global(brr_config *cfg, const brr_value *root, brr_diags *d) {
   g->caches_root = brr_arena_strdup(cfg->arena, caches);
   free(caches);
   g->docker_registry = str_or(G("docker-registry"), "docker.io");
-  /* BUILDRUNNER_TEMPDIR wins over the file, as in buildrunner's model default */
-  g->temp_dir = getenv("BUILDRUNNER_TEMPDIR") && *getenv("BUILDRUNNER_TEMPDIR")
-                    ? default_temp_dir(cfg->arena)
-                    : G("temp-dir") && G("temp-dir")->type == BRR_VAL_STR
-                          ? brr_arena_strdup(cfg->arena, G("temp-dir")->u.s.ptr)
-                          : default_temp_dir(cfg->arena);
+  /* the file's value, else $BUILDRUNNER_TEMPDIR, else the system's (buildrunner's default) */
+  g->temp_dir = G("temp-dir") && G("temp-dir")->type == BRR_VAL_STR
+                    ? brr_arena_strdup(cfg->arena, G("temp-dir")->u.s.ptr)
+                    : default_temp_dir(cfg->arena);
   brr_schk_bool(c, G("disable-multi-platform"), "disable-multi-platform", &g->disable_multi_platform);
   g->build_registry = str_or(G("build-registry"), "local");
   brr_schk_map(c, G("platform-builders"), "platform-builders", brr_schk_val_str_or_strlist, &g->platform_builders);

@@ -77,12 +77,12 @@ static void test_defaults(void **state) {
   assert_int_equal(g->pools.n, 0);
   assert_null(g->env);
   setenv("BUILDRUNNER_TEMPDIR", "/srv/tmp", 1);
-  th_write(f->dir, ".buildrunner.yaml", "temp-dir: /ignored\n");
   g = load_ok(f);
-  assert_string_equal(g->temp_dir, "/srv/tmp");  /* the variable wins over the file */
+  assert_string_equal(g->temp_dir, "/srv/tmp");  /* the variable wins over the system's */
+  th_write(f->dir, ".buildrunner.yaml", "temp-dir: /from/file\n");
+  g = load_ok(f);
+  assert_string_equal(g->temp_dir, "/from/file");  /* the file wins over both */
   unsetenv("BUILDRUNNER_TEMPDIR");
-  g = load_ok(f);
-  assert_string_equal(g->temp_dir, "/ignored");
   unsetenv("TMPDIR");
 }
 

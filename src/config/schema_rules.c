@@ -111,7 +111,7 @@ static char *from_image(const char *text) {
     size_t n = strlen(s);
     while (n && isspace((unsigned char)s[n - 1])) n--;
     free(found);
-    found = strchr(s, ':') && memchr(s, ':', n) ? brr_xstrndup(s, n) : brr_xasprintf("%.*s:latest", (int)n, s);
+    found = memchr(s, ':', n) ? brr_xstrndup(s, n) : brr_xasprintf("%.*s:latest", (int)n, s);
     free(img);
   }
   brr_strv_free(lines);

@@ -92,7 +92,8 @@ static void remap_tree(const loader *L, brr_value *v) {
 }
 
 /* A diagnostic at parsed-text mark `m`: snippet from the parsed text, mark in source lines. */
-static brr_diag *vdiag(loader *L, brr_diag_level level, brr_mark m, const char *fmt, va_list ap) {
+static BRR_PRINTF(4, 0) brr_diag *vdiag(loader *L, brr_diag_level level, brr_mark m, const char *fmt,
+                                          va_list ap) {
   brr_diag *g = brr_diag_vadd(L->d, level, m, NULL, fmt, ap);
   brr_diag_set_snippet(g, L->text, L->len);
   g->mark = map_mark(L, m);

@@ -51,5 +51,5 @@ for steps in 10 100 1000; do
   runs=$((2000 / steps + 2))
   b=$("$bin" "$f" -n $((runs * 10)))
   p=$(py_load "$f" "$runs")
-  printf "%-10s %10s %14s %14s %7.0fx\n" "$steps" "$(wc -c <"$f")" "$b" "$p" "$(echo "$p / $b" | bc -l)"
+  printf "%-10s %10s %14s %14s %7.0fx\n" "$steps" "$(wc -c <"$f")" "$b" "$p" "$(awk -v p="$p" -v b="$b" 'BEGIN{print p / b}')"
 done

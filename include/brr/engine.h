@@ -188,8 +188,8 @@ brr_engine_req *brr_engine_container_create(brr_engine *e,
 brr_engine_req *brr_engine_container_start(brr_engine *e, const char *id, brr_engine_cb cb,
                                            void *ud);
 /* POST /containers/{id}/wait: exit_code once the condition holds. `condition` is
- * "not-running" (NULL), "next-exit" (to wait before start) or "removed". A stream: no
- * timeout. */
+ * "not-running" (NULL), "next-exit" (to wait before start) or "removed" (the container is
+ * then unregistered). A stream: no timeout. */
 brr_engine_req *brr_engine_container_wait(brr_engine *e, const char *id,
                                           const char *condition, brr_engine_cb cb, void *ud);
 

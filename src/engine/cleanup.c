@@ -163,6 +163,10 @@ static void cleanup_step(brr_engine_req *r, brr_engine_req *child, const brr_eng
     }
   if (PHASES[c->phase].list && res->status == 0) {
     idset_add_listed(&c->found, PHASES[c->phase].kind, res->json);
+  } else if (PHASES[c->phase].kind == BRR_ENGINE_CONTAINER && res->http_status == 409 &&
+             child->op && res->error && strstr(res->error, "already in progress")) {
+    /* someone else's removal (e.g. of a cancelled cleanup) is under way: wait for it */
+    kid(r, brr_engine_container_wait(r->e, child->op, "removed", NULL, NULL));
   } else if (res->status && res->status != BRR_ENOENT && res->status != BRR_ECANCELED) {
     if (c->failed++ < 3) brr_buf_printf(&c->errors, "%s%s", c->errors.len ? "; " : "", res->error);
   }

@@ -174,12 +174,25 @@ static void waited(brr_engine_req *r) {
     r->exit_code = (int64_t)code->valuedouble;
 }
 
+static void removed_container(brr_engine_req *r);
+
+static void waited_removed(brr_engine_req *r) {
+  waited(r);
+  removed_container(r);
+}
+
 brr_engine_req *brr_engine_container_wait(brr_engine *e, const char *id,
                                           const char *condition, brr_engine_cb cb, void *ud) {
   brr_engine_req *r = id_req(e, "wait for container", id, cb, ud);
   brr_engine_req_http(r, "POST", BRR_TO_STREAM, BRR_BODY_JSON, "/containers/%s/wait", SAFE(id));
   brr_engine_req_query(r, "condition", condition ? condition : "not-running");
   r->post = waited;
+  if (brr_streq(condition, "removed")) {
+    /* once it is gone it needs no cleanup */
+    r->op = brr_xstrdup(SAFE(id));
+    r->op_free = free;
+    r->post = waited_removed;
+  }
   return brr_engine_req_submit(r);
 }
 

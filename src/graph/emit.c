@@ -319,7 +319,7 @@ static void push_edges(compiler *c, size_t first_push, bool *has_out) {
         if (!has_out[s]) brr_graph_add_edge(g, s, p, BRR_EDGE_PUSH_BARRIER, m, NULL);
     if (pn->moving)
       for (size_t q = first_push; q < g->n_nodes; q++)
-        if (!g->nodes[q].moving) brr_graph_add_edge(g, q, p, BRR_EDGE_MOVING_TAG, m, pn->image);
+        if (!g->nodes[q].moving) brr_graph_add_edge(g, q, p, BRR_EDGE_MOVING_TAG, m, NULL);
   }
   if (!c->opts->serial) return;
   /* buildrunner pushes one at a time, in order; moving tags still go last */

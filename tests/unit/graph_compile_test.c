@@ -150,7 +150,7 @@ static void check_cycle(size_t n) {
   brr_config *cfg = fx_new(8);
   cfg->has_version = true;
   cfg->version = 2.0;
-  char names[8][8];
+  char names[8][24];
   brr_step *st[8];
   for (size_t i = 0; i < n; i++) {
     snprintf(names[i], sizeof names[i], "s%zu", i);

@@ -164,48 +164,77 @@ static void render_mermaid(const brr_graph *g, brr_buf *out) {
 
 /* ---- json --------------------------------------------------------------------------------- */
 
-static cJSON *str_or_null(const char *s) { return s ? cJSON_CreateString(s) : cJSON_CreateNull(); }
+/* The document is printed one element at a time: cJSON writes each node, edge and id (all
+ * escaping and number formatting are its), and the few fixed bytes between them are the
+ * same that cJSON_PrintUnformatted would put there. A graph of 10,000 steps would otherwise
+ * be a tree of half a million cJSON items in memory at once. Strings are references: the
+ * graph outlives every item. */
+typedef struct jout {
+  brr_buf *out;
+  char *scratch;
+  int cap;
+} jout;
+
+static void jput(jout *j, cJSON *item) {
+  while (!cJSON_PrintPreallocated(item, j->scratch, j->cap, false)) {
+    j->cap *= 2;
+    j->scratch = brr_xrealloc(j->scratch, (size_t)j->cap);
+  }
+  brr_buf_puts(j->out, j->scratch);
+  cJSON_Delete(item);
+}
+
+static cJSON *str_or_null(const char *s) { return s ? cJSON_CreateStringReference(s) : cJSON_CreateNull(); }
 
 static cJSON *json_node(const brr_graph *g, const brr_node *n) {
   cJSON *o = cJSON_CreateObject();
-  cJSON_AddItemToObject(o, "id", cJSON_CreateString(n->id));
+  cJSON_AddItemToObjectCS(o, "id", cJSON_CreateStringReference(n->id));
   const char *step = g->cfg && n->step < g->cfg->n_steps ? g->cfg->steps[n->step].name.s : NULL;
-  cJSON_AddItemToObject(o, "step", str_or_null(step));
-  cJSON_AddItemToObject(o, "kind", cJSON_CreateString(brr_node_kind_name(n->kind)));
-  cJSON_AddItemToObject(o, "platform", str_or_null(n->platform));
-  cJSON_AddItemToObject(o, "image", str_or_null(n->kind == BRR_NODE_PUSH ? n->image : NULL));
-  cJSON_AddItemToObject(o, "level", cJSON_CreateNumber(n->level));
-  cJSON_AddItemToObject(o, "weight", cJSON_CreateNumber(n->weight));
-  cJSON_AddItemToObject(o, "critical", cJSON_CreateBool(n->critical));
-  cJSON_AddItemToObject(o, "pool", str_or_null(n->pool));
+  cJSON_AddItemToObjectCS(o, "step", str_or_null(step));
+  cJSON_AddItemToObjectCS(o, "kind", cJSON_CreateStringReference(brr_node_kind_name(n->kind)));
+  cJSON_AddItemToObjectCS(o, "platform", str_or_null(n->platform));
+  cJSON_AddItemToObjectCS(o, "image", str_or_null(n->kind == BRR_NODE_PUSH ? n->image : NULL));
+  cJSON_AddItemToObjectCS(o, "level", cJSON_CreateNumber(n->level));
+  cJSON_AddItemToObjectCS(o, "weight", cJSON_CreateNumber(n->weight));
+  cJSON_AddItemToObjectCS(o, "critical", cJSON_CreateBool(n->critical));
+  cJSON_AddItemToObjectCS(o, "pool", str_or_null(n->pool));
   return o;
 }
 
-static void render_json(const brr_graph *g, brr_buf *out) {
-  cJSON *root = cJSON_CreateObject();
-  cJSON_AddItemToObject(root, "format_version", cJSON_CreateString("1"));
-  cJSON *nodes = cJSON_AddArrayToObject(root, "nodes");
-  for (size_t i = 0; i < g->n_nodes; i++) cJSON_AddItemToArray(nodes, json_node(g, &g->nodes[i]));
-  cJSON *edges = cJSON_AddArrayToObject(root, "edges");
-  for (size_t k = 0; k < g->n_edges; k++) {
-    const brr_edge *e = &g->edges[k];
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddItemToObject(o, "from", cJSON_CreateString(g->nodes[e->from].id));
-    cJSON_AddItemToObject(o, "to", cJSON_CreateString(g->nodes[e->to].id));
-    cJSON_AddItemToObject(o, "reason", cJSON_CreateString(brr_edge_reason_name(e->reason)));
-    cJSON_AddItemToObject(o, "detail", str_or_null(e->detail));
-    cJSON_AddItemToArray(edges, o);
+static cJSON *json_edge(const brr_graph *g, const brr_edge *e) {
+  cJSON *o = cJSON_CreateObject();
+  cJSON_AddItemToObjectCS(o, "from", cJSON_CreateStringReference(g->nodes[e->from].id));
+  cJSON_AddItemToObjectCS(o, "to", cJSON_CreateStringReference(g->nodes[e->to].id));
+  cJSON_AddItemToObjectCS(o, "reason", cJSON_CreateStringReference(brr_edge_reason_name(e->reason)));
+  cJSON_AddItemToObjectCS(o, "detail", str_or_null(e->detail));
+  return o;
+}
+
+static void json_ids(jout *j, const brr_graph *g, const size_t *v, size_t n) {
+  for (size_t k = 0; k < n; k++) {
+    if (k) brr_buf_putc(j->out, ',');
+    jput(j, cJSON_CreateStringReference(g->nodes[v[k]].id));
   }
-  cJSON *order = cJSON_AddArrayToObject(root, "order");
-  for (size_t k = 0; k < g->n_nodes; k++) cJSON_AddItemToArray(order, cJSON_CreateString(g->nodes[g->order[k]].id));
-  cJSON *crit = cJSON_AddArrayToObject(root, "critical_path");
-  for (size_t k = 0; k < g->n_critical; k++)
-    cJSON_AddItemToArray(crit, cJSON_CreateString(g->nodes[g->critical_path[k]].id));
-  char *text = cJSON_PrintUnformatted(root);
-  brr_buf_puts(out, text);
-  brr_buf_putc(out, '\n');
-  cJSON_free(text);
-  cJSON_Delete(root);
+}
+
+static void render_json(const brr_graph *g, brr_buf *out) {
+  jout j = {out, brr_xmalloc(4096), 4096};
+  brr_buf_puts(out, "{\"format_version\":\"1\",\"nodes\":[");
+  for (size_t i = 0; i < g->n_nodes; i++) {
+    if (i) brr_buf_putc(out, ',');
+    jput(&j, json_node(g, &g->nodes[i]));
+  }
+  brr_buf_puts(out, "],\"edges\":[");
+  for (size_t k = 0; k < g->n_edges; k++) {
+    if (k) brr_buf_putc(out, ',');
+    jput(&j, json_edge(g, &g->edges[k]));
+  }
+  brr_buf_puts(out, "],\"order\":[");
+  json_ids(&j, g, g->order, g->n_nodes);
+  brr_buf_puts(out, "],\"critical_path\":[");
+  json_ids(&j, g, g->critical_path, g->n_critical);
+  brr_buf_puts(out, "]}\n");
+  free(j.scratch);
 }
 
 void brr_graph_render(const brr_graph *g, brr_graph_format fmt, brr_buf *out) {

@@ -6,6 +6,13 @@
 
 #include "compile.h"
 
+/* Node ids are "<step><suffix>" (printf would be most of the compiler's time at 10,000 steps). */
+static void set_id(brr_buf *id, const char *step, const char *suffix, const char *more) {
+  brr_buf_puts(id, step);
+  brr_buf_puts(id, suffix);
+  if (more) brr_buf_puts(id, more);
+}
+
 static size_t add_node(compiler *c, brr_buf *id, brr_node_kind kind, size_t step) {
   size_t k = brr_graph_add_node(c->g, brr_buf_cstr(id), kind, step);
   brr_buf_reset(id);
@@ -36,7 +43,7 @@ static void make_builds(compiler *c, size_t i, brr_buf *id) {
   stepinfo *si = &c->si[i];
   const char *name = st->name.s;
   if (!si->mp) {
-    brr_buf_printf(id, "%s/build", name);
+    set_id(id, name, "/build", NULL);
     si->build = add_node(c, id, BRR_NODE_BUILD, i);
     si->n_build = 1;
     brr_node *n = &c->g->nodes[si->build];
@@ -46,7 +53,7 @@ static void make_builds(compiler *c, size_t i, brr_buf *id) {
     return;
   }
   for (size_t k = 0; k < si->n_platforms; k++) {
-    brr_buf_printf(id, "%s/build@%s", name, si->platforms[k]);
+    set_id(id, name, "/build@", si->platforms[k]);
     size_t x = add_node(c, id, BRR_NODE_PLATFORM_BUILD, i);
     if (k == 0) si->build = x;
     brr_node *n = &c->g->nodes[x];
@@ -56,7 +63,7 @@ static void make_builds(compiler *c, size_t i, brr_buf *id) {
     if (!strstr(si->platforms[k], c->native)) n->weight *= 3;
   }
   si->n_build = si->n_platforms;
-  brr_buf_printf(id, "%s/manifest", name);
+  set_id(id, name, "/manifest", NULL);
   si->manifest = add_node(c, id, BRR_NODE_MANIFEST, i);
   for (size_t k = 0; k < si->n_build; k++)
     brr_graph_add_edge(c->g, si->build + k, si->manifest, BRR_EDGE_PLATFORM, st->name.mark, NULL);
@@ -72,7 +79,7 @@ static void make_step(compiler *c, size_t i, brr_buf *id) {
     last = si->mp ? si->manifest : si->build;
   }
   if (st->run) {
-    brr_buf_printf(id, "%s/run", name);
+    set_id(id, name, "/run", NULL);
     si->run = add_node(c, id, BRR_NODE_RUN, i);
     brr_node *n = &c->g->nodes[si->run];
     const char *plat = c->opts->platform ? c->opts->platform : st->run->platform.s;
@@ -81,7 +88,7 @@ static void make_step(compiler *c, size_t i, brr_buf *id) {
     if (last != BRR_NO_STEP) brr_graph_add_edge(c->g, last, si->run, BRR_EDGE_TASK, st->name.mark, NULL);
     last = si->run;
     if (st->run->post_build) {
-      brr_buf_printf(id, "%s/post-build", name);
+      set_id(id, name, "/post-build", NULL);
       si->post = add_node(c, id, BRR_NODE_POST_BUILD, i);
       c->g->nodes[si->post].pool = "engine";
       brr_graph_add_edge(c->g, last, si->post, BRR_EDGE_TASK, st->name.mark, NULL);
@@ -89,7 +96,7 @@ static void make_step(compiler *c, size_t i, brr_buf *id) {
     }
   }
   if (st->n_commit || st->n_push) {
-    brr_buf_printf(id, "%s/commit", name);
+    set_id(id, name, "/commit", NULL);
     si->commit = add_node(c, id, BRR_NODE_COMMIT, i);
     c->g->nodes[si->commit].pool = "engine";
     if (last != BRR_NO_STEP) brr_graph_add_edge(c->g, last, si->commit, BRR_EDGE_TASK, st->name.mark, NULL);
@@ -292,7 +299,7 @@ static void add_pushes_of(compiler *c, size_t i, brr_strmap *seen, brr_buf *id) 
         free(norm);
         continue;
       }
-      brr_buf_printf(id, "push:%s", refs[r]);
+      set_id(id, "push:", refs[r], NULL);
       k = add_node(c, id, BRR_NODE_PUSH, i);
       brr_strmap_put(seen, brr_arena_strdup(c->tmp, norm), k);
       free(norm);

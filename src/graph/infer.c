@@ -131,8 +131,9 @@ typedef struct sites {
 
 static void add_site(compiler *c, sites *ss, size_t step, role r, bool base, const char *ref, brr_mark m) {
   if (!ref || !*ref) return;
+  /* `ref` lives in the config or in c->tmp, both of which outlive the sites */
   char *norm = brr_image_ref_normalize(ref);
-  site s = {step, (unsigned char)r, base, brr_arena_strdup(c->tmp, ref), brr_arena_strdup(c->tmp, norm), m};
+  site s = {step, (unsigned char)r, base, ref, brr_arena_strdup(c->tmp, norm), m};
   free(norm);
   BRR_VEC_PUSH(ss->v, ss->n, ss->cap, s);
 }
@@ -367,17 +368,25 @@ bool brr_graph__dockerfile(compiler *c, const brr_build *b, brr_buf *out, const 
 /* ---- commit/push references ---------------------------------------------------------------- */
 
 static char *sanitize_tag(brr_arena *a, const char *tag) {
-  /* buildrunner: re.sub(r'[^-_\w.]+', '-', tag.lower()) */
-  brr_buf b = BRR_BUF_INIT;
+  /* buildrunner: re.sub(r'[^-_\w.]+', '-', tag.lower()); the result is never longer */
+  char *r = brr_arena_alloc(a, strlen(tag) + 1), *w = r;
   bool run = false;
   for (const unsigned char *p = (const unsigned char *)tag; *p; p++) {
     bool ok = isalnum(*p) || *p == '-' || *p == '_' || *p == '.' || *p >= 0x80;
-    if (ok) brr_buf_putc(&b, (char)tolower(*p));
-    else if (!run) brr_buf_putc(&b, '-');
+    if (ok) *w++ = (char)tolower(*p);
+    else if (!run) *w++ = '-';
     run = !ok;
   }
-  char *r = brr_arena_strdup(a, brr_buf_cstr(&b));
-  brr_buf_free(&b);
+  *w = 0;
+  return r;
+}
+
+static const char *join_ref(brr_arena *a, const char *name, size_t nn, const char *tag) {
+  size_t tn = strlen(tag);
+  char *r = brr_arena_alloc(a, nn + tn + 2);
+  memcpy(r, name, nn);
+  r[nn] = ':';
+  memcpy(r + nn + 1, tag, tn + 1);
   return r;
 }
 
@@ -399,7 +408,8 @@ size_t brr_graph__spec_refs(compiler *c, const brr_pushspec *ps, const char ***o
   }
   if (n == 0) tags[n++] = "latest"; /* what `docker tag repo` means */
   const char **refs = brr_arena_alloc(c->tmp, n * sizeof *refs);
-  for (size_t i = 0; i < n; i++) refs[i] = brr_arena_printf(c->tmp, "%s:%s", name, tags[i]);
+  size_t nn = strlen(name);
+  for (size_t i = 0; i < n; i++) refs[i] = join_ref(c->tmp, name, nn, tags[i]);
   *out = refs;
   return n;
 }
@@ -431,6 +441,7 @@ char *brr_image_ref_normalize(const char *ref) {
     domain = memchr(ref, '.', fl) || memchr(ref, ':', fl) || (fl == 9 && strncmp(ref, "localhost", 9) == 0);
   }
   brr_buf b = BRR_BUF_INIT;
+  brr_buf_reserve(&b, len + 32);
   size_t path_at = 0;
   if (domain) {
     size_t fl = (size_t)(first_slash - ref);
@@ -448,7 +459,9 @@ char *brr_image_ref_normalize(const char *ref) {
   }
   brr_buf_putc(&b, '/');
   /* repository paths are lower-case (buildrunner lower-cases what it tags and runs) */
-  for (size_t i = path_at; i < tag_at; i++) brr_buf_putc(&b, (char)tolower((unsigned char)ref[i]));
+  size_t lower_at = b.len;
+  brr_buf_append(&b, ref + path_at, tag_at - path_at);
+  for (size_t i = lower_at; i < b.len; i++) b.data[i] = (char)tolower((unsigned char)b.data[i]);
   if (tag_at < name_end) brr_buf_append(&b, ref + tag_at, name_end - tag_at);
   else if (!at) brr_buf_puts(&b, ":latest");
   if (at) brr_buf_append(&b, at, len - name_end);

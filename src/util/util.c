@@ -66,10 +66,9 @@ void brr_buf_reserve(brr_buf *b, size_t extra) {
   if (need <= b->cap) return;
   size_t cap = b->cap ? b->cap : 64;
   while (cap < need) cap *= 2;
-  bool fresh = b->data == NULL;
   b->data = brr_xrealloc(b->data, cap);
   b->cap = cap;
-  if (fresh) b->data[b->len] = '\0'; /* detach/cstr of a reserved but empty buffer give "" */
+  b->data[b->len] = '\0';  /* a first allocation must already read as "" */
 }
 
 void brr_buf_append(brr_buf *b, const void *p, size_t n) {

@@ -354,5 +354,9 @@ brr_task *brr_task_unsupported_new(const char *why);
 
 /* ---- node kinds (each in its own file) ---- */
 int brr_task_commit_new(brr_runtime *rt, size_t node, brr_task **out);
+/* A step's run container, with its services, caches and artifacts (run.c; docs/run.md). */
+int brr_task_run_new(brr_runtime *rt, size_t node, brr_task **out);
+/* The post-build image: a legacy build FROM the run container's committed state. */
+int brr_task_post_build_new(brr_runtime *rt, size_t node, brr_task **out);
 
 #endif

@@ -169,6 +169,10 @@ int brr_runtime_factory(void *ud, const brr_graph *g, size_t node, brr_task **ou
   switch (n->kind) {
   case BRR_NODE_COMMIT:
     return brr_task_commit_new(rt, node, out);
+  case BRR_NODE_RUN:
+    return brr_task_run_new(rt, node, out);
+  case BRR_NODE_POST_BUILD:
+    return brr_task_post_build_new(rt, node, out);
   default:
     break;
   }

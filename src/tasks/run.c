@@ -300,17 +300,78 @@ static void on_source_put(void *ud, const brr_engine_result *res) {
   brr_run_next(r);
 }
 
+/* Both halves of putting /source in while the container starts have reported. */
+static void join_done(brr_run_task *r, const brr_engine_result *res) {
+  if (res->status != 0 && !r->join_status) {
+    r->join_status = res->status;
+    brr_runtime_set(&r->join_error, res->error ? res->error : "the engine failed");
+  }
+  if (--r->join_n > 0) return;
+  if (r->cancelled || r->join_status == BRR_ECANCELED) {
+    to_teardown(r);
+    return;
+  }
+  if (r->join_status) {
+    brr_run_fail(r, r->join_status, false, "%s", r->join_error);
+    return;
+  }
+  r->source_put = r->started = true;
+  brr_run_next(r);
+}
+
+static void on_join_put(void *ud, const brr_engine_result *res) {
+  brr_run_task *r = ud;
+  r->req2 = NULL;
+  join_done(r, res);
+}
+
+static void on_join_start(void *ud, const brr_engine_result *res) {
+  brr_run_task *r = ud;
+  r->req = NULL;
+  join_done(r, res);
+}
+
 static void stage_put_source(brr_run_task *r) {
   if (r->source_put) {
     brr_run_next(r);
     return;
   }
   brr_engine_body body = {.path = r->source_tar};
+  if (has_commands(r) && !r->systemd) {
+    /* the container only idles in its shell until the first exec: /source can go in while
+     * it starts */
+    r->join_n = 2;
+    r->req = brr_engine_container_start(r->rt->engine, r->id, on_join_start, r);
+    r->req2 = brr_engine_container_archive_put(r->rt->engine, r->id, BRR_RUN_SOURCE_DIR, &body,
+                                               on_join_put, r);
+    return;
+  }
   r->req = brr_engine_container_archive_put(r->rt->engine, r->id, BRR_RUN_SOURCE_DIR, &body,
                                             on_source_put, r);
 }
 
+static void on_attach_end(void *ud, const brr_engine_result *res);
+
+/* The image's own command: attached before it starts, so no output is lost. */
+static void on_attach_open(void *ud) {
+  brr_run_task *r = ud;
+  if (r->cancelled || r->status || r->stage != BRR_RUN_ST_START) return;
+  r->attach_open = true;
+  r->req = brr_engine_container_start(r->rt->engine, r->id, on_step_ok, r);
+}
+
 static void stage_start(brr_run_task *r) {
+  if (r->started) {
+    brr_run_next(r);
+    return;
+  }
+  r->started = true;
+  if (!r->plan.shell && !r->systemd) {
+    brr_engine_stream_opts so = {.tty = 1, .on_output = brr_run_output, .on_open = on_attach_open};
+    brr_run_stream_begin(r);
+    r->attach = brr_engine_container_attach(r->rt->engine, r->id, &so, on_attach_end, r);
+    return;
+  }
   r->req = brr_engine_container_start(r->rt->engine, r->id, on_step_ok, r);
 }
 
@@ -319,31 +380,6 @@ static void stage_provision(brr_run_task *r) {
 }
 
 /* ---- commands ---- */
-
-static void on_safe_dir(void *ud, const brr_engine_result *res) {
-  brr_run_task *r = ud;
-  r->req = NULL;
-  if (r->cancelled || res->status == BRR_ECANCELED) {
-    to_teardown(r);
-    return;
-  }
-  brr_run_next(r);   /* buildrunner ignores what this does */
-}
-
-static void discard(void *ud, int stream, const char *data, size_t len) {
-  (void)ud, (void)stream, (void)data, (void)len;
-}
-
-static void stage_safe_dir(brr_run_task *r) {
-  if (!has_commands(r)) {
-    brr_run_next(r);
-    return;
-  }
-  const char *argv[] = {r->plan.shell, "-xc", "git config --global --add safe.directory /source",
-                        NULL};
-  brr_engine_exec_spec ex = {.cmd = argv, .on_output = discard};
-  r->req = brr_engine_exec_run(r->rt->engine, r->id, &ex, on_safe_dir, r);
-}
 
 static const char *command_at(const brr_run_task *r, size_t i) {
   const brr_runlike *c = &r->run->c;
@@ -380,8 +416,19 @@ static void run_command(brr_run_task *r) {
     return;
   }
   brr_task_log(r->task, BRR_LOG_INFO, "cmd> %s", cmd);
-  const char *argv[] = {r->plan.shell, "-xc", cmd, NULL};
-  brr_engine_exec_spec ex = {.cmd = argv, .on_output = brr_run_output};
+  /* buildrunner first runs `git config --global --add safe.directory /source` in an exec of
+   * its own and ignores the outcome; the first command's exec does it silently and then
+   * becomes `<shell> -xc <cmd>`, which saves an exec per step */
+  const char *argv[] = {r->plan.shell, "-xc", cmd, NULL, NULL, NULL};
+  if (r->cmd_i == 0) {
+    argv[1] = "-c";
+    argv[2] = "git config --global --add safe.directory " BRR_RUN_SOURCE_DIR " >/dev/null 2>&1; "
+              "exec \"$0\" -xc \"$1\"";
+    argv[3] = r->plan.shell;
+    argv[4] = cmd;
+  }
+  const char *const *av = argv;
+  brr_engine_exec_spec ex = {.cmd = av, .on_output = brr_run_output};
   r->req = brr_engine_exec_run(r->rt->engine, r->id, &ex, on_command, r);
 }
 
@@ -391,16 +438,24 @@ static void on_exited(void *ud, const brr_engine_result *res) {
   brr_task_log(r->task, BRR_LOG_INFO, "Container exited with code %lld", (long long)res->exit_code);
   r->ran = true;
   if (res->exit_code != 0) {
-    r->exit_code = res->exit_code ? res->exit_code : -1;
+    r->exit_code = res->exit_code;
     r->failed_what = brr_xstrdup("the container");
   }
-  brr_run_next(r);
+  r->exited = true;
+  if (!r->attach) brr_run_next(r);   /* else the end of its output goes on */
 }
 
 static void on_attach_end(void *ud, const brr_engine_result *res) {
   brr_run_task *r = ud;
-  if (!brr_run_ok(r, res)) return;
-  r->req = brr_engine_container_wait(r->rt->engine, r->id, NULL, on_exited, r);
+  r->attach = NULL;
+  if (res->status != 0 && res->status != BRR_ECANCELED && !r->cancelled)
+    brr_task_log(r->task, BRR_LOG_WARNING, "%s", res->error ? res->error : "attach failed");
+  bool go_on = r->exited && r->stage == BRR_RUN_ST_COMMANDS;
+  bool never_opened = r->stage == BRR_RUN_ST_START && !r->attach_open;
+  brr_run_stream_end(r);
+  if (go_on) brr_run_next(r);
+  else if (never_opened) brr_run_fail(r, res->status ? res->status : BRR_EIO, false, "%s",
+                                      res->error ? res->error : "attach failed");
 }
 
 static void stage_commands(brr_run_task *r) {
@@ -408,14 +463,29 @@ static void stage_commands(brr_run_task *r) {
     run_command(r);
     return;
   }
-  /* the image's own command: its output from the start (logs), until it exits */
-  brr_engine_stream_opts so = {.tty = 1, .logs = true, .on_output = brr_run_output};
-  r->req = brr_engine_container_attach(r->rt->engine, r->id, &so, on_attach_end, r);
+  if (!r->attach) {
+    /* a shell or init with no commands to exec: buildrunner waits for it as well */
+    brr_engine_stream_opts so = {.tty = 1, .logs = true, .on_output = brr_run_output};
+    brr_run_stream_begin(r);
+    r->attach = brr_engine_container_attach(r->rt->engine, r->id, &so, on_attach_end, r);
+  }
+  r->req = brr_engine_container_wait(r->rt->engine, r->id, NULL, on_exited, r);
 }
 
 /* ---- after the commands ---- */
 
+static bool commit_wanted(const brr_run_task *r) {
+  bool wanted = r->s->n_commit || r->s->n_push || r->run->post_build;
+  return wanted && r->exit_code == 0 && r->ran;
+}
+
+/* buildrunner stops the container (stop -t0) before it gathers artifacts and commits. When
+ * neither follows, the teardown's forced removal kills it in one call instead of two. */
 static void stage_stop(brr_run_task *r) {
+  if (!commit_wanted(r) && r->n_matches == 0) {
+    brr_run_next(r);
+    return;
+  }
   r->req = brr_engine_container_stop(r->rt->engine, r->id, 0, on_step_ok, r);
 }
 
@@ -429,8 +499,7 @@ static void on_committed(void *ud, const brr_engine_result *res) {
 
 /* The final state becomes an image only when a later node of the step uses it. */
 static void stage_commit(brr_run_task *r) {
-  bool wanted = r->s->n_commit || r->s->n_push || r->run->post_build;
-  if (!wanted || r->exit_code != 0 || !r->ran) {
+  if (!commit_wanted(r)) {
     brr_run_next(r);
     return;
   }
@@ -553,6 +622,7 @@ static void report(brr_run_task *r) {
 
 static void stage_end(brr_run_task *r) {
   if (r->done) return;
+  if (r->attach) brr_engine_cancel(r->attach);
   for (size_t i = 0; i < r->n_svcs; i++)
     if (r->svcs[i].stream) brr_engine_cancel(r->svcs[i].stream);
   if (r->n_streams > 0) return;   /* brr_run_stream_end comes back here */
@@ -570,7 +640,6 @@ static const stage_fn STAGES[BRR_RUN_ST_COUNT] = {
     [BRR_RUN_ST_START] = stage_start,
     [BRR_RUN_ST_PROVISION] = stage_provision,
     [BRR_RUN_ST_CACHE_RESTORE] = brr_run_stage_cache_restore,
-    [BRR_RUN_ST_SAFE_DIR] = stage_safe_dir,
     [BRR_RUN_ST_COMMANDS] = stage_commands,
     [BRR_RUN_ST_CACHE_SAVE] = brr_run_stage_cache_save,
     [BRR_RUN_ST_LIST] = brr_run_stage_list,
@@ -599,8 +668,9 @@ static void run_cancel(brr_task *t) {
   if (r->done) return;
   r->cancelled = true;
   if (r->stage >= BRR_RUN_ST_TEARDOWN) return;
-  if (r->req) {
-    brr_engine_cancel(r->req);
+  if (r->req || r->req2) {
+    if (r->req) brr_engine_cancel(r->req);
+    if (r->req2) brr_engine_cancel(r->req2);
     return;
   }
   if (brr_run_image_busy(&r->img)) {
@@ -624,6 +694,8 @@ static void run_abort(brr_task *t) {
     if (r->done) return;
   }
   if (r->req) brr_engine_cancel(r->req);
+  if (r->req2) brr_engine_cancel(r->req2);
+  if (r->attach) brr_engine_cancel(r->attach);
   for (brr_run_rm *x = r->removals; x; x = x->next)
     if (x->req) brr_engine_cancel(x->req);
   for (size_t i = 0; i < r->n_svcs; i++)
@@ -652,6 +724,7 @@ static void run_free(brr_task *t) {
   free(r->id);
   free(r->failed_what);
   free(r->error);
+  free(r->join_error);
   free(r->img.ref);
   free(r->img.platform);
   brr_run_collect_free(r);

@@ -112,8 +112,13 @@ static void restore_one(brr_run_task *r) {
 
 static void on_mkdirs(void *ud, const brr_engine_result *res) {
   brr_run_task *r = ud;
-  if (!brr_run_ok(r, res)) return;
-  if (res->exit_code != 0)
+  r->req = NULL;
+  if (r->cancelled || res->status == BRR_ECANCELED) {
+    brr_run_next(r);
+    return;
+  }
+  /* a container running its own command may have ended already: the PUTs still work */
+  if (res->status != 0 || res->exit_code != 0)
     brr_task_log(r->task, BRR_LOG_WARNING, "There was an issue creating the cache directories on "
                  "the docker container (exit code %lld)", (long long)res->exit_code);
   r->cache_i = 0;

@@ -213,8 +213,15 @@ typedef struct brr_run_task {
   brr_artifact_sink *sink;
   char *lister;             /* lister container (image command steps only), or NULL */
 
-  /* what is in flight: at most one step of the sequence, plus output streams */
-  brr_engine_req *req;
+  /* what is in flight: at most one step of the sequence (two while /source goes in as the
+   * container starts), plus output streams */
+  brr_engine_req *req, *req2;
+  int join_n, join_status;
+  char *join_error;
+  bool started;
+  brr_engine_req *attach;   /* output of the image's own command (steps without commands) */
+  bool attach_open;         /* the engine answered the attach: start was sent */
+  bool exited;              /* that command ended; its output may still be arriving */
   brr_run_image img;
   brr_run_waiter src_wait;
   int n_streams;
@@ -241,7 +248,6 @@ enum {
   BRR_RUN_ST_START,
   BRR_RUN_ST_PROVISION,
   BRR_RUN_ST_CACHE_RESTORE,
-  BRR_RUN_ST_SAFE_DIR,
   BRR_RUN_ST_COMMANDS,
   BRR_RUN_ST_CACHE_SAVE,
   BRR_RUN_ST_LIST,

@@ -58,6 +58,10 @@ int brr_runtime_new(uv_loop_t *loop, const brr_config *cfg, const brr_graph *g,
   rt->bus = bus;
   rt->arena = brr_arena_new();
   rt->artifacts = brr_val_map(rt->arena, BRR_MARK_NONE);
+  /* buildrunner's artifacts.json always starts with the build log (spec §9.8) */
+  brr_value *log = brr_val_map(rt->arena, BRR_MARK_NONE);
+  brr_val_map_sets(rt->arena, log, "type", brr_val_str(rt->arena, BRR_MARK_NONE, "log"));
+  brr_val_map_sets(rt->arena, rt->artifacts, "build.log", log);
   rt->steps = brr_xcalloc(cfg->n_steps ? cfg->n_steps : 1, sizeof(brr_step_state));
   rt->native_platform = native_platform();
 
@@ -209,6 +213,9 @@ static void on_cleanup(void *ud, const brr_engine_result *res) {
   finish_state *fs = rt->finish_state;
   fs->done = true;
   fs->status = res->status;
+  /* the CLI's signal handles keep the loop alive: without this, uv_run(ONCE) could go on to
+   * block in its poll phase after this callback ran */
+  uv_stop(rt->loop);
   if (res->status != 0 && res->status != BRR_ECANCELED)
     brr_bus_log(rt->bus, BRR_LOG_WARNING, NULL, "cleanup: %s", res->error ? res->error : "failed");
 }

@@ -1,0 +1,94 @@
+# Shared by tests/e2e/run_*_test.sh: a private copy of a project from tests/e2e/run/<name>/,
+# brr run with a label unique to the test, assertions, and the leftover count by that label.
+# Source it, then call `setup <name>`.
+set -euo pipefail
+
+: "${BRR:?BRR must point to the brr binary}"
+: "${BRR_SOURCE_DIR:?}"
+REGISTRY=127.0.0.1:5000
+IMAGE=$REGISTRY/busybox:latest
+
+# No /etc/buildrunner or ~/.buildrunner.yaml of the machine running the tests.
+export BRR_MASTER_CONFIG=/nonexistent/brr-master.yaml
+export BRR_USER_CONFIG=/nonexistent/brr-user.yaml
+export BRR_PROGRESS=plain
+unset DOCKER_HOST
+
+fail() {
+  echo "FAIL: $*" >&2
+  if [ -n "${OUT:-}" ] && [ -f "$OUT" ]; then
+    echo "---- brr output ----" >&2
+    tail -n 60 "$OUT" >&2
+  fi
+  exit 1
+}
+
+# setup NAME: copy the project into a fresh temp dir ($DIR), choose the test's label.
+setup() {
+  NAME=$1
+  TEST_ID=$NAME-$$-$RANDOM
+  LABEL="brr.e2e=$TEST_ID"
+  WORK=$(mktemp -d "${TMPDIR:-/tmp}/brr-e2e-$NAME.XXXXXX")
+  DIR=$WORK/project
+  OUT=$WORK/out.log
+  cp -a "$BRR_SOURCE_DIR/tests/e2e/run/$NAME" "$DIR"
+  [ -f "$DIR/.buildrunner.yaml" ] || echo "docker-registry: $REGISTRY" >"$DIR/.buildrunner.yaml"
+  EXTRA_CLEANUP=()
+  trap teardown EXIT
+}
+
+teardown() {
+  local rc=$?
+  # whatever a failed assertion left behind goes, so the next runs start clean
+  local ids
+  ids=$(docker ps -aq --filter "label=$LABEL" 2>/dev/null || true)
+  [ -z "$ids" ] || docker rm -fv $ids >/dev/null 2>&1 || true
+  ids=$(docker network ls -q --filter "label=$LABEL" 2>/dev/null || true)
+  [ -z "$ids" ] || docker network rm $ids >/dev/null 2>&1 || true
+  ids=$(docker volume ls -q --filter "label=$LABEL" 2>/dev/null || true)
+  [ -z "$ids" ] || docker volume rm -f $ids >/dev/null 2>&1 || true
+  for c in "${EXTRA_CLEANUP[@]}"; do eval "$c" >/dev/null 2>&1 || true; done
+  if [ $rc -eq 0 ]; then rm -rf "$WORK"; else echo "kept $WORK" >&2; fi
+  exit $rc
+}
+
+# brr_run [args...]: run brr on $DIR with the test label; sets $RC, output in $OUT.
+brr_run() {
+  set +e
+  "$BRR" -d "$DIR" --container-labels "$LABEL" "$@" >"$OUT" 2>&1
+  RC=$?
+  set -e
+}
+
+expect_rc() {
+  [ "$RC" -eq "$1" ] || fail "exit code $RC, expected $1"
+}
+
+expect_out() {
+  grep -qF -- "$1" "$OUT" || fail "output lacks: $1"
+}
+
+expect_no_out() {
+  if grep -qF -- "$1" "$OUT"; then fail "output has: $1"; fi
+}
+
+# The lines of step $1 (the text after "step | "; the renderer pads step names).
+step_lines() {
+  grep -E -- "^[0-9: ,-]+ $1 +\| " "$OUT" | sed -E 's/^[0-9: ,-]+ [^|]+\| //'
+}
+
+# Step $1 printed exactly the line $2.
+expect_line() {
+  step_lines "$1" | grep -qxF -- "$2" || fail "no line '$2' from step $1"
+}
+
+# Nothing brr made in this test remains: containers, networks and volumes by the label.
+expect_no_leftovers() {
+  local c n v
+  c=$(docker ps -aq --filter "label=$LABEL" | wc -l)
+  n=$(docker network ls -q --filter "label=$LABEL" | wc -l)
+  v=$(docker volume ls -q --filter "label=$LABEL" | wc -l)
+  [ "$c$n$v" = "000" ] || fail "left behind: $c containers, $n networks, $v volumes with $LABEL"
+}
+
+results() { echo "$DIR/buildrunner.results"; }

@@ -468,7 +468,8 @@ static void on_svc_stream(void *ud, const brr_engine_result *res) {
   brr_run_svc *v = ud;
   brr_run_task *r = v->r;
   v->stream = NULL;
-  if (res->status == 0 && v->cfg->c.cmd.s && res->exit_code != 0)
+  if (res->status == 0 && v->cfg->c.cmd.s && res->exit_code != 0 &&
+      r->stage < BRR_RUN_ST_TEARDOWN)
     brr_task_log(r->task, BRR_LOG_INFO, "Service command \"%s\" exited with code %lld",
                  v->cfg->c.cmd.s, (long long)res->exit_code);
   brr_run_stream_end(r);

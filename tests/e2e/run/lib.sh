@@ -47,6 +47,8 @@ teardown() {
   [ -z "$ids" ] || docker network rm $ids >/dev/null 2>&1 || true
   ids=$(docker volume ls -q --filter "label=$LABEL" 2>/dev/null || true)
   [ -z "$ids" ] || docker volume rm -f $ids >/dev/null 2>&1 || true
+  ids=$(docker images -q --filter "label=$LABEL" 2>/dev/null | sort -u || true)
+  [ -z "$ids" ] || docker rmi -f $ids >/dev/null 2>&1 || true
   for c in "${EXTRA_CLEANUP[@]}"; do eval "$c" >/dev/null 2>&1 || true; done
   if [ $rc -eq 0 ]; then rm -rf "$WORK"; else echo "kept $WORK" >&2; fi
   exit $rc
@@ -55,7 +57,7 @@ teardown() {
 # brr_run [args...]: run brr on $DIR with the test label; sets $RC, output in $OUT.
 brr_run() {
   set +e
-  "$BRR" -d "$DIR" --container-labels "$LABEL" "$@" >"$OUT" 2>&1
+  "$BRR" -d "$DIR" --container-labels "$LABEL${EXTRA_LABELS:+,$EXTRA_LABELS}" "$@" >"$OUT" 2>&1
   RC=$?
   set -e
 }
@@ -89,6 +91,18 @@ expect_no_leftovers() {
   n=$(docker network ls -q --filter "label=$LABEL" | wc -l)
   v=$(docker volume ls -q --filter "label=$LABEL" | wc -l)
   [ "$c$n$v" = "000" ] || fail "left behind: $c containers, $n networks, $v volumes with $LABEL"
+}
+
+# Step $1 never printed the line $2.
+expect_no_line() {
+  if step_lines "$1" | grep -qxF -- "$2"; then fail "step $1 printed '$2'"; fi
+}
+
+# No image made in this test remains (built services, committed run containers, post-builds).
+expect_no_images() {
+  local i l=${1:-$LABEL}
+  i=$(docker images -q --filter "label=$l" | wc -l)
+  [ "$i" -eq 0 ] || fail "left behind: $i images with $l"
 }
 
 results() { echo "$DIR/buildrunner.results"; }

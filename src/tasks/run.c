@@ -376,7 +376,7 @@ static void stage_start(brr_run_task *r) {
 }
 
 static void stage_provision(brr_run_task *r) {
-  brr_run_provision(r, r->id, &r->plan, &r->script_i, brr_run_next);
+  brr_run_provision(r, r->id, NULL, &r->plan, &r->script_i, brr_run_next);
 }
 
 /* ---- commands ---- */

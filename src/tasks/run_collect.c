@@ -279,6 +279,14 @@ static char *list_script(const brr_run_task *r) {
 
 /* Steps that run the image's own command have no running container to exec in when it ends:
  * a busybox container on the same /source lists for them (buildrunner's lister, only then). */
+static void on_lister_logs(void *ud, const brr_engine_result *res) {
+  brr_run_task *r = ud;
+  if (!brr_run_ok(r, res)) return;
+  listed(r);
+}
+
+/* The lister is quick: wait for it to end, then read what it printed (an attach made after
+ * it ended would never see the end of its output). */
 static void on_lister_wait(void *ud, const brr_engine_result *res) {
   brr_run_task *r = ud;
   if (!brr_run_ok(r, res)) return;
@@ -287,20 +295,14 @@ static void on_lister_wait(void *ud, const brr_engine_result *res) {
                  (long long)res->exit_code);
     return;
   }
-  listed(r);
-}
-
-static void on_lister_attached(void *ud, const brr_engine_result *res) {
-  brr_run_task *r = ud;
-  if (!brr_run_ok(r, res)) return;
-  r->req = brr_engine_container_wait(r->rt->engine, r->lister, NULL, on_lister_wait, r);
+  brr_engine_stream_opts so = {.tty = 0, .no_stderr = true, .on_output = collect_stdout};
+  r->req = brr_engine_container_logs(r->rt->engine, r->lister, &so, on_lister_logs, r);
 }
 
 static void on_lister_started(void *ud, const brr_engine_result *res) {
   brr_run_task *r = ud;
   if (!brr_run_ok(r, res)) return;
-  brr_engine_stream_opts so = {.tty = 0, .logs = true, .on_output = collect_stdout};
-  r->req = brr_engine_container_attach(r->rt->engine, r->lister, &so, on_lister_attached, r);
+  r->req = brr_engine_container_wait(r->rt->engine, r->lister, NULL, on_lister_wait, r);
 }
 
 static void on_lister_created(void *ud, const brr_engine_result *res) {

@@ -293,9 +293,9 @@ void brr_run_resolve_hosts(const brr_run_task *r, const brr_runlike *c, brr_run_
                            brr_run_strv *extra_hosts);
 int brr_run_map_volumes_from(const brr_run_task *r, const brr_runlike *c, size_t n_known,
                              brr_run_strv *out, brr_diags *d);
-/* Provisioner scripts of `p`, then `done` (services.c and run.c share it). */
-void brr_run_provision(brr_run_task *r, const char *container, const brr_run_plan *p,
-                       size_t *index, void (*done)(brr_run_task *r));
+/* Provisioner scripts of `p` in `container` (output to `source`), then `done`. */
+void brr_run_provision(brr_run_task *r, const char *container, const char *source,
+                       const brr_run_plan *p, size_t *index, void (*done)(brr_run_task *r));
 
 /* run_collect.c */
 int brr_run_caches_plan(brr_run_task *r, brr_diags *d);

@@ -102,6 +102,7 @@ void brr_run_resolve_hosts(const brr_run_task *r, const brr_runlike *c, brr_run_
 typedef struct provision_ctx {
   brr_run_task *r;
   const char *container;
+  const char *source;  /* output source: NULL (the run container) or service-<name> */
   const brr_run_plan *p;
   size_t *index;
   void (*done)(brr_run_task *r);
@@ -139,6 +140,11 @@ static char *script_tar(const brr_run_script *s, size_t *len) {
   return brr_buf_detach(&out);
 }
 
+static void script_output(void *ud, int stream, const char *data, size_t len) {
+  provision_ctx *x = ud;
+  brr_task_output(x->r->task, x->source, stream, data, len);
+}
+
 static void on_script_ran(void *ud, const brr_engine_result *res) {
   provision_ctx *x = ud;
   brr_run_task *r = x->r;
@@ -168,7 +174,7 @@ static void on_script_put(void *ud, const brr_engine_result *res) {
   const brr_run_script *s = &x->p->scripts[*x->index];
   char *path = brr_xasprintf("/tmp/%s ", s->name);
   const char *argv[] = {x->p->shell ? x->p->shell : BRR_RUN_DEFAULT_SHELL, "-xc", path, NULL};
-  brr_engine_exec_spec ex = {.cmd = argv, .on_output = brr_run_output};
+  brr_engine_exec_spec ex = {.cmd = argv, .on_output = script_output};
   r->req = brr_engine_exec_run(r->rt->engine, x->container, &ex, on_script_ran, x);
   free(path);
 }
@@ -189,11 +195,12 @@ static void provision_step(provision_ctx *x) {
                                             on_script_put, x);
 }
 
-void brr_run_provision(brr_run_task *r, const char *container, const brr_run_plan *p,
-                       size_t *index, void (*done)(brr_run_task *r)) {
+void brr_run_provision(brr_run_task *r, const char *container, const char *source,
+                       const brr_run_plan *p, size_t *index, void (*done)(brr_run_task *r)) {
   provision_ctx *x = brr_xcalloc(1, sizeof *x);
   x->r = r;
   x->container = container;
+  x->source = source;
   x->p = p;
   x->index = index;
   x->done = done;
@@ -539,7 +546,7 @@ static void svc_step(brr_run_task *r) {
     return;
   case SVC_PROVISION:
     r->script_i = 0;
-    brr_run_provision(r, v->id, &v->plan, &r->script_i, svc_provisioned);
+    brr_run_provision(r, v->id, v->source, &v->plan, &r->script_i, svc_provisioned);
     return;
   case SVC_OUTPUT: svc_stream(r); return;
   case SVC_ADDRESS:

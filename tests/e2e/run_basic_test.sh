@@ -24,7 +24,7 @@ expect_line basic "artifacts-readonly"
 # the -x trace of each command comes with its output
 expect_line basic '+ cat /source/input.txt'
 # the second step sees the original file again, and the first step's results directory
-expect_line second "where=/tmp user=65534 host=myhost"
+expect_line second "where=/tmp user=65534 host=myhost shell=/bin/ash"
 [ "$(step_lines second | grep -cx original)" -eq 1 ] || fail "second step: /source not pristine"
 expect_line second "basic"
 # commands run in order

@@ -168,7 +168,21 @@ static void start_failed(uv_timer_t *t) {
   report(s);
 }
 
+/* A child that exits before reading its stdin must not kill brr with SIGPIPE: the write
+ * fails with EPIPE instead. uv_spawn resets every signal to its default in the child. */
+static void ignore_sigpipe(void) {
+  static bool done;
+  if (done) return;
+  done = true;
+  struct sigaction sa;
+  if (sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL) {
+    sa.sa_handler = SIG_IGN;
+    sigaction(SIGPIPE, &sa, NULL);
+  }
+}
+
 brr_spawn *brr_spawn_start(uv_loop_t *loop, const brr_spawn_opts *o) {
+  if (o->input) ignore_sigpipe();
   brr_spawn *s = brr_xcalloc(1, sizeof *s);
   s->o = *o;
   s->loop = loop;
@@ -249,6 +263,12 @@ void brr_spawn_kill(brr_spawn *s) {
   uv_kill(-s->pid, SIGTERM);
   double after = s->o.kill_after_s > 0 ? s->o.kill_after_s : 5.0;
   uv_timer_start(&s->timer, escalate, (uint64_t)(after * 1000), 0);
+}
+
+void brr_spawn_kill_now(brr_spawn *s) {
+  if (!s || s->reported) return;
+  s->killed = true;
+  if (s->started && !s->exited) uv_kill(-s->pid, SIGKILL);
 }
 
 void brr_spawn_abandon(brr_spawn *s) {

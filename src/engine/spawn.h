@@ -43,6 +43,8 @@ typedef struct brr_spawn_opts {
 brr_spawn *brr_spawn_start(uv_loop_t *loop, const brr_spawn_opts *o);
 /* SIGTERM to the process group, SIGKILL after kill_after_s. */
 void brr_spawn_kill(brr_spawn *s);
+/* SIGKILL to the process group now; on_exit still follows. */
+void brr_spawn_kill_now(brr_spawn *s);
 /* SIGKILL to the process group now, and no more callbacks: for an owner going away. */
 void brr_spawn_abandon(brr_spawn *s);
 /* The child's pid (0 before it started or after a start failure). */

@@ -33,8 +33,22 @@ typedef struct blob_job {
   bool done, started;
 } blob_job;
 
+/* One destination repository being written: the copy holding it and those waiting. The
+ * registry's storage is not safe against two uploads of one blob into one repository at once
+ * (a reader can see a half-written link), and the second copy has nothing left to upload
+ * when the first is done. */
+typedef struct repo_lock {
+  struct repo_lock *next;
+  char *key;                  /* "host/repository" */
+  copy_op *holder;
+  copy_op **waiting;
+  size_t n, cap;
+} repo_lock;
+
 struct copy_op {
   brr_registry_req *q;
+  repo_lock *lock;           /* the lock it holds or waits on */
+  bool waiting;
   brr_registry_ref src, dst;
   bool same_host;
   /* the manifest being copied and, for a list, the children still to do */
@@ -76,8 +90,12 @@ static void blobs_free(copy_op *o) {
   o->n_blobs = o->next_blob = o->blobs_left = 0;
 }
 
+static void copy_begin(copy_op *o);
+static void lock_release(copy_op *o);
+
 static void copy_free(void *p) {
   copy_op *o = p;
+  lock_release(o);
   blobs_free(o);
   brr_registry_ref_free(&o->src);
   brr_registry_ref_free(&o->dst);
@@ -467,6 +485,88 @@ static void top_got(rcall *c, int status, const brr_http_response *res) {
   next_manifest(o);
 }
 
+/* -- one copy per destination repository at a time -- */
+
+static void lock_release(copy_op *o) {
+  repo_lock *l = o->lock;
+  if (!l) return;
+  o->lock = NULL;
+  brr_registry *r = o->q->reg;
+  if (o->waiting) {
+    for (size_t i = 0; i < l->n; i++)
+      if (l->waiting[i] == o) {
+        memmove(l->waiting + i, l->waiting + i + 1, (l->n - i - 1) * sizeof *l->waiting);
+        l->n--;
+        break;
+      }
+  } else if (l->holder == o) {
+    l->holder = NULL;
+    if (l->n > 0 && !r->freeing) {
+      copy_op *next = l->waiting[0];
+      memmove(l->waiting, l->waiting + 1, (l->n - 1) * sizeof *l->waiting);
+      l->n--;
+      l->holder = next;
+      next->waiting = false;
+      next->q->calls--;
+      copy_begin(next);
+      return;
+    }
+  }
+  if (l->holder || l->n > 0) return;
+  for (repo_lock **p = &r->locks; *p; p = &(*p)->next)
+    if (*p == l) {
+      *p = l->next;
+      break;
+    }
+  free(l->key);
+  free(l->waiting);
+  free(l);
+}
+
+static void copy_cancel(brr_registry_req *q) {
+  copy_op *o = q->op;
+  if (!o->waiting) return;
+  lock_release(o);
+  o->waiting = false;
+  q->calls--;
+}
+
+/* Hold the destination's lock (or queue for it). */
+static bool lock_take(copy_op *o) {
+  brr_registry *r = o->q->reg;
+  char *key = brr_xasprintf("%s/%s", o->dst.host, o->dst.repository);
+  repo_lock *l = r->locks;
+  while (l && strcmp(l->key, key) != 0) l = l->next;
+  if (!l) {
+    l = brr_xcalloc(1, sizeof *l);
+    l->key = key;
+    l->next = r->locks;
+    r->locks = l;
+  } else {
+    free(key);
+  }
+  o->lock = l;
+  if (!l->holder) {
+    l->holder = o;
+    return true;
+  }
+  BRR_VEC_PUSH(l->waiting, l->n, l->cap, o);
+  o->waiting = true;
+  o->q->calls++;  /* the wait counts as work in flight: the operation stays open */
+  return false;
+}
+
+static void copy_begin(copy_op *o) {
+  brr_registry_req *q = o->q;
+  if (brr_reg_req_stopping(q)) return;
+  char *url = url_for(o, &o->src, "manifests", brr_registry_ref_reference(&o->src));
+  rcall *c = brr_reg_call_new(q, "GET", o->src.host, url, top_got, o);
+  free(url);
+  brr_reg_call_scope(c, o->src.repository, false);
+  brr_reg_call_header(c, "%s", BRR_REG_ACCEPT);
+  brr_reg_call_send(c);
+}
+
 brr_registry_req *brr_registry_copy(brr_registry *r, const char *src, const char *dst,
                                     brr_registry_cb cb, void *ud) {
   brr_registry_req *q = brr_reg_req_new(r, "copy image", cb, ud);
@@ -475,6 +575,7 @@ brr_registry_req *brr_registry_copy(brr_registry *r, const char *src, const char
   o->q = q;
   q->op = o;
   q->op_free = copy_free;
+  q->op_cancel = copy_cancel;
   if (brr_registry_ref_parse(src, &o->src) != 0 || brr_registry_ref_parse(dst, &o->dst) != 0 || !o->dst.tag) {
     brr_reg_req_fail(q, BRR_EINVAL, 0, "bad references '%s' -> '%s' (the destination needs a tag)", src ? src : "(null)",
                      dst ? dst : "(null)");
@@ -482,12 +583,7 @@ brr_registry_req *brr_registry_copy(brr_registry *r, const char *src, const char
     return q;
   }
   o->same_host = !strcmp(o->src.host, o->dst.host);
-  char *url = url_for(o, &o->src, "manifests", brr_registry_ref_reference(&o->src));
-  rcall *c = brr_reg_call_new(q, "GET", o->src.host, url, top_got, o);
-  free(url);
-  brr_reg_call_scope(c, o->src.repository, false);
-  brr_reg_call_header(c, "%s", BRR_REG_ACCEPT);
-  brr_reg_call_send(c);
+  if (lock_take(o)) copy_begin(o);
   return q;
 }
 

@@ -119,6 +119,7 @@ struct brr_registry {
   creds_entry *creds;
   token_entry *tokens;
   char **basic;                    /* "host\nAuthorization: Basic ..." per host that said Basic */
+  struct repo_lock *locks;         /* copies in progress per destination repository */
   size_t nbasic, capbasic;
   bool freeing;
   int open_handles;

@@ -583,6 +583,54 @@ static void test_copy_across_hosts(void **state) {
       free(e404), free(ok200), free(loc), free(created), free(src), free(dst);
 }
 
+/* Two copies into one repository: the second starts only when the first has put its
+ * manifest (the registry's storage is not safe against one blob uploaded twice at once), and
+ * then finds the blob there. */
+static void test_copies_into_one_repository_take_turns(void **state) {
+  (void)state;
+  const char *layer = "shared layer";
+  char *dl = sha256_hex(layer, strlen(layer));
+  char *manifest = brr_xasprintf("{\"schemaVersion\":2,\"config\":{\"digest\":\"%s\",\"size\":%zu},\"layers\":[]}", dl,
+                                 strlen(layer));
+  char *mhdr = brr_xasprintf("Content-Type: %s\r\nDocker-Content-Digest: sha256:m\r\n", BRR_REGISTRY_DOCKER_MANIFEST);
+  char *mans = stub_answer(200, mhdr, manifest);
+  char *blob = stub_answer(200, "", layer);
+  char *e404 = stub_answer(404, "", "");
+  char *ok200 = stub_answer(200, "", "");
+  char *loc = stub_answer(202, "Location: /v2/dst/blobs/uploads/s\r\n", "");
+  char *created = stub_answer(201, "", "");
+  ROUTE("GET", "/v2/src/manifests/", mans);
+  ROUTE("HEAD", "/v2/dst/blobs/", e404, ok200);
+  ROUTE("GET", "/v2/src/blobs/", blob);
+  ROUTE("POST", "/v2/dst/blobs/uploads/", loc);
+  ROUTE("PUT", "/v2/dst/blobs/uploads/s", created);
+  ROUTE("PUT", "/v2/dst/manifests/", created);
+  brr_registry *r = client(0);
+  char *src = brr_xasprintf("127.0.0.1:%d/src:v1", srv.port);
+  char *d1 = brr_xasprintf("localhost:%d/dst:a", srv.port), *d2 = brr_xasprintf("localhost:%d/dst:b", srv.port);
+  got g1 = {0}, g2 = {0};
+  brr_registry_copy(r, src, d1, got_cb, &g1);
+  brr_registry_copy(r, src, d2, got_cb, &g2);
+  run_until(&g1.calls);
+  run_until(&g2.calls);
+  assert_int_equal(g1.status, 0);
+  assert_int_equal(g2.status, 0);
+  size_t first_put = 0, second_get = 0, gets = 0;
+  for (size_t i = 0; i < srv.n_reqs; i++) {
+    const stub_request *q = &srv.reqs[i];
+    if (!first_put && !strcmp(q->method, "PUT") && brr_startswith(q->path, "/v2/dst/manifests/")) first_put = i + 1;
+    if (!strcmp(q->method, "GET") && brr_startswith(q->path, "/v2/src/manifests/") && ++gets == 2) second_get = i + 1;
+  }
+  assert_true(first_put > 0 && second_get > first_put);
+  assert_int_equal(stub_count(&srv, "GET", "/v2/src/blobs/"), 1);
+  assert_int_equal(stub_count(&srv, "PUT", "/v2/dst/manifests/"), 2);
+  got_free(&g1);
+  got_free(&g2);
+  client_free(r);
+  free(dl), free(manifest), free(mhdr), free(mans), free(blob), free(e404), free(ok200), free(loc), free(created),
+      free(src), free(d1), free(d2);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void) {
@@ -601,6 +649,7 @@ int main(void) {
       T(test_ping_waits_for_the_registry),
       T(test_index_create),
       T(test_copy_across_hosts),
+      T(test_copies_into_one_repository_take_turns),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

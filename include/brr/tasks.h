@@ -368,9 +368,10 @@ typedef struct brr_mp_image {
 /* The platform images of `step` in the order of its `platforms` (up to `max` into `out`);
  * returns how many there are (0 when it is not a multi-platform step of this run). */
 size_t brr_build_mp_images(brr_runtime *rt, size_t step, brr_mp_image *out, size_t max);
-/* Start, once per run, the Docker Hub rate-limit check: when images come from Docker Hub, read
- * RateLimit-Remaining and warn (naming `docker-registry`) when the pulls would not fit. It runs
- * beside the build and never delays it. */
-void brr_build_ratelimit_check(brr_runtime *rt);
+/* Once per run, when the first node starts: the Docker Hub rate-limit check (when images come
+ * from Docker Hub, read RateLimit-Remaining and warn, naming `docker-registry`, when the pulls
+ * would not fit; it runs beside the build and never delays it), and the count of the nodes
+ * that use the build registry (removed as soon as the last of them is done). */
+void brr_build_begin(brr_runtime *rt);
 
 #endif

@@ -42,6 +42,8 @@ typedef struct brr_build_state {
   brr_registry_req *breg_ping;
   void (*breg_done)(brr_runtime *rt);   /* finish: called once the container is gone */
   bool breg_finishing;                  /* the run is ending: late answers are ignored */
+  size_t breg_users;                    /* nodes still to use it; at 0 it is removed early */
+  bool breg_removing;
   /* the Docker Hub rate-limit check */
   bool ratelimit_checked;
   brr_registry_req *ratelimit;
@@ -67,6 +69,12 @@ brr_breg_wait *brr_build_registry_acquire(brr_runtime *rt, brr_breg_cb cb, void 
 void brr_build_registry_cancel(brr_breg_wait *w);
 /* End of run: remove the temporary registry, then call done(rt). */
 void brr_build_registry_finish(brr_runtime *rt, void (*done)(brr_runtime *rt));
+/* A node that needed the build registry is done with it; after the last one (platform
+ * builds, manifests, pushes of multi-platform steps) the temporary registry is removed
+ * without waiting for the end of the run. */
+void brr_build_registry_release(brr_runtime *rt);
+/* Whether node `i` of the graph uses the build registry. */
+bool brr_build_registry_user(const brr_graph *g, size_t i);
 /* Free the waiters not told yet (runtime teardown). */
 void brr_build_registry_forget_waiters(brr_runtime *rt);
 /* The repository of this run's per-platform images in the registry at `host`. Heap. */
@@ -157,6 +165,8 @@ typedef struct brr_btask {
   bool timer_init, finishing, cancelled;
   int status;
   char *error;
+  int stop_status;           /* brr_btask_stop: the failure to report once all stopped */
+  char *stop_error;
   brr_engine_req *req;
   brr_buildx *bx;
   brr_build_prep prep;       /* .running while in the worker */
@@ -176,6 +186,9 @@ void brr_btask_config_error(brr_btask *b, const brr_diags *d);
 /* Cancel whatever is in flight; its callback finishes the task (or finish now when nothing
  * will call back). */
 void brr_btask_cancel(brr_btask *b);
+/* Stop like a cancel, but end with `status` and `error` (a failure elsewhere, e.g. the build
+ * registry, makes the work in flight pointless). */
+void brr_btask_stop(brr_btask *b, int status, const char *error);
 /* SIGKILL a buildx child without waiting, then finish. */
 void brr_btask_abort(brr_btask *b);
 /* Wait `ms` on the timer, then b->on_timer(b). */

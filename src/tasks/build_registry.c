@@ -52,7 +52,7 @@ static void on_deliver(uv_timer_t *t) {
   brr_runtime *rt = t->data;
   uv_close((uv_handle_t *)t, timer_closed);
   brr_build_state *bs = rt->build_state;
-  if (!bs || (bs->breg != 2 && bs->breg != 3)) return;
+  if (!bs || bs->breg < 2) return;
   while (bs->breg_waiters) {
     brr_breg_wait *w = bs->breg_waiters;
     bs->breg_waiters = w->next;
@@ -211,7 +211,7 @@ brr_breg_wait *brr_build_registry_acquire(brr_runtime *rt, brr_breg_cb cb, void 
     bs->breg = 1;
     start(rt);
   } else if (bs->breg >= 2) {
-    deliver_soon(rt);
+    deliver_soon(rt);  /* ready, failed, or already removed */
   }
   return w;
 }
@@ -229,32 +229,69 @@ void brr_build_registry_forget_waiters(brr_runtime *rt) {
   }
 }
 
-/* -- end of run -- */
+bool brr_build_registry_user(const brr_graph *g, size_t i) {
+  const brr_node *n = &g->nodes[i];
+  if (n->kind == BRR_NODE_PLATFORM_BUILD || n->kind == BRR_NODE_MANIFEST) return true;
+  if (n->kind != BRR_NODE_PUSH) return false;
+  /* a push of a multi-platform step copies its manifest list out of the registry */
+  for (size_t k = 0; k < g->n_nodes; k++)
+    if (g->nodes[k].kind == BRR_NODE_MANIFEST && g->nodes[k].step == n->step) return true;
+  return false;
+}
+
+/* -- removal: early, or at the end of the run -- */
 
 static void removed(void *ud, const brr_engine_result *res) {
   brr_runtime *rt = ud;
   brr_build_state *bs = rt->build_state;
   bs->breg_req = NULL;
-  if (res->status && res->status != BRR_ENOENT)
+  bs->breg_removing = false;
+  if (res->status && res->status != BRR_ENOENT && res->status != BRR_ECANCELED)
     brr_bus_log(rt->bus, BRR_LOG_WARNING, NULL, "cannot remove the build registry: %s", res->error);
+  if (res->status == 0 || res->status == BRR_ENOENT) {
+    free(bs->breg_container);
+    bs->breg_container = NULL;
+  }
   void (*done)(brr_runtime *) = bs->breg_done;
   bs->breg_done = NULL;
   if (done) done(rt);
 }
 
+static void remove_container(brr_runtime *rt) {
+  brr_build_state *bs = rt->build_state;
+  bs->breg_removing = true;
+  /* volumes too: the registry image declares one for its storage */
+  bs->breg_req = brr_engine_container_remove(rt->engine, bs->breg_container, true, true, removed, rt);
+}
+
+void brr_build_registry_release(brr_runtime *rt) {
+  brr_build_state *bs = rt->build_state;
+  if (!bs || bs->breg_users == 0) return;
+  if (--bs->breg_users > 0 || bs->breg != 2 || !bs->breg_container || bs->breg_finishing) return;
+  brr_bus_log(rt->bus, BRR_LOG_DEBUG, NULL, "the build registry is no longer needed: removing it");
+  bs->breg = 4;  /* gone: a late acquire would fail */
+  free(bs->breg_error);
+  bs->breg_error = brr_xstrdup("build registry: already removed");
+  remove_container(rt);
+}
+
 void brr_build_registry_finish(brr_runtime *rt, void (*done)(brr_runtime *rt)) {
   brr_build_state *bs = rt->build_state;
   bs->breg_finishing = true;
+  for (brr_breg_wait *w = bs->breg_waiters; w; w = w->next) w->cancelled = true;
+  if (bs->breg_removing) {
+    /* the early removal is under way: the run ends when it has */
+    bs->breg_done = done;
+    return;
+  }
   if (bs->breg_ping) brr_registry_cancel(bs->breg_ping);
   if (bs->breg_req) brr_engine_cancel(bs->breg_req);
   bs->breg_ping = NULL;
   bs->breg_req = NULL;
-  for (brr_breg_wait *w = bs->breg_waiters; w; w = w->next) w->cancelled = true;
   if (!bs->breg_container) {
     done(rt);
     return;
   }
   bs->breg_done = done;
-  /* volumes too: the registry image declares one for its storage */
-  bs->breg_req = brr_engine_container_remove(rt->engine, bs->breg_container, true, true, removed, rt);
+  remove_container(rt);
 }

@@ -137,10 +137,13 @@ static void ratelimit_done(void *ud, const brr_registry_result *res) {
                 res->ratelimit_remaining, bs->ratelimit_pulls);
 }
 
-void brr_build_ratelimit_check(brr_runtime *rt) {
+void brr_build_begin(brr_runtime *rt) {
   brr_build_state *bs = brr_build_state_get(rt);
   if (bs->ratelimit_checked) return;
   bs->ratelimit_checked = true;
+  size_t users = 0;
+  for (size_t i = 0; i < rt->graph->n_nodes; i++) users += brr_build_registry_user(rt->graph, i);
+  bs->breg_users = users;
   size_t n = 0;
   char **pulls = brr_build_hub_pulls(rt->cfg, rt->graph, &n);
   if (n > 0) {

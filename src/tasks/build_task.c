@@ -38,7 +38,12 @@ void brr_btask_finish(brr_btask *b, int status, const char *fmt, ...) {
   if (b->finishing) return;
   b->finishing = true;
   b->status = b->cancelled && status != 0 ? BRR_ECANCELED : status;
-  if (fmt && status != 0 && b->status != BRR_ECANCELED) {
+  if (b->cancelled && status != 0 && b->stop_status) {
+    /* stopped because of a failure (not a cancel): report that */
+    b->status = b->stop_status;
+    b->error = b->stop_error;
+    b->stop_error = NULL;
+  } else if (fmt && status != 0 && b->status != BRR_ECANCELED) {
     va_list ap;
     va_start(ap, fmt);
     b->error = brr_xvasprintf(fmt, ap);
@@ -76,6 +81,13 @@ static void timer_fired(uv_timer_t *t) {
 void brr_btask_after(brr_btask *b, uint64_t ms, void (*fn)(brr_btask *b)) {
   b->on_timer = fn;
   uv_timer_start(&b->timer, timer_fired, ms, 0);
+}
+
+void brr_btask_stop(brr_btask *b, int status, const char *error) {
+  if (b->cancelled || b->finishing) return;
+  b->stop_status = status ? status : BRR_EFAILED;
+  b->stop_error = brr_xstrdup(error ? error : "failed");
+  brr_btask_cancel(b);
 }
 
 void brr_btask_cancel(brr_btask *b) {
@@ -122,6 +134,7 @@ void brr_btask_abort(brr_btask *b) {
 void brr_btask_free(brr_btask *b) {
   brr_build_prep_free(&b->prep);
   free(b->error);
+  free(b->stop_error);
 }
 
 void brr_btask_line(brr_btask *b, const char *source, int stream, const char *line, size_t len) {

@@ -1,7 +1,7 @@
 /* The MANIFEST node: once every platform of a multi-platform step is in the build registry,
  * join them in an OCI index ("<registry>/buildrunner-mp-<host>:<uuid>") through the
- * registry's HTTP API, and load the native platform's image into the engine so that the
- * commit node can tag it and later single-platform steps can run it (spec §7). */
+ * registry's HTTP API, and hand the native platform's image (loaded into the engine by its
+ * platform build) to the commit node, so later single-platform steps can run it (spec §7). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -34,17 +34,6 @@ static void native_inspected(void *ud, const brr_engine_result *res) {
   brr_btask_finish(&t->b, 0, NULL);
 }
 
-static void native_pulled(void *ud, const brr_engine_result *res) {
-  manifest_task *t = ud;
-  t->b.req = NULL;
-  if (res->status) {
-    brr_btask_finish(&t->b, res->status, "%s", res->error ? res->error : "cannot pull the native image");
-    return;
-  }
-  brr_engine_track(t->b.rt->engine, BRR_ENGINE_IMAGE, t->native_ref);
-  t->b.req = brr_engine_image_inspect(t->b.rt->engine, t->native_ref, native_inspected, t);
-}
-
 static void indexed(void *ud, const brr_registry_result *res) {
   manifest_task *t = ud;
   t->b.rreq = NULL;
@@ -58,9 +47,9 @@ static void indexed(void *ud, const brr_registry_result *res) {
   brr_runtime_set(&m->list_digest, res->digest);
   brr_task_log(t->b.task, BRR_LOG_INFO, "Created the manifest list %s (%s)", t->list_ref,
                res->digest ? res->digest : "no digest");
-  /* buildrunner: `docker pull <native ref>`; with the docker driver it is there already and
-   * the pull only checks it */
-  t->b.req = brr_engine_image_pull(rt->engine, t->native_ref, t->native_platform, NULL, NULL, native_pulled, t);
+  /* buildrunner pulls the native ref; here each platform was loaded into the engine before
+   * it was pushed, so the image is at hand */
+  t->b.req = brr_engine_image_inspect(rt->engine, t->native_ref, native_inspected, t);
 }
 
 static int manifest_start(brr_task *task, uv_loop_t *loop) {
@@ -111,6 +100,7 @@ static void manifest_abort(brr_task *task) { brr_btask_abort(&((manifest_task *)
 
 static void manifest_free(brr_task *task) {
   manifest_task *t = task->impl;
+  brr_build_registry_release(t->b.rt);
   brr_btask_free(&t->b);
   free(t->list_ref);
   free(t);

@@ -19,35 +19,73 @@ typedef struct pbuild_task {
   brr_btask b;               /* first: the base */
   const brr_build *build;
   const char *platform;
-  char *host;                /* the build registry */
-  char *ref;                 /* where this platform goes */
+  char *local;               /* the tag buildx loads the image under */
+  char *host;                /* the build registry, once it answers */
+  char *ref;                 /* where this platform goes in it */
   char *dockerfile;          /* a rewritten Dockerfile, or NULL */
-  unsigned tries;
+  unsigned tries, push_tries;
+  bool built;
   brr_bx_args bx;
-  char *digest;
 } pbuild_task;
 
 static void attempt(pbuild_task *t);
+static void registry_ready(void *ud, int status, const char *host, const char *error);
+static void push_now(pbuild_task *t);
 
-static void succeed(pbuild_task *t) {
-  brr_build_mp_add(t->b.rt, t->b.step, t->platform, t->ref, t->digest);
-  brr_task_log(t->b.task, BRR_LOG_INFO, "Pushed %s (%s)", t->ref, t->digest);
-  brr_btask_finish(&t->b, 0, NULL);
+static void retry_build(brr_btask *b) { attempt((pbuild_task *)b); }
+static void retry_push(brr_btask *b) { push_now((pbuild_task *)b); }
+
+static unsigned backoff_ms(unsigned tries) {
+  unsigned delay = 1000;
+  for (unsigned i = 1; i < tries && delay < MAX_DELAY_MS; i++) delay *= 3;
+  return delay > MAX_DELAY_MS ? MAX_DELAY_MS : delay;
 }
 
-static void headed(void *ud, const brr_registry_result *res) {
+static void pushed(void *ud, const brr_engine_result *res) {
   pbuild_task *t = ud;
-  t->b.rreq = NULL;
-  if (res->status || !res->digest) {
-    brr_btask_finish(&t->b, res->status ? res->status : BRR_EIO, "%s",
-                     res->error ? res->error : "the build registry does not know the pushed image");
+  t->b.req = NULL;
+  if (res->status == 0 && res->digest) {
+    brr_build_mp_add(t->b.rt, t->b.step, t->platform, t->ref, res->digest);
+    brr_task_log(t->b.task, BRR_LOG_INFO, "Pushed %s (%s)", t->ref, res->digest);
+    brr_btask_finish(&t->b, 0, NULL);
     return;
   }
-  t->digest = brr_xstrdup(res->digest);
-  succeed(t);
+  const char *why = res->error ? res->error : "the build registry reported no digest";
+  if (t->b.cancelled || res->status == BRR_ECANCELED || t->push_tries >= 3) {
+    brr_btask_finish(&t->b, res->status ? res->status : BRR_EIO, "%s", why);
+    return;
+  }
+  brr_task_log(t->b.task, BRR_LOG_WARNING, "%s: push %u of 3 failed: %s; trying again", t->platform, t->push_tries, why);
+  brr_btask_after(&t->b, backoff_ms(t->push_tries), retry_push);
 }
 
-static void retry_now(brr_btask *b) { attempt((pbuild_task *)b); }
+static void push_now(pbuild_task *t) {
+  t->push_tries++;
+  /* an open registry: X-Registry-Auth of no credentials */
+  t->b.req = brr_engine_image_push(t->b.rt->engine, t->ref, NULL, NULL, pushed, t);
+}
+
+static void tagged(void *ud, const brr_engine_result *res) {
+  pbuild_task *t = ud;
+  t->b.req = NULL;
+  if (res->status) {
+    brr_btask_finish(&t->b, res->status, "%s", res->error ? res->error : "cannot tag the image");
+    return;
+  }
+  push_now(t);
+}
+
+/* Both the image and the registry are there: name it for the registry and push it. */
+static void push_phase(pbuild_task *t) {
+  if (!t->built || !t->host || t->b.req || t->ref) return;
+  brr_runtime *rt = t->b.rt;
+  char *repo = brr_build_registry_repo(t->host);
+  char *ptag = brr_build_platform_tag(t->platform);
+  t->ref = brr_xasprintf("%s:%s-%s", repo, brr_build_mp_step(rt, t->b.step)->uuid, ptag);
+  free(repo);
+  free(ptag);
+  t->b.req = brr_engine_image_tag(rt->engine, t->local, t->ref, tagged, t);
+}
 
 static void bx_line(void *ud, int stream, const char *line, size_t len) {
   pbuild_task *t = ud;
@@ -57,21 +95,15 @@ static void bx_line(void *ud, int stream, const char *line, size_t len) {
 static void bx_done(void *ud, const brr_buildx_result *res) {
   pbuild_task *t = ud;
   t->b.bx = NULL;
-  /* with the docker driver the image is also loaded under its build-registry name */
-  brr_engine_track(t->b.rt->engine, BRR_ENGINE_IMAGE, t->ref);
+  /* the tag exists once buildx loaded it, whatever came after */
+  brr_engine_track(t->b.rt->engine, BRR_ENGINE_IMAGE, t->local);
   if (t->b.cancelled || res->status == BRR_ECANCELED) {
     brr_btask_finish(&t->b, BRR_ECANCELED, NULL);
     return;
   }
   if (res->status == 0) {
-    if (res->digest) {
-      t->digest = brr_xstrdup(res->digest);
-      succeed(t);
-    } else {
-      /* a builder that does not report the digest: ask the registry */
-      brr_build_state *bs = brr_build_state_get(t->b.rt);
-      t->b.rreq = brr_registry_manifest_head(bs->reg, t->ref, headed, t);
-    }
+    t->built = true;
+    push_phase(t);
     return;
   }
   const char *why = res->error ? res->error : "docker buildx build failed";
@@ -79,12 +111,10 @@ static void bx_done(void *ud, const brr_buildx_result *res) {
     brr_btask_finish(&t->b, res->status, "%s (%u tr%s)", why, t->tries, t->tries == 1 ? "y" : "ies");
     return;
   }
-  unsigned delay = 1000;
-  for (unsigned i = 1; i < t->tries && delay < MAX_DELAY_MS; i++) delay *= 3;
-  if (delay > MAX_DELAY_MS) delay = MAX_DELAY_MS;
+  unsigned delay = backoff_ms(t->tries);
   brr_task_log(t->b.task, BRR_LOG_WARNING, "%s: try %u of %u failed: %s; trying this platform again in %u s",
                t->platform, t->tries, MAX_TRIES, why, delay / 1000);
-  brr_btask_after(&t->b, delay, retry_now);
+  brr_btask_after(&t->b, delay, retry_build);
 }
 
 static void attempt(pbuild_task *t) {
@@ -92,17 +122,18 @@ static void attempt(pbuild_task *t) {
   t->tries++;
   brr_bx_args_free(&t->bx);
   brr_buildx_opts o;
-  brr_bx_args_make(rt, t->build, t->b.n->builder, t->ref, &t->bx, &o);
+  brr_bx_args_make(rt, t->build, t->b.n->builder, t->local, &t->bx, &o);
   o.context = t->b.prep.ctx.dir;
   o.dockerfile = t->dockerfile ? t->dockerfile : t->b.prep.ctx.dockerfile;
   o.platform = t->platform;
-  o.push = true;
+  /* loaded, not pushed: the build does not wait for the registry to start */
+  o.push = false;
   o.on_line = bx_line;
   o.on_done = bx_done;
   o.ud = t;
   if (t->tries == 1)
-    brr_task_log(t->b.task, BRR_LOG_INFO, "Building %s%s%s as %s", t->platform, t->b.n->builder ? " on builder " : "",
-                 t->b.n->builder ? t->b.n->builder : "", t->ref);
+    brr_task_log(t->b.task, BRR_LOG_INFO, "Building %s%s%s", t->platform, t->b.n->builder ? " on builder " : "",
+                 t->b.n->builder ? t->b.n->builder : "");
   t->b.bx = brr_buildx_build(rt->loop, &o);
 }
 
@@ -188,16 +219,24 @@ static void registry_ready(void *ud, int status, const char *host, const char *e
   pbuild_task *t = ud;
   t->b.bw = NULL;
   if (status) {
-    brr_btask_finish(&t->b, status, "%s", error ? error : "no build registry");
+    /* what runs is pointless now: stop it, and report the registry's failure */
+    brr_btask_stop(&t->b, status, error ? error : "no build registry");
     return;
   }
-  brr_runtime *rt = t->b.rt;
   t->host = brr_xstrdup(host);
-  char *repo = brr_build_registry_repo(host);
+  push_phase(t);
+}
+
+static int pbuild_start(brr_task *task, uv_loop_t *loop) {
+  pbuild_task *t = task->impl;
+  if (!brr_btask_begin(&t->b, loop)) return 0;
+  brr_runtime *rt = t->b.rt;
   char *ptag = brr_build_platform_tag(t->platform);
-  t->ref = brr_xasprintf("%s:%s-%s", repo, brr_build_mp_step(rt, t->b.step)->uuid, ptag);
-  free(repo);
+  t->local = brr_xasprintf("brr-mp-%s:%s-%s", brr_engine_run_id(rt->engine), brr_build_mp_step(rt, t->b.step)->uuid, ptag);
   free(ptag);
+  /* the registry starts (once per run) while this platform builds: the build is loaded
+   * into the engine and pushed when both are done */
+  t->b.bw = brr_build_registry_acquire(rt, registry_ready, t);
   brr_build_prep *p = &t->b.prep;
   p->build = t->build;
   p->build_dir = rt->cfg->build_dir;
@@ -205,13 +244,7 @@ static void registry_ready(void *ud, int status, const char *host, const char *e
   p->temp_dir = rt->temp_dir;
   p->done = prepared;
   p->ud = t;
-  brr_build_prep_start(rt->loop, p);
-}
-
-static int pbuild_start(brr_task *task, uv_loop_t *loop) {
-  pbuild_task *t = task->impl;
-  if (!brr_btask_begin(&t->b, loop)) return 0;
-  t->b.bw = brr_build_registry_acquire(t->b.rt, registry_ready, t);
+  brr_build_prep_start(loop, p);
   return 0;
 }
 
@@ -220,13 +253,14 @@ static void pbuild_abort(brr_task *task) { brr_btask_abort(&((pbuild_task *)task
 
 static void pbuild_free(brr_task *task) {
   pbuild_task *t = task->impl;
+  brr_build_registry_release(t->b.rt);
   brr_btask_free(&t->b);
   brr_bx_args_free(&t->bx);
   if (t->dockerfile) remove(t->dockerfile);
   free(t->dockerfile);
   free(t->host);
   free(t->ref);
-  free(t->digest);
+  free(t->local);
   free(t);
   free(task);
 }

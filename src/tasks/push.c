@@ -125,6 +125,7 @@ static void push_abort(brr_task *task) { brr_btask_abort(&((push_task *)task->im
 
 static void push_free(brr_task *task) {
   push_task *t = task->impl;
+  if (brr_build_registry_user(t->b.rt->graph, t->b.node)) brr_build_registry_release(t->b.rt);
   brr_btask_free(&t->b);
   free(t->host);
   free(t);

@@ -167,7 +167,7 @@ int brr_runtime_factory(void *ud, const brr_graph *g, size_t node, brr_task **ou
   const brr_node *n = &g->nodes[node];
   *out = NULL;
   /* once per run, when the first node starts: it runs beside the build */
-  brr_build_ratelimit_check(rt);
+  brr_build_begin(rt);
   switch (n->kind) {
   case BRR_NODE_COMMIT:
     return brr_task_commit_new(rt, node, out);

@@ -8,6 +8,7 @@
 #include "brr/cli.h"
 #include "brr/config.h"
 #include "brr/diag.h"
+#include "brr/graph.h"
 
 /* ---- loading the configuration ------------------------------------------------------------ */
 
@@ -132,6 +133,38 @@ static void print_summary(const brr_config *cfg, FILE *out) {
   }
 }
 
+/* ---- --graph ------------------------------------------------------------------------------- */
+
+/* Compile and print the graph (docs/graph.md); nothing runs and Docker is not contacted. */
+static int print_graph(const brr_cli *cli, const brr_config *cfg) {
+  brr_graph_format fmt = BRR_GRAPH_TEXT;
+  brr_graph_format_parse(cli->graph, &fmt); /* brr_cli_parse already refused other values */
+  brr_graph_opts o = {
+      .push = cli->push,
+      .serial = cli->serial || cli->jobs == 1,
+      .steps = cli->steps,
+      .with_deps = cli->with_deps,
+      .platform = cli->platform,
+      .disable_multi_platform = cli->disable_multi_platform,
+  };
+  brr_diags d = BRR_DIAGS_INIT;
+  brr_graph *g = NULL;
+  int rc = brr_graph_compile(cfg, &o, &g, &d);
+  for (size_t i = 0; i < d.n; i++)
+    if (brr_streq(d.v[i].mark.file, cfg->project_file))
+      brr_diag_set_snippet(&d.v[i], cfg->project_text, cfg->project_text_len);
+  brr_diags_print(&d, stderr, stderr_color(cli));
+  int code = rc == 0 ? 0 : brr_diags_exit_code(&d);
+  brr_diags_free(&d);
+  if (rc != 0) return code ? code : BRR_EXIT_CONFIG;
+  brr_buf out = BRR_BUF_INIT;
+  brr_graph_render(g, fmt, &out);
+  fwrite(brr_buf_cstr(&out), 1, out.len, stdout);
+  brr_buf_free(&out);
+  brr_graph_free(g);
+  return fflush(stdout) == 0 ? BRR_EXIT_OK : BRR_EXIT_FAILED;
+}
+
 /* ---- main ----------------------------------------------------------------------------------- */
 
 int brr_main(int argc, char **argv) {
@@ -154,7 +187,8 @@ int brr_main(int argc, char **argv) {
   rc = brr_cli_check_implemented(&cli, stderr);
   brr_config *cfg = NULL;
   if (rc == 0) rc = load_config(&cli, &cfg);
-  if (rc == 0 && !cli.print_generated_files) print_summary(cfg, stdout);
+  if (rc == 0 && cli.graph && !cli.print_generated_files) rc = print_graph(&cli, cfg);
+  else if (rc == 0 && !cli.print_generated_files) print_summary(cfg, stdout);
   brr_config_free(cfg);
   brr_cli_free(&cli);
   return rc;

@@ -69,9 +69,11 @@ static void idset_add_listed(idset *s, brr_engine_kind kind, const cJSON *list) 
 /* Image names go before image ids, so untagging never races the removal of the image. */
 static bool is_image_id(const char *s) { return brr_startswith(s, "sha256:"); }
 
+/* Images newest first: what was built on an image goes before it (and may take it along). */
 static void idset_add_tracked(idset *s, const brr_engine *e, brr_engine_kind kind, int ids) {
-  for (size_t i = 0; i < e->tracked[kind].n; i++) {
-    const char *id = e->tracked[kind].ids[i];
+  size_t n = e->tracked[kind].n;
+  for (size_t i = 0; i < n; i++) {
+    const char *id = e->tracked[kind].ids[kind == BRR_ENGINE_IMAGE ? n - 1 - i : i];
     if (ids < 0 || (ids > 0) == is_image_id(id)) idset_add(s, id);
   }
 }
@@ -94,6 +96,8 @@ static const struct {
 typedef struct cleanup_op {
   int phase;              /* index into PHASES, -1 before the first */
   idset found;            /* listed by label, for the next removal phase */
+  idset queue;            /* images, removed one at a time: parents and children race */
+  size_t queued;          /* how many of `queue` were started */
   idset later;            /* images other images of ours still build on: after them */
   bool progress;          /* an image went in this round, so `later` may go now */
   brr_engine_req **kids;  /* steps in flight */
@@ -106,6 +110,7 @@ static void cleanup_op_free(void *p) {
   cleanup_op *c = p;
   idset_clear(&c->found);
   idset_clear(&c->later);
+  idset_clear(&c->queue);
   free(c->kids);
   brr_buf_free(&c->errors);
   free(c);
@@ -151,13 +156,18 @@ static void cleanup_next(brr_engine_req *r) {
   cleanup_op *c = r->op;
   brr_engine *e = r->e;
   while (c->nkids == 0) {
-    if (c->later.n && c->progress && !r->cancelled && !e->freeing) {
+    bool stop = r->cancelled || e->freeing;
+    if (!stop && c->queued < c->queue.n) {
+      kid(r, remove_one(e, BRR_ENGINE_IMAGE, c->queue.v[c->queued++]));
+      continue;
+    }
+    if (!stop && c->later.n && c->progress) {
       /* children went first; their parents may go now */
-      idset again = c->later;
+      idset_clear(&c->queue);
+      c->queue = c->later;
+      c->queued = 0;
       c->later = (idset){0};
       c->progress = false;
-      for (size_t i = 0; i < again.n; i++) kid(r, remove_one(e, BRR_ENGINE_IMAGE, again.v[i]));
-      idset_clear(&again);
       continue;
     }
     for (size_t i = 0; i < c->later.n; i++)
@@ -175,6 +185,12 @@ static void cleanup_next(brr_engine_req *r) {
     idset todo = c->found;
     c->found = (idset){0};
     idset_add_tracked(&todo, e, kind, PHASES[c->phase].ids);
+    if (kind == BRR_ENGINE_IMAGE) {
+      idset_clear(&c->queue);
+      c->queue = todo;
+      c->queued = 0;
+      continue;
+    }
     for (size_t i = 0; i < todo.n; i++) kid(r, remove_one(e, kind, todo.v[i]));
     idset_clear(&todo);
   }
@@ -196,6 +212,11 @@ static void cleanup_step(brr_engine_req *r, brr_engine_req *child, const brr_eng
   } else if (PHASES[c->phase].kind == BRR_ENGINE_IMAGE && res->http_status == 409 &&
              child->op && res->error && strstr(res->error, "dependent child images")) {
     idset_add(&c->later, child->op);
+  } else if (PHASES[c->phase].kind == BRR_ENGINE_IMAGE && child->op && res->error &&
+             strstr(res->error, "unrecognized image ID")) {
+    /* the engine lost it while we asked (removed along with a child): gone */
+    brr_engine_untrack(r->e, BRR_ENGINE_IMAGE, child->op);
+    c->progress = true;
   } else if (res->status && res->status != BRR_ENOENT && res->status != BRR_ECANCELED) {
     note_failure(c, "%s", res->error);
   } else if (PHASES[c->phase].kind == BRR_ENGINE_IMAGE) {

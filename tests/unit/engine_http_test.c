@@ -354,6 +354,46 @@ static void test_errors_and_cut_streams(void **state) {
   box_free(&a), box_free(&c), box_free(&m), box_free(&p);
 }
 
+/* Freeing the client from inside an output callback, i.e. from inside libcurl's write
+ * callback: the operation ends once, with ECANCELED, and nothing is touched afterwards. */
+typedef struct freer {
+  brr_engine *e;
+  box b;
+  int outputs;
+} freer;
+
+static void free_on_output(void *ud, int stream, const char *data, size_t len) {
+  (void)stream, (void)data, (void)len;
+  freer *f = ud;
+  f->outputs++;
+  brr_engine_free(f->e);
+}
+
+static void freer_done(void *ud, const brr_engine_result *r) { box_cb(&((freer *)ud)->b, r); }
+
+static void test_free_from_output(void **state) {
+  (void)state;
+  char *hdr = P("HTTP/1.1 200 OK\r\nContent-Type: application/vnd.docker.raw-stream\r\n\r\n");
+  char *f1 = piece("\x01\0\0\0\0\0\0\x03one\x02\0\0\0\0\0\0\x03two", 22);
+  char *f2 = piece("\x01\0\0\0\0\0\0\x05three", 13);
+  const char *ver[] = {version_piece, NULL};
+  const char *logs[] = {hdr, f1, f2, NULL};
+  route r[] = {{"GET /version", ver, 0, false},
+               {"GET /v1.41/containers/f/logs", logs, 100, false},
+               {NULL, NULL, 0, false}};
+  routes = r;
+  freer f = {.e = client(5)};
+  brr_engine_stream_opts so = {.tty = 0, .follow = true, .on_output = free_on_output};
+  brr_engine_container_logs(f.e, "f", &so, freer_done, &f);
+  until(&f.b);
+  for (int i = 0; i < 10; i++) uv_run(&loop, UV_RUN_NOWAIT);
+  assert_int_equal(f.outputs, 1);
+  assert_int_equal(f.b.calls, 1);
+  assert_int_equal(f.b.status, BRR_ECANCELED);
+  free(hdr), free(f1), free(f2);
+  box_free(&f.b);
+}
+
 int main(void) {
   version_piece = P("HTTP/1.1 200 OK\r\nContent-Length: 40\r\n\r\n"
                     "{\"ApiVersion\":\"1.41\",\"Version\":\"fake\"}\r\n");
@@ -362,6 +402,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_streams_are_not_cut, setup, teardown),
       cmocka_unit_test_setup_teardown(test_transfer_idle_limit, setup, teardown),
       cmocka_unit_test_setup_teardown(test_errors_and_cut_streams, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_free_from_output, setup, teardown),
   };
   int rc = cmocka_run_group_tests(tests, NULL, NULL);
   free(version_piece);

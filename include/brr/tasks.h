@@ -250,4 +250,109 @@ int brr_cache_history_append(const char *archive, const brr_cache_history *h, br
 /* --clean-cache: remove the caches root (after ~ expansion). 0 or -errno. */
 int brr_cache_clean(const char *root);
 
+/* ==== the runtime: shared state of one run, and the task factory ========================= */
+/* The scheduler sees nodes through brr_task; the runtime makes those tasks (one kind per
+ * graph node kind) and holds what the tasks of one run share: the engine client, per-step
+ * state, the committed set (spec §5), the artifacts map, a private temp dir. Everything runs
+ * on the loop thread. Node kinds: run/post-build (run.c, post_build.c), build/platform-build/
+ * manifest/push (build.c, platform_build.c, manifest.c, push.c), commit (commit.c). */
+
+#include <uv.h>
+
+#include "brr/engine.h"
+#include "brr/graph.h"
+#include "brr/sched.h"
+#include "brr/ui.h"
+
+typedef struct brr_runtime_opts {
+  bool push;                   /* --push */
+  bool local_images;           /* --local-images: pull false for builds and runs */
+  bool publish_ports;          /* --publish-ports */
+  bool cleanup_images;         /* --cleanup-images: the tagged images go too at the end */
+  const char *platform;        /* --platform, or NULL */
+  bool disable_multi_platform; /* flag or global config */
+  char **container_labels;     /* --container-labels "k=v", NULL-terminated, or NULL */
+  int docker_timeout;          /* -t seconds (0: none) */
+  const char *docker_host;     /* NULL: $DOCKER_HOST, else the default socket */
+} brr_runtime_opts;
+
+/* What the nodes of one step share, and what later steps read. Strings are heap strings
+ * owned by the runtime; set them with brr_runtime_set(). */
+typedef struct brr_step_state {
+  char *id;                 /* BUILDRUNNER_STEP_ID: a uuid4 for this step */
+  char *results_dir;        /* <results>/<step> (made by brr_runtime_step_begin) */
+  char *build_image;        /* the build node's image: id (legacy) or local ref; for a
+                               multi-platform step the manifest node sets the native image */
+  char *run_image;          /* the run container committed after its commands */
+  char *post_build_image;   /* the post-build image */
+  bool multi_platform;      /* set by the manifest node: commit leaves push artifacts to it */
+  bool begun;
+} brr_step_state;
+
+typedef struct brr_runtime {
+  uv_loop_t *loop;
+  const brr_config *cfg;
+  const brr_graph *graph;
+  brr_runtime_opts opts;
+  brr_bus *bus;
+  brr_engine *engine;
+  brr_step_state *steps;       /* cfg->n_steps entries */
+  brr_arena *arena;            /* artifacts values and other run-long strings */
+  brr_value *artifacts;        /* artifacts.json content, in insertion order */
+  brr_strmap committed;        /* the committed set: exact "repository:tag" strings */
+  char *temp_dir;              /* private to this run, removed at the end */
+  const char *native_platform; /* "linux/amd64", "linux/arm64", ... */
+  char **keep;                 /* images (names and ids) that outlive the run */
+  size_t n_keep, cap_keep;
+  void *run_state;             /* owned by the run tasks (source tar, ...), or NULL */
+  void (*run_state_free)(struct brr_runtime *rt);
+  void *build_state;           /* owned by the build tasks (build registry, ...), or NULL */
+  void (*build_state_free)(struct brr_runtime *rt);
+  /* finish: teardown of run_state/build_state resources that need the loop (e.g. the
+   * temporary build registry container): called by brr_runtime_finish before the engine
+   * cleanup; each calls `done(rt)` when finished. May be NULL. */
+  void (*run_state_finish)(struct brr_runtime *rt, void (*done)(struct brr_runtime *rt));
+  void (*build_state_finish)(struct brr_runtime *rt, void (*done)(struct brr_runtime *rt));
+  bool config_failed;          /* a task failed on a configuration error: exit 78, not 1 */
+  int finish_pending;          /* internal to brr_runtime_finish */
+  void *finish_state;
+} brr_runtime;
+
+/* Make the runtime (and its engine client) for running `g`. 0, or BRR_EIO/BRR_EINVAL with a
+ * diagnostic (no Docker host, temp dir unusable). Nothing talks to Docker yet. */
+int brr_runtime_new(uv_loop_t *loop, const brr_config *cfg, const brr_graph *g,
+                    const brr_runtime_opts *opts, brr_bus *bus, brr_runtime **out,
+                    brr_diags *d);
+/* The scheduler's task factory (ud = the runtime). */
+int brr_runtime_factory(void *ud, const brr_graph *g, size_t node, brr_task **out);
+/* The scheduler's last-resort hook (ud = the runtime): remove every Docker object of the run
+ * synchronously. */
+void brr_runtime_abort(void *ud);
+/* End of run, on the loop: artifacts.json (always, when not empty), resource teardown, then
+ * removal of every Docker object of the run except the tagged images the build produced
+ * (unless --cleanup-images). Runs the loop until done. 0, or BRR_EFAILED with a warning on
+ * the bus for what could not be removed. */
+int brr_runtime_finish(brr_runtime *rt);
+void brr_runtime_free(brr_runtime *rt);
+
+/* The step of node `node`'s state, made on first use (results dir included, spec §9.7). */
+int brr_runtime_step_begin(brr_runtime *rt, size_t step, brr_diags *d);
+/* Replace a heap string field of the runtime (frees the old value; `val` is copied). */
+void brr_runtime_set(char **field, const char *val);
+/* The committed set (spec §5): add a "repository:tag", and test one verbatim. */
+void brr_runtime_commit_add(brr_runtime *rt, const char *ref);
+bool brr_runtime_committed(const brr_runtime *rt, const char *ref);
+/* An image (name or id) the build produced for the user: not removed at the end unless
+ * --cleanup-images. */
+void brr_runtime_keep_image(brr_runtime *rt, const char *image);
+/* Pull decision of spec §5 for a run image or FROM reference: `pull` as configured (tri),
+ * `--local-images`, and the committed set (verbatim match). */
+bool brr_runtime_should_pull(const brr_runtime *rt, brr_tri pull, const char *image);
+
+/* A task that fails at once with `why` (node kinds brr cannot run, e.g. remote steps). */
+brr_task *brr_task_unsupported_new(const char *why);
+
+/* ---- node kinds (each in its own file) ---- */
+int brr_task_commit_new(brr_runtime *rt, size_t node, brr_task **out);
+
 #endif

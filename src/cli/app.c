@@ -70,86 +70,21 @@ static int load_config(const brr_cli *cli, brr_config **cfg) {
   return code;
 }
 
-/* ---- the pipeline summary (until the scheduler runs the steps) ----------------------------- */
+/* ---- the graph ----------------------------------------------------------------------------- */
 
-static void summary_pushes(const char *verb, const brr_pushspec *ps, size_t n, FILE *out) {
-  for (size_t i = 0; i < n; i++) {
-    fprintf(out, "; %s %s:", verb, ps[i].repository.s);
-    for (size_t j = 0; j < ps[i].tags.n; j++) fprintf(out, "%s%s", j ? "," : "", ps[i].tags.v[j].s);
-  }
-}
-
-static void summary_build(const brr_build *b, FILE *out) {
-  if (b->import.s) {
-    fprintf(out, "import %s", b->import.s);
-    return;
-  }
-  fprintf(out, "build");
-  if (b->dockerfile_inline) fprintf(out, " (inline Dockerfile)");
-  else if (b->dockerfile.s) fprintf(out, " (%s)", b->dockerfile.s);
-  if (b->path.s) fprintf(out, " in %s", b->path.s);
-  for (size_t i = 0; i < b->platforms.n; i++)
-    fprintf(out, "%s%s", i ? "," : " for ", b->platforms.v[i].s);
-  if (b->platform.s) fprintf(out, " for %s", b->platform.s);
-}
-
-static void summary_run(const brr_run *r, FILE *out) {
-  size_t cmds = r->c.cmds.n + (r->c.cmd.s ? 1 : 0);
-  fprintf(out, "run %s", r->c.image.s ? r->c.image.s : "the built image");
-  if (cmds) fprintf(out, " (%zu command%s)", cmds, cmds == 1 ? "" : "s");
-  if (r->n_services) fprintf(out, " with %zu service%s", r->n_services, r->n_services == 1 ? "" : "s");
-  if (r->artifacts.n) fprintf(out, ", %zu artifact pattern%s", r->artifacts.n, r->artifacts.n == 1 ? "" : "s");
-}
-
-static void print_summary(const brr_config *cfg, FILE *out) {
-  char *disp = brr_path_display(cfg->project_file);
-  fprintf(out, "%s: %zu step%s", disp, cfg->n_steps, cfg->n_steps == 1 ? "" : "s");
-  free(disp);
-  if (cfg->has_version) fprintf(out, ", version %g", cfg->version);
-  fprintf(out, ", build id %s\n", cfg->build_id);
-  for (size_t i = 0; i < cfg->n_steps; i++) {
-    const brr_step *s = &cfg->steps[i];
-    fprintf(out, "  %s: ", s->name.s);
-    const char *sep = "";
-    if (s->remote) {
-      fprintf(out, "remote %s", s->remote->host.s);
-      sep = "; ";
-    }
-    if (s->build) {
-      fputs(sep, out);
-      summary_build(s->build, out);
-      sep = "; ";
-    }
-    if (s->run) {
-      fputs(sep, out);
-      summary_run(s->run, out);
-    }
-    summary_pushes("push", s->push, s->n_push, out);
-    summary_pushes("commit", s->commit, s->n_commit, out);
-    if (s->n_pypi_push) fprintf(out, "; pypi-push %zu", s->n_pypi_push);
-    for (size_t j = 0; j < s->depends.n; j++)
-      fprintf(out, "%s%s", j ? ", " : " (after ", s->depends.v[j].s);
-    fputs(s->depends.n ? ")\n" : "\n", out);
-  }
-}
-
-/* ---- --graph ------------------------------------------------------------------------------- */
-
-/* Compile and print the graph (docs/graph.md); nothing runs and Docker is not contacted. */
-static int print_graph(const brr_cli *cli, const brr_config *cfg) {
-  brr_graph_format fmt = BRR_GRAPH_TEXT;
-  brr_graph_format_parse(cli->graph, &fmt); /* brr_cli_parse already refused other values */
+/* Compile the graph; diagnostics (warnings too) go to stderr. Returns 0 or the exit code. */
+static int compile_graph(const brr_cli *cli, const brr_config *cfg, brr_graph **g) {
   brr_graph_opts o = {
       .push = cli->push,
       .serial = cli->serial || cli->jobs == 1,
       .steps = cli->steps,
       .with_deps = cli->with_deps,
       .platform = cli->platform,
-      .disable_multi_platform = cli->disable_multi_platform,
+      .disable_multi_platform =
+          cli->disable_multi_platform || cfg->global.disable_multi_platform == BRR_TRUE,
   };
   brr_diags d = BRR_DIAGS_INIT;
-  brr_graph *g = NULL;
-  int rc = brr_graph_compile(cfg, &o, &g, &d);
+  int rc = brr_graph_compile(cfg, &o, g, &d);
   for (size_t i = 0; i < d.n; i++)
     if (brr_streq(d.v[i].mark.file, cfg->project_file))
       brr_diag_set_snippet(&d.v[i], cfg->project_text, cfg->project_text_len);
@@ -157,11 +92,17 @@ static int print_graph(const brr_cli *cli, const brr_config *cfg) {
   int code = rc == 0 ? 0 : brr_diags_exit_code(&d);
   brr_diags_free(&d);
   if (rc != 0) return code ? code : BRR_EXIT_CONFIG;
+  return 0;
+}
+
+/* --graph: print the graph (docs/graph.md); nothing runs and Docker is not contacted. */
+static int print_graph(const brr_cli *cli, const brr_graph *g) {
+  brr_graph_format fmt = BRR_GRAPH_TEXT;
+  brr_graph_format_parse(cli->graph, &fmt); /* brr_cli_parse already refused other values */
   brr_buf out = BRR_BUF_INIT;
   brr_graph_render(g, fmt, &out);
   fwrite(brr_buf_cstr(&out), 1, out.len, stdout);
   brr_buf_free(&out);
-  brr_graph_free(g);
   return fflush(stdout) == 0 ? BRR_EXIT_OK : BRR_EXIT_FAILED;
 }
 
@@ -187,8 +128,10 @@ int brr_main(int argc, char **argv) {
   rc = brr_cli_check_implemented(&cli, stderr);
   brr_config *cfg = NULL;
   if (rc == 0) rc = load_config(&cli, &cfg);
-  if (rc == 0 && cli.graph && !cli.print_generated_files) rc = print_graph(&cli, cfg);
-  else if (rc == 0 && !cli.print_generated_files) print_summary(cfg, stdout);
+  brr_graph *g = NULL;
+  if (rc == 0 && !cli.print_generated_files) rc = compile_graph(&cli, cfg, &g);
+  if (rc == 0 && g) rc = cli.graph ? print_graph(&cli, g) : brr_cli_run(&cli, cfg, g);
+  brr_graph_free(g);
   brr_config_free(cfg);
   brr_cli_free(&cli);
   return rc;

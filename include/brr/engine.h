@@ -97,7 +97,8 @@ typedef struct brr_engine_stats {
   uint64_t http_requests;   /* HTTP requests sent */
   uint64_t pulls_started;   /* pulls that went to the engine */
   uint64_t pulls_joined;    /* pull calls that waited for a pull already in flight */
-  size_t in_flight;         /* operations not finished */
+  size_t in_flight;         /* operations not finished, the client's own (version
+                               negotiation, a shared pull, cleanup steps) included */
 } brr_engine_stats;
 void brr_engine_get_stats(const brr_engine *e, brr_engine_stats *out);
 

@@ -30,6 +30,7 @@ static void again(brr_btask *b) { engine_push((push_task *)b); }
 /* Refusals that a second try cannot change. */
 static bool final_error(const char *e) {
   static const char *const words[] = {"unauthorized", "denied", "authentication required", "forbidden",
+                                      "no basic auth credentials",
                                       "does not exist", "No such image", "invalid reference"};
   for (size_t i = 0; e && i < sizeof words / sizeof *words; i++)
     if (strcasestr(e, words[i])) return true;

@@ -215,6 +215,9 @@ static void on_cleanup(void *ud, const brr_engine_result *res) {
   finish_state *fs = rt->finish_state;
   fs->done = true;
   fs->status = res->status;
+  /* the CLI's signal handles keep the loop alive: without this, uv_run(ONCE) could go on to
+   * block in its poll phase after this callback ran */
+  uv_stop(rt->loop);
   if (res->status != 0 && res->status != BRR_ECANCELED)
     brr_bus_log(rt->bus, BRR_LOG_WARNING, NULL, "cleanup: %s", res->error ? res->error : "failed");
 }

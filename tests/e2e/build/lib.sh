@@ -28,7 +28,7 @@ lib_cleanup() {
 trap lib_cleanup EXIT
 
 fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
-pass() { echo "ok: $*"; }
+pass() { echo "ok [${SECONDS}s]: $*"; }
 check() {  # check 'shell condition' "what it shows"
   if eval "$1"; then pass "$2"; else fail "$2"; [ -f "$WORK/out" ] && tail -n 40 "$WORK/out" | sed 's/^/    | /'; fi
 }

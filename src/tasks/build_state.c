@@ -37,7 +37,10 @@ static void state_free(brr_runtime *rt) {
 static void state_finish(brr_runtime *rt, void (*done)(brr_runtime *rt)) {
   brr_build_state *bs = rt->build_state;
   /* the rate-limit check only ever informs: it never holds up the end of a run */
-  if (bs->ratelimit) brr_registry_cancel(bs->ratelimit);
+  if (bs->ratelimit) {
+    brr_bus_log(rt->bus, BRR_LOG_DEBUG, NULL, "Docker Hub rate limit: no answer yet; the run ended first");
+    brr_registry_cancel(bs->ratelimit);
+  }
   brr_build_registry_finish(rt, done);
 }
 

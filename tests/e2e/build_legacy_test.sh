@@ -152,5 +152,20 @@ check 'grep -qE "config.yaml:[0-9]+:[0-9]+: .*Unable to expand inject glob: $P/n
   "... named with file:line:col"
 no_leftovers "" "after the failures"
 
+# SIGTERM during a legacy build
+cat >"$P/slow.yaml" <<EOF
+steps:
+  slow:
+    build:
+      dockerfile: |
+        ARG DOCKER_REGISTRY
+        FROM \${DOCKER_REGISTRY}/busybox:latest
+        RUN echo started-$ID; sleep 60
+    commit: {repository: $N-slow, tags: [v1]}
+EOF
+interrupt_brr "$P" TERM "started-$ID\$" -f slow.yaml
+check '[ "$RC" = 143 ]' "SIGTERM stops a legacy build with 143 (got $RC)"
+no_leftovers "" "after SIGTERM"
+
 [ -z "$had_arm64" ] && docker rmi "$REG/busybox:arm64" >/dev/null 2>&1
 finish

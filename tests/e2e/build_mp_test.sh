@@ -108,4 +108,21 @@ check '[ "$(docker image inspect -f "{{.Architecture}}" "$REG/$N-image1:v1")" = 
   "... and tags that platform's image locally"
 no_leftovers "($REG/)?$N-[a-z0-9]+:.*" "after the --platform run"
 drop_kept
+
+# ---- SIGINT while the platforms build: everything made so far goes ----
+cat >"$P/slow.yaml" <<EOF
+steps:
+  slow:
+    build:
+      dockerfile: |
+        ARG DOCKER_REGISTRY
+        FROM \${DOCKER_REGISTRY}/busybox:latest
+        RUN echo started-$ID; sleep 60
+      platforms: [linux/amd64, linux/arm64]
+    commit: {repository: $N-slow, tags: [v1]}
+EOF
+interrupt_brr "$P" INT "started-$ID\$" -f slow.yaml
+check '[ "$RC" = 130 ]' "SIGINT stops a multi-platform build with 130 (got $RC)"
+check '! pgrep -f "buildx build .*brr.test=$ID" >/dev/null' "no buildx process is left"
+no_leftovers "" "after SIGINT (the build registry included)"
 finish

@@ -49,6 +49,22 @@ run_brr() {
   RC=$?
 }
 
+# interrupt_brr DIR SIGNAL PATTERN [args...]: start brr in DIR, send SIGNAL once its output
+# matches PATTERN, wait for it; exit code in $RC, output in $WORK/out.
+interrupt_brr() {
+  local dir=$1 sig=$2 pattern=$3
+  shift 3
+  (cd "$dir" && exec "$BRR" --progress plain --no-color --container-labels "$LABEL" "$@") >"$WORK/out" 2>&1 &
+  local pid=$!
+  for _ in $(seq 600); do
+    grep -qE "$pattern" "$WORK/out" && break
+    sleep 0.1
+  done
+  kill "-$sig" "$pid"
+  wait "$pid"
+  RC=$?
+}
+
 # Nothing brr made is left but images named in $1 (a regex of repository:tag, may be empty).
 no_leftovers() {
   local what=${2:-}

@@ -109,6 +109,37 @@ check '[ "$(docker image inspect -f "{{.Architecture}}" "$REG/$N-image1:v1")" = 
 no_leftovers "($REG/)?$N-[a-z0-9]+:.*" "after the --platform run"
 drop_kept
 
+# ---- a configured build-registry, several repositories per step, tags as buildrunner makes them ----
+cat >"$WORK/global-breg.yaml" <<EOF
+docker-registry: $REG
+build-registry: $REG
+EOF
+cat >"$P/many.yaml" <<EOF
+steps:
+  many:
+    build:
+      dockerfile: |
+        ARG DOCKER_REGISTRY
+        FROM \${DOCKER_REGISTRY}/busybox:latest
+        RUN uname -m > /arch
+      platforms: [linux/amd64, linux/arm64]
+    push:
+      - {repository: $REG/$N-Many, tags: [v1]}
+      - {repository: $REG/$N-many2, tags: [Feature/X], add_build_tag: false}
+EOF
+run_brr "$P" -f many.yaml -c "$WORK/global-breg.yaml" --push
+check '[ "$RC" = 0 ]' "a configured build-registry is used (exit $RC)"
+check 'grep -q "Build registry at $REG" "$WORK/out" && ! grep -q "Pulling .*registry:2" "$WORK/out"' \
+  "... and no registry container is started"
+tags1=$(curl -s "http://$REG/v2/$N-many/tags/list")
+tags2=$(curl -s "http://$REG/v2/$N-many2/tags/list")
+check 'grep -q "\"v1\"" <<<"$tags1" && grep -q "unknown-" <<<"$tags1"' \
+  "the repository is lower-cased and gets the build tag ($tags1)"
+check '[ "$(python3 -c "import json,sys; print(sorted(json.loads(sys.argv[1])[\"tags\"]))" "$tags2")" = "['"'"'feature-x'"'"']" ]' \
+  "add_build_tag: false keeps only the sanitised tag ($tags2)"
+no_leftovers "($REG/)?$N-[a-z0-9]+:.*" "after a run with a configured build-registry"
+drop_kept
+
 # ---- SIGINT while the platforms build: everything made so far goes ----
 cat >"$P/slow.yaml" <<EOF
 steps:

@@ -6,6 +6,7 @@
 #include <strings.h>
 
 #include <cjson/cJSON.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 
 #include "registry_internal.h"
@@ -221,6 +222,9 @@ char *brr_registry_index_json(const brr_registry_descriptor *v, size_t n) {
 
 void brr_registry_creds_free(brr_registry_creds *c) {
   if (!c) return;
+  /* secrets do not linger in freed memory */
+  if (c->password) OPENSSL_cleanse(c->password, strlen(c->password));
+  if (c->identitytoken) OPENSSL_cleanse(c->identitytoken, strlen(c->identitytoken));
   free(c->username);
   free(c->password);
   free(c->identitytoken);

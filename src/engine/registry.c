@@ -203,7 +203,7 @@ static void cancel_parts(brr_registry_req *q) {
   /* a call may end synchronously and take itself off the list */
   size_t n = q->ninflight;
   rcall **v = brr_xmalloc((n + 1) * sizeof *v);
-  memcpy(v, q->inflight, n * sizeof *v);
+  if (n) memcpy(v, q->inflight, n * sizeof *v);
   for (size_t i = 0; i < n; i++) {
     bool still = false;
     for (size_t k = 0; k < q->ninflight; k++) still |= q->inflight[k] == v[i];

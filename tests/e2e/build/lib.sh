@@ -23,7 +23,8 @@ lib_cleanup() {
   for c in "${extra_cleanup[@]}"; do eval "$c" >/dev/null 2>&1 || true; done
   docker ps -aq --filter "label=$LABEL" | xargs -r docker rm -fv >/dev/null 2>&1 || true
   docker images -q --filter "label=$LABEL" | sort -u | xargs -r docker rmi -f >/dev/null 2>&1 || true
-  rm -rf "$WORK"
+  # BRR_E2E_KEEP=1 keeps the work directory (projects, brr's output) of a failed test
+  if [ "${BRR_E2E_KEEP:-}" = 1 ] && [ "$fails" -gt 0 ]; then echo "kept $WORK"; else rm -rf "$WORK"; fi
 }
 trap lib_cleanup EXIT
 
@@ -41,12 +42,23 @@ project() {
   echo "$WORK/$1"
 }
 
-# run_brr DIR [args...]: brr in DIR, output in $WORK/out, exit code in $RC
+# run_brr DIR [args...]: brr in DIR, output in $WORK/out (and appended to $WORK/all), exit
+# code in $RC
 run_brr() {
   local dir=$1
   shift
   (cd "$dir" && "$BRR" --progress plain --no-color --container-labels "$LABEL" "$@") >"$WORK/out" 2>&1
   RC=$?
+  { echo "==== brr $* (exit $RC)"; cat "$WORK/out"; } >>"$WORK/all"
+  sanitizer_guard
+}
+
+# A brr built with -DBRR_SANITIZE=ON stops at the first report: never let that pass for an
+# expected failure.
+sanitizer_guard() {
+  if grep -qE "runtime error:|ERROR: (Address|Leak|Undefined)Sanitizer" "$WORK/out"; then
+    fail "brr reported a sanitizer error: $(grep -m1 -E "runtime error:|Sanitizer" "$WORK/out")"
+  fi
 }
 
 # interrupt_brr DIR SIGNAL PATTERN [args...]: start brr in DIR, send SIGNAL once its output
@@ -63,12 +75,15 @@ interrupt_brr() {
   kill "-$sig" "$pid"
   wait "$pid"
   RC=$?
+  sanitizer_guard
 }
 
 # Nothing brr made is left but images named in $1 (a regex of repository:tag, may be empty).
 no_leftovers() {
   local what=${2:-}
-  check '[ -z "$(docker ps -aq --filter "label=$LABEL")" ]' "no container left $what"
+  local left
+  left=$(docker ps -a --filter "label=$LABEL" --format '{{.ID}} {{.Image}} {{.Status}}' | tr '\n' ';')
+  check '[ -z "$left" ]' "no container left $what${left:+ (left: $left)}"
   check '[ -z "$(docker volume ls -q --filter "label=$LABEL")" ]' "no volume left $what"
   check '[ -z "$(docker network ls -q --filter "label=$LABEL")" ]' "no network left $what"
   local stray

@@ -1,0 +1,265 @@
+/* brr_template_render: the engine's entry point, its error unwinding, output buffers and the
+ * output-line -> source-line map. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+/* ---- errors ---- */
+
+static void err_set(tctx *c, unsigned line, unsigned col, int exit_code, const char *fmt, va_list ap) {
+  free(c->err_msg);
+  c->err_msg = brr_xvasprintf(fmt, ap);
+  c->err_line = line;
+  c->err_col = col;
+  c->err_exit = exit_code;
+}
+
+void terr_at(tctx *c, unsigned line, unsigned col, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  err_set(c, line, col, BRR_EXIT_CONFIG, fmt, ap);
+  va_end(ap);
+  longjmp(*c->jb, 1);
+}
+
+void terr(tctx *c, const tnode *at, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  err_set(c, at ? at->line : 0, at ? at->col : 0, BRR_EXIT_CONFIG, fmt, ap);
+  va_end(ap);
+  longjmp(*c->jb, 1);
+}
+
+static void err_fmt(tctx *c, unsigned line, unsigned col, int code, const char *fmt, ...) BRR_PRINTF(5, 6);
+static void err_fmt(tctx *c, unsigned line, unsigned col, int code, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  err_set(c, line, col, code, fmt, ap);
+  va_end(ap);
+}
+
+void terr_raise(tctx *c, const tnode *at, const char *msg) {
+  err_fmt(c, at ? at->line : 0, at ? at->col : 0, BRR_EXIT_FAILED, "%s", msg);
+  longjmp(*c->jb, 1);
+}
+
+/* jinja2.utils.object_type_repr */
+static void object_type_repr(tctx *c, tbuf *b, tv obj) {
+  if (obj.t == TV_NONE) tbuf_adds(c, b, "None");
+  else if (obj.t == TV_LOOP) tbuf_adds(c, b, "jinja2.runtime.LoopContext object");
+  else if (obj.t == TV_NS) tbuf_adds(c, b, "jinja2.utils.Namespace object");
+  else tbuf_printf(c, b, "%s object", tv_typename(obj));
+}
+
+void terr_undef(tctx *c, const tnode *at, tv v) {
+  tundef *u = v.t == TV_UNDEF ? v.u.u : NULL;
+  tbuf b = {0};
+  if (!u) tbuf_adds(c, &b, "value is undefined");
+  else if (u->hint) tbuf_adds(c, &b, u->hint);
+  else if (u->obj.t == TV_MISSING) {
+    tv_repr_to(c, &b, u->name);
+    tbuf_adds(c, &b, " is undefined");
+  } else if (u->name.t != TV_STR) {
+    object_type_repr(c, &b, u->obj);
+    tbuf_adds(c, &b, " has no element ");
+    tv_repr_to(c, &b, u->name);
+  } else {
+    tbuf tmp = {0};
+    object_type_repr(c, &tmp, u->obj);
+    tv_repr_to(c, &b, tbuf_str(c, &tmp));
+    tbuf_adds(c, &b, " has no attribute ");
+    tv_repr_to(c, &b, u->name);
+  }
+  terr(c, at, "%s", tbuf_str(c, &b).u.s.p);
+}
+
+size_t tctx_track(tctx *c, void (*fn)(void *), void *p) {
+  if (c->ntrack == c->captrack) {
+    c->captrack = c->captrack ? c->captrack * 2 : 8;
+    c->track = brr_xrealloc(c->track, c->captrack * sizeof *c->track);
+  }
+  c->track[c->ntrack] = (ttrack){fn, p};
+  return c->ntrack++;
+}
+
+void tctx_untrack(tctx *c, size_t id) {
+  ttrack *t = &c->track[id];
+  if (t->fn) t->fn(t->p);
+  t->fn = NULL;
+  while (c->ntrack && !c->track[c->ntrack - 1].fn) c->ntrack--;
+}
+
+/* ---- arena buffers ---- */
+
+static void tbuf_reserve(tctx *c, tbuf *b, size_t extra) {
+  if (b->n + extra + 1 <= b->cap) return;
+  size_t nc = b->cap ? b->cap * 2 : 64;
+  while (nc < b->n + extra + 1) nc *= 2;
+  b->p = brr_arena_grow(c->a, b->p, b->cap, nc);
+  b->cap = nc;
+}
+
+void tbuf_add(tctx *c, tbuf *b, const char *p, size_t n) {
+  tbuf_reserve(c, b, n);
+  if (n) memcpy(b->p + b->n, p, n);
+  b->n += n;
+  b->p[b->n] = '\0';
+}
+
+void tbuf_addc(tctx *c, tbuf *b, char ch) { tbuf_add(c, b, &ch, 1); }
+void tbuf_adds(tctx *c, tbuf *b, const char *s) { tbuf_add(c, b, s, strlen(s)); }
+
+void tbuf_printf(tctx *c, tbuf *b, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  char tmp[256];
+  int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
+  va_end(ap);
+  if (n < 0) return;
+  if ((size_t)n < sizeof tmp) {
+    tbuf_add(c, b, tmp, (size_t)n);
+    return;
+  }
+  tbuf_reserve(c, b, (size_t)n);
+  va_start(ap, fmt);
+  vsnprintf(b->p + b->n, (size_t)n + 1, fmt, ap);
+  va_end(ap);
+  b->n += (size_t)n;
+}
+
+tv tbuf_str(tctx *c, tbuf *b) {
+  tbuf_reserve(c, b, 0);
+  b->p[b->n] = '\0';
+  return tv_str_nocopy(b->p, b->n);
+}
+
+/* ---- output ---- */
+
+void temit(tctx *c, const char *p, size_t n, unsigned line, bool data) {
+  if (c->out == c->main && c->want_map) {
+    for (size_t i = 0; i < n;) {
+      if (c->at_line_start) {
+        if (c->nmap == c->capmap) {
+          c->capmap = c->capmap ? c->capmap * 2 : 64;
+          c->map = brr_arena_grow(c->a, c->map, c->nmap * sizeof *c->map, c->capmap * sizeof *c->map);
+        }
+        c->map[c->nmap++] = line;
+        c->at_line_start = false;
+      }
+      const char *nl = memchr(p + i, '\n', n - i);
+      if (!nl) break;
+      i = (size_t)(nl - p) + 1;
+      c->at_line_start = true;
+      if (data) line++;
+    }
+  }
+  tbuf_add(c, c->out, p, n);
+}
+
+void temit_value(tctx *c, tv v, unsigned line) {
+  if (v.t == TV_STR) {
+    temit(c, v.u.s.p, v.u.s.n, line, false);
+    return;
+  }
+  if (c->out != c->main || !c->want_map) {
+    tv_str_to(c, c->out, v);
+    return;
+  }
+  tbuf tmp = {0};
+  tv_str_to(c, &tmp, v);
+  temit(c, tmp.p ? tmp.p : "", tmp.n, line, false);
+}
+
+tv tcapture(tctx *c, tframe *f, const tnodes *body) {
+  tbuf *saved = c->out;
+  tbuf *b = brr_arena_alloc(c->a, sizeof *b);
+  c->out = b;
+  texec_body(c, f, body);
+  c->out = saved;
+  return tbuf_str(c, b);
+}
+
+/* ---- context lookup ---- */
+
+tv tresolve(tctx *c, const char *name) {
+  size_t n = strlen(name);
+  tv *v = td_gets(c->ctxvars, name, n);
+  if (!v && c->vars) v = td_gets(c->vars, name, n);
+  if (!v) v = td_gets(c->globals, name, n);
+  return v ? *v : TV_MISSING_V;
+}
+
+/* ---- entry ---- */
+
+static void free_track(tctx *c) {
+  while (c->ntrack) {
+    ttrack *t = &c->track[--c->ntrack];
+    if (t->fn) t->fn(t->p);
+  }
+  free(c->track);
+}
+
+static int report(tctx *c, const char *file, brr_diags *d) {
+  brr_mark m = {file, c->err_line, c->err_col};
+  brr_diag *g = brr_diag_error(d, m, NULL, "%s", c->err_msg ? c->err_msg : "template error");
+  g->exit_code = c->err_exit;
+  if (c->src) brr_diag_set_snippet(g, c->src, c->srclen);
+  return c->err_exit == BRR_EXIT_FAILED ? BRR_EFAILED : BRR_ECONFIG;
+}
+
+bool brr_template_has_syntax(const char *src, size_t len) {
+  for (size_t i = 0; i + 1 < len; i++)
+    if (src[i] == '{' && (src[i + 1] == '{' || src[i + 1] == '%' || src[i + 1] == '#')) return true;
+  return false;
+}
+
+int brr_template_render(const char *src, size_t len, const char *file, const brr_tmpl_env *env,
+                        brr_buf *out, unsigned **line_map, size_t *n_lines, brr_diags *d) {
+  static const brr_tmpl_env no_env = {0};
+  tctx *c = brr_xcalloc(1, sizeof *c);
+  jmp_buf jb;
+  c->a = brr_arena_new();
+  c->env = env ? env : &no_env;
+  c->file = file;
+  c->br = c->env->buildrunner_globals;
+  c->diags = d;
+  c->jb = &jb;
+  c->want_map = line_map != NULL;
+  c->at_line_start = true;
+  int rc = 0;
+  if (setjmp(jb) == 0) {
+    c->src = tlex_prepare(c, src, len, &c->srclen);
+    size_t ntok;
+    ttok *toks = tlex(c, c->src, c->srclen, &ntok);
+    tnode *root = tparse(c, toks, ntok, c->br);
+    tsymbols_resolve(c, root);
+    c->ctxvars = tv_dict(c).u.d;
+    c->globals = tv_dict(c).u.d;
+    tglobals_init(c, c->globals, c->br);
+    if (c->env->vars && c->env->vars->type == BRR_VAL_MAP) c->vars = tv_from_brr(c, c->env->vars).u.d;
+    c->main = brr_arena_alloc(c->a, sizeof *c->main);
+    c->out = c->main;
+    tframe *f = tframe_enter(c, NULL, root->fi);
+    texec_body(c, f, &root->l1);
+    brr_buf_append(out, c->main->p ? c->main->p : "", c->main->n);
+    if (line_map) {
+      *n_lines = c->nmap;
+      *line_map = brr_xmalloc((c->nmap ? c->nmap : 1) * sizeof **line_map);
+      if (c->nmap) memcpy(*line_map, c->map, c->nmap * sizeof **line_map);
+    }
+  } else {
+    rc = report(c, file, d);
+    if (line_map) {
+      *line_map = NULL;
+      *n_lines = 0;
+    }
+  }
+  free_track(c);
+  free(c->err_msg);
+  brr_arena_free(c->a);
+  free(c);
+  return rc;
+}

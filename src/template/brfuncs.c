@@ -226,6 +226,17 @@ tv tbr_strftime(tctx *c, tcall *a) {
   terr(c, a->at, "strftime result too long");
 }
 
+/* buildrunner's YAML loader makes every mapping an OrderedDict */
+static void mark_ordered(tv v) {
+  if (v.t == TV_DICT) {
+    v.u.d->ordered = true;
+    tdent *e;
+    for (size_t i = 0; td_next(v.u.d, &i, &e);) mark_ordered(e->val);
+  } else if (v.t == TV_LIST) {
+    for (size_t i = 0; i < v.u.l->n; i++) mark_ordered(v.u.l->v[i]);
+  }
+}
+
 /* read_yaml_file(path): the file rendered as a plain jinja2.Template with the env dict, then
  * parsed as YAML */
 tv tbr_read_yaml_file(tctx *c, tcall *a) {
@@ -269,5 +280,7 @@ tv tbr_read_yaml_file(tctx *c, tcall *a) {
   }
   brr_diags_free(&d);
   c->depth--;
-  return v ? tv_from_brr(c, v) : TV_NONE_V;
+  tv r = v ? tv_from_brr(c, v) : TV_NONE_V;
+  mark_ordered(r);
+  return r;
 }

@@ -51,6 +51,22 @@ static void unpack(tctx *c, tframe *f, const tnode *target, tv v, bool toplevel)
   for (size_t i = 0; i < want; i++) assign(c, f, target->l1.v[i], items[i], toplevel);
 }
 
+/* Assign loop targets in a frame laid out differently from the one the target nodes were bound
+ * to (the loop filter's frame): by name. */
+static void assign_by_name(tctx *c, tframe *f, const tnode *target, tv v) {
+  if (target->kind == N_TUPLE) {
+    size_t n;
+    tv *items = tv_iterate(c, target, v, &n);
+    if (n != target->l1.n)
+      terr(c, target, n < target->l1.n ? "not enough values to unpack (expected %zu, got %zu)" : "too many values to unpack (expected %zu)",
+           target->l1.n, n);
+    for (size_t i = 0; i < n; i++) assign_by_name(c, f, target->l1.v[i], items[i]);
+    return;
+  }
+  for (size_t i = 0; i < f->fi->n; i++)
+    if (!strcmp(f->fi->slots[i].name, target->s)) f->slots[i] = v;
+}
+
 static void assign(tctx *c, tframe *f, const tnode *target, tv v, bool toplevel) {
   switch (target->kind) {
   case N_NAME:
@@ -224,6 +240,12 @@ static tv apply_filter(tctx *c, tframe *f, const tnode *n, tv value) {
   return n->fn.filter(c, &a);
 }
 
+/* A filter chain whose innermost filter takes `value` (set and filter blocks). */
+static tv apply_filter_chain(tctx *c, tframe *f, const tnode *n, tv value) {
+  if (n->a) value = apply_filter_chain(c, f, n->a, value);
+  return apply_filter(c, f, n, value);
+}
+
 static bool apply_test(tctx *c, tframe *f, const tnode *n) {
   tv value = teval(c, f, n->a);
   if (!n->fn.test) terr(c, n, "No test named '%s' found.", n->s);
@@ -332,7 +354,7 @@ static void run_loop(tctx *c, tframe *f, const tnode *n, tv *items, size_t count
     tv *kept = brr_arena_alloc(c->a, (count ? count : 1) * sizeof *kept);
     for (size_t i = 0; i < count; i++) {
       tframe *tf = tframe_enter(c, f, n->fi3);
-      assign(c, tf, n->a, items[i], false);
+      assign_by_name(c, tf, n->a, items[i]);
       if (tv_truthy(c, n->c, teval(c, tf, n->c))) kept[k++] = items[i];
     }
     items = kept;
@@ -412,7 +434,7 @@ static void texec(tctx *c, tframe *f, const tnode *n) {
   case N_ASSIGNBLOCK: {
     tframe *bf = tframe_enter(c, f, n->fi);
     tv v = tcapture(c, bf, &n->l1);
-    if (n->b) v = apply_filter(c, bf, n->b, v);
+    if (n->b) v = apply_filter_chain(c, bf, n->b, v);
     assign(c, f, n->a, v, f->fi->toplevel);
     return;
   }
@@ -431,7 +453,7 @@ static void texec(tctx *c, tframe *f, const tnode *n) {
   case N_FILTERBLOCK: {
     tframe *ff = tframe_enter(c, f, n->fi);
     tv v = tcapture(c, ff, &n->l1);
-    temit_value(c, apply_filter(c, ff, n->a, v), n->line);
+    temit_value(c, apply_filter_chain(c, ff, n->a, v), n->line);
     return;
   }
   case N_WITH: {

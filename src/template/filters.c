@@ -115,10 +115,9 @@ static tv f_int(tctx *c, tcall *a) {
   case TV_INT: return v;
   case TV_BOOL: return tv_int(v.u.b);
   case TV_FLOAT:
-    if (!isfinite(v.u.f)) {
-      if (isnan(v.u.f)) terr(c, a->at, "cannot convert float NaN to integer");
-      terr(c, a->at, "cannot convert float infinity to integer");
-    }
+    /* int() of NaN is a ValueError, which gives the default; infinity overflows */
+    if (isnan(v.u.f)) return dflt;
+    if (isinf(v.u.f)) terr(c, a->at, "cannot convert float infinity to integer");
     if (fabs(v.u.f) >= 9.2e18) terr(c, a->at, "integer overflow (brr integers are 64-bit)");
     return tv_int((int64_t)v.u.f);
   case TV_STR:
@@ -126,10 +125,8 @@ static tv f_int(tctx *c, tcall *a) {
     if (tv_parse_int(v.u.s.p, v.u.s.n, (int)base, &i, &ovf)) return tv_int(i);
     if (ovf) terr(c, a->at, "integer overflow (brr integers are 64-bit)");
     if (tv_parse_float(v.u.s.p, v.u.s.n, &f)) {
-      if (!isfinite(f)) {
-        if (isnan(f)) terr(c, a->at, "cannot convert float NaN to integer");
-        terr(c, a->at, "cannot convert float infinity to integer");
-      }
+      if (isnan(f)) return dflt;
+      if (isinf(f)) terr(c, a->at, "cannot convert float infinity to integer");
       if (fabs(f) >= 9.2e18) terr(c, a->at, "integer overflow (brr integers are 64-bit)");
       return tv_int((int64_t)f);
     }

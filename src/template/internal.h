@@ -95,6 +95,7 @@ struct tdict {
   size_t cap;
   uint32_t *idx; /* open-addressing index into e (+1; 0 = empty) */
   size_t icap;   /* power of two */
+  bool ordered;  /* a collections.OrderedDict (what read_yaml_file returns): prints and compares as one */
 };
 
 struct titer {

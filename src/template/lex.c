@@ -457,8 +457,11 @@ ttok *tlex(tctx *c, const char *src, size_t len, size_t *ntok) {
     while (L.pos < L.n)
       if (lx_tag_token(&L, block)) break;
   }
+  /* Jinja2 reports the end of the template on the line of its last token */
+  unsigned last_line = L.nt ? L.v[L.nt - 1].line : 1, last_col = L.nt ? L.v[L.nt - 1].col : 1;
   ttok *t = lx_push(&L, TK_EOF, L.pos);
-  (void)t;
+  t->line = last_line;
+  t->col = last_col;
   *ntok = L.nt;
   return L.v;
 }

@@ -107,34 +107,58 @@ static void fmt_int(tctx *c, const tnode *at, tbuf *out, int64_t v, const fspec 
   emit_number(c, out, sp, v < 0, prefix, digits, nd);
 }
 
+/* strip the trailing zeros of the fraction in buf (and the point when nothing is left) */
+static void strip_zeros(char *buf, bool keep_one) {
+  char *e = strpbrk(buf, "eE");
+  char exp[32] = "";
+  if (e) {
+    snprintf(exp, sizeof exp, "%s", e);
+    *e = '\0';
+  }
+  char *dot = strchr(buf, '.');
+  if (dot) {
+    size_t n = strlen(buf);
+    while (n > (size_t)(dot - buf) + 1 && buf[n - 1] == '0') buf[--n] = '\0';
+    if (buf[n - 1] == '.') {
+      if (keep_one && !e) strcat(buf, "0");
+      else buf[n - 1] = '\0';
+    }
+  }
+  strcat(buf, exp);
+}
+
 static void fmt_float(tctx *c, const tnode *at, tbuf *out, double v, const fspec *sp) {
   char type = sp->type;
   int64_t prec = sp->prec;
-  bool add_dot0 = false, repr = false;
-  if (!type) {
-    add_dot0 = true;
-    if (prec < 0) repr = true;
-    else type = 'g';
-  }
   if (type == 'n') type = 'g';
-  if (!repr && !strchr("eEfFgG%", type)) terr(c, at, "Unknown format code '%c' for object of type 'float'", type);
-  if (prec < 0) prec = 6;
+  if (type && !strchr("eEfFgG%", type)) terr(c, at, "Unknown format code '%c' for object of type 'float'", type);
   if (prec > 500) terr(c, at, "precision too big");
   bool neg = signbit(v) && !isnan(v);
   double a = fabs(v);
   char buf[700];
-  if (repr) {
-    tv_pyfloat(a, buf, sizeof buf);
+  if (!type && prec < 0) {
+    tv_pyfloat(a, buf, sizeof buf); /* no type, no precision: repr */
   } else if (isinf(a) || isnan(a)) {
     bool upper = type == 'E' || type == 'F' || type == 'G';
     snprintf(buf, sizeof buf, "%s", isnan(a) ? (upper ? "NAN" : "nan") : (upper ? "INF" : "inf"));
     if (type == '%') strcat(buf, "%");
-  } else if (type == '%') {
-    snprintf(buf, sizeof buf, sp->alt ? "%#.*f%%" : "%.*f%%", (int)prec, a * 100);
+  } else if (!type) {
+    /* like 'g', but scientific from exp >= p - 1 and always a digit after the point */
+    int p = prec == 0 ? 1 : (int)prec;
+    snprintf(buf, sizeof buf, "%.*e", p - 1, a);
+    int exp = atoi(strchr(buf, 'e') + 1);
+    if (exp < -4 || exp >= p - 1) {
+      if (!sp->alt) strip_zeros(buf, false);
+    } else {
+      snprintf(buf, sizeof buf, "%.*f", p - 1 - exp, a);
+      if (!sp->alt) strip_zeros(buf, true);
+    }
   } else {
+    if (prec < 0) prec = 6;
     if ((type == 'g' || type == 'G') && prec == 0) prec = 1;
     int p = (int)prec;
     switch (type) {
+    case '%': snprintf(buf, sizeof buf, sp->alt ? "%#.*f%%" : "%.*f%%", p, a * 100); break;
     case 'e': snprintf(buf, sizeof buf, sp->alt ? "%#.*e" : "%.*e", p, a); break;
     case 'E': snprintf(buf, sizeof buf, sp->alt ? "%#.*E" : "%.*E", p, a); break;
     case 'f': snprintf(buf, sizeof buf, sp->alt ? "%#.*f" : "%.*f", p, a); break;
@@ -142,7 +166,6 @@ static void fmt_float(tctx *c, const tnode *at, tbuf *out, double v, const fspec
     case 'g': snprintf(buf, sizeof buf, sp->alt ? "%#.*g" : "%.*g", p, a); break;
     default: snprintf(buf, sizeof buf, sp->alt ? "%#.*G" : "%.*G", p, a); break;
     }
-    if (add_dot0 && !strpbrk(buf, ".eEn")) strcat(buf, ".0");
   }
   emit_number(c, out, sp, neg, "", buf, strlen(buf));
 }

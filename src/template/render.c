@@ -51,6 +51,7 @@ static void object_type_repr(tctx *c, tbuf *b, tv obj) {
   if (obj.t == TV_NONE) tbuf_adds(c, b, "None");
   else if (obj.t == TV_LOOP) tbuf_adds(c, b, "jinja2.runtime.LoopContext object");
   else if (obj.t == TV_NS) tbuf_adds(c, b, "jinja2.utils.Namespace object");
+  else if (obj.t == TV_DICT && obj.u.d->ordered) tbuf_adds(c, b, "collections.OrderedDict object");
   else tbuf_printf(c, b, "%s object", tv_typename(obj));
 }
 

@@ -209,6 +209,7 @@ bool td_next(const tdict *d, size_t *i, tdent **e) {
 
 tdict *td_copy(tctx *c, const tdict *d) {
   tdict *r = tv_dict(c).u.d;
+  r->ordered = d->ordered;
   tdent *e;
   for (size_t i = 0; td_next(d, &i, &e);) td_set(c, NULL, r, e->key, e->val);
   return r;
@@ -270,6 +271,13 @@ bool tv_eq(tctx *c, tv a, tv b) {
   case TV_NS: {
     if (a.u.d == b.u.d) return true;
     if (a.t == TV_NS || a.u.d->live != b.u.d->live) return false;
+    if (a.u.d->ordered && b.u.d->ordered) { /* two OrderedDicts compare in order */
+      size_t i = 0, j = 0;
+      tdent *x, *y;
+      while (td_next(a.u.d, &i, &x) && td_next(b.u.d, &j, &y))
+        if (!tv_eq(c, x->key, y->key) || !tv_eq(c, x->val, y->val)) return false;
+      return true;
+    }
     tdent *e;
     for (size_t i = 0; td_next(a.u.d, &i, &e);) {
       tv *o = td_get(c, NULL, b.u.d, e->key);
@@ -361,7 +369,7 @@ const char *tv_typename(tv v) {
   case TV_STR: return "str";
   case TV_LIST: return "list";
   case TV_TUPLE: return "tuple";
-  case TV_DICT: return "dict";
+  case TV_DICT: return v.u.d->ordered ? "OrderedDict" : "dict";
   case TV_FUNC: return v.u.fn->kind == FN_MACRO ? "Macro" : "builtin_function_or_method";
   case TV_LOOP: return "LoopContext";
   case TV_NS: return "Namespace";
@@ -457,7 +465,20 @@ static void fmt_value(tctx *c, tbuf *b, tv v, bool repr) {
   switch (v.t) {
   case TV_LIST: fmt_seq(c, b, v.u.l->v, v.u.l->n, "[", "]", false); break;
   case TV_TUPLE: fmt_seq(c, b, v.u.l->v, v.u.l->n, "(", ")", true); break;
-  case TV_DICT: fmt_dict(c, b, v.u.d); break;
+  case TV_DICT:
+    if (!v.u.d->ordered) {
+      fmt_dict(c, b, v.u.d);
+      break;
+    }
+    /* Python 3.11's OrderedDict repr */
+    tbuf_adds(c, b, "OrderedDict(");
+    if (v.u.d->live) {
+      size_t n;
+      tv *items = tv_iterate(c, NULL, (tv){.t = TV_VIEW, .sub = TV_VIEW_ITEMS, .u.d = v.u.d}, &n);
+      fmt_seq(c, b, items, n, "[", "]", false);
+    }
+    tbuf_addc(c, b, ')');
+    break;
   case TV_NS:
     tbuf_adds(c, b, "<Namespace ");
     fmt_dict(c, b, v.u.d);

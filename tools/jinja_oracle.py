@@ -8,6 +8,9 @@ then requires byte-identical output, or an error on the same line with the same 
 
     tools/jinja_oracle.py generate   # (re)write the expectations
     tools/jinja_oracle.py check      # fail when a stored expectation differs from Jinja2 now
+    tools/jinja_oracle.py import-examples DIR
+        # (re)write tests/template/cases/examples.json from buildrunner's example configs and
+        # the YAML code blocks of its docs under DIR (/work/shared/conformance)
 
 A case is an object:
     name        unique within its file
@@ -232,9 +235,79 @@ def results_for(name):
     return out
 
 
+# The variables buildrunner would pass for an example (spec 1.4), with fixed values.
+EXAMPLE_VARS = {
+    "DOCKER_REGISTRY": "docker.io",
+    "BUILDRUNNER_BUILD_NUMBER": "1700000000",
+    "BUILDRUNNER_BUILD_ID": "main-1700000000",
+    "BUILDRUNNER_BUILD_DOCKER_TAG": "main-abc1234-1700000000",
+    "BUILDRUNNER_BUILD_TIME": 1700000000,
+    "BUILDRUNNER_STEPS": [],
+    "VCSINFO_BRANCH": "main",
+    "VCSINFO_ID": "abc1234def5678",
+    "VCSINFO_SHORT_ID": "abc1234",
+    "VCSINFO_NUMBER": 42,
+    "env": {"HOME": "/root", "PATH": "/usr/bin:/bin"},
+}
+
+
+def _rst_code_blocks(text):
+    """the bodies of `.. code:: yaml` blocks that hold template syntax"""
+    lines = text.split("\n")
+    i = 0
+    while i < len(lines):
+        if re.match(r"\s*\.\. code(-block)?:: *yaml\s*$", lines[i]):
+            i += 1
+            body = []
+            while i < len(lines) and (not lines[i].strip() or lines[i].startswith((" ", "\t"))):
+                body.append(lines[i])
+                i += 1
+            while body and not body[0].strip():
+                body.pop(0)
+            indent = min((len(b) - len(b.lstrip()) for b in body if b.strip()), default=0)
+            block = "\n".join(b[indent:] for b in body).rstrip() + "\n"
+            if re.search(r"\{[{%#]", block):
+                yield block
+        else:
+            i += 1
+
+
+def import_examples(root):
+    cases = []
+    examples = os.path.join(root, "buildrunner-examples")
+    for dirpath, _, names in sorted(os.walk(examples)):
+        for name in sorted(names):
+            if not name.endswith((".yaml", ".yml")):
+                continue
+            path = os.path.join(dirpath, name)
+            rel = os.path.relpath(path, examples)
+            with open(path, encoding="utf-8") as f:
+                text = f.read()
+            case = {"name": "examples/" + rel, "template": text, "vars": EXAMPLE_VARS}
+            # checksum() paths in the examples are relative to buildrunner's checkout
+            files = {"examples/" + rel: text} if "checksum(" in text else {}
+            if files:
+                case["files"] = files
+            cases.append(case)
+    docs = os.path.join(root, "buildrunner-docs")
+    for name in sorted(os.listdir(docs)) if os.path.isdir(docs) else []:
+        if not name.endswith(".rst"):
+            continue
+        with open(os.path.join(docs, name), encoding="utf-8") as f:
+            for k, block in enumerate(_rst_code_blocks(f.read())):
+                cases.append({"name": f"docs/{name}#{k + 1}", "template": block, "vars": EXAMPLE_VARS})
+    with open(os.path.join(CASES, "examples.json"), "w", encoding="utf-8") as f:
+        json.dump(cases, f, indent=1, ensure_ascii=False)
+        f.write("\n")
+    print(f"{len(cases)} example cases written")
+    return 0
+
+
 def main(argv):
     os.environ["TZ"] = "UTC"
     time.tzset()
+    if len(argv) == 3 and argv[1] == "import-examples":
+        return import_examples(argv[2])
     if len(argv) != 2 or argv[1] not in ("generate", "check"):
         print(__doc__)
         return 2

@@ -28,6 +28,12 @@ tframe *tframe_enter(tctx *c, tframe *parent, const tframe_info *fi) {
   return f;
 }
 
+/* the statement or {{ }} expression now running, for error lines (see tctx) */
+static void mark(tctx *c, const tnode *n) {
+  c->eline = n->jline;
+  c->ecol = n->line == n->jline ? n->col : 0;
+}
+
 static tframe *frame_up(tframe *f, int hops) {
   while (hops-- > 0 && f->parent) f = f->parent;
   return f;
@@ -134,6 +140,7 @@ static tv call_macro(tctx *c, const tnode *at, tfunc *fn, tcall *a) {
   const char *mname = fn->name ? fn->name : "caller";
   size_t nparams = m->l1.n;
   if (++c->depth > MAX_CALL_DEPTH) terr(c, at, "maximum recursion depth exceeded");
+  unsigned eline = c->eline, ecol = c->ecol;
   tframe *mf = tframe_enter(c, fn->closure, m->fi);
   bool *used = brr_arena_alloc(c->a, a->nkw + 1);
   for (size_t i = 0; i < nparams; i++) {
@@ -182,6 +189,7 @@ static tv call_macro(tctx *c, const tnode *at, tfunc *fn, tcall *a) {
     terr(c, at, "macro '%s' takes not more than %zu argument(s)", mname, nparams);
   }
   size_t first_default = nparams - m->l2.n;
+  mark(c, m);
   for (size_t i = 0; i < nparams; i++) {
     const tnode *p = m->l1.v[i];
     if (mf->slots[p->slot].t != TV_MISSING) continue;
@@ -194,6 +202,8 @@ static tv call_macro(tctx *c, const tnode *at, tfunc *fn, tcall *a) {
   }
   tv r = tcapture(c, mf, &m->l3);
   c->depth--;
+  c->eline = eline;
+  c->ecol = ecol;
   return r;
 }
 
@@ -353,6 +363,7 @@ static void run_loop(tctx *c, tframe *f, const tnode *n, tv *items, size_t count
     size_t k = 0;
     tv *kept = brr_arena_alloc(c->a, (count ? count : 1) * sizeof *kept);
     for (size_t i = 0; i < count; i++) {
+      mark(c, n->c);
       tframe *tf = tframe_enter(c, f, n->fi3);
       assign_by_name(c, tf, n->a, items[i]);
       if (tv_truthy(c, n->c, teval(c, tf, n->c))) kept[k++] = items[i];
@@ -369,6 +380,7 @@ static void run_loop(tctx *c, tframe *f, const tnode *n, tv *items, size_t count
   l->frame = f;
   for (size_t i = 0; i < count; i++) {
     l->i = i;
+    mark(c, n);
     tframe *bf = tframe_enter(c, f, n->fi);
     bf->slots[n->ref_slot] = (tv){.t = TV_LOOP, .u.loop = l};
     assign(c, bf, n->a, items[i], false);
@@ -381,6 +393,7 @@ static tv loop_call(tctx *c, const tnode *at, tloop *l, tcall *a) {
   if (!l->node->flag) terr(c, at, "The loop must be marked as 'recursive' to call it recursively.");
   if (a->npos != 1 || a->nkw) terr(c, at, "loop() takes exactly one argument");
   if (++c->depth > MAX_CALL_DEPTH) terr(c, at, "maximum recursion depth exceeded");
+  unsigned eline = c->eline, ecol = c->ecol;
   size_t count;
   tv *items = tv_iterate(c, at, a->pos[0], &count);
   tbuf *saved = c->out;
@@ -389,6 +402,8 @@ static tv loop_call(tctx *c, const tnode *at, tloop *l, tcall *a) {
   run_loop(c, l->frame, l->node, items, count, l->depth + 1);
   c->out = saved;
   c->depth--;
+  c->eline = eline;
+  c->ecol = ecol;
   return tbuf_str(c, b);
 }
 
@@ -411,17 +426,23 @@ static void texec(tctx *c, tframe *f, const tnode *n) {
   case N_OUTPUT:
     for (size_t i = 0; i < n->l1.n; i++) {
       const tnode *ch = n->l1.v[i];
-      if (ch->kind == N_DATA) temit(c, ch->s, ch->slen, ch->line, true);
-      else temit_value(c, teval(c, f, ch), ch->line);
+      if (ch->kind == N_DATA) {
+        temit(c, ch->s, ch->slen, ch->line, true);
+      } else {
+        mark(c, ch);
+        temit_value(c, teval(c, f, ch), ch->line);
+      }
     }
     return;
   case N_IF:
+    mark(c, n);
     if (tv_truthy(c, n->a, teval(c, f, n->a))) {
       texec_body(c, f, &n->l1);
       return;
     }
     for (size_t i = 0; i < n->l2.n; i++) {
       const tnode *e = n->l2.v[i];
+      mark(c, e);
       if (tv_truthy(c, e->a, teval(c, f, e->a))) {
         texec_body(c, f, &e->l1);
         return;
@@ -429,16 +450,26 @@ static void texec(tctx *c, tframe *f, const tnode *n) {
     }
     texec_body(c, f, &n->l3);
     return;
-  case N_FOR: exec_for(c, f, n); return;
-  case N_ASSIGN: assign(c, f, n->a, teval(c, f, n->b), f->fi->toplevel); return;
+  case N_FOR:
+    mark(c, n);
+    exec_for(c, f, n);
+    return;
+  case N_ASSIGN:
+    mark(c, n);
+    assign(c, f, n->a, teval(c, f, n->b), f->fi->toplevel);
+    return;
   case N_ASSIGNBLOCK: {
     tframe *bf = tframe_enter(c, f, n->fi);
     tv v = tcapture(c, bf, &n->l1);
+    mark(c, n);
     if (n->b) v = apply_filter_chain(c, bf, n->b, v);
     assign(c, f, n->a, v, f->fi->toplevel);
     return;
   }
-  case N_EXPRSTMT: teval(c, f, n->a); return;
+  case N_EXPRSTMT:
+    mark(c, n);
+    teval(c, f, n->a);
+    return;
   case N_MACRO: {
     tv m = new_macro(c, f, n, n->s);
     frame_up(f, n->ref_hops)->slots[n->ref_slot] = m;
@@ -447,23 +478,30 @@ static void texec(tctx *c, tframe *f, const tnode *n) {
   }
   case N_CALLBLOCK: {
     tkwarg caller = {"caller", new_macro(c, f, n, NULL)};
+    mark(c, n);
     temit_value(c, eval_call(c, f, n->a, &caller), n->line);
     return;
   }
   case N_FILTERBLOCK: {
     tframe *ff = tframe_enter(c, f, n->fi);
     tv v = tcapture(c, ff, &n->l1);
+    mark(c, n);
     temit_value(c, apply_filter_chain(c, ff, n->a, v), n->line);
     return;
   }
   case N_WITH: {
     tframe *wf = tframe_enter(c, f, n->fi);
+    c->eline = n->mline; /* Jinja2 emits no line mark for these */
+    c->ecol = 0;
     for (size_t i = 0; i < n->l1.n; i++) assign(c, wf, n->l1.v[i], teval(c, f, n->l2.v[i]), false);
     texec_body(c, wf, &n->l3);
     return;
   }
   case N_BLOCK: texec_body(c, tframe_enter(c, NULL, n->fi), &n->l1); return;
-  case N_INCLUDE: exec_include(c, f, n); return;
+  case N_INCLUDE:
+    mark(c, n);
+    exec_include(c, f, n);
+    return;
   case N_UNSUPPORTED: terr(c, n, "brr does not support the '%s' tag: a buildrunner.yaml is rendered on its own", n->s);
   default: terr(c, n, "cannot execute this statement");
   }
@@ -512,6 +550,7 @@ static void exec_include(tctx *c, tframe *f, const tnode *n) {
   brr_buf_free(&text);
   /* errors inside the included file are reported at the include, naming the file and line */
   jmp_buf jb, *saved_jb = c->jb;
+  unsigned eline = c->eline, ecol = c->ecol;
   const char *saved_src = c->src;
   size_t saved_len = c->srclen;
   tdict *saved_ctx = c->ctxvars, *saved_vars = c->vars;
@@ -536,6 +575,8 @@ static void exec_include(tctx *c, tframe *f, const tnode *n) {
     c->srclen = saved_len;
     c->ctxvars = saved_ctx;
     c->vars = saved_vars;
+    c->eline = eline;
+    c->ecol = ecol;
     if (code == BRR_EXIT_FAILED) terr_raise(c, n, msg);
     terr(c, n, "%s", msg);
   }
@@ -544,5 +585,7 @@ static void exec_include(tctx *c, tframe *f, const tnode *n) {
   c->srclen = saved_len;
   c->ctxvars = saved_ctx;
   c->vars = saved_vars;
+  c->eline = eline;
+  c->ecol = ecol;
   c->depth--;
 }

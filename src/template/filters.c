@@ -275,15 +275,18 @@ static tv f_wordcount(tctx *c, tcall *a) {
 static tv f_truncate(tctx *c, tcall *a) {
   tv args[5];
   TARGS(c, a, "do_truncate", args, "s", "length?", "killwords?", "end?", "leeway?");
-  tv s = soft_str(c, args[0]);
+  tv s = args[0];
   int64_t length = args[1].t == TV_MISSING ? 255 : targ_int(c, a->at, args[1], "length");
   bool killwords = args[2].t != TV_MISSING && tv_truthy(c, a->at, args[2]);
   tv end = args[3].t == TV_MISSING ? tv_str_nocopy("...", 3) : soft_str(c, args[3]);
   int64_t leeway = args[4].t == TV_MISSING || args[4].t == TV_NONE ? 5 : targ_int(c, a->at, args[4], "leeway");
-  int64_t endlen = (int64_t)u8_len(end.u.s.p, end.u.s.n), slen = (int64_t)u8_len(s.u.s.p, s.u.s.n);
+  int64_t endlen = (int64_t)u8_len(end.u.s.p, end.u.s.n);
   if (length < endlen) terr(c, a->at, "expected length >= %lld, got %lld", (long long)endlen, (long long)length);
   if (leeway < 0) terr(c, a->at, "expected leeway >= 0, got %lld", (long long)leeway);
+  /* Jinja2 does not make the value a string: a short list comes back as it is */
+  int64_t slen = (int64_t)tv_len(c, a->at, s);
   if (slen <= length + leeway) return s;
+  if (s.t != TV_STR) terr(c, a->at, "'%s' object has no attribute 'rsplit'", tv_typename(s));
   size_t cut = u8_offset(s.u.s.p, s.u.s.n, (size_t)(length - endlen));
   tbuf b = {0};
   if (killwords) {

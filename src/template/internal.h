@@ -149,6 +149,8 @@ struct tnode {
                     N_FILTER/N_TEST: resolved at runtime (unknown at parse time, soft) */
   bool flag2;    /* N_INCLUDE: with context */
   unsigned line, col;
+  unsigned jline;       /* the line Jinja2 gives the node (a few differ from the token's) */
+  unsigned mline;       /* N_WITH: the line Jinja2 blames for errors in its values */
   tnode *a, *b, *c, *d; /* children, meaning per kind (see parse.c) */
   tnodes l1, l2, l3;    /* child lists, meaning per kind */
   const char *s;        /* name / attribute / filter / test name, data text */
@@ -266,9 +268,14 @@ struct tctx {
   /* heap resources to release when an error unwinds the render */
   struct ttrack *track;
   size_t ntrack, captrack;
-  int depth; /* recursion guard for macros, includes and nesting */
+  int depth;  /* recursion guard for macros, includes and nesting */
+  int rdepth; /* recursion guard for str()/repr() of nested containers */
   brr_diags *diags; /* for warnings (checksum's missing files) */
   bool br;          /* buildrunner's filters and globals are enabled */
+  /* Runtime errors are reported on the line Jinja2 reports: that of the statement or {{ }}
+   * expression being run (its generated code line), not of the failing sub-expression. */
+  bool running;
+  unsigned eline, ecol;
   void *re_cache;   /* compiled patterns of re_sub/re_split (regex.c) */
 };
 
@@ -451,6 +458,7 @@ void tdict_update(tctx *c, const tnode *at, tdict *d, tv src);
 /* stable sort of v[0..n) by keys[i] (or the values themselves), comparing with < only */
 void tsort_values(tctx *c, const tnode *at, tv *v, size_t n, const tv *keys, bool reverse);
 tv tf_seq(tctx *c, tcall *a, int which);
+tv tpprint(tctx *c, tv v); /* pprint.pformat(v) */
 
 /* ---- python formatting: pyfmt.c ---- */
 tv tpy_percent(tctx *c, const tnode *at, tv fmt, tv args);   /* str % args */

@@ -82,7 +82,7 @@ static const ttok *expect_name(parser *P, const char *name) {
 static tnode *mk(parser *P, int kind, const ttok *at) {
   tnode *n = brr_arena_alloc(P->c->a, sizeof *n);
   n->kind = (uint8_t)kind;
-  n->line = at->line;
+  n->line = n->jline = at->line;
   n->col = at->col;
   return n;
 }
@@ -187,6 +187,7 @@ static tnode *parse_compare(parser *P) {
       cmp->a = expr;
     }
     push(P, &cmp->l1, o);
+    cmp->jline = cur(P)->line;
   }
   return cmp ? cmp : expr;
 }
@@ -211,23 +212,33 @@ static tnode *binop(parser *P, const ttok *at, int op, tnode *a, tnode *b) {
   return n;
 }
 
+/* Jinja2 gives a chain of binary operators the line where it starts, then the line of each
+ * following operator */
+static tnode *binop_line(tnode *n, unsigned *jline, const parser *P) {
+  n->jline = *jline;
+  *jline = P->t[P->i].line;
+  return n;
+}
+
 static tnode *parse_pow(parser *P) {
+  unsigned jl = cur(P)->line;
   tnode *left = parse_unary(P, true);
   while (cur(P)->type == TK_POW) {
     const ttok *at = next(P);
-    left = binop(P, at, OP_POW, left, parse_unary(P, true));
+    left = binop_line(binop(P, at, OP_POW, left, parse_unary(P, true)), &jl, P);
   }
   return left;
 }
 
 static tnode *parse_math2(parser *P) {
+  unsigned jl = cur(P)->line;
   tnode *left = parse_pow(P);
   for (;;) {
     int t = cur(P)->type;
     int op = t == TK_MUL ? OP_MUL : t == TK_DIV ? OP_DIV : t == TK_FLOORDIV ? OP_FLOORDIV : t == TK_MOD ? OP_MOD : -1;
     if (op < 0) break;
     const ttok *at = next(P);
-    left = binop(P, at, op, left, parse_pow(P));
+    left = binop_line(binop(P, at, op, left, parse_pow(P)), &jl, P);
   }
   return left;
 }
@@ -243,12 +254,13 @@ static tnode *parse_concat(parser *P) {
 }
 
 static tnode *parse_math1(parser *P) {
+  unsigned jl = cur(P)->line;
   tnode *left = parse_concat(P);
   for (;;) {
     int t = cur(P)->type;
     if (t != TK_ADD && t != TK_SUB) break;
     const ttok *at = next(P);
-    left = binop(P, at, t == TK_ADD ? OP_ADD : OP_SUB, left, parse_concat(P));
+    left = binop_line(binop(P, at, t == TK_ADD ? OP_ADD : OP_SUB, left, parse_concat(P)), &jl, P);
   }
   return left;
 }
@@ -351,6 +363,7 @@ static tnode *parse_tuple(parser *P, bool simplified, bool with_condexpr, const 
     push(P, &tup->l1, simplified ? parse_primary(P) : parse_expression(P, with_condexpr));
     if (cur(P)->type == TK_COMMA) is_tuple = true;
     else break;
+    tup->jline = cur(P)->line;
   }
   if (!is_tuple) {
     if (tup->l1.n) return tup->l1.v[0];

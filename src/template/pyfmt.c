@@ -531,7 +531,9 @@ tv tpy_percent(tctx *c, const tnode *at, tv fmt, tv argv) {
     default: terr(c, at, "unsupported format character '%c' (0x%x) at index %zu", conv, (unsigned char)conv, i);
     }
   }
-  if (!mapping && k < nargs) terr(c, at, "not all arguments converted during string formatting");
+  /* Python skips this check when the argument supports item access (lists, dicts, ...) */
+  bool subscriptable = argv.t == TV_LIST || argv.t == TV_DICT || argv.t == TV_RANGE;
+  if (!subscriptable && k < nargs) terr(c, at, "not all arguments converted during string formatting");
   (void)used_mapping;
   return tbuf_str(c, &out);
 }

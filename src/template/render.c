@@ -25,10 +25,22 @@ void terr_at(tctx *c, unsigned line, unsigned col, const char *fmt, ...) {
   longjmp(*c->jb, 1);
 }
 
+/* the position an error at `at` is reported at: at run time, Jinja2's line (see tctx) */
+static void err_pos(const tctx *c, const tnode *at, unsigned *line, unsigned *col) {
+  *line = at ? at->line : 0;
+  *col = at ? at->col : 0;
+  if (c->running && c->eline && *line != c->eline) {
+    *line = c->eline;
+    *col = c->ecol;
+  }
+}
+
 void terr(tctx *c, const tnode *at, const char *fmt, ...) {
   va_list ap;
+  unsigned line, col;
+  err_pos(c, at, &line, &col);
   va_start(ap, fmt);
-  err_set(c, at ? at->line : 0, at ? at->col : 0, BRR_EXIT_CONFIG, fmt, ap);
+  err_set(c, line, col, BRR_EXIT_CONFIG, fmt, ap);
   va_end(ap);
   longjmp(*c->jb, 1);
 }
@@ -42,7 +54,9 @@ static void err_fmt(tctx *c, unsigned line, unsigned col, int code, const char *
 }
 
 void terr_raise(tctx *c, const tnode *at, const char *msg) {
-  err_fmt(c, at ? at->line : 0, at ? at->col : 0, BRR_EXIT_FAILED, "%s", msg);
+  unsigned line, col;
+  err_pos(c, at, &line, &col);
+  err_fmt(c, line, col, BRR_EXIT_FAILED, "%s", msg);
   longjmp(*c->jb, 1);
 }
 
@@ -241,9 +255,18 @@ int brr_template_render(const char *src, size_t len, const char *file, const brr
     c->globals = tv_dict(c).u.d;
     tglobals_init(c, c->globals, c->br);
     if (c->env->vars && c->env->vars->type == BRR_VAL_MAP) c->vars = tv_from_brr(c, c->env->vars).u.d;
+    if (c->br) { /* buildrunner puts these in the render context, over its env dict */
+      if (!c->vars) c->vars = tv_dict(c).u.d;
+      static const char *const ctx_fns[] = {"read_yaml_file", "raise", "strftime"};
+      for (size_t i = 0; i < BRR_ARRAY_LEN(ctx_fns); i++) {
+        tv *g = td_gets(c->globals, ctx_fns[i], strlen(ctx_fns[i]));
+        td_sets(c, c->vars, ctx_fns[i], *g);
+      }
+    }
     c->main = brr_arena_alloc(c->a, sizeof *c->main);
     c->out = c->main;
     tframe *f = tframe_enter(c, NULL, root->fi);
+    c->running = true;
     texec_body(c, f, &root->l1);
     brr_buf_append(out, c->main->p ? c->main->p : "", c->main->n);
     if (line_map) {

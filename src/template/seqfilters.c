@@ -442,9 +442,7 @@ static tv do_attr(tctx *c, tcall *a) {
 static tv do_pprint(tctx *c, tcall *a) {
   tv args[1];
   TARGS(c, a, "do_pprint", args, "value");
-  tbuf b = {0};
-  tv_repr_to(c, &b, args[0]);
-  return tbuf_str(c, &b);
+  return tpprint(c, args[0]);
 }
 
 static tv do_length(tctx *c, tcall *a) {

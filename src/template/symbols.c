@@ -30,6 +30,7 @@ typedef struct syms {
 typedef struct walker {
   tctx *c;
   bool br;
+  unsigned last; /* the line of the last line mark Jinja2's code generator emitted */
 } walker;
 
 static syms *syms_new(tctx *c, syms *parent) {
@@ -315,6 +316,8 @@ static bool stores_loop(const tnode *n) {
 
 static void walk_for(walker *w, syms *s, tnode *n) {
   tctx *c = w->c;
+  if (n->c) w->last = n->c->jline;
+  w->last = n->jline;
   syms *body = syms_new(c, s);
   sym_param(c, body, "loop");
   fsv(w, body, n->a, true);
@@ -383,16 +386,21 @@ static void walk_stmt(walker *w, syms *s, tnode *n, bool soft) {
   switch (n->kind) {
   case N_OUTPUT:
     for (size_t i = 0; i < n->l1.n; i++)
-      if (n->l1.v[i]->kind != N_DATA) walk_expr(w, s, n->l1.v[i], soft);
+      if (n->l1.v[i]->kind != N_DATA) {
+        if (n->l1.v[i]->kind != N_CONST) w->last = n->l1.v[i]->jline;
+        walk_expr(w, s, n->l1.v[i], soft);
+      }
     return;
   case N_FOR: walk_for(w, s, n); return;
   case N_IF:
+    w->last = n->jline;
     walk_expr(w, s, n->a, true);
     walk_body(w, s, &n->l1, true);
     for (size_t i = 0; i < n->l2.n; i++) walk_stmt(w, s, n->l2.v[i], true);
     walk_body(w, s, &n->l3, true);
     return;
   case N_MACRO: {
+    w->last = n->jline;
     walk_macro_frame(w, s, n);
     syms *owner = find_ref(s, n->s);
     n->ref_hops = s->level - owner->level;
@@ -400,7 +408,9 @@ static void walk_stmt(walker *w, syms *s, tnode *n, bool soft) {
     return;
   }
   case N_CALLBLOCK:
+    w->last = n->jline;
     walk_macro_frame(w, s, n);
+    w->last = n->jline;
     walk_expr(w, s, n->a, soft);
     return;
   case N_FILTERBLOCK: {
@@ -409,6 +419,7 @@ static void walk_stmt(walker *w, syms *s, tnode *n, bool soft) {
     fsv(w, f, n->a, false);
     n->fi = make_info(c, f, false);
     walk_body(w, f, &n->l1, false);
+    w->last = n->jline;
     walk_expr(w, f, n->a, false);
     return;
   }
@@ -417,12 +428,14 @@ static void walk_stmt(walker *w, syms *s, tnode *n, bool soft) {
     fsv_list(w, f, &n->l1, false);
     fsv_list(w, f, &n->l3, false);
     n->fi = make_info(c, f, false);
+    n->mline = w->last;
     walk_list(w, s, &n->l2, soft);
     walk_list(w, f, &n->l1, false);
     walk_body(w, f, &n->l3, false);
     return;
   }
   case N_ASSIGN:
+    w->last = n->jline;
     walk_expr(w, s, n->b, soft);
     walk_expr(w, s, n->a, soft);
     return;
@@ -431,20 +444,23 @@ static void walk_stmt(walker *w, syms *s, tnode *n, bool soft) {
     fsv_list(w, f, &n->l1, false);
     n->fi = make_info(c, f, false);
     walk_body(w, f, &n->l1, false);
+    w->last = n->jline;
     walk_expr(w, f, n->b, false);
     walk_expr(w, s, n->a, soft);
     return;
   }
-  case N_BLOCK: {
+  case N_BLOCK: { /* the block's body is generated elsewhere; here only its call */
     syms *f = syms_new(c, NULL);
     fsv_list(w, f, &n->l1, false);
     n->fi = make_info(c, f, false);
     walk_body(w, f, &n->l1, false);
+    w->last = n->jline;
     return;
   }
   case N_EXPRSTMT:
   case N_INCLUDE:
   case N_UNSUPPORTED:
+    w->last = n->jline;
     walk_expr(w, s, n->a, soft);
     if (n->kind == N_UNSUPPORTED) walk_body(w, s, &n->l1, soft);
     return;
@@ -457,7 +473,7 @@ static void walk_body(walker *w, syms *s, tnodes *l, bool soft) {
 }
 
 tframe_info *tsymbols_resolve(tctx *c, tnode *root) {
-  walker w = {.c = c, .br = c->br};
+  walker w = {.c = c, .br = c->br, .last = 1};
   syms *s = syms_new(c, NULL);
   fsv_list(&w, s, &root->l1, false);
   root->fi = make_info(c, s, true);

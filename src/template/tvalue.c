@@ -442,7 +442,7 @@ static void fmt_dict(tctx *c, tbuf *b, const tdict *d) {
 
 static void fmt_value(tctx *c, tbuf *b, tv v, bool repr) {
   char num[48];
-  if (c->depth > 200) terr(c, NULL, "maximum recursion depth exceeded while getting the repr of an object");
+  if (c->rdepth > 200) terr(c, NULL, "maximum recursion depth exceeded while getting the repr of an object");
   switch (v.t) {
   case TV_MISSING:
   case TV_UNDEF:
@@ -461,7 +461,7 @@ static void fmt_value(tctx *c, tbuf *b, tv v, bool repr) {
     return;
   default: break;
   }
-  c->depth++;
+  c->rdepth++;
   switch (v.t) {
   case TV_LIST: fmt_seq(c, b, v.u.l->v, v.u.l->n, "[", "]", false); break;
   case TV_TUPLE: fmt_seq(c, b, v.u.l->v, v.u.l->n, "(", ")", true); break;
@@ -511,7 +511,7 @@ static void fmt_value(tctx *c, tbuf *b, tv v, bool repr) {
   case TV_OBJ: tbuf_printf(c, b, "<jinja2.utils.%s object>", tv_typename(v)); break;
   default: break;
   }
-  c->depth--;
+  c->rdepth--;
 }
 
 void tv_str_to(tctx *c, tbuf *b, tv v) { fmt_value(c, b, v, false); }

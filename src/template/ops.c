@@ -27,13 +27,12 @@ BRR_NORETURN static void unsupported(tctx *c, const tnode *at, int op, tv a, tv 
 static tv repeat(tctx *c, const tnode *at, tv seq, int64_t times) {
   if (times < 0) times = 0;
   if (seq.t == TV_STR) {
-    if (seq.u.s.n && (uint64_t)times > (1u << 30) / seq.u.s.n) terr(c, at, "repeated string too large");
     tbuf b = {0};
     for (int64_t i = 0; i < times; i++) tbuf_add(c, &b, seq.u.s.p, seq.u.s.n);
     return tbuf_str(c, &b);
   }
   size_t n = seq.u.l->n;
-  if (n && (uint64_t)times > (1u << 26) / n) terr(c, at, "repeated sequence too large");
+  if (n && (uint64_t)times > 10000000 / n) terr(c, at, "repeated sequence too large (brr allows 10000000 items)");
   tv r = tv_list(c, n * (size_t)times);
   for (int64_t i = 0; i < times; i++)
     for (size_t k = 0; k < n; k++) tl_push(c, r.u.l, seq.u.l->v[k]);

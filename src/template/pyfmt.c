@@ -18,6 +18,23 @@ typedef struct fspec {
 } fspec;
 
 static size_t cps(const char *s, size_t n) { return u8_len(s, n); }
+
+/* Python builds strings of any width; brr refuses absurd ones rather than exhaust memory */
+#define MAX_WIDTH 100000
+
+static int64_t digits_num(tctx *c, const tnode *at, const char *s, size_t n, size_t *i) {
+  int64_t v = 0;
+  while (*i < n && s[*i] >= '0' && s[*i] <= '9') {
+    v = v * 10 + (s[(*i)++] - '0');
+    if (v > MAX_WIDTH) terr(c, at, "width or precision too big (brr allows %d)", MAX_WIDTH);
+  }
+  return v;
+}
+
+static int64_t checked_width(tctx *c, const tnode *at, int64_t v) {
+  if (v > MAX_WIDTH || v < -MAX_WIDTH) terr(c, at, "width or precision too big (brr allows %d)", MAX_WIDTH);
+  return v;
+}
 static void fmt_float(tctx *c, const tnode *at, tbuf *out, double v, const fspec *sp);
 
 /* pad `body` (a sign/prefix of `prefix_len` bytes first) to the spec's width */
@@ -206,18 +223,17 @@ static void parse_spec(tctx *c, const tnode *at, const char *s, size_t n, fspec 
   }
   if (i < n && s[i] >= '0' && s[i] <= '9') {
     sp->width = 0;
-    while (i < n && s[i] >= '0' && s[i] <= '9') sp->width = sp->width * 10 + (s[i++] - '0');
+    sp->width = digits_num(c, at, s, n, &i);
   }
   if (i < n && (s[i] == ',' || s[i] == '_')) sp->group = s[i++];
   if (i < n && s[i] == '.') {
     i++;
     if (i >= n || s[i] < '0' || s[i] > '9') terr(c, at, "Format specifier missing precision");
     sp->prec = 0;
-    while (i < n && s[i] >= '0' && s[i] <= '9') sp->prec = sp->prec * 10 + (s[i++] - '0');
+    sp->prec = digits_num(c, at, s, n, &i);
   }
   if (i < n) sp->type = s[i++];
   if (i < n) terr(c, at, "Invalid format specifier");
-  if (sp->width > 100000) terr(c, at, "Too many decimal digits in format string");
 }
 
 /* format(value, spec) */
@@ -425,7 +441,7 @@ tv tpy_percent(tctx *c, const tnode *at, tv fmt, tv argv) {
       else sp.zero = true;
     }
     if (i < n && s[i] == '*') {
-      sp.width = targ_int(c, at, next_arg(c, at, args, nargs, &k), "* wants int");
+      sp.width = checked_width(c, at, targ_int(c, at, next_arg(c, at, args, nargs, &k), "* wants int"));
       if (sp.width < 0) {
         left = true;
         sp.width = -sp.width;
@@ -433,16 +449,16 @@ tv tpy_percent(tctx *c, const tnode *at, tv fmt, tv argv) {
       i++;
     } else if (i < n && s[i] >= '0' && s[i] <= '9') {
       sp.width = 0;
-      while (i < n && s[i] >= '0' && s[i] <= '9') sp.width = sp.width * 10 + (s[i++] - '0');
+      sp.width = digits_num(c, at, s, n, &i);
     }
     if (i < n && s[i] == '.') {
       i++;
       sp.prec = 0;
       if (i < n && s[i] == '*') {
-        sp.prec = targ_int(c, at, next_arg(c, at, args, nargs, &k), "* wants int");
+        sp.prec = checked_width(c, at, targ_int(c, at, next_arg(c, at, args, nargs, &k), "* wants int"));
         i++;
       } else
-        while (i < n && s[i] >= '0' && s[i] <= '9') sp.prec = sp.prec * 10 + (s[i++] - '0');
+        sp.prec = digits_num(c, at, s, n, &i);
     }
     while (i < n && strchr("hlL", s[i])) i++;
     if (i >= n) terr(c, at, "incomplete format");

@@ -9,6 +9,7 @@
 
 /* ---- errors ---- */
 
+static void err_set(tctx *c, unsigned line, unsigned col, int exit_code, const char *fmt, va_list ap) BRR_PRINTF(5, 0);
 static void err_set(tctx *c, unsigned line, unsigned col, int exit_code, const char *fmt, va_list ap) {
   free(c->err_msg);
   c->err_msg = brr_xvasprintf(fmt, ap);
@@ -109,8 +110,12 @@ void tctx_untrack(tctx *c, size_t id) {
 
 /* ---- arena buffers ---- */
 
+/* Python grows strings until memory runs out; brr stops a runaway template earlier */
+#define MAX_STRING ((size_t)128 << 20)
+
 static void tbuf_reserve(tctx *c, tbuf *b, size_t extra) {
   if (b->n + extra + 1 <= b->cap) return;
+  if (b->n + extra > MAX_STRING) terr(c, NULL, "string too large (brr allows %zu MiB)", MAX_STRING >> 20);
   size_t nc = b->cap ? b->cap * 2 : 64;
   while (nc < b->n + extra + 1) nc *= 2;
   b->p = brr_arena_grow(c->a, b->p, b->cap, nc);

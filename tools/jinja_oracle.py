@@ -8,6 +8,8 @@ then requires byte-identical output, or an error on the same line with the same 
 
     tools/jinja_oracle.py generate   # (re)write the expectations
     tools/jinja_oracle.py check      # fail when a stored expectation differs from Jinja2 now
+    tools/jinja_oracle.py render TEMPLATE [VARS.json]
+        # render one file to stdout, set up as for the cases (bench/template.sh uses it)
     tools/jinja_oracle.py import-examples DIR
         # (re)write tests/template/cases/examples.json from buildrunner's example configs and
         # the YAML code blocks of its docs under DIR (/work/shared/conformance)
@@ -308,6 +310,18 @@ def main(argv):
     time.tzset()
     if len(argv) == 3 and argv[1] == "import-examples":
         return import_examples(argv[2])
+    if len(argv) in (3, 4) and argv[1] == "render":
+        with open(argv[2], encoding="utf-8") as f:
+            case = {"template": f.read()}
+        if len(argv) == 4:
+            with open(argv[3], encoding="utf-8") as f:
+                case["vars"] = json.load(f)
+        result = render_case(case)
+        if "error" in result:
+            print(f"{argv[2]}:{result['error']['line']}: {result['error']['message']}", file=sys.stderr)
+            return result["error"]["exit"]
+        sys.stdout.write(result["output"])
+        return 0
     if len(argv) != 2 or argv[1] not in ("generate", "check"):
         print(__doc__)
         return 2

@@ -13,9 +13,9 @@
 #include "internal.h"
 
 static char *rel_path(tctx *c, const char *p) {
-  if (!c->env->cwd || p[0] == '/') return brr_arena_strdup(c->a, p);
+  if (!c->env->cwd || p[0] == '/') return tstrdup(c, p);
   char *j = brr_path_join(c->env->cwd, p);
-  char *r = brr_arena_strdup(c->a, j);
+  char *r = tstrdup(c, j);
   free(j);
   return r;
 }
@@ -50,7 +50,7 @@ static brr_mark mark_of(tctx *c, const tnode *at) { return (brr_mark){c->file, a
  * skipped with a warning */
 tv tbr_checksum(tctx *c, tcall *a) {
   if (a->nkw) terr(c, a->at, "checksum() got an unexpected keyword argument '%s'", a->kw[0].name);
-  tv *paths = brr_arena_alloc(c->a, (a->npos ? a->npos : 1) * sizeof *paths);
+  tv *paths = talloc(c, (a->npos ? a->npos : 1) * sizeof *paths);
   memcpy(paths, a->pos, a->npos * sizeof *paths);
   tsort_values(c, a->at, paths, a->npos, NULL, false);
   EVP_MD_CTX *md = EVP_MD_CTX_new();
@@ -78,7 +78,7 @@ static void glob_free(void *p) {
 /* hash_sha1(globs): one SHA-1 over the sorted matches of each glob, globs in order */
 tv tbr_hash_sha1(tctx *c, tcall *a) {
   tv args[1];
-  TARGS(c, a, "hash_sha1", args, "file_name_globs?");
+  TARGS(c, a, "hash_sha1", args, "?file_name_globs");
   size_t n = 0;
   tv *globs = args[0].t == TV_MISSING || !tv_truthy(c, a->at, args[0]) ? NULL : tv_iterate(c, a->at, args[0], &n);
   EVP_MD_CTX *md = EVP_MD_CTX_new();
@@ -98,7 +98,7 @@ tv tbr_hash_sha1(tctx *c, tcall *a) {
     glob_t *g = brr_xcalloc(1, sizeof *g);
     size_t gid = tctx_track(c, glob_free, g);
     if (glob(tbuf_str(c, &pat).u.s.p, GLOB_NOSORT, NULL, g) == 0) {
-      tv *names = brr_arena_alloc(c->a, g->gl_pathc * sizeof *names);
+      tv *names = talloc(c, g->gl_pathc * sizeof *names);
       for (size_t k = 0; k < g->gl_pathc; k++) names[k] = tv_strz(c, g->gl_pathv[k]);
       tsort_values(c, a->at, names, g->gl_pathc, NULL, false);
       for (size_t k = 0; k < g->gl_pathc; k++) {
@@ -124,7 +124,7 @@ static tv b64_input(tctx *c, tcall *a, const char *name) {
 
 tv tbr_b64encode(tctx *c, tcall *a) {
   tv s = b64_input(c, a, "base64encode");
-  unsigned char *out = brr_arena_alloc(c->a, 4 * (s.u.s.n / 3 + 1) + 1);
+  unsigned char *out = talloc(c, 4 * (s.u.s.n / 3 + 1) + 1);
   int n = EVP_EncodeBlock(out, (const unsigned char *)s.u.s.p, (int)s.u.s.n);
   return tv_str_nocopy((const char *)out, (size_t)n);
 }
@@ -133,7 +133,7 @@ tv tbr_b64encode(tctx *c, tcall *a) {
  * be UTF-8 text */
 tv tbr_b64decode(tctx *c, tcall *a) {
   tv s = b64_input(c, a, "base64decode");
-  char *data = brr_arena_alloc(c->a, s.u.s.n + 4);
+  char *data = talloc(c, s.u.s.n + 4);
   size_t n = 0, pads = 0;
   for (size_t i = 0; i < s.u.s.n; i++) {
     char ch = s.u.s.p[i];
@@ -151,7 +151,7 @@ tv tbr_b64decode(tctx *c, tcall *a) {
   size_t need = (4 - n % 4) % 4;
   if (pads < need) terr(c, a->at, "Incorrect padding");
   for (size_t k = 0; k < need; k++) data[n++] = '=';
-  unsigned char *out = brr_arena_alloc(c->a, n / 4 * 3 + 1);
+  unsigned char *out = talloc(c, n / 4 * 3 + 1);
   int len = n ? EVP_DecodeBlock(out, (const unsigned char *)data, (int)n) : 0;
   if (len < 0) terr(c, a->at, "Invalid base64-encoded string");
   len -= (int)need;
@@ -174,7 +174,7 @@ tv tbr_raise(tctx *c, tcall *a) {
 /* strftime(format="%Y-%m-%d", ts=None): datetime.fromtimestamp(ts).strftime(format) */
 tv tbr_strftime(tctx *c, tcall *a) {
   tv args[2];
-  TARGS(c, a, "strftime", args, "_format?", "_ts?");
+  TARGS(c, a, "strftime", args, "?_format", "?_ts");
   tv fmt = args[0].t == TV_MISSING ? tv_str_nocopy("%Y-%m-%d", 8) : args[0];
   if (fmt.t != TV_STR) terr(c, a->at, "strftime() argument 1 must be str, not %s", tv_typename(fmt));
   double ts;
@@ -216,7 +216,7 @@ tv tbr_strftime(tctx *c, tcall *a) {
   }
   tbuf_addc(c, &f, '\x01');
   for (size_t cap = 256; cap < (1u << 24); cap *= 4) {
-    char *buf = brr_arena_alloc(c->a, cap);
+    char *buf = talloc(c, cap);
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wformat-nonliteral"
     size_t n = strftime(buf, cap, f.p, &tm); /* the template's own format string */
@@ -252,7 +252,7 @@ tv tbr_read_yaml_file(tctx *c, tcall *a) {
     brr_buf_free(&text);
     terr(c, a->at, "[Errno %d] %s: '%s'", -rc, strerror(-rc), name);
   }
-  char *src = brr_arena_strndup(c->a, text.data ? text.data : "", text.len);
+  char *src = tstrndup(c, text.data ? text.data : "", text.len);
   size_t srclen = text.len;
   brr_buf_free(&text);
   brr_tmpl_env sub = {.vars = c->env->read_yaml_vars, .buildrunner_globals = false, .read_yaml_vars = c->env->read_yaml_vars,
@@ -263,18 +263,18 @@ tv tbr_read_yaml_file(tctx *c, tcall *a) {
   char *msg = NULL;
   if (rc < 0 && d.n) {
     const brr_diag *g = &d.v[d.n - 1];
-    msg = brr_arena_printf(c->a, "read_yaml_file('%s'): %s:%u:%u: %s", name, name, g->mark.line, g->mark.col, g->msg);
+    msg = tprintf(c, "read_yaml_file('%s'): %s:%u:%u: %s", name, name, g->mark.line, g->mark.col, g->msg);
   }
-  char *rendered = brr_arena_strndup(c->a, out.data ? out.data : "", out.len);
+  char *rendered = tstrndup(c, out.data ? out.data : "", out.len);
   size_t rlen = out.len;
   brr_buf_free(&out);
   brr_diags_free(&d);
   if (msg) terr(c, a->at, "%s", msg);
   if (!c->env->parse_yaml) terr(c, a->at, "read_yaml_file('%s'): no YAML parser available", name);
-  brr_value *v = c->env->parse_yaml(c->a, rendered, rlen, brr_arena_strdup(c->a, name), &d);
+  brr_value *v = c->env->parse_yaml(c->a, rendered, rlen, tstrdup(c, name), &d);
   if (d.n_errors) {
     const brr_diag *g = &d.v[0];
-    msg = brr_arena_printf(c->a, "read_yaml_file('%s'): %s:%u:%u: %s", name, name, g->mark.line, g->mark.col, g->msg);
+    msg = tprintf(c, "read_yaml_file('%s'): %s:%u:%u: %s", name, name, g->mark.line, g->mark.col, g->msg);
     brr_diags_free(&d);
     terr(c, a->at, "%s", msg);
   }

@@ -7,15 +7,12 @@
 
 #define MAX_CALL_DEPTH 400
 
-tframe *tframe_enter(tctx *c, tframe *parent, const tframe_info *fi) {
-  tframe *f = brr_arena_alloc(c->a, sizeof *f);
-  f->parent = parent;
-  f->fi = fi;
-  f->slots = brr_arena_alloc(c->a, (fi->n ? fi->n : 1) * sizeof *f->slots);
+void tframe_load(tctx *c, tframe *f) {
+  const tframe_info *fi = f->fi;
   for (size_t i = 0; i < fi->n; i++) {
     const tslot *s = &fi->slots[i];
     switch (s->load) {
-    case LOAD_RESOLVE: f->slots[i] = tresolve(c, s->name); break;
+    case LOAD_RESOLVE: f->slots[i] = tresolve_h(c, s->name, s->namelen, s->hash); break;
     case LOAD_ALIAS: {
       tframe *o = f;
       for (int h = 0; h < s->alias_hops && o; h++) o = o->parent;
@@ -25,6 +22,14 @@ tframe *tframe_enter(tctx *c, tframe *parent, const tframe_info *fi) {
     default: f->slots[i] = TV_MISSING_V; break;
     }
   }
+}
+
+tframe *tframe_enter(tctx *c, tframe *parent, const tframe_info *fi) {
+  tframe *f = talloc(c, sizeof *f + (fi->n ? fi->n : 1) * sizeof(tv));
+  f->parent = parent;
+  f->fi = fi;
+  f->slots = (tv *)(f + 1);
+  tframe_load(c, f);
   return f;
 }
 
@@ -39,9 +44,17 @@ static tframe *frame_up(tframe *f, int hops) {
   return f;
 }
 
-static tv load_name(tctx *c, tframe *f, const tnode *n) {
-  tv v = n->hops < 0 ? tresolve(c, n->s) : frame_up(f, n->hops)->slots[n->slot];
-  return v.t == TV_MISSING ? tv_undef_name(c, n->s) : v;
+static tv missing_sentinel(tctx *c) {
+  tobj *o = talloc(c, sizeof *o);
+  o->kind = 2;
+  return (tv){.t = TV_OBJ, .u.obj = o};
+}
+
+static inline tv load_name(tctx *c, tframe *f, const tnode *n) {
+  tv v = n->hops < 0 ? tresolve(c, n->s, n->slen) : frame_up(f, n->hops)->slots[n->slot];
+  if (v.t != TV_MISSING) return v;
+  /* a parameter read after its frame was left (a closure over a loop variable) */
+  return n->flag2 && n->op == CTX_LOAD ? missing_sentinel(c) : tv_undef_name(c, n->s);
 }
 
 /* ---- assignment ---- */
@@ -85,6 +98,7 @@ static void assign(tctx *c, tframe *f, const tnode *target, tv v, bool toplevel)
   case N_NSREF: {
     tv ns = load_name(c, f, target);
     if (ns.t != TV_NS) terr(c, target, "cannot assign attribute on non-namespace object");
+    tescape(c);
     td_sets(c, ns.u.d, target->s2, v);
     return;
   }
@@ -100,9 +114,9 @@ static void eval_args(tctx *c, tframe *f, const tnode *n, tcall *a, size_t lead,
   size_t ndyn = 0;
   tv dkw = TV_MISSING_V;
   /* Python evaluates positional, keyword, then *args and **kwargs */
-  a->pos = brr_arena_alloc(c->a, (npos ? npos : 1) * sizeof *a->pos);
+  a->pos = npos <= BRR_ARRAY_LEN(a->posbuf) ? a->posbuf : talloc(c, npos * sizeof *a->pos);
   for (size_t i = 0; i < n->l1.n; i++) a->pos[lead + i] = teval(c, f, n->l1.v[i]);
-  tkwarg *kw = brr_arena_alloc(c->a, (nkw ? nkw : 1) * sizeof *kw);
+  tkwarg *kw = nkw <= BRR_ARRAY_LEN(a->kwbuf) ? a->kwbuf : talloc(c, nkw * sizeof *kw);
   for (size_t i = 0; i < n->l2.n; i++) kw[i] = (tkwarg){n->l2.v[i]->s, teval(c, f, n->l2.v[i]->a)};
   if (extra) kw[n->l2.n] = *extra;
   if (n->c) dyn = tv_iterate(c, n->c, teval(c, f, n->c), &ndyn);
@@ -111,14 +125,14 @@ static void eval_args(tctx *c, tframe *f, const tnode *n, tcall *a, size_t lead,
     if (dkw.t != TV_DICT) terr(c, n->d, "argument after ** must be a mapping, not %s", tv_typename(dkw));
   }
   if (ndyn) {
-    tv *p = brr_arena_alloc(c->a, (npos + ndyn) * sizeof *p);
+    tv *p = talloc(c, (npos + ndyn) * sizeof *p);
     memcpy(p, a->pos, npos * sizeof *p);
     memcpy(p + npos, dyn, ndyn * sizeof *p);
     a->pos = p;
     npos += ndyn;
   }
   if (dkw.t == TV_DICT) {
-    tkwarg *k2 = brr_arena_alloc(c->a, (nkw + dkw.u.d->live + 1) * sizeof *k2);
+    tkwarg *k2 = talloc(c, (nkw + dkw.u.d->live + 1) * sizeof *k2);
     memcpy(k2, kw, nkw * sizeof *k2);
     tdent *e;
     for (size_t i = 0; td_next(dkw.u.d, &i, &e);) {
@@ -135,14 +149,16 @@ static void eval_args(tctx *c, tframe *f, const tnode *n, tcall *a, size_t lead,
   a->at = n;
 }
 
-static tv call_macro(tctx *c, const tnode *at, tfunc *fn, tcall *a) {
+/* Calls are kept out of line: their argument buffers would bloat teval's frame, which every
+ * level of a nested expression pays for. */
+BRR_NOINLINE static tv call_macro(tctx *c, const tnode *at, tfunc *fn, tcall *a) {
   const tnode *m = fn->macro;
   const char *mname = fn->name ? fn->name : "caller";
   size_t nparams = m->l1.n;
   if (++c->depth > MAX_CALL_DEPTH) terr(c, at, "maximum recursion depth exceeded");
   unsigned eline = c->eline, ecol = c->ecol;
   tframe *mf = tframe_enter(c, fn->closure, m->fi);
-  bool *used = brr_arena_alloc(c->a, a->nkw + 1);
+  bool *used = talloc(c, a->nkw + 1);
   for (size_t i = 0; i < nparams; i++) {
     const tnode *p = m->l1.v[i];
     tv v = TV_MISSING_V;
@@ -196,7 +212,7 @@ static tv call_macro(tctx *c, const tnode *at, tfunc *fn, tcall *a) {
     if (i >= first_default) {
       mf->slots[p->slot] = teval(c, mf, m->l2.v[i - first_default]);
     } else {
-      char *hint = brr_arena_printf(c->a, "parameter '%s' was not provided", p->s);
+      char *hint = tprintf(c, "parameter '%s' was not provided", p->s);
       mf->slots[p->slot] = tv_undef(c, hint, TV_MISSING_V, tv_str_nocopy(p->s, strlen(p->s)));
     }
   }
@@ -235,16 +251,18 @@ tv tcall_value(tctx *c, const tnode *at, tv fn, tcall *a) {
   terr(c, at, "'%s' object is not callable", tv_typename(fn));
 }
 
-static tv eval_call(tctx *c, tframe *f, const tnode *n, const tkwarg *extra) {
+BRR_NOINLINE static tv eval_call(tctx *c, tframe *f, const tnode *n, const tkwarg *extra) {
   tv fn = teval(c, f, n->a);
-  tcall a = {0};
+  tcall a; /* eval_args fills it; not zeroed: the argument buffers are large */
+  a.self = NULL;
   eval_args(c, f, n, &a, 0, extra);
   return tcall_value(c, n, fn, &a);
 }
 
-static tv apply_filter(tctx *c, tframe *f, const tnode *n, tv value) {
+BRR_NOINLINE static tv apply_filter(tctx *c, tframe *f, const tnode *n, tv value) {
   if (!n->fn.filter) terr(c, n, "No filter named '%s' found.", n->s);
-  tcall a = {0};
+  tcall a; /* eval_args fills it; not zeroed: the argument buffers are large */
+  a.self = NULL;
   eval_args(c, f, n, &a, 1, NULL);
   a.pos[0] = value;
   return n->fn.filter(c, &a);
@@ -256,10 +274,11 @@ static tv apply_filter_chain(tctx *c, tframe *f, const tnode *n, tv value) {
   return apply_filter(c, f, n, value);
 }
 
-static bool apply_test(tctx *c, tframe *f, const tnode *n) {
+BRR_NOINLINE static bool apply_test(tctx *c, tframe *f, const tnode *n) {
   tv value = teval(c, f, n->a);
   if (!n->fn.test) terr(c, n, "No test named '%s' found.", n->s);
-  tcall a = {0};
+  tcall a; /* eval_args fills it; not zeroed: the argument buffers are large */
+  a.self = NULL;
   eval_args(c, f, n, &a, 1, NULL);
   a.pos[0] = value;
   return n->fn.test(c, &a);
@@ -267,7 +286,7 @@ static bool apply_test(tctx *c, tframe *f, const tnode *n) {
 
 /* ---- expressions ---- */
 
-static tv eval_slice(tctx *c, tframe *f, const tnode *n, tv obj) {
+BRR_NOINLINE static tv eval_slice(tctx *c, tframe *f, const tnode *n, tv obj) {
   const tnode *s = n->b;
   tv start = s->a ? teval(c, f, s->a) : TV_NONE_V;
   tv stop = s->b ? teval(c, f, s->b) : TV_NONE_V;
@@ -275,7 +294,7 @@ static tv eval_slice(tctx *c, tframe *f, const tnode *n, tv obj) {
   return top_slice(c, n, obj, start, stop, step);
 }
 
-static tv eval_compare(tctx *c, tframe *f, const tnode *n) {
+BRR_NOINLINE static tv eval_compare(tctx *c, tframe *f, const tnode *n) {
   tv left = teval(c, f, n->a);
   for (size_t i = 0; i < n->l1.n; i++) {
     const tnode *o = n->l1.v[i];
@@ -340,7 +359,7 @@ tv teval(tctx *c, tframe *f, const tnode *n) {
   case N_CONDEXPR:
     if (tv_truthy(c, n, teval(c, f, n->b))) return teval(c, f, n->a);
     if (n->c) return teval(c, f, n->c);
-    return tv_undef(c, brr_arena_printf(c->a, "the inline if-expression on line %u evaluated to false and no else section was defined.", n->line),
+    return tv_undef(c, tprintf(c, "the inline if-expression on line %u evaluated to false and no else section was defined.", n->line),
                     TV_MISSING_V, TV_MISSING_V);
   case N_SLICE: terr(c, n, "a slice is only valid inside []");
   default: terr(c, n, "cannot evaluate this expression");
@@ -359,33 +378,50 @@ static void exec_for(tctx *c, tframe *f, const tnode *n) {
 }
 
 static void run_loop(tctx *c, tframe *f, const tnode *n, tv *items, size_t count, int depth) {
-  if (n->c) { /* the loop filter runs first, over the whole iterable */
+  if (n->c) { /* the loop filter runs first, over the whole iterable, in a frame of its own */
     size_t k = 0;
-    tv *kept = brr_arena_alloc(c->a, (count ? count : 1) * sizeof *kept);
+    tv *kept = talloc(c, (count ? count : 1) * sizeof *kept);
+    tframe *tf = tframe_enter(c, f, n->fi3);
     for (size_t i = 0; i < count; i++) {
       mark(c, n->c);
-      tframe *tf = tframe_enter(c, f, n->fi3);
       assign_by_name(c, tf, n->a, items[i]);
       if (tv_truthy(c, n->c, teval(c, tf, n->c))) kept[k++] = items[i];
     }
     items = kept;
     count = k;
   }
-  tloop *l = brr_arena_alloc(c->a, sizeof *l);
+  tloop *l = talloc(c, sizeof *l);
   l->items = items;
   l->n = count;
   l->last_changed = TV_MISSING_V;
   l->depth = depth;
   l->node = n;
   l->frame = f;
+  /* One frame for all iterations, reloaded at the start of each: Jinja2's loop body locals
+   * are the enclosing function's, so a macro made in the body sees their current values.
+   * What the loads read cannot change while the loop runs (enclosing frames are suspended;
+   * the context changes only at top level), so a reload is a copy of the first load. */
+  tframe *bf = tframe_enter(c, f, n->fi);
+  size_t nslots = n->fi->n;
+  tv *initial = count > 1 ? talloc(c, nslots * sizeof *initial) : NULL;
+  if (initial) memcpy(initial, bf->slots, nslots * sizeof *initial);
+  /* An iteration that stored nothing into older values (tescape) and whose output went to
+   * the main buffer leaves only garbage: its memory is released for the next one. */
+  bool reclaim = c->out == c->main;
   for (size_t i = 0; i < count; i++) {
     l->i = i;
     mark(c, n);
-    tframe *bf = tframe_enter(c, f, n->fi);
+    if (i) memcpy(bf->slots, initial, nslots * sizeof *initial);
     bf->slots[n->ref_slot] = (tv){.t = TV_LOOP, .u.loop = l};
+    bool outer_escaped = c->escaped;
+    tmark m = tmark_get(c);
+    c->escaped = false;
     assign(c, bf, n->a, items[i], false);
     texec_body(c, bf, &n->l1);
+    if (reclaim && !c->escaped) tmark_release(c, m);
+    c->escaped = c->escaped || outer_escaped;
   }
+  for (size_t i = 0; i < bf->fi->n; i++) bf->slots[i] = TV_MISSING_V; /* left: unset */
   if (count == 0 && n->l2.n) texec_body(c, tframe_enter(c, f, n->fi2), &n->l2);
 }
 
@@ -397,7 +433,7 @@ static tv loop_call(tctx *c, const tnode *at, tloop *l, tcall *a) {
   size_t count;
   tv *items = tv_iterate(c, at, a->pos[0], &count);
   tbuf *saved = c->out;
-  tbuf *b = brr_arena_alloc(c->a, sizeof *b);
+  tbuf *b = talloc(c, sizeof *b);
   c->out = b;
   run_loop(c, l->frame, l->node, items, count, l->depth + 1);
   c->out = saved;
@@ -410,7 +446,7 @@ static tv loop_call(tctx *c, const tnode *at, tloop *l, tcall *a) {
 /* ---- statements ---- */
 
 static tv new_macro(tctx *c, tframe *f, const tnode *n, const char *name) {
-  tfunc *fn = brr_arena_alloc(c->a, sizeof *fn);
+  tfunc *fn = talloc(c, sizeof *fn);
   fn->kind = FN_MACRO;
   fn->name = name;
   fn->macro = n;
@@ -545,7 +581,7 @@ static void exec_include(tctx *c, tframe *f, const tnode *n) {
     }
     terr(c, n, "%s", name.u.s.p);
   }
-  char *body = brr_arena_strndup(c->a, text.data ? text.data : "", text.len);
+  char *body = tstrndup(c, text.data ? text.data : "", text.len);
   size_t blen = text.len;
   brr_buf_free(&text);
   /* errors inside the included file are reported at the include, naming the file and line */
@@ -568,7 +604,7 @@ static void exec_include(tctx *c, tframe *f, const tnode *n) {
     if (!n->flag2) c->vars = NULL;
     texec_body(c, tframe_enter(c, NULL, root->fi), &root->l1);
   } else {
-    char *msg = brr_arena_printf(c->a, "in %s, line %u: %s", name.u.s.p, c->err_line, c->err_msg);
+    char *msg = tprintf(c, "in %s, line %u: %s", name.u.s.p, c->err_line, c->err_msg);
     int code = c->err_exit;
     c->jb = saved_jb;
     c->src = saved_src;

@@ -68,35 +68,27 @@ static tv f_title(tctx *c, tcall *a) {
 
 static tv f_replace(tctx *c, tcall *a) {
   tv args[4];
-  TARGS(c, a, "do_replace", args, "s", "old", "new", "count?");
+  TARGS(c, a, "do_replace", args, "s", "old", "new", "?count");
   int64_t count = args[3].t == TV_MISSING || args[3].t == TV_NONE ? -1 : targ_int(c, a->at, args[3], "count");
   return tstr_replace(c, a->at, soft_str(c, args[0]), soft_str(c, args[1]), soft_str(c, args[2]), count);
 }
 
 static tv f_trim(tctx *c, tcall *a) {
   tv args[2];
-  TARGS(c, a, "do_trim", args, "value", "chars?");
-  tv s = soft_str(c, args[0]);
-  tv self = s;
-  tcall m = {.pos = &args[1], .npos = args[1].t == TV_MISSING ? 0 : 1, .at = a->at};
-  tv fn;
-  tmethod_get(c, a->at, self, "strip", 5, &fn);
-  return tcall_value(c, a->at, fn, &m);
+  TARGS(c, a, "do_trim", args, "value", "?chars");
+  return tstr_strip(c, a->at, soft_str(c, args[0]), args[1], true, true);
 }
 
 static tv f_center(tctx *c, tcall *a) {
   tv args[2];
-  TARGS(c, a, "do_center", args, "value", "width?");
-  tv w = args[1].t == TV_MISSING ? tv_int(80) : args[1];
-  tcall m = {.pos = &w, .npos = 1, .at = a->at};
-  tv fn;
-  tmethod_get(c, a->at, soft_str(c, args[0]), "center", 6, &fn);
-  return tcall_value(c, a->at, fn, &m);
+  TARGS(c, a, "do_center", args, "value", "?width");
+  int64_t w = args[1].t == TV_MISSING ? 80 : targ_int(c, a->at, args[1], "width");
+  return tstr_pad(c, a->at, soft_str(c, args[0]), w, TV_MISSING_V, 0);
 }
 
 static tv f_default(tctx *c, tcall *a) {
   tv args[3];
-  TARGS(c, a, "do_default", args, "value", "default_value?", "boolean?");
+  TARGS(c, a, "do_default", args, "value", "?default_value", "?boolean");
   tv dflt = args[1].t == TV_MISSING ? tv_str_nocopy("", 0) : args[1];
   bool boolean = args[2].t != TV_MISSING && tv_truthy(c, a->at, args[2]);
   if (tv_is_undef(args[0]) || (boolean && !tv_truthy(c, a->at, args[0]))) return dflt;
@@ -105,7 +97,7 @@ static tv f_default(tctx *c, tcall *a) {
 
 static tv f_int(tctx *c, tcall *a) {
   tv args[3];
-  TARGS(c, a, "do_int", args, "value", "default?", "base?");
+  TARGS(c, a, "do_int", args, "value", "?default", "?base");
   tv v = args[0], dflt = args[1].t == TV_MISSING ? tv_int(0) : args[1];
   int64_t base = args[2].t == TV_MISSING ? 10 : targ_int(c, a->at, args[2], "base");
   int64_t i;
@@ -139,7 +131,7 @@ static tv f_int(tctx *c, tcall *a) {
 
 static tv f_float(tctx *c, tcall *a) {
   tv args[2];
-  TARGS(c, a, "do_float", args, "value", "default?");
+  TARGS(c, a, "do_float", args, "value", "?default");
   tv v = args[0], dflt = args[1].t == TV_MISSING ? tv_float(0.0) : args[1];
   double f;
   switch (v.t) {
@@ -182,7 +174,7 @@ static double py_round(double x, int64_t n) {
 
 static tv f_round(tctx *c, tcall *a) {
   tv args[3];
-  TARGS(c, a, "do_round", args, "value", "precision?", "method?");
+  TARGS(c, a, "do_round", args, "value", "?precision", "?method");
   tv v = args[0];
   int64_t prec = args[1].t == TV_MISSING ? 0 : targ_int(c, a->at, args[1], "precision");
   const char *method = "common";
@@ -222,7 +214,7 @@ static tv f_format(tctx *c, tcall *a) {
 
 static tv f_indent(tctx *c, tcall *a) {
   tv args[4];
-  TARGS(c, a, "do_indent", args, "s", "width?", "first?", "blank?");
+  TARGS(c, a, "do_indent", args, "s", "?width", "?first", "?blank");
   tv s = args[0];
   if (tv_is_undef(s)) terr_undef(c, a->at, s);
   if (s.t != TV_STR) terr(c, a->at, "unsupported operand type(s) for +=: '%s' and 'str'", tv_typename(s));
@@ -230,7 +222,12 @@ static tv f_indent(tctx *c, tcall *a) {
   if (args[1].t == TV_STR) tbuf_add(c, &ind, args[1].u.s.p, args[1].u.s.n);
   else {
     int64_t w = args[1].t == TV_MISSING ? 4 : targ_int(c, a->at, args[1], "width");
-    for (int64_t i = 0; i < w; i++) tbuf_addc(c, &ind, ' ');
+    if (w > 0) {
+      tstr_check_size(c, a->at, (uint64_t)w);
+      char *sp = talloc(c, (size_t)w);
+      memset(sp, ' ', (size_t)w);
+      tbuf_add(c, &ind, sp, (size_t)w);
+    }
   }
   bool first = args[2].t != TV_MISSING && tv_truthy(c, a->at, args[2]);
   bool blank = args[3].t != TV_MISSING && tv_truthy(c, a->at, args[3]);
@@ -274,7 +271,7 @@ static tv f_wordcount(tctx *c, tcall *a) {
 
 static tv f_truncate(tctx *c, tcall *a) {
   tv args[5];
-  TARGS(c, a, "do_truncate", args, "s", "length?", "killwords?", "end?", "leeway?");
+  TARGS(c, a, "do_truncate", args, "s", "?length", "?killwords", "?end", "?leeway");
   tv s = args[0];
   int64_t length = args[1].t == TV_MISSING ? 255 : targ_int(c, a->at, args[1], "length");
   bool killwords = args[2].t != TV_MISSING && tv_truthy(c, a->at, args[2]);
@@ -331,7 +328,7 @@ static tv f_safe(tctx *c, tcall *a) {
 
 static tv f_xmlattr(tctx *c, tcall *a) {
   tv args[2];
-  TARGS(c, a, "do_xmlattr", args, "d", "autospace?");
+  TARGS(c, a, "do_xmlattr", args, "d", "?autospace");
   if (args[0].t != TV_DICT) terr(c, a->at, "'%s' object has no attribute 'items'", tv_typename(args[0]));
   tbuf b = {0};
   tdent *e;
@@ -359,7 +356,7 @@ static tv f_xmlattr(tctx *c, tcall *a) {
 
 static tv f_filesizeformat(tctx *c, tcall *a) {
   tv args[2];
-  TARGS(c, a, "do_filesizeformat", args, "value", "binary?");
+  TARGS(c, a, "do_filesizeformat", args, "value", "?binary");
   double bytes;
   tv v = args[0];
   if (v.t == TV_STR) {
@@ -557,17 +554,17 @@ static void json_emit(tctx *c, const tnode *at, tbuf *b, tv v, const tv *indent,
       tbuf_adds(c, b, "{}");
       return;
     }
-    tv *keys = brr_arena_alloc(c->a, n * sizeof *keys), *vals = brr_arena_alloc(c->a, n * sizeof *vals);
+    tv *keys = talloc(c, n * sizeof *keys), *vals = talloc(c, n * sizeof *vals);
     tdent *e;
     for (size_t i = 0; td_next(v.u.d, &i, &e); k++) {
       keys[k] = e->key;
       vals[k] = e->val;
     }
     /* sort_keys=True: keys are unique, so the pairs sort by key alone */
-    tv *idx = brr_arena_alloc(c->a, n * sizeof *idx);
+    tv *idx = talloc(c, n * sizeof *idx);
     for (size_t i = 0; i < n; i++) idx[i] = tv_int((int64_t)i);
     tsort_values(c, at, idx, n, keys, false);
-    size_t *order = brr_arena_alloc(c->a, n * sizeof *order);
+    size_t *order = talloc(c, n * sizeof *order);
     for (size_t i = 0; i < n; i++) order[i] = (size_t)idx[i].u.i;
     tbuf_addc(c, b, '{');
     for (size_t i = 0; i < n; i++) {
@@ -596,14 +593,18 @@ static void json_emit(tctx *c, const tnode *at, tbuf *b, tv v, const tv *indent,
 
 static tv f_tojson(tctx *c, tcall *a) {
   tv args[2];
-  TARGS(c, a, "do_tojson", args, "value", "indent?");
+  TARGS(c, a, "do_tojson", args, "value", "?indent");
   tv ind = TV_MISSING_V;
   if (args[1].t == TV_STR) ind = args[1];
   else if (args[1].t != TV_MISSING && args[1].t != TV_NONE) {
     int64_t w = targ_int(c, a->at, args[1], "indent");
-    tbuf sp = {0};
-    for (int64_t i = 0; i < w; i++) tbuf_addc(c, &sp, ' ');
-    ind = tbuf_str(c, &sp);
+    char *sp = "";
+    if (w > 0) {
+      tstr_check_size(c, a->at, (uint64_t)w);
+      sp = talloc(c, (size_t)w + 1);
+      memset(sp, ' ', (size_t)w);
+    }
+    ind = tv_str_nocopy(sp, w > 0 ? (size_t)w : 0);
   }
   tbuf b = {0};
   json_emit(c, a->at, &b, args[0], ind.t == TV_STR ? &ind : NULL, 0);

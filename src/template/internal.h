@@ -17,6 +17,12 @@
 
 #include "brr/template.h"
 
+#if defined(__GNUC__)
+#define BRR_NOINLINE __attribute__((noinline))
+#else
+#define BRR_NOINLINE
+#endif
+
 typedef struct tctx tctx;
 typedef struct tcall tcall;
 
@@ -147,7 +153,8 @@ struct tnode {
   uint8_t op;    /* top, name ctx, flags */
   bool flag;     /* N_FOR: recursive; N_INCLUDE: ignore missing; N_BLOCK: scoped;
                     N_FILTER/N_TEST: resolved at runtime (unknown at parse time, soft) */
-  bool flag2;    /* N_INCLUDE: with context */
+  bool flag2;    /* N_INCLUDE: with context; N_NAME: reads a parameter slot (no undefined
+                    check: Jinja2 shows its `missing` sentinel if the slot is unset) */
   unsigned line, col;
   unsigned jline;       /* the line Jinja2 gives the node (a few differ from the token's) */
   unsigned mline;       /* N_WITH: the line Jinja2 blames for errors in its values */
@@ -176,6 +183,8 @@ typedef enum { LOAD_PARAM, LOAD_RESOLVE, LOAD_ALIAS, LOAD_UNDEF } tload_kind;
 
 typedef struct tslot {
   const char *name;
+  size_t namelen;
+  uint64_t hash; /* of the name, for context lookups */
   tload_kind load;
   int alias_hops, alias_slot; /* LOAD_ALIAS: the outer slot copied at entry */
 } tslot;
@@ -201,12 +210,14 @@ typedef struct tkwarg {
 } tkwarg;
 
 struct tcall {
-  tv *pos;
+  tv *pos; /* arguments: valid only during the call (copy what you keep) */
   size_t npos;
   tkwarg *kw;
   size_t nkw;
   const tnode *at; /* for error positions */
   tfunc *self;     /* the function called (bound `self`, state) */
+  tv posbuf[6];    /* storage for the usual few arguments, saving allocations */
+  tkwarg kwbuf[4];
 };
 
 typedef enum { FN_BUILTIN, FN_MACRO } tfunc_kind;
@@ -222,9 +233,9 @@ struct tfunc {
   size_t nargs;
 };
 
-/* cycler() and joiner() */
+/* cycler() and joiner(), and Jinja2's `missing` sentinel */
 struct tobj {
-  uint8_t kind; /* 0 cycler, 1 joiner */
+  uint8_t kind; /* 0 cycler, 1 joiner, 2 missing */
   tv *items;
   size_t n, pos;
   const char *sep;
@@ -244,7 +255,10 @@ struct tloop {
 /* ---- render context ----------------------------------------------------------------------- */
 
 struct tctx {
-  brr_arena *a;
+  brr_arena *a;          /* for brr_value trees (read_yaml_file); template values use talloc */
+  struct tchunk *chunks; /* talloc's memory */
+  struct tchunk *spare;  /* released chunks, for reuse */
+  bool escaped;          /* see tescape() */
   const brr_tmpl_env *env;
   const char *file;
   const char *src; /* normalised source (newlines as \n), for messages */
@@ -260,9 +274,11 @@ struct tctx {
   tdict *globals;
   /* output: the current buffer (the main one, or a capture for macros and set blocks) */
   struct tbuf *out;
-  struct tbuf *main;
+  struct tbuf *main; /* a view of the caller's buffer, from out_base on */
+  brr_buf *out_buf;
+  size_t out_base;
   bool want_map;
-  unsigned *map;
+  unsigned *map; /* heap: it grows during loop iterations whose memory is released */
   size_t nmap, capmap;
   bool at_line_start;
   /* heap resources to release when an error unwinds the render */
@@ -290,6 +306,24 @@ typedef struct ttrack {
   void *p;
 } ttrack;
 
+/* ---- memory for the render (freed when it ends; zeroed) ---- */
+/* A loop iteration's memory is released when the iteration leaves nothing behind. */
+typedef struct tmark {
+  struct tchunk *chunk;
+  size_t used;
+} tmark;
+tmark tmark_get(tctx *c);
+void tmark_release(tctx *c, tmark m); /* frees everything allocated since `m` */
+/* Called by everything that stores into a value that may be older than the current loop
+ * iteration (list.append, dict.update, namespace attributes, ...): keeps the iteration's
+ * memory alive. */
+static inline void tescape(tctx *c);
+void *talloc(tctx *c, size_t n);
+void *tgrow(tctx *c, void *old, size_t old_bytes, size_t new_bytes);
+char *tstrndup(tctx *c, const char *s, size_t n);
+char *tstrdup(tctx *c, const char *s);
+char *tprintf(tctx *c, const char *fmt, ...) BRR_PRINTF(2, 3);
+
 /* ---- errors (all longjmp to the render entry) ---- */
 BRR_NORETURN void terr(tctx *c, const tnode *at, const char *fmt, ...) BRR_PRINTF(3, 4);
 BRR_NORETURN void terr_at(tctx *c, unsigned line, unsigned col, const char *fmt, ...)
@@ -302,21 +336,31 @@ BRR_NORETURN void terr_undef(tctx *c, const tnode *at, tv u);
 size_t tctx_track(tctx *c, void (*fn)(void *), void *p);
 void tctx_untrack(tctx *c, size_t id); /* runs fn(p) now */
 
+static inline void tescape(tctx *c) { c->escaped = true; }
+
 /* ---- tbuf ---- */
 void tbuf_add(tctx *c, tbuf *b, const char *p, size_t n);
 void tbuf_addc(tctx *c, tbuf *b, char ch);
 void tbuf_adds(tctx *c, tbuf *b, const char *s);
 void tbuf_printf(tctx *c, tbuf *b, const char *fmt, ...) BRR_PRINTF(3, 4);
 tv tbuf_str(tctx *c, tbuf *b); /* the buffer as a string value (no copy) */
+/* raise before building a string of `bytes` bytes when that is beyond brr's limit */
+void tstr_check_size(tctx *c, const tnode *at, uint64_t bytes);
 
 /* ---- values: tvalue.c ---- */
 extern const tv TV_NONE_V, TV_MISSING_V, TV_TRUE_V, TV_FALSE_V;
-tv tv_bool(bool b);
-tv tv_int(int64_t i);
-tv tv_float(double f);
+static inline tv tv_bool(bool b) { return (tv){.t = TV_BOOL, .u.b = b}; }
+static inline tv tv_int(int64_t i) { return (tv){.t = TV_INT, .u.i = i}; }
+static inline tv tv_float(double f) { return (tv){.t = TV_FLOAT, .u.f = f}; }
+/* p must be NUL-terminated and outlive the value */
+static inline tv tv_str_nocopy(const char *p, size_t n) {
+  tv v = {.t = TV_STR};
+  v.u.s.p = p;
+  v.u.s.n = n;
+  return v;
+}
 tv tv_str(tctx *c, const char *p, size_t n); /* copies */
 tv tv_strz(tctx *c, const char *s);          /* copies */
-tv tv_str_nocopy(const char *p, size_t n);   /* p must be NUL-terminated and outlive */
 tv tv_undef(tctx *c, const char *hint, tv obj, tv name);
 tv tv_undef_name(tctx *c, const char *name);
 tv tv_list(tctx *c, size_t cap);
@@ -326,6 +370,8 @@ void tl_push(tctx *c, tlist *l, tv v);
 void td_set(tctx *c, const tnode *at, tdict *d, tv k, tv v);
 tv *td_get(tctx *c, const tnode *at, tdict *d, tv k); /* NULL when absent */
 tv *td_gets(tdict *d, const char *k, size_t n);       /* string key lookup */
+tv *td_gets_h(tdict *d, const char *k, size_t n, uint64_t h); /* with tstr_hash(k, n) */
+uint64_t tstr_hash(const char *p, size_t n);
 void td_sets(tctx *c, tdict *d, const char *k, tv v); /* k must outlive (arena) */
 bool td_del(tctx *c, const tnode *at, tdict *d, tv k, tv *old);
 tdict *td_copy(tctx *c, const tdict *d);
@@ -333,8 +379,8 @@ tdict *td_copy(tctx *c, const tdict *d);
 bool td_next(const tdict *d, size_t *i, tdent **e);
 
 bool tv_truthy(tctx *c, const tnode *at, tv v);
-bool tv_is_undef(tv v);
-bool tv_is_num(tv v); /* bool, int, float */
+static inline bool tv_is_undef(tv v) { return v.t == TV_UNDEF || v.t == TV_MISSING; }
+static inline bool tv_is_num(tv v) { return v.t == TV_BOOL || v.t == TV_INT || v.t == TV_FLOAT; } /* bool, int, float */
 bool tv_eq(tctx *c, tv a, tv b);
 /* Python's <: -1, 0, 1; type errors raise. */
 int tv_cmp(tctx *c, const tnode *at, tv a, tv b);
@@ -344,7 +390,8 @@ const char *tv_typename(tv v);   /* Python type name: 'str', 'int', 'NoneType', 
 void tv_str_to(tctx *c, tbuf *b, tv v);
 void tv_repr_to(tctx *c, tbuf *b, tv v);
 tv tv_to_str(tctx *c, tv v); /* str(v) as a string value (no copy when already one) */
-/* Materialise anything iterable into an array (consumes iterators); raises for the rest. */
+/* Anything iterable as an array (consumes iterators); raises for the rest. Lists and tuples
+ * give their own items: callers must not write into the result. */
 tv *tv_iterate(tctx *c, const tnode *at, tv v, size_t *n);
 /* len(); raises for types without one */
 size_t tv_len(tctx *c, const tnode *at, tv v);
@@ -412,8 +459,10 @@ tframe_info *tsymbols_resolve(tctx *c, tnode *root);
 tv teval(tctx *c, tframe *f, const tnode *n);
 void texec_body(tctx *c, tframe *f, const tnodes *body);
 tframe *tframe_enter(tctx *c, tframe *parent, const tframe_info *fi);
+void tframe_load(tctx *c, tframe *f); /* (re)initialise the slots, as entering the frame does */
 tv tcall_value(tctx *c, const tnode *at, tv fn, tcall *a);
-tv tresolve(tctx *c, const char *name); /* context lookup; TV_MISSING when absent */
+tv tresolve(tctx *c, const char *name, size_t n); /* context lookup; TV_MISSING when absent */
+tv tresolve_h(tctx *c, const char *name, size_t n, uint64_t h);
 /* Output to the current buffer; `line` is the source line of the first byte. */
 void temit(tctx *c, const char *p, size_t n, unsigned line, bool data);
 void temit_value(tctx *c, tv v, unsigned line);
@@ -439,7 +488,7 @@ bool tmethod_get(tctx *c, const tnode *at, tv obj, const char *name, size_t n, t
 void tglobals_init(tctx *c, tdict *globals, bool buildrunner);
 tv tfn_new(tctx *c, const char *name, tbuiltin fn, tv self);
 
-/* argument binding: `params` are names; a trailing '?' marks optional ones. Missing optional
+/* argument binding: `params` are names; a leading '?' marks optional ones. Missing optional
  * arguments come back as TV_MISSING. `fname` is used in error messages. */
 void targs_bind(tctx *c, tcall *a, const char *fname, const char *const *params, size_t np,
                 tv *out);
@@ -454,6 +503,10 @@ const char *targ_str(tctx *c, const tnode *at, tv v, const char *what, size_t *n
 /* ---- str methods: strmethods.c; dict helpers: methods.c; sorting: seqfilters.c ---- */
 tbuiltin tstr_method(const char *name, size_t n);
 tv tstr_replace(tctx *c, const tnode *at, tv s, tv old, tv new_, int64_t count);
+/* str.strip/lstrip/rstrip(chars): chars TV_MISSING or None strips whitespace */
+tv tstr_strip(tctx *c, const tnode *at, tv s, tv chars, bool left, bool right);
+/* str.center/ljust/rjust: how 0 center, 1 left, 2 right */
+tv tstr_pad(tctx *c, const tnode *at, tv s, int64_t width, tv fill, int how);
 void tdict_update(tctx *c, const tnode *at, tdict *d, tv src);
 /* stable sort of v[0..n) by keys[i] (or the values themselves), comparing with < only */
 void tsort_values(tctx *c, const tnode *at, tv *v, size_t n, const tv *keys, bool reverse);

@@ -19,7 +19,7 @@ typedef struct lexer {
 
 char *tlex_prepare(tctx *c, const char *src, size_t len, size_t *outlen) {
   /* Jinja2 splits on \r\n, \r and \n, drops one trailing empty line and rejoins with \n */
-  char *out = brr_arena_alloc(c->a, len + 1);
+  char *out = talloc(c, len + 1);
   size_t o = 0;
   for (size_t i = 0; i < len; i++) {
     if (src[i] == '\r') {
@@ -53,7 +53,7 @@ static unsigned lx_col(const lexer *L, size_t pos) {
 static ttok *lx_push(lexer *L, int type, size_t at) {
   if (L->nt == L->cap) {
     size_t ncap = L->cap ? L->cap * 2 : 64;
-    L->v = brr_arena_grow(L->c->a, L->v, L->cap * sizeof *L->v, ncap * sizeof *L->v);
+    L->v = tgrow(L->c, L->v, L->cap * sizeof *L->v, ncap * sizeof *L->v);
     L->cap = ncap;
   }
   ttok *t = &L->v[L->nt++];
@@ -91,7 +91,7 @@ static size_t rstrip_end(const char *s, size_t from, size_t to) {
 static void lx_data(lexer *L, size_t from, size_t to) {
   if (to <= from) return;
   ttok *t = lx_push(L, TK_DATA, from);
-  t->s = brr_arena_strndup(L->c->a, L->s + from, to - from);
+  t->s = tstrndup(L->c, L->s + from, to - from);
   t->n = to - from;
 }
 
@@ -187,7 +187,7 @@ static size_t match_name(const char *s, size_t n, size_t i) {
 /* Decode a string literal's body the way Jinja2 does (Python's unicode-escape codec). */
 static void decode_string(lexer *L, ttok *t, const char *b, size_t n) {
   tctx *c = L->c;
-  char *out = brr_arena_alloc(c->a, n * 4 + 1);
+  char *out = talloc(c, n * 4 + 1);
   size_t o = 0;
   for (size_t i = 0; i < n; i++) {
     if (b[i] != '\\' || i + 1 >= n) {
@@ -328,7 +328,7 @@ static bool lx_tag_token(lexer *L, bool block) {
     lx_advance(L, skip_ws(s, n, i));
   } else if ((e = match_float(s, n, i)) > 0) {
     ttok *t = lx_push(L, TK_FLOAT, i);
-    char *tmp = brr_arena_alloc(L->c->a, e - i + 1);
+    char *tmp = talloc(L->c, e - i + 1);
     size_t k = 0;
     for (size_t p = i; p < e; p++)
       if (s[p] != '_') tmp[k++] = s[p];
@@ -337,7 +337,7 @@ static bool lx_tag_token(lexer *L, bool block) {
   } else if ((e = match_int(s, n, i, &base)) > 0) {
     ttok *t = lx_push(L, TK_INT, i);
     size_t skip = base == 10 ? 0 : 2;
-    char *tmp = brr_arena_alloc(L->c->a, e - i + 1);
+    char *tmp = talloc(L->c, e - i + 1);
     size_t k = 0;
     for (size_t p = i + skip; p < e; p++)
       if (s[p] != '_') tmp[k++] = s[p];
@@ -347,7 +347,7 @@ static bool lx_tag_token(lexer *L, bool block) {
     lx_advance(L, e);
   } else if ((e = match_name(s, n, i)) > i) {
     ttok *t = lx_push(L, TK_NAME, i);
-    t->s = brr_arena_strndup(L->c->a, s + i, e - i);
+    t->s = tstrndup(L->c, s + i, e - i);
     t->n = e - i;
     lx_advance(L, e);
   } else if ((s[i] == '\'' || s[i] == '"') && (e = match_string(s, n, i)) > 0) {

@@ -14,25 +14,21 @@ void targs_bind(tctx *c, tcall *a, const char *fname, const char *const *params,
   for (size_t i = 0; i < np; i++) out[i] = TV_MISSING_V;
   if (a->npos > np) {
     size_t req = 0;
-    for (size_t i = 0; i < np; i++)
-      if (!strchr(params[i], '?')) req++;
+    for (size_t i = 0; i < np; i++) req += params[i][0] != '?';
     terr(c, a->at, "%s() takes %s %zu positional argument%s but %zu were given", fname, req == np ? "exactly" : "at most",
          np, np == 1 ? "" : "s", a->npos);
   }
   for (size_t i = 0; i < a->npos; i++) out[i] = a->pos[i];
   for (size_t k = 0; k < a->nkw; k++) {
     size_t i;
-    for (i = 0; i < np; i++) {
-      size_t l = strcspn(params[i], "?");
-      if (strlen(a->kw[k].name) == l && !strncmp(params[i], a->kw[k].name, l)) break;
-    }
+    for (i = 0; i < np; i++)
+      if (!strcmp(params[i] + (params[i][0] == '?'), a->kw[k].name)) break;
     if (i == np) terr(c, a->at, "%s() got an unexpected keyword argument '%s'", fname, a->kw[k].name);
     if (out[i].t != TV_MISSING) terr(c, a->at, "%s() got multiple values for argument '%s'", fname, a->kw[k].name);
     out[i] = a->kw[k].v;
   }
   for (size_t i = 0; i < np; i++)
-    if (out[i].t == TV_MISSING && !strchr(params[i], '?'))
-      terr(c, a->at, "%s() missing required argument: '%s'", fname, params[i]);
+    if (out[i].t == TV_MISSING && params[i][0] != '?') terr(c, a->at, "%s() missing required argument: '%s'", fname, params[i]);
 }
 
 int64_t targ_int(tctx *c, const tnode *at, tv v, const char *what) {
@@ -52,7 +48,7 @@ const char *targ_str(tctx *c, const tnode *at, tv v, const char *what, size_t *n
 }
 
 tv tfn_new(tctx *c, const char *name, tbuiltin fn, tv self) {
-  tfunc *f = brr_arena_alloc(c->a, sizeof *f);
+  tfunc *f = talloc(c, sizeof *f);
   f->kind = FN_BUILTIN;
   f->name = name;
   f->fn = fn;
@@ -64,7 +60,7 @@ tv tfn_new(tctx *c, const char *name, tbuiltin fn, tv self) {
 
 static tv d_get(tctx *c, tcall *a) {
   tv args[2];
-  TARGS(c, a, "get", args, "key", "default?");
+  TARGS(c, a, "get", args, "key", "?default");
   tv *v = td_get(c, a->at, SELF(a).u.d, args[0]);
   if (v) return *v;
   return args[1].t == TV_MISSING ? TV_NONE_V : args[1];
@@ -89,8 +85,9 @@ static tv d_values(tctx *c, tcall *a) {
 }
 
 static tv d_pop(tctx *c, tcall *a) {
+  tescape(c);
   tv args[2], old;
-  TARGS(c, a, "pop", args, "key", "default?");
+  TARGS(c, a, "pop", args, "key", "?default");
   if (td_del(c, a->at, SELF(a).u.d, args[0], &old)) return old;
   if (args[1].t != TV_MISSING) return args[1];
   tbuf b = {0};
@@ -99,6 +96,7 @@ static tv d_pop(tctx *c, tcall *a) {
 }
 
 static tv d_popitem(tctx *c, tcall *a) {
+  tescape(c);
   targs_bind(c, a, "popitem", NULL, 0, NULL);
   tdict *d = SELF(a).u.d;
   for (size_t i = d->n; i-- > 0;)
@@ -113,8 +111,9 @@ static tv d_popitem(tctx *c, tcall *a) {
 }
 
 static tv d_setdefault(tctx *c, tcall *a) {
+  tescape(c);
   tv args[2];
-  TARGS(c, a, "setdefault", args, "key", "default?");
+  TARGS(c, a, "setdefault", args, "key", "?default");
   tv *v = td_get(c, a->at, SELF(a).u.d, args[0]);
   if (v) return *v;
   tv dv = args[1].t == TV_MISSING ? TV_NONE_V : args[1];
@@ -141,6 +140,7 @@ void tdict_update(tctx *c, const tnode *at, tdict *d, tv src) {
 }
 
 static tv d_update(tctx *c, tcall *a) {
+  tescape(c);
   if (a->npos > 1) terr(c, a->at, "update expected at most 1 argument, got %zu", a->npos);
   if (a->npos) tdict_update(c, a->at, SELF(a).u.d, a->pos[0]);
   for (size_t k = 0; k < a->nkw; k++) td_sets(c, SELF(a).u.d, a->kw[k].name, a->kw[k].v);
@@ -153,6 +153,7 @@ static tv d_copy(tctx *c, tcall *a) {
 }
 
 static tv d_clear(tctx *c, tcall *a) {
+  tescape(c);
   targs_bind(c, a, "clear", NULL, 0, NULL);
   tdict *d = SELF(a).u.d;
   memset(d, 0, sizeof *d);
@@ -161,7 +162,7 @@ static tv d_clear(tctx *c, tcall *a) {
 
 static tv d_fromkeys(tctx *c, tcall *a) {
   tv args[2];
-  TARGS(c, a, "fromkeys", args, "iterable", "value?");
+  TARGS(c, a, "fromkeys", args, "iterable", "?value");
   size_t n;
   tv *keys = tv_iterate(c, a->at, args[0], &n);
   tv d = tv_dict(c);
@@ -172,6 +173,7 @@ static tv d_fromkeys(tctx *c, tcall *a) {
 /* ---- list and tuple ---- */
 
 static tv l_append(tctx *c, tcall *a) {
+  tescape(c);
   tv args[1];
   TARGS(c, a, "append", args, "object");
   tl_push(c, SELF(a).u.l, args[0]);
@@ -179,6 +181,7 @@ static tv l_append(tctx *c, tcall *a) {
 }
 
 static tv l_extend(tctx *c, tcall *a) {
+  tescape(c);
   tv args[1];
   TARGS(c, a, "extend", args, "iterable");
   size_t n;
@@ -188,6 +191,7 @@ static tv l_extend(tctx *c, tcall *a) {
 }
 
 static tv l_insert(tctx *c, tcall *a) {
+  tescape(c);
   tv args[2];
   TARGS(c, a, "insert", args, "index", "object");
   tlist *l = SELF(a).u.l;
@@ -201,8 +205,9 @@ static tv l_insert(tctx *c, tcall *a) {
 }
 
 static tv l_pop(tctx *c, tcall *a) {
+  tescape(c);
   tv args[1];
-  TARGS(c, a, "pop", args, "index?");
+  TARGS(c, a, "pop", args, "?index");
   tlist *l = SELF(a).u.l;
   if (l->n == 0) terr(c, a->at, "pop from empty list");
   int64_t i = args[0].t == TV_MISSING ? (int64_t)l->n - 1 : targ_int(c, a->at, args[0], "index");
@@ -229,7 +234,7 @@ static int64_t seq_find(tctx *c, tcall *a, tv *args) {
 
 static tv l_index(tctx *c, tcall *a) {
   tv args[3];
-  TARGS(c, a, "index", args, "value", "start?", "stop?");
+  TARGS(c, a, "index", args, "value", "?start", "?stop");
   int64_t i = seq_find(c, a, args);
   if (i < 0) {
     tbuf b = {0};
@@ -249,6 +254,7 @@ static tv l_count(tctx *c, tcall *a) {
 }
 
 static tv l_remove(tctx *c, tcall *a) {
+  tescape(c);
   tv args[3] = {TV_MISSING_V, TV_MISSING_V, TV_MISSING_V};
   TARGS(c, a, "remove", args, "value");
   int64_t i = seq_find(c, a, args);
@@ -260,6 +266,7 @@ static tv l_remove(tctx *c, tcall *a) {
 }
 
 static tv l_reverse(tctx *c, tcall *a) {
+  tescape(c);
   targs_bind(c, a, "reverse", NULL, 0, NULL);
   tlist *l = SELF(a).u.l;
   for (size_t i = 0; i < l->n / 2; i++) {
@@ -272,13 +279,14 @@ static tv l_reverse(tctx *c, tcall *a) {
 
 
 static tv l_sort(tctx *c, tcall *a) {
+  tescape(c);
   if (a->npos) terr(c, a->at, "sort() takes no positional arguments");
   tv args[2];
-  TARGS(c, a, "sort", args, "key?", "reverse?");
+  TARGS(c, a, "sort", args, "?key", "?reverse");
   tlist *l = SELF(a).u.l;
   tv *keys = NULL;
   if (args[0].t != TV_MISSING && args[0].t != TV_NONE) {
-    keys = brr_arena_alloc(c->a, (l->n ? l->n : 1) * sizeof *keys);
+    keys = talloc(c, (l->n ? l->n : 1) * sizeof *keys);
     for (size_t i = 0; i < l->n; i++) {
       tcall k = {.pos = &l->v[i], .npos = 1, .at = a->at};
       keys[i] = tcall_value(c, a->at, args[0], &k);
@@ -297,6 +305,7 @@ static tv l_copy(tctx *c, tcall *a) {
 }
 
 static tv l_clear(tctx *c, tcall *a) {
+  tescape(c);
   targs_bind(c, a, "clear", NULL, 0, NULL);
   SELF(a).u.l->n = 0;
   return TV_NONE_V;
@@ -311,6 +320,7 @@ static tv loop_cycle(tctx *c, tcall *a) {
 }
 
 static tv loop_changed(tctx *c, tcall *a) {
+  tescape(c);
   tloop *l = SELF(a).u.loop;
   tv t = tv_tuple(c, a->npos);
   for (size_t i = 0; i < a->npos; i++) t.u.l->v[i] = a->pos[i];
@@ -322,7 +332,7 @@ static tv loop_changed(tctx *c, tcall *a) {
 static bool loop_attr(tctx *c, tv obj, const char *name, tv *out) {
   tloop *l = obj.u.loop;
   int64_t i = (int64_t)l->i, n = (int64_t)l->n;
-  if (!strcmp(name, "index")) *out = tv_int(i + 1);
+  if (name[0] == 'i' && name[1] == 'n' && !strcmp(name, "index")) *out = tv_int(i + 1); /* the common one first */
   else if (!strcmp(name, "index0")) *out = tv_int(i);
   else if (!strcmp(name, "revindex")) *out = tv_int(n - i);
   else if (!strcmp(name, "revindex0")) *out = tv_int(n - i - 1);
@@ -344,6 +354,7 @@ static bool loop_attr(tctx *c, tv obj, const char *name, tv *out) {
 /* ---- cycler ---- */
 
 static tv cy_next(tctx *c, tcall *a) {
+  tescape(c);
   targs_bind(c, a, "next", NULL, 0, NULL);
   tobj *o = SELF(a).u.obj;
   tv v = o->items[o->pos];
@@ -352,6 +363,7 @@ static tv cy_next(tctx *c, tcall *a) {
 }
 
 static tv cy_reset(tctx *c, tcall *a) {
+  tescape(c);
   targs_bind(c, a, "reset", NULL, 0, NULL);
   SELF(a).u.obj->pos = 0;
   return TV_NONE_V;
@@ -473,7 +485,7 @@ bool tmethod_get(tctx *c, const tnode *at, tv obj, const char *name, size_t n, t
   }
   (void)at;
   if (!fn) return false;
-  const char *nm = brr_arena_strndup(c->a, name, n);
+  const char *nm = tstrndup(c, name, n);
   *out = tfn_new(c, nm, fn, obj);
   return true;
 }

@@ -27,9 +27,11 @@ BRR_NORETURN static void unsupported(tctx *c, const tnode *at, int op, tv a, tv 
 static tv repeat(tctx *c, const tnode *at, tv seq, int64_t times) {
   if (times < 0) times = 0;
   if (seq.t == TV_STR) {
-    tbuf b = {0};
-    for (int64_t i = 0; i < times; i++) tbuf_add(c, &b, seq.u.s.p, seq.u.s.n);
-    return tbuf_str(c, &b);
+    if (seq.u.s.n) tstr_check_size(c, at, (uint64_t)times > UINT64_MAX / seq.u.s.n ? UINT64_MAX : (uint64_t)times * seq.u.s.n);
+    size_t total = seq.u.s.n * (size_t)times;
+    char *p = talloc(c, total + 1);
+    for (int64_t i = 0; i < times; i++) memcpy(p + (size_t)i * seq.u.s.n, seq.u.s.p, seq.u.s.n);
+    return tv_str_nocopy(p, total);
   }
   size_t n = seq.u.l->n;
   if (n && (uint64_t)times > 10000000 / n) terr(c, at, "repeated sequence too large (brr allows 10000000 items)");
@@ -309,7 +311,7 @@ tv top_slice(tctx *c, const tnode *at, tv obj, tv start, tv stop, tv step) {
     for (size_t i = 0; i < obj.u.s.n && ascii; i++) ascii = (unsigned char)obj.u.s.p[i] < 0x80;
     len = ascii ? (int64_t)obj.u.s.n : (int64_t)u8_len(obj.u.s.p, obj.u.s.n);
     if (!ascii) { /* code point start offsets, plus the end */
-      offs = brr_arena_alloc(c->a, (size_t)(len + 1) * sizeof *offs);
+      offs = talloc(c, (size_t)(len + 1) * sizeof *offs);
       size_t k = 0;
       for (size_t i = 0; i < obj.u.s.n;) {
         uint32_t cp;

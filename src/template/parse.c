@@ -51,7 +51,7 @@ static void fail(parser *P, const ttok *t, const char *fmt, ...) {
   va_start(ap, fmt);
   char *msg = brr_xvasprintf(fmt, ap);
   va_end(ap);
-  char *m = brr_arena_strdup(P->c->a, msg);
+  char *m = tstrdup(P->c, msg);
   free(msg);
   terr_at(P->c, t->line, t->col, "%s", m);
 }
@@ -80,7 +80,7 @@ static const ttok *expect_name(parser *P, const char *name) {
 }
 
 static tnode *mk(parser *P, int kind, const ttok *at) {
-  tnode *n = brr_arena_alloc(P->c->a, sizeof *n);
+  tnode *n = talloc(P->c, sizeof *n);
   n->kind = (uint8_t)kind;
   n->line = n->jline = at->line;
   n->col = at->col;
@@ -90,7 +90,7 @@ static tnode *mk(parser *P, int kind, const ttok *at) {
 static void push(parser *P, tnodes *l, tnode *n) {
   if (l->n == l->cap) {
     size_t nc = l->cap ? l->cap * 2 : 4;
-    l->v = brr_arena_grow(P->c->a, l->v, l->cap * sizeof *l->v, nc * sizeof *l->v);
+    l->v = tgrow(P->c, l->v, l->cap * sizeof *l->v, nc * sizeof *l->v);
     l->cap = nc;
   }
   l->v[l->n++] = n;
@@ -919,7 +919,7 @@ static tnodes subparse(parser *P, const char *const *end_tokens) {
 
 tnode *tparse(tctx *c, const ttok *toks, size_t n, bool do_ext) {
   parser P = {.c = c, .t = toks, .n = n, .do_ext = do_ext};
-  tnode *root = brr_arena_alloc(c->a, sizeof *root);
+  tnode *root = talloc(c, sizeof *root);
   root->kind = N_TEMPLATE;
   root->line = 1;
   root->col = 1;

@@ -293,7 +293,7 @@ static tv field_value(tctx *c, const tnode *at, tcall *a, const char *f, size_t 
         tv *x = td_gets(v.u.d, f + i, j - i);
         if (!x) terr(c, at, "'Namespace' object has no attribute '%.*s'", (int)(j - i), f + i);
         v = *x;
-      } else if (tmethod_get(c, at, v, brr_arena_strndup(c->a, f + i, j - i), j - i, &out)) v = out;
+      } else if (tmethod_get(c, at, v, tstrndup(c, f + i, j - i), j - i, &out)) v = out;
       else terr(c, at, "'%s' object has no attribute '%.*s'", tv_typename(v), (int)(j - i), f + i);
       i = j;
     } else {
@@ -474,6 +474,10 @@ tv tpy_percent(tctx *c, const tnode *at, tv fmt, tv argv) {
     case 's':
     case 'r':
     case 'a': {
+      if (conv == 's' && v.t == TV_STR && sp.width < 0 && sp.prec < 0) {
+        tbuf_add(c, &out, v.u.s.p, v.u.s.n);
+        break;
+      }
       tbuf t = {0};
       if (conv == 's') tv_str_to(c, &t, v);
       else tv_repr_to(c, &t, v);
@@ -491,6 +495,15 @@ tv tpy_percent(tctx *c, const tnode *at, tv fmt, tv argv) {
     case 'o':
     case 'x':
     case 'X': {
+      /* the common %d / %05d of an int, without the general machinery */
+      if ((v.t == TV_INT || v.t == TV_BOOL) && (conv == 'd' || conv == 'i' || conv == 'u') && !sp.sign && !sp.alt &&
+          !left && sp.prec < 0 && sp.width < 40) {
+        char num[64];
+        int len = snprintf(num, sizeof num, sp.zero ? "%0*lld" : "%*lld", (int)(sp.width < 0 ? 0 : sp.width),
+                           (long long)(v.t == TV_BOOL ? v.u.b : v.u.i));
+        tbuf_add(c, &out, num, (size_t)len);
+        break;
+      }
       int64_t iv;
       if (v.t == TV_INT || v.t == TV_BOOL) iv = v.t == TV_BOOL ? v.u.b : v.u.i;
       else if (v.t == TV_FLOAT && strchr("diu", conv)) {

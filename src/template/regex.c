@@ -76,6 +76,7 @@ typedef struct re_cache {
     char *pat;
     int64_t flags;
     pcre2_code *code;
+    pcre2_match_data *md;
   } e[RE_CACHE];
   size_t next;
 } re_cache;
@@ -84,12 +85,14 @@ static void cache_free(void *p) {
   re_cache *rc = p;
   for (size_t i = 0; i < RE_CACHE; i++) {
     free(rc->e[i].pat);
+    pcre2_match_data_free(rc->e[i].md);
     pcre2_code_free(rc->e[i].code);
   }
   free(rc);
 }
 
-static pcre2_code *compile(tctx *c, const tnode *at, tv pat, int64_t flags) {
+/* the compiled pattern and match data for `pat` (cached for the render) */
+static pcre2_code *compile(tctx *c, const tnode *at, tv pat, int64_t flags, pcre2_match_data **md) {
   /* a small cache per render: loops call re_sub with the same pattern many times */
   re_cache *cache = c->re_cache;
   if (!cache) {
@@ -97,7 +100,10 @@ static pcre2_code *compile(tctx *c, const tnode *at, tv pat, int64_t flags) {
     tctx_track(c, cache_free, cache);
   }
   for (size_t i = 0; i < RE_CACHE; i++)
-    if (cache->e[i].code && cache->e[i].flags == flags && !strcmp(cache->e[i].pat, pat.u.s.p)) return cache->e[i].code;
+    if (cache->e[i].code && cache->e[i].flags == flags && !strcmp(cache->e[i].pat, pat.u.s.p)) {
+      *md = cache->e[i].md;
+      return cache->e[i].code;
+    }
   if (flags & RE_L) terr(c, at, "cannot use LOCALE flag with a str pattern");
   if ((flags & RE_A) && (flags & RE_U)) terr(c, at, "ASCII and UNICODE flags are incompatible");
   uint32_t opts = PCRE2_UTF | PCRE2_MATCH_INVALID_UTF;
@@ -117,17 +123,18 @@ static pcre2_code *compile(tctx *c, const tnode *at, tv pat, int64_t flags) {
   }
   size_t k = cache->next++ % RE_CACHE;
   free(cache->e[k].pat);
+  pcre2_match_data_free(cache->e[k].md);
   pcre2_code_free(cache->e[k].code);
   cache->e[k].pat = brr_xstrdup(pat.u.s.p);
   cache->e[k].flags = flags;
   cache->e[k].code = code;
+  cache->e[k].md = *md = pcre2_match_data_create_from_pattern(code, NULL);
   return code;
 }
 
 typedef struct matcher {
   pcre2_code *code;
   pcre2_match_data *md;
-  size_t md_id;
   const char *s;
   size_t n, pos;
   bool must_advance;
@@ -135,17 +142,13 @@ typedef struct matcher {
   uint32_t ngroups;
 } matcher;
 
-static void md_free(void *p) { pcre2_match_data_free(p); }
-
-static void matcher_init(tctx *c, matcher *m, pcre2_code *code, tv subject) {
-  m->code = code;
-  m->md = pcre2_match_data_create_from_pattern(code, NULL);
-  m->md_id = tctx_track(c, md_free, m->md);
+static void matcher_init(tctx *c, matcher *m, tv pat, int64_t flags, const tnode *at, tv subject) {
+  m->code = compile(c, at, pat, flags, &m->md);
   m->s = subject.u.s.p;
   m->n = subject.u.s.n;
   m->pos = 0;
   m->must_advance = false;
-  pcre2_pattern_info(code, PCRE2_INFO_CAPTURECOUNT, &m->ngroups);
+  pcre2_pattern_info(m->code, PCRE2_INFO_CAPTURECOUNT, &m->ngroups);
 }
 
 /* CPython's search loop: after an empty match the next one may not be empty at the same place */
@@ -188,7 +191,7 @@ static void expand(tctx *c, const tnode *at, matcher *m, tv repl, tbuf *out) {
       const char *close = memchr(r + i + 2, '>', n - i - 2);
       if (!close) terr(c, at, "missing >, unterminated name at position %zu", i + 1);
       size_t nl = (size_t)(close - (r + i + 2));
-      char *name = brr_arena_strndup(c->a, r + i + 2, nl);
+      char *name = tstrndup(c, r + i + 2, nl);
       if (nl == 0) terr(c, at, "missing group name at position %zu", i + 2);
       bool digits = true;
       for (size_t k = 0; k < nl; k++) digits = digits && name[k] >= '0' && name[k] <= '9';
@@ -243,14 +246,14 @@ static tv text_arg(tctx *c, const tnode *at, tv v) {
 
 tv tre_sub(tctx *c, tcall *a) {
   tv args[5];
-  TARGS(c, a, "re_sub_filter", args, "text", "pattern", "replace", "count?", "flags?");
+  TARGS(c, a, "re_sub_filter", args, "text", "pattern", "replace", "?count", "?flags");
   tv text = text_arg(c, a->at, args[0]);
   if (args[1].t != TV_STR) terr(c, a->at, "first argument must be string or compiled pattern");
   if (args[2].t != TV_STR) terr(c, a->at, "brr's re_sub takes a string replacement");
   int64_t count = args[3].t == TV_MISSING ? 0 : targ_int(c, a->at, args[3], "count");
   int64_t flags = args[4].t == TV_MISSING ? 0 : targ_int(c, a->at, args[4], "flags");
   matcher m;
-  matcher_init(c, &m, compile(c, a->at, args[1], flags), text);
+  matcher_init(c, &m, args[1], flags, a->at, text);
   tbuf out = {0};
   size_t last = 0;
   int64_t done = 0;
@@ -261,19 +264,18 @@ tv tre_sub(tctx *c, tcall *a) {
     done++;
   }
   tbuf_add(c, &out, text.u.s.p + last, text.u.s.n - last);
-  tctx_untrack(c, m.md_id);
   return tbuf_str(c, &out);
 }
 
 tv tre_split(tctx *c, tcall *a) {
   tv args[4];
-  TARGS(c, a, "re_split_filter", args, "text", "pattern", "maxsplit?", "flags?");
+  TARGS(c, a, "re_split_filter", args, "text", "pattern", "?maxsplit", "?flags");
   tv text = text_arg(c, a->at, args[0]);
   if (args[1].t != TV_STR) terr(c, a->at, "first argument must be string or compiled pattern");
   int64_t maxsplit = args[2].t == TV_MISSING ? 0 : targ_int(c, a->at, args[2], "maxsplit");
   int64_t flags = args[3].t == TV_MISSING ? 0 : targ_int(c, a->at, args[3], "flags");
   matcher m;
-  matcher_init(c, &m, compile(c, a->at, args[1], flags), text);
+  matcher_init(c, &m, args[1], flags, a->at, text);
   tv out = tv_list(c, 0);
   size_t last = 0;
   int64_t done = 0;
@@ -287,6 +289,5 @@ tv tre_split(tctx *c, tcall *a) {
     done++;
   }
   tl_push(c, out.u.l, tv_str(c, text.u.s.p + last, text.u.s.n - last));
-  tctx_untrack(c, m.md_id);
   return out;
 }

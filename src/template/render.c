@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "internal.h"
 
@@ -108,17 +109,176 @@ void tctx_untrack(tctx *c, size_t id) {
   while (c->ntrack && !c->track[c->ntrack - 1].fn) c->ntrack--;
 }
 
+/* ---- memory ----
+ * A render allocates many small objects and frees them all at once. They come from chunks
+ * mapped with MAP_POPULATE: zeroed by the kernel and faulted in one go, where touching
+ * malloc'd memory page by page costs a fault per page (a large part of a big render). */
+
+typedef struct tchunk {
+  struct tchunk *next;
+  size_t size, used, pad; /* 32 bytes: what follows stays 16-byte aligned */
+} tchunk;
+
+#define CHUNK_MIN ((size_t)64 << 10)
+#define CHUNK_MAX ((size_t)1 << 20) /* populated memory a render does not use is wasted work */
+
+#if defined(__SANITIZE_ADDRESS__)
+#define TALLOC_PER_OBJECT 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define TALLOC_PER_OBJECT 1
+#endif
+#endif
+
+#ifdef TALLOC_PER_OBJECT
+/* AddressSanitizer builds: every object its own allocation, so overflows are caught and a
+ * released iteration's objects are really freed (a use after release is reported) */
+static void chunks_free(tctx *c) {
+  for (tchunk *k = c->chunks, *next; k; k = next) {
+    next = k->next;
+    free(k);
+  }
+  c->chunks = NULL;
+}
+
+tmark tmark_get(tctx *c) { return (tmark){c->chunks, 0}; }
+
+void tmark_release(tctx *c, tmark m) {
+  while (c->chunks != m.chunk) {
+    tchunk *k = c->chunks;
+    c->chunks = k->next;
+    free(k);
+  }
+}
+
+void *talloc(tctx *c, size_t n) {
+  tchunk *k = brr_xcalloc(1, sizeof *k + n);
+  k->next = c->chunks;
+  c->chunks = k;
+  return k + 1;
+}
+#else
+static void chunks_free(tctx *c) {
+  for (int list = 0; list < 2; list++)
+    for (tchunk *k = list ? c->spare : c->chunks, *next; k; k = next) {
+      next = k->next;
+      munmap(k, k->size);
+    }
+  c->chunks = c->spare = NULL;
+}
+
+tmark tmark_get(tctx *c) { return (tmark){c->chunks, c->chunks ? c->chunks->used : 0}; }
+
+void tmark_release(tctx *c, tmark m) {
+  /* chunks taken since the mark go to the spare list (pad: how much of one is dirty) */
+  while (c->chunks && c->chunks != m.chunk) {
+    tchunk *k = c->chunks;
+    c->chunks = k->next;
+    k->pad = k->used;
+    k->next = c->spare;
+    c->spare = k;
+  }
+  if (m.chunk) { /* talloc hands out zeroed memory */
+    memset((char *)m.chunk + m.used, 0, m.chunk->used - m.used);
+    m.chunk->used = m.used;
+  }
+}
+
+static tchunk *chunk_new(tctx *c, size_t size) {
+  for (tchunk **p = &c->spare; *p; p = &(*p)->next)
+    if ((*p)->size >= size) {
+      tchunk *k = *p;
+      *p = k->next;
+      size_t ksize = k->size;
+      memset(k, 0, k->pad);
+      k->size = ksize;
+      return k;
+    }
+  void *m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+  if (m == MAP_FAILED) {
+    fprintf(stderr, "brr: out of memory\n");
+    abort();
+  }
+  tchunk *k = m;
+  k->size = size;
+  return k;
+}
+
+void *talloc(tctx *c, size_t n) {
+  n = (n + 15) & ~(size_t)15;
+  tchunk *k = c->chunks;
+  if (!k || k->size - k->used < n) {
+    size_t size = k ? k->size * 2 : CHUNK_MIN;
+    if (size > CHUNK_MAX) size = CHUNK_MAX;
+    if (size < n + sizeof *k + 16) size = (n + sizeof *k + 16 + 4095) & ~(size_t)4095;
+    tchunk *nk = chunk_new(c, size);
+    size = nk->size;
+    nk->used = (sizeof *nk + 15) & ~(size_t)15;
+    if (k && k->size - k->used > size - n - nk->used) { /* keep filling the roomier chunk */
+      nk->next = k->next;
+      k->next = nk;
+      nk->used += n;
+      return (char *)nk + nk->used - n;
+    }
+    nk->next = k;
+    c->chunks = k = nk;
+  }
+  void *p = (char *)k + k->used;
+  k->used += n;
+  return p;
+}
+#endif
+
+void *tgrow(tctx *c, void *old, size_t old_bytes, size_t new_bytes) {
+  if (new_bytes <= old_bytes) return old;
+  void *p = talloc(c, new_bytes);
+  if (old && old_bytes) memcpy(p, old, old_bytes);
+  return p;
+}
+
+char *tstrndup(tctx *c, const char *s, size_t n) {
+  char *p = talloc(c, n + 1);
+  if (n) memcpy(p, s, n);
+  return p;
+}
+
+char *tstrdup(tctx *c, const char *s) { return tstrndup(c, s, strlen(s)); }
+
+char *tprintf(tctx *c, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  char *m = brr_xvasprintf(fmt, ap);
+  va_end(ap);
+  char *r = tstrdup(c, m);
+  free(m);
+  return r;
+}
+
 /* ---- arena buffers ---- */
 
 /* Python grows strings until memory runs out; brr stops a runaway template earlier */
 #define MAX_STRING ((size_t)128 << 20)
 
+void tstr_check_size(tctx *c, const tnode *at, uint64_t bytes) {
+  if (bytes > MAX_STRING) terr(c, at, "string too large (brr allows %zu MiB)", MAX_STRING >> 20);
+}
+
 static void tbuf_reserve(tctx *c, tbuf *b, size_t extra) {
   if (b->n + extra + 1 <= b->cap) return;
   if (b->n + extra > MAX_STRING) terr(c, NULL, "string too large (brr allows %zu MiB)", MAX_STRING >> 20);
-  size_t nc = b->cap ? b->cap * 2 : 64;
+  /* most strings are built once and short: start at the size asked for */
+  size_t nc = b->cap ? b->cap * 2 : (b->n + extra + 1 + 15) & ~(size_t)15;
   while (nc < b->n + extra + 1) nc *= 2;
-  b->p = brr_arena_grow(c->a, b->p, b->cap, nc);
+  if (b == c->main) { /* the caller's buffer: realloc grows it in place */
+    c->out_buf->len = b->n;
+    brr_buf_reserve(c->out_buf, nc - b->n - 1);
+    b->p = c->out_buf->data;
+    b->cap = c->out_buf->cap;
+  } else {
+    char *np = talloc(c, nc);
+    if (b->n) memcpy(np, b->p, b->n);
+    b->p = np;
+  }
   b->cap = nc;
 }
 
@@ -151,9 +311,9 @@ void tbuf_printf(tctx *c, tbuf *b, const char *fmt, ...) {
 }
 
 tv tbuf_str(tctx *c, tbuf *b) {
-  tbuf_reserve(c, b, 0);
-  b->p[b->n] = '\0';
-  return tv_str_nocopy(b->p, b->n);
+  (void)c;
+  /* tbuf_add keeps the text NUL-terminated */
+  return b->p ? tv_str_nocopy(b->p, b->n) : tv_str_nocopy("", 0);
 }
 
 /* ---- output ---- */
@@ -164,7 +324,7 @@ void temit(tctx *c, const char *p, size_t n, unsigned line, bool data) {
       if (c->at_line_start) {
         if (c->nmap == c->capmap) {
           c->capmap = c->capmap ? c->capmap * 2 : 64;
-          c->map = brr_arena_grow(c->a, c->map, c->nmap * sizeof *c->map, c->capmap * sizeof *c->map);
+          c->map = brr_xrealloc(c->map, c->capmap * sizeof *c->map);
         }
         c->map[c->nmap++] = line;
         c->at_line_start = false;
@@ -195,7 +355,7 @@ void temit_value(tctx *c, tv v, unsigned line) {
 
 tv tcapture(tctx *c, tframe *f, const tnodes *body) {
   tbuf *saved = c->out;
-  tbuf *b = brr_arena_alloc(c->a, sizeof *b);
+  tbuf *b = talloc(c, sizeof *b);
   c->out = b;
   texec_body(c, f, body);
   c->out = saved;
@@ -204,13 +364,14 @@ tv tcapture(tctx *c, tframe *f, const tnodes *body) {
 
 /* ---- context lookup ---- */
 
-tv tresolve(tctx *c, const char *name) {
-  size_t n = strlen(name);
-  tv *v = td_gets(c->ctxvars, name, n);
-  if (!v && c->vars) v = td_gets(c->vars, name, n);
-  if (!v) v = td_gets(c->globals, name, n);
+tv tresolve_h(tctx *c, const char *name, size_t n, uint64_t h) {
+  tv *v = td_gets_h(c->ctxvars, name, n, h);
+  if (!v && c->vars) v = td_gets_h(c->vars, name, n, h);
+  if (!v) v = td_gets_h(c->globals, name, n, h);
   return v ? *v : TV_MISSING_V;
 }
+
+tv tresolve(tctx *c, const char *name, size_t n) { return tresolve_h(c, name, n, tstr_hash(name, n)); }
 
 /* ---- entry ---- */
 
@@ -268,12 +429,18 @@ int brr_template_render(const char *src, size_t len, const char *file, const brr
         td_sets(c, c->vars, ctx_fns[i], *g);
       }
     }
-    c->main = brr_arena_alloc(c->a, sizeof *c->main);
+    /* the output goes straight into `out`; an error truncates it back */
+    c->out_buf = out;
+    c->out_base = out->len;
+    c->main = talloc(c, sizeof *c->main);
+    c->main->p = out->data;
+    c->main->n = out->len;
+    c->main->cap = out->cap;
     c->out = c->main;
     tframe *f = tframe_enter(c, NULL, root->fi);
     c->running = true;
     texec_body(c, f, &root->l1);
-    brr_buf_append(out, c->main->p ? c->main->p : "", c->main->n);
+    out->len = c->main->n;
     if (line_map) {
       *n_lines = c->nmap;
       *line_map = brr_xmalloc((c->nmap ? c->nmap : 1) * sizeof **line_map);
@@ -281,13 +448,19 @@ int brr_template_render(const char *src, size_t len, const char *file, const brr
     }
   } else {
     rc = report(c, file, d);
+    if (c->out_buf) {
+      out->len = c->out_base;
+      if (out->data) out->data[out->len] = '\0';
+    }
     if (line_map) {
       *line_map = NULL;
       *n_lines = 0;
     }
   }
   free_track(c);
+  free(c->map);
   free(c->err_msg);
+  chunks_free(c);
   brr_arena_free(c->a);
   free(c);
   return rc;

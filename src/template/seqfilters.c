@@ -8,7 +8,7 @@
 #include "internal.h"
 
 static tv new_iter(tctx *c, tv *items, size_t n) {
-  titer *it = brr_arena_alloc(c->a, sizeof *it);
+  titer *it = talloc(c, sizeof *it);
   it->v = items;
   it->n = n;
   it->what = "generator";
@@ -37,9 +37,13 @@ static void merge_sort(tctx *c, const tnode *at, size_t *perm, size_t *tmp, size
 
 void tsort_values(tctx *c, const tnode *at, tv *v, size_t n, const tv *keys, bool reverse) {
   if (n < 2) return;
-  size_t *perm = brr_arena_alloc(c->a, n * sizeof *perm), *tmp = brr_arena_alloc(c->a, n * sizeof *tmp);
+  size_t sperm[32], stmp[32];
+  tv sorig[32];
+  bool small = n <= 32; /* the usual case: no allocation */
+  size_t *perm = small ? sperm : talloc(c, n * sizeof *perm);
+  size_t *tmp = small ? stmp : talloc(c, n * sizeof *tmp);
+  tv *orig = small ? sorig : talloc(c, n * sizeof *orig);
   for (size_t i = 0; i < n; i++) perm[i] = i;
-  tv *orig = brr_arena_alloc(c->a, n * sizeof *orig);
   memcpy(orig, v, n * sizeof *v);
   merge_sort(c, at, perm, tmp, n, keys ? keys : orig, reverse);
   for (size_t i = 0; i < n; i++) v[i] = orig[perm[i]];
@@ -57,14 +61,14 @@ static attrpath attr_parts(tctx *c, tv attr) {
   attrpath p = {0};
   if (attr.t == TV_MISSING || attr.t == TV_NONE) return p;
   if (attr.t != TV_STR) {
-    p.parts = brr_arena_alloc(c->a, sizeof *p.parts);
+    p.parts = talloc(c, sizeof *p.parts);
     p.parts[0] = attr;
     p.n = 1;
     return p;
   }
   size_t cnt = 1;
   for (size_t i = 0; i < attr.u.s.n; i++) cnt += attr.u.s.p[i] == '.';
-  p.parts = brr_arena_alloc(c->a, cnt * sizeof *p.parts);
+  p.parts = talloc(c, cnt * sizeof *p.parts);
   const char *s = attr.u.s.p, *e = s + attr.u.s.n;
   while (true) {
     const char *dot = memchr(s, '.', (size_t)(e - s));
@@ -98,7 +102,7 @@ static tv call_filter(tctx *c, const tnode *at, tv name, tv item, const tv *args
   tbuiltin f = tfilter_find(name.u.s.p, c->br);
   if (!f) terr(c, at, "No filter named '%s'.", name.u.s.p);
   tcall a = {.npos = nargs + 1, .kw = kw, .nkw = nkw, .at = at};
-  a.pos = brr_arena_alloc(c->a, (nargs + 1) * sizeof *a.pos);
+  a.pos = talloc(c, (nargs + 1) * sizeof *a.pos);
   a.pos[0] = item;
   memcpy(a.pos + 1, args, nargs * sizeof *args);
   return f(c, &a);
@@ -109,7 +113,7 @@ static bool call_test(tctx *c, const tnode *at, tv name, tv item, const tv *args
   ttestfn t = ttest_find(name.u.s.p);
   if (!t) terr(c, at, "No test named '%s'.", name.u.s.p);
   tcall a = {.npos = nargs + 1, .kw = kw, .nkw = nkw, .at = at};
-  a.pos = brr_arena_alloc(c->a, (nargs + 1) * sizeof *a.pos);
+  a.pos = talloc(c, (nargs + 1) * sizeof *a.pos);
   a.pos[0] = item;
   memcpy(a.pos + 1, args, nargs * sizeof *args);
   return t(c, &a);
@@ -119,7 +123,7 @@ static bool call_test(tctx *c, const tnode *at, tv name, tv item, const tv *args
 
 static tv do_join(tctx *c, tcall *a) {
   tv args[3];
-  TARGS(c, a, "do_join", args, "value", "d?", "attribute?");
+  TARGS(c, a, "do_join", args, "value", "?d", "?attribute");
   size_t n;
   tv *items = tv_iterate(c, a->at, args[0], &n);
   tv sep = args[1].t == TV_MISSING ? tv_str_nocopy("", 0) : tv_to_str(c, args[1]);
@@ -181,7 +185,7 @@ static tv do_reverse(tctx *c, tcall *a) {
     return tbuf_str(c, &b);
   }
   tv *items = tv_iterate(c, a->at, v, &n);
-  tv *r = brr_arena_alloc(c->a, (n ? n : 1) * sizeof *r);
+  tv *r = talloc(c, (n ? n : 1) * sizeof *r);
   for (size_t i = 0; i < n; i++) r[i] = items[n - 1 - i];
   if (v.t == TV_ITER) { /* not reversible: Jinja2 makes a list */
     tv l = tv_list(c, n);
@@ -197,7 +201,7 @@ static tv do_reverse(tctx *c, tcall *a) {
 
 static tv do_sort(tctx *c, tcall *a) {
   tv args[4];
-  TARGS(c, a, "do_sort", args, "value", "reverse?", "case_sensitive?", "attribute?");
+  TARGS(c, a, "do_sort", args, "value", "?reverse", "?case_sensitive", "?attribute");
   size_t n;
   tv *src = tv_iterate(c, a->at, args[0], &n);
   bool reverse = args[1].t != TV_MISSING && tv_truthy(c, a->at, args[1]);
@@ -217,7 +221,7 @@ static tv do_sort(tctx *c, tcall *a) {
     attrs = parts.u.l->v;
     nattr = parts.u.l->n;
   }
-  tv *keys = brr_arena_alloc(c->a, (n ? n : 1) * sizeof *keys);
+  tv *keys = talloc(c, (n ? n : 1) * sizeof *keys);
   for (size_t i = 0; i < n; i++) {
     tv k = tv_list(c, nattr);
     for (size_t j = 0; j < nattr; j++) {
@@ -232,13 +236,13 @@ static tv do_sort(tctx *c, tcall *a) {
 
 static tv do_unique(tctx *c, tcall *a) {
   tv args[3];
-  TARGS(c, a, "do_unique", args, "value", "case_sensitive?", "attribute?");
+  TARGS(c, a, "do_unique", args, "value", "?case_sensitive", "?attribute");
   size_t n;
   tv *src = tv_iterate(c, a->at, args[0], &n);
   bool ci = !(args[1].t != TV_MISSING && tv_truthy(c, a->at, args[1]));
   attrpath p = attr_parts(c, args[2]);
   tdict *seen = tv_dict(c).u.d;
-  tv *out = brr_arena_alloc(c->a, (n ? n : 1) * sizeof *out);
+  tv *out = talloc(c, (n ? n : 1) * sizeof *out);
   size_t k = 0;
   for (size_t i = 0; i < n; i++) {
     tv key = get_attr(c, a->at, src[i], &p, TV_MISSING_V, ci);
@@ -251,7 +255,7 @@ static tv do_unique(tctx *c, tcall *a) {
 
 static tv min_max(tctx *c, tcall *a, bool max) {
   tv args[3];
-  TARGS(c, a, max ? "do_max" : "do_min", args, "value", "case_sensitive?", "attribute?");
+  TARGS(c, a, max ? "do_max" : "do_min", args, "value", "?case_sensitive", "?attribute");
   size_t n;
   tv *src = tv_iterate(c, a->at, args[0], &n);
   if (!n) return tv_undef(c, "No aggregated item, sequence was empty.", TV_MISSING_V, TV_MISSING_V);
@@ -270,7 +274,7 @@ static tv min_max(tctx *c, tcall *a, bool max) {
 
 static tv do_sum(tctx *c, tcall *a) {
   tv args[3];
-  TARGS(c, a, "do_sum", args, "iterable", "attribute?", "start?");
+  TARGS(c, a, "do_sum", args, "iterable", "?attribute", "?start");
   size_t n;
   tv *src = tv_iterate(c, a->at, args[0], &n);
   attrpath p = attr_parts(c, args[1]);
@@ -285,7 +289,7 @@ static tv do_map(tctx *c, tcall *a) {
   tv v = a->pos[0];
   size_t n = 0;
   tv *src = tv_truthy(c, a->at, v) ? tv_iterate(c, a->at, v, &n) : NULL;
-  tv *out = brr_arena_alloc(c->a, (n ? n : 1) * sizeof *out);
+  tv *out = talloc(c, (n ? n : 1) * sizeof *out);
   if (a->npos == 1 && a->nkw && n) {
     tv attr = TV_MISSING_V, dflt = TV_MISSING_V;
     for (size_t k = 0; k < a->nkw; k++) {
@@ -309,7 +313,7 @@ static tv select_reject(tctx *c, tcall *a, bool select, bool attr) {
   tv v = a->pos[0];
   size_t n = 0;
   tv *src = tv_truthy(c, a->at, v) ? tv_iterate(c, a->at, v, &n) : NULL;
-  tv *out = brr_arena_alloc(c->a, (n ? n : 1) * sizeof *out);
+  tv *out = talloc(c, (n ? n : 1) * sizeof *out);
   size_t k = 0, off = 1;
   attrpath p = {0};
   if (attr && n) {
@@ -328,8 +332,8 @@ static tv select_reject(tctx *c, tcall *a, bool select, bool attr) {
 
 static tv do_batch(tctx *c, tcall *a, bool slice) {
   tv args[3];
-  if (slice) TARGS(c, a, "do_slice", args, "value", "slices", "fill_with?");
-  else TARGS(c, a, "do_batch", args, "value", "linecount", "fill_with?");
+  if (slice) TARGS(c, a, "do_slice", args, "value", "slices", "?fill_with");
+  else TARGS(c, a, "do_batch", args, "value", "linecount", "?fill_with");
   size_t n;
   tv *src = tv_iterate(c, a->at, args[0], &n);
   int64_t k = targ_int(c, a->at, args[1], slice ? "slices" : "linecount");
@@ -362,7 +366,7 @@ static tv do_batch(tctx *c, tcall *a, bool slice) {
 
 static tv do_dictsort(tctx *c, tcall *a) {
   tv args[4];
-  TARGS(c, a, "do_dictsort", args, "value", "case_sensitive?", "by?", "reverse?");
+  TARGS(c, a, "do_dictsort", args, "value", "?case_sensitive", "?by", "?reverse");
   if (args[0].t != TV_DICT) terr(c, a->at, "'%s' object has no attribute 'items'", tv_typename(args[0]));
   bool ci = !(args[1].t != TV_MISSING && tv_truthy(c, a->at, args[1]));
   int pos = 0;
@@ -372,12 +376,18 @@ static tv do_dictsort(tctx *c, tcall *a) {
       terr(c, a->at, "You can only sort by either \"key\" or \"value\"");
   }
   bool reverse = args[3].t != TV_MISSING && tv_truthy(c, a->at, args[3]);
-  size_t n;
-  tv *items = tv_iterate(c, a->at, (tv){.t = TV_VIEW, .sub = TV_VIEW_ITEMS, .u.d = args[0].u.d}, &n);
-  tv *keys = brr_arena_alloc(c->a, (n ? n : 1) * sizeof *keys);
-  for (size_t i = 0; i < n; i++) keys[i] = ci ? lower_if_str(c, items[i].u.l->v[pos]) : items[i].u.l->v[pos];
+  const tdict *d = args[0].u.d;
+  size_t n = d->live, k = 0;
   tv l = tv_list(c, n);
-  if (n) memcpy(l.u.l->v, items, n * sizeof *items);
+  tv skeys[32], *keys = n <= 32 ? skeys : talloc(c, n * sizeof *keys);
+  tdent *e;
+  for (size_t i = 0; td_next(d, &i, &e); k++) {
+    tv t = tv_tuple(c, 2);
+    t.u.l->v[0] = e->key;
+    t.u.l->v[1] = e->val;
+    l.u.l->v[k] = t;
+    keys[k] = ci ? lower_if_str(c, pos ? e->val : e->key) : (pos ? e->val : e->key);
+  }
   l.u.l->n = n;
   tsort_values(c, a->at, l.u.l->v, n, keys, reverse);
   return l;
@@ -396,17 +406,17 @@ static tv do_items(tctx *c, tcall *a) {
 /* groupby: sorted by the attribute, one (grouper, list) tuple per distinct value */
 static tv do_groupby(tctx *c, tcall *a) {
   tv args[4];
-  TARGS(c, a, "do_groupby", args, "value", "attribute", "default?", "case_sensitive?");
+  TARGS(c, a, "do_groupby", args, "value", "attribute", "?default", "?case_sensitive");
   size_t n;
   tv *src = tv_iterate(c, a->at, args[0], &n);
   bool ci = !(args[3].t != TV_MISSING && tv_truthy(c, a->at, args[3]));
   attrpath p = attr_parts(c, args[1]);
-  tv *keys = brr_arena_alloc(c->a, (n ? n : 1) * sizeof *keys);
-  tv *sorted = brr_arena_alloc(c->a, (n ? n : 1) * sizeof *sorted);
+  tv *keys = talloc(c, (n ? n : 1) * sizeof *keys);
+  tv *sorted = talloc(c, (n ? n : 1) * sizeof *sorted);
   if (n) memcpy(sorted, src, n * sizeof *src);
   for (size_t i = 0; i < n; i++) keys[i] = get_attr(c, a->at, src[i], &p, args[2], ci);
-  tv *skeys = brr_arena_alloc(c->a, (n ? n : 1) * sizeof *skeys);
-  tv *idx = brr_arena_alloc(c->a, (n ? n : 1) * sizeof *idx);
+  tv *skeys = talloc(c, (n ? n : 1) * sizeof *skeys);
+  tv *idx = talloc(c, (n ? n : 1) * sizeof *idx);
   for (size_t i = 0; i < n; i++) idx[i] = tv_int((int64_t)i);
   tsort_values(c, a->at, idx, n, keys, false);
   for (size_t i = 0; i < n; i++) {

@@ -51,22 +51,19 @@ static tv m_swapcase(tctx *c, tcall *a) {
 }
 
 /* strip family: chars None -> whitespace */
-static tv do_strip(tctx *c, tcall *a, const char *name, bool left, bool right) {
-  tv args[1];
-  TARGS(c, a, name, args, "chars?");
-  tv s = SELF(a);
+tv tstr_strip(tctx *c, const tnode *at, tv s, tv chars, bool left, bool right) {
   size_t st = 0, en = s.u.s.n;
-  if (args[0].t == TV_MISSING || args[0].t == TV_NONE) {
+  if (chars.t == TV_MISSING || chars.t == TV_NONE) {
     u_strip(s.u.s.p, s.u.s.n, left, right, &st, &en);
   } else {
     size_t cn;
-    const char *chars = targ_str(c, a->at, args[0], name, &cn);
+    const char *set = targ_str(c, at, chars, "strip arg", &cn);
     while (left && st < en) {
       uint32_t cp;
       size_t l = u8_decode(s.u.s.p, s.u.s.n, st, &cp);
       char enc[4];
       size_t el = u8_encode(cp, enc);
-      if (!memmem(chars, cn, enc, el)) break;
+      if (!memmem(set, cn, enc, el)) break;
       st += l;
     }
     while (right && en > st) {
@@ -76,11 +73,18 @@ static tv do_strip(tctx *c, tcall *a, const char *name, bool left, bool right) {
       u8_decode(s.u.s.p, s.u.s.n, p, &cp);
       char enc[4];
       size_t el = u8_encode(cp, enc);
-      if (!memmem(chars, cn, enc, el)) break;
+      if (!memmem(set, cn, enc, el)) break;
       en = p;
     }
   }
+  if (st == 0 && en == s.u.s.n) return s;
   return tv_str(c, s.u.s.p + st, en - st);
+}
+
+static tv do_strip(tctx *c, tcall *a, const char *name, bool left, bool right) {
+  tv args[1];
+  TARGS(c, a, name, args, "?chars");
+  return tstr_strip(c, a->at, SELF(a), args[0], left, right);
 }
 static tv m_strip(tctx *c, tcall *a) { return do_strip(c, a, "strip", true, true); }
 static tv m_lstrip(tctx *c, tcall *a) { return do_strip(c, a, "lstrip", true, false); }
@@ -124,7 +128,7 @@ tv tstr_replace(tctx *c, const tnode *at, tv s, tv old, tv new_, int64_t count) 
 
 static tv m_replace(tctx *c, tcall *a) {
   tv args[3];
-  TARGS(c, a, "replace", args, "old", "new", "count?");
+  TARGS(c, a, "replace", args, "old", "new", "?count");
   size_t n;
   targ_str(c, a->at, args[0], "replace() argument 1", &n);
   targ_str(c, a->at, args[1], "replace() argument 2", &n);
@@ -149,12 +153,12 @@ static bool affix_match(tctx *c, const tnode *at, tv s, tv affix, tv start, tv e
 
 static tv m_startswith(tctx *c, tcall *a) {
   tv args[3];
-  TARGS(c, a, "startswith", args, "prefix", "start?", "end?");
+  TARGS(c, a, "startswith", args, "prefix", "?start", "?end");
   return tv_bool(affix_match(c, a->at, SELF(a), args[0], args[1], args[2], false, "startswith"));
 }
 static tv m_endswith(tctx *c, tcall *a) {
   tv args[3];
-  TARGS(c, a, "endswith", args, "suffix", "start?", "end?");
+  TARGS(c, a, "endswith", args, "suffix", "?start", "?end");
   return tv_bool(affix_match(c, a->at, SELF(a), args[0], args[1], args[2], true, "endswith"));
 }
 
@@ -199,31 +203,31 @@ static int64_t find_sub(tctx *c, tcall *a, const char *name, bool reverse, tv *a
 
 static tv m_find(tctx *c, tcall *a) {
   tv args[3];
-  TARGS(c, a, "find", args, "sub", "start?", "end?");
+  TARGS(c, a, "find", args, "sub", "?start", "?end");
   return tv_int(find_sub(c, a, "find", false, args));
 }
 static tv m_rfind(tctx *c, tcall *a) {
   tv args[3];
-  TARGS(c, a, "rfind", args, "sub", "start?", "end?");
+  TARGS(c, a, "rfind", args, "sub", "?start", "?end");
   return tv_int(find_sub(c, a, "rfind", true, args));
 }
 static tv m_index(tctx *c, tcall *a) {
   tv args[3];
-  TARGS(c, a, "index", args, "sub", "start?", "end?");
+  TARGS(c, a, "index", args, "sub", "?start", "?end");
   int64_t r = find_sub(c, a, "index", false, args);
   if (r < 0) terr(c, a->at, "substring not found");
   return tv_int(r);
 }
 static tv m_rindex(tctx *c, tcall *a) {
   tv args[3];
-  TARGS(c, a, "rindex", args, "sub", "start?", "end?");
+  TARGS(c, a, "rindex", args, "sub", "?start", "?end");
   int64_t r = find_sub(c, a, "rindex", true, args);
   if (r < 0) terr(c, a->at, "substring not found");
   return tv_int(r);
 }
 static tv m_count(tctx *c, tcall *a) {
   tv args[3];
-  TARGS(c, a, "count", args, "sub", "start?", "end?");
+  TARGS(c, a, "count", args, "sub", "?start", "?end");
   tv s = SELF(a);
   size_t n, bs, be;
   const char *sub = targ_str(c, a->at, args[0], "count", &n);
@@ -242,7 +246,7 @@ static tv m_count(tctx *c, tcall *a) {
 /* split on whitespace runs (sep=None) or on a separator; from the right when `right` */
 static tv do_split(tctx *c, tcall *a, const char *name, bool right) {
   tv args[2];
-  TARGS(c, a, name, args, "sep?", "maxsplit?");
+  TARGS(c, a, name, args, "?sep", "?maxsplit");
   tv s = SELF(a);
   int64_t maxsplit = args[1].t == TV_MISSING ? -1 : targ_int(c, a->at, args[1], "maxsplit");
   tv out = tv_list(c, 0);
@@ -348,7 +352,7 @@ static bool is_linebreak(uint32_t cp) {
 
 static tv m_splitlines(tctx *c, tcall *a) {
   tv args[1];
-  TARGS(c, a, "splitlines", args, "keepends?");
+  TARGS(c, a, "splitlines", args, "?keepends");
   bool keep = args[0].t != TV_MISSING && tv_truthy(c, a->at, args[0]);
   tv s = SELF(a), out = tv_list(c, 0);
   size_t i = 0, st = 0, n = s.u.s.n;
@@ -384,25 +388,28 @@ static tv m_join(tctx *c, tcall *a) {
 }
 
 /* center/ljust/rjust */
-static tv do_pad(tctx *c, tcall *a, const char *name, int how) {
-  tv args[2];
-  TARGS(c, a, name, args, "width", "fillchar?");
-  int64_t width = targ_int(c, a->at, args[0], "width");
+tv tstr_pad(tctx *c, const tnode *at, tv s, int64_t width, tv fillv, int how) {
   const char *fill = " ";
   size_t fn = 1;
-  if (args[1].t != TV_MISSING) {
-    fill = targ_str(c, a->at, args[1], name, &fn);
-    if (u8_len(fill, fn) != 1) terr(c, a->at, "The fill character must be exactly one character long");
+  if (fillv.t != TV_MISSING) {
+    fill = targ_str(c, at, fillv, "fillchar", &fn);
+    if (u8_len(fill, fn) != 1) terr(c, at, "The fill character must be exactly one character long");
   }
-  tv s = SELF(a);
   int64_t len = (int64_t)u8_len(s.u.s.p, s.u.s.n);
   if (width <= len) return s;
+  tstr_check_size(c, at, (uint64_t)(width - len) * fn + s.u.s.n);
   int64_t pad = width - len, left = how == 0 ? pad / 2 + (pad & width & 1) : how == 1 ? 0 : pad;
   tbuf b = {0};
   for (int64_t i = 0; i < left; i++) tbuf_add(c, &b, fill, fn);
   tbuf_add(c, &b, s.u.s.p, s.u.s.n);
   for (int64_t i = 0; i < pad - left; i++) tbuf_add(c, &b, fill, fn);
   return tbuf_str(c, &b);
+}
+
+static tv do_pad(tctx *c, tcall *a, const char *name, int how) {
+  tv args[2];
+  TARGS(c, a, name, args, "width", "?fillchar");
+  return tstr_pad(c, a->at, SELF(a), targ_int(c, a->at, args[0], "width"), args[1], how);
 }
 static tv m_center(tctx *c, tcall *a) { return do_pad(c, a, "center", 0); }
 static tv m_ljust(tctx *c, tcall *a) { return do_pad(c, a, "ljust", 1); }
@@ -415,6 +422,7 @@ static tv m_zfill(tctx *c, tcall *a) {
   tv s = SELF(a);
   int64_t len = (int64_t)u8_len(s.u.s.p, s.u.s.n);
   if (width <= len) return s;
+  tstr_check_size(c, a->at, (uint64_t)width);
   tbuf b = {0};
   size_t start = 0;
   if (s.u.s.n && (s.u.s.p[0] == '+' || s.u.s.p[0] == '-')) {
@@ -545,7 +553,7 @@ static tv m_format_map(tctx *c, tcall *a) {
   if (args[0].t != TV_DICT) terr(c, a->at, "format_map() argument must be a mapping, not %s", tv_typename(args[0]));
   tcall b = {.at = a->at, .self = a->self};
   tdent *e;
-  b.kw = brr_arena_alloc(c->a, (args[0].u.d->live + 1) * sizeof *b.kw);
+  b.kw = talloc(c, (args[0].u.d->live + 1) * sizeof *b.kw);
   for (size_t i = 0; td_next(args[0].u.d, &i, &e);)
     if (e->key.t == TV_STR) b.kw[b.nkw++] = (tkwarg){e->key.u.s.p, e->val};
   return tpy_format(c, a->at, SELF(a), &b);
@@ -560,6 +568,7 @@ typedef struct mentry {
   tbuiltin fn;
 } mentry;
 
+/* sorted by name, for a binary search */
 static const mentry str_methods[] = {
     {"capitalize", m_capitalize}, {"casefold", m_lower},   {"center", m_center},
     {"count", m_count},           {"encode", m_unsupported}, {"endswith", m_endswith},
@@ -580,7 +589,15 @@ static const mentry str_methods[] = {
 };
 
 tbuiltin tstr_method(const char *name, size_t n) {
-  for (size_t i = 0; i < BRR_ARRAY_LEN(str_methods); i++)
-    if (strlen(str_methods[i].name) == n && !memcmp(str_methods[i].name, name, n)) return str_methods[i].fn;
+  size_t lo = 0, hi = BRR_ARRAY_LEN(str_methods);
+  while (lo < hi) {
+    size_t mid = (lo + hi) / 2;
+    const char *m = str_methods[mid].name;
+    int r = strncmp(m, name, n);
+    if (r == 0 && m[n] != '\0') r = 1;
+    if (r == 0) return str_methods[mid].fn;
+    if (r < 0) lo = mid + 1;
+    else hi = mid;
+  }
   return NULL;
 }

@@ -34,7 +34,7 @@ typedef struct walker {
 } walker;
 
 static syms *syms_new(tctx *c, syms *parent) {
-  syms *s = brr_arena_alloc(c->a, sizeof *s);
+  syms *s = talloc(c, sizeof *s);
   s->parent = parent;
   s->level = parent ? parent->level + 1 : 0;
   return s;
@@ -51,7 +51,7 @@ static sent *get(tctx *c, syms *s, const char *name) {
   if (e) return e;
   if (s->n == s->cap) {
     size_t nc = s->cap ? s->cap * 2 : 8;
-    s->e = brr_arena_grow(c->a, s->e, s->cap * sizeof *s->e, nc * sizeof *s->e);
+    s->e = tgrow(c, s->e, s->cap * sizeof *s->e, nc * sizeof *s->e);
     s->cap = nc;
   }
   e = &s->e[s->n++];
@@ -95,9 +95,9 @@ static void sym_load(tctx *c, syms *s, const char *name) {
 }
 
 static syms *syms_copy(tctx *c, const syms *s) {
-  syms *r = brr_arena_alloc(c->a, sizeof *r);
+  syms *r = talloc(c, sizeof *r);
   *r = *s;
-  r->e = brr_arena_alloc(c->a, (s->cap ? s->cap : 1) * sizeof *s->e);
+  r->e = talloc(c, (s->cap ? s->cap : 1) * sizeof *s->e);
   if (s->n) memcpy(r->e, s->e, s->n * sizeof *s->e);
   return r;
 }
@@ -116,8 +116,8 @@ static void branch_update(tctx *c, syms *s, syms **br, size_t nbr) {
       size_t k;
       for (k = 0; k < nn && strcmp(names[k], e->name) != 0; k++) {}
       if (k == nn) {
-        names = brr_arena_grow(c->a, names, nn * sizeof *names, (nn + 1) * sizeof *names);
-        counts = brr_arena_grow(c->a, counts, nn * sizeof *counts, (nn + 1) * sizeof *counts);
+        names = tgrow(c, names, nn * sizeof *names, (nn + 1) * sizeof *names);
+        counts = tgrow(c, counts, nn * sizeof *counts, (nn + 1) * sizeof *counts);
         names[nn] = e->name;
         counts[nn++] = 0;
       }
@@ -238,19 +238,21 @@ static void undeclared(const tnode *n, unsigned *want, unsigned *found) {
 /* ---- binding (Jinja2's code generation walk) ---- */
 
 static tframe_info *make_info(tctx *c, syms *s, bool toplevel) {
-  tframe_info *fi = brr_arena_alloc(c->a, sizeof *fi);
+  tframe_info *fi = talloc(c, sizeof *fi);
   fi->toplevel = toplevel;
   int nslots = 0;
   for (size_t i = 0; i < s->n; i++)
     if (s->e[i].ref) s->e[i].slot = nslots++;
   s->nslots = nslots;
-  fi->slots = brr_arena_alloc(c->a, (size_t)(nslots ? nslots : 1) * sizeof *fi->slots);
+  fi->slots = talloc(c, (size_t)(nslots ? nslots : 1) * sizeof *fi->slots);
   fi->n = (size_t)nslots;
   for (size_t i = 0; i < s->n; i++) {
     sent *e = &s->e[i];
     if (!e->ref) continue;
     tslot *sl = &fi->slots[e->slot];
     sl->name = e->name;
+    sl->namelen = strlen(e->name);
+    sl->hash = tstr_hash(e->name, sl->namelen);
     sl->load = e->load < 0 ? LOAD_UNDEF : (tload_kind)e->load;
     if (sl->load == LOAD_ALIAS) {
       sent *o = find(e->alias, e->name);
@@ -268,7 +270,9 @@ static void bind_name(syms *s, tnode *n) {
     return;
   }
   n->hops = s->level - owner->level;
-  n->slot = find(owner, n->s)->slot;
+  sent *e = find(owner, n->s);
+  n->slot = e->slot;
+  n->flag2 = e->load == LOAD_PARAM;
 }
 
 static void walk_expr(walker *w, syms *s, tnode *n, bool soft);

@@ -172,7 +172,7 @@ static tv g_range(tctx *c, tcall *a) {
   if (a->npos < 1 || a->npos > 3) terr(c, a->at, "range expected at most 3 arguments, got %zu", a->npos);
   int64_t v[3];
   for (size_t i = 0; i < a->npos; i++) v[i] = targ_int(c, a->at, a->pos[i], "range");
-  trange *r = brr_arena_alloc(c->a, sizeof *r);
+  trange *r = talloc(c, sizeof *r);
   r->start = a->npos == 1 ? 0 : v[0];
   r->stop = a->npos == 1 ? v[0] : v[1];
   r->step = a->npos == 3 ? v[2] : 1;
@@ -198,17 +198,18 @@ static tv g_namespace(tctx *c, tcall *a) {
 static tv g_cycler(tctx *c, tcall *a) {
   if (a->nkw) terr(c, a->at, "Cycler() got an unexpected keyword argument '%s'", a->kw[0].name);
   if (!a->npos) terr(c, a->at, "at least one item has to be provided");
-  tobj *o = brr_arena_alloc(c->a, sizeof *o);
+  tobj *o = talloc(c, sizeof *o);
   o->kind = 0;
-  o->items = a->pos;
+  o->items = talloc(c, a->npos * sizeof *o->items);
+  memcpy(o->items, a->pos, a->npos * sizeof *o->items);
   o->n = a->npos;
   return (tv){.t = TV_OBJ, .u.obj = o};
 }
 
 static tv g_joiner(tctx *c, tcall *a) {
   tv args[1];
-  TARGS(c, a, "Joiner", args, "sep?");
-  tobj *o = brr_arena_alloc(c->a, sizeof *o);
+  TARGS(c, a, "Joiner", args, "?sep");
+  tobj *o = talloc(c, sizeof *o);
   o->kind = 1;
   tv sep = args[0].t == TV_MISSING ? tv_str_nocopy(", ", 2) : args[0];
   if (sep.t != TV_STR) terr(c, a->at, "brr's joiner() takes a string separator");

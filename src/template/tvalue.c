@@ -13,19 +13,9 @@ const tv TV_MISSING_V = {.t = TV_MISSING};
 const tv TV_TRUE_V = {.t = TV_BOOL, .u.b = true};
 const tv TV_FALSE_V = {.t = TV_BOOL, .u.b = false};
 
-tv tv_bool(bool b) { return b ? TV_TRUE_V : TV_FALSE_V; }
-tv tv_int(int64_t i) { return (tv){.t = TV_INT, .u.i = i}; }
-tv tv_float(double f) { return (tv){.t = TV_FLOAT, .u.f = f}; }
-
-tv tv_str_nocopy(const char *p, size_t n) {
-  tv v = {.t = TV_STR};
-  v.u.s.p = p;
-  v.u.s.n = n;
-  return v;
-}
 
 tv tv_str(tctx *c, const char *p, size_t n) {
-  char *s = brr_arena_alloc(c->a, n + 1);
+  char *s = talloc(c, n + 1);
   if (n) memcpy(s, p, n);
   return tv_str_nocopy(s, n);
 }
@@ -33,7 +23,7 @@ tv tv_str(tctx *c, const char *p, size_t n) {
 tv tv_strz(tctx *c, const char *s) { return tv_str(c, s, strlen(s)); }
 
 tv tv_undef(tctx *c, const char *hint, tv obj, tv name) {
-  tundef *u = brr_arena_alloc(c->a, sizeof *u);
+  tundef *u = talloc(c, sizeof *u);
   u->hint = hint;
   u->obj = obj;
   u->name = name;
@@ -45,33 +35,34 @@ tv tv_undef_name(tctx *c, const char *name) {
 }
 
 tv tv_list(tctx *c, size_t cap) {
-  tlist *l = brr_arena_alloc(c->a, sizeof *l);
+  tlist *l = talloc(c, sizeof *l);
   if (cap) {
-    l->v = brr_arena_alloc(c->a, cap * sizeof *l->v);
+    l->v = talloc(c, cap * sizeof *l->v);
     l->cap = cap;
   }
   return (tv){.t = TV_LIST, .u.l = l};
 }
 
 tv tv_tuple(tctx *c, size_t n) {
-  tv t = tv_list(c, n);
-  t.t = TV_TUPLE;
-  for (size_t i = 0; i < n; i++) t.u.l->v[i] = TV_NONE_V;
-  t.u.l->n = n;
-  return t;
+  /* header and items in one allocation: tuples never grow */
+  tlist *l = talloc(c, sizeof *l + n * sizeof(tv));
+  l->v = (tv *)(l + 1);
+  l->n = l->cap = n;
+  for (size_t i = 0; i < n; i++) l->v[i] = TV_NONE_V;
+  return (tv){.t = TV_TUPLE, .u.l = l};
 }
 
 void tl_push(tctx *c, tlist *l, tv v) {
   if (l->n == l->cap) {
     size_t nc = l->cap ? l->cap * 2 : 4;
-    l->v = brr_arena_grow(c->a, l->v, l->cap * sizeof *l->v, nc * sizeof *l->v);
+    l->v = tgrow(c, l->v, l->cap * sizeof *l->v, nc * sizeof *l->v);
     l->cap = nc;
   }
   l->v[l->n++] = v;
 }
 
 tv tv_dict(tctx *c) {
-  tdict *d = brr_arena_alloc(c->a, sizeof *d);
+  tdict *d = talloc(c, sizeof *d);
   return (tv){.t = TV_DICT, .u.d = d};
 }
 
@@ -85,7 +76,7 @@ static uint64_t mix(uint64_t h) {
   return h;
 }
 
-static uint64_t str_hash(const char *p, size_t n) {
+uint64_t tstr_hash(const char *p, size_t n) {
   uint64_t h = 1469598103934665603ULL;
   for (size_t i = 0; i < n; i++) {
     h ^= (unsigned char)p[i];
@@ -107,7 +98,7 @@ uint64_t tv_hash(tctx *c, const tnode *at, tv v) {
       memcpy(&bits, &v.u.f, sizeof bits);
       return mix(bits);
     }
-  case TV_STR: return str_hash(v.u.s.p, v.u.s.n);
+  case TV_STR: return tstr_hash(v.u.s.p, v.u.s.n);
   case TV_TUPLE: {
     uint64_t h = 0x345678ULL;
     for (size_t i = 0; i < v.u.l->n; i++) h = mix(h ^ tv_hash(c, at, v.u.l->v[i])) + i;
@@ -124,7 +115,7 @@ uint64_t tv_hash(tctx *c, const tnode *at, tv v) {
 
 /* ---- dict ---- */
 static void td_reindex(tctx *c, tdict *d, size_t icap) {
-  d->idx = brr_arena_alloc(c->a, icap * sizeof *d->idx);
+  d->idx = talloc(c, icap * sizeof *d->idx);
   d->icap = icap;
   for (size_t i = 0; i < d->n; i++) {
     if (d->e[i].dead) continue;
@@ -150,9 +141,10 @@ tv *td_get(tctx *c, const tnode *at, tdict *d, tv k) {
   return e ? &e->val : NULL;
 }
 
-tv *td_gets(tdict *d, const char *k, size_t n) {
+tv *td_gets(tdict *d, const char *k, size_t n) { return d->icap ? td_gets_h(d, k, n, tstr_hash(k, n)) : NULL; }
+
+tv *td_gets_h(tdict *d, const char *k, size_t n, uint64_t h) {
   if (!d->icap) return NULL;
-  uint64_t h = str_hash(k, n);
   size_t m = d->icap - 1, p = (size_t)h & m;
   while (d->idx[p]) {
     tdent *e = &d->e[d->idx[p] - 1];
@@ -172,7 +164,7 @@ void td_set(tctx *c, const tnode *at, tdict *d, tv k, tv v) {
   }
   if (d->n == d->cap) {
     size_t nc = d->cap ? d->cap * 2 : 8;
-    d->e = brr_arena_grow(c->a, d->e, d->cap * sizeof *d->e, nc * sizeof *d->e);
+    d->e = tgrow(c, d->e, d->cap * sizeof *d->e, nc * sizeof *d->e);
     d->cap = nc;
   }
   d->e[d->n++] = (tdent){.key = k, .val = v, .hash = h};
@@ -216,8 +208,6 @@ tdict *td_copy(tctx *c, const tdict *d) {
 }
 
 /* ---- truthiness, equality, ordering ---- */
-bool tv_is_undef(tv v) { return v.t == TV_UNDEF || v.t == TV_MISSING; }
-bool tv_is_num(tv v) { return v.t == TV_BOOL || v.t == TV_INT || v.t == TV_FLOAT; }
 
 bool tv_truthy(tctx *c, const tnode *at, tv v) {
   switch (v.t) {
@@ -376,7 +366,7 @@ const char *tv_typename(tv v) {
   case TV_RANGE: return "range";
   case TV_ITER: return v.u.it->what;
   case TV_VIEW: return v.sub == TV_VIEW_KEYS ? "dict_keys" : v.sub == TV_VIEW_VALUES ? "dict_values" : "dict_items";
-  case TV_OBJ: return v.u.obj->kind == 0 ? "Cycler" : "Joiner";
+  case TV_OBJ: return v.u.obj->kind == 0 ? "Cycler" : v.u.obj->kind == 1 ? "Joiner" : "MissingType";
   default: return "object";
   }
 }
@@ -450,7 +440,15 @@ static void fmt_value(tctx *c, tbuf *b, tv v, bool repr) {
     return;
   case TV_NONE: tbuf_adds(c, b, "None"); return;
   case TV_BOOL: tbuf_adds(c, b, v.u.b ? "True" : "False"); return;
-  case TV_INT: tbuf_printf(c, b, "%lld", (long long)v.u.i); return;
+  case TV_INT: {
+    char num_[24], *e = num_ + sizeof num_, *q = e;
+    uint64_t u = v.u.i < 0 ? 0 - (uint64_t)v.u.i : (uint64_t)v.u.i;
+    do *--q = (char)('0' + u % 10);
+    while (u /= 10);
+    if (v.u.i < 0) *--q = '-';
+    tbuf_add(c, b, q, (size_t)(e - q));
+    return;
+  }
   case TV_FLOAT:
     tv_pyfloat(v.u.f, num, sizeof num);
     tbuf_adds(c, b, num);
@@ -508,7 +506,10 @@ static void fmt_value(tctx *c, tbuf *b, tv v, bool repr) {
     }
     break;
   case TV_ITER: tbuf_printf(c, b, "<%s object>", v.u.it->what); break;
-  case TV_OBJ: tbuf_printf(c, b, "<jinja2.utils.%s object>", tv_typename(v)); break;
+  case TV_OBJ:
+    if (v.u.obj->kind == 2) tbuf_adds(c, b, "missing");
+    else tbuf_printf(c, b, "<jinja2.utils.%s object>", tv_typename(v));
+    break;
   default: break;
   }
   c->rdepth--;
@@ -571,16 +572,14 @@ tv *tv_iterate(tctx *c, const tnode *at, tv v, size_t *n) {
   case TV_MISSING:
   case TV_UNDEF: *n = 0; return NULL;
   case TV_LIST:
-  case TV_TUPLE: {
-    /* a snapshot: appending to a list while looping over it does not loop forever */
+  case TV_TUPLE:
+    /* the list's own items, as they are now: a loop body appending to the list grows
+     * another array (arena memory is never reused), so the loop does not run forever */
     *n = v.u.l->n;
-    tv *r = brr_arena_alloc(c->a, (*n ? *n : 1) * sizeof *r);
-    if (*n) memcpy(r, v.u.l->v, *n * sizeof *r);
-    return r;
-  }
+    return v.u.l->v;
   case TV_STR: {
     size_t cnt = u8_len(v.u.s.p, v.u.s.n), k = 0;
-    tv *r = brr_arena_alloc(c->a, (cnt ? cnt : 1) * sizeof *r);
+    tv *r = talloc(c, (cnt ? cnt : 1) * sizeof *r);
     for (size_t i = 0; i < v.u.s.n;) {
       uint32_t cp;
       size_t l = u8_decode(v.u.s.p, v.u.s.n, i, &cp);
@@ -593,7 +592,7 @@ tv *tv_iterate(tctx *c, const tnode *at, tv v, size_t *n) {
   case TV_DICT:
   case TV_VIEW: {
     const tdict *d = v.u.d;
-    tv *r = brr_arena_alloc(c->a, (d->live ? d->live : 1) * sizeof *r);
+    tv *r = talloc(c, (d->live ? d->live : 1) * sizeof *r);
     size_t k = 0;
     tdent *e;
     for (size_t i = 0; td_next(d, &i, &e);) {
@@ -612,7 +611,7 @@ tv *tv_iterate(tctx *c, const tnode *at, tv v, size_t *n) {
   case TV_RANGE: {
     size_t cnt = range_len(v.u.r);
     if (cnt > MAX_RANGE) terr(c, at, "range too large to iterate (brr allows %d items)", MAX_RANGE);
-    tv *r = brr_arena_alloc(c->a, (cnt ? cnt : 1) * sizeof *r);
+    tv *r = talloc(c, (cnt ? cnt : 1) * sizeof *r);
     for (size_t i = 0; i < cnt; i++) r[i] = tv_int(v.u.r->start + (int64_t)i * v.u.r->step);
     *n = cnt;
     return r;

@@ -224,8 +224,17 @@ static tv u_map(tctx *c, tv s, int mode) {
   return tbuf_str(c, &b);
 }
 
-tv u_upper(tctx *c, tv s) { return u_map(c, s, 0); }
-tv u_lower(tctx *c, tv s) { return u_map(c, s, 1); }
+/* ASCII text already in the wanted case needs no new string */
+static bool ascii_without(tv s, char lo, char hi) {
+  for (size_t i = 0; i < s.u.s.n; i++) {
+    char ch = s.u.s.p[i];
+    if ((unsigned char)ch >= 0x80 || (ch >= lo && ch <= hi)) return false;
+  }
+  return true;
+}
+
+tv u_upper(tctx *c, tv s) { return ascii_without(s, 'a', 'z') ? s : u_map(c, s, 0); }
+tv u_lower(tctx *c, tv s) { return ascii_without(s, 'A', 'Z') ? s : u_map(c, s, 1); }
 tv u_capitalize(tctx *c, tv s) { return u_map(c, s, 2); }
 tv u_pytitle(tctx *c, tv s) { return u_map(c, s, 3); }
 tv u_swapcase(tctx *c, tv s) { return u_map(c, s, 4); }

@@ -59,10 +59,10 @@ tv tbr_checksum(tctx *c, tcall *a) {
   for (size_t i = 0; i < a->npos; i++) {
     tv p = paths[i];
     if (p.t != TV_STR) terr(c, a->at, "stat: path should be string, bytes, os.PathLike or integer, not %s", tv_typename(p));
-    char *full = rel_path(c, p.u.s.p);
+    char *full = rel_path(c, p.u.str);
     struct stat st;
     if (stat(full, &st) != 0 || !S_ISREG(st.st_mode) || !hash_file(md, full)) {
-      if (c->diags) brr_diag_warn(c->diags, mark_of(c, a->at), NULL, "checksum: %s does not exist, skipping file.", p.u.s.p);
+      if (c->diags) brr_diag_warn(c->diags, mark_of(c, a->at), NULL, "checksum: %s does not exist, skipping file.", p.u.str);
     }
   }
   tv r = hexdigest(c, md);
@@ -87,24 +87,24 @@ tv tbr_hash_sha1(tctx *c, tcall *a) {
   for (size_t i = 0; i < n; i++) {
     if (globs[i].t != TV_STR) terr(c, a->at, "expected str, bytes or os.PathLike object, not %s", tv_typename(globs[i]));
     tbuf pat = {0};
-    if (c->env->cwd && globs[i].u.s.p[0] != '/') { /* the cwd is literal text in the pattern */
+    if (c->env->cwd && globs[i].u.str[0] != '/') { /* the cwd is literal text in the pattern */
       for (const char *q = c->env->cwd; *q; q++) {
         if (strchr("*?[\\", *q)) tbuf_addc(c, &pat, '\\');
         tbuf_addc(c, &pat, *q);
       }
       tbuf_addc(c, &pat, '/');
     }
-    tbuf_add(c, &pat, globs[i].u.s.p, globs[i].u.s.n);
+    tbuf_add(c, &pat, globs[i].u.str, globs[i].slen);
     glob_t *g = brr_xcalloc(1, sizeof *g);
     size_t gid = tctx_track(c, glob_free, g);
-    if (glob(tbuf_str(c, &pat).u.s.p, GLOB_NOSORT, NULL, g) == 0) {
+    if (glob(tbuf_str(c, &pat).u.str, GLOB_NOSORT, NULL, g) == 0) {
       tv *names = talloc(c, g->gl_pathc * sizeof *names);
       for (size_t k = 0; k < g->gl_pathc; k++) names[k] = tv_strz(c, g->gl_pathv[k]);
       tsort_values(c, a->at, names, g->gl_pathc, NULL, false);
       for (size_t k = 0; k < g->gl_pathc; k++) {
         struct stat st;
-        if (stat(names[k].u.s.p, &st) != 0 || S_ISDIR(st.st_mode) || !hash_file(md, names[k].u.s.p))
-          if (c->diags) brr_diag_warn(c->diags, mark_of(c, a->at), NULL, "hash_sha1: error reading file: %s", names[k].u.s.p);
+        if (stat(names[k].u.str, &st) != 0 || S_ISDIR(st.st_mode) || !hash_file(md, names[k].u.str))
+          if (c->diags) brr_diag_warn(c->diags, mark_of(c, a->at), NULL, "hash_sha1: error reading file: %s", names[k].u.str);
       }
     }
     tctx_untrack(c, gid);
@@ -124,8 +124,8 @@ static tv b64_input(tctx *c, tcall *a, const char *name) {
 
 tv tbr_b64encode(tctx *c, tcall *a) {
   tv s = b64_input(c, a, "base64encode");
-  unsigned char *out = talloc(c, 4 * (s.u.s.n / 3 + 1) + 1);
-  int n = EVP_EncodeBlock(out, (const unsigned char *)s.u.s.p, (int)s.u.s.n);
+  unsigned char *out = talloc(c, 4 * (s.slen / 3 + 1) + 1);
+  int n = EVP_EncodeBlock(out, (const unsigned char *)s.u.str, (int)s.slen);
   return tv_str_nocopy((const char *)out, (size_t)n);
 }
 
@@ -133,10 +133,10 @@ tv tbr_b64encode(tctx *c, tcall *a) {
  * be UTF-8 text */
 tv tbr_b64decode(tctx *c, tcall *a) {
   tv s = b64_input(c, a, "base64decode");
-  char *data = talloc(c, s.u.s.n + 4);
+  char *data = talloc(c, s.slen + 4);
   size_t n = 0, pads = 0;
-  for (size_t i = 0; i < s.u.s.n; i++) {
-    char ch = s.u.s.p[i];
+  for (size_t i = 0; i < s.slen; i++) {
+    char ch = s.u.str[i];
     if (ch == '=') {
       if (n % 4 >= 2) pads++;
       if ((n + pads) % 4 == 0) break;
@@ -168,7 +168,7 @@ tv tbr_b64decode(tctx *c, tcall *a) {
 tv tbr_raise(tctx *c, tcall *a) {
   tv args[1];
   TARGS(c, a, "raise_exception_jinja", args, "message");
-  terr_raise(c, a->at, tv_to_str(c, args[0]).u.s.p);
+  terr_raise(c, a->at, tv_to_str(c, args[0]).u.str);
 }
 
 /* strftime(format="%Y-%m-%d", ts=None): datetime.fromtimestamp(ts).strftime(format) */
@@ -196,9 +196,9 @@ tv tbr_strftime(tctx *c, tcall *a) {
   /* Python handles %f, %z and %Z itself (a naive datetime has no zone); a sentinel keeps
    * strftime's empty result distinguishable from an error */
   tbuf f = {0};
-  for (size_t i = 0; i < fmt.u.s.n; i++) {
-    if (fmt.u.s.p[i] == '%' && i + 1 < fmt.u.s.n) {
-      char e = fmt.u.s.p[i + 1];
+  for (size_t i = 0; i < fmt.slen; i++) {
+    if (fmt.u.str[i] == '%' && i + 1 < fmt.slen) {
+      char e = fmt.u.str[i + 1];
       if (e == 'f') {
         tbuf_printf(c, &f, "%06ld", usec);
         i++;
@@ -208,11 +208,11 @@ tv tbr_strftime(tctx *c, tcall *a) {
         i++;
         continue;
       }
-      tbuf_add(c, &f, fmt.u.s.p + i, 2);
+      tbuf_add(c, &f, fmt.u.str + i, 2);
       i++;
       continue;
     }
-    tbuf_addc(c, &f, fmt.u.s.p[i]);
+    tbuf_addc(c, &f, fmt.u.str[i]);
   }
   tbuf_addc(c, &f, '\x01');
   for (size_t cap = 256; cap < (1u << 24); cap *= 4) {
@@ -243,7 +243,7 @@ tv tbr_read_yaml_file(tctx *c, tcall *a) {
   tv args[1];
   TARGS(c, a, "read_yaml_file", args, "filename");
   if (args[0].t != TV_STR) terr(c, a->at, "read_yaml_file: expected a path string, not %s", tv_typename(args[0]));
-  const char *name = args[0].u.s.p;
+  const char *name = args[0].u.str;
   if (++c->depth > 50) terr(c, a->at, "read_yaml_file nested too deeply");
   char *path = rel_path(c, name);
   brr_buf text = BRR_BUF_INIT;

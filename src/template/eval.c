@@ -138,8 +138,8 @@ static void eval_args(tctx *c, tframe *f, const tnode *n, tcall *a, size_t lead,
     for (size_t i = 0; td_next(dkw.u.d, &i, &e);) {
       if (e->key.t != TV_STR) terr(c, n->d, "keywords must be strings");
       for (size_t j = 0; j < nkw; j++)
-        if (!strcmp(k2[j].name, e->key.u.s.p)) terr(c, n, "got multiple values for keyword argument '%s'", e->key.u.s.p);
-      k2[nkw++] = (tkwarg){e->key.u.s.p, e->val};
+        if (!strcmp(k2[j].name, e->key.u.str)) terr(c, n, "got multiple values for keyword argument '%s'", e->key.u.str);
+      k2[nkw++] = (tkwarg){e->key.u.str, e->val};
     }
     kw = k2;
   }
@@ -569,7 +569,7 @@ static void exec_include(tctx *c, tframe *f, const tnode *n) {
   tv name = teval(c, f, n->a);
   if (name.t != TV_STR) terr(c, n, "brr's include takes a single template name (a string)");
   if (++c->depth > MAX_CALL_DEPTH) terr(c, n, "maximum recursion depth exceeded");
-  char *path = brr_path_join(c->env->cwd ? c->env->cwd : ".", name.u.s.p);
+  char *path = brr_path_join(c->env->cwd ? c->env->cwd : ".", name.u.str);
   brr_buf text = BRR_BUF_INIT;
   int rc = brr_read_file(path, &text);
   free(path);
@@ -579,7 +579,7 @@ static void exec_include(tctx *c, tframe *f, const tnode *n) {
       c->depth--;
       return;
     }
-    terr(c, n, "%s", name.u.s.p);
+    terr(c, n, "%s", name.u.str);
   }
   char *body = tstrndup(c, text.data ? text.data : "", text.len);
   size_t blen = text.len;
@@ -604,7 +604,7 @@ static void exec_include(tctx *c, tframe *f, const tnode *n) {
     if (!n->flag2) c->vars = NULL;
     texec_body(c, tframe_enter(c, NULL, root->fi), &root->l1);
   } else {
-    char *msg = tprintf(c, "in %s, line %u: %s", name.u.s.p, c->err_line, c->err_msg);
+    char *msg = tprintf(c, "in %s, line %u: %s", name.u.str, c->err_line, c->err_msg);
     int code = c->err_exit;
     c->jb = saved_jb;
     c->src = saved_src;

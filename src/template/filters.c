@@ -46,9 +46,9 @@ static tv f_title(tctx *c, tcall *a) {
   tv s = soft_str(c, args[0]);
   tbuf b = {0};
   bool start = true, prev_sep = false;
-  for (size_t i = 0; i < s.u.s.n;) {
+  for (size_t i = 0; i < s.slen;) {
     uint32_t cp;
-    size_t l = u8_decode(s.u.s.p, s.u.s.n, i, &cp);
+    size_t l = u8_decode(s.u.str, s.slen, i, &cp);
     bool sep = title_sep(cp);
     if (i > 0 && sep != prev_sep) start = true;
     uint32_t out = start ? (cp == 0xDF ? 0xDF : u_toupper(cp)) : u_tolower(cp);
@@ -114,9 +114,9 @@ static tv f_int(tctx *c, tcall *a) {
     return tv_int((int64_t)v.u.f);
   case TV_STR:
     if ((base < 2 && base != 0) || base > 36) terr(c, a->at, "int() base must be >= 2 and <= 36, or 0");
-    if (tv_parse_int(v.u.s.p, v.u.s.n, (int)base, &i, &ovf)) return tv_int(i);
+    if (tv_parse_int(v.u.str, v.slen, (int)base, &i, &ovf)) return tv_int(i);
     if (ovf) terr(c, a->at, "integer overflow (brr integers are 64-bit)");
-    if (tv_parse_float(v.u.s.p, v.u.s.n, &f)) {
+    if (tv_parse_float(v.u.str, v.slen, &f)) {
       if (isnan(f)) return dflt;
       if (isinf(f)) terr(c, a->at, "cannot convert float infinity to integer");
       if (fabs(f) >= 9.2e18) terr(c, a->at, "integer overflow (brr integers are 64-bit)");
@@ -138,7 +138,7 @@ static tv f_float(tctx *c, tcall *a) {
   case TV_FLOAT: return v;
   case TV_INT: return tv_float((double)v.u.i);
   case TV_BOOL: return tv_float(v.u.b);
-  case TV_STR: return tv_parse_float(v.u.s.p, v.u.s.n, &f) ? tv_float(f) : dflt;
+  case TV_STR: return tv_parse_float(v.u.str, v.slen, &f) ? tv_float(f) : dflt;
   case TV_MISSING:
   case TV_UNDEF: terr_undef(c, a->at, v);
   default: return dflt;
@@ -179,9 +179,9 @@ static tv f_round(tctx *c, tcall *a) {
   int64_t prec = args[1].t == TV_MISSING ? 0 : targ_int(c, a->at, args[1], "precision");
   const char *method = "common";
   if (args[2].t != TV_MISSING) {
-    if (args[2].t != TV_STR || (strcmp(args[2].u.s.p, "common") && strcmp(args[2].u.s.p, "ceil") && strcmp(args[2].u.s.p, "floor")))
+    if (args[2].t != TV_STR || (strcmp(args[2].u.str, "common") && strcmp(args[2].u.str, "ceil") && strcmp(args[2].u.str, "floor")))
       terr(c, a->at, "method must be common, ceil or floor");
-    method = args[2].u.s.p;
+    method = args[2].u.str;
   }
   if (tv_is_undef(v)) terr_undef(c, a->at, v);
   if (!tv_is_num(v)) terr(c, a->at, "type %s doesn't define __round__ method", tv_typename(v));
@@ -219,7 +219,7 @@ static tv f_indent(tctx *c, tcall *a) {
   if (tv_is_undef(s)) terr_undef(c, a->at, s);
   if (s.t != TV_STR) terr(c, a->at, "unsupported operand type(s) for +=: '%s' and 'str'", tv_typename(s));
   tbuf ind = {0};
-  if (args[1].t == TV_STR) tbuf_add(c, &ind, args[1].u.s.p, args[1].u.s.n);
+  if (args[1].t == TV_STR) tbuf_add(c, &ind, args[1].u.str, args[1].slen);
   else {
     int64_t w = args[1].t == TV_MISSING ? 4 : targ_int(c, a->at, args[1], "width");
     if (w > 0) {
@@ -233,7 +233,7 @@ static tv f_indent(tctx *c, tcall *a) {
   bool blank = args[3].t != TV_MISSING && tv_truthy(c, a->at, args[3]);
   /* s + "\n", split into lines (str.splitlines) */
   tbuf full = {0};
-  tbuf_add(c, &full, s.u.s.p, s.u.s.n);
+  tbuf_add(c, &full, s.u.str, s.slen);
   tbuf_addc(c, &full, '\n');
   tv fs = tbuf_str(c, &full);
   tv fn;
@@ -246,9 +246,9 @@ static tv f_indent(tctx *c, tcall *a) {
     tv ln = lines.u.l->v[i];
     if (i) {
       tbuf_addc(c, &b, '\n');
-      if (blank || ln.u.s.n) tbuf_add(c, &b, ind.p ? ind.p : "", ind.n);
+      if (blank || ln.slen) tbuf_add(c, &b, ind.p ? ind.p : "", ind.n);
     }
-    tbuf_add(c, &b, ln.u.s.p, ln.u.s.n);
+    tbuf_add(c, &b, ln.u.str, ln.slen);
   }
   return tbuf_str(c, &b);
 }
@@ -259,9 +259,9 @@ static tv f_wordcount(tctx *c, tcall *a) {
   tv s = soft_str(c, args[0]);
   int64_t words = 0;
   bool in = false;
-  for (size_t i = 0; i < s.u.s.n;) {
+  for (size_t i = 0; i < s.slen;) {
     uint32_t cp;
-    i += u8_decode(s.u.s.p, s.u.s.n, i, &cp);
+    i += u8_decode(s.u.str, s.slen, i, &cp);
     bool w = cp == '_' || u_isalnum(cp);
     if (w && !in) words++;
     in = w;
@@ -277,29 +277,29 @@ static tv f_truncate(tctx *c, tcall *a) {
   bool killwords = args[2].t != TV_MISSING && tv_truthy(c, a->at, args[2]);
   tv end = args[3].t == TV_MISSING ? tv_str_nocopy("...", 3) : soft_str(c, args[3]);
   int64_t leeway = args[4].t == TV_MISSING || args[4].t == TV_NONE ? 5 : targ_int(c, a->at, args[4], "leeway");
-  int64_t endlen = (int64_t)u8_len(end.u.s.p, end.u.s.n);
+  int64_t endlen = (int64_t)u8_len(end.u.str, end.slen);
   if (length < endlen) terr(c, a->at, "expected length >= %lld, got %lld", (long long)endlen, (long long)length);
   if (leeway < 0) terr(c, a->at, "expected leeway >= 0, got %lld", (long long)leeway);
   /* Jinja2 does not make the value a string: a short list comes back as it is */
   int64_t slen = (int64_t)tv_len(c, a->at, s);
   if (slen <= length + leeway) return s;
   if (s.t != TV_STR) terr(c, a->at, "'%s' object has no attribute 'rsplit'", tv_typename(s));
-  size_t cut = u8_offset(s.u.s.p, s.u.s.n, (size_t)(length - endlen));
+  size_t cut = u8_offset(s.u.str, s.slen, (size_t)(length - endlen));
   tbuf b = {0};
   if (killwords) {
-    tbuf_add(c, &b, s.u.s.p, cut);
+    tbuf_add(c, &b, s.u.str, cut);
   } else {
     size_t k = cut;
-    while (k > 0 && s.u.s.p[k - 1] != ' ') k--;
-    tbuf_add(c, &b, s.u.s.p, k ? k - 1 : cut);
+    while (k > 0 && s.u.str[k - 1] != ' ') k--;
+    tbuf_add(c, &b, s.u.str, k ? k - 1 : cut);
   }
-  tbuf_add(c, &b, end.u.s.p, end.u.s.n);
+  tbuf_add(c, &b, end.u.str, end.slen);
   return tbuf_str(c, &b);
 }
 
 static void html_escape(tctx *c, tbuf *b, tv s) {
-  for (size_t i = 0; i < s.u.s.n; i++) {
-    char ch = s.u.s.p[i];
+  for (size_t i = 0; i < s.slen; i++) {
+    char ch = s.u.str[i];
     switch (ch) {
     case '&': tbuf_adds(c, b, "&amp;"); break;
     case '<': tbuf_adds(c, b, "&lt;"); break;
@@ -336,7 +336,7 @@ static tv f_xmlattr(tctx *c, tcall *a) {
   for (size_t i = 0; td_next(args[0].u.d, &i, &e);) {
     if (e->val.t == TV_NONE || tv_is_undef(e->val)) continue;
     tv k = soft_str(c, e->key);
-    if (strpbrk(k.u.s.p, " \t\n\r\f\v/>=")) terr(c, a->at, "Invalid character in attribute name: '%s'", k.u.s.p);
+    if (strpbrk(k.u.str, " \t\n\r\f\v/>=")) terr(c, a->at, "Invalid character in attribute name: '%s'", k.u.str);
     if (any) tbuf_addc(c, &b, ' ');
     html_escape(c, &b, k);
     tbuf_adds(c, &b, "=\"");
@@ -360,7 +360,7 @@ static tv f_filesizeformat(tctx *c, tcall *a) {
   double bytes;
   tv v = args[0];
   if (v.t == TV_STR) {
-    if (!tv_parse_float(v.u.s.p, v.u.s.n, &bytes)) terr(c, a->at, "could not convert string to float: '%s'", v.u.s.p);
+    if (!tv_parse_float(v.u.str, v.slen, &bytes)) terr(c, a->at, "could not convert string to float: '%s'", v.u.str);
   } else if (tv_is_num(v)) bytes = v.t == TV_FLOAT ? v.u.f : (double)(v.t == TV_BOOL ? v.u.b : v.u.i);
   else terr(c, a->at, "float() argument must be a string or a real number, not '%s'", tv_typename(v));
   bool binary = args[1].t != TV_MISSING && tv_truthy(c, a->at, args[1]);
@@ -389,7 +389,7 @@ static tv f_striptags(tctx *c, tcall *a) {
   TARGS(c, a, "do_striptags", args, "value");
   tv s = soft_str(c, args[0]);
   tbuf t = {0};
-  const char *p = s.u.s.p, *e = p + s.u.s.n;
+  const char *p = s.u.str, *e = p + s.slen;
   while (p < e) {
     if (p + 4 <= e && !memcmp(p, "<!--", 4)) {
       const char *end = memmem(p + 4, (size_t)(e - p - 4), "-->", 3);
@@ -415,7 +415,7 @@ static tv f_striptags(tctx *c, tcall *a) {
   tbuf j = {0};
   for (size_t i = 0; i < words.u.l->n; i++) {
     if (i) tbuf_addc(c, &j, ' ');
-    tbuf_add(c, &j, words.u.l->v[i].u.s.p, words.u.l->v[i].u.s.n);
+    tbuf_add(c, &j, words.u.l->v[i].u.str, words.u.l->v[i].slen);
   }
   static const char *const ent[][2] = {{"&amp;", "&"}, {"&lt;", "<"}, {"&gt;", ">"}, {"&quot;", "\""},
                                        {"&#39;", "'"}, {"&#34;", "\""}, {"&nbsp;", "\xc2\xa0"}};
@@ -437,8 +437,8 @@ static tv f_striptags(tctx *c, tcall *a) {
 
 static void url_quote(tctx *c, tbuf *b, tv s, bool for_qs) {
   static const char hex[] = "0123456789ABCDEF";
-  for (size_t i = 0; i < s.u.s.n; i++) {
-    unsigned char ch = (unsigned char)s.u.s.p[i];
+  for (size_t i = 0; i < s.slen; i++) {
+    unsigned char ch = (unsigned char)s.u.str[i];
     if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || strchr("_.-~", ch) ||
         (!for_qs && ch == '/'))
       tbuf_addc(c, b, (char)ch);
@@ -476,11 +476,22 @@ static tv f_urlencode(tctx *c, tcall *a) {
 
 /* ---- tojson ---- */
 
+static bool json_plain(unsigned char ch) {
+  return ch >= 0x20 && ch < 0x7F && ch != '"' && ch != '\\' && ch != '<' && ch != '>' && ch != '&' && ch != '\'';
+}
+
 static void json_str(tctx *c, tbuf *b, tv s) {
   tbuf_addc(c, b, '"');
-  for (size_t i = 0; i < s.u.s.n;) {
+  for (size_t i = 0; i < s.slen;) {
+    size_t run = i;
+    while (run < s.slen && json_plain((unsigned char)s.u.str[run])) run++;
+    if (run > i) {
+      tbuf_add(c, b, s.u.str + i, run - i);
+      i = run;
+      continue;
+    }
     uint32_t cp;
-    size_t l = u8_decode(s.u.s.p, s.u.s.n, i, &cp);
+    size_t l = u8_decode(s.u.str, s.slen, i, &cp);
     i += l;
     switch (cp) {
     case '"': tbuf_adds(c, b, "\\\""); continue;
@@ -521,7 +532,7 @@ static void json_float(tctx *c, tbuf *b, double f) {
 
 static void json_newline(tctx *c, tbuf *b, const tv *indent, int depth) {
   tbuf_addc(c, b, '\n');
-  for (int i = 0; i < depth; i++) tbuf_add(c, b, indent->u.s.p, indent->u.s.n);
+  for (int i = 0; i < depth; i++) tbuf_add(c, b, indent->u.str, indent->slen);
 }
 
 static void json_emit(tctx *c, const tnode *at, tbuf *b, tv v, const tv *indent, int depth) {

@@ -59,17 +59,16 @@ typedef struct trange {
   int64_t start, stop, step;
 } trange;
 
+/* 16 bytes, so values travel in two registers */
 typedef struct tv {
-  uint8_t t;   /* tv_type */
-  uint8_t sub; /* TV_VIEW: view kind */
+  uint8_t t;     /* tv_type */
+  uint8_t sub;   /* TV_VIEW: view kind; TV_TUPLE: 1 for groupby's (grouper, list) */
+  uint32_t slen; /* TV_STR: length in bytes (strings are capped well below 4 GiB) */
   union {
     bool b;
     int64_t i;
     double f;
-    struct {
-      const char *p; /* always NUL-terminated, may hold NULs */
-      size_t n;      /* bytes (UTF-8) */
-    } s;
+    const char *str; /* TV_STR: UTF-8, always NUL-terminated, may hold NULs */
     tlist *l;   /* TV_LIST, TV_TUPLE */
     tdict *d;   /* TV_DICT, TV_NS, TV_VIEW */
     tfunc *fn;
@@ -80,6 +79,8 @@ typedef struct tv {
     trange *r;
   } u;
 } tv;
+
+_Static_assert(sizeof(tv) == 16, "tv must stay small enough to return in registers");
 
 enum { TV_VIEW_KEYS, TV_VIEW_VALUES, TV_VIEW_ITEMS };
 
@@ -353,12 +354,7 @@ static inline tv tv_bool(bool b) { return (tv){.t = TV_BOOL, .u.b = b}; }
 static inline tv tv_int(int64_t i) { return (tv){.t = TV_INT, .u.i = i}; }
 static inline tv tv_float(double f) { return (tv){.t = TV_FLOAT, .u.f = f}; }
 /* p must be NUL-terminated and outlive the value */
-static inline tv tv_str_nocopy(const char *p, size_t n) {
-  tv v = {.t = TV_STR};
-  v.u.s.p = p;
-  v.u.s.n = n;
-  return v;
-}
+static inline tv tv_str_nocopy(const char *p, size_t n) { return (tv){.t = TV_STR, .slen = (uint32_t)n, .u.str = p}; }
 tv tv_str(tctx *c, const char *p, size_t n); /* copies */
 tv tv_strz(tctx *c, const char *s);          /* copies */
 tv tv_undef(tctx *c, const char *hint, tv obj, tv name);

@@ -40,8 +40,8 @@ int64_t targ_int(tctx *c, const tnode *at, tv v, const char *what) {
 
 const char *targ_str(tctx *c, const tnode *at, tv v, const char *what, size_t *n) {
   if (v.t == TV_STR) {
-    *n = v.u.s.n;
-    return v.u.s.p;
+    *n = v.slen;
+    return v.u.str;
   }
   if (tv_is_undef(v)) terr_undef(c, at, v);
   terr(c, at, "%s: must be str, not %s", what, tv_typename(v));
@@ -92,7 +92,7 @@ static tv d_pop(tctx *c, tcall *a) {
   if (args[1].t != TV_MISSING) return args[1];
   tbuf b = {0};
   tv_repr_to(c, &b, args[0]);
-  terr(c, a->at, "KeyError: %s", tbuf_str(c, &b).u.s.p);
+  terr(c, a->at, "KeyError: %s", tbuf_str(c, &b).u.str);
 }
 
 static tv d_popitem(tctx *c, tcall *a) {
@@ -239,7 +239,7 @@ static tv l_index(tctx *c, tcall *a) {
   if (i < 0) {
     tbuf b = {0};
     tv_repr_to(c, &b, args[0]);
-    terr(c, a->at, "%s is not in %s", tbuf_str(c, &b).u.s.p, SELF(a).t == TV_TUPLE ? "tuple" : "list");
+    terr(c, a->at, "%s is not in %s", tbuf_str(c, &b).u.str, SELF(a).t == TV_TUPLE ? "tuple" : "list");
   }
   return tv_int(i);
 }
@@ -332,23 +332,46 @@ static tv loop_changed(tctx *c, tcall *a) {
 static bool loop_attr(tctx *c, tv obj, const char *name, tv *out) {
   tloop *l = obj.u.loop;
   int64_t i = (int64_t)l->i, n = (int64_t)l->n;
-  if (name[0] == 'i' && name[1] == 'n' && !strcmp(name, "index")) *out = tv_int(i + 1); /* the common one first */
-  else if (!strcmp(name, "index0")) *out = tv_int(i);
-  else if (!strcmp(name, "revindex")) *out = tv_int(n - i);
-  else if (!strcmp(name, "revindex0")) *out = tv_int(n - i - 1);
-  else if (!strcmp(name, "first")) *out = tv_bool(i == 0);
-  else if (!strcmp(name, "last")) *out = tv_bool(i == n - 1);
-  else if (!strcmp(name, "length")) *out = tv_int(n);
-  else if (!strcmp(name, "depth")) *out = tv_int(l->depth);
-  else if (!strcmp(name, "depth0")) *out = tv_int(l->depth - 1);
-  else if (!strcmp(name, "previtem"))
+  switch (name[0]) { /* the first letter picks the candidate: these are read in every iteration */
+  case 'i':
+    if (!strcmp(name, "index")) *out = tv_int(i + 1);
+    else if (!strcmp(name, "index0")) *out = tv_int(i);
+    else return false;
+    return true;
+  case 'r':
+    if (!strcmp(name, "revindex")) *out = tv_int(n - i);
+    else if (!strcmp(name, "revindex0")) *out = tv_int(n - i - 1);
+    else return false;
+    return true;
+  case 'f':
+    if (strcmp(name, "first")) return false;
+    *out = tv_bool(i == 0);
+    return true;
+  case 'l':
+    if (!strcmp(name, "last")) *out = tv_bool(i == n - 1);
+    else if (!strcmp(name, "length")) *out = tv_int(n);
+    else return false;
+    return true;
+  case 'd':
+    if (!strcmp(name, "depth")) *out = tv_int(l->depth);
+    else if (!strcmp(name, "depth0")) *out = tv_int(l->depth - 1);
+    else return false;
+    return true;
+  case 'p':
+    if (strcmp(name, "previtem")) return false;
     *out = i > 0 ? l->items[i - 1] : tv_undef(c, "there is no previous item", TV_MISSING_V, tv_strz(c, "previtem"));
-  else if (!strcmp(name, "nextitem"))
+    return true;
+  case 'n':
+    if (strcmp(name, "nextitem")) return false;
     *out = i + 1 < n ? l->items[i + 1] : tv_undef(c, "there is no next item", TV_MISSING_V, tv_strz(c, "nextitem"));
-  else if (!strcmp(name, "cycle")) *out = tfn_new(c, "cycle", loop_cycle, obj);
-  else if (!strcmp(name, "changed")) *out = tfn_new(c, "changed", loop_changed, obj);
-  else return false;
-  return true;
+    return true;
+  case 'c':
+    if (!strcmp(name, "cycle")) *out = tfn_new(c, "cycle", loop_cycle, obj);
+    else if (!strcmp(name, "changed")) *out = tfn_new(c, "changed", loop_changed, obj);
+    else return false;
+    return true;
+  default: return false;
+  }
 }
 
 /* ---- cycler ---- */
@@ -417,7 +440,7 @@ static const mentry list_methods[] = {
 
 static tbuiltin find_method(const mentry *t, size_t nt, const char *name) {
   for (size_t i = 0; i < nt; i++)
-    if (!strcmp(t[i].name, name)) return t[i].fn;
+    if (t[i].name[0] == name[0] && !strcmp(t[i].name, name)) return t[i].fn;
   return NULL;
 }
 

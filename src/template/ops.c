@@ -27,10 +27,10 @@ BRR_NORETURN static void unsupported(tctx *c, const tnode *at, int op, tv a, tv 
 static tv repeat(tctx *c, const tnode *at, tv seq, int64_t times) {
   if (times < 0) times = 0;
   if (seq.t == TV_STR) {
-    if (seq.u.s.n) tstr_check_size(c, at, (uint64_t)times > UINT64_MAX / seq.u.s.n ? UINT64_MAX : (uint64_t)times * seq.u.s.n);
-    size_t total = seq.u.s.n * (size_t)times;
+    if (seq.slen) tstr_check_size(c, at, (uint64_t)times > UINT64_MAX / seq.slen ? UINT64_MAX : (uint64_t)times * seq.slen);
+    size_t total = seq.slen * (size_t)times;
     char *p = talloc(c, total + 1);
-    for (int64_t i = 0; i < times; i++) memcpy(p + (size_t)i * seq.u.s.n, seq.u.s.p, seq.u.s.n);
+    for (int64_t i = 0; i < times; i++) memcpy(p + (size_t)i * seq.slen, seq.u.str, seq.slen);
     return tv_str_nocopy(p, total);
   }
   size_t n = seq.u.l->n;
@@ -130,8 +130,8 @@ tv top_binary(tctx *c, const tnode *at, int op, tv a, tv b) {
   case OP_ADD:
     if (a.t == TV_STR && b.t == TV_STR) {
       tbuf r = {0};
-      tbuf_add(c, &r, a.u.s.p, a.u.s.n);
-      tbuf_add(c, &r, b.u.s.p, b.u.s.n);
+      tbuf_add(c, &r, a.u.str, a.slen);
+      tbuf_add(c, &r, b.u.str, b.slen);
       return tbuf_str(c, &r);
     }
     if ((a.t == TV_LIST || a.t == TV_TUPLE) && a.t == b.t) {
@@ -174,8 +174,8 @@ bool top_contains(tctx *c, const tnode *at, tv container, tv item) {
   switch (container.t) {
   case TV_STR: {
     if (item.t != TV_STR) terr(c, at, "'in <string>' requires string as left operand, not %s", tv_typename(item));
-    if (item.u.s.n == 0) return true;
-    return memmem(container.u.s.p, container.u.s.n, item.u.s.p, item.u.s.n) != NULL;
+    if (item.slen == 0) return true;
+    return memmem(container.u.str, container.slen, item.u.str, item.slen) != NULL;
   }
   case TV_DICT: return td_get(c, at, container.u.d, item) != NULL;
   case TV_VIEW:
@@ -227,13 +227,13 @@ tv top_getattr(tctx *c, const tnode *at, tv obj, const char *name, size_t n) {
 /* obj[key] for a sequence and an int key; false when out of range */
 static bool seq_index(tctx *c, tv obj, int64_t i, tv *out) {
   if (obj.t == TV_STR) {
-    int64_t len = (int64_t)u8_len(obj.u.s.p, obj.u.s.n);
+    int64_t len = (int64_t)u8_len(obj.u.str, obj.slen);
     if (i < 0) i += len;
     if (i < 0 || i >= len) return false;
-    size_t off = u8_offset(obj.u.s.p, obj.u.s.n, (size_t)i);
+    size_t off = u8_offset(obj.u.str, obj.slen, (size_t)i);
     uint32_t cp;
-    size_t l = u8_decode(obj.u.s.p, obj.u.s.n, off, &cp);
-    *out = tv_str(c, obj.u.s.p + off, l);
+    size_t l = u8_decode(obj.u.str, obj.slen, off, &cp);
+    *out = tv_str(c, obj.u.str + off, l);
     return true;
   }
   if (obj.t == TV_RANGE) {
@@ -272,7 +272,7 @@ tv top_getitem(tctx *c, const tnode *at, tv obj, tv key) {
   default: break;
   }
   /* Jinja2 falls back to an attribute of that name */
-  if (key.t == TV_STR && tmethod_get(c, at, obj, key.u.s.p, key.u.s.n, &out)) return out;
+  if (key.t == TV_STR && tmethod_get(c, at, obj, key.u.str, key.slen, &out)) return out;
   return undefined_attr(c, obj, key);
 }
 
@@ -308,17 +308,17 @@ tv top_slice(tctx *c, const tnode *at, tv obj, tv start, tv stop, tv step) {
   size_t *offs = NULL;
   int64_t len;
   if (obj.t == TV_STR) {
-    for (size_t i = 0; i < obj.u.s.n && ascii; i++) ascii = (unsigned char)obj.u.s.p[i] < 0x80;
-    len = ascii ? (int64_t)obj.u.s.n : (int64_t)u8_len(obj.u.s.p, obj.u.s.n);
+    for (size_t i = 0; i < obj.slen && ascii; i++) ascii = (unsigned char)obj.u.str[i] < 0x80;
+    len = ascii ? (int64_t)obj.slen : (int64_t)u8_len(obj.u.str, obj.slen);
     if (!ascii) { /* code point start offsets, plus the end */
       offs = talloc(c, (size_t)(len + 1) * sizeof *offs);
       size_t k = 0;
-      for (size_t i = 0; i < obj.u.s.n;) {
+      for (size_t i = 0; i < obj.slen;) {
         uint32_t cp;
         offs[k++] = i;
-        i += u8_decode(obj.u.s.p, obj.u.s.n, i, &cp);
+        i += u8_decode(obj.u.str, obj.slen, i, &cp);
       }
-      offs[k] = obj.u.s.n;
+      offs[k] = obj.slen;
     }
   } else {
     len = (int64_t)obj.u.l->n;
@@ -329,7 +329,7 @@ tv top_slice(tctx *c, const tnode *at, tv obj, tv start, tv stop, tv step) {
     for (int64_t i = a; st > 0 ? i < b : i > b; i += st) {
       size_t o = ascii ? (size_t)i : offs[i];
       size_t e = ascii ? o + 1 : offs[i + 1];
-      tbuf_add(c, &r, obj.u.s.p + o, e - o);
+      tbuf_add(c, &r, obj.u.str + o, e - o);
     }
     return tbuf_str(c, &r);
   }

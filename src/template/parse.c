@@ -492,8 +492,8 @@ static const char *parse_dotted(parser *P, size_t *len) {
     tbuf_add(P->c, &b, u->s, u->n);
   }
   tv s = tbuf_str(P->c, &b);
-  *len = s.u.s.n;
-  return s.u.s.p;
+  *len = s.slen;
+  return s.u.str;
 }
 
 static tnode *parse_filter(parser *P, tnode *node, bool start_inline) {
@@ -640,7 +640,7 @@ BRR_NORETURN static void fail_ut_eof(parser *P, const char *name, const ttok *at
     tbuf_adds(c, &b, ".");
   }
   if (P->ntags) tbuf_printf(c, &b, " The innermost block that needs to be closed is '%s'.", P->tags[P->ntags - 1]);
-  terr_at(c, at->line, at->col, "%s", tbuf_str(c, &b).u.s.p);
+  terr_at(c, at->line, at->col, "%s", tbuf_str(c, &b).u.str);
 }
 
 static tnodes parse_statements(parser *P, const char *const *end_tokens, bool drop_needle) {

@@ -191,9 +191,9 @@ static void fmt_str(tctx *c, const tnode *at, tbuf *out, tv s, const fspec *sp) 
   if (sp->type && sp->type != 's') terr(c, at, "Unknown format code '%c' for object of type 'str'", sp->type);
   if (sp->sign) terr(c, at, "Sign not allowed in string format specifier");
   if (sp->align == '=') terr(c, at, "'=' alignment not allowed in string format specifier");
-  size_t n = s.u.s.n;
-  if (sp->prec >= 0) n = u8_offset(s.u.s.p, s.u.s.n, (size_t)sp->prec);
-  pad(c, out, sp, s.u.s.p, n, 0, '<');
+  size_t n = s.slen;
+  if (sp->prec >= 0) n = u8_offset(s.u.str, s.slen, (size_t)sp->prec);
+  pad(c, out, sp, s.u.str, n, 0, '<');
 }
 
 /* the mini-language: [[fill]align][sign][z][#][0][width][,|_][.precision][type] */
@@ -314,8 +314,8 @@ static tv field_value(tctx *c, const tnode *at, tcall *a, const char *f, size_t 
 }
 
 tv tpy_format(tctx *c, const tnode *at, tv fmt, tcall *a) {
-  const char *s = fmt.u.s.p;
-  size_t n = fmt.u.s.n, auto_idx = 0;
+  const char *s = fmt.u.str;
+  size_t n = fmt.slen, auto_idx = 0;
   int mode = 0;
   tbuf out = {0};
   for (size_t i = 0; i < n; i++) {
@@ -364,17 +364,17 @@ tv tpy_format(tctx *c, const tnode *at, tv fmt, tcall *a) {
       tcall sub = *a;
       tv nested = tv_str(c, field + k + 1, flen - k - 1);
       (void)sub;
-      if (memchr(nested.u.s.p, '{', nested.u.s.n)) {
-        for (size_t q = 0; q < nested.u.s.n; q++) {
-          if (nested.u.s.p[q] == '{') {
-            const char *cl = memchr(nested.u.s.p + q, '}', nested.u.s.n - q);
+      if (memchr(nested.u.str, '{', nested.slen)) {
+        for (size_t q = 0; q < nested.slen; q++) {
+          if (nested.u.str[q] == '{') {
+            const char *cl = memchr(nested.u.str + q, '}', nested.slen - q);
             if (!cl) terr(c, at, "unmatched '{' in format spec");
-            size_t inner = (size_t)(cl - nested.u.s.p) - q - 1;
-            tv_str_to(c, &spec, field_value(c, at, a, nested.u.s.p + q + 1, inner, &auto_idx, &mode));
-            q = (size_t)(cl - nested.u.s.p);
-          } else tbuf_addc(c, &spec, nested.u.s.p[q]);
+            size_t inner = (size_t)(cl - nested.u.str) - q - 1;
+            tv_str_to(c, &spec, field_value(c, at, a, nested.u.str + q + 1, inner, &auto_idx, &mode));
+            q = (size_t)(cl - nested.u.str);
+          } else tbuf_addc(c, &spec, nested.u.str[q]);
         }
-      } else tbuf_add(c, &spec, nested.u.s.p, nested.u.s.n);
+      } else tbuf_add(c, &spec, nested.u.str, nested.slen);
     }
     if (conv == 'r' || conv == 'a') {
       tbuf r = {0};
@@ -403,8 +403,8 @@ tv tpy_percent(tctx *c, const tnode *at, tv fmt, tv argv) {
     args = argv.u.l->v;
     nargs = argv.u.l->n;
   }
-  const char *s = fmt.u.s.p;
-  size_t n = fmt.u.s.n;
+  const char *s = fmt.u.str;
+  size_t n = fmt.slen;
   bool used_mapping = false;
   tbuf out = {0};
   for (size_t i = 0; i < n; i++) {
@@ -433,7 +433,7 @@ tv tpy_percent(tctx *c, const tnode *at, tv fmt, tv argv) {
     memset(&sp, 0, sizeof sp);
     sp.width = sp.prec = -1;
     bool left = false;
-    for (; i < n && strchr("-+ #0", s[i]); i++) {
+    for (; i < n && (s[i] == '-' || s[i] == '+' || s[i] == ' ' || s[i] == '#' || s[i] == '0'); i++) {
       if (s[i] == '-') left = true;
       else if (s[i] == '+') sp.sign = '+';
       else if (s[i] == ' ' && sp.sign != '+') sp.sign = ' ';
@@ -460,7 +460,7 @@ tv tpy_percent(tctx *c, const tnode *at, tv fmt, tv argv) {
       } else
         sp.prec = digits_num(c, at, s, n, &i);
     }
-    while (i < n && strchr("hlL", s[i])) i++;
+    while (i < n && (s[i] == 'h' || s[i] == 'l' || s[i] == 'L')) i++;
     if (i >= n) terr(c, at, "incomplete format");
     char conv = s[i];
     if (conv == '%') {
@@ -475,7 +475,7 @@ tv tpy_percent(tctx *c, const tnode *at, tv fmt, tv argv) {
     case 'r':
     case 'a': {
       if (conv == 's' && v.t == TV_STR && sp.width < 0 && sp.prec < 0) {
-        tbuf_add(c, &out, v.u.s.p, v.u.s.n);
+        tbuf_add(c, &out, v.u.str, v.slen);
         break;
       }
       tbuf t = {0};
@@ -498,10 +498,20 @@ tv tpy_percent(tctx *c, const tnode *at, tv fmt, tv argv) {
       /* the common %d / %05d of an int, without the general machinery */
       if ((v.t == TV_INT || v.t == TV_BOOL) && (conv == 'd' || conv == 'i' || conv == 'u') && !sp.sign && !sp.alt &&
           !left && sp.prec < 0 && sp.width < 40) {
-        char num[64];
-        int len = snprintf(num, sizeof num, sp.zero ? "%0*lld" : "%*lld", (int)(sp.width < 0 ? 0 : sp.width),
-                           (long long)(v.t == TV_BOOL ? v.u.b : v.u.i));
-        tbuf_add(c, &out, num, (size_t)len);
+        int64_t iv = v.t == TV_BOOL ? v.u.b : v.u.i;
+        char num[64], *e = num + sizeof num, *q = e;
+        uint64_t u = iv < 0 ? 0 - (uint64_t)iv : (uint64_t)iv;
+        do *--q = (char)('0' + u % 10);
+        while (u /= 10);
+        int64_t digits = e - q, width = sp.width < 0 ? 0 : sp.width, padn = width - digits - (iv < 0);
+        if (sp.zero) {
+          while (padn-- > 0) *--q = '0';
+          if (iv < 0) *--q = '-';
+        } else {
+          if (iv < 0) *--q = '-';
+          while (padn-- > 0) *--q = ' ';
+        }
+        tbuf_add(c, &out, q, (size_t)(e - q));
         break;
       }
       int64_t iv;
@@ -548,7 +558,7 @@ tv tpy_percent(tctx *c, const tnode *at, tv fmt, tv argv) {
     }
     case 'c': {
       if (v.t == TV_STR) {
-        if (u8_len(v.u.s.p, v.u.s.n) != 1) terr(c, at, "%%c requires int or char");
+        if (u8_len(v.u.str, v.slen) != 1) terr(c, at, "%%c requires int or char");
         sp.type = 0;
         fmt_str(c, at, &out, v, &sp);
       } else {

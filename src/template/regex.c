@@ -16,8 +16,8 @@ static bool is_hexd(char ch) { return (ch >= '0' && ch <= '9') || ((ch | 0x20) >
 /* rewrite the parts of Python's pattern syntax PCRE2 reads differently */
 static tv translate(tctx *c, const tnode *at, tv pat) {
   tbuf b = {0};
-  const char *p = pat.u.s.p;
-  size_t n = pat.u.s.n;
+  const char *p = pat.u.str;
+  size_t n = pat.slen;
   bool in_class = false;
   for (size_t i = 0; i < n; i++) {
     char ch = p[i];
@@ -100,7 +100,7 @@ static pcre2_code *compile(tctx *c, const tnode *at, tv pat, int64_t flags, pcre
     tctx_track(c, cache_free, cache);
   }
   for (size_t i = 0; i < RE_CACHE; i++)
-    if (cache->e[i].code && cache->e[i].flags == flags && !strcmp(cache->e[i].pat, pat.u.s.p)) {
+    if (cache->e[i].code && cache->e[i].flags == flags && !strcmp(cache->e[i].pat, pat.u.str)) {
       *md = cache->e[i].md;
       return cache->e[i].code;
     }
@@ -115,17 +115,17 @@ static pcre2_code *compile(tctx *c, const tnode *at, tv pat, int64_t flags, pcre
   tv t = translate(c, at, pat);
   int err;
   PCRE2_SIZE off;
-  pcre2_code *code = pcre2_compile((PCRE2_SPTR)t.u.s.p, t.u.s.n, opts, &err, &off, NULL);
+  pcre2_code *code = pcre2_compile((PCRE2_SPTR)t.u.str, t.slen, opts, &err, &off, NULL);
   if (!code) {
     PCRE2_UCHAR msg[256];
     pcre2_get_error_message(err, msg, sizeof msg);
-    terr(c, at, "invalid regular expression '%s': %s at position %zu", pat.u.s.p, (const char *)msg, (size_t)off);
+    terr(c, at, "invalid regular expression '%s': %s at position %zu", pat.u.str, (const char *)msg, (size_t)off);
   }
   size_t k = cache->next++ % RE_CACHE;
   free(cache->e[k].pat);
   pcre2_match_data_free(cache->e[k].md);
   pcre2_code_free(cache->e[k].code);
-  cache->e[k].pat = brr_xstrdup(pat.u.s.p);
+  cache->e[k].pat = brr_xstrdup(pat.u.str);
   cache->e[k].flags = flags;
   cache->e[k].code = code;
   cache->e[k].md = *md = pcre2_match_data_create_from_pattern(code, NULL);
@@ -144,8 +144,8 @@ typedef struct matcher {
 
 static void matcher_init(tctx *c, matcher *m, tv pat, int64_t flags, const tnode *at, tv subject) {
   m->code = compile(c, at, pat, flags, &m->md);
-  m->s = subject.u.s.p;
-  m->n = subject.u.s.n;
+  m->s = subject.u.str;
+  m->n = subject.slen;
   m->pos = 0;
   m->must_advance = false;
   pcre2_pattern_info(m->code, PCRE2_INFO_CAPTURECOUNT, &m->ngroups);
@@ -176,8 +176,8 @@ static bool group_span(const matcher *m, uint32_t g, size_t *a, size_t *b) {
 
 /* expand a Python replacement template for the current match */
 static void expand(tctx *c, const tnode *at, matcher *m, tv repl, tbuf *out) {
-  const char *r = repl.u.s.p;
-  size_t n = repl.u.s.n;
+  const char *r = repl.u.str;
+  size_t n = repl.slen;
   for (size_t i = 0; i < n; i++) {
     if (r[i] != '\\' || i + 1 >= n) {
       if (r[i] == '\\') terr(c, at, "bad escape (end of pattern) at position %zu", i);
@@ -258,12 +258,12 @@ tv tre_sub(tctx *c, tcall *a) {
   size_t last = 0;
   int64_t done = 0;
   while ((count <= 0 || done < count) && matcher_next(c, a->at, &m)) {
-    tbuf_add(c, &out, text.u.s.p + last, m.ov[0] - last);
+    tbuf_add(c, &out, text.u.str + last, m.ov[0] - last);
     expand(c, a->at, &m, args[2], &out);
     last = m.ov[1];
     done++;
   }
-  tbuf_add(c, &out, text.u.s.p + last, text.u.s.n - last);
+  tbuf_add(c, &out, text.u.str + last, text.slen - last);
   return tbuf_str(c, &out);
 }
 
@@ -280,14 +280,14 @@ tv tre_split(tctx *c, tcall *a) {
   size_t last = 0;
   int64_t done = 0;
   while ((maxsplit <= 0 || done < maxsplit) && matcher_next(c, a->at, &m)) {
-    tl_push(c, out.u.l, tv_str(c, text.u.s.p + last, m.ov[0] - last));
+    tl_push(c, out.u.l, tv_str(c, text.u.str + last, m.ov[0] - last));
     for (uint32_t g = 1; g <= m.ngroups; g++) {
       size_t ga, gb;
-      tl_push(c, out.u.l, group_span(&m, g, &ga, &gb) ? tv_str(c, text.u.s.p + ga, gb - ga) : TV_NONE_V);
+      tl_push(c, out.u.l, group_span(&m, g, &ga, &gb) ? tv_str(c, text.u.str + ga, gb - ga) : TV_NONE_V);
     }
     last = m.ov[1];
     done++;
   }
-  tl_push(c, out.u.l, tv_str(c, text.u.s.p + last, text.u.s.n - last));
+  tl_push(c, out.u.l, tv_str(c, text.u.str + last, text.slen - last));
   return out;
 }

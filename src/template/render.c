@@ -90,7 +90,7 @@ void terr_undef(tctx *c, const tnode *at, tv v) {
     tbuf_adds(c, &b, " has no attribute ");
     tv_repr_to(c, &b, u->name);
   }
-  terr(c, at, "%s", tbuf_str(c, &b).u.s.p);
+  terr(c, at, "%s", tbuf_str(c, &b).u.str);
 }
 
 size_t tctx_track(tctx *c, void (*fn)(void *), void *p) {
@@ -341,7 +341,7 @@ void temit(tctx *c, const char *p, size_t n, unsigned line, bool data) {
 
 void temit_value(tctx *c, tv v, unsigned line) {
   if (v.t == TV_STR) {
-    temit(c, v.u.s.p, v.u.s.n, line, false);
+    temit(c, v.u.str, v.slen, line, false);
     return;
   }
   if (c->out != c->main || !c->want_map) {

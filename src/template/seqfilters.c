@@ -67,9 +67,9 @@ static attrpath attr_parts(tctx *c, tv attr) {
     return p;
   }
   size_t cnt = 1;
-  for (size_t i = 0; i < attr.u.s.n; i++) cnt += attr.u.s.p[i] == '.';
+  for (size_t i = 0; i < attr.slen; i++) cnt += attr.u.str[i] == '.';
   p.parts = talloc(c, cnt * sizeof *p.parts);
-  const char *s = attr.u.s.p, *e = s + attr.u.s.n;
+  const char *s = attr.u.str, *e = s + attr.slen;
   while (true) {
     const char *dot = memchr(s, '.', (size_t)(e - s));
     size_t l = dot ? (size_t)(dot - s) : (size_t)(e - s);
@@ -99,8 +99,8 @@ static tv get_attr(tctx *c, const tnode *at, tv item, const attrpath *p, tv dflt
 
 static tv call_filter(tctx *c, const tnode *at, tv name, tv item, const tv *args, size_t nargs, tkwarg *kw, size_t nkw) {
   if (name.t != TV_STR) terr(c, at, "map requires a filter name");
-  tbuiltin f = tfilter_find(name.u.s.p, c->br);
-  if (!f) terr(c, at, "No filter named '%s'.", name.u.s.p);
+  tbuiltin f = tfilter_find(name.u.str, c->br);
+  if (!f) terr(c, at, "No filter named '%s'.", name.u.str);
   tcall a = {.npos = nargs + 1, .kw = kw, .nkw = nkw, .at = at};
   a.pos = talloc(c, (nargs + 1) * sizeof *a.pos);
   a.pos[0] = item;
@@ -110,8 +110,8 @@ static tv call_filter(tctx *c, const tnode *at, tv name, tv item, const tv *args
 
 static bool call_test(tctx *c, const tnode *at, tv name, tv item, const tv *args, size_t nargs, tkwarg *kw, size_t nkw) {
   if (name.t != TV_STR) terr(c, at, "a test name must be a string");
-  ttestfn t = ttest_find(name.u.s.p);
-  if (!t) terr(c, at, "No test named '%s'.", name.u.s.p);
+  ttestfn t = ttest_find(name.u.str);
+  if (!t) terr(c, at, "No test named '%s'.", name.u.str);
   tcall a = {.npos = nargs + 1, .kw = kw, .nkw = nkw, .at = at};
   a.pos = talloc(c, (nargs + 1) * sizeof *a.pos);
   a.pos[0] = item;
@@ -130,7 +130,7 @@ static tv do_join(tctx *c, tcall *a) {
   attrpath p = attr_parts(c, args[2]);
   tbuf b = {0};
   for (size_t i = 0; i < n; i++) {
-    if (i) tbuf_add(c, &b, sep.u.s.p, sep.u.s.n);
+    if (i) tbuf_add(c, &b, sep.u.str, sep.slen);
     tv item = p.n ? get_attr(c, a->at, items[i], &p, TV_MISSING_V, false) : items[i];
     tv_str_to(c, &b, item);
   }
@@ -181,7 +181,7 @@ static tv do_reverse(tctx *c, tcall *a) {
   if (v.t == TV_STR) {
     tv *chars = tv_iterate(c, a->at, v, &n);
     tbuf b = {0};
-    for (size_t i = n; i-- > 0;) tbuf_add(c, &b, chars[i].u.s.p, chars[i].u.s.n);
+    for (size_t i = n; i-- > 0;) tbuf_add(c, &b, chars[i].u.str, chars[i].slen);
     return tbuf_str(c, &b);
   }
   tv *items = tv_iterate(c, a->at, v, &n);
@@ -371,8 +371,8 @@ static tv do_dictsort(tctx *c, tcall *a) {
   bool ci = !(args[1].t != TV_MISSING && tv_truthy(c, a->at, args[1]));
   int pos = 0;
   if (args[2].t != TV_MISSING) {
-    if (args[2].t == TV_STR && !strcmp(args[2].u.s.p, "value")) pos = 1;
-    else if (!(args[2].t == TV_STR && !strcmp(args[2].u.s.p, "key")))
+    if (args[2].t == TV_STR && !strcmp(args[2].u.str, "value")) pos = 1;
+    else if (!(args[2].t == TV_STR && !strcmp(args[2].u.str, "key")))
       terr(c, a->at, "You can only sort by either \"key\" or \"value\"");
   }
   bool reverse = args[3].t != TV_MISSING && tv_truthy(c, a->at, args[3]);

@@ -23,10 +23,10 @@ static size_t cp_count(const char *p, size_t n) { return u8_len(p, n); }
 
 /* [start, end) of the optional start/end arguments, as byte offsets */
 static void range_args(tctx *c, const tnode *at, tv s, tv start, tv end, size_t *bs, size_t *be) {
-  size_t len = cp_count(s.u.s.p, s.u.s.n);
+  size_t len = cp_count(s.u.str, s.slen);
   size_t a = cp_clamp(&s, start, false, len, c, at), b = cp_clamp(&s, end, true, len, c, at);
-  *bs = u8_offset(s.u.s.p, s.u.s.n, a);
-  *be = b < a ? *bs : u8_offset(s.u.s.p, s.u.s.n, b);
+  *bs = u8_offset(s.u.str, s.slen, a);
+  *be = b < a ? *bs : u8_offset(s.u.str, s.slen, b);
 }
 
 static tv m_upper(tctx *c, tcall *a) {
@@ -52,15 +52,15 @@ static tv m_swapcase(tctx *c, tcall *a) {
 
 /* strip family: chars None -> whitespace */
 tv tstr_strip(tctx *c, const tnode *at, tv s, tv chars, bool left, bool right) {
-  size_t st = 0, en = s.u.s.n;
+  size_t st = 0, en = s.slen;
   if (chars.t == TV_MISSING || chars.t == TV_NONE) {
-    u_strip(s.u.s.p, s.u.s.n, left, right, &st, &en);
+    u_strip(s.u.str, s.slen, left, right, &st, &en);
   } else {
     size_t cn;
     const char *set = targ_str(c, at, chars, "strip arg", &cn);
     while (left && st < en) {
       uint32_t cp;
-      size_t l = u8_decode(s.u.s.p, s.u.s.n, st, &cp);
+      size_t l = u8_decode(s.u.str, s.slen, st, &cp);
       char enc[4];
       size_t el = u8_encode(cp, enc);
       if (!memmem(set, cn, enc, el)) break;
@@ -68,17 +68,17 @@ tv tstr_strip(tctx *c, const tnode *at, tv s, tv chars, bool left, bool right) {
     }
     while (right && en > st) {
       size_t p = en - 1;
-      while (p > st && ((unsigned char)s.u.s.p[p] & 0xC0) == 0x80) p--;
+      while (p > st && ((unsigned char)s.u.str[p] & 0xC0) == 0x80) p--;
       uint32_t cp;
-      u8_decode(s.u.s.p, s.u.s.n, p, &cp);
+      u8_decode(s.u.str, s.slen, p, &cp);
       char enc[4];
       size_t el = u8_encode(cp, enc);
       if (!memmem(set, cn, enc, el)) break;
       en = p;
     }
   }
-  if (st == 0 && en == s.u.s.n) return s;
-  return tv_str(c, s.u.s.p + st, en - st);
+  if (st == 0 && en == s.slen) return s;
+  return tv_str(c, s.u.str + st, en - st);
 }
 
 static tv do_strip(tctx *c, tcall *a, const char *name, bool left, bool right) {
@@ -92,14 +92,14 @@ static tv m_rstrip(tctx *c, tcall *a) { return do_strip(c, a, "rstrip", false, t
 
 tv tstr_replace(tctx *c, const tnode *at, tv s, tv old, tv new_, int64_t count) {
   tbuf b = {0};
-  const char *p = s.u.s.p;
-  size_t n = s.u.s.n, on = old.u.s.n;
+  const char *p = s.u.str;
+  size_t n = s.slen, on = old.slen;
   if (on == 0) { /* an empty pattern matches between every character */
     size_t i = 0;
     int64_t done = 0;
     while (true) {
       if (count < 0 || done < count) {
-        tbuf_add(c, &b, new_.u.s.p, new_.u.s.n);
+        tbuf_add(c, &b, new_.u.str, new_.slen);
         done++;
       }
       if (i >= n) break;
@@ -113,11 +113,11 @@ tv tstr_replace(tctx *c, const tnode *at, tv s, tv old, tv new_, int64_t count) 
   size_t i = 0;
   int64_t done = 0;
   while (i < n && (count < 0 || done < count)) {
-    const char *hit = memmem(p + i, n - i, old.u.s.p, on);
+    const char *hit = memmem(p + i, n - i, old.u.str, on);
     if (!hit) break;
     size_t k = (size_t)(hit - p);
     tbuf_add(c, &b, p + i, k - i);
-    tbuf_add(c, &b, new_.u.s.p, new_.u.s.n);
+    tbuf_add(c, &b, new_.u.str, new_.slen);
     i = k + on;
     done++;
   }
@@ -146,9 +146,9 @@ static bool affix_match(tctx *c, const tnode *at, tv s, tv affix, tv start, tv e
   }
   if (affix.t != TV_STR)
     terr(c, at, "%s first arg must be str or a tuple of str, not %s", name, tv_typename(affix));
-  size_t n = affix.u.s.n;
+  size_t n = affix.slen;
   if (be - bs < n) return false;
-  return memcmp(s.u.s.p + (suffix ? be - n : bs), affix.u.s.p, n) == 0;
+  return memcmp(s.u.str + (suffix ? be - n : bs), affix.u.str, n) == 0;
 }
 
 static tv m_startswith(tctx *c, tcall *a) {
@@ -168,7 +168,7 @@ static tv m_removeprefix(tctx *c, tcall *a) {
   size_t n;
   const char *p = targ_str(c, a->at, args[0], "removeprefix() argument", &n);
   tv s = SELF(a);
-  if (s.u.s.n >= n && !memcmp(s.u.s.p, p, n)) return tv_str(c, s.u.s.p + n, s.u.s.n - n);
+  if (s.slen >= n && !memcmp(s.u.str, p, n)) return tv_str(c, s.u.str + n, s.slen - n);
   return s;
 }
 static tv m_removesuffix(tctx *c, tcall *a) {
@@ -177,7 +177,7 @@ static tv m_removesuffix(tctx *c, tcall *a) {
   size_t n;
   const char *p = targ_str(c, a->at, args[0], "removesuffix() argument", &n);
   tv s = SELF(a);
-  if (n && s.u.s.n >= n && !memcmp(s.u.s.p + s.u.s.n - n, p, n)) return tv_str(c, s.u.s.p, s.u.s.n - n);
+  if (n && s.slen >= n && !memcmp(s.u.str + s.slen - n, p, n)) return tv_str(c, s.u.str, s.slen - n);
   return s;
 }
 
@@ -187,17 +187,17 @@ static int64_t find_sub(tctx *c, tcall *a, const char *name, bool reverse, tv *a
   size_t n, bs, be;
   const char *sub = targ_str(c, a->at, args[0], name, &n);
   range_args(c, a->at, s, args[1], args[2], &bs, &be);
-  size_t len_cp = cp_count(s.u.s.p, s.u.s.n);
+  size_t len_cp = cp_count(s.u.str, s.slen);
   size_t start_cp = cp_clamp(&s, args[1], false, len_cp, c, a->at);
   if (args[2].t != TV_MISSING && args[2].t != TV_NONE && cp_clamp(&s, args[2], true, len_cp, c, a->at) < start_cp)
     return -1;
   if (be - bs < n) return -1;
   if (!reverse) {
-    const char *hit = n ? memmem(s.u.s.p + bs, be - bs, sub, n) : s.u.s.p + bs;
-    return hit ? (int64_t)cp_count(s.u.s.p, (size_t)(hit - s.u.s.p)) : -1;
+    const char *hit = n ? memmem(s.u.str + bs, be - bs, sub, n) : s.u.str + bs;
+    return hit ? (int64_t)cp_count(s.u.str, (size_t)(hit - s.u.str)) : -1;
   }
   for (size_t i = be - n + 1; i-- > bs;)
-    if (!memcmp(s.u.s.p + i, sub, n)) return (int64_t)cp_count(s.u.s.p, i);
+    if (!memcmp(s.u.str + i, sub, n)) return (int64_t)cp_count(s.u.str, i);
   return -1;
 }
 
@@ -232,13 +232,13 @@ static tv m_count(tctx *c, tcall *a) {
   size_t n, bs, be;
   const char *sub = targ_str(c, a->at, args[0], "count", &n);
   range_args(c, a->at, s, args[1], args[2], &bs, &be);
-  if (n == 0) return tv_int((int64_t)cp_count(s.u.s.p + bs, be - bs) + 1);
+  if (n == 0) return tv_int((int64_t)cp_count(s.u.str + bs, be - bs) + 1);
   int64_t k = 0;
   for (size_t i = bs; i + n <= be;) {
-    const char *hit = memmem(s.u.s.p + i, be - i, sub, n);
+    const char *hit = memmem(s.u.str + i, be - i, sub, n);
     if (!hit) break;
     k++;
-    i = (size_t)(hit - s.u.s.p) + n;
+    i = (size_t)(hit - s.u.str) + n;
   }
   return tv_int(k);
 }
@@ -250,8 +250,8 @@ static tv do_split(tctx *c, tcall *a, const char *name, bool right) {
   tv s = SELF(a);
   int64_t maxsplit = args[1].t == TV_MISSING ? -1 : targ_int(c, a->at, args[1], "maxsplit");
   tv out = tv_list(c, 0);
-  const char *p = s.u.s.p;
-  size_t n = s.u.s.n;
+  const char *p = s.u.str;
+  size_t n = s.slen;
   if (args[0].t == TV_MISSING || args[0].t == TV_NONE) {
     tv parts = tv_list(c, 0);
     if (!right) {
@@ -355,20 +355,20 @@ static tv m_splitlines(tctx *c, tcall *a) {
   TARGS(c, a, "splitlines", args, "?keepends");
   bool keep = args[0].t != TV_MISSING && tv_truthy(c, a->at, args[0]);
   tv s = SELF(a), out = tv_list(c, 0);
-  size_t i = 0, st = 0, n = s.u.s.n;
+  size_t i = 0, st = 0, n = s.slen;
   while (i < n) {
     uint32_t cp;
-    size_t l = u8_decode(s.u.s.p, n, i, &cp);
+    size_t l = u8_decode(s.u.str, n, i, &cp);
     if (!is_linebreak(cp)) {
       i += l;
       continue;
     }
     size_t eol = i + l;
-    if (cp == '\r' && eol < n && s.u.s.p[eol] == '\n') eol++;
-    tl_push(c, out.u.l, tv_str(c, s.u.s.p + st, (keep ? eol : i) - st));
+    if (cp == '\r' && eol < n && s.u.str[eol] == '\n') eol++;
+    tl_push(c, out.u.l, tv_str(c, s.u.str + st, (keep ? eol : i) - st));
     i = st = eol;
   }
-  if (st < n) tl_push(c, out.u.l, tv_str(c, s.u.s.p + st, n - st));
+  if (st < n) tl_push(c, out.u.l, tv_str(c, s.u.str + st, n - st));
   return out;
 }
 
@@ -381,8 +381,8 @@ static tv m_join(tctx *c, tcall *a) {
   tbuf b = {0};
   for (size_t i = 0; i < n; i++) {
     if (items[i].t != TV_STR) terr(c, a->at, "sequence item %zu: expected str instance, %s found", i, tv_typename(items[i]));
-    if (i) tbuf_add(c, &b, sep.u.s.p, sep.u.s.n);
-    tbuf_add(c, &b, items[i].u.s.p, items[i].u.s.n);
+    if (i) tbuf_add(c, &b, sep.u.str, sep.slen);
+    tbuf_add(c, &b, items[i].u.str, items[i].slen);
   }
   return tbuf_str(c, &b);
 }
@@ -395,13 +395,13 @@ tv tstr_pad(tctx *c, const tnode *at, tv s, int64_t width, tv fillv, int how) {
     fill = targ_str(c, at, fillv, "fillchar", &fn);
     if (u8_len(fill, fn) != 1) terr(c, at, "The fill character must be exactly one character long");
   }
-  int64_t len = (int64_t)u8_len(s.u.s.p, s.u.s.n);
+  int64_t len = (int64_t)u8_len(s.u.str, s.slen);
   if (width <= len) return s;
-  tstr_check_size(c, at, (uint64_t)(width - len) * fn + s.u.s.n);
+  tstr_check_size(c, at, (uint64_t)(width - len) * fn + s.slen);
   int64_t pad = width - len, left = how == 0 ? pad / 2 + (pad & width & 1) : how == 1 ? 0 : pad;
   tbuf b = {0};
   for (int64_t i = 0; i < left; i++) tbuf_add(c, &b, fill, fn);
-  tbuf_add(c, &b, s.u.s.p, s.u.s.n);
+  tbuf_add(c, &b, s.u.str, s.slen);
   for (int64_t i = 0; i < pad - left; i++) tbuf_add(c, &b, fill, fn);
   return tbuf_str(c, &b);
 }
@@ -420,17 +420,17 @@ static tv m_zfill(tctx *c, tcall *a) {
   TARGS(c, a, "zfill", args, "width");
   int64_t width = targ_int(c, a->at, args[0], "width");
   tv s = SELF(a);
-  int64_t len = (int64_t)u8_len(s.u.s.p, s.u.s.n);
+  int64_t len = (int64_t)u8_len(s.u.str, s.slen);
   if (width <= len) return s;
   tstr_check_size(c, a->at, (uint64_t)width);
   tbuf b = {0};
   size_t start = 0;
-  if (s.u.s.n && (s.u.s.p[0] == '+' || s.u.s.p[0] == '-')) {
-    tbuf_addc(c, &b, s.u.s.p[0]);
+  if (s.slen && (s.u.str[0] == '+' || s.u.str[0] == '-')) {
+    tbuf_addc(c, &b, s.u.str[0]);
     start = 1;
   }
   for (int64_t i = 0; i < width - len; i++) tbuf_addc(c, &b, '0');
-  tbuf_add(c, &b, s.u.s.p + start, s.u.s.n - start);
+  tbuf_add(c, &b, s.u.str + start, s.slen - start);
   return tbuf_str(c, &b);
 }
 
@@ -441,8 +441,8 @@ static tv do_partition(tctx *c, tcall *a, bool right) {
   const char *sep = targ_str(c, a->at, args[0], "partition", &sn);
   if (sn == 0) terr(c, a->at, "empty separator");
   tv s = SELF(a), t = tv_tuple(c, 3);
-  const char *p = s.u.s.p;
-  size_t n = s.u.s.n, k = (size_t)-1;
+  const char *p = s.u.str;
+  size_t n = s.slen, k = (size_t)-1;
   if (!right) {
     const char *hit = memmem(p, n, sep, sn);
     if (hit) k = (size_t)(hit - p);
@@ -472,10 +472,10 @@ static tv m_rpartition(tctx *c, tcall *a) { return do_partition(c, a, true); }
 static tv all_cp(tctx *c, tcall *a, const char *name, bool (*pred)(uint32_t)) {
   targs_bind(c, a, name, NULL, 0, NULL);
   tv s = SELF(a);
-  if (s.u.s.n == 0) return TV_FALSE_V;
-  for (size_t i = 0; i < s.u.s.n;) {
+  if (s.slen == 0) return TV_FALSE_V;
+  for (size_t i = 0; i < s.slen;) {
     uint32_t cp;
-    i += u8_decode(s.u.s.p, s.u.s.n, i, &cp);
+    i += u8_decode(s.u.str, s.slen, i, &cp);
     if (!pred(cp)) return TV_FALSE_V;
   }
   return TV_TRUE_V;
@@ -488,11 +488,11 @@ static tv m_isalpha(tctx *c, tcall *a) { return all_cp(c, a, "isalpha", u_isalph
 static tv m_isalnum(tctx *c, tcall *a) { return all_cp(c, a, "isalnum", u_isalnum); }
 static tv m_isspace(tctx *c, tcall *a) { return all_cp(c, a, "isspace", u_isspace); }
 static tv m_isascii(tctx *c, tcall *a) {
-  if (SELF(a).u.s.n == 0) return TV_TRUE_V;
+  if (SELF(a).slen == 0) return TV_TRUE_V;
   return all_cp(c, a, "isascii", is_ascii_cp);
 }
 static tv m_isprintable(tctx *c, tcall *a) {
-  if (SELF(a).u.s.n == 0) return TV_TRUE_V;
+  if (SELF(a).slen == 0) return TV_TRUE_V;
   return all_cp(c, a, "isprintable", u_isprintable);
 }
 
@@ -501,9 +501,9 @@ static tv case_check(tctx *c, tcall *a, bool upper) {
   targs_bind(c, a, upper ? "isupper" : "islower", NULL, 0, NULL);
   tv s = SELF(a);
   bool cased = false;
-  for (size_t i = 0; i < s.u.s.n;) {
+  for (size_t i = 0; i < s.slen;) {
     uint32_t cp;
-    i += u8_decode(s.u.s.p, s.u.s.n, i, &cp);
+    i += u8_decode(s.u.str, s.slen, i, &cp);
     if (upper ? u_islower(cp) : u_isupper(cp)) return TV_FALSE_V;
     if (u_iscased(cp)) cased = true;
   }
@@ -516,9 +516,9 @@ static tv m_istitle(tctx *c, tcall *a) {
   targs_bind(c, a, "istitle", NULL, 0, NULL);
   tv s = SELF(a);
   bool prev_cased = false, any = false;
-  for (size_t i = 0; i < s.u.s.n;) {
+  for (size_t i = 0; i < s.slen;) {
     uint32_t cp;
-    i += u8_decode(s.u.s.p, s.u.s.n, i, &cp);
+    i += u8_decode(s.u.str, s.slen, i, &cp);
     if (u_isupper(cp)) {
       if (prev_cased) return TV_FALSE_V;
       prev_cased = any = true;
@@ -535,10 +535,10 @@ static tv m_istitle(tctx *c, tcall *a) {
 static tv m_isidentifier(tctx *c, tcall *a) {
   targs_bind(c, a, "isidentifier", NULL, 0, NULL);
   tv s = SELF(a);
-  if (!s.u.s.n) return TV_FALSE_V;
-  for (size_t i = 0, k = 0; i < s.u.s.n; k++) {
+  if (!s.slen) return TV_FALSE_V;
+  for (size_t i = 0, k = 0; i < s.slen; k++) {
     uint32_t cp;
-    i += u8_decode(s.u.s.p, s.u.s.n, i, &cp);
+    i += u8_decode(s.u.str, s.slen, i, &cp);
     bool ok = cp == '_' || u_isalpha(cp) || (k > 0 && u_isdigit(cp));
     if (!ok) return TV_FALSE_V;
   }
@@ -555,7 +555,7 @@ static tv m_format_map(tctx *c, tcall *a) {
   tdent *e;
   b.kw = talloc(c, (args[0].u.d->live + 1) * sizeof *b.kw);
   for (size_t i = 0; td_next(args[0].u.d, &i, &e);)
-    if (e->key.t == TV_STR) b.kw[b.nkw++] = (tkwarg){e->key.u.s.p, e->val};
+    if (e->key.t == TV_STR) b.kw[b.nkw++] = (tkwarg){e->key.u.str, e->val};
   return tpy_format(c, a->at, SELF(a), &b);
 }
 

@@ -103,7 +103,7 @@ static bool t_sameas(tctx *c, tcall *a) {
   case TV_NONE: return true;
   case TV_BOOL: return v.u.b == o.u.b;
   case TV_INT: return v.u.i == o.u.i && v.u.i >= -5 && v.u.i <= 256;
-  case TV_STR: return v.u.s.p == o.u.s.p;
+  case TV_STR: return v.u.str == o.u.str;
   case TV_FLOAT: return false;
   default: return v.u.fn == o.u.fn;
   }
@@ -121,12 +121,12 @@ static bool t_in(tctx *c, tcall *a) {
 
 static bool t_filter(tctx *c, tcall *a) {
   tv v = only(c, a, "test_filter");
-  return v.t == TV_STR && tfilter_find(v.u.s.p, c->br) != NULL;
+  return v.t == TV_STR && tfilter_find(v.u.str, c->br) != NULL;
 }
 
 static bool t_test(tctx *c, tcall *a) {
   tv v = only(c, a, "test_test");
-  return v.t == TV_STR && ttest_find(v.u.s.p) != NULL;
+  return v.t == TV_STR && ttest_find(v.u.str) != NULL;
 }
 
 #define CMP_TEST(fname, op)                                                                                            \
@@ -213,8 +213,8 @@ static tv g_joiner(tctx *c, tcall *a) {
   o->kind = 1;
   tv sep = args[0].t == TV_MISSING ? tv_str_nocopy(", ", 2) : args[0];
   if (sep.t != TV_STR) terr(c, a->at, "brr's joiner() takes a string separator");
-  o->sep = sep.u.s.p;
-  o->seplen = sep.u.s.n;
+  o->sep = sep.u.str;
+  o->seplen = sep.slen;
   return (tv){.t = TV_OBJ, .u.obj = o};
 }
 

@@ -98,7 +98,7 @@ uint64_t tv_hash(tctx *c, const tnode *at, tv v) {
       memcpy(&bits, &v.u.f, sizeof bits);
       return mix(bits);
     }
-  case TV_STR: return tstr_hash(v.u.s.p, v.u.s.n);
+  case TV_STR: return tstr_hash(v.u.str, v.slen);
   case TV_TUPLE: {
     uint64_t h = 0x345678ULL;
     for (size_t i = 0; i < v.u.l->n; i++) h = mix(h ^ tv_hash(c, at, v.u.l->v[i])) + i;
@@ -148,7 +148,7 @@ tv *td_gets_h(tdict *d, const char *k, size_t n, uint64_t h) {
   size_t m = d->icap - 1, p = (size_t)h & m;
   while (d->idx[p]) {
     tdent *e = &d->e[d->idx[p] - 1];
-    if (!e->dead && e->hash == h && e->key.t == TV_STR && e->key.u.s.n == n && !memcmp(e->key.u.s.p, k, n))
+    if (!e->dead && e->hash == h && e->key.t == TV_STR && e->key.slen == n && !memcmp(e->key.u.str, k, n))
       return &e->val;
     p = (p + 1) & m;
   }
@@ -217,7 +217,7 @@ bool tv_truthy(tctx *c, const tnode *at, tv v) {
   case TV_BOOL: return v.u.b;
   case TV_INT: return v.u.i != 0;
   case TV_FLOAT: return v.u.f != 0.0;
-  case TV_STR: return v.u.s.n != 0;
+  case TV_STR: return v.slen != 0;
   case TV_LIST:
   case TV_TUPLE: return v.u.l->n != 0;
   case TV_DICT:
@@ -249,7 +249,7 @@ bool tv_eq(tctx *c, tv a, tv b) {
   switch (a.t) {
   case TV_NONE:
   case TV_UNDEF: return true;
-  case TV_STR: return a.u.s.n == b.u.s.n && memcmp(a.u.s.p, b.u.s.p, a.u.s.n) == 0;
+  case TV_STR: return a.slen == b.slen && memcmp(a.u.str, b.u.str, a.slen) == 0;
   case TV_LIST:
   case TV_TUPLE:
     if (a.u.l == b.u.l) return true;
@@ -311,10 +311,10 @@ static int cmp_op(tctx *c, const tnode *at, tv a, tv b, int op) {
     return x < y ? -1 : x > y;
   }
   if (a.t == TV_STR && b.t == TV_STR) {
-    size_t n = a.u.s.n < b.u.s.n ? a.u.s.n : b.u.s.n;
-    int r = memcmp(a.u.s.p, b.u.s.p, n);
+    size_t n = a.slen < b.slen ? a.slen : b.slen;
+    int r = memcmp(a.u.str, b.u.str, n);
     if (r) return r < 0 ? -1 : 1;
-    return a.u.s.n < b.u.s.n ? -1 : a.u.s.n > b.u.s.n;
+    return a.slen < b.slen ? -1 : a.slen > b.slen;
   }
   if (a.t == b.t && (a.t == TV_LIST || a.t == TV_TUPLE)) {
     size_t n = a.u.l->n < b.u.l->n ? a.u.l->n : b.u.l->n;
@@ -454,8 +454,8 @@ static void fmt_value(tctx *c, tbuf *b, tv v, bool repr) {
     tbuf_adds(c, b, num);
     return;
   case TV_STR:
-    if (repr) repr_str(c, b, v.u.s.p, v.u.s.n);
-    else tbuf_add(c, b, v.u.s.p, v.u.s.n);
+    if (repr) repr_str(c, b, v.u.str, v.slen);
+    else tbuf_add(c, b, v.u.str, v.slen);
     return;
   default: break;
   }
@@ -554,7 +554,7 @@ size_t tv_len(tctx *c, const tnode *at, tv v) {
   switch (v.t) {
   case TV_MISSING:
   case TV_UNDEF: return 0;
-  case TV_STR: return u8_len(v.u.s.p, v.u.s.n);
+  case TV_STR: return u8_len(v.u.str, v.slen);
   case TV_LIST:
   case TV_TUPLE: return v.u.l->n;
   case TV_DICT:
@@ -578,12 +578,12 @@ tv *tv_iterate(tctx *c, const tnode *at, tv v, size_t *n) {
     *n = v.u.l->n;
     return v.u.l->v;
   case TV_STR: {
-    size_t cnt = u8_len(v.u.s.p, v.u.s.n), k = 0;
+    size_t cnt = u8_len(v.u.str, v.slen), k = 0;
     tv *r = talloc(c, (cnt ? cnt : 1) * sizeof *r);
-    for (size_t i = 0; i < v.u.s.n;) {
+    for (size_t i = 0; i < v.slen;) {
       uint32_t cp;
-      size_t l = u8_decode(v.u.s.p, v.u.s.n, i, &cp);
-      r[k++] = tv_str(c, v.u.s.p + i, l);
+      size_t l = u8_decode(v.u.str, v.slen, i, &cp);
+      r[k++] = tv_str(c, v.u.str + i, l);
       i += l;
     }
     *n = k;
@@ -785,7 +785,7 @@ brr_value *tv_to_brr(tctx *c, tv v) {
   case TV_BOOL: return brr_val_bool(c->a, m, v.u.b);
   case TV_INT: return brr_val_int(c->a, m, v.u.i);
   case TV_FLOAT: return brr_val_float(c->a, m, v.u.f);
-  case TV_STR: return brr_val_strn(c->a, m, v.u.s.p, v.u.s.n);
+  case TV_STR: return brr_val_strn(c->a, m, v.u.str, v.slen);
   case TV_LIST:
   case TV_TUPLE: {
     brr_value *l = brr_val_list(c->a, m);
@@ -798,6 +798,6 @@ brr_value *tv_to_brr(tctx *c, tv v) {
     for (size_t i = 0; td_next(v.u.d, &i, &e);) brr_val_map_set(c->a, d, tv_to_brr(c, e->key), tv_to_brr(c, e->val), NULL);
     return d;
   }
-  default: return brr_val_str(c->a, m, tv_to_str(c, v).u.s.p);
+  default: return brr_val_str(c->a, m, tv_to_str(c, v).u.str);
   }
 }

@@ -184,11 +184,25 @@ void u_strip(const char *s, size_t n, bool left, bool right, size_t *start, size
   *end = b;
 }
 
+static bool is_ascii(tv s) {
+  for (size_t i = 0; i < s.slen; i++)
+    if ((unsigned char)s.u.str[i] >= 0x80) return false;
+  return true;
+}
+
 /* map every code point of `s`: mode 0 upper, 1 lower, 2 capitalize, 3 title, 4 swapcase */
 static tv u_map(tctx *c, tv s, int mode) {
+  if (mode <= 1 && is_ascii(s)) { /* the usual case: byte by byte */
+    char *p = talloc(c, (size_t)s.slen + 1);
+    for (size_t i = 0; i < s.slen; i++) {
+      char ch = s.u.str[i];
+      p[i] = mode == 0 ? (ch >= 'a' && ch <= 'z' ? (char)(ch - 32) : ch) : (ch >= 'A' && ch <= 'Z' ? (char)(ch + 32) : ch);
+    }
+    return tv_str_nocopy(p, s.slen);
+  }
   tbuf b = {0};
-  const char *p = s.u.s.p;
-  size_t n = s.u.s.n;
+  const char *p = s.u.str;
+  size_t n = s.slen;
   bool prev_cased = false;
   for (size_t i = 0, k = 0; i < n; k++) {
     uint32_t cp, out;
@@ -226,8 +240,8 @@ static tv u_map(tctx *c, tv s, int mode) {
 
 /* ASCII text already in the wanted case needs no new string */
 static bool ascii_without(tv s, char lo, char hi) {
-  for (size_t i = 0; i < s.u.s.n; i++) {
-    char ch = s.u.s.p[i];
+  for (size_t i = 0; i < s.slen; i++) {
+    char ch = s.u.str[i];
     if ((unsigned char)ch >= 0x80 || (ch >= lo && ch <= hi)) return false;
   }
   return true;

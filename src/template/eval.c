@@ -457,35 +457,39 @@ static tv new_macro(tctx *c, tframe *f, const tnode *n, const char *name) {
 
 static void exec_include(tctx *c, tframe *f, const tnode *n);
 
-static void texec(tctx *c, tframe *f, const tnode *n) {
-  switch (n->kind) {
-  case N_OUTPUT:
-    for (size_t i = 0; i < n->l1.n; i++) {
-      const tnode *ch = n->l1.v[i];
-      if (ch->kind == N_DATA) {
-        temit(c, ch->s, ch->slen, ch->line, true);
-      } else {
-        mark(c, ch);
-        temit_value(c, teval(c, f, ch), ch->line);
-      }
+static void exec_output(tctx *c, tframe *f, const tnode *n) {
+  for (size_t i = 0; i < n->l1.n; i++) {
+    const tnode *ch = n->l1.v[i];
+    if (ch->kind == N_DATA) {
+      temit(c, ch->s, ch->slen, ch->line, true);
+    } else {
+      mark(c, ch);
+      temit_value(c, teval(c, f, ch), ch->line);
     }
+  }
+}
+
+static void exec_if(tctx *c, tframe *f, const tnode *n) {
+  mark(c, n);
+  if (tv_truthy(c, n->a, teval(c, f, n->a))) {
+    texec_body(c, f, &n->l1);
     return;
-  case N_IF:
-    mark(c, n);
-    if (tv_truthy(c, n->a, teval(c, f, n->a))) {
-      texec_body(c, f, &n->l1);
+  }
+  for (size_t i = 0; i < n->l2.n; i++) {
+    const tnode *e = n->l2.v[i];
+    mark(c, e);
+    if (tv_truthy(c, e->a, teval(c, f, e->a))) {
+      texec_body(c, f, &e->l1);
       return;
     }
-    for (size_t i = 0; i < n->l2.n; i++) {
-      const tnode *e = n->l2.v[i];
-      mark(c, e);
-      if (tv_truthy(c, e->a, teval(c, f, e->a))) {
-        texec_body(c, f, &e->l1);
-        return;
-      }
-    }
-    texec_body(c, f, &n->l3);
-    return;
+  }
+  texec_body(c, f, &n->l3);
+}
+
+static void texec(tctx *c, tframe *f, const tnode *n) {
+  switch (n->kind) {
+  case N_OUTPUT: exec_output(c, f, n); return;
+  case N_IF: exec_if(c, f, n); return;
   case N_FOR:
     mark(c, n);
     exec_for(c, f, n);

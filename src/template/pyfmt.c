@@ -395,184 +395,203 @@ static tv next_arg(tctx *c, const tnode *at, const tv *args, size_t nargs, size_
   return args[(*k)++];
 }
 
+typedef struct pargs { /* the right-hand side of `%` */
+  tv argv;
+  const tv *v;
+  size_t n, k;
+  bool mapping;
+} pargs;
+
+/* [(key)] [flags] [width] [.precision] [length]: the part between % and the conversion */
+static tv percent_spec(tctx *c, const tnode *at, const char *s, size_t n, size_t *ip, pargs *pa, fspec *sp) {
+  size_t i = *ip;
+  tv v = TV_MISSING_V;
+  if (s[i] == '(') {
+    if (!pa->mapping) terr(c, at, "format requires a mapping");
+    size_t depth = 1, j = i + 1;
+    while (j < n && depth) {
+      if (s[j] == '(') depth++;
+      else if (s[j] == ')') depth--;
+      j++;
+    }
+    if (depth) terr(c, at, "incomplete format key");
+    tv *x = td_get(c, at, pa->argv.u.d, tv_str(c, s + i + 1, j - i - 2));
+    if (!x) terr(c, at, "KeyError: '%.*s'", (int)(j - i - 2), s + i + 1);
+    v = *x;
+    i = j;
+  }
+  memset(sp, 0, sizeof *sp);
+  sp->width = sp->prec = -1;
+  bool left = false;
+  for (; i < n && (s[i] == '-' || s[i] == '+' || s[i] == ' ' || s[i] == '#' || s[i] == '0'); i++) {
+    if (s[i] == '-') left = true;
+    else if (s[i] == '+') sp->sign = '+';
+    else if (s[i] == ' ' && sp->sign != '+') sp->sign = ' ';
+    else if (s[i] == '#') sp->alt = true;
+    else sp->zero = true;
+  }
+  if (i < n && s[i] == '*') {
+    sp->width = checked_width(c, at, targ_int(c, at, next_arg(c, at, pa->v, pa->n, &pa->k), "* wants int"));
+    if (sp->width < 0) {
+      left = true;
+      sp->width = -sp->width;
+    }
+    i++;
+  } else if (i < n && s[i] >= '0' && s[i] <= '9') {
+    sp->width = digits_num(c, at, s, n, &i);
+  }
+  if (i < n && s[i] == '.') {
+    i++;
+    if (i < n && s[i] == '*') {
+      sp->prec = checked_width(c, at, targ_int(c, at, next_arg(c, at, pa->v, pa->n, &pa->k), "* wants int"));
+      i++;
+    } else {
+      sp->prec = digits_num(c, at, s, n, &i);
+    }
+  }
+  while (i < n && (s[i] == 'h' || s[i] == 'l' || s[i] == 'L')) i++;
+  if (i >= n) terr(c, at, "incomplete format");
+  if (left) {
+    sp->align = '<';
+    sp->zero = false;
+  }
+  *ip = i;
+  return v;
+}
+
+/* %d %i %u %o %x %X */
+static void percent_int(tctx *c, const tnode *at, tbuf *out, char conv, tv v, fspec sp, bool left) {
+  /* the common %d / %05d of an int, without the general machinery */
+  if ((v.t == TV_INT || v.t == TV_BOOL) && (conv == 'd' || conv == 'i' || conv == 'u') && !sp.sign && !sp.alt &&
+      !left && sp.prec < 0 && sp.width < 40) {
+    int64_t iv = v.t == TV_BOOL ? v.u.b : v.u.i;
+    char num[64], *e = num + sizeof num, *q = e;
+    uint64_t u = iv < 0 ? 0 - (uint64_t)iv : (uint64_t)iv;
+    do *--q = (char)('0' + u % 10);
+    while (u /= 10);
+    int64_t digits = e - q, width = sp.width < 0 ? 0 : sp.width, padn = width - digits - (iv < 0);
+    if (sp.zero) {
+      while (padn-- > 0) *--q = '0';
+      if (iv < 0) *--q = '-';
+    } else {
+      if (iv < 0) *--q = '-';
+      while (padn-- > 0) *--q = ' ';
+    }
+    tbuf_add(c, out, q, (size_t)(e - q));
+    return;
+  }
+  int64_t iv;
+  if (v.t == TV_INT || v.t == TV_BOOL) iv = v.t == TV_BOOL ? v.u.b : v.u.i;
+  else if (v.t == TV_FLOAT && strchr("diu", conv)) {
+    if (!isfinite(v.u.f)) terr(c, at, "cannot convert float %s to integer", isnan(v.u.f) ? "NaN" : "infinity");
+    iv = (int64_t)v.u.f;
+  } else if (tv_is_undef(v)) terr_undef(c, at, v);
+  else if (strchr("diu", conv)) terr(c, at, "%%%c format: a real number is required, not %s", conv, tv_typename(v));
+  else terr(c, at, "%%%c format: an integer is required, not %s", conv, tv_typename(v));
+  sp.type = conv == 'i' || conv == 'u' ? 'd' : conv;
+  int64_t prec = sp.prec;
+  sp.prec = -1;
+  if (prec > 0) { /* precision pads the digits with zeros */
+    tbuf digits = {0};
+    fspec plain = {.width = -1, .prec = -1, .type = sp.type, .alt = sp.alt};
+    fmt_int(c, at, &digits, iv < 0 ? -iv : iv, &plain);
+    size_t skip = sp.alt && sp.type != 'd' ? 2 : 0;
+    tbuf z = {0};
+    for (int64_t q = (int64_t)(digits.n - skip); q < prec; q++) tbuf_addc(c, &z, '0');
+    tbuf_add(c, &z, digits.p + skip, digits.n - skip);
+    const char *pre = skip ? (sp.type == 'o' ? "0o" : sp.type == 'X' ? "0X" : "0x") : "";
+    fspec s2 = sp;
+    emit_number(c, out, &s2, iv < 0, pre, z.p, z.n);
+  } else {
+    fmt_int(c, at, out, iv, &sp);
+  }
+}
+
+/* one conversion of value v */
+static void percent_convert(tctx *c, const tnode *at, tbuf *out, char conv, tv v, fspec sp, bool left, size_t i) {
+  switch (conv) {
+  case 's':
+  case 'r':
+  case 'a': {
+    if (conv == 's' && v.t == TV_STR && sp.width < 0 && sp.prec < 0) {
+      tbuf_add(c, out, v.u.str, v.slen);
+      return;
+    }
+    tbuf t = {0};
+    if (conv == 's') tv_str_to(c, &t, v);
+    else tv_repr_to(c, &t, v);
+    tv str = tbuf_str(c, &t);
+    sp.type = 0;
+    sp.zero = false;
+    if (!sp.align) sp.align = '>';
+    sp.sign = 0;
+    fmt_str(c, at, out, str, &sp);
+    return;
+  }
+  case 'd':
+  case 'i':
+  case 'u':
+  case 'o':
+  case 'x':
+  case 'X': percent_int(c, at, out, conv, v, sp, left); return;
+  case 'e':
+  case 'E':
+  case 'f':
+  case 'F':
+  case 'g':
+  case 'G': {
+    double f;
+    if (v.t == TV_FLOAT) f = v.u.f;
+    else if (v.t == TV_INT || v.t == TV_BOOL) f = (double)(v.t == TV_BOOL ? v.u.b : v.u.i);
+    else if (tv_is_undef(v)) terr_undef(c, at, v);
+    else terr(c, at, "must be real number, not %s", tv_typename(v));
+    sp.type = conv;
+    fmt_float(c, at, out, f, &sp);
+    return;
+  }
+  case 'c': {
+    if (v.t == TV_STR) {
+      if (u8_len(v.u.str, v.slen) != 1) terr(c, at, "%%c requires int or char");
+      sp.type = 0;
+      fmt_str(c, at, out, v, &sp);
+    } else {
+      sp.type = 'c';
+      fmt_int(c, at, out, targ_int(c, at, v, "%c requires int or char"), &sp);
+    }
+    return;
+  }
+  default: terr(c, at, "unsupported format character '%c' (0x%x) at index %zu", conv, (unsigned char)conv, i);
+  }
+}
+
 tv tpy_percent(tctx *c, const tnode *at, tv fmt, tv argv) {
-  const tv *args = &argv;
-  size_t nargs = 1, k = 0;
-  bool mapping = argv.t == TV_DICT;
+  pargs pa = {.argv = argv, .v = &argv, .n = 1, .mapping = argv.t == TV_DICT};
   if (argv.t == TV_TUPLE) {
-    args = argv.u.l->v;
-    nargs = argv.u.l->n;
+    pa.v = argv.u.l->v;
+    pa.n = argv.u.l->n;
   }
   const char *s = fmt.u.str;
   size_t n = fmt.slen;
-  bool used_mapping = false;
   tbuf out = {0};
   for (size_t i = 0; i < n; i++) {
-    if (s[i] != '%') {
-      tbuf_addc(c, &out, s[i]);
-      continue;
-    }
-    if (++i >= n) terr(c, at, "incomplete format");
-    tv v = TV_MISSING_V;
-    if (s[i] == '(') {
-      if (!mapping) terr(c, at, "format requires a mapping");
-      size_t depth = 1, j = i + 1;
-      while (j < n && depth) {
-        if (s[j] == '(') depth++;
-        else if (s[j] == ')') depth--;
-        j++;
-      }
-      if (depth) terr(c, at, "incomplete format key");
-      tv *x = td_get(c, at, argv.u.d, tv_str(c, s + i + 1, j - i - 2));
-      if (!x) terr(c, at, "KeyError: '%.*s'", (int)(j - i - 2), s + i + 1);
-      v = *x;
-      used_mapping = true;
-      i = j;
-    }
-    fspec sp;
-    memset(&sp, 0, sizeof sp);
-    sp.width = sp.prec = -1;
-    bool left = false;
-    for (; i < n && (s[i] == '-' || s[i] == '+' || s[i] == ' ' || s[i] == '#' || s[i] == '0'); i++) {
-      if (s[i] == '-') left = true;
-      else if (s[i] == '+') sp.sign = '+';
-      else if (s[i] == ' ' && sp.sign != '+') sp.sign = ' ';
-      else if (s[i] == '#') sp.alt = true;
-      else sp.zero = true;
-    }
-    if (i < n && s[i] == '*') {
-      sp.width = checked_width(c, at, targ_int(c, at, next_arg(c, at, args, nargs, &k), "* wants int"));
-      if (sp.width < 0) {
-        left = true;
-        sp.width = -sp.width;
-      }
-      i++;
-    } else if (i < n && s[i] >= '0' && s[i] <= '9') {
-      sp.width = 0;
-      sp.width = digits_num(c, at, s, n, &i);
-    }
-    if (i < n && s[i] == '.') {
-      i++;
-      sp.prec = 0;
-      if (i < n && s[i] == '*') {
-        sp.prec = checked_width(c, at, targ_int(c, at, next_arg(c, at, args, nargs, &k), "* wants int"));
-        i++;
-      } else
-        sp.prec = digits_num(c, at, s, n, &i);
-    }
-    while (i < n && (s[i] == 'h' || s[i] == 'l' || s[i] == 'L')) i++;
+    const char *pct = memchr(s + i, '%', n - i);
+    size_t lit = pct ? (size_t)(pct - s) : n;
+    tbuf_add(c, &out, s + i, lit - i);
+    if (!pct) break;
+    i = lit + 1;
     if (i >= n) terr(c, at, "incomplete format");
+    fspec sp;
+    tv v = percent_spec(c, at, s, n, &i, &pa, &sp);
     char conv = s[i];
     if (conv == '%') {
       tbuf_addc(c, &out, '%');
       continue;
     }
-    if (v.t == TV_MISSING) v = mapping ? argv : next_arg(c, at, args, nargs, &k);
-    if (left) sp.align = '<';
-    if (left) sp.zero = false;
-    switch (conv) {
-    case 's':
-    case 'r':
-    case 'a': {
-      if (conv == 's' && v.t == TV_STR && sp.width < 0 && sp.prec < 0) {
-        tbuf_add(c, &out, v.u.str, v.slen);
-        break;
-      }
-      tbuf t = {0};
-      if (conv == 's') tv_str_to(c, &t, v);
-      else tv_repr_to(c, &t, v);
-      tv str = tbuf_str(c, &t);
-      sp.type = 0;
-      sp.zero = false;
-      if (!sp.align) sp.align = '>';
-      sp.sign = 0;
-      fmt_str(c, at, &out, str, &sp);
-      break;
-    }
-    case 'd':
-    case 'i':
-    case 'u':
-    case 'o':
-    case 'x':
-    case 'X': {
-      /* the common %d / %05d of an int, without the general machinery */
-      if ((v.t == TV_INT || v.t == TV_BOOL) && (conv == 'd' || conv == 'i' || conv == 'u') && !sp.sign && !sp.alt &&
-          !left && sp.prec < 0 && sp.width < 40) {
-        int64_t iv = v.t == TV_BOOL ? v.u.b : v.u.i;
-        char num[64], *e = num + sizeof num, *q = e;
-        uint64_t u = iv < 0 ? 0 - (uint64_t)iv : (uint64_t)iv;
-        do *--q = (char)('0' + u % 10);
-        while (u /= 10);
-        int64_t digits = e - q, width = sp.width < 0 ? 0 : sp.width, padn = width - digits - (iv < 0);
-        if (sp.zero) {
-          while (padn-- > 0) *--q = '0';
-          if (iv < 0) *--q = '-';
-        } else {
-          if (iv < 0) *--q = '-';
-          while (padn-- > 0) *--q = ' ';
-        }
-        tbuf_add(c, &out, q, (size_t)(e - q));
-        break;
-      }
-      int64_t iv;
-      if (v.t == TV_INT || v.t == TV_BOOL) iv = v.t == TV_BOOL ? v.u.b : v.u.i;
-      else if (v.t == TV_FLOAT && strchr("diu", conv)) {
-        if (!isfinite(v.u.f)) terr(c, at, "cannot convert float %s to integer", isnan(v.u.f) ? "NaN" : "infinity");
-        iv = (int64_t)v.u.f;
-      } else if (tv_is_undef(v)) terr_undef(c, at, v);
-      else if (strchr("diu", conv)) terr(c, at, "%%%c format: a real number is required, not %s", conv, tv_typename(v));
-      else terr(c, at, "%%%c format: an integer is required, not %s", conv, tv_typename(v));
-      sp.type = conv == 'i' || conv == 'u' ? 'd' : conv;
-      int64_t prec = sp.prec;
-      sp.prec = -1;
-      if (prec > 0) { /* precision pads the digits with zeros */
-        tbuf digits = {0};
-        fspec plain = {.width = -1, .prec = -1, .type = sp.type, .alt = sp.alt};
-        fmt_int(c, at, &digits, iv < 0 ? -iv : iv, &plain);
-        size_t skip = sp.alt && sp.type != 'd' ? 2 : 0;
-        tbuf z = {0};
-        for (int64_t q = (int64_t)(digits.n - skip); q < prec; q++) tbuf_addc(c, &z, '0');
-        tbuf_add(c, &z, digits.p + skip, digits.n - skip);
-        const char *pre = skip ? (sp.type == 'o' ? "0o" : sp.type == 'X' ? "0X" : "0x") : "";
-        fspec s2 = sp;
-        emit_number(c, &out, &s2, iv < 0, pre, z.p, z.n);
-      } else {
-        fmt_int(c, at, &out, iv, &sp);
-      }
-      break;
-    }
-    case 'e':
-    case 'E':
-    case 'f':
-    case 'F':
-    case 'g':
-    case 'G': {
-      double f;
-      if (v.t == TV_FLOAT) f = v.u.f;
-      else if (v.t == TV_INT || v.t == TV_BOOL) f = (double)(v.t == TV_BOOL ? v.u.b : v.u.i);
-      else if (tv_is_undef(v)) terr_undef(c, at, v);
-      else terr(c, at, "must be real number, not %s", tv_typename(v));
-      sp.type = conv;
-      fmt_float(c, at, &out, f, &sp);
-      break;
-    }
-    case 'c': {
-      if (v.t == TV_STR) {
-        if (u8_len(v.u.str, v.slen) != 1) terr(c, at, "%%c requires int or char");
-        sp.type = 0;
-        fmt_str(c, at, &out, v, &sp);
-      } else {
-        sp.type = 'c';
-        fmt_int(c, at, &out, targ_int(c, at, v, "%c requires int or char"), &sp);
-      }
-      break;
-    }
-    default: terr(c, at, "unsupported format character '%c' (0x%x) at index %zu", conv, (unsigned char)conv, i);
-    }
+    if (v.t == TV_MISSING) v = pa.mapping ? argv : next_arg(c, at, pa.v, pa.n, &pa.k);
+    percent_convert(c, at, &out, conv, v, sp, sp.align == '<', i);
   }
   /* Python skips this check when the argument supports item access (lists, dicts, ...) */
   bool subscriptable = argv.t == TV_LIST || argv.t == TV_DICT || argv.t == TV_RANGE;
-  if (!subscriptable && k < nargs) terr(c, at, "not all arguments converted during string formatting");
-  (void)used_mapping;
+  if (!subscriptable && pa.k < pa.n) terr(c, at, "not all arguments converted during string formatting");
   return tbuf_str(c, &out);
 }

@@ -243,75 +243,74 @@ static tv m_count(tctx *c, tcall *a) {
   return tv_int(k);
 }
 
-/* split on whitespace runs (sep=None) or on a separator; from the right when `right` */
-static tv do_split(tctx *c, tcall *a, const char *name, bool right) {
-  tv args[2];
-  TARGS(c, a, name, args, "?sep", "?maxsplit");
-  tv s = SELF(a);
-  int64_t maxsplit = args[1].t == TV_MISSING ? -1 : targ_int(c, a->at, args[1], "maxsplit");
-  tv out = tv_list(c, 0);
+/* the index just past the whitespace run ending at `end` (reading backwards), or past the
+ * word ending there, in the UTF-8 text p */
+static size_t back_over(const char *p, size_t n, size_t end, bool space) {
+  while (end > 0) {
+    size_t q = end - 1;
+    while (q > 0 && ((unsigned char)p[q] & 0xC0) == 0x80) q--;
+    uint32_t cp;
+    u8_decode(p, n, q, &cp);
+    if (u_isspace(cp) != space) break;
+    end = q;
+  }
+  return end;
+}
+
+/* str.split()/rsplit() with no separator: runs of whitespace separate, ends are dropped */
+static tv split_ws(tctx *c, tv s, int64_t maxsplit, bool right) {
   const char *p = s.u.str;
   size_t n = s.slen;
-  if (args[0].t == TV_MISSING || args[0].t == TV_NONE) {
-    tv parts = tv_list(c, 0);
-    if (!right) {
-      size_t i = 0;
-      int64_t splits = 0;
-      for (;;) {
-        size_t st, en;
-        u_strip(p + i, n - i, true, false, &st, &en);
-        i += st;
-        if (i >= n) break;
-        if (maxsplit >= 0 && splits >= maxsplit) {
-          tl_push(c, parts.u.l, tv_str(c, p + i, n - i));
-          break;
-        }
-        size_t j = i;
-        while (j < n) {
-          uint32_t cp;
-          size_t l = u8_decode(p, n, j, &cp);
-          if (u_isspace(cp)) break;
-          j += l;
-        }
-        tl_push(c, parts.u.l, tv_str(c, p + i, j - i));
-        splits++;
-        i = j;
-      }
-      return parts;
-    }
-    size_t e = n;
-    int64_t splits = 0;
-    for (;;) {
+  tv parts = tv_list(c, 0);
+  int64_t splits = 0;
+  if (!right) {
+    for (size_t i = 0;;) {
       size_t st, en;
-      u_strip(p, e, false, true, &st, &en);
-      e = en;
-      if (e == 0) break;
+      u_strip(p + i, n - i, true, false, &st, &en);
+      i += st;
+      if (i >= n) break;
       if (maxsplit >= 0 && splits >= maxsplit) {
-        tl_push(c, parts.u.l, tv_str(c, p, e));
+        tl_push(c, parts.u.l, tv_str(c, p + i, n - i));
         break;
       }
-      size_t j = e;
-      while (j > 0) {
-        size_t q = j - 1;
-        while (q > 0 && ((unsigned char)p[q] & 0xC0) == 0x80) q--;
+      size_t j = i;
+      while (j < n) {
         uint32_t cp;
-        u8_decode(p, n, q, &cp);
+        size_t l = u8_decode(p, n, j, &cp);
         if (u_isspace(cp)) break;
-        j = q;
+        j += l;
       }
-      tl_push(c, parts.u.l, tv_str(c, p + j, e - j));
+      tl_push(c, parts.u.l, tv_str(c, p + i, j - i));
       splits++;
-      e = j;
+      i = j;
     }
-    for (size_t i = parts.u.l->n; i-- > 0;) tl_push(c, out.u.l, parts.u.l->v[i]);
-    return out;
+    return parts;
   }
-  size_t sn;
-  const char *sep = targ_str(c, a->at, args[0], name, &sn);
-  if (sn == 0) terr(c, a->at, "empty separator");
+  for (size_t e = n;;) {
+    e = back_over(p, n, e, true);
+    if (e == 0) break;
+    if (maxsplit >= 0 && splits >= maxsplit) {
+      tl_push(c, parts.u.l, tv_str(c, p, e));
+      break;
+    }
+    size_t j = back_over(p, n, e, false);
+    tl_push(c, parts.u.l, tv_str(c, p + j, e - j));
+    splits++;
+    e = j;
+  }
+  tv out = tv_list(c, parts.u.l->n);
+  for (size_t i = parts.u.l->n; i-- > 0;) tl_push(c, out.u.l, parts.u.l->v[i]);
+  return out;
+}
+
+/* str.split(sep)/rsplit(sep) */
+static tv split_sep(tctx *c, tv s, const char *sep, size_t sn, int64_t maxsplit, bool right) {
+  const char *p = s.u.str;
+  size_t n = s.slen;
+  tv out = tv_list(c, 0);
+  int64_t splits = 0;
   if (!right) {
     size_t i = 0;
-    int64_t splits = 0;
     while (maxsplit < 0 || splits < maxsplit) {
       const char *hit = memmem(p + i, n - i, sep, sn);
       if (!hit) break;
@@ -325,7 +324,6 @@ static tv do_split(tctx *c, tcall *a, const char *name, bool right) {
   }
   tv parts = tv_list(c, 0);
   size_t e = n;
-  int64_t splits = 0;
   while (maxsplit < 0 || splits < maxsplit) {
     size_t k = (size_t)-1;
     for (size_t i = e >= sn ? e - sn + 1 : 0; i-- > 0;)
@@ -342,6 +340,18 @@ static tv do_split(tctx *c, tcall *a, const char *name, bool right) {
   for (size_t i = parts.u.l->n; i-- > 0;) tl_push(c, out.u.l, parts.u.l->v[i]);
   return out;
 }
+
+static tv do_split(tctx *c, tcall *a, const char *name, bool right) {
+  tv args[2];
+  TARGS(c, a, name, args, "?sep", "?maxsplit");
+  int64_t maxsplit = args[1].t == TV_MISSING ? -1 : targ_int(c, a->at, args[1], "maxsplit");
+  if (args[0].t == TV_MISSING || args[0].t == TV_NONE) return split_ws(c, SELF(a), maxsplit, right);
+  size_t sn;
+  const char *sep = targ_str(c, a->at, args[0], name, &sn);
+  if (sn == 0) terr(c, a->at, "empty separator");
+  return split_sep(c, SELF(a), sep, sn, maxsplit, right);
+}
+
 static tv m_split(tctx *c, tcall *a) { return do_split(c, a, "split", false); }
 static tv m_rsplit(tctx *c, tcall *a) { return do_split(c, a, "rsplit", true); }
 

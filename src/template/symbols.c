@@ -385,38 +385,10 @@ static void walk_macro_frame(walker *w, syms *s, tnode *n) {
   walk_body(w, m, &n->l3, false);
 }
 
-static void walk_stmt(walker *w, syms *s, tnode *n, bool soft) {
+/* statements with a frame of their own (and set, which sits among them in Jinja2's compiler) */
+static void walk_scoped(walker *w, syms *s, tnode *n, bool soft) {
   tctx *c = w->c;
   switch (n->kind) {
-  case N_OUTPUT:
-    for (size_t i = 0; i < n->l1.n; i++)
-      if (n->l1.v[i]->kind != N_DATA) {
-        if (n->l1.v[i]->kind != N_CONST) w->last = n->l1.v[i]->jline;
-        walk_expr(w, s, n->l1.v[i], soft);
-      }
-    return;
-  case N_FOR: walk_for(w, s, n); return;
-  case N_IF:
-    w->last = n->jline;
-    walk_expr(w, s, n->a, true);
-    walk_body(w, s, &n->l1, true);
-    for (size_t i = 0; i < n->l2.n; i++) walk_stmt(w, s, n->l2.v[i], true);
-    walk_body(w, s, &n->l3, true);
-    return;
-  case N_MACRO: {
-    w->last = n->jline;
-    walk_macro_frame(w, s, n);
-    syms *owner = find_ref(s, n->s);
-    n->ref_hops = s->level - owner->level;
-    n->ref_slot = find(owner, n->s)->slot;
-    return;
-  }
-  case N_CALLBLOCK:
-    w->last = n->jline;
-    walk_macro_frame(w, s, n);
-    w->last = n->jline;
-    walk_expr(w, s, n->a, soft);
-    return;
   case N_FILTERBLOCK: {
     syms *f = syms_new(c, s);
     fsv_list(w, f, &n->l1, false);
@@ -461,6 +433,46 @@ static void walk_stmt(walker *w, syms *s, tnode *n, bool soft) {
     w->last = n->jline;
     return;
   }
+  default: return;
+  }
+}
+
+static void walk_stmt(walker *w, syms *s, tnode *n, bool soft) {
+  switch (n->kind) {
+  case N_OUTPUT:
+    for (size_t i = 0; i < n->l1.n; i++)
+      if (n->l1.v[i]->kind != N_DATA) {
+        if (n->l1.v[i]->kind != N_CONST) w->last = n->l1.v[i]->jline;
+        walk_expr(w, s, n->l1.v[i], soft);
+      }
+    return;
+  case N_FOR: walk_for(w, s, n); return;
+  case N_IF:
+    w->last = n->jline;
+    walk_expr(w, s, n->a, true);
+    walk_body(w, s, &n->l1, true);
+    for (size_t i = 0; i < n->l2.n; i++) walk_stmt(w, s, n->l2.v[i], true);
+    walk_body(w, s, &n->l3, true);
+    return;
+  case N_MACRO: {
+    w->last = n->jline;
+    walk_macro_frame(w, s, n);
+    syms *owner = find_ref(s, n->s);
+    n->ref_hops = s->level - owner->level;
+    n->ref_slot = find(owner, n->s)->slot;
+    return;
+  }
+  case N_CALLBLOCK:
+    w->last = n->jline;
+    walk_macro_frame(w, s, n);
+    w->last = n->jline;
+    walk_expr(w, s, n->a, soft);
+    return;
+  case N_FILTERBLOCK:
+  case N_WITH:
+  case N_ASSIGN:
+  case N_ASSIGNBLOCK:
+  case N_BLOCK: walk_scoped(w, s, n, soft); return;
   case N_EXPRSTMT:
   case N_INCLUDE:
   case N_UNSUPPORTED:

@@ -53,6 +53,10 @@ int brr_cli_parse(brr_cli *cli, int argc, char **argv, FILE *err);
 int brr_cli_check_implemented(const brr_cli *cli, FILE *err);
 void brr_cli_print_help(FILE *out, const char *prog);
 void brr_cli_free(brr_cli *cli);
+/* Run the compiled graph (results dir, ui, runtime, scheduler) and return the exit code. */
+struct brr_config;
+struct brr_graph;
+int brr_cli_run(const brr_cli *cli, struct brr_config *cfg, struct brr_graph *g);
 /* Run brr with these arguments (what main() does); returns the exit code. */
 int brr_main(int argc, char **argv);
 

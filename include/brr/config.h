@@ -215,7 +215,23 @@ typedef struct brr_config {
   const char *build_docker_tag;
   const char *build_number;
   int64_t build_time;
+  /* the global config files read, in order (absolute; missing ones are not listed) */
+  const char **global_files;
+  size_t n_global_files;
+  bool vcs_found;               /* false: placeholder identity (not a git work tree root) */
 } brr_config;
+
+/* What a generated-file hook is told about a rendered file. */
+typedef enum {
+  BRR_GEN_GLOBAL,    /* a global config file (each hop of its redirects too) */
+  BRR_GEN_REDIRECT,  /* a project file whose `redirect:` sent the loader elsewhere */
+  BRR_GEN_PROJECT,   /* the project file finally used */
+} brr_generated_kind;
+
+/* Called with each file's rendered text as soon as it is rendered and parsed (also when the
+ * parse failed, so --print-generated-files shows what the YAML parser saw). */
+typedef void (*brr_generated_fn)(void *ud, brr_generated_kind kind, const char *file,
+                                 const char *text, size_t len);
 
 /* What the command line says about loading. */
 typedef struct brr_load_opts {
@@ -230,14 +246,18 @@ typedef struct brr_load_opts {
   char **steps;                 /* --steps, NULL-terminated, or NULL */
   const brr_value *global_overrides;  /* deep-merged over the global config last, or NULL */
   int64_t build_time;           /* 0: now */
-  /* test hooks: replace /etc/buildrunner/buildrunner.yaml and ~/.buildrunner.yaml */
+  /* test hooks: replace /etc/buildrunner/buildrunner.yaml and ~/.buildrunner.yaml; when
+   * NULL, $BRR_MASTER_CONFIG / $BRR_USER_CONFIG do, then the real paths; "" reads no file */
   const char *master_config_path;
   const char *user_config_path;
+  /* --print-generated-files / --log-generated-files: told about every rendered file */
+  brr_generated_fn on_generated;
+  void *on_generated_ud;
 } brr_load_opts;
 
 /* Load, render, validate and type the global config chain and the project file.
  * Returns 0, or a negative BRR_E* with the reasons in `d` (exit code via brr_diags_exit_code).
- * Warnings may be added on success. */
+ * Warnings may be added on success. Marks in `d` stay valid after brr_config_free. */
 int brr_config_load(const brr_load_opts *opts, brr_config **out, brr_diags *d);
 void brr_config_free(brr_config *cfg);
 

@@ -64,6 +64,7 @@ typedef struct brr_node {
                                     take the base for this platform from the build registry */
   size_t base_step;         /* that base step, or BRR_NO_STEP */
   const char *pool;         /* resource pool ("engine", "push:<host>", "builder:<name>"), or NULL */
+  const char *builder;      /* buildx builder from `platform-builders`, or NULL (the default) */
   double weight;            /* expected duration, seconds (default per kind, or history) */
   double priority;          /* heaviest path from this node to the end, weight included */
   unsigned level;           /* longest edge count from a root */
@@ -146,5 +147,27 @@ const char *brr_node_kind_name(brr_node_kind k);      /* "build", "platform-buil
 const char *brr_edge_reason_name(brr_edge_reason r);  /* "task", "depends", ... */
 /* Normalise an image reference: docker.io/library/ prefix, implicit :latest. Heap string. */
 char *brr_image_ref_normalize(const char *ref);
+
+/* ---- Dockerfiles (what the compiler reads to find image edges) ---- */
+
+/* An image a Dockerfile uses. */
+typedef struct brr_dockerfile_image {
+  const char *ref;          /* after ARG substitution */
+  unsigned line;            /* 1-based line where the instruction starts */
+  bool copy_from;           /* COPY --from=<image> (else FROM) */
+} brr_dockerfile_image;
+
+/* A build argument (`buildargs`, plus DOCKER_REGISTRY). */
+typedef struct brr_build_arg {
+  const char *name, *value;
+} brr_build_arg;
+
+/* The images a Dockerfile uses: every FROM that names neither an earlier stage nor `scratch`,
+ * and every COPY --from=<image>. Global ARGs (before the first FROM) are substituted as
+ * Docker does: a build arg overrides the default of a declared ARG; undeclared names expand
+ * to "". Handles line continuations, comments, the `escape` directive and heredocs.
+ * Strings live in `a`; returns the count, *out an array in `a`. */
+size_t brr_dockerfile_images(const char *text, size_t len, const brr_build_arg *args,
+                             size_t n_args, brr_arena *a, brr_dockerfile_image **out);
 
 #endif

@@ -24,6 +24,10 @@ typedef struct brr_task_ops {
   void (*cancel)(brr_task *t);
   /* Free the task's memory. Called after brr_task_done, or for a task never started. */
   void (*free)(brr_task *t);
+  /* Optional last resort, after cancel, when the run must end at once (a second SIGINT, or
+   * the grace period ran out): kill what still runs without waiting (SIGKILL), then call
+   * brr_task_done as soon as the loop lets it. NULL: the task only gets `cancel`. */
+  void (*abort)(brr_task *t);
 } brr_task_ops;
 
 struct brr_task {
@@ -64,6 +68,11 @@ typedef struct brr_sched_opts {
   brr_bus *bus;
   brr_task_factory factory;
   void *factory_ud;
+  /* Last-resort synchronous cleanup, called once when the run must end at once (a second
+   * SIGINT/SIGTERM, or cancelled tasks outlived grace_s), after every running task's
+   * `abort`: remove what tasks created without waiting on the loop. May be NULL. */
+  void (*on_abort)(void *ud);
+  void *abort_ud;
 } brr_sched_opts;
 
 typedef struct brr_sched_result {
@@ -72,14 +81,46 @@ typedef struct brr_sched_result {
   size_t n_succeeded, n_failed, n_canceled, n_skipped;
   brr_status *status;       /* per node (heap, free()); NULL when the caller passed none */
   double wall_s, sum_s, critical_s;
+  int jobs;                 /* the job slots used */
+  bool aborted;             /* the run ended at once (second signal or grace expiry) */
+  size_t n_abandoned;       /* tasks that had not reported even after `abort` (see below) */
 } brr_sched_result;
 
 /* Run every node of `g` on `loop` until all finished, failed, were skipped or cancelled.
- * Applies weights from the history file first (brr_graph_set_weights), so `g` is updated. */
+ * Applies weights from the history file first (brr_graph_set_weights), so `g` is updated.
+ * Returns res->exit_code (also when `res` is NULL). Events go to opts->bus: RUN_START, a
+ * NODE_START before each node's NODE_END (skipped nodes get only NODE_END), RUN_END last.
+ * Tasks must keep a referenced handle on the loop while they work: a run where nothing is
+ * left to wait for ends the silent tasks as failed. */
 int brr_sched_run(uv_loop_t *loop, brr_graph *g, const brr_sched_opts *opts,
                   brr_sched_result *res);
 
 /* Default job count: cores + 2, as ninja. */
 int brr_sched_default_jobs(void);
+
+/* Seconds brr_sched_run waits, after an abort, for tasks to report before it returns
+ * anyway. Tasks still out then are abandoned: the scheduler's memory stays allocated so their
+ * late calls are harmless, and the caller should exit without closing the loop. */
+#define BRR_SCHED_ABORT_WAIT_S 1.0
+
+/* The history file for a project: <cache_dir>/history/<sha1 of project_file>.tsv, where
+ * cache_dir NULL means $XDG_CACHE_HOME/brr or ~/.cache/brr. Heap string. */
+char *brr_sched_history_path(const char *cache_dir, const char *project_file);
+
+/* ---- a task kind that runs a child process (used by tests, benchmarks and the tasks layer
+ * for host commands). The child gets its own process group, stdin from /dev/null, and its
+ * stdout/stderr become output lines. Cancel sends SIGTERM to the group, then SIGKILL after
+ * kill_after_s; abort sends SIGKILL at once. Exit 0 succeeds; anything else fails with
+ * "exit status N" or "killed by signal N". */
+typedef struct brr_proc_opts {
+  const char *cwd;          /* NULL: inherit */
+  char **env;               /* NULL-terminated "K=V" list; NULL: inherit */
+  double kill_after_s;      /* <= 0: 5 seconds */
+  const char *source;       /* output source name, or NULL */
+} brr_proc_opts;
+/* argv is copied; opts may be NULL. */
+brr_task *brr_proc_task_new(const char *const *argv, const brr_proc_opts *opts);
+/* The pid of a started process task, or 0 (tests check that it is gone). */
+int brr_proc_task_pid(const brr_task *t);
 
 #endif

@@ -18,6 +18,8 @@ typedef enum {
   BRR_EV_NODE_END,     /* status, duration, error */
   BRR_EV_LOG,          /* a message of brr itself (level), optionally about a step */
   BRR_EV_RUN_END,      /* the summary fields are set */
+  BRR_EV_FLUSH,        /* end of a batch of lines: renderers write what they buffered now */
+  BRR_EV_TICK,         /* about once a second while the run lasts (the tty clock) */
 } brr_event_type;
 
 typedef enum {
@@ -46,6 +48,13 @@ typedef struct brr_event {
   /* RUN_START / RUN_END */
   size_t n_total, n_succeeded, n_failed, n_canceled, n_skipped;
   double wall_s, sum_s, critical_s;
+  /* RUN_START: per node (n_total entries, valid during the event only) its id and the label
+   * its lines are prefixed with (the step name, or the node id for build-level nodes) */
+  const char *const *node_ids;
+  const char *const *node_labels;
+  int jobs;                 /* RUN_START / RUN_END: job slots */
+  int exit_code;            /* RUN_END: what brr exits with */
+  int signal;               /* RUN_END: the signal that stopped the run, or 0 */
 } brr_event;
 
 typedef void (*brr_event_fn)(void *ud, const brr_event *ev);
@@ -55,17 +64,22 @@ typedef struct brr_bus brr_bus;
 brr_bus *brr_bus_new(void);
 void brr_bus_free(brr_bus *bus);
 void brr_bus_subscribe(brr_bus *bus, brr_event_fn fn, void *ud);
+void brr_bus_unsubscribe(brr_bus *bus, brr_event_fn fn, void *ud);
 void brr_bus_emit(brr_bus *bus, brr_event *ev);   /* fills ts_ms when 0 */
 void brr_bus_log(brr_bus *bus, brr_log_level level, const char *step, const char *fmt, ...)
     BRR_PRINTF(4, 5);
 
 /* Line splitter: feed bytes, get one OUTPUT event per complete line; flush emits a partial
- * last line. \r\n and lone \r-terminated progress lines are handled as lines. */
+ * last line. \r\n and lone \r-terminated progress lines are handled as lines. A feed that
+ * completes lines ends with one FLUSH event, so a batch of lines becomes one write. A line
+ * longer than BRR_LINES_MAX bytes is cut there (memory stays bounded). */
+#define BRR_LINES_MAX (1024 * 1024)
 typedef struct brr_lines {
   brr_bus *bus;
   const char *step, *node, *source;
   int stream;
   brr_buf pending;
+  bool cr;                  /* the last byte fed was a \r: a \n right after it is the same end */
 } brr_lines;
 void brr_lines_init(brr_lines *l, brr_bus *bus, const char *step, const char *node,
                     const char *source, int stream);
@@ -92,11 +106,29 @@ typedef struct brr_ui_opts {
 } brr_ui_opts;
 
 typedef struct brr_ui brr_ui;
-/* Subscribe the chosen renderer and the results-dir logs to `bus`. */
+/* Subscribe the chosen renderer and the results-dir logs to `bus`. With a results_dir,
+ * creates it, build.log and logs/ (one <step>.log per step); returns NULL with errno set
+ * when that fails (the CLI exits 69). */
 brr_ui *brr_ui_new(brr_bus *bus, const brr_ui_opts *opts);
 void brr_ui_free(brr_ui *ui);     /* flushes */
 int brr_progress_parse(const char *s, brr_progress *out);   /* 0 or BRR_EINVAL */
+/* The mode asked for: --progress (`flag`, NULL when not given), else $BRR_PROGRESS when set
+ * and not empty, else AUTO. 0, or BRR_EINVAL when the text that decides is not a mode. */
+int brr_progress_choose(const char *flag, brr_progress *out);
 /* Whether colour is on for `fd` given --no-color, NO_COLOR, FORCE_COLOR, CLICOLOR_FORCE. */
 bool brr_ui_color_enabled(int fd, bool no_color);
+/* The mode `p` means here: AUTO becomes TTY (fd is a terminal, TERM is not dumb), CI (a CI
+ * provider with log groups is detected) or PLAIN. */
+brr_progress brr_ui_resolve_progress(brr_progress p, int fd);
+
+/* CI log-group syntax, from the environment (GITHUB_ACTIONS, GITLAB_CI, BUILDKITE). */
+typedef enum {
+  BRR_CI_NONE,
+  BRR_CI_GITHUB,
+  BRR_CI_GITLAB,
+  BRR_CI_BUILDKITE,
+} brr_ci_kind;
+brr_ci_kind brr_ui_ci_detect(void);
+const char *brr_status_name(brr_status s);   /* "succeeded", "failed", ... */
 
 #endif

@@ -6,7 +6,107 @@
 #include <unistd.h>
 
 #include "brr/cli.h"
+#include "brr/config.h"
 #include "brr/diag.h"
+#include "brr/graph.h"
+
+/* ---- loading the configuration ------------------------------------------------------------ */
+
+typedef struct gen_out {
+  bool print;  /* --print-generated-files: the project file to stdout, the rest to stderr */
+  bool log;    /* --log-generated-files: everything to stderr */
+} gen_out;
+
+static void on_generated(void *ud, brr_generated_kind kind, const char *file, const char *text,
+                         size_t len) {
+  const gen_out *g = ud;
+  char *disp = brr_path_display(file);
+  fprintf(stderr, "Generated contents of %s:\n", disp);
+  free(disp);
+  if (g->print && kind == BRR_GEN_PROJECT) {
+    fwrite(text, 1, len, stdout);
+    fflush(stdout);
+    return;
+  }
+  fwrite(text, 1, len, stderr);
+  if (len && text[len - 1] != '\n') fputc('\n', stderr);
+}
+
+static void cli_to_load_opts(const brr_cli *cli, gen_out *gen, brr_load_opts *o) {
+  memset(o, 0, sizeof *o);
+  o->build_dir = cli->directory;
+  o->file = cli->file;
+  o->global_config = cli->global_config;
+  o->results_dir = cli->results_dir;
+  o->build_number = cli->build_number;
+  o->platform = cli->platform;
+  o->push = cli->push;
+  o->disable_multi_platform = cli->disable_multi_platform;
+  o->steps = cli->steps;
+  gen->print = cli->print_generated_files;
+  gen->log = cli->log_generated_files;
+  if (gen->print || gen->log) {
+    o->on_generated = on_generated;
+    o->on_generated_ud = gen;
+  }
+}
+
+static bool stderr_color(const brr_cli *cli) {
+  const char *nc = getenv("NO_COLOR");
+  return !cli->no_color && !(nc && *nc) && isatty(STDERR_FILENO);
+}
+
+/* Load and validate; diagnostics (warnings too) go to stderr. Returns 0 or the exit code. */
+static int load_config(const brr_cli *cli, brr_config **cfg) {
+  brr_load_opts opts;
+  gen_out gen;
+  cli_to_load_opts(cli, &gen, &opts);
+  brr_diags d = BRR_DIAGS_INIT;
+  int rc = brr_config_load(&opts, cfg, &d);
+  brr_diags_print(&d, stderr, stderr_color(cli));
+  int code = rc == 0 ? 0 : brr_diags_exit_code(&d);
+  if (rc != 0 && code == 0) code = BRR_EXIT_CONFIG;
+  brr_diags_free(&d);
+  return code;
+}
+
+/* ---- the graph ----------------------------------------------------------------------------- */
+
+/* Compile the graph; diagnostics (warnings too) go to stderr. Returns 0 or the exit code. */
+static int compile_graph(const brr_cli *cli, const brr_config *cfg, brr_graph **g) {
+  brr_graph_opts o = {
+      .push = cli->push,
+      .serial = cli->serial || cli->jobs == 1,
+      .steps = cli->steps,
+      .with_deps = cli->with_deps,
+      .platform = cli->platform,
+      .disable_multi_platform =
+          cli->disable_multi_platform || cfg->global.disable_multi_platform == BRR_TRUE,
+  };
+  brr_diags d = BRR_DIAGS_INIT;
+  int rc = brr_graph_compile(cfg, &o, g, &d);
+  for (size_t i = 0; i < d.n; i++)
+    if (brr_streq(d.v[i].mark.file, cfg->project_file))
+      brr_diag_set_snippet(&d.v[i], cfg->project_text, cfg->project_text_len);
+  brr_diags_print(&d, stderr, stderr_color(cli));
+  int code = rc == 0 ? 0 : brr_diags_exit_code(&d);
+  brr_diags_free(&d);
+  if (rc != 0) return code ? code : BRR_EXIT_CONFIG;
+  return 0;
+}
+
+/* --graph: print the graph (docs/graph.md); nothing runs and Docker is not contacted. */
+static int print_graph(const brr_cli *cli, const brr_graph *g) {
+  brr_graph_format fmt = BRR_GRAPH_TEXT;
+  brr_graph_format_parse(cli->graph, &fmt); /* brr_cli_parse already refused other values */
+  brr_buf out = BRR_BUF_INIT;
+  brr_graph_render(g, fmt, &out);
+  fwrite(brr_buf_cstr(&out), 1, out.len, stdout);
+  brr_buf_free(&out);
+  return fflush(stdout) == 0 ? BRR_EXIT_OK : BRR_EXIT_FAILED;
+}
+
+/* ---- main ----------------------------------------------------------------------------------- */
 
 int brr_main(int argc, char **argv) {
   brr_cli cli;
@@ -26,6 +126,13 @@ int brr_main(int argc, char **argv) {
     return BRR_EXIT_OK;
   }
   rc = brr_cli_check_implemented(&cli, stderr);
+  brr_config *cfg = NULL;
+  if (rc == 0) rc = load_config(&cli, &cfg);
+  brr_graph *g = NULL;
+  if (rc == 0 && !cli.print_generated_files) rc = compile_graph(&cli, cfg, &g);
+  if (rc == 0 && g) rc = cli.graph ? print_graph(&cli, g) : brr_cli_run(&cli, cfg, g);
+  brr_graph_free(g);
+  brr_config_free(cfg);
   brr_cli_free(&cli);
   return rc;
 }

@@ -68,6 +68,7 @@ void brr_buf_reserve(brr_buf *b, size_t extra) {
   while (cap < need) cap *= 2;
   b->data = brr_xrealloc(b->data, cap);
   b->cap = cap;
+  b->data[b->len] = '\0';  /* a first allocation must already read as "" */
 }
 
 void brr_buf_append(brr_buf *b, const void *p, size_t n) {

@@ -1,0 +1,436 @@
+/* brr — the Docker Engine client. Every call is asynchronous on one libuv loop (libcurl's
+ * multi interface driven by uv_poll/uv_timer, see src/engine/http.c) and talks to the
+ * Engine HTTP API directly; no `docker` CLI is involved.
+ *
+ * Rules every operation follows:
+ *  - It returns a request handle and calls its `cb` exactly once, always from the loop and
+ *    never from inside the call that started it (even for bad arguments). The handle is
+ *    valid until `cb` returns; clear your copy there.
+ *  - brr_engine_cancel() makes `cb` report BRR_ECANCELED (on the next loop turn), unless
+ *    the result was already on its way, in which case it changes nothing.
+ *  - All callbacks of one operation (result, output, progress, data, open) get the same `ud`.
+ *  - Strings and JSON in a brr_engine_result belong to the engine: copy what you keep.
+ *  - Everything created is labelled brr.managed=1 and brr.run=<run id> and recorded in the
+ *    client's cleanup registry the moment the engine reports it (see "Cleanup registry").
+ *
+ * Timeouts (the client's `timeout_s`, i.e. --docker-timeout) fall in three classes:
+ *  - plain calls (create, start, inspect, remove, tag, networks, exec create/inspect, ...)
+ *    must answer within timeout_s (stop: timeout_s plus its grace period);
+ *  - transfers (pull, push, archive get/put, commit, import) may take any time but fail
+ *    after timeout_s seconds without a byte moving (libcurl's low-speed limit of 1 B/s);
+ *  - streams whose silence is normal (attach, logs, wait, exec start, build) have no limit
+ *    but the connect timeout; cancel them to stop early.
+ */
+#ifndef BRR_ENGINE_H
+#define BRR_ENGINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <uv.h>
+#include <cjson/cJSON.h>
+
+#include "brr/diag.h"
+
+/* The newest Engine API version brr is written against; never more than the engine has. */
+#define BRR_ENGINE_API_MAX "1.41"
+/* DOCKER_HOST when the variable is unset. */
+#define BRR_ENGINE_DEFAULT_HOST "unix:///var/run/docker.sock"
+/* Labels carried by everything brr creates. */
+#define BRR_ENGINE_LABEL_MANAGED "brr.managed"
+#define BRR_ENGINE_LABEL_RUN "brr.run"
+
+typedef struct brr_engine brr_engine;
+typedef struct brr_engine_req brr_engine_req;
+
+/* ---- client ------------------------------------------------------------------------ */
+
+typedef struct brr_engine_opts {
+  const char *host;           /* DOCKER_HOST syntax (unix:///path, tcp://host:port);
+                                 NULL: $DOCKER_HOST, else BRR_ENGINE_DEFAULT_HOST */
+  int timeout_s;              /* --docker-timeout (see the classes above); <= 0: no limit */
+  const char *api_version;    /* highest API version to use; NULL: BRR_ENGINE_API_MAX */
+  const char *run_id;         /* value of the brr.run label; NULL: a random 16-hex id */
+  const char *const *labels;  /* extra "k=v" labels for everything created; NULL-terminated */
+} brr_engine_opts;
+
+/* What every callback receives. Fields that do not apply to an operation are 0/NULL. */
+typedef struct brr_engine_result {
+  int status;         /* 0, or BRR_ENOENT (engine said 404), BRR_EFAILED (the engine refused
+                         or reported an error, e.g. errorDetail in a stream), BRR_EIO (no
+                         connection, protocol error), BRR_ETIMEOUT, BRR_ECANCELED, BRR_EINVAL
+                         (bad arguments, nothing was sent) */
+  long http_status;   /* HTTP status of the last answer, 0 when none arrived */
+  const char *error;  /* one line when status != 0: "<what>: <engine message> (HTTP <n>)" */
+  const char *id;     /* id of what was created (container, exec, network, volume name,
+                         image of a build/commit/import), else NULL */
+  const char *digest; /* push: the manifest digest; pull: the digest the engine reported */
+  int64_t exit_code;  /* wait, exec inspect, exec run: the exit code; -1 when unknown */
+  const cJSON *json;  /* inspect, list, version: the parsed answer; else NULL */
+} brr_engine_result;
+
+typedef void (*brr_engine_cb)(void *ud, const brr_engine_result *res);
+
+/* Make a client on `loop`. Nothing is sent yet: the API version is negotiated (GET /version)
+ * by the first operation, and operations issued meanwhile wait for it. Returns 0, or
+ * BRR_EINVAL with a heap message in *error (unsupported DOCKER_HOST scheme, bad option). */
+int brr_engine_new(uv_loop_t *loop, const brr_engine_opts *opts, brr_engine **out,
+                   char **error);
+/* Free the client. Callbacks of every operation still in flight run now, with
+ * BRR_ECANCELED; operations started from those callbacks report BRR_ECANCELED at once and
+ * return NULL. Objects are not removed (call brr_engine_cleanup first). Like uv_close, the
+ * last memory is released when the loop runs once more. Safe to call from any callback. */
+void brr_engine_free(brr_engine *e);
+/* The brr.run label value of this client. */
+const char *brr_engine_run_id(const brr_engine *e);
+/* The negotiated API version ("1.41"), or NULL before the first successful negotiation. */
+const char *brr_engine_api_version(const brr_engine *e);
+/* Negotiate now (or reuse the negotiated version): json = the engine's GET /version. */
+brr_engine_req *brr_engine_connect(brr_engine *e, brr_engine_cb cb, void *ud);
+/* Cancel an operation in flight (see the rules at the top). Composite operations
+ * (exec run, cleanup) cancel their current step; a pull waiter leaves its shared pull,
+ * which goes on while other callers wait for it. */
+void brr_engine_cancel(brr_engine_req *req);
+
+typedef struct brr_engine_stats {
+  uint64_t http_requests;   /* HTTP requests sent */
+  uint64_t pulls_started;   /* pulls that went to the engine */
+  uint64_t pulls_joined;    /* pull calls that waited for a pull already in flight */
+  size_t in_flight;         /* operations not finished, the client's own (version
+                               negotiation, a shared pull, cleanup steps) included */
+} brr_engine_stats;
+void brr_engine_get_stats(const brr_engine *e, brr_engine_stats *out);
+
+/* ---- bodies and streams -------------------------------------------------------------- */
+
+enum { BRR_ENGINE_STDOUT = 1, BRR_ENGINE_STDERR = 2 };
+
+/* Container output: `stream` is BRR_ENGINE_STDOUT or BRR_ENGINE_STDERR (a TTY's output is
+ * all stdout). Chunks follow the wire, not lines: a line may arrive in several calls. */
+typedef void (*brr_engine_output_cb)(void *ud, int stream, const char *data, size_t len);
+
+/* One message of a JSON-lines progress stream (pull, push, build, import). */
+typedef struct brr_engine_progress {
+  const char *stream;    /* build output text ("Step 1/3 : FROM ...\n"), or NULL */
+  const char *status;    /* pull/push status ("Downloading", "Pushed", ...), or NULL */
+  const char *id;        /* layer or image id the status is about, or NULL */
+  const char *progress;  /* the engine's progress bar text, or NULL */
+  const char *error;     /* errorDetail.message (or error): the operation failed */
+  const cJSON *json;     /* the whole message (aux, progressDetail, ...) */
+} brr_engine_progress;
+typedef void (*brr_engine_progress_cb)(void *ud, const brr_engine_progress *p);
+
+/* Raw bytes of an answer (archive get). Return 0 to go on, non-zero to abort (the result
+ * is then BRR_ECANCELED). */
+typedef int (*brr_engine_data_cb)(void *ud, const char *data, size_t len);
+
+/* A request body producer: fill `buf` (up to `cap` bytes) and return the count, 0 at the
+ * end, -1 to abort, or BRR_ENGINE_READ_PAUSE when nothing is ready yet (then call
+ * brr_engine_resume once it is). */
+#define BRR_ENGINE_READ_PAUSE (-2)
+typedef ssize_t (*brr_engine_read_cb)(void *ud, char *buf, size_t cap);
+
+/* A request body (tar of a build context or archive put, tar to import): exactly one of
+ * memory, file or producer. Memory and `read_ud` must stay valid until the callback. */
+typedef struct brr_engine_body {
+  const void *data;          /* in memory */
+  size_t len;
+  const char *path;          /* a file, streamed */
+  brr_engine_read_cb read;   /* a producer, streamed (chunked when size < 0) */
+  void *read_ud;
+  int64_t size;              /* the producer's total size, or -1 when unknown */
+} brr_engine_body;
+/* Wake an operation whose body producer returned BRR_ENGINE_READ_PAUSE. */
+void brr_engine_resume(brr_engine_req *req);
+
+/* Registry credentials, sent as X-Registry-Auth (pull, push) or X-Registry-Config (build). */
+typedef struct brr_engine_auth {
+  const char *username, *password;
+  const char *serveraddress;  /* registry host; also the key in X-Registry-Config */
+  const char *identitytoken;  /* instead of username/password */
+} brr_engine_auth;
+
+/* ---- containers ------------------------------------------------------------------------ */
+
+typedef struct brr_engine_container_spec {
+  const char *name;                 /* NULL: the engine picks one */
+  const char *image;                /* required */
+  const char *platform;             /* "linux/arm64": which variant of `image` to use */
+  const char *const *cmd;           /* argv, NULL-terminated; NULL: the image's CMD */
+  const char *const *entrypoint;    /* NULL: the image's; an empty list clears it */
+  const char *const *env;           /* "K=V" */
+  const char *working_dir, *user, *hostname;
+  bool tty, open_stdin;             /* a TTY's output is raw, else multiplexed */
+  bool privileged;
+  const char *const *labels;        /* "k=v", added to the client's labels */
+  const char *const *binds;         /* "host:container[:ro|rw]" */
+  const char *const *volumes_from;  /* "container[:ro|rw]" */
+  const char *const *links;         /* "container:alias" */
+  const char *const *dns, *const *dns_search, *const *extra_hosts; /* extra: "host:ip" */
+  const char *const *cap_add, *const *security_opt;
+  const char *const *tmpfs;         /* "/path[:options]" */
+  const char *const *ports;         /* published: "cport[/proto]" (random host port) or
+                                       "[hostip:]hport:cport[/proto]" */
+  const char *network;              /* network to join at creation (NetworkMode), or NULL */
+  const char *const *aliases;       /* aliases on `network` */
+  const char *cgroupns;             /* "host" or "private", or NULL */
+  int64_t memory;                   /* bytes, 0: no limit */
+  int64_t cpu_shares, cpu_period, cpu_quota;  /* 0: unset */
+  const cJSON *extra_config;        /* more Config keys (yours win), or NULL */
+  const cJSON *extra_host_config;   /* more HostConfig keys (yours win), or NULL */
+} brr_engine_container_spec;
+
+/* POST /containers/create: id = the new container (registered for cleanup). */
+brr_engine_req *brr_engine_container_create(brr_engine *e,
+                                            const brr_engine_container_spec *spec,
+                                            brr_engine_cb cb, void *ud);
+/* POST /containers/{id}/start (starting a running container is not an error). */
+brr_engine_req *brr_engine_container_start(brr_engine *e, const char *id, brr_engine_cb cb,
+                                           void *ud);
+/* POST /containers/{id}/wait: exit_code once the condition holds. `condition` is
+ * "not-running" (NULL), "next-exit" (to wait before start) or "removed" (the container is
+ * then unregistered). A stream: no timeout. */
+brr_engine_req *brr_engine_container_wait(brr_engine *e, const char *id,
+                                          const char *condition, brr_engine_cb cb, void *ud);
+
+typedef struct brr_engine_stream_opts {
+  int tty;                  /* 1 raw, 0 multiplexed, -1: inspect the container to know */
+  bool no_stdout, no_stderr;
+  bool logs;                /* attach: also replay what was already printed */
+  bool follow;              /* logs: keep streaming until the container stops */
+  brr_engine_output_cb on_output;
+  void (*on_open)(void *ud); /* the engine answered: the stream is live (attach before
+                                start, then start here, and nothing is missed) */
+} brr_engine_stream_opts;
+/* POST /containers/{id}/attach?stream=1: output until the container stops. */
+brr_engine_req *brr_engine_container_attach(brr_engine *e, const char *id,
+                                            const brr_engine_stream_opts *o,
+                                            brr_engine_cb cb, void *ud);
+/* GET /containers/{id}/logs: what was printed, and with `follow` what will be. */
+brr_engine_req *brr_engine_container_logs(brr_engine *e, const char *id,
+                                          const brr_engine_stream_opts *o, brr_engine_cb cb,
+                                          void *ud);
+/* POST /containers/{id}/stop?t=grace_s (stopping a stopped container is not an error). */
+brr_engine_req *brr_engine_container_stop(brr_engine *e, const char *id, int grace_s,
+                                          brr_engine_cb cb, void *ud);
+/* POST /containers/{id}/kill?signal=sig (NULL: SIGKILL). */
+brr_engine_req *brr_engine_container_kill(brr_engine *e, const char *id, const char *sig,
+                                          brr_engine_cb cb, void *ud);
+/* DELETE /containers/{id}?force&v: unregistered once gone (a missing one is BRR_ENOENT
+ * and also unregistered). */
+brr_engine_req *brr_engine_container_remove(brr_engine *e, const char *id, bool force,
+                                            bool volumes, brr_engine_cb cb, void *ud);
+/* GET /containers/{id}/json: json = the inspect document. */
+brr_engine_req *brr_engine_container_inspect(brr_engine *e, const char *id,
+                                             brr_engine_cb cb, void *ud);
+/* GET /containers/{id}/archive?path: the tar stream, to `on_data` as it arrives. */
+brr_engine_req *brr_engine_container_archive_get(brr_engine *e, const char *id,
+                                                 const char *path, brr_engine_data_cb on_data,
+                                                 brr_engine_cb cb, void *ud);
+/* PUT /containers/{id}/archive?path: extract the tar `body` into directory `path`. */
+brr_engine_req *brr_engine_container_archive_put(brr_engine *e, const char *id,
+                                                 const char *path, const brr_engine_body *body,
+                                                 brr_engine_cb cb, void *ud);
+
+typedef struct brr_engine_commit_opts {
+  const char *repo, *tag;           /* both NULL: an untagged image */
+  const char *comment, *author;
+  const char *const *changes;       /* Dockerfile instructions ("CMD [\"sh\"]") */
+  const char *const *labels;        /* "k=v", added to the client's labels */
+  bool pause;                       /* pause the container while committing */
+} brr_engine_commit_opts;
+/* POST /commit: id = the new image id (registered for cleanup). */
+brr_engine_req *brr_engine_container_commit(brr_engine *e, const char *id,
+                                            const brr_engine_commit_opts *o,
+                                            brr_engine_cb cb, void *ud);
+
+/* ---- exec -------------------------------------------------------------------------- */
+
+typedef struct brr_engine_exec_spec {
+  const char *const *cmd;           /* argv, required */
+  const char *const *env;           /* "K=V" */
+  const char *working_dir, *user;
+  bool tty, privileged;
+  brr_engine_output_cb on_output;   /* exec run / start: the output */
+} brr_engine_exec_spec;
+/* POST /containers/{id}/exec: id = the exec id. */
+brr_engine_req *brr_engine_exec_create(brr_engine *e, const char *container,
+                                       const brr_engine_exec_spec *spec, brr_engine_cb cb,
+                                       void *ud);
+/* POST /exec/{id}/start: streams the output to on_output until the process ends. */
+brr_engine_req *brr_engine_exec_start(brr_engine *e, const char *exec_id, bool tty,
+                                      brr_engine_output_cb on_output, brr_engine_cb cb,
+                                      void *ud);
+/* GET /exec/{id}/json: exit_code (-1 while running) and json. */
+brr_engine_req *brr_engine_exec_inspect(brr_engine *e, const char *exec_id,
+                                        brr_engine_cb cb, void *ud);
+/* Create, start and inspect: the output to spec->on_output, then exit_code. */
+brr_engine_req *brr_engine_exec_run(brr_engine *e, const char *container,
+                                    const brr_engine_exec_spec *spec, brr_engine_cb cb,
+                                    void *ud);
+
+/* ---- images ---------------------------------------------------------------------------- */
+
+/* POST /images/create?fromImage: pull `ref` ("repo[:tag|@digest]", no tag: latest) for
+ * `platform` (NULL: the engine's). Single-flight: concurrent pulls of the same ref,
+ * platform and credentials share one HTTP pull, and every caller gets its result. */
+brr_engine_req *brr_engine_image_pull(brr_engine *e, const char *ref, const char *platform,
+                                      const brr_engine_auth *auth,
+                                      brr_engine_progress_cb on_progress, brr_engine_cb cb,
+                                      void *ud);
+/* POST /images/{name}/push?tag: digest = the pushed manifest's. */
+brr_engine_req *brr_engine_image_push(brr_engine *e, const char *ref,
+                                      const brr_engine_auth *auth,
+                                      brr_engine_progress_cb on_progress, brr_engine_cb cb,
+                                      void *ud);
+/* POST /images/{src}/tag: give `src` the name `target` ("repo[:tag]", registered). */
+brr_engine_req *brr_engine_image_tag(brr_engine *e, const char *src, const char *target,
+                                     brr_engine_cb cb, void *ud);
+/* DELETE /images/{ref}?force: untag, or remove when it is the last name (unregisters). */
+brr_engine_req *brr_engine_image_remove(brr_engine *e, const char *ref, bool force,
+                                        brr_engine_cb cb, void *ud);
+/* GET /images/{ref}/json: json = the inspect document (BRR_ENOENT when absent). */
+brr_engine_req *brr_engine_image_inspect(brr_engine *e, const char *ref, brr_engine_cb cb,
+                                         void *ud);
+
+typedef struct brr_engine_build_opts {
+  const char *tag;                  /* t=, "repo[:tag]", or NULL */
+  const char *dockerfile;           /* path inside the context; NULL: "Dockerfile" */
+  const char *const *buildargs;     /* "K=V" (a bare "K" passes null) */
+  const char *const *labels;        /* "k=v", added to the client's labels */
+  const char *const *cache_from;    /* images to use as cache */
+  const char *target;               /* stage */
+  const char *platform;             /* "linux/arm64" */
+  bool nocache, pull;
+  const brr_engine_auth *auths;     /* for FROM lines of private registries */
+  size_t n_auths;
+} brr_engine_build_opts;
+/* POST /build with the tar `context` streamed (legacy builder, intermediate containers
+ * always removed). id = the image id (registered); progress as it comes. An errorDetail in
+ * the stream is BRR_EFAILED with its message. A stream: no timeout. */
+brr_engine_req *brr_engine_image_build(brr_engine *e, const brr_engine_build_opts *o,
+                                       const brr_engine_body *context,
+                                       brr_engine_progress_cb on_progress, brr_engine_cb cb,
+                                       void *ud);
+/* POST /images/create?fromSrc=-: import a root filesystem tar as `ref` (NULL: untagged);
+ * id = the image id (registered). */
+brr_engine_req *brr_engine_image_import(brr_engine *e, const brr_engine_body *tar,
+                                        const char *ref, brr_engine_progress_cb on_progress,
+                                        brr_engine_cb cb, void *ud);
+
+/* ---- networks and volumes ------------------------------------------------------------------ */
+
+/* POST /networks/create (bridge, labelled): id = the network id (registered). */
+brr_engine_req *brr_engine_network_create(brr_engine *e, const char *name,
+                                          const char *const *labels, brr_engine_cb cb,
+                                          void *ud);
+/* POST /networks/{net}/connect with `aliases` (NULL-terminated, may be NULL). */
+brr_engine_req *brr_engine_network_connect(brr_engine *e, const char *net,
+                                           const char *container, const char *const *aliases,
+                                           brr_engine_cb cb, void *ud);
+/* POST /networks/{net}/disconnect. */
+brr_engine_req *brr_engine_network_disconnect(brr_engine *e, const char *net,
+                                              const char *container, bool force,
+                                              brr_engine_cb cb, void *ud);
+/* DELETE /networks/{net} (unregisters). */
+brr_engine_req *brr_engine_network_remove(brr_engine *e, const char *net, brr_engine_cb cb,
+                                          void *ud);
+/* POST /volumes/create (labelled): id = the volume name (registered). NULL name: random. */
+brr_engine_req *brr_engine_volume_create(brr_engine *e, const char *name,
+                                         const char *const *labels, brr_engine_cb cb,
+                                         void *ud);
+/* DELETE /volumes/{name}?force (unregisters). */
+brr_engine_req *brr_engine_volume_remove(brr_engine *e, const char *name, bool force,
+                                         brr_engine_cb cb, void *ud);
+
+/* ---- listing and the cleanup registry ---------------------------------------------------------- */
+
+typedef enum brr_engine_kind {
+  BRR_ENGINE_CONTAINER,
+  BRR_ENGINE_NETWORK,
+  BRR_ENGINE_VOLUME,
+  BRR_ENGINE_IMAGE,      /* an image id, or a name brr gave (tag) */
+  BRR_ENGINE_KIND_COUNT
+} brr_engine_kind;
+
+/* List objects of `kind` carrying `label` ("k" or "k=v"; NULL: brr.run=<this run>):
+ * json = the engine's array (containers include stopped ones). */
+brr_engine_req *brr_engine_list(brr_engine *e, brr_engine_kind kind, const char *label,
+                                brr_engine_cb cb, void *ud);
+
+/* Record an object for cleanup (done by the operations above; use it for objects made
+ * another way, e.g. by buildx). Duplicates are ignored. */
+void brr_engine_track(brr_engine *e, brr_engine_kind kind, const char *id);
+/* Forget an object: it outlives the run (e.g. a committed image the user asked for). */
+void brr_engine_untrack(brr_engine *e, brr_engine_kind kind, const char *id);
+/* How many objects of `kind` are registered. */
+size_t brr_engine_tracked(const brr_engine *e, brr_engine_kind kind);
+/* Remove everything registered, plus containers, networks and volumes labelled with this
+ * run (they catch creations cut short by a cancel): containers (force, with volumes), then
+ * networks, volumes, image names, image ids. A missing object counts as removed. status
+ * is 0, or BRR_EFAILED with the first failures in `error`. */
+brr_engine_req *brr_engine_cleanup(brr_engine *e, brr_engine_cb cb, void *ud);
+/* The same, blocking, with its own connections: for a signal path or when the loop cannot
+ * run. Does not touch requests in flight. Returns 0 or the number of objects left. */
+int brr_engine_cleanup_sync(brr_engine *e);
+
+/* ---- wire helpers (pure; exposed for tests and other engine users) ------------------------------- */
+
+/* Parse a DOCKER_HOST value into the URL prefix ("http://localhost" or "http://h:p") and
+ * the unix socket path (heap, or NULL for tcp). Returns 0 or BRR_EINVAL with *error set. */
+int brr_engine_parse_host(const char *host, char **base_url, char **unix_path, char **error);
+/* Build base + "/v<api>" + path + "?k=v&..." with the values URL-encoded. `query` is a
+ * NULL-terminated list of key, value pairs (a NULL value skips the pair); api NULL: no
+ * version prefix. Returns a heap string, or NULL when path holds characters that would
+ * need escaping (space, '?', '#', '%', controls). */
+char *brr_engine_url(const char *base, const char *api, const char *path,
+                     const char *const *query);
+/* Split an image reference into repository and tag: "r:5000/a/b:t" -> "r:5000/a/b", "t";
+ * "a@sha256:..." -> "a", "sha256:..."; no tag -> "latest". Heap strings; 0 or BRR_EINVAL. */
+int brr_engine_ref_split(const char *ref, char **repo, char **tag);
+/* Compare API versions numerically ("1.9" < "1.41"): <0, 0, >0. */
+int brr_engine_version_cmp(const char *a, const char *b);
+/* The X-Registry-Auth value: base64url of the credentials' JSON ("e30=" for NULL). */
+char *brr_engine_auth_encode(const brr_engine_auth *auth);
+
+/* ---- stream decoders (pure, incremental: feed any chunking) ---------------------------------- */
+
+/* JSON lines (pull, push, build): each complete line is parsed and passed to `cb`; only a
+ * line cut by a chunk boundary is copied. */
+typedef struct brr_engine_jsonl {
+  brr_buf partial;   /* the unterminated tail of the last chunk */
+} brr_engine_jsonl;
+#define BRR_ENGINE_JSONL_INIT {BRR_BUF_INIT}
+/* Return non-zero from the callback to stop; feed returns that value. */
+typedef int (*brr_engine_jsonl_cb)(void *ud, const cJSON *msg);
+/* 0, the callback's non-zero value, or BRR_EIO for a line that is not JSON. */
+int brr_engine_jsonl_feed(brr_engine_jsonl *d, const char *data, size_t len,
+                          brr_engine_jsonl_cb cb, void *ud);
+/* End of stream: parse a last line that had no newline. */
+int brr_engine_jsonl_finish(brr_engine_jsonl *d, brr_engine_jsonl_cb cb, void *ud);
+void brr_engine_jsonl_free(brr_engine_jsonl *d);
+
+/* Fill `p` from one JSON-lines message (pointers into `msg`). */
+void brr_engine_progress_parse(const cJSON *msg, brr_engine_progress *p);
+
+/* The stdout/stderr stream of attach, logs and exec: 8-byte frame headers (stream, 0, 0,
+ * 0, big-endian length) unless the container has a TTY (raw). Payload bytes go straight to
+ * the callback, never copied; a frame split across chunks arrives in pieces. */
+typedef struct brr_engine_mux {
+  bool raw;               /* TTY: everything is stdout */
+  unsigned char hdr[8];   /* header bytes collected so far */
+  unsigned hdr_len;
+  uint32_t left;          /* payload bytes of the current frame still to come */
+  int stream;             /* stream of the current frame */
+  brr_buf syserr;         /* stream 3: the engine's own error message */
+} brr_engine_mux;
+#define BRR_ENGINE_MUX_INIT {false, {0}, 0, 0, 0, BRR_BUF_INIT}
+/* 0, or BRR_EIO for a header that is not one (unknown stream, non-zero padding). */
+int brr_engine_mux_feed(brr_engine_mux *d, const char *data, size_t len,
+                        brr_engine_output_cb cb, void *ud);
+/* End of stream: BRR_EIO when a frame was cut short, else 0. */
+int brr_engine_mux_finish(const brr_engine_mux *d);
+void brr_engine_mux_free(brr_engine_mux *d);
+
+#endif

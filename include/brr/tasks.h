@@ -1,0 +1,358 @@
+/* brr — the tasks layer: each graph node kind (build, run with services, caches and
+ * artifacts, commit, push, manifest) in terms of engine calls.
+ *
+ * This first part holds the pieces that never talk to Docker: the /source tar, build
+ * contexts (.dockerignore, inject destinations), artifacts (listing script, the consumer of
+ * archive streams, artifacts.json) and caches (names, selection, locks, atomic writes).
+ * They work on files, tar streams and values, so they are tested without an engine.
+ * Behaviour and every deliberate difference from buildrunner: docs/tasks.md.
+ *
+ * Errors: functions return 0 or a negative BRR_E* code and add a diagnostic. Configuration
+ * mistakes carry exit code 78 and the mark of the offending key; I/O failures carry 1. */
+#ifndef BRR_TASKS_H
+#define BRR_TASKS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "brr/config.h"
+#include "brr/diag.h"
+#include "brr/util.h"
+#include "brr/value.h"
+
+/* ==== /source (spec §9.1) ================================================================ */
+
+/* Write the tar that run tasks PUT at /source: entries relative to `build_dir` (a root entry
+ * "." first), modes, owners, mtimes, symlinks and hard links kept, names in byte order. Leaves
+ * out the top-level entry named basename(results_dir) and paths matching a `.buildignore`
+ * line; `.git` is kept. File contents are streamed. On failure `out_path` is removed. */
+int brr_source_tar_create(const char *build_dir, const char *results_dir, const char *out_path,
+                          brr_diags *d);
+/* One `.buildignore` test as buildrunner does it: Python fnmatch of `pattern` against the
+ * relative path, where `*` also matches `/` and backslash is an ordinary character. */
+bool brr_buildignore_match(const char *pattern, const char *relpath);
+
+/* ==== .dockerignore (docker build's rules) =============================================== */
+
+typedef struct brr_dockerignore brr_dockerignore;
+
+/* Parse .dockerignore text the way docker reads it: `#` comment lines, trimmed lines, `!`
+ * exceptions, patterns cleaned (`./`, `..`, a leading `/` removed). `file` names the source
+ * in diagnostics. NULL, with a diagnostic at the line, for an invalid pattern. */
+brr_dockerignore *brr_dockerignore_parse(const char *text, size_t len, const char *file,
+                                         brr_diags *d);
+/* Append the exception `!path` when `path` is excluded: docker always sends the Dockerfile and
+ * .dockerignore, whatever the patterns say. */
+void brr_dockerignore_keep(brr_dockerignore *di, const char *path);
+/* Whether `relpath` (slash-separated, relative to the context root) is left out: the last
+ * pattern matching it or one of its parent directories decides. */
+bool brr_dockerignore_excluded(const brr_dockerignore *di, const char *relpath);
+/* For an excluded directory: whether docker still walks into it, i.e. an exception pattern
+ * starts with `reldir/`. */
+bool brr_dockerignore_descend(const brr_dockerignore *di, const char *reldir);
+void brr_dockerignore_free(brr_dockerignore *di);
+
+/* ==== build inputs and contexts (spec §2.2, §3.1, §7) ===================================== */
+
+/* One resolved inject: a source on disk and where it goes in the context. */
+typedef struct brr_inject_item {
+  char *src;        /* absolute path of a glob match */
+  char *dest;       /* in-context path, normalised, relative ("." = the context root) */
+  bool src_is_dir;
+  brr_mark mark;    /* the inject key */
+} brr_inject_item;
+
+/* What a build step's context is made of, with every path resolved. */
+typedef struct brr_build_inputs {
+  char *context;            /* absolute real `path`, or NULL when the step has none */
+  brr_mark context_mark;    /* the `path` key, else the `build` node: for context errors */
+  char *dockerfile_path;    /* the Dockerfile as a file (absolute), or NULL */
+  char *dockerfile_text;    /* inline Dockerfile text, or NULL */
+  bool dockerfile_injected; /* it came from an inject whose destination is the Dockerfile */
+  brr_inject_item *inject;  /* in config order; a source matched twice keeps its last dest */
+  size_t n_inject;
+} brr_build_inputs;
+
+/* Resolve `b` against `build_dir` (spec §2.2 and §3.1): expand inject globs (relative to the
+ * build dir, glob(3) rules, sorted) and apply the destination rules; check `path`; pick the
+ * Dockerfile (`dockerfile` key as file or inline text, else `<path>/Dockerfile`, overridden by
+ * an inject to `Dockerfile` or `/Dockerfile`). `step` names the step in messages. Errors are
+ * configuration errors (78) at the key's mark: "Unable to expand inject glob: <abs>", an
+ * inject destination outside the context, a missing `path`, no path/dockerfile/inject, no
+ * Dockerfile (not required for `import` builds). */
+int brr_build_inputs_resolve(const brr_build *b, const char *build_dir, const char *step,
+                             brr_build_inputs *out, brr_diags *d);
+void brr_build_inputs_free(brr_build_inputs *in);
+
+/* Write the context tar for the legacy builder (Engine API POST /build) to `out_path`, and
+ * set *dockerfile_name (heap) to the name to pass as the API's `dockerfile` parameter.
+ * With injects or without `path` (buildrunner's own tar): the `path` tree, then the injects,
+ * then the Dockerfile as `Dockerfile`. Otherwise the `path` tree with the Dockerfile by its
+ * relative name, or added as `.dockerfile.<sha1>` when it lies outside the context.
+ * `.dockerignore` of `path` filters the `path` tree (the Dockerfile and .dockerignore are
+ * always sent); injects are never filtered. Owners are recorded as root, like docker's CLI. */
+int brr_build_context_tar(const brr_build_inputs *in, const char *out_path,
+                          char **dockerfile_name, brr_diags *d);
+
+/* A context directory for `docker buildx build <dir> [--file <dockerfile>]`. */
+typedef struct brr_build_context {
+  char *dir;         /* the context directory */
+  char *dockerfile;  /* value for --file, or NULL for <dir>/Dockerfile */
+  char *temp;        /* directory brr created (removed by the cleanup), or NULL */
+} brr_build_context;
+
+/* Materialise the context for buildx (spec §7 item 7). With injects: a temporary directory
+ * under `temp_dir` holding a copy of `path` without `.git` directories (symlinks kept), the
+ * injects (links followed), and the Dockerfile as `Dockerfile` unless one was injected. An
+ * inline Dockerfile is written to a temporary file. Otherwise the original `path` (or the
+ * Dockerfile's directory) is returned as is. */
+int brr_build_context_dir(const brr_build_inputs *in, const char *temp_dir,
+                          brr_build_context *out, brr_diags *d);
+/* Remove what brr_build_context_dir created and free the strings. Safe on a zeroed struct. */
+void brr_build_context_cleanup(brr_build_context *c);
+
+/* ==== artifacts (spec §9.6, §9.7, §9.8) ================================================== */
+
+typedef enum { BRR_ARTIFACT_FILE, BRR_ARTIFACT_DIR } brr_artifact_kind;
+
+/* One match found in the run container by the listing script. */
+typedef struct brr_artifact_match {
+  size_t pattern;          /* index into the patterns given to the script */
+  brr_artifact_kind kind;  /* what the match is, following symbolic links */
+  char *path;              /* as the shell expanded it (relative to /source, or absolute) */
+  char *fetch;             /* absolute path to GET from the container (links resolved) */
+} brr_artifact_match;
+
+/* Append to `out` a POSIX sh script (dash, bash, busybox ash) that expands each pattern as
+ * a pathname glob in the current directory (run it with working directory /source) and
+ * prints, per existing match, `<index>\0<f|d>\0<path>\0<fetch>\0`. Patterns are data: no
+ * word splitting, no variable or command expansion, so names with spaces are safe. */
+void brr_artifact_list_script(const char *const *patterns, size_t n, brr_buf *out);
+/* Parse the script's output. BRR_EINVAL (diagnostic, exit 1) on malformed output. */
+int brr_artifact_list_parse(const char *text, size_t len, size_t n_patterns,
+                            brr_artifact_match **out, size_t *n_out, brr_diags *d);
+void brr_artifact_matches_free(brr_artifact_match *v, size_t n);
+
+/* One match to store: what the config says and what the container holds. */
+typedef struct brr_artifact_req {
+  const char *step;          /* step name: outputs go to <results_dir>/<step>/ */
+  const char *results_dir;
+  brr_str pattern;           /* the artifacts key, with its mark */
+  const brr_value *props;    /* the raw properties (map or falsy), or NULL */
+  const char *match;         /* brr_artifact_match.path */
+  brr_artifact_kind kind;
+} brr_artifact_req;
+
+typedef struct brr_artifact_sink brr_artifact_sink;
+
+/* Start consuming the tar stream of GET /containers/{id}/archive?path=<fetch> for one match.
+ * Checks the properties (a `rename` with a `*` pattern is a configuration error). The bytes
+ * are spooled to a hidden file in the step directory, then unpacked by the finish. */
+int brr_artifact_sink_new(const brr_artifact_req *req, brr_artifact_sink **out, brr_diags *d);
+/* Feed the next bytes of the stream. Returns 0 or BRR_EIO (reported by the finish). */
+int brr_artifact_sink_write(brr_artifact_sink *s, const void *data, size_t len);
+/* Write the outputs as buildrunner lays them out (a file under its name or `rename`; a
+ * directory with `format: uncompressed` as its files; other directories as one archive
+ * per the `archive:` map) and register them in `artifacts` (a map value in arena `a`) with
+ * buildrunner's keys and values. Frees the sink, whatever the result. */
+int brr_artifact_sink_finish(brr_artifact_sink *s, brr_arena *a, brr_value *artifacts,
+                             brr_diags *d);
+/* Drop a sink without writing anything (the stream failed); removes the spool. */
+void brr_artifact_sink_free(brr_artifact_sink *s);
+
+/* Write `artifacts` (a map) to `path` as Python's json.dump(indent=2) would: ASCII only, no
+ * trailing newline, insertion order. An existing file's entries come first and keep their
+ * places; new values replace old ones. Nothing is written for an empty map. Atomic. */
+int brr_artifacts_json_write(const char *path, const brr_value *artifacts, brr_diags *d);
+
+/* ==== caches (spec §9.3) ================================================================== */
+
+/* How long a cache lock may be waited for before the cache is skipped (buildrunner: 30 min). */
+#define BRR_CACHE_LOCK_TIMEOUT_MS (30u * 60u * 1000u)
+
+typedef struct brr_cache_entry {
+  char *archive;            /* local archive file */
+  const char *docker_path;  /* directory in the container (points into the config) */
+  brr_mark mark;
+  bool save;                /* the first archive of its docker path: the one a save writes */
+} brr_cache_entry;
+
+typedef struct brr_cache_plan {
+  brr_cache_entry *v;
+  size_t n;
+} brr_cache_plan;
+
+/* Map a step's `caches:` (config order) to archives: `key: /path` gives
+ * `<root>/<project>-<key>.tar`, `/path: [k1, k2]` gives `<root>/<k>.tar` each. A repeated
+ * archive keeps its first place and its last path. The archive's directory is created; when
+ * that fails under `root`, the default root (~/.buildrunner/caches) is used, with a warning.
+ * Values of other types are skipped with a warning. */
+int brr_cache_plan_make(const brr_kvlist *caches, const char *root, const char *project,
+                        brr_cache_plan *out, brr_diags *d);
+void brr_cache_plan_free(brr_cache_plan *p);
+
+/* The file to restore `archive` from: itself when it exists, else the newest (mtime) regular
+ * file in its directory whose name starts with the archive's name minus `.tar`. Empty files
+ * (left by a failed save) never count. NULL when nothing fits. Heap string. */
+char *brr_cache_restore_pick(const char *archive);
+
+typedef struct brr_cache_restore {
+  char *file;               /* the tar to PUT */
+  const char *docker_path;  /* where to PUT it (mkdir -p first) */
+} brr_cache_restore;
+
+/* The restores to do, in plan order: the first entry of each docker path that has a file
+ * (later entries of a path already served are skipped). */
+int brr_cache_restore_list(const brr_cache_plan *p, brr_cache_restore **out, size_t *n);
+void brr_cache_restore_free(brr_cache_restore *v, size_t n);
+
+/* A held flock on a cache file; `fd` reads the file when it was locked for restore. */
+typedef struct brr_cache_lock {
+  int fd;
+} brr_cache_lock;
+
+/* Try once, without blocking, to lock `path`: shared (restore; the file must exist) or
+ * exclusive (save; the file is created if missing). Returns 0 when held, 1 when another
+ * process holds a conflicting lock, or a negative BRR_E*. An event loop retries on a timer
+ * with brr_cache_lock_backoff_ms until BRR_CACHE_LOCK_TIMEOUT_MS has passed. */
+int brr_cache_lock_try(const char *path, bool exclusive, brr_cache_lock *out);
+/* Delay before retry number `attempt` (0-based): 50 ms doubling up to 2 s. */
+unsigned brr_cache_lock_backoff_ms(unsigned attempt);
+/* Blocking form for a worker thread (uv_queue_work): retries until held or `timeout_ms`
+ * passed (BRR_ETIMEOUT). */
+int brr_cache_lock_wait(const char *path, bool exclusive, unsigned timeout_ms,
+                        brr_cache_lock *out);
+void brr_cache_lock_release(brr_cache_lock *l);
+
+typedef struct brr_cache_writer brr_cache_writer;
+
+/* Begin replacing `archive` (the caller holds its exclusive lock): bytes go to a temporary
+ * file in the same directory. */
+int brr_cache_writer_open(const char *archive, brr_cache_writer **out, brr_diags *d);
+/* Append bytes of the tar stream from GET archive?path=<dir>/. */
+int brr_cache_writer_write(brr_cache_writer *w, const void *data, size_t len);
+/* Check the bytes form a readable tar, then rename them over the archive. On any failure
+ * the old archive stays as it was. Frees the writer. */
+int brr_cache_writer_commit(brr_cache_writer *w, brr_diags *d);
+/* Drop the temporary file (and an empty archive left by the lock). Frees the writer. */
+void brr_cache_writer_abort(brr_cache_writer *w);
+
+/* Who wrote a cache, for cache_history.log; NULL fields print as None, like buildrunner. */
+typedef struct brr_cache_history {
+  const char *step, *vcs_name, *vcs_branch, *vcs_short_id, *arch;
+  int64_t time;             /* epoch seconds, printed in local time */
+} brr_cache_history;
+
+/* Append buildrunner's line for `archive` to `<dirname(archive)>/cache_history.log` under an
+ * exclusive lock. */
+int brr_cache_history_append(const char *archive, const brr_cache_history *h, brr_diags *d);
+/* --clean-cache: remove the caches root (after ~ expansion). 0 or -errno. */
+int brr_cache_clean(const char *root);
+
+/* ==== the runtime: shared state of one run, and the task factory ========================= */
+/* The scheduler sees nodes through brr_task; the runtime makes those tasks (one kind per
+ * graph node kind) and holds what the tasks of one run share: the engine client, per-step
+ * state, the committed set (spec §5), the artifacts map, a private temp dir. Everything runs
+ * on the loop thread. Node kinds: run/post-build (run.c, post_build.c), build/platform-build/
+ * manifest/push (build.c, platform_build.c, manifest.c, push.c), commit (commit.c). */
+
+#include <uv.h>
+
+#include "brr/engine.h"
+#include "brr/graph.h"
+#include "brr/sched.h"
+#include "brr/ui.h"
+
+typedef struct brr_runtime_opts {
+  bool push;                   /* --push */
+  bool local_images;           /* --local-images: pull false for builds and runs */
+  bool publish_ports;          /* --publish-ports */
+  bool cleanup_images;         /* --cleanup-images: the tagged images go too at the end */
+  const char *platform;        /* --platform, or NULL */
+  bool disable_multi_platform; /* flag or global config */
+  char **container_labels;     /* --container-labels "k=v", NULL-terminated, or NULL */
+  int docker_timeout;          /* -t seconds (0: none) */
+  const char *docker_host;     /* NULL: $DOCKER_HOST, else the default socket */
+} brr_runtime_opts;
+
+/* What the nodes of one step share, and what later steps read. Strings are heap strings
+ * owned by the runtime; set them with brr_runtime_set(). */
+typedef struct brr_step_state {
+  char *id;                 /* BUILDRUNNER_STEP_ID: a uuid4 for this step */
+  char *results_dir;        /* <results>/<step> (made by brr_runtime_step_begin) */
+  char *build_image;        /* the build node's image: id (legacy) or local ref; for a
+                               multi-platform step the manifest node sets the native image */
+  char *run_image;          /* the run container committed after its commands */
+  char *post_build_image;   /* the post-build image */
+  bool multi_platform;      /* set by the manifest node: commit leaves push artifacts to it */
+  bool begun;
+} brr_step_state;
+
+typedef struct brr_runtime {
+  uv_loop_t *loop;
+  const brr_config *cfg;
+  const brr_graph *graph;
+  brr_runtime_opts opts;
+  brr_bus *bus;
+  brr_engine *engine;
+  brr_step_state *steps;       /* cfg->n_steps entries */
+  brr_arena *arena;            /* artifacts values and other run-long strings */
+  brr_value *artifacts;        /* artifacts.json content, in insertion order */
+  brr_strmap committed;        /* the committed set: exact "repository:tag" strings */
+  char *temp_dir;              /* private to this run, removed at the end */
+  const char *native_platform; /* "linux/amd64", "linux/arm64", ... */
+  char **keep;                 /* images (names and ids) that outlive the run */
+  size_t n_keep, cap_keep;
+  void *run_state;             /* owned by the run tasks (source tar, ...), or NULL */
+  void (*run_state_free)(struct brr_runtime *rt);
+  void *build_state;           /* owned by the build tasks (build registry, ...), or NULL */
+  void (*build_state_free)(struct brr_runtime *rt);
+  /* finish: teardown of run_state/build_state resources that need the loop (e.g. the
+   * temporary build registry container): called by brr_runtime_finish before the engine
+   * cleanup; each calls `done(rt)` when finished. May be NULL. */
+  void (*run_state_finish)(struct brr_runtime *rt, void (*done)(struct brr_runtime *rt));
+  void (*build_state_finish)(struct brr_runtime *rt, void (*done)(struct brr_runtime *rt));
+  bool config_failed;          /* a task failed on a configuration error: exit 78, not 1 */
+  int finish_pending;          /* internal to brr_runtime_finish */
+  void *finish_state;
+} brr_runtime;
+
+/* Make the runtime (and its engine client) for running `g`. 0, or BRR_EIO/BRR_EINVAL with a
+ * diagnostic (no Docker host, temp dir unusable). Nothing talks to Docker yet. */
+int brr_runtime_new(uv_loop_t *loop, const brr_config *cfg, const brr_graph *g,
+                    const brr_runtime_opts *opts, brr_bus *bus, brr_runtime **out,
+                    brr_diags *d);
+/* The scheduler's task factory (ud = the runtime). */
+int brr_runtime_factory(void *ud, const brr_graph *g, size_t node, brr_task **out);
+/* The scheduler's last-resort hook (ud = the runtime): remove every Docker object of the run
+ * synchronously. */
+void brr_runtime_abort(void *ud);
+/* End of run, on the loop: artifacts.json (always, when not empty), resource teardown, then
+ * removal of every Docker object of the run except the tagged images the build produced
+ * (unless --cleanup-images). Runs the loop until done. 0, or BRR_EFAILED with a warning on
+ * the bus for what could not be removed. */
+int brr_runtime_finish(brr_runtime *rt);
+void brr_runtime_free(brr_runtime *rt);
+
+/* The step of node `node`'s state, made on first use (results dir included, spec §9.7). */
+int brr_runtime_step_begin(brr_runtime *rt, size_t step, brr_diags *d);
+/* Replace a heap string field of the runtime (frees the old value; `val` is copied). */
+void brr_runtime_set(char **field, const char *val);
+/* The committed set (spec §5): add a "repository:tag", and test one verbatim. */
+void brr_runtime_commit_add(brr_runtime *rt, const char *ref);
+bool brr_runtime_committed(const brr_runtime *rt, const char *ref);
+/* An image (name or id) the build produced for the user: not removed at the end unless
+ * --cleanup-images. */
+void brr_runtime_keep_image(brr_runtime *rt, const char *image);
+/* Pull decision of spec §5 for a run image or FROM reference: `pull` as configured (tri),
+ * `--local-images`, and the committed set (verbatim match). */
+bool brr_runtime_should_pull(const brr_runtime *rt, brr_tri pull, const char *image);
+
+/* A task that fails at once with `why` (node kinds brr cannot run, e.g. remote steps). */
+brr_task *brr_task_unsupported_new(const char *why);
+
+/* ---- node kinds (each in its own file) ---- */
+int brr_task_commit_new(brr_runtime *rt, size_t node, brr_task **out);
+
+#endif

@@ -1,0 +1,594 @@
+/* The scheduler: runs a brr_graph on one libuv loop. Ready nodes wait in a heap ordered by
+ * priority (heaviest path to the end) and start while job slots and their pool allow. Tasks
+ * report through brr_task_done; reports are queued and handled from an idle callback, so a
+ * task may report from inside its own start and no callback ever runs inside another. */
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "brr/diag.h"
+#include "sched_internal.h"
+
+/* One line splitter per (source, stream) a task writes to. */
+typedef struct node_out {
+  char *source;
+  brr_lines lines;
+} node_out;
+
+typedef struct sched_node {
+  brr_status status;
+  size_t waiting;           /* predecessors not finished yet */
+  bool blocked;             /* a predecessor did not succeed */
+  size_t blame;             /* that predecessor (for the skip message) */
+  bool reported;            /* its task called brr_task_done; handled at the next pump */
+  bool cancel_sent, abort_sent, abandoned;
+  brr_task *task;
+  uint64_t start_ns, end_ns;
+  int result;
+  char *error;
+  node_out *outs;
+  size_t n_outs, cap_outs;
+  size_t pool;
+} sched_node;
+
+struct brr_sched {
+  uv_loop_t *loop;
+  brr_graph *g;
+  brr_sched_opts opts;
+  int jobs;
+  sched_node *nodes;
+  const char **labels;      /* per node: its step's name, or NULL for build-level nodes */
+  char **label_store;       /* labels derived from node ids (no config) */
+  size_t n_label_store;
+  sched_heap ready;
+  sched_pools pools;
+  size_t running, finished;
+  size_t *reports;          /* FIFO of nodes whose task reported */
+  size_t rep_head, rep_n, rep_cap;
+  size_t *work;             /* nodes whose end must reach their dependents */
+  size_t work_n, work_cap;
+  bool draining;
+  uv_idle_t idle;
+  uv_signal_t sig_int, sig_term;
+  uv_timer_t grace, tick;
+  int open_handles;
+  bool stopping, aborting, abort_expired;
+  int signal;
+  bool failed;
+  uint64_t t0_ns;
+  bool returned;            /* brr_sched_run returned: late reports of abandoned tasks are ignored */
+  size_t n_abandoned;
+};
+
+int brr_sched_default_jobs(void) { return (int)uv_available_parallelism() + 2; }
+
+static double secs(uint64_t ns) { return (double)ns / 1e9; }
+
+static double node_duration(const sched_node *n) {
+  return n->start_ns && n->end_ns > n->start_ns ? secs(n->end_ns - n->start_ns) : 0;
+}
+
+static void emit_node(brr_sched *s, brr_event_type type, size_t i, const char *text) {
+  const sched_node *n = &s->nodes[i];
+  brr_event ev = {.type = type, .step = s->labels[i], .node = s->g->nodes[i].id, .text = text,
+                  .len = text ? strlen(text) : 0, .status = n->status, .duration = node_duration(n)};
+  brr_bus_emit(s->opts.bus, &ev);
+}
+
+static void outs_flush_free(sched_node *n) {
+  for (size_t k = 0; k < n->n_outs; k++) {
+    brr_lines_flush(&n->outs[k].lines);
+    brr_lines_free(&n->outs[k].lines);
+    free(n->outs[k].source);
+  }
+  free(n->outs);
+  n->outs = NULL;
+  n->n_outs = n->cap_outs = 0;
+}
+
+/* ---- ending nodes and reaching their dependents ---- */
+
+/* Record the end of node i and queue it for propagation. */
+static void settle(brr_sched *s, size_t i, brr_status status, const char *text) {
+  sched_node *n = &s->nodes[i];
+  n->status = status;
+  s->finished++;
+  if (status == BRR_STATUS_FAILED) s->failed = true;
+  emit_node(s, BRR_EV_NODE_END, i, text);
+  BRR_VEC_PUSH(s->work, s->work_n, s->work_cap, i);
+}
+
+static void skip(brr_sched *s, size_t i) {
+  sched_node *n = &s->nodes[i];
+  char *why;
+  if (n->blocked)
+    why = brr_xasprintf("depends on %s, which %s", s->g->nodes[n->blame].id,
+                        s->nodes[n->blame].status == BRR_STATUS_FAILED     ? "failed"
+                        : s->nodes[n->blame].status == BRR_STATUS_CANCELED ? "was canceled"
+                                                                           : "was skipped");
+  else
+    why = brr_xstrdup(s->signal ? "the build was interrupted" : "the build stopped after a failure");
+  settle(s, i, BRR_STATUS_SKIPPED, why);
+  free(why);
+}
+
+/* Walk the queued ends to their dependents: ready ones go to the heap, blocked ones (or all,
+ * once stopping) are skipped, and their ends walk on in turn. Iterative: chains of thousands
+ * of skipped nodes must not recurse. */
+static void drain(brr_sched *s) {
+  if (s->draining) return;
+  s->draining = true;
+  while (s->work_n) {
+    size_t x = s->work[--s->work_n];
+    const brr_node *node = &s->g->nodes[x];
+    bool ok = s->nodes[x].status == BRR_STATUS_SUCCEEDED;
+    for (size_t j = 0; j < node->n_out; j++) {
+      size_t t = s->g->edges[node->out[j]].to;
+      sched_node *tn = &s->nodes[t];
+      if (!ok && !tn->blocked) {
+        tn->blocked = true;
+        tn->blame = x;
+      }
+      if (--tn->waiting > 0) continue;
+      if (tn->blocked || s->stopping) skip(s, t);
+      else sched_heap_push(&s->ready, t);
+    }
+  }
+  s->draining = false;
+}
+
+static void cancel_running(brr_sched *s) {
+  for (size_t i = 0; i < s->g->n_nodes; i++) {
+    sched_node *n = &s->nodes[i];
+    if (n->status != BRR_STATUS_RUNNING || n->reported || n->cancel_sent || !n->task) continue;
+    n->cancel_sent = true;
+    if (n->task->ops->cancel) n->task->ops->cancel(n->task);
+  }
+}
+
+static void grace_cb(uv_timer_t *t);
+static void pump_cb(uv_idle_t *h);
+
+/* Nothing new starts; what is ready is skipped; what runs is cancelled, with grace_s to
+ * clean up before the run is aborted. */
+static void stop(brr_sched *s) {
+  if (s->stopping) return;
+  s->stopping = true;
+  while (s->ready.n) skip(s, sched_heap_pop(&s->ready));
+  for (size_t p = 0; p < s->pools.n; p++)
+    while (s->pools.v[p].waiting.n) skip(s, sched_heap_pop(&s->pools.v[p].waiting));
+  cancel_running(s);
+  drain(s);
+  if (s->running > 0) {
+    double g = s->opts.grace_s > 0 ? s->opts.grace_s : 10;
+    uv_timer_start(&s->grace, grace_cb, (uint64_t)(g * 1000), 0);
+  }
+}
+
+static void end_node(brr_sched *s, size_t i, brr_status status, const char *text) {
+  settle(s, i, status, text);
+  if (status == BRR_STATUS_FAILED && !s->opts.keep_going) stop(s);
+  drain(s);
+}
+
+static void pool_release(brr_sched *s, sched_node *n) {
+  if (n->pool == SCHED_NO_POOL) return;
+  sched_pool *p = &s->pools.v[n->pool];
+  p->in_use--;
+  /* one freed slot lets one waiting node back into the race */
+  if (p->waiting.n && !s->stopping) sched_heap_push(&s->ready, sched_heap_pop(&p->waiting));
+}
+
+/* A task reported: flush its last partial lines, free it, end the node. */
+static void finish(brr_sched *s, size_t i) {
+  sched_node *n = &s->nodes[i];
+  outs_flush_free(n);
+  brr_status st = BRR_STATUS_FAILED;
+  if (n->result == 0) st = BRR_STATUS_SUCCEEDED;
+  else if (n->cancel_sent || n->result == BRR_ECANCELED) st = BRR_STATUS_CANCELED;
+  if (n->task) {
+    n->task->ops->free(n->task);
+    n->task = NULL;
+  }
+  s->running--;
+  pool_release(s, n);
+  const char *why = n->error;
+  if (!why && st == BRR_STATUS_FAILED) why = "failed";
+  end_node(s, i, st, why);
+  free(n->error);
+  n->error = NULL;
+  if (s->running == 0) uv_timer_stop(&s->grace);
+}
+
+/* ---- starting nodes ---- */
+
+static void queue_report(brr_sched *s, size_t i) {
+  if (s->rep_head + s->rep_n == s->rep_cap) {
+    if (s->rep_head > 0) {
+      memmove(s->reports, s->reports + s->rep_head, s->rep_n * sizeof(size_t));
+      s->rep_head = 0;
+    } else {
+      s->rep_cap = s->rep_cap ? s->rep_cap * 2 : 64;
+      s->reports = brr_xrealloc(s->reports, s->rep_cap * sizeof(size_t));
+    }
+  }
+  s->reports[s->rep_head + s->rep_n++] = i;
+  if (!uv_is_active((uv_handle_t *)&s->idle)) uv_idle_start(&s->idle, pump_cb);
+}
+
+static void start_node(brr_sched *s, size_t i) {
+  sched_node *n = &s->nodes[i];
+  brr_task *t = NULL;
+  int rc = s->opts.factory ? s->opts.factory(s->opts.factory_ud, s->g, i, &t) : 0;
+  n->start_ns = n->end_ns = uv_hrtime();
+  n->status = BRR_STATUS_RUNNING;
+  emit_node(s, BRR_EV_NODE_START, i, NULL);
+  if (rc < 0 || !t) {
+    /* no work, or no task could be made: the node ends at once without a slot */
+    char *why = rc < 0 ? brr_xasprintf("could not create its task (error %d)", rc) : NULL;
+    end_node(s, i, rc < 0 ? BRR_STATUS_FAILED : BRR_STATUS_SUCCEEDED, why);
+    free(why);
+    return;
+  }
+  t->sched = s;
+  t->graph = s->g;
+  t->node = i;
+  t->step_name = s->labels[i];
+  t->bus = s->opts.bus;
+  n->task = t;
+  s->running++;
+  if (n->pool != SCHED_NO_POOL) s->pools.v[n->pool].in_use++;
+  rc = t->ops->start(t, s->loop);
+  if (rc < 0 && !n->reported) {
+    n->reported = true;
+    n->result = rc;
+    n->error = brr_xasprintf("could not start (error %d)", rc);
+    n->end_ns = uv_hrtime();
+    queue_report(s, i);
+  }
+}
+
+static void schedule(brr_sched *s) {
+  while (!s->stopping && s->running < (size_t)s->jobs && s->ready.n) {
+    size_t i = sched_heap_pop(&s->ready);
+    size_t p = s->nodes[i].pool;
+    if (p != SCHED_NO_POOL && sched_pool_full(&s->pools.v[p])) {
+      sched_heap_push(&s->pools.v[p].waiting, i);
+      continue;
+    }
+    start_node(s, i);
+  }
+}
+
+/* Handle every queued report, start what may start, until nothing changes. */
+static void pump(brr_sched *s) {
+  for (;;) {
+    while (s->rep_n) {
+      size_t i = s->reports[s->rep_head++];
+      s->rep_n--;
+      finish(s, i);
+    }
+    s->rep_head = 0;
+    schedule(s);
+    if (!s->rep_n) break;
+  }
+  uv_idle_stop(&s->idle);
+}
+
+static void pump_cb(uv_idle_t *h) { pump(h->data); }
+
+/* ---- the task interface ---- */
+
+void brr_task_done(brr_task *t, int status, const char *error) {
+  brr_sched *s = t->sched;
+  if (!s || s->returned) return;
+  sched_node *n = &s->nodes[t->node];
+  if (n->reported || n->abandoned) return;
+  n->reported = true;
+  n->result = status;
+  n->error = error ? brr_xstrdup(error) : NULL;
+  n->end_ns = uv_hrtime();
+  queue_report(s, t->node);
+}
+
+void brr_task_output(brr_task *t, const char *source, int stream, const char *data, size_t len) {
+  brr_sched *s = t->sched;
+  if (!s || s->returned || len == 0) return;
+  sched_node *n = &s->nodes[t->node];
+  if (n->abandoned) return;
+  node_out *o = NULL;
+  for (size_t k = 0; k < n->n_outs && !o; k++)
+    if (n->outs[k].lines.stream == stream && brr_streq(n->outs[k].source, source)) o = &n->outs[k];
+  if (!o) {
+    node_out fresh = {source ? brr_xstrdup(source) : NULL, {0}};
+    BRR_VEC_PUSH(n->outs, n->n_outs, n->cap_outs, fresh);
+    o = &n->outs[n->n_outs - 1];
+    brr_lines_init(&o->lines, s->opts.bus, s->labels[t->node], s->g->nodes[t->node].id, o->source, stream);
+  }
+  brr_lines_feed(&o->lines, data, len);
+}
+
+void brr_task_log(brr_task *t, brr_log_level level, const char *fmt, ...) {
+  brr_sched *s = t->sched;
+  if (!s || s->returned || s->nodes[t->node].abandoned) return;
+  va_list ap;
+  va_start(ap, fmt);
+  char *msg = brr_xvasprintf(fmt, ap);
+  va_end(ap);
+  brr_event ev = {.type = BRR_EV_LOG, .step = s->labels[t->node], .node = s->g->nodes[t->node].id,
+                  .level = level, .text = msg, .len = strlen(msg)};
+  brr_bus_emit(s->opts.bus, &ev);
+  free(msg);
+}
+
+/* ---- signals, grace, abort ---- */
+
+static void abort_wait_cb(uv_timer_t *t) { ((brr_sched *)t->data)->abort_expired = true; }
+
+/* End at once: SIGKILL through each task's abort, the caller's synchronous cleanup, then a
+ * short wait for reports before brr_sched_run returns regardless. */
+static void abort_run(brr_sched *s, const char *why) {
+  if (s->aborting) return;
+  s->aborting = true;
+  brr_bus_log(s->opts.bus, BRR_LOG_ERROR, NULL, "%s: ending at once", why);
+  for (size_t i = 0; i < s->g->n_nodes; i++) {
+    sched_node *n = &s->nodes[i];
+    if (n->status != BRR_STATUS_RUNNING || n->reported || n->abort_sent || !n->task) continue;
+    n->abort_sent = n->cancel_sent = true;
+    if (n->task->ops->abort) n->task->ops->abort(n->task);
+  }
+  if (s->opts.on_abort) s->opts.on_abort(s->opts.abort_ud);
+  uv_timer_start(&s->grace, abort_wait_cb, (uint64_t)(BRR_SCHED_ABORT_WAIT_S * 1000), 0);
+}
+
+static void grace_cb(uv_timer_t *t) {
+  brr_sched *s = t->data;
+  if (s->running == 0) return;
+  abort_run(s, "cancelled tasks did not finish within the grace period");
+}
+
+static void signal_cb(uv_signal_t *h, int signum) {
+  brr_sched *s = h->data;
+  if (s->signal) {
+    abort_run(s, signum == SIGINT ? "second SIGINT" : "second signal");
+    return;
+  }
+  s->signal = signum;
+  brr_bus_log(s->opts.bus, BRR_LOG_WARNING, NULL, "%s received: cancelling %zu running task%s (press Ctrl-C again to end at once)",
+              signum == SIGINT ? "SIGINT" : "SIGTERM", s->running, s->running == 1 ? "" : "s");
+  stop(s);
+  if (s->rep_n) uv_idle_start(&s->idle, pump_cb);
+}
+
+static void tick_cb(uv_timer_t *t) {
+  brr_sched *s = t->data;
+  brr_event ev = {.type = BRR_EV_TICK};
+  brr_bus_emit(s->opts.bus, &ev);
+}
+
+/* Tasks still out after the abort wait, or that hold nothing on the loop and never
+ * reported: end them as cancelled/failed without freeing them (they may yet call in). */
+static void abandon(brr_sched *s, bool stalled) {
+  for (size_t i = 0; i < s->g->n_nodes; i++) {
+    sched_node *n = &s->nodes[i];
+    if (n->status != BRR_STATUS_RUNNING || n->reported || !n->task) continue;
+    n->abandoned = true;
+    n->task = NULL;
+    n->end_ns = uv_hrtime();
+    s->n_abandoned++;
+    s->running--;
+    outs_flush_free(n);
+    end_node(s, i, stalled ? BRR_STATUS_FAILED : BRR_STATUS_CANCELED,
+             stalled ? "the task stopped without reporting its end" : "abandoned: did not stop in time");
+  }
+  pump(s);
+}
+
+/* ---- the run ---- */
+
+static double weight_from_history(void *ud, const brr_node *node) {
+  return sched_history_get(ud, node->id);
+}
+
+/* The step name each node's lines are prefixed with: from the config, or (graphs built
+ * without one) the node id up to its first '/'. */
+static void make_labels(brr_sched *s) {
+  const brr_graph *g = s->g;
+  s->labels = brr_xcalloc(g->n_nodes ? g->n_nodes : 1, sizeof(char *));
+  s->label_store = brr_xcalloc(g->n_nodes ? g->n_nodes : 1, sizeof(char *));
+  for (size_t i = 0; i < g->n_nodes; i++) {
+    const brr_node *node = &g->nodes[i];
+    if (node->step == BRR_NO_STEP) continue;
+    if (g->cfg && node->step < g->cfg->n_steps && g->cfg->steps[node->step].name.s) {
+      s->labels[i] = g->cfg->steps[node->step].name.s;
+      continue;
+    }
+    const char *slash = strchr(node->id, '/');
+    char *l = slash ? brr_xstrndup(node->id, (size_t)(slash - node->id)) : brr_xstrdup(node->id);
+    s->label_store[s->n_label_store++] = l;
+    s->labels[i] = l;
+  }
+}
+
+static void emit_run_start(brr_sched *s) {
+  size_t n = s->g->n_nodes;
+  const char **ids = brr_xcalloc(n ? n : 1, sizeof(char *));
+  const char **labels = brr_xcalloc(n ? n : 1, sizeof(char *));
+  for (size_t i = 0; i < n; i++) {
+    ids[i] = s->g->nodes[i].id;
+    labels[i] = s->labels[i] ? s->labels[i] : ids[i];
+  }
+  brr_event ev = {.type = BRR_EV_RUN_START, .n_total = n, .node_ids = ids, .node_labels = labels,
+                  .jobs = s->jobs};
+  brr_bus_emit(s->opts.bus, &ev);
+  free(ids);
+  free(labels);
+}
+
+static void handle_init(brr_sched *s, uv_handle_t *h) {
+  h->data = s;
+  s->open_handles++;
+}
+
+static void handle_closed(uv_handle_t *h) { ((brr_sched *)h->data)->open_handles--; }
+
+static void handles_open(brr_sched *s) {
+  uv_idle_init(s->loop, &s->idle);
+  handle_init(s, (uv_handle_t *)&s->idle);
+  uv_timer_init(s->loop, &s->grace);
+  handle_init(s, (uv_handle_t *)&s->grace);
+  uv_unref((uv_handle_t *)&s->grace);
+  uv_timer_init(s->loop, &s->tick);
+  handle_init(s, (uv_handle_t *)&s->tick);
+  uv_unref((uv_handle_t *)&s->tick);
+  uv_timer_start(&s->tick, tick_cb, 1000, 1000);
+  if (!s->opts.handle_signals) return;
+  /* unref'd: a loop that holds nothing but these has nothing left to wait for */
+  uv_signal_init(s->loop, &s->sig_int);
+  handle_init(s, (uv_handle_t *)&s->sig_int);
+  uv_signal_start(&s->sig_int, signal_cb, SIGINT);
+  uv_unref((uv_handle_t *)&s->sig_int);
+  uv_signal_init(s->loop, &s->sig_term);
+  handle_init(s, (uv_handle_t *)&s->sig_term);
+  uv_signal_start(&s->sig_term, signal_cb, SIGTERM);
+  uv_unref((uv_handle_t *)&s->sig_term);
+}
+
+static void handles_close(brr_sched *s) {
+  uv_close((uv_handle_t *)&s->idle, handle_closed);
+  uv_close((uv_handle_t *)&s->grace, handle_closed);
+  uv_close((uv_handle_t *)&s->tick, handle_closed);
+  if (s->opts.handle_signals) {
+    uv_close((uv_handle_t *)&s->sig_int, handle_closed);
+    uv_close((uv_handle_t *)&s->sig_term, handle_closed);
+  }
+  /* closing handles make the loop poll without blocking, so this returns promptly even when
+   * the caller keeps other handles on it */
+  while (s->open_handles > 0) uv_run(s->loop, UV_RUN_ONCE);
+}
+
+/* The longest chain of measured durations (skipped nodes weigh nothing). */
+static double actual_critical(const brr_sched *s) {
+  const brr_graph *g = s->g;
+  double *fin = brr_xcalloc(g->n_nodes ? g->n_nodes : 1, sizeof(double));
+  double best = 0;
+  for (size_t k = 0; k < g->n_nodes; k++) {
+    size_t i = g->order[k];
+    double start = 0;
+    for (size_t j = 0; j < g->nodes[i].n_in; j++) {
+      double f = fin[g->edges[g->nodes[i].in[j]].from];
+      if (f > start) start = f;
+    }
+    fin[i] = start + node_duration(&s->nodes[i]);
+    if (fin[i] > best) best = fin[i];
+  }
+  free(fin);
+  return best;
+}
+
+static void save_history(brr_sched *s, sched_history *h) {
+  for (size_t i = 0; i < s->g->n_nodes; i++)
+    if (s->nodes[i].status == BRR_STATUS_SUCCEEDED)
+      sched_history_set(h, s->g->nodes[i].id, node_duration(&s->nodes[i]));
+  int rc = sched_history_save(h, s->opts.history_path);
+  if (rc < 0)
+    brr_bus_log(s->opts.bus, BRR_LOG_WARNING, NULL, "cannot write the duration history %s: %s",
+                s->opts.history_path, strerror(-rc));
+}
+
+static void fill_result(brr_sched *s, brr_sched_result *res) {
+  memset(res, 0, sizeof *res);
+  size_t n = s->g->n_nodes;
+  res->status = brr_xmalloc((n ? n : 1) * sizeof(brr_status));
+  for (size_t i = 0; i < n; i++) {
+    const sched_node *node = &s->nodes[i];
+    res->status[i] = node->status;
+    switch (node->status) {
+    case BRR_STATUS_SUCCEEDED: res->n_succeeded++; break;
+    case BRR_STATUS_FAILED: res->n_failed++; break;
+    case BRR_STATUS_CANCELED: res->n_canceled++; break;
+    default: res->n_skipped++; break;
+    }
+    if (node->start_ns) res->sum_s += node_duration(node);
+  }
+  res->signal = s->signal;
+  res->exit_code = s->signal ? BRR_EXIT_SIGNAL + s->signal : (s->failed || res->n_failed) ? BRR_EXIT_FAILED : 0;
+  res->wall_s = secs(uv_hrtime() - s->t0_ns);
+  res->critical_s = actual_critical(s);
+  res->jobs = s->jobs;
+  res->aborted = s->aborting;
+  res->n_abandoned = s->n_abandoned;
+}
+
+static void emit_run_end(brr_sched *s, const brr_sched_result *r) {
+  brr_event ev = {.type = BRR_EV_RUN_END, .n_total = s->g->n_nodes, .n_succeeded = r->n_succeeded,
+                  .n_failed = r->n_failed, .n_canceled = r->n_canceled, .n_skipped = r->n_skipped,
+                  .wall_s = r->wall_s, .sum_s = r->sum_s, .critical_s = r->critical_s, .jobs = r->jobs,
+                  .exit_code = r->exit_code, .signal = r->signal};
+  brr_bus_emit(s->opts.bus, &ev);
+}
+
+static brr_sched *sched_new(uv_loop_t *loop, brr_graph *g, const brr_sched_opts *opts) {
+  brr_sched *s = brr_xcalloc(1, sizeof *s);
+  s->loop = loop;
+  s->g = g;
+  s->opts = *opts;
+  s->jobs = opts->jobs > 0 ? opts->jobs : brr_sched_default_jobs();
+  s->t0_ns = uv_hrtime();
+  s->ready.g = g;
+  sched_pools_init(&s->pools, g, opts->pools, opts->n_pools);
+  s->nodes = brr_xcalloc(g->n_nodes ? g->n_nodes : 1, sizeof(sched_node));
+  for (size_t i = 0; i < g->n_nodes; i++) {
+    s->nodes[i].waiting = g->nodes[i].n_in;
+    s->nodes[i].pool = sched_pools_find(&s->pools, g->nodes[i].pool);
+  }
+  make_labels(s);
+  return s;
+}
+
+static void sched_free(brr_sched *s) {
+  for (size_t i = 0; i < s->g->n_nodes; i++) {
+    outs_flush_free(&s->nodes[i]);
+    free(s->nodes[i].error);
+  }
+  for (size_t i = 0; i < s->n_label_store; i++) free(s->label_store[i]);
+  free(s->label_store);
+  free(s->labels);
+  free(s->nodes);
+  free(s->reports);
+  free(s->work);
+  sched_heap_free(&s->ready);
+  sched_pools_free(&s->pools);
+  free(s);
+}
+
+int brr_sched_run(uv_loop_t *loop, brr_graph *g, const brr_sched_opts *opts, brr_sched_result *res) {
+  sched_history hist = {0};
+  if (opts->history_path) {
+    sched_history_load(&hist, opts->history_path);
+    if (hist.n) brr_graph_set_weights(g, weight_from_history, &hist);
+  }
+  brr_sched *s = sched_new(loop, g, opts);
+  handles_open(s);
+  emit_run_start(s);
+  for (size_t i = 0; i < g->n_nodes; i++)
+    if (s->nodes[i].waiting == 0) sched_heap_push(&s->ready, i);
+  pump(s);
+  while (s->finished < g->n_nodes) {
+    int alive = uv_run(loop, UV_RUN_ONCE);
+    if (s->abort_expired) abandon(s, false);
+    else if (!alive && s->finished < g->n_nodes && !s->rep_n) abandon(s, true);
+  }
+  handles_close(s);
+  brr_sched_result r;
+  fill_result(s, &r);
+  if (opts->history_path) save_history(s, &hist);
+  sched_history_free(&hist);
+  emit_run_end(s, &r);
+  int rc = r.exit_code;
+  if (res) *res = r;
+  else free(r.status);
+  if (s->n_abandoned) s->returned = true;   /* kept: abandoned tasks may still call in */
+  else sched_free(s);
+  return rc;
+}

@@ -1,0 +1,154 @@
+/* The commit node: tag the step's final image with every repository:tag of its push and
+ * commit specs (push first, as buildrunner runs the push task before the commit task), add
+ * them to the committed set, and record push specs in artifacts.json (spec §8, §9.8). The
+ * registry push itself is a separate node (push.c), only with --push. */
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "brr/tasks.h"
+#include "brr/vcs.h"
+
+typedef struct commit_task {
+  brr_runtime *rt;
+  brr_task *task;
+  size_t step;
+  char *image;           /* what gets tagged */
+  char **targets;        /* "repo:tag", in order */
+  size_t n_targets, cap_targets, next;
+  brr_engine_req *req;
+  bool cancelled;
+} commit_task;
+
+/* Repository lower-cased; a ":tag" after the last '/' is split off (spec §8 task). */
+static char *split_repository(const char *repo, char **tag_out) {
+  char *r = brr_xstrdup(repo);
+  for (char *p = r; *p; p++) *p = (char)tolower((unsigned char)*p);
+  *tag_out = NULL;
+  char *slash = strrchr(r, '/');
+  char *colon = strrchr(slash ? slash : r, ':');
+  if (colon) {
+    *colon = '\0';
+    *tag_out = brr_xstrdup(colon + 1);
+  }
+  return r;
+}
+
+static void add_target(commit_task *c, const char *repo, const char *tag) {
+  char *t = brr_xasprintf("%s:%s", repo, tag);
+  BRR_VEC_PUSH(c->targets, c->n_targets, c->cap_targets, t);
+}
+
+/* Collect the targets of one spec and, for pushes of a single-platform step, its artifact. */
+static void plan_spec(commit_task *c, const brr_pushspec *ps) {
+  brr_runtime *rt = c->rt;
+  char *extra = NULL;
+  char *repo = split_repository(ps->repository.s, &extra);
+  brr_value *tags = brr_val_list(rt->arena, BRR_MARK_NONE);
+  for (size_t i = 0; i <= ps->tags.n; i++) {
+    const char *raw = i < ps->tags.n ? ps->tags.v[i].s : extra;
+    if (!raw || !*raw) continue;
+    char *tag = brr_vcs_sanitize_tag(raw);
+    add_target(c, repo, tag);
+    brr_val_list_push(rt->arena, tags, brr_val_str(rt->arena, BRR_MARK_NONE, tag));
+    free(tag);
+  }
+  if (ps->push && !rt->steps[c->step].multi_platform) {
+    brr_value *props = brr_val_map(rt->arena, BRR_MARK_NONE);
+    brr_val_map_sets(rt->arena, props, "type", brr_val_str(rt->arena, BRR_MARK_NONE, "docker-image"));
+    brr_val_map_sets(rt->arena, props, "docker:image", brr_val_str(rt->arena, BRR_MARK_NONE, c->image));
+    brr_val_map_sets(rt->arena, props, "docker:repository", brr_val_str(rt->arena, BRR_MARK_NONE, repo));
+    brr_val_map_sets(rt->arena, props, "docker:tags", tags);
+    char *key = brr_xasprintf("%s/%s", rt->cfg->steps[c->step].name.s, c->image);
+    brr_val_map_sets(rt->arena, rt->artifacts, key, props);
+    free(key);
+  }
+  free(repo);
+  free(extra);
+}
+
+static void tag_next(commit_task *c);
+
+static void on_tagged(void *ud, const brr_engine_result *res) {
+  commit_task *c = ud;
+  c->req = NULL;
+  if (res->status != 0) {
+    brr_task_done(c->task, c->cancelled ? BRR_ECANCELED : res->status,
+                  res->error ? res->error : "tagging failed");
+    return;
+  }
+  const char *target = c->targets[c->next++];
+  brr_runtime_commit_add(c->rt, target);
+  brr_runtime_keep_image(c->rt, target);
+  tag_next(c);
+}
+
+static void tag_next(commit_task *c) {
+  if (c->cancelled) {
+    brr_task_done(c->task, BRR_ECANCELED, NULL);
+    return;
+  }
+  if (c->next == c->n_targets) {
+    brr_runtime_keep_image(c->rt, c->image);
+    brr_task_done(c->task, 0, NULL);
+    return;
+  }
+  brr_task_log(c->task, BRR_LOG_INFO, "Tagging image %s as %s", c->image, c->targets[c->next]);
+  c->req = brr_engine_image_tag(c->rt->engine, c->image, c->targets[c->next], on_tagged, c);
+}
+
+static int commit_start(brr_task *t, uv_loop_t *loop) {
+  commit_task *c = t->impl;
+  c->task = t;
+  brr_runtime *rt = c->rt;
+  brr_diags d = BRR_DIAGS_INIT;
+  if (brr_runtime_step_begin(rt, c->step, &d) != 0) {
+    brr_task_done(t, BRR_EIO, d.n ? d.v[0].msg : "cannot create the step's results directory");
+    brr_diags_free(&d);
+    return 0;
+  }
+  brr_diags_free(&d);
+  const brr_step_state *st = &rt->steps[c->step];
+  const char *image = st->post_build_image ? st->post_build_image
+                      : st->run_image      ? st->run_image
+                                           : st->build_image;
+  if (!image) {
+    brr_task_done(t, BRR_EFAILED, "Cannot find an image to tag/push from a previous task");
+    return 0;
+  }
+  c->image = brr_xstrdup(image);
+  const brr_step *s = &rt->cfg->steps[c->step];
+  for (size_t i = 0; i < s->n_push; i++) plan_spec(c, &s->push[i]);
+  for (size_t i = 0; i < s->n_commit; i++) plan_spec(c, &s->commit[i]);
+  tag_next(c);
+  return 0;
+}
+
+static void commit_cancel(brr_task *t) {
+  commit_task *c = t->impl;
+  c->cancelled = true;
+  if (c->req) brr_engine_cancel(c->req);
+}
+
+static void commit_free(brr_task *t) {
+  commit_task *c = t->impl;
+  for (size_t i = 0; i < c->n_targets; i++) free(c->targets[i]);
+  free(c->targets);
+  free(c->image);
+  free(c);
+  free(t);
+}
+
+static const brr_task_ops COMMIT_OPS = {"commit", commit_start, commit_cancel, commit_free, NULL};
+
+int brr_task_commit_new(brr_runtime *rt, size_t node, brr_task **out) {
+  const brr_node *n = &rt->graph->nodes[node];
+  commit_task *c = brr_xcalloc(1, sizeof *c);
+  c->rt = rt;
+  c->step = n->step;
+  brr_task *t = brr_xcalloc(1, sizeof *t);
+  t->ops = &COMMIT_OPS;
+  t->impl = c;
+  *out = t;
+  return 0;
+}

@@ -1,0 +1,270 @@
+/* The runtime of one run: what the tasks share, the task factory, and the end of the run
+ * (artifacts.json, teardown, removal of every Docker object but the build's products). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include <openssl/rand.h>
+
+#include "brr/tasks.h"
+
+/* ---- small helpers ---- */
+
+void brr_runtime_set(char **field, const char *val) {
+  char *copy = val ? brr_xstrdup(val) : NULL;
+  free(*field);
+  *field = copy;
+}
+
+static char *uuid4(void) {
+  unsigned char b[16];
+  if (RAND_bytes(b, sizeof b) != 1) {
+    /* RAND_bytes only fails without entropy; a time-based id still keeps steps apart */
+    uint64_t t = (uint64_t)brr_wall_ms() ^ ((uint64_t)getpid() << 32);
+    memcpy(b, &t, 8);
+    memcpy(b + 8, &t, 8);
+  }
+  b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
+  b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
+  return brr_xasprintf("%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
+                       b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12],
+                       b[13], b[14], b[15]);
+}
+
+static const char *native_platform(void) {
+  struct utsname u;
+  if (uname(&u) == 0) {
+    if (!strcmp(u.machine, "x86_64") || !strcmp(u.machine, "amd64")) return "linux/amd64";
+    if (!strcmp(u.machine, "aarch64") || !strcmp(u.machine, "arm64")) return "linux/arm64";
+    if (!strncmp(u.machine, "arm", 3)) return "linux/arm/v7";
+  }
+  return "linux/amd64";
+}
+
+/* ---- construction ---- */
+
+int brr_runtime_new(uv_loop_t *loop, const brr_config *cfg, const brr_graph *g,
+                    const brr_runtime_opts *opts, brr_bus *bus, brr_runtime **out,
+                    brr_diags *d) {
+  *out = NULL;
+  brr_runtime *rt = brr_xcalloc(1, sizeof *rt);
+  rt->loop = loop;
+  rt->cfg = cfg;
+  rt->graph = g;
+  rt->opts = *opts;
+  rt->bus = bus;
+  rt->arena = brr_arena_new();
+  rt->artifacts = brr_val_map(rt->arena, BRR_MARK_NONE);
+  rt->steps = brr_xcalloc(cfg->n_steps ? cfg->n_steps : 1, sizeof(brr_step_state));
+  rt->native_platform = native_platform();
+
+  const char *tmp_root = cfg->global.temp_dir && *cfg->global.temp_dir ? cfg->global.temp_dir : "/tmp";
+  char *tmpl = brr_path_join(tmp_root, "brr-XXXXXX");
+  if (brr_mkdir_p(tmp_root, 0755) != 0 || !mkdtemp(tmpl)) {
+    brr_diag_error(d, BRR_MARK_NONE, NULL, "cannot make a temporary directory under %s: %s",
+                   tmp_root, strerror(errno));
+    free(tmpl);
+    brr_runtime_free(rt);
+    return BRR_EIO;
+  }
+  rt->temp_dir = tmpl;
+
+  /* every object the run creates carries the user's --container-labels too */
+  brr_engine_opts eo = {0};
+  eo.host = opts->docker_host;
+  eo.timeout_s = opts->docker_timeout;
+  eo.labels = (const char *const *)opts->container_labels;
+  char *err = NULL;
+  if (brr_engine_new(loop, &eo, &rt->engine, &err) != 0) {
+    brr_diag_error(d, BRR_MARK_NONE, NULL, "Docker engine: %s", err ? err : "cannot make a client");
+    free(err);
+    brr_runtime_free(rt);
+    return BRR_EINVAL;
+  }
+  *out = rt;
+  return 0;
+}
+
+int brr_runtime_step_begin(brr_runtime *rt, size_t step, brr_diags *d) {
+  brr_step_state *st = &rt->steps[step];
+  if (st->begun) return 0;
+  st->begun = true;
+  st->id = uuid4();
+  st->results_dir = brr_path_join(rt->cfg->results_dir, rt->cfg->steps[step].name.s);
+  int rc = brr_mkdir_p(st->results_dir, 0755);
+  if (rc != 0) {
+    brr_diag *g = brr_diag_error(d, BRR_MARK_NONE, NULL, "cannot create %s: %s", st->results_dir,
+                                 strerror(-rc));
+    g->exit_code = BRR_EXIT_RESULTS;
+    return BRR_EIO;
+  }
+  return 0;
+}
+
+/* ---- the committed set and kept images ---- */
+
+void brr_runtime_commit_add(brr_runtime *rt, const char *ref) {
+  if (brr_strmap_get(&rt->committed, ref, NULL)) return;
+  brr_strmap_put(&rt->committed, brr_arena_strdup(rt->arena, ref), 1);
+}
+
+bool brr_runtime_committed(const brr_runtime *rt, const char *ref) {
+  return ref && brr_strmap_get(&rt->committed, ref, NULL);
+}
+
+void brr_runtime_keep_image(brr_runtime *rt, const char *image) {
+  for (size_t i = 0; i < rt->n_keep; i++)
+    if (!strcmp(rt->keep[i], image)) return;
+  BRR_VEC_PUSH(rt->keep, rt->n_keep, rt->cap_keep, brr_xstrdup(image));
+}
+
+bool brr_runtime_should_pull(const brr_runtime *rt, brr_tri pull, const char *image) {
+  if (rt->opts.local_images) return false;
+  if (pull != BRR_UNSET) return pull == BRR_TRUE;
+  return !brr_runtime_committed(rt, image);
+}
+
+/* ---- a task that fails at once ---- */
+
+typedef struct unsupported {
+  char *why;
+} unsupported;
+
+static int unsupported_start(brr_task *t, uv_loop_t *loop) {
+  unsupported *u = t->impl;
+  brr_task_done(t, BRR_EFAILED, u->why);
+  return 0;
+}
+
+static void unsupported_cancel(brr_task *t) { (void)t; }
+
+static void unsupported_free(brr_task *t) {
+  unsupported *u = t->impl;
+  free(u->why);
+  free(u);
+  free(t);
+}
+
+static const brr_task_ops UNSUPPORTED_OPS = {"unsupported", unsupported_start, unsupported_cancel,
+                                             unsupported_free, NULL};
+
+brr_task *brr_task_unsupported_new(const char *why) {
+  brr_task *t = brr_xcalloc(1, sizeof *t);
+  unsupported *u = brr_xcalloc(1, sizeof *u);
+  u->why = brr_xstrdup(why);
+  t->ops = &UNSUPPORTED_OPS;
+  t->impl = u;
+  return t;
+}
+
+/* ---- the factory ---- */
+
+int brr_runtime_factory(void *ud, const brr_graph *g, size_t node, brr_task **out) {
+  brr_runtime *rt = ud;
+  const brr_node *n = &g->nodes[node];
+  *out = NULL;
+  switch (n->kind) {
+  case BRR_NODE_COMMIT:
+    return brr_task_commit_new(rt, node, out);
+  default:
+    break;
+  }
+  char *why = brr_xasprintf("brr cannot run %s nodes yet", brr_node_kind_name(n->kind));
+  *out = brr_task_unsupported_new(why);
+  free(why);
+  return 0;
+}
+
+/* ---- the end of the run ---- */
+
+void brr_runtime_abort(void *ud) {
+  brr_runtime *rt = ud;
+  if (rt->engine) brr_engine_cleanup_sync(rt->engine);
+}
+
+static void write_artifacts(brr_runtime *rt) {
+  if (rt->artifacts->u.map.n == 0) return;
+  char *path = brr_path_join(rt->cfg->results_dir, "artifacts.json");
+  brr_diags d = BRR_DIAGS_INIT;
+  if (brr_artifacts_json_write(path, rt->artifacts, &d) != 0)
+    for (size_t i = 0; i < d.n; i++) brr_bus_log(rt->bus, BRR_LOG_WARNING, NULL, "%s", d.v[i].msg);
+  brr_diags_free(&d);
+  free(path);
+}
+
+typedef struct finish_state {
+  bool done;
+  int status;
+} finish_state;
+
+static void on_cleanup(void *ud, const brr_engine_result *res) {
+  brr_runtime *rt = ud;
+  finish_state *fs = rt->finish_state;
+  fs->done = true;
+  fs->status = res->status;
+  if (res->status != 0 && res->status != BRR_ECANCELED)
+    brr_bus_log(rt->bus, BRR_LOG_WARNING, NULL, "cleanup: %s", res->error ? res->error : "failed");
+}
+
+static void start_engine_cleanup(brr_runtime *rt) {
+  if (!rt->opts.cleanup_images)
+    for (size_t i = 0; i < rt->n_keep; i++) brr_engine_untrack(rt->engine, BRR_ENGINE_IMAGE, rt->keep[i]);
+  brr_engine_cleanup(rt->engine, on_cleanup, rt);
+}
+
+static void on_state_finished(brr_runtime *rt) {
+  if (--rt->finish_pending == 0) start_engine_cleanup(rt);
+}
+
+int brr_runtime_finish(brr_runtime *rt) {
+  write_artifacts(rt);
+  finish_state fs = {false, 0};
+  rt->finish_state = &fs;
+  rt->finish_pending = 1;
+  if (rt->run_state_finish) {
+    rt->finish_pending++;
+    rt->run_state_finish(rt, on_state_finished);
+  }
+  if (rt->build_state_finish) {
+    rt->finish_pending++;
+    rt->build_state_finish(rt, on_state_finished);
+  }
+  on_state_finished(rt);
+  while (!fs.done && uv_run(rt->loop, UV_RUN_ONCE)) {
+  }
+  rt->finish_state = NULL;
+  if (!fs.done) return BRR_EFAILED;
+  return fs.status == 0 ? 0 : BRR_EFAILED;
+}
+
+void brr_runtime_free(brr_runtime *rt) {
+  if (!rt) return;
+  if (rt->run_state_free) rt->run_state_free(rt);
+  if (rt->build_state_free) rt->build_state_free(rt);
+  if (rt->engine) {
+    brr_engine_free(rt->engine);
+    /* the engine releases its last memory on the next loop turn */
+    uv_run(rt->loop, UV_RUN_NOWAIT);
+  }
+  for (size_t i = 0; i < (rt->cfg ? rt->cfg->n_steps : 0); i++) {
+    brr_step_state *st = &rt->steps[i];
+    free(st->id);
+    free(st->results_dir);
+    free(st->build_image);
+    free(st->run_image);
+    free(st->post_build_image);
+  }
+  free(rt->steps);
+  for (size_t i = 0; i < rt->n_keep; i++) free(rt->keep[i]);
+  free(rt->keep);
+  brr_strmap_free(&rt->committed);
+  if (rt->temp_dir) {
+    brr_rm_rf(rt->temp_dir);
+    free(rt->temp_dir);
+  }
+  brr_arena_free(rt->arena);
+  free(rt);
+}

@@ -1,0 +1,86 @@
+/* The /source tar: the build directory as every run step sees it (spec §9.1). */
+#include "brr/tasks.h"
+
+#include <errno.h>
+#include <fnmatch.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "tasks_internal.h"
+
+bool brr_buildignore_match(const char *pattern, const char *relpath) {
+  /* Python's fnmatch: no FNM_PATHNAME (so `*` crosses `/`), no FNM_PERIOD, and a backslash is
+   * an ordinary character. glibc differs only in `[^...]` (negation there, a literal `^` in
+   * Python) and `[[:class:]]`, which Python does not know; docs/tasks.md says so. */
+  return fnmatch(pattern, relpath, FNM_NOESCAPE) == 0;
+}
+
+typedef struct source_filter {
+  const char *results_base;
+  char **patterns;
+  size_t n;
+  struct stat out;  /* the tar being written, which may lie inside the build dir */
+} source_filter;
+
+static brr_tar_verdict source_verdict(void *ctx, const char *rel, const struct stat *st) {
+  const source_filter *f = ctx;
+  if (S_ISREG(st->st_mode) && st->st_dev == f->out.st_dev && st->st_ino == f->out.st_ino)
+    return BRR_TAR_SKIP;
+  /* buildrunner compares every member name with the bare basename, so only a top-level entry
+   * can be the results directory, wherever -b points */
+  if (f->results_base && !strcmp(rel, f->results_base)) return BRR_TAR_SKIP;
+  for (size_t i = 0; i < f->n; i++)
+    if (brr_buildignore_match(f->patterns[i], rel)) return BRR_TAR_SKIP;
+  return BRR_TAR_TAKE;
+}
+
+/* Lines of .buildignore that buildrunner uses: a line counts when it is not blank, and is
+ * then matched as written (surrounding spaces included). */
+static int read_buildignore(const char *build_dir, source_filter *f, brr_diags *d) {
+  char *path = brr_path_join(build_dir, ".buildignore");
+  brr_buf text = BRR_BUF_INIT;
+  int r = brr_read_file(path, &text);
+  int rc = 0;
+  if (r < 0 && r != -ENOENT) {
+    rc = brr_tar_errno(d, -r, "reading %s", path);
+  }
+  size_t cap = 0;
+  const char *p = brr_buf_cstr(&text), *end = p + text.len;
+  while (rc == 0 && p < end) {
+    size_t len = strcspn(p, "\r\n");
+    const char *nl = p + len;
+    bool blank = true;
+    for (const char *c = p; c < nl; c++)
+      if (*c != ' ' && *c != '\t' && *c != '\f' && *c != '\v') blank = false;
+    if (!blank) BRR_VEC_PUSH(f->patterns, f->n, cap, brr_xstrndup(p, len));
+    p = nl;
+    if (p < end && *p == '\r') p++;
+    if (p < end && *p == '\n') p++;
+  }
+  brr_buf_free(&text);
+  free(path);
+  return rc;
+}
+
+int brr_source_tar_create(const char *build_dir, const char *results_dir, const char *out_path,
+                          brr_diags *d) {
+  source_filter f = {NULL, NULL, 0, {0}};
+  char *results = results_dir ? brr_path_normalize(results_dir) : NULL;
+  if (results && strcmp(results, "/") != 0) f.results_base = brr_path_basename(results);
+  int rc = read_buildignore(build_dir, &f, d);
+  brr_tar_out o;
+  if (rc == 0) rc = brr_tar_out_open_file(&o, out_path, d);
+  if (rc == 0) {
+    stat(out_path, &f.out);
+    rc = brr_tar_add_tree(&o, build_dir, ".", true, source_verdict, &f);
+    if (rc == 0) rc = brr_tar_out_close(&o);
+    else brr_tar_out_abort(&o);
+    if (rc != 0) unlink(out_path);
+  }
+  for (size_t i = 0; i < f.n; i++) free(f.patterns[i]);
+  free(f.patterns);
+  free(results);
+  return rc;
+}

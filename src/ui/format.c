@@ -1,0 +1,221 @@
+/* Line formats and the end-of-run summary, shared by the plain, tty and CI renderers and the
+ * results-dir logs, so the same event reads the same everywhere. */
+#include <signal.h>
+#include <string.h>
+#include <time.h>
+
+#include "ui_internal.h"
+
+/* docker compose's rotation: cyan, yellow, green, magenta, blue, then the bold variants */
+static const char *const PALETTE[] = {"36", "33", "32", "35", "34", "1;36", "1;33", "1;32", "1;35", "1;34"};
+
+const char *ui_color_of(const ui_step *st) { return PALETTE[st->index % BRR_ARRAY_LEN(PALETTE)]; }
+
+void ui_fmt_ts(brr_ui *ui, brr_buf *b, int64_t ms) {
+  int64_t sec = ms / 1000;
+  if (sec != ui->ts_sec) {
+    time_t t = (time_t)sec;
+    struct tm tm;
+    localtime_r(&t, &tm);
+    strftime(ui->ts_text, sizeof ui->ts_text, "%Y-%m-%d %H:%M:%S", &tm);
+    ui->ts_sec = sec;
+  }
+  brr_buf_printf(b, "%s,%03d ", ui->ts_text, (int)(ms % 1000));
+}
+
+void ui_fmt_duration(brr_buf *b, double s) {
+  if (s < 0) s = 0;
+  if (s < 60) {
+    brr_buf_printf(b, "%.1fs", s);
+    return;
+  }
+  long t = (long)(s + 0.5);
+  if (t < 3600) brr_buf_printf(b, "%ldm%02lds", t / 60, t % 60);
+  else brr_buf_printf(b, "%ldh%02ldm%02lds", t / 3600, (t / 60) % 60, t % 60);
+}
+
+static const char *level_word(brr_log_level l) {
+  switch (l) {
+  case BRR_LOG_DEBUG: return "DEBUG";
+  case BRR_LOG_INFO: return "INFO";
+  case BRR_LOG_WARNING: return "WARNING";
+  default: return "ERROR";
+  }
+}
+
+static const char *level_color(brr_log_level l) {
+  return l == BRR_LOG_ERROR ? "31" : l == BRR_LOG_WARNING ? "33" : "2";
+}
+
+static void fmt_end(brr_buf *b, const brr_event *ev, bool color) {
+  const char *node = ev->node ? ev->node : "";
+  switch (ev->status) {
+  case BRR_STATUS_SUCCEEDED:
+    brr_buf_printf(b, "<== %s ", node);
+    UI_SGR(b, color, "32");
+    brr_buf_puts(b, "succeeded");
+    UI_SGR_RESET(b, color);
+    brr_buf_puts(b, " in ");
+    ui_fmt_duration(b, ev->duration);
+    break;
+  case BRR_STATUS_FAILED:
+    brr_buf_printf(b, "<== %s ", node);
+    UI_SGR(b, color, "1;31");
+    brr_buf_puts(b, "FAILED");
+    UI_SGR_RESET(b, color);
+    brr_buf_puts(b, " after ");
+    ui_fmt_duration(b, ev->duration);
+    if (ev->text) brr_buf_printf(b, ": %s", ev->text);
+    break;
+  case BRR_STATUS_CANCELED:
+    brr_buf_printf(b, "<== %s ", node);
+    UI_SGR(b, color, "33");
+    brr_buf_puts(b, "canceled");
+    UI_SGR_RESET(b, color);
+    brr_buf_puts(b, " after ");
+    ui_fmt_duration(b, ev->duration);
+    if (ev->text) brr_buf_printf(b, ": %s", ev->text);
+    break;
+  default:
+    brr_buf_printf(b, "--- %s skipped", node);
+    if (ev->text) brr_buf_printf(b, ": %s", ev->text);
+    break;
+  }
+}
+
+bool ui_fmt_body(brr_ui *ui, brr_buf *b, const brr_event *ev, bool color) {
+  (void)ui;
+  switch (ev->type) {
+  case BRR_EV_NODE_OUTPUT:
+    if (ev->source) brr_buf_printf(b, "[%s] ", ev->source);
+    brr_buf_append(b, ev->text, ev->len);
+    return true;
+  case BRR_EV_LOG:
+    if (ev->level != BRR_LOG_INFO) {
+      UI_SGR(b, color, level_color(ev->level));
+      brr_buf_puts(b, ev->level == BRR_LOG_DEBUG ? "debug: " : ev->level == BRR_LOG_WARNING ? "warning: " : "error: ");
+      UI_SGR_RESET(b, color);
+    }
+    brr_buf_append(b, ev->text, ev->len);
+    return true;
+  case BRR_EV_NODE_START:
+    brr_buf_printf(b, "==> %s", ev->node ? ev->node : "");
+    return true;
+  case BRR_EV_NODE_END:
+    fmt_end(b, ev, color);
+    return true;
+  default:
+    return false;
+  }
+}
+
+bool ui_fmt_line(brr_ui *ui, brr_buf *b, const brr_event *ev, const ui_step *st, bool ts,
+                 bool color) {
+  if (!st) {
+    if (ev->type != BRR_EV_LOG) return false;
+    if (ts) ui_fmt_ts(ui, b, ev->ts_ms);
+    UI_SGR(b, color && ev->level != BRR_LOG_INFO, level_color(ev->level));
+    brr_buf_printf(b, "%-8s", level_word(ev->level));
+    UI_SGR_RESET(b, color && ev->level != BRR_LOG_INFO);
+    brr_buf_putc(b, ' ');
+    brr_buf_append(b, ev->text, ev->len);
+    brr_buf_putc(b, '\n');
+    return true;
+  }
+  size_t mark = b->len;
+  if (ts) ui_fmt_ts(ui, b, ev->ts_ms);
+  UI_SGR(b, color, ui_color_of(st));
+  brr_buf_printf(b, "%-*s |", (int)ui->width, st->name);
+  UI_SGR_RESET(b, color);
+  brr_buf_putc(b, ' ');
+  if (!ui_fmt_body(ui, b, ev, color)) {
+    b->len = mark;
+    if (b->data) b->data[mark] = '\0';
+    return false;
+  }
+  brr_buf_putc(b, '\n');
+  return true;
+}
+
+void ui_fmt_group_title(brr_buf *b, const ui_step *st) {
+  brr_buf_printf(b, "%s (%s, ", st->name, brr_status_name(ui_step_status(st)));
+  ui_fmt_duration(b, ui_step_span_s(st));
+  brr_buf_putc(b, ')');
+}
+
+static const char *status_color(brr_status s) {
+  switch (s) {
+  case BRR_STATUS_SUCCEEDED: return "32";
+  case BRR_STATUS_FAILED: return "1;31";
+  case BRR_STATUS_CANCELED: return "33";
+  default: return "2";
+  }
+}
+
+static void fmt_step_row(brr_ui *ui, brr_buf *b, const ui_step *st, bool color) {
+  brr_status s = ui_step_status(st);
+  brr_buf_printf(b, "  %-*s  ", (int)ui->width, st->name);
+  UI_SGR(b, color, status_color(s));
+  brr_buf_printf(b, "%-9s", brr_status_name(s));
+  UI_SGR_RESET(b, color);
+  brr_buf_puts(b, "  ");
+  if (st->n_started) {
+    brr_buf tmp = BRR_BUF_INIT;
+    ui_fmt_duration(&tmp, ui_step_span_s(st));
+    brr_buf_printf(b, "%8s", brr_buf_cstr(&tmp));
+    brr_buf_free(&tmp);
+  } else {
+    brr_buf_printf(b, "%8s", "-");
+  }
+  if (st->error) brr_buf_printf(b, "  %s", st->error);
+  brr_buf_putc(b, '\n');
+}
+
+static void fmt_failure(brr_buf *b, const ui_step *st, bool color) {
+  brr_buf_putc(b, '\n');
+  UI_SGR(b, color, "1;31");
+  brr_buf_printf(b, "%s failed", st->name);
+  UI_SGR_RESET(b, color);
+  brr_buf_printf(b, ": %s\n", st->error ? st->error : "failed");
+  if (st->tail_n == 0) return;
+  brr_buf_printf(b, "  last %zu line%s of %s:\n", st->tail_n, st->tail_n == 1 ? "" : "s", st->name);
+  size_t first = (st->tail_next + UI_TAIL - st->tail_n) % UI_TAIL;
+  for (size_t k = 0; k < st->tail_n; k++) {
+    const brr_buf *line = &st->tail[(first + k) % UI_TAIL];
+    brr_buf_puts(b, "  | ");
+    brr_buf_append(b, line->data ? line->data : "", line->len);
+    brr_buf_putc(b, '\n');
+  }
+}
+
+void ui_fmt_summary(brr_ui *ui, brr_buf *b, bool color) {
+  brr_buf_puts(b, "\nSummary:\n");
+  for (size_t i = 0; i < ui->n_steps; i++) fmt_step_row(ui, b, ui->steps[i], color);
+  int jobs = ui->jobs > 0 ? ui->jobs : 1;
+  double bound = ui->critical_s > ui->sum_s / jobs ? ui->critical_s : ui->sum_s / jobs;
+  double eff = ui->wall_s > 0 ? bound / ui->wall_s : 1.0;
+  if (eff > 1) eff = 1;
+  brr_buf_puts(b, "Wall time ");
+  ui_fmt_duration(b, ui->wall_s);
+  brr_buf_puts(b, ", sum of step times ");
+  ui_fmt_duration(b, ui->sum_s);
+  brr_buf_puts(b, ", critical path ");
+  ui_fmt_duration(b, ui->critical_s);
+  brr_buf_printf(b, ", parallelism %.2fx, efficiency %.0f%% (%d job%s)\n",
+                 ui->wall_s > 0 ? ui->sum_s / ui->wall_s : 0.0, eff * 100, jobs, jobs == 1 ? "" : "s");
+  for (size_t i = 0; i < ui->n_steps; i++)
+    if (ui->steps[i]->n_failed) fmt_failure(b, ui->steps[i], color);
+  if (ui->signal) {
+    const char *abbrev = sigabbrev_np(ui->signal);
+    brr_buf_printf(b, "\nInterrupted by SIG%s.\n", abbrev ? abbrev : "?");
+  }
+  if (ui->exit_code == 0) {
+    UI_SGR(b, color, "32");
+    brr_buf_puts(b, "Build SUCCESS.");
+  } else {
+    UI_SGR(b, color, "1;31");
+    brr_buf_puts(b, "Build ERROR.");
+  }
+  UI_SGR_RESET(b, color);
+  brr_buf_putc(b, '\n');
+}

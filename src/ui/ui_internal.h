@@ -1,0 +1,121 @@
+/* Private to src/ui: the state every renderer shares (one record per step, built from the
+ * events), the output writer, the line formats and the summary. */
+#ifndef BRR_UI_INTERNAL_H
+#define BRR_UI_INTERNAL_H
+
+#include <stdio.h>
+
+#include "brr/ui.h"
+
+#define UI_TAIL 10                 /* lines kept per step for the failure report */
+#define UI_OUT_HIGH (64 * 1024)    /* buffered bytes that force a write before a FLUSH */
+#define UI_WIDTH_MAX 32            /* the prefix column never pads wider (longer names overflow) */
+
+/* What the renderers know about one step (or one build-level node, named by its id). */
+typedef struct ui_step {
+  char *name;
+  size_t index;                    /* position in the ui's step list: file order */
+  size_t n_nodes;                  /* nodes announced at RUN_START */
+  size_t n_started, n_ended, n_running;
+  size_t n_succeeded, n_failed, n_canceled, n_skipped;
+  int64_t first_start_ms, last_end_ms;
+  double sum_s;                    /* durations of its nodes added up */
+  char *error;                     /* the first failure: "<node>: <message>" */
+  brr_buf tail[UI_TAIL];           /* ring of its last lines */
+  size_t tail_n, tail_next;
+} ui_step;
+
+/* Whole lines are appended to `buf`; ui_out_write hands them to write(2) in one call where
+ * the kernel takes them, so lines never split however the fd is shared or non-blocking. */
+typedef struct ui_out {
+  int fd;
+  brr_buf buf;
+  bool broken;                     /* a write failed for good (EPIPE...): drop output */
+} ui_out;
+
+typedef struct ui_renderer {
+  void (*init)(brr_ui *ui);
+  /* st: the event's step record, or NULL for build-level events */
+  void (*event)(brr_ui *ui, const brr_event *ev, ui_step *st);
+  void (*free)(brr_ui *ui);
+} ui_renderer;
+
+typedef struct ui_logs ui_logs;
+
+struct brr_ui {
+  brr_bus *bus;
+  brr_ui_opts opts;
+  char *results_dir;
+  brr_progress mode;               /* resolved, never AUTO */
+  bool color;
+  /* the steps, in the order RUN_START announced them */
+  ui_step **steps;
+  size_t n_steps, cap_steps;
+  brr_strmap index;                /* name -> position in steps */
+  size_t width;                    /* longest step name (capped), for padding */
+  size_t *running;                 /* steps with a node running, in start order */
+  size_t n_running, cap_running;
+  size_t n_total, n_done;
+  int jobs;
+  int64_t start_ms;
+  /* RUN_END figures */
+  bool ended;
+  int exit_code, signal;
+  double wall_s, sum_s, critical_s;
+  ui_out out;
+  const ui_renderer *r;
+  void *rs;                        /* the renderer's state */
+  ui_logs *logs;
+  /* timestamp cache: formatting local time once per second, not once per line */
+  int64_t ts_sec;
+  char ts_text[32];
+};
+
+extern const ui_renderer ui_plain_renderer;
+extern const ui_renderer ui_tty_renderer;
+extern const ui_renderer ui_ci_renderer;
+extern const ui_renderer ui_json_renderer;
+
+/* ---- writer ---- */
+void ui_out_write(ui_out *o);
+/* Write when enough is buffered; the rest waits for a FLUSH. */
+void ui_out_maybe(ui_out *o);
+
+/* ---- step records ---- */
+brr_status ui_step_status(const ui_step *st);
+double ui_step_span_s(const ui_step *st);
+
+/* ---- formats ---- */
+/* "YYYY-MM-DD HH:MM:SS,mmm " in local time, as buildrunner's console and build.log. */
+void ui_fmt_ts(brr_ui *ui, brr_buf *b, int64_t ms);
+/* "0.4s", "12.3s", "2m05s", "1h02m03s". */
+void ui_fmt_duration(brr_buf *b, double s);
+/* The text of an event without step prefix or timestamp ("[source] line", "==> node",
+ * "warning: ..."). Returns false when the event has no line. */
+bool ui_fmt_body(brr_ui *ui, brr_buf *b, const brr_event *ev, bool color);
+/* A whole line with newline: [ts ]<step padded> | <body>, or for build-level messages
+ * [ts ]LEVEL    message, as buildrunner. Returns false when the event has no line. */
+bool ui_fmt_line(brr_ui *ui, brr_buf *b, const brr_event *ev, const ui_step *st, bool ts,
+                 bool color);
+/* The end-of-run report: per step status and time, the totals, and for a failed run the
+ * failing steps' last lines and errors, then "Build SUCCESS." or "Build ERROR.". */
+void ui_fmt_summary(brr_ui *ui, brr_buf *b, bool color);
+/* The status header of a CI group: "<step> (failed, 3.1s)". */
+void ui_fmt_group_title(brr_buf *b, const ui_step *st);
+const char *ui_color_of(const ui_step *st);   /* SGR parameters, e.g. "36" */
+
+#define UI_SGR(b, color, code) \
+  do {                         \
+    if (color) brr_buf_printf((b), "\033[%sm", (code)); \
+  } while (0)
+#define UI_SGR_RESET(b, color)            \
+  do {                                    \
+    if (color) brr_buf_puts((b), "\033[0m"); \
+  } while (0)
+
+/* ---- results-dir logs ---- */
+ui_logs *ui_logs_open(const char *dir);      /* NULL with errno set on failure */
+void ui_logs_event(brr_ui *ui, ui_logs *lg, const brr_event *ev, ui_step *st);
+void ui_logs_close(ui_logs *lg);
+
+#endif

@@ -23,8 +23,7 @@ steps:
       buildargs: {GREETING: hello-buildx}
       secrets: ["id=tok,src=$WORK/token"]
       dockerfile: |
-        ARG DOCKER_REGISTRY
-        FROM \${DOCKER_REGISTRY}/busybox:latest AS final
+        FROM {{ DOCKER_REGISTRY }}/busybox:latest AS final
         ARG GREETING
         # the run's id keeps BuildKit from reusing an earlier run's layer (secrets are not in
         # the cache key)
@@ -36,8 +35,7 @@ steps:
     build:
       platform: linux/arm64
       dockerfile: |
-        ARG DOCKER_REGISTRY
-        FROM \${DOCKER_REGISTRY}/busybox:latest
+        FROM {{ DOCKER_REGISTRY }}/busybox:latest
         RUN uname -m > /arch
     commit: {repository: $N-arm, tags: [v1]}
   cached:
@@ -45,8 +43,7 @@ steps:
       cache_from: {type: registry, ref: $REG/$N-stepcache}
       cache_to: {type: inline}
       dockerfile: |
-        ARG DOCKER_REGISTRY
-        FROM \${DOCKER_REGISTRY}/busybox:latest
+        FROM {{ DOCKER_REGISTRY }}/busybox:latest
         RUN echo cached-$ID > /c
     commit: {repository: $N-cached, tags: [v1]}
 EOF

@@ -36,8 +36,7 @@ steps:
     build:
       cache_from: [$REG/busybox:amd64]
       dockerfile: |
-        ARG DOCKER_REGISTRY
-        FROM \${DOCKER_REGISTRY}/busybox:latest
+        FROM {{ DOCKER_REGISTRY }}/busybox:latest
         RUN echo inline > /inline
     commit: {repository: $N-inline, tags: [v1]}
   fromlocal:
@@ -62,15 +61,13 @@ steps:
     build:
       no-cache: true
       dockerfile: |
-        ARG DOCKER_REGISTRY
-        FROM \${DOCKER_REGISTRY}/busybox:latest
+        FROM {{ DOCKER_REGISTRY }}/busybox:latest
         RUN echo probe-nocache-$ID > /p
     commit: {repository: $N-nocache, tags: [v1]}
   cached:
     build:
       dockerfile: |
-        ARG DOCKER_REGISTRY
-        FROM \${DOCKER_REGISTRY}/busybox:latest
+        FROM {{ DOCKER_REGISTRY }}/busybox:latest
         RUN echo probe-cached-$ID > /p
     commit: {repository: $N-cached, tags: [v1]}
 EOF
@@ -113,8 +110,7 @@ steps:
   broken:
     build:
       dockerfile: |
-        ARG DOCKER_REGISTRY
-        FROM \${DOCKER_REGISTRY}/busybox:latest
+        FROM {{ DOCKER_REGISTRY }}/busybox:latest
         RUN echo about to fail && false
     commit: {repository: $N-broken, tags: [v1]}
 EOF
@@ -158,8 +154,7 @@ steps:
   slow:
     build:
       dockerfile: |
-        ARG DOCKER_REGISTRY
-        FROM \${DOCKER_REGISTRY}/busybox:latest
+        FROM {{ DOCKER_REGISTRY }}/busybox:latest
         RUN echo started-$ID; sleep 60
     commit: {repository: $N-slow, tags: [v1]}
 EOF

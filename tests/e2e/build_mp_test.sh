@@ -14,8 +14,7 @@ steps:
   build-base:
     build:
       dockerfile: |
-        ARG DOCKER_REGISTRY
-        FROM \${DOCKER_REGISTRY}/busybox:latest
+        FROM {{ DOCKER_REGISTRY }}/busybox:latest
         RUN uname -m > /base-arch
       platforms:
         - linux/amd64
@@ -25,8 +24,9 @@ steps:
       tags: [v1]
   build-from-base:
     build:
+      # as in the seed: FROM the base's build tag
       dockerfile: |
-        FROM $REG/$N-image1:v1
+        FROM $REG/$N-image1:{{ BUILDRUNNER_BUILD_DOCKER_TAG }}
         RUN cat /base-arch > /seen && uname -m >> /seen
       platforms:
         - linux/amd64
@@ -119,8 +119,7 @@ steps:
   many:
     build:
       dockerfile: |
-        ARG DOCKER_REGISTRY
-        FROM \${DOCKER_REGISTRY}/busybox:latest
+        FROM {{ DOCKER_REGISTRY }}/busybox:latest
         RUN uname -m > /arch
       platforms: [linux/amd64, linux/arm64]
     push:
@@ -146,8 +145,7 @@ steps:
   slow:
     build:
       dockerfile: |
-        ARG DOCKER_REGISTRY
-        FROM \${DOCKER_REGISTRY}/busybox:latest
+        FROM {{ DOCKER_REGISTRY }}/busybox:latest
         RUN echo started-$ID; sleep 60
       platforms: [linux/amd64, linux/arm64]
     commit: {repository: $N-slow, tags: [v1]}

@@ -43,8 +43,7 @@ steps:
   single:
     build:
       dockerfile: |
-        ARG DOCKER_REGISTRY
-        FROM \${DOCKER_REGISTRY}/busybox:latest
+        FROM {{ DOCKER_REGISTRY }}/busybox:latest
         RUN echo single-$ID > /which
     push:
       repository: $R1/$N-single
@@ -52,8 +51,7 @@ steps:
   multi:
     build:
       dockerfile: |
-        ARG DOCKER_REGISTRY
-        FROM \${DOCKER_REGISTRY}/busybox:latest
+        FROM {{ DOCKER_REGISTRY }}/busybox:latest
         RUN uname -m > /which
       platforms: [linux/amd64, linux/arm64]
     push:
@@ -93,8 +91,7 @@ steps:
   s:
     build:
       dockerfile: |
-        ARG DOCKER_REGISTRY
-        FROM \${DOCKER_REGISTRY}/busybox:latest
+        FROM {{ DOCKER_REGISTRY }}/busybox:latest
         RUN echo block-$ID > /which
     push:
       - {repository: $R1/$N-block, tags: [v1, latest]}
@@ -120,15 +117,13 @@ steps:
   single:
     build:
       dockerfile: |
-        ARG DOCKER_REGISTRY
-        FROM \${DOCKER_REGISTRY}/busybox:latest
+        FROM {{ DOCKER_REGISTRY }}/busybox:latest
         RUN echo auth-$ID > /which
     push: {repository: $R2/$N-auth, tags: [v1]}
   multi:
     build:
       dockerfile: |
-        ARG DOCKER_REGISTRY
-        FROM \${DOCKER_REGISTRY}/busybox:latest
+        FROM {{ DOCKER_REGISTRY }}/busybox:latest
         RUN uname -m > /which
       platforms: [linux/amd64, linux/arm64]
     push: {repository: $R2/$N-authmp, tags: [v1]}

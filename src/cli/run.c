@@ -144,6 +144,7 @@ int brr_cli_run(const brr_cli *cli, brr_config *cfg, brr_graph *g) {
   brr_bus_free(bus);
   free(history);
   free(pools);
+  free(res.status);
   uv_walk(&loop, close_walk, NULL);
   uv_run(&loop, UV_RUN_DEFAULT);
   uv_loop_close(&loop);

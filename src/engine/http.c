@@ -420,6 +420,10 @@ static void setup_easy(brr_http_req *r, const brr_http_request *rq) {
   if (rq->timeout_ms > 0) curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, rq->timeout_ms);
   if (rq->connect_timeout_ms > 0)
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, rq->connect_timeout_ms);
+  if (rq->follow) {
+    curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
+    curl_easy_setopt(c, CURLOPT_MAXREDIRS, 10L);
+  }
   if (rq->idle_timeout_s > 0) {
     curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
     curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, rq->idle_timeout_s);

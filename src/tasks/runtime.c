@@ -166,9 +166,19 @@ int brr_runtime_factory(void *ud, const brr_graph *g, size_t node, brr_task **ou
   brr_runtime *rt = ud;
   const brr_node *n = &g->nodes[node];
   *out = NULL;
+  /* once per run, when the first node starts: it runs beside the build */
+  brr_build_begin(rt);
   switch (n->kind) {
   case BRR_NODE_COMMIT:
     return brr_task_commit_new(rt, node, out);
+  case BRR_NODE_BUILD:
+    return brr_task_build_new(rt, node, out);
+  case BRR_NODE_PLATFORM_BUILD:
+    return brr_task_platform_build_new(rt, node, out);
+  case BRR_NODE_MANIFEST:
+    return brr_task_manifest_new(rt, node, out);
+  case BRR_NODE_PUSH:
+    return brr_task_push_new(rt, node, out);
   default:
     break;
   }
@@ -205,6 +215,9 @@ static void on_cleanup(void *ud, const brr_engine_result *res) {
   finish_state *fs = rt->finish_state;
   fs->done = true;
   fs->status = res->status;
+  /* the CLI's signal handles keep the loop alive: without this, uv_run(ONCE) could go on to
+   * block in its poll phase after this callback ran */
+  uv_stop(rt->loop);
   if (res->status != 0 && res->status != BRR_ECANCELED)
     brr_bus_log(rt->bus, BRR_LOG_WARNING, NULL, "cleanup: %s", res->error ? res->error : "failed");
 }

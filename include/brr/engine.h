@@ -97,7 +97,8 @@ typedef struct brr_engine_stats {
   uint64_t http_requests;   /* HTTP requests sent */
   uint64_t pulls_started;   /* pulls that went to the engine */
   uint64_t pulls_joined;    /* pull calls that waited for a pull already in flight */
-  size_t in_flight;         /* operations not finished */
+  size_t in_flight;         /* operations not finished, the client's own (version
+                               negotiation, a shared pull, cleanup steps) included */
 } brr_engine_stats;
 void brr_engine_get_stats(const brr_engine *e, brr_engine_stats *out);
 
@@ -431,5 +432,57 @@ int brr_engine_mux_feed(brr_engine_mux *d, const char *data, size_t len,
 /* End of stream: BRR_EIO when a frame was cut short, else 0. */
 int brr_engine_mux_finish(const brr_engine_mux *d);
 void brr_engine_mux_free(brr_engine_mux *d);
+
+/* ---- buildx (src/engine/buildx.c) ---------------------------------------------------------- */
+/* `docker buildx build` for one platform, spawned on the loop (the CLI owns BuildKit's
+ * session protocol; the Engine API has no stable form of it). Its output arrives line by
+ * line; the CLI reads the user's docker config itself (credentials, contexts, builders). */
+
+typedef struct brr_buildx brr_buildx;
+
+typedef struct brr_buildx_result {
+  int status;               /* 0, BRR_EFAILED (the build failed), BRR_ECANCELED, BRR_EIO (the
+                               CLI could not be started) */
+  const char *error;        /* the CLI's last "ERROR: ..." line, or what went wrong */
+  const char *digest;       /* --push: the pushed manifest's digest (metadata file), or NULL */
+  const char *image_id;     /* the image's config digest, which is the local image id of a
+                               --load into the engine's store, or NULL */
+} brr_buildx_result;
+
+typedef struct brr_buildx_opts {
+  const char *docker;               /* the docker CLI; NULL: $BRR_DOCKER, else "docker" */
+  const char *context;              /* the context directory (required) */
+  const char *dockerfile;           /* --file, or NULL */
+  const char *platform;             /* --platform (required) */
+  const char *tag;                  /* --tag (required) */
+  bool push;                        /* --push (a registry ref); else --load */
+  const char *builder;              /* --builder, or NULL for the current one */
+  const char *target;               /* --target */
+  bool no_cache, pull;              /* --no-cache, --pull */
+  const char *const *buildargs;     /* "K=V" for --build-arg */
+  const char *const *secrets;       /* --secret specs */
+  const char *const *cache_from;    /* --cache-from values */
+  const char *const *cache_to;      /* --cache-to values */
+  const char *const *labels;        /* "k=v" for --label */
+  const char *metadata_file;        /* --metadata-file: read for the digests (required) */
+  char *const *env;                 /* the CLI's environment; NULL: brr's */
+  /* One line of the CLI's output (progress is plain text on stderr), without its newline. */
+  void (*on_line)(void *ud, int stream, const char *line, size_t len);
+  void (*on_done)(void *ud, const brr_buildx_result *res);
+  void *ud;
+} brr_buildx_opts;
+
+/* The command line for `o` (NULL-terminated heap strings; free with brr_strv_free), or NULL
+ * when a required option is missing. */
+char **brr_buildx_argv(const brr_buildx_opts *o);
+/* Start the build; on_done follows exactly once, from the loop. NULL when `o` lacks a
+ * required option (nothing started, no callback). */
+brr_buildx *brr_buildx_build(uv_loop_t *loop, const brr_buildx_opts *o);
+/* SIGTERM to the CLI's process group (SIGKILL 5 s later); on_done reports BRR_ECANCELED. */
+void brr_buildx_cancel(brr_buildx *b);
+/* SIGKILL now and no callback: the owner is going away. */
+void brr_buildx_abandon(brr_buildx *b);
+/* The CLI's pid while it runs, else 0. */
+int brr_buildx_pid(const brr_buildx *b);
 
 #endif

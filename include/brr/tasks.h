@@ -358,5 +358,24 @@ int brr_task_commit_new(brr_runtime *rt, size_t node, brr_task **out);
 int brr_task_run_new(brr_runtime *rt, size_t node, brr_task **out);
 /* The post-build image: a legacy build FROM the run container's committed state. */
 int brr_task_post_build_new(brr_runtime *rt, size_t node, brr_task **out);
+/* Image builds and pushes (build.c, platform_build.c, manifest.c, push.c; docs/builds.md). */
+int brr_task_build_new(brr_runtime *rt, size_t node, brr_task **out);
+int brr_task_platform_build_new(brr_runtime *rt, size_t node, brr_task **out);
+int brr_task_manifest_new(brr_runtime *rt, size_t node, brr_task **out);
+int brr_task_push_new(brr_runtime *rt, size_t node, brr_task **out);
+
+/* One platform image of a multi-platform step (strings owned by the runtime). */
+typedef struct brr_mp_image {
+  const char *platform;   /* as configured */
+  const char *digest;     /* its manifest digest in the build registry */
+} brr_mp_image;
+/* The platform images of `step` in the order of its `platforms` (up to `max` into `out`);
+ * returns how many there are (0 when it is not a multi-platform step of this run). */
+size_t brr_build_mp_images(brr_runtime *rt, size_t step, brr_mp_image *out, size_t max);
+/* Once per run, when the first node starts: the Docker Hub rate-limit check (when images come
+ * from Docker Hub, read RateLimit-Remaining and warn, naming `docker-registry`, when the pulls
+ * would not fit; it runs beside the build and never delays it), and the count of the nodes
+ * that use the build registry (removed as soon as the last of them is done). */
+void brr_build_begin(brr_runtime *rt);
 
 #endif

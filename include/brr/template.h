@@ -21,7 +21,9 @@ typedef brr_value *(*brr_tmpl_yaml_fn)(brr_arena *a, const char *text, size_t le
 
 typedef struct brr_tmpl_env {
   /* Variables visible to the template (a map; NULL for none). Laid over the built-in
-   * globals, so a variable named like a function shadows it, as Jinja2's context does. */
+   * globals (range, dict, ..., checksum), so a variable named like one shadows it, as
+   * Jinja2's context does; read_yaml_file, raise and strftime are laid over the variables,
+   * as buildrunner adds them to the context after its env dict. */
   const brr_value *vars;
   /* buildrunner's globals and filters (read_yaml_file, raise, strftime, checksum, hash_sha1,
    * re_sub, re_split, base64encode, base64decode). false: a plain jinja2.Template, as

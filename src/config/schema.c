@@ -9,13 +9,30 @@
 
 #include "internal.h"
 
+/* Key paths are made for every key checked, so they are joined with memcpy: formatting them
+ * with printf was almost half of all the work of loading a 10,000-step file. */
+static const char *join_path(brr_schk *c, const char *base, size_t nb, const char *key, size_t nk) {
+  char *p = brr_arena_alloc(c->a, nb + 1 + nk + 1);
+  memcpy(p, base, nb);
+  p[nb] = '.';
+  memcpy(p + nb + 1, key, nk);
+  p[nb + 1 + nk] = '\0';
+  return p;
+}
+
 const char *brr_schk_path(brr_schk *c, const char *base, const char *key) {
   if (!base || !*base) return brr_arena_strdup(c->a, key);
-  return brr_arena_printf(c->a, "%s.%s", base, key);
+  return join_path(c, base, strlen(base), key, strlen(key));
 }
 
 const char *brr_schk_index(brr_schk *c, const char *base, size_t i) {
-  return brr_arena_printf(c->a, "%s.%zu", base, i);
+  char digits[24];
+  size_t n = 0;
+  do {
+    digits[sizeof digits - 1 - n++] = (char)('0' + i % 10);
+    i /= 10;
+  } while (i);
+  return join_path(c, base, strlen(base), digits + sizeof digits - n, n);
 }
 
 void brr_schk_error_mark(brr_schk *c, brr_mark m, const char *path, const char *fmt, ...) {

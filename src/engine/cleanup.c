@@ -2,6 +2,7 @@
  * (normal end, first signal) or blocking with its own connections (last resort). Both also
  * sweep containers, networks and volumes by the run's label, which catches objects whose
  * create answer never arrived because the request was cancelled. */
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -68,9 +69,11 @@ static void idset_add_listed(idset *s, brr_engine_kind kind, const cJSON *list) 
 /* Image names go before image ids, so untagging never races the removal of the image. */
 static bool is_image_id(const char *s) { return brr_startswith(s, "sha256:"); }
 
+/* Images newest first: what was built on an image goes before it (and may take it along). */
 static void idset_add_tracked(idset *s, const brr_engine *e, brr_engine_kind kind, int ids) {
-  for (size_t i = 0; i < e->tracked[kind].n; i++) {
-    const char *id = e->tracked[kind].ids[i];
+  size_t n = e->tracked[kind].n;
+  for (size_t i = 0; i < n; i++) {
+    const char *id = e->tracked[kind].ids[kind == BRR_ENGINE_IMAGE ? n - 1 - i : i];
     if (ids < 0 || (ids > 0) == is_image_id(id)) idset_add(s, id);
   }
 }
@@ -93,6 +96,10 @@ static const struct {
 typedef struct cleanup_op {
   int phase;              /* index into PHASES, -1 before the first */
   idset found;            /* listed by label, for the next removal phase */
+  idset queue;            /* images, removed one at a time: parents and children race */
+  size_t queued;          /* how many of `queue` were started */
+  idset later;            /* images other images of ours still build on: after them */
+  bool progress;          /* an image went in this round, so `later` may go now */
   brr_engine_req **kids;  /* steps in flight */
   size_t nkids, capkids;
   int failed;
@@ -102,9 +109,21 @@ typedef struct cleanup_op {
 static void cleanup_op_free(void *p) {
   cleanup_op *c = p;
   idset_clear(&c->found);
+  idset_clear(&c->later);
+  idset_clear(&c->queue);
   free(c->kids);
   brr_buf_free(&c->errors);
   free(c);
+}
+
+static void note_failure(cleanup_op *c, const char *fmt, ...) BRR_PRINTF(2, 3);
+static void note_failure(cleanup_op *c, const char *fmt, ...) {
+  if (c->failed++ >= 3) return;   /* the first few say enough */
+  if (c->errors.len) brr_buf_puts(&c->errors, "; ");
+  va_list ap;
+  va_start(ap, fmt);
+  brr_buf_vprintf(&c->errors, fmt, ap);
+  va_end(ap);
 }
 
 static void kid(brr_engine_req *r, brr_engine_req *k) {
@@ -137,6 +156,23 @@ static void cleanup_next(brr_engine_req *r) {
   cleanup_op *c = r->op;
   brr_engine *e = r->e;
   while (c->nkids == 0) {
+    bool stop = r->cancelled || e->freeing;
+    if (!stop && c->queued < c->queue.n) {
+      kid(r, remove_one(e, BRR_ENGINE_IMAGE, c->queue.v[c->queued++]));
+      continue;
+    }
+    if (!stop && c->later.n && c->progress) {
+      /* children went first; their parents may go now */
+      idset_clear(&c->queue);
+      c->queue = c->later;
+      c->queued = 0;
+      c->later = (idset){0};
+      c->progress = false;
+      continue;
+    }
+    for (size_t i = 0; i < c->later.n; i++)
+      note_failure(c, "remove image: %s still has dependent child images", c->later.v[i]);
+    idset_clear(&c->later);
     if (r->cancelled || e->freeing || ++c->phase >= (int)BRR_ARRAY_LEN(PHASES)) {
       cleanup_end(r);
       return;
@@ -149,6 +185,12 @@ static void cleanup_next(brr_engine_req *r) {
     idset todo = c->found;
     c->found = (idset){0};
     idset_add_tracked(&todo, e, kind, PHASES[c->phase].ids);
+    if (kind == BRR_ENGINE_IMAGE) {
+      idset_clear(&c->queue);
+      c->queue = todo;
+      c->queued = 0;
+      continue;
+    }
     for (size_t i = 0; i < todo.n; i++) kid(r, remove_one(e, kind, todo.v[i]));
     idset_clear(&todo);
   }
@@ -167,8 +209,18 @@ static void cleanup_step(brr_engine_req *r, brr_engine_req *child, const brr_eng
              child->op && res->error && strstr(res->error, "already in progress")) {
     /* someone else's removal (e.g. of a cancelled cleanup) is under way: wait for it */
     kid(r, brr_engine_container_wait(r->e, child->op, "removed", NULL, NULL));
+  } else if (PHASES[c->phase].kind == BRR_ENGINE_IMAGE && res->http_status == 409 &&
+             child->op && res->error && strstr(res->error, "dependent child images")) {
+    idset_add(&c->later, child->op);
+  } else if (PHASES[c->phase].kind == BRR_ENGINE_IMAGE && child->op && res->error &&
+             strstr(res->error, "unrecognized image ID")) {
+    /* the engine lost it while we asked (removed along with a child): gone */
+    brr_engine_untrack(r->e, BRR_ENGINE_IMAGE, child->op);
+    c->progress = true;
   } else if (res->status && res->status != BRR_ENOENT && res->status != BRR_ECANCELED) {
-    if (c->failed++ < 3) brr_buf_printf(&c->errors, "%s%s", c->errors.len ? "; " : "", res->error);
+    note_failure(c, "%s", res->error);
+  } else if (PHASES[c->phase].kind == BRR_ENGINE_IMAGE) {
+    c->progress = true;
   }
   if (c->nkids == 0) cleanup_next(r);
 }
@@ -270,8 +322,18 @@ int brr_engine_cleanup_sync(brr_engine *e) {
     idset todo = {0};
     if (api && kind != BRR_ENGINE_IMAGE) sync_list(c, e, api, kind, &todo, &out);
     idset_add_tracked(&todo, e, kind, PHASES[p].ids);
-    for (size_t i = 0; i < todo.n; i++)
-      left += api ? sync_remove(c, e, api, kind, todo.v[i], &out) : 1;
+    /* images another of ours builds on fail until that one is gone: go round again while
+     * a round removes something */
+    size_t before;
+    do {
+      before = todo.n;
+      idset rest = {0};
+      for (size_t i = 0; i < todo.n; i++)
+        if (!api || sync_remove(c, e, api, kind, todo.v[i], &out)) idset_add(&rest, todo.v[i]);
+      idset_clear(&todo);
+      todo = rest;
+    } while (kind == BRR_ENGINE_IMAGE && todo.n && todo.n < before);
+    left += (int)todo.n;
     idset_clear(&todo);
   }
   free(api);

@@ -334,6 +334,22 @@ static size_t on_read(char *buf, size_t sz, size_t n, void *ud) {
   return 0;
 }
 
+/* Rewinding lets curl resend a body when a reused connection turned out to be closed;
+ * memory and files can, a producer cannot. */
+static int on_seek(void *ud, curl_off_t offset, int origin) {
+  brr_http_req *r = ud;
+  if (origin != SEEK_SET || offset < 0) return CURL_SEEKFUNC_CANTSEEK;
+  if (r->body.data) {
+    if ((size_t)offset > r->body.len) return CURL_SEEKFUNC_FAIL;
+    r->mem_pos = (size_t)offset;
+    return CURL_SEEKFUNC_OK;
+  }
+  if (r->fd >= 0)
+    return lseek(r->fd, (off_t)offset, SEEK_SET) == (off_t)offset ? CURL_SEEKFUNC_OK
+                                                                   : CURL_SEEKFUNC_FAIL;
+  return CURL_SEEKFUNC_CANTSEEK;
+}
+
 /* ---- requests ----------------------------------------------------------------------------------- */
 
 static void add_header(brr_http_req *r, const char *line) {
@@ -363,6 +379,8 @@ static int setup_method(brr_http_req *r, const char *method) {
     if (size == -2) return -1;
     curl_easy_setopt(c, CURLOPT_READFUNCTION, on_read);
     curl_easy_setopt(c, CURLOPT_READDATA, r);
+    curl_easy_setopt(c, CURLOPT_SEEKFUNCTION, on_seek);
+    curl_easy_setopt(c, CURLOPT_SEEKDATA, r);
   }
   if (strcmp(method, "POST") == 0) {
     curl_easy_setopt(c, CURLOPT_POST, 1L);
@@ -402,6 +420,10 @@ static void setup_easy(brr_http_req *r, const brr_http_request *rq) {
   if (rq->timeout_ms > 0) curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, rq->timeout_ms);
   if (rq->connect_timeout_ms > 0)
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, rq->connect_timeout_ms);
+  if (rq->follow) {
+    curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
+    curl_easy_setopt(c, CURLOPT_MAXREDIRS, 10L);
+  }
   if (rq->idle_timeout_s > 0) {
     curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
     curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, rq->idle_timeout_s);

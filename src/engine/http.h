@@ -31,6 +31,8 @@ typedef struct brr_http_request {
   long timeout_ms;           /* whole request, 0: none */
   long connect_timeout_ms;   /* 0: libcurl's default */
   long idle_timeout_s;       /* abort after this long below 1 byte/s, 0: none */
+  bool follow;               /* follow redirects (registries send blob downloads to storage);
+                                credentials are not sent on to another host */
   void *ud;
   /* The status line and headers of the final answer arrived (1xx answers are skipped). */
   void (*on_headers)(void *ud, long status, const char *headers);

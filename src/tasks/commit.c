@@ -39,6 +39,33 @@ static void add_target(commit_task *c, const char *repo, const char *tag) {
   BRR_VEC_PUSH(c->targets, c->n_targets, c->cap_targets, t);
 }
 
+/* A multi-platform push's artifact (spec §9.8): keyed by repository, the platforms' manifest
+ * digests cut to 12 characters as buildrunner's trunc_digest. */
+static void add_mp_artifact(commit_task *c, const char *repo, brr_value *tags) {
+  brr_runtime *rt = c->rt;
+  brr_mp_image imgs[64];
+  size_t n = brr_build_mp_images(rt, c->step, imgs, 64);
+  if (n > 64) n = 64;
+  brr_buf ids = BRR_BUF_INIT;
+  brr_value *plats = brr_val_list(rt->arena, BRR_MARK_NONE);
+  for (size_t i = 0; i < n; i++) {
+    const char *d = imgs[i].digest;
+    if (brr_startswith(d, "sha256:")) d += 7;
+    brr_buf_printf(&ids, "%s%.12s", i ? "," : "", d);
+    char *p = brr_xasprintf("%s:%.12s", imgs[i].platform, d);
+    brr_val_list_push(rt->arena, plats, brr_val_str(rt->arena, BRR_MARK_NONE, p));
+    free(p);
+  }
+  brr_value *props = brr_val_map(rt->arena, BRR_MARK_NONE);
+  brr_val_map_sets(rt->arena, props, "type", brr_val_str(rt->arena, BRR_MARK_NONE, "docker-image"));
+  brr_val_map_sets(rt->arena, props, "docker:image", brr_val_str(rt->arena, BRR_MARK_NONE, brr_buf_cstr(&ids)));
+  brr_val_map_sets(rt->arena, props, "docker:repository", brr_val_str(rt->arena, BRR_MARK_NONE, repo));
+  brr_val_map_sets(rt->arena, props, "docker:tags", tags);
+  brr_val_map_sets(rt->arena, props, "docker:platforms", plats);
+  brr_val_map_sets(rt->arena, rt->artifacts, repo, props);
+  brr_buf_free(&ids);
+}
+
 /* Collect the targets of one spec and, for pushes of a single-platform step, its artifact. */
 static void plan_spec(commit_task *c, const brr_pushspec *ps) {
   brr_runtime *rt = c->rt;
@@ -62,6 +89,8 @@ static void plan_spec(commit_task *c, const brr_pushspec *ps) {
     char *key = brr_xasprintf("%s/%s", rt->cfg->steps[c->step].name.s, c->image);
     brr_val_map_sets(rt->arena, rt->artifacts, key, props);
     free(key);
+  } else if (ps->push) {
+    add_mp_artifact(c, repo, tags);
   }
   free(repo);
   free(extra);

@@ -170,6 +170,8 @@ int brr_runtime_factory(void *ud, const brr_graph *g, size_t node, brr_task **ou
   brr_runtime *rt = ud;
   const brr_node *n = &g->nodes[node];
   *out = NULL;
+  /* once per run, when the first node starts: it runs beside the build */
+  brr_build_begin(rt);
   switch (n->kind) {
   case BRR_NODE_COMMIT:
     return brr_task_commit_new(rt, node, out);
@@ -177,6 +179,14 @@ int brr_runtime_factory(void *ud, const brr_graph *g, size_t node, brr_task **ou
     return brr_task_run_new(rt, node, out);
   case BRR_NODE_POST_BUILD:
     return brr_task_post_build_new(rt, node, out);
+  case BRR_NODE_BUILD:
+    return brr_task_build_new(rt, node, out);
+  case BRR_NODE_PLATFORM_BUILD:
+    return brr_task_platform_build_new(rt, node, out);
+  case BRR_NODE_MANIFEST:
+    return brr_task_manifest_new(rt, node, out);
+  case BRR_NODE_PUSH:
+    return brr_task_push_new(rt, node, out);
   default:
     break;
   }

@@ -1,7 +1,7 @@
 #!/bin/bash
 # The cli's load path: --print-generated-files (project file to stdout byte for byte, names
 # and global files to stderr, exit 0 / 78), --log-generated-files (everything to stderr,
-# then the normal run), the pipeline summary, and the exit codes of the load.
+# then the normal path), the graph of a loaded pipeline, and the exit codes of the load.
 set -u
 : "${BRR:?BRR must name the brr binary}"
 tmp=$(mktemp -d)
@@ -24,15 +24,15 @@ check 'grep -q "^Generated contents of buildrunner.yaml:$" "$tmp/err"' "stderr n
 check 'grep -q "^Generated contents of .buildrunner.yaml:$" "$tmp/err"' "stderr names the global file"
 check 'grep -q "^env: {G: 1}$" "$tmp/err"' "stderr has the rendered global file"
 
-run --log-generated-files
+run --log-generated-files --graph
 check '[ "$(rc)" = 0 ]' "--log-generated-files exits 0"
-check 'grep -q "^  two: run busybox (2 commands) (after one)$" "$tmp/out"' "the summary follows on stdout"
+check 'grep -q "<- one/commit  depends" "$tmp/out"' "the graph follows on stdout"
 check 'grep -q "^steps:$" "$tmp/err"' "stderr has the rendered project file"
 
-run
+run --push --graph=json
 check '[ "$(rc)" = 0 ]' "a valid config exits 0"
-check 'grep -q "^buildrunner.yaml: 2 steps, build id unknown-0.I000000.M0-" "$tmp/out"' "summary header"
-check 'grep -q "^  one: build (inline Dockerfile); push repo/one:v1,unknown-0.i000000.m0-" "$tmp/out"' "summary of a build step"
+check 'grep -q "\"image\":\"repo/one:v1\"" "$tmp/out"' "the push of the written tag"
+check 'grep -q "\"image\":\"repo/one:unknown-0.i000000.m0-" "$tmp/out"' "the injected build tag from the placeholder identity"
 check 'grep -q "placeholders" "$tmp/err"' "the placeholder identity is warned about"
 
 printf 'steps:\n  one:\n    run: {image: 5}\n' >"$tmp/b/buildrunner.yaml"
@@ -40,7 +40,7 @@ run --print-generated-files
 check '[ "$(rc)" = 78 ]' "--print-generated-files of an invalid config exits 78"
 check 'grep -q "^buildrunner.yaml:3:18: steps.one.run.image: expected a string, got an integer" "$tmp/err"' "the error is printed gcc-style"
 run
-check '[ "$(rc)" = 78 ] && [ ! -s "$tmp/out" ]' "an invalid config exits 78 and prints no summary"
+check '[ "$(rc)" = 78 ] && [ ! -s "$tmp/out" ]' "an invalid config exits 78 and runs nothing"
 
 printf 'version: 4.0\nsteps:\n  one:\n    run: {image: x}\n' >"$tmp/b/buildrunner.yaml"
 run

@@ -53,6 +53,12 @@ static void make_objects(brr_engine *e, objects *o) {
   RUN(&loop, &b, brr_engine_container_commit(e, o->running, NULL, box_cb, &b));
   ASSERT_OK(&b);
   o->image_commit = brr_xstrdup(b.id);
+  /* an image built on that one: the parent can only go after its child */
+  spec = (brr_engine_container_spec){.image = o->image_commit, .cmd = sleep_cmd};
+  char *on_commit = create(e, &spec);
+  RUN(&loop, &b, brr_engine_container_commit(e, on_commit, NULL, box_cb, &b));
+  ASSERT_OK(&b);
+  free(on_commit);
   o->tag = brr_xasprintf("brr-e2e-tag-%s:t", rid);
   RUN(&loop, &b, brr_engine_image_tag(e, TEST_IMAGE, o->tag, box_cb, &b));
   ASSERT_OK(&b);
@@ -72,11 +78,11 @@ static void make_objects(brr_engine *e, objects *o) {
   assert_int_equal(b.status, BRR_ECANCELED);
   spin(&loop, 500);   /* the engine goes on with it */
 
-  assert_int_equal(brr_engine_tracked(e, BRR_ENGINE_CONTAINER), 3);
+  assert_int_equal(brr_engine_tracked(e, BRR_ENGINE_CONTAINER), 4);
   assert_int_equal(brr_engine_tracked(e, BRR_ENGINE_NETWORK), 2);
   assert_int_equal(brr_engine_tracked(e, BRR_ENGINE_VOLUME), 1);
-  assert_int_equal(brr_engine_tracked(e, BRR_ENGINE_IMAGE), 2);   /* commit and tag */
-  assert_true(leftovers(e) >= 3 + 2 + 1 + 2);
+  assert_int_equal(brr_engine_tracked(e, BRR_ENGINE_IMAGE), 3);   /* 2 commits and a tag */
+  assert_true(leftovers(e) >= 4 + 2 + 1 + 2);
   free(repo), free(bind), free(net2), free(net);
   box_clear(&b);
 }

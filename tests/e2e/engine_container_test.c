@@ -445,6 +445,51 @@ static void test_archive_roundtrip_and_commit(void **state) {
   box_clear(&b);
 }
 
+static void test_stop_and_kill(void **state) {
+  (void)state;
+  brr_engine *e = engine_new(&loop, NULL, NULL);
+  box b = {0}, w = {0};
+  /* sh as PID 1 ignores SIGTERM: stop waits its grace period, then kills */
+  char *id = start_sleeper(e, NULL);
+  brr_engine_container_wait(e, id, NULL, box_cb, &w);
+  uint64_t t0 = brr_mono_ms();
+  RUN(&loop, &b, brr_engine_container_stop(e, id, 1, box_cb, &b));
+  ASSERT_OK(&b);
+  assert_int_equal(b.http_status, 204);
+  assert_true(brr_mono_ms() - t0 >= 900);
+  wait_one(&loop, &w, 30000);
+  ASSERT_OK(&w);
+  assert_int_equal(w.exit_code, 137);
+  /* stopping a stopped container is not an error (the engine says 304) */
+  RUN(&loop, &b, brr_engine_container_stop(e, id, 1, box_cb, &b));
+  ASSERT_OK(&b);
+  assert_int_equal(b.http_status, 304);
+  /* starting it again works; kill with a signal the trap turns into an exit code */
+  const char *trap[] = {"sh", "-c", "trap 'exit 42' TERM; while :; do sleep 0.05; done", NULL};
+  brr_engine_container_spec spec = {.image = TEST_IMAGE, .cmd = trap, .network = "none"};
+  RUN(&loop, &b, brr_engine_container_create(e, &spec, box_cb, &b));
+  ASSERT_OK(&b);
+  char *id2 = brr_xstrdup(b.id);
+  RUN(&loop, &b, brr_engine_container_start(e, id2, box_cb, &b));
+  ASSERT_OK(&b);
+  spin(&loop, 200);
+  box_clear(&w);
+  brr_engine_container_wait(e, id2, NULL, box_cb, &w);
+  RUN(&loop, &b, brr_engine_container_kill(e, id2, "SIGTERM", box_cb, &b));
+  ASSERT_OK(&b);
+  wait_one(&loop, &w, 30000);
+  assert_int_equal(w.exit_code, 42);
+  /* killing what does not run is the engine's 409, with its words */
+  RUN(&loop, &b, brr_engine_container_kill(e, id2, NULL, box_cb, &b));
+  assert_int_equal(b.status, BRR_EFAILED);
+  assert_int_equal(b.http_status, 409);
+  assert_non_null(strstr(b.error, "is not running"));
+  cleanup_and_check(&loop, e);
+  engine_done(&loop, e);
+  free(id), free(id2);
+  box_clear(&b), box_clear(&w);
+}
+
 static void test_errors(void **state) {
   (void)state;
   brr_engine *e = engine_new(&loop, NULL, NULL);
@@ -487,6 +532,7 @@ int main(void) {
       ENGINE_TEST(test_attach_wait_exit_code),
       ENGINE_TEST(test_exec),
       ENGINE_TEST(test_archive_roundtrip_and_commit),
+      ENGINE_TEST(test_stop_and_kill),
       ENGINE_TEST(test_errors),
   };
   int rc = cmocka_run_group_tests(tests, NULL, NULL);

@@ -84,6 +84,35 @@ static const char *label_of(const cJSON *inspect, const char *key) {
   return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
+/* A body producer: 700 bytes per call, pausing every fifth call for a few milliseconds. */
+typedef struct producer {
+  const brr_buf *src;
+  size_t at;
+  int calls, pauses;
+  brr_engine_req *req;
+  uv_timer_t timer;
+} producer;
+
+static void producer_wake(uv_timer_t *t) {
+  producer *p = t->data;
+  brr_engine_resume(p->req);
+}
+
+static ssize_t producer_read(void *ud, char *buf, size_t cap) {
+  producer *p = ud;
+  if (++p->calls % 5 == 0) {
+    p->pauses++;
+    uv_timer_start(&p->timer, producer_wake, 3, 0);
+    return BRR_ENGINE_READ_PAUSE;
+  }
+  size_t n = p->src->len - p->at;
+  if (n > cap) n = cap;
+  if (n > 700) n = 700;
+  memcpy(buf, p->src->data + p->at, n);
+  p->at += n;
+  return (ssize_t)n;
+}
+
 /* ---- build ------------------------------------------------------------------------------- */
 
 static void test_build(void **state) {
@@ -124,7 +153,7 @@ static void test_build(void **state) {
   assert_true(fd >= 0);
   assert_int_equal(write(fd, tar.data, tar.len), (ssize_t)tar.len);
   close(fd);
-  o = (brr_engine_build_opts){.target = "first"};
+  o = (brr_engine_build_opts){.target = "first", .platform = "linux/amd64"};
   brr_engine_body file = {.path = path};
   seen_clear(&s);
   RUN(&loop, &s.b, brr_engine_image_build(e, &o, &file, seen_progress, seen_done, &s));
@@ -134,7 +163,23 @@ static void test_build(void **state) {
   assert_string_equal(out, "first\n");
   free(out);
   unlink(path);
-  assert_int_equal(brr_engine_tracked(e, BRR_ENGINE_IMAGE), 2);
+
+  /* streamed from a producer that hands out 700 bytes at a time and pauses now and then */
+  producer prod = {.src = &tar};
+  uv_timer_init(&loop, &prod.timer);
+  prod.timer.data = &prod;
+  brr_engine_body streamed = {.read = producer_read, .read_ud = &prod, .size = -1};
+  o = (brr_engine_build_opts){.buildargs = args};
+  seen_clear(&s);
+  prod.req = brr_engine_image_build(e, &o, &streamed, seen_progress, seen_done, &s);
+  wait_one(&loop, &s.b, 120000);
+  ASSERT_OK(&s.b);
+  assert_true(prod.calls > 5);
+  assert_true(prod.pauses > 0);
+  uv_close((uv_handle_t *)&prod.timer, NULL);
+  out = run_output(e, s.b.id, cat);
+  assert_string_equal(out, "hi there\nfrom the context\nsecond\n");
+  free(out);
 
   /* a failing step: HTTP 200, and the failure is in the stream */
   const char *bad[] = {"Dockerfile", "FROM " TEST_IMAGE "\nRUN echo about to fail; exit 7\n", NULL};
@@ -273,6 +318,21 @@ static void test_push_and_pull(void **state) {
   char *repo_digest = brr_xasprintf("127.0.0.1:5000/%s@%s", name, pushed);
   assert_string_equal(cJSON_GetArrayItem(cJSON_GetObjectItem(b.json, "RepoDigests"), 0)->valuestring,
                       repo_digest);
+
+  /* the shared test image: two callers, one pull, one digest */
+  seen_clear(&p1), seen_clear(&p2);
+  brr_engine_get_stats(e, &st0);
+  brr_engine_image_pull(e, TEST_IMAGE, NULL, NULL, seen_progress, seen_done, &p1);
+  brr_engine_image_pull(e, TEST_IMAGE, NULL, NULL, seen_progress, seen_done, &p2);
+  wait_all(&loop, v, 2, 60000);
+  ASSERT_OK(&p1.b);
+  ASSERT_OK(&p2.b);
+  brr_engine_get_stats(e, &st1);
+  assert_int_equal(st1.pulls_started - st0.pulls_started, 1);
+  assert_int_equal(st1.http_requests - st0.http_requests, 1);
+  assert_true(brr_startswith(p1.b.digest, "sha256:"));
+  assert_string_equal(p1.b.digest, p2.b.digest);
+  assert_true(pull_events(TEST_IMAGE, t0) >= 1);
 
   /* a pull after the first ended is a new one; a platform is another flight */
   remove_local(e, ref);

@@ -1,5 +1,5 @@
 /* The graph of real files, loaded through brr_config_load: buildrunner's own examples
- * (shared/conformance) and the seed's scenarios written as buildrunner.yaml files. */
+ * (a copy in tests/config/buildrunner-examples) and the seed's scenarios written as buildrunner.yaml files. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,21 +15,21 @@
 
 #include "unit/graph_fixture.h"
 
-/* shared/conformance: beside the source tree in CI, /work/shared on a developer machine */
+/* buildrunner's examples: the copy kept in the source tree (tests/config), or another copy
+ * named by BRR_CONFORMANCE_DIR; a clean clone has only the first */
 static const char *conformance_dir(void) {
   static char *found;
   if (found) return found;
   const char *src = getenv("BRR_SOURCE_DIR");
-  char *cand[3] = {getenv("BRR_CONFORMANCE_DIR") ? brr_xstrdup(getenv("BRR_CONFORMANCE_DIR")) : NULL,
-                   brr_xasprintf("%s/../shared/conformance", src ? src : "."),
-                   brr_xstrdup("/work/shared/conformance")};
-  for (int i = 0; i < 3; i++) {
+  char *cand[2] = {getenv("BRR_CONFORMANCE_DIR") ? brr_xstrdup(getenv("BRR_CONFORMANCE_DIR")) : NULL,
+                   brr_xasprintf("%s/tests/config", src ? src : ".")};
+  for (int i = 0; i < 2; i++) {
     char *probe = cand[i] ? brr_path_join(cand[i], "buildrunner-examples/depends/buildrunner.yaml") : NULL;
     if (!found && probe && access(probe, R_OK) == 0) found = brr_xstrdup(cand[i]);
     free(probe);
     free(cand[i]);
   }
-  if (!found) fail_msg("shared/conformance not found (set BRR_CONFORMANCE_DIR)");
+  if (!found) fail_msg("buildrunner-examples not found under $BRR_SOURCE_DIR/tests/config");
   return found;
 }
 

@@ -1,0 +1,120 @@
+/* The MANIFEST node: once every platform of a multi-platform step is in the build registry,
+ * join them in an OCI index ("<registry>/buildrunner-mp-<host>:<uuid>") through the
+ * registry's HTTP API, and hand the native platform's image (loaded into the engine by its
+ * platform build) to the commit node, so later single-platform steps can run it (spec §7). */
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "build_internal.h"
+
+typedef struct manifest_task {
+  brr_btask b;               /* first: the base */
+  char *list_ref;
+  const char *native_ref;
+  const char *native_platform;
+} manifest_task;
+
+static void native_inspected(void *ud, const brr_engine_result *res) {
+  manifest_task *t = ud;
+  t->b.req = NULL;
+  const cJSON *id = res->status ? NULL : cJSON_GetObjectItemCaseSensitive(res->json, "Id");
+  if (!cJSON_IsString(id)) {
+    brr_btask_finish(&t->b, res->status ? res->status : BRR_EIO, "%s",
+                     res->error ? res->error : "the native image has no id");
+    return;
+  }
+  brr_runtime *rt = t->b.rt;
+  brr_step_state *st = &rt->steps[t->b.step];
+  brr_engine_track(rt->engine, BRR_ENGINE_IMAGE, id->valuestring);
+  brr_runtime_set(&st->build_image, id->valuestring);
+  st->multi_platform = true;
+  brr_task_log(t->b.task, BRR_LOG_INFO, "Native image (%s): %s", t->native_platform, id->valuestring);
+  brr_btask_finish(&t->b, 0, NULL);
+}
+
+static void indexed(void *ud, const brr_registry_result *res) {
+  manifest_task *t = ud;
+  t->b.rreq = NULL;
+  if (res->status) {
+    brr_btask_finish(&t->b, res->status, "%s", res->error ? res->error : "cannot create the manifest list");
+    return;
+  }
+  brr_runtime *rt = t->b.rt;
+  brr_mp_step *m = brr_build_mp_step(rt, t->b.step);
+  brr_runtime_set(&m->list_ref, t->list_ref);
+  brr_runtime_set(&m->list_digest, res->digest);
+  brr_task_log(t->b.task, BRR_LOG_INFO, "Created the manifest list %s (%s)", t->list_ref,
+               res->digest ? res->digest : "no digest");
+  /* buildrunner pulls the native ref; here each platform was loaded into the engine before
+   * it was pushed, so the image is at hand */
+  t->b.req = brr_engine_image_inspect(rt->engine, t->native_ref, native_inspected, t);
+}
+
+static int manifest_start(brr_task *task, uv_loop_t *loop) {
+  manifest_task *t = task->impl;
+  if (!brr_btask_begin(&t->b, loop)) return 0;
+  brr_runtime *rt = t->b.rt;
+  brr_build_state *bs = brr_build_state_get(rt);
+  brr_mp_step *m = brr_build_mp_step(rt, t->b.step);
+  /* the platforms this run built: the step's platform-build nodes */
+  const brr_graph *g = rt->graph;
+  size_t n = 0;
+  for (size_t i = 0; i < g->n_nodes; i++)
+    n += g->nodes[i].kind == BRR_NODE_PLATFORM_BUILD && g->nodes[i].step == t->b.step;
+  brr_registry_child *kids = brr_xcalloc(n + 1, sizeof *kids);
+  const char **plats = brr_xcalloc(n + 1, sizeof *plats);
+  size_t k = 0;
+  for (size_t i = 0; i < g->n_nodes; i++) {
+    const brr_node *x = &g->nodes[i];
+    if (x->kind != BRR_NODE_PLATFORM_BUILD || x->step != t->b.step) continue;
+    const brr_mp_platform *p = NULL;
+    for (size_t j = 0; j < m->n && !p; j++)
+      if (!strcmp(m->v[j].platform, x->platform)) p = &m->v[j];
+    if (!p) {
+      brr_btask_finish(&t->b, BRR_EFAILED, "platform %s was not built", x->platform);
+      free(kids);
+      free(plats);
+      return 0;
+    }
+    kids[k].ref = p->ref;
+    kids[k].platform = p->platform;
+    plats[k] = p->platform;
+    k++;
+  }
+  size_t native = brr_build_native_index(plats, k, rt->native_platform);
+  t->native_ref = kids[native].ref;
+  t->native_platform = kids[native].platform;
+  char *repo = brr_build_registry_repo(bs->breg_host);
+  t->list_ref = brr_xasprintf("%s:%s", repo, m->uuid);
+  free(repo);
+  t->b.rreq = brr_registry_index_create(bs->reg, t->list_ref, kids, k, indexed, t);
+  free(kids);
+  free(plats);
+  return 0;
+}
+
+static void manifest_cancel(brr_task *task) { brr_btask_cancel(&((manifest_task *)task->impl)->b); }
+static void manifest_abort(brr_task *task) { brr_btask_abort(&((manifest_task *)task->impl)->b); }
+
+static void manifest_free(brr_task *task) {
+  manifest_task *t = task->impl;
+  brr_build_registry_release(t->b.rt);
+  brr_btask_free(&t->b);
+  free(t->list_ref);
+  free(t);
+  free(task);
+}
+
+static const brr_task_ops MANIFEST_OPS = {"manifest", manifest_start, manifest_cancel, manifest_free, manifest_abort};
+
+int brr_task_manifest_new(brr_runtime *rt, size_t node, brr_task **out) {
+  brr_task *task = brr_xcalloc(1, sizeof *task);
+  manifest_task *t = brr_xcalloc(1, sizeof *t);
+  brr_btask_init(&t->b, rt, node, task);
+  task->ops = &MANIFEST_OPS;
+  task->impl = t;
+  *out = task;
+  return 0;
+}

@@ -1,0 +1,280 @@
+/* The PLATFORM_BUILD node: one platform of a multi-platform build (spec §7). All platforms of a
+ * step run at the same time, each `docker buildx build --platform P --push` to the build
+ * registry as "<registry>/buildrunner-mp-<host>:<uuid>-<platform>", with its output prefixed
+ * by the platform. A failed platform is tried again on its own (5 tries, 1 -> 3 -> 9 -> 27 s).
+ *
+ * A build FROM another multi-platform step's image of this run (the graph marks it
+ * base_from_build_registry) gets its FROM lines rewritten to that step's image for this
+ * platform in the build registry: every platform builds on its own base, not on the one
+ * native image tagged locally (the case buildrunner's troubleshooting guide says fails). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "build_internal.h"
+
+#define MAX_TRIES 5
+#define MAX_DELAY_MS 30000u
+
+typedef struct pbuild_task {
+  brr_btask b;               /* first: the base */
+  const brr_build *build;
+  const char *platform;
+  char *local;               /* the tag buildx loads the image under */
+  char *host;                /* the build registry, once it answers */
+  char *ref;                 /* where this platform goes in it */
+  char *dockerfile;          /* a rewritten Dockerfile, or NULL */
+  unsigned tries, push_tries;
+  bool built;
+  brr_bx_args bx;
+} pbuild_task;
+
+static void attempt(pbuild_task *t);
+static void registry_ready(void *ud, int status, const char *host, const char *error);
+static void push_now(pbuild_task *t);
+
+static void retry_build(brr_btask *b) { attempt((pbuild_task *)b); }
+static void retry_push(brr_btask *b) { push_now((pbuild_task *)b); }
+
+static unsigned backoff_ms(unsigned tries) {
+  unsigned delay = 1000;
+  for (unsigned i = 1; i < tries && delay < MAX_DELAY_MS; i++) delay *= 3;
+  return delay > MAX_DELAY_MS ? MAX_DELAY_MS : delay;
+}
+
+static void pushed(void *ud, const brr_engine_result *res) {
+  pbuild_task *t = ud;
+  t->b.req = NULL;
+  if (res->status == 0 && res->digest) {
+    brr_build_mp_add(t->b.rt, t->b.step, t->platform, t->ref, res->digest);
+    brr_task_log(t->b.task, BRR_LOG_INFO, "Pushed %s (%s)", t->ref, res->digest);
+    brr_btask_finish(&t->b, 0, NULL);
+    return;
+  }
+  const char *why = res->error ? res->error : "the build registry reported no digest";
+  if (t->b.cancelled || res->status == BRR_ECANCELED || t->push_tries >= 3) {
+    brr_btask_finish(&t->b, res->status ? res->status : BRR_EIO, "%s", why);
+    return;
+  }
+  brr_task_log(t->b.task, BRR_LOG_WARNING, "%s: push %u of 3 failed: %s; trying again", t->platform, t->push_tries, why);
+  brr_btask_after(&t->b, backoff_ms(t->push_tries), retry_push);
+}
+
+static void push_now(pbuild_task *t) {
+  t->push_tries++;
+  /* an open registry: X-Registry-Auth of no credentials */
+  t->b.req = brr_engine_image_push(t->b.rt->engine, t->ref, NULL, NULL, pushed, t);
+}
+
+static void tagged(void *ud, const brr_engine_result *res) {
+  pbuild_task *t = ud;
+  t->b.req = NULL;
+  if (res->status) {
+    brr_btask_finish(&t->b, res->status, "%s", res->error ? res->error : "cannot tag the image");
+    return;
+  }
+  push_now(t);
+}
+
+/* Both the image and the registry are there: name it for the registry and push it. */
+static void push_phase(pbuild_task *t) {
+  if (!t->built || !t->host || t->b.req || t->ref) return;
+  brr_runtime *rt = t->b.rt;
+  char *repo = brr_build_registry_repo(t->host);
+  char *ptag = brr_build_platform_tag(t->platform);
+  t->ref = brr_xasprintf("%s:%s-%s", repo, brr_build_mp_step(rt, t->b.step)->uuid, ptag);
+  free(repo);
+  free(ptag);
+  t->b.req = brr_engine_image_tag(rt->engine, t->local, t->ref, tagged, t);
+}
+
+static void bx_line(void *ud, int stream, const char *line, size_t len) {
+  pbuild_task *t = ud;
+  brr_btask_line(&t->b, t->platform, stream, line, len);
+}
+
+static void bx_done(void *ud, const brr_buildx_result *res) {
+  pbuild_task *t = ud;
+  t->b.bx = NULL;
+  /* the tag exists once buildx loaded it, whatever came after */
+  brr_engine_track(t->b.rt->engine, BRR_ENGINE_IMAGE, t->local);
+  if (t->b.cancelled || res->status == BRR_ECANCELED) {
+    brr_btask_finish(&t->b, BRR_ECANCELED, NULL);
+    return;
+  }
+  if (res->status == 0) {
+    t->built = true;
+    push_phase(t);
+    return;
+  }
+  const char *why = res->error ? res->error : "docker buildx build failed";
+  if (t->tries >= MAX_TRIES || res->status == BRR_EIO) {
+    brr_btask_finish(&t->b, res->status, "%s (%u tr%s)", why, t->tries, t->tries == 1 ? "y" : "ies");
+    return;
+  }
+  unsigned delay = backoff_ms(t->tries);
+  brr_task_log(t->b.task, BRR_LOG_WARNING, "%s: try %u of %u failed: %s; trying this platform again in %u s",
+               t->platform, t->tries, MAX_TRIES, why, delay / 1000);
+  brr_btask_after(&t->b, delay, retry_build);
+}
+
+static void attempt(pbuild_task *t) {
+  brr_runtime *rt = t->b.rt;
+  t->tries++;
+  brr_bx_args_free(&t->bx);
+  brr_buildx_opts o;
+  brr_bx_args_make(rt, t->build, t->b.n->builder, t->local, &t->bx, &o);
+  o.context = t->b.prep.ctx.dir;
+  o.dockerfile = t->dockerfile ? t->dockerfile : t->b.prep.ctx.dockerfile;
+  o.platform = t->platform;
+  /* loaded, not pushed: the build does not wait for the registry to start */
+  o.push = false;
+  o.on_line = bx_line;
+  o.on_done = bx_done;
+  o.ud = t;
+  if (t->tries == 1)
+    brr_task_log(t->b.task, BRR_LOG_INFO, "Building %s%s%s", t->platform, t->b.n->builder ? " on builder " : "",
+                 t->b.n->builder ? t->b.n->builder : "");
+  t->b.bx = brr_buildx_build(rt->loop, &o);
+}
+
+/* The base images of this run that the Dockerfile names: every ref another multi-platform
+ * step commits or pushes, mapped to its image for this platform (or its index). */
+static brr_from_map *base_map(pbuild_task *t, size_t *n_out, char ***owned) {
+  brr_runtime *rt = t->b.rt;
+  brr_build_state *bs = brr_build_state_get(rt);
+  brr_from_map *map = NULL;
+  size_t n = 0, cap = 0;
+  char **keep = NULL;
+  size_t nk = 0, capk = 0;
+  for (size_t s = 0; s < rt->cfg->n_steps; s++) {
+    const brr_mp_step *m = &bs->mp[s];
+    if (s == t->b.step || !m->list_ref) continue;
+    const char *replace = m->list_ref;
+    for (size_t k = 0; k < m->n; k++)
+      if (!strcmp(m->v[k].platform, t->platform)) replace = m->v[k].ref;
+    const brr_step *st = &rt->cfg->steps[s];
+    for (size_t k = 0; k < st->n_push + st->n_commit; k++) {
+      brr_spec_refs r;
+      brr_build_spec_refs(k < st->n_push ? &st->push[k] : &st->commit[k - st->n_push], &r);
+      for (size_t i = 0; i < r.n; i++) {
+        char *norm = brr_image_ref_normalize(r.refs[i]);
+        BRR_VEC_PUSH(keep, nk, capk, norm);
+        brr_from_map e = {norm, replace};
+        BRR_VEC_PUSH(map, n, cap, e);
+      }
+      brr_build_spec_refs_free(&r);
+    }
+  }
+  BRR_VEC_PUSH(keep, nk, capk, NULL);
+  *owned = keep;
+  *n_out = n;
+  return map;
+}
+
+static void rewrite_from(pbuild_task *t) {
+  brr_runtime *rt = t->b.rt;
+  const brr_build_context *ctx = &t->b.prep.ctx;
+  char *path = ctx->dockerfile ? brr_xstrdup(ctx->dockerfile) : brr_path_join(ctx->dir, "Dockerfile");
+  brr_buf text = BRR_BUF_INIT;
+  if (brr_read_file(path, &text) == 0) {
+    size_t n;
+    char **owned;
+    brr_from_map *map = base_map(t, &n, &owned);
+    char *out = brr_build_rewrite_from(text.data, t->build, rt->cfg->global.docker_registry, map, n);
+    if (out) {
+      char *ptag = brr_build_platform_tag(t->platform);
+      t->dockerfile = brr_xasprintf("%s/Dockerfile-%zu-%s", rt->temp_dir, t->b.node, ptag);
+      free(ptag);
+      if (brr_write_file(t->dockerfile, out, strlen(out)) != 0) {
+        free(t->dockerfile);
+        t->dockerfile = NULL;
+      } else {
+        brr_task_log(t->b.task, BRR_LOG_INFO, "%s: the base image comes from the build registry", t->platform);
+      }
+      free(out);
+    }
+    free(map);
+    brr_strv_free(owned);
+  }
+  brr_buf_free(&text);
+  free(path);
+}
+
+static void prepared(brr_build_prep *p) {
+  pbuild_task *t = p->ud;
+  if (t->b.cancelled || p->cancelled) {
+    brr_btask_finish(&t->b, BRR_ECANCELED, NULL);
+    return;
+  }
+  if (p->rc != 0) {
+    if (brr_diags_exit_code(&p->d) == BRR_EXIT_CONFIG) brr_btask_config_error(&t->b, &p->d);
+    else brr_btask_finish(&t->b, BRR_EIO, "%s", p->d.n ? p->d.v[0].msg : "cannot prepare the build context");
+    return;
+  }
+  if (t->b.n->base_from_build_registry) rewrite_from(t);
+  attempt(t);
+}
+
+static void registry_ready(void *ud, int status, const char *host, const char *error) {
+  pbuild_task *t = ud;
+  t->b.bw = NULL;
+  if (status) {
+    /* what runs is pointless now: stop it, and report the registry's failure */
+    brr_btask_stop(&t->b, status, error ? error : "no build registry");
+    return;
+  }
+  t->host = brr_xstrdup(host);
+  push_phase(t);
+}
+
+static int pbuild_start(brr_task *task, uv_loop_t *loop) {
+  pbuild_task *t = task->impl;
+  if (!brr_btask_begin(&t->b, loop)) return 0;
+  brr_runtime *rt = t->b.rt;
+  char *ptag = brr_build_platform_tag(t->platform);
+  t->local = brr_xasprintf("brr-mp-%s:%s-%s", brr_engine_run_id(rt->engine), brr_build_mp_step(rt, t->b.step)->uuid, ptag);
+  free(ptag);
+  /* the registry starts (once per run) while this platform builds: the build is loaded
+   * into the engine and pushed when both are done */
+  t->b.bw = brr_build_registry_acquire(rt, registry_ready, t);
+  brr_build_prep *p = &t->b.prep;
+  p->build = t->build;
+  p->build_dir = rt->cfg->build_dir;
+  p->step = rt->cfg->steps[t->b.step].name.s;
+  p->temp_dir = rt->temp_dir;
+  p->done = prepared;
+  p->ud = t;
+  brr_build_prep_start(loop, p);
+  return 0;
+}
+
+static void pbuild_cancel(brr_task *task) { brr_btask_cancel(&((pbuild_task *)task->impl)->b); }
+static void pbuild_abort(brr_task *task) { brr_btask_abort(&((pbuild_task *)task->impl)->b); }
+
+static void pbuild_free(brr_task *task) {
+  pbuild_task *t = task->impl;
+  brr_build_registry_release(t->b.rt);
+  brr_btask_free(&t->b);
+  brr_bx_args_free(&t->bx);
+  if (t->dockerfile) remove(t->dockerfile);
+  free(t->dockerfile);
+  free(t->host);
+  free(t->ref);
+  free(t->local);
+  free(t);
+  free(task);
+}
+
+static const brr_task_ops PBUILD_OPS = {"platform-build", pbuild_start, pbuild_cancel, pbuild_free, pbuild_abort};
+
+int brr_task_platform_build_new(brr_runtime *rt, size_t node, brr_task **out) {
+  brr_task *task = brr_xcalloc(1, sizeof *task);
+  pbuild_task *t = brr_xcalloc(1, sizeof *t);
+  brr_btask_init(&t->b, rt, node, task);
+  t->build = rt->cfg->steps[t->b.step].build;
+  t->platform = t->b.n->platform;
+  task->ops = &PBUILD_OPS;
+  task->impl = t;
+  *out = task;
+  return 0;
+}

@@ -1,0 +1,529 @@
+/* brr template engine — private types shared by the files of src/template/.
+ *
+ * Pipeline: lex.c (source -> tokens, Jinja2's lexer rules) -> parse.c (tokens -> AST, Jinja2's
+ * grammar) -> symbols.c (Jinja2's compile-time scoping: which frame slot every name reads and
+ * writes) -> eval.c/expr.c (tree-walking evaluation) with values from tvalue.c and the
+ * built-in filters, tests, methods and functions.
+ *
+ * Everything a render allocates lives in one arena freed at the end; errors longjmp back to
+ * the render entry, so only heap resources registered with tctx_track survive that jump. */
+#ifndef BRR_TEMPLATE_INTERNAL_H
+#define BRR_TEMPLATE_INTERNAL_H
+
+#include <setjmp.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "brr/template.h"
+
+#if defined(__GNUC__)
+#define BRR_NOINLINE __attribute__((noinline))
+#else
+#define BRR_NOINLINE
+#endif
+
+typedef struct tctx tctx;
+typedef struct tcall tcall;
+
+/* ---- values --------------------------------------------------------------------------- */
+
+typedef enum {
+  TV_MISSING = 0, /* an unset frame slot (Jinja's `missing`); never escapes to templates */
+  TV_UNDEF,       /* jinja2.Undefined */
+  TV_NONE,
+  TV_BOOL,
+  TV_INT,
+  TV_FLOAT,
+  TV_STR,
+  TV_LIST,
+  TV_TUPLE,
+  TV_DICT,
+  TV_FUNC,  /* built-in function, bound method, macro */
+  TV_LOOP,  /* the `loop` object of a for loop */
+  TV_NS,    /* namespace() */
+  TV_RANGE, /* range() */
+  TV_ITER,  /* a one-shot iterator (map/select/... results, reversed()) */
+  TV_VIEW,  /* dict.keys()/values()/items() */
+  TV_OBJ,   /* cycler, joiner: small stateful objects */
+} tv_type;
+
+typedef struct tlist tlist;
+typedef struct tdict tdict;
+typedef struct tfunc tfunc;
+typedef struct tloop tloop;
+typedef struct tundef tundef;
+typedef struct titer titer;
+typedef struct tobj tobj;
+typedef struct trange {
+  int64_t start, stop, step;
+} trange;
+
+/* 16 bytes, so values travel in two registers */
+typedef struct tv {
+  uint8_t t;     /* tv_type */
+  uint8_t sub;   /* TV_VIEW: view kind; TV_TUPLE: 1 for groupby's (grouper, list) */
+  uint32_t slen; /* TV_STR: length in bytes (strings are capped well below 4 GiB) */
+  union {
+    bool b;
+    int64_t i;
+    double f;
+    const char *str; /* TV_STR: UTF-8, always NUL-terminated, may hold NULs */
+    tlist *l;   /* TV_LIST, TV_TUPLE */
+    tdict *d;   /* TV_DICT, TV_NS, TV_VIEW */
+    tfunc *fn;
+    tloop *loop;
+    tundef *u;  /* NULL: an anonymous Undefined */
+    titer *it;
+    tobj *obj;
+    trange *r;
+  } u;
+} tv;
+
+_Static_assert(sizeof(tv) == 16, "tv must stay small enough to return in registers");
+
+enum { TV_VIEW_KEYS, TV_VIEW_VALUES, TV_VIEW_ITEMS };
+
+struct tlist {
+  tv *v;
+  size_t n, cap;
+};
+
+typedef struct tdent {
+  tv key, val;
+  uint64_t hash;
+  bool dead; /* removed by pop(); skipped by iteration */
+} tdent;
+
+struct tdict {
+  tdent *e;
+  size_t n;    /* entries used in e (live and dead) */
+  size_t live; /* live entries */
+  size_t cap;
+  uint32_t *idx; /* open-addressing index into e (+1; 0 = empty) */
+  size_t icap;   /* power of two */
+  bool ordered;  /* a collections.OrderedDict (what read_yaml_file returns): prints and compares as one */
+};
+
+struct titer {
+  tv *v;
+  size_t n, pos;
+  const char *what; /* "generator" or "list_reverseiterator", for messages */
+};
+
+/* Why a value is undefined, to build Jinja2's messages ("'x' is undefined", "'dict object'
+ * has no attribute 'y'") when it is used. */
+struct tundef {
+  const char *hint;  /* explicit message, or NULL */
+  tv obj;            /* TV_MISSING when the undefined is a missing variable */
+  tv name;           /* variable name, attribute name or key */
+};
+
+/* ---- AST -------------------------------------------------------------------------------- */
+
+typedef enum {
+  /* statements */
+  N_OUTPUT, N_DATA, N_FOR, N_IF, N_MACRO, N_CALLBLOCK, N_FILTERBLOCK, N_WITH, N_ASSIGN,
+  N_ASSIGNBLOCK, N_EXPRSTMT, N_BLOCK, N_INCLUDE, N_UNSUPPORTED, N_TEMPLATE,
+  /* expressions */
+  N_CONST, N_NAME, N_NSREF, N_TUPLE, N_LIST, N_DICT, N_PAIR, N_GETATTR, N_GETITEM, N_SLICE,
+  N_CALL, N_KEYWORD, N_FILTER, N_TEST, N_NOT, N_NEG, N_POS, N_BINOP, N_AND, N_OR, N_CONCAT,
+  N_COMPARE, N_OPERAND, N_CONDEXPR,
+} tnode_kind;
+
+/* binary and comparison operators (N_BINOP, N_OPERAND) */
+typedef enum {
+  OP_ADD, OP_SUB, OP_MUL, OP_DIV, OP_FLOORDIV, OP_MOD, OP_POW,
+  OP_EQ, OP_NE, OP_LT, OP_LTEQ, OP_GT, OP_GTEQ, OP_IN, OP_NOTIN,
+} topcode;
+
+enum { CTX_LOAD, CTX_STORE, CTX_PARAM };
+
+typedef struct tframe_info tframe_info;
+typedef struct tnodes {
+  struct tnode **v;
+  size_t n, cap;
+} tnodes;
+
+typedef tv (*tbuiltin)(tctx *c, tcall *a);
+typedef bool (*ttestfn)(tctx *c, tcall *a);
+
+typedef struct tnode tnode;
+struct tnode {
+  uint8_t kind;
+  uint8_t op;    /* top, name ctx, flags */
+  bool flag;     /* N_FOR: recursive; N_INCLUDE: ignore missing; N_BLOCK: scoped;
+                    N_FILTER/N_TEST: resolved at runtime (unknown at parse time, soft) */
+  bool flag2;    /* N_INCLUDE: with context; N_NAME: reads a parameter slot (no undefined
+                    check: Jinja2 shows its `missing` sentinel if the slot is unset) */
+  unsigned line, col;
+  unsigned jline;       /* the line Jinja2 gives the node (a few differ from the token's) */
+  unsigned mline;       /* N_WITH: the line Jinja2 blames for errors in its values */
+  tnode *a, *b, *c, *d; /* children, meaning per kind (see parse.c) */
+  tnodes l1, l2, l3;    /* child lists, meaning per kind */
+  const char *s;        /* name / attribute / filter / test name, data text */
+  size_t slen;
+  const char *s2;       /* N_NSREF: attribute */
+  tv k;                 /* N_CONST */
+  /* resolved by symbols.c */
+  int hops, slot;       /* N_NAME: frame hops up and slot index */
+  tframe_info *fi, *fi2, *fi3; /* frames a statement opens (for: body, else, test) */
+  union {
+    tbuiltin filter;
+    ttestfn test;
+  } fn;
+  int ref_hops, ref_slot; /* N_MACRO: where its name is stored; N_FOR: the `loop` slot */
+  uint8_t uses;           /* N_MACRO/N_CALLBLOCK: caller/kwargs/varargs accessed */
+  int caller_slot, kwargs_slot, varargs_slot;
+};
+
+enum { USES_CALLER = 1, USES_KWARGS = 2, USES_VARARGS = 4 };
+
+/* How a frame slot is filled when the frame is entered (Jinja2's idtracking loads). */
+typedef enum { LOAD_PARAM, LOAD_RESOLVE, LOAD_ALIAS, LOAD_UNDEF } tload_kind;
+
+typedef struct tslot {
+  const char *name;
+  size_t namelen;
+  uint64_t hash; /* of the name, for context lookups */
+  tload_kind load;
+  int alias_hops, alias_slot; /* LOAD_ALIAS: the outer slot copied at entry */
+} tslot;
+
+struct tframe_info {
+  tslot *slots;
+  size_t n;
+  bool toplevel; /* assignments here also go to the template context (context.vars) */
+};
+
+/* A running frame: the slots of one tframe_info plus the frame it is nested in. */
+typedef struct tframe {
+  struct tframe *parent;
+  tv *slots;
+  const tframe_info *fi;
+} tframe;
+
+/* ---- calls ------------------------------------------------------------------------------ */
+
+typedef struct tkwarg {
+  const char *name;
+  tv v;
+} tkwarg;
+
+struct tcall {
+  tv *pos; /* arguments: valid only during the call (copy what you keep) */
+  size_t npos;
+  tkwarg *kw;
+  size_t nkw;
+  const tnode *at; /* for error positions */
+  tfunc *self;     /* the function called (bound `self`, state) */
+  tv posbuf[6];    /* storage for the usual few arguments, saving allocations */
+  tkwarg kwbuf[4];
+};
+
+typedef enum { FN_BUILTIN, FN_MACRO } tfunc_kind;
+
+struct tfunc {
+  uint8_t kind;
+  const char *name;
+  tbuiltin fn;      /* FN_BUILTIN */
+  tv self;          /* bound methods: the object; TV_MISSING for plain functions */
+  const tnode *macro; /* FN_MACRO: N_MACRO or N_CALLBLOCK */
+  tframe *closure;    /* FN_MACRO: the frame the macro was defined in */
+  const char **argnames;
+  size_t nargs;
+};
+
+/* cycler() and joiner(), and Jinja2's `missing` sentinel */
+struct tobj {
+  uint8_t kind; /* 0 cycler, 1 joiner, 2 missing */
+  tv *items;
+  size_t n, pos;
+  const char *sep;
+  size_t seplen;
+  bool used;
+};
+
+struct tloop {
+  tv *items;
+  size_t n, i;
+  tv last_changed;     /* changed(): TV_MISSING before the first call */
+  int depth;           /* 1 for the outer loop; recursive calls add one */
+  const tnode *node;   /* the for statement, for recursive loop() calls */
+  struct tframe *frame; /* the frame it runs in */
+};
+
+/* ---- render context ----------------------------------------------------------------------- */
+
+struct tctx {
+  brr_arena *a;          /* for brr_value trees (read_yaml_file); template values use talloc */
+  struct tchunk *chunks; /* talloc's memory */
+  struct tchunk *spare;  /* released chunks, for reuse */
+  bool escaped;          /* see tescape() */
+  const brr_tmpl_env *env;
+  const char *file;
+  const char *src; /* normalised source (newlines as \n), for messages */
+  size_t srclen;
+  jmp_buf *jb;
+  /* the error, set before the longjmp */
+  char *err_msg;
+  unsigned err_line, err_col;
+  int err_exit;
+  /* name lookup: template-level assignments, then the caller's vars, then the globals */
+  tdict *ctxvars;
+  tdict *vars;
+  tdict *globals;
+  /* output: the current buffer (the main one, or a capture for macros and set blocks) */
+  struct tbuf *out;
+  struct tbuf *main; /* a view of the caller's buffer, from out_base on */
+  brr_buf *out_buf;
+  size_t out_base;
+  bool want_map;
+  unsigned *map; /* heap: it grows during loop iterations whose memory is released */
+  size_t nmap, capmap;
+  bool at_line_start;
+  /* heap resources to release when an error unwinds the render */
+  struct ttrack *track;
+  size_t ntrack, captrack;
+  int depth;  /* recursion guard for macros, includes and nesting */
+  int rdepth; /* recursion guard for str()/repr() of nested containers */
+  brr_diags *diags; /* for warnings (checksum's missing files) */
+  bool br;          /* buildrunner's filters and globals are enabled */
+  /* Runtime errors are reported on the line Jinja2 reports: that of the statement or {{ }}
+   * expression being run (its generated code line), not of the failing sub-expression. */
+  bool running;
+  unsigned eline, ecol;
+  void *re_cache;   /* compiled patterns of re_sub/re_split (regex.c) */
+};
+
+/* A growable byte buffer in the arena, so an error jump leaks nothing. */
+typedef struct tbuf {
+  char *p;
+  size_t n, cap;
+} tbuf;
+
+typedef struct ttrack {
+  void (*fn)(void *);
+  void *p;
+} ttrack;
+
+/* ---- memory for the render (freed when it ends; zeroed) ---- */
+/* A loop iteration's memory is released when the iteration leaves nothing behind. */
+typedef struct tmark {
+  struct tchunk *chunk;
+  size_t used;
+} tmark;
+tmark tmark_get(tctx *c);
+void tmark_release(tctx *c, tmark m); /* frees everything allocated since `m` */
+/* Called by everything that stores into a value that may be older than the current loop
+ * iteration (list.append, dict.update, namespace attributes, ...): keeps the iteration's
+ * memory alive. */
+static inline void tescape(tctx *c);
+void *talloc(tctx *c, size_t n);
+void *tgrow(tctx *c, void *old, size_t old_bytes, size_t new_bytes);
+char *tstrndup(tctx *c, const char *s, size_t n);
+char *tstrdup(tctx *c, const char *s);
+char *tprintf(tctx *c, const char *fmt, ...) BRR_PRINTF(2, 3);
+
+/* ---- errors (all longjmp to the render entry) ---- */
+BRR_NORETURN void terr(tctx *c, const tnode *at, const char *fmt, ...) BRR_PRINTF(3, 4);
+BRR_NORETURN void terr_at(tctx *c, unsigned line, unsigned col, const char *fmt, ...)
+    BRR_PRINTF(4, 5);
+/* raise() from a template: exit code 1 */
+BRR_NORETURN void terr_raise(tctx *c, const tnode *at, const char *msg);
+/* the error an operation on an Undefined raises */
+BRR_NORETURN void terr_undef(tctx *c, const tnode *at, tv u);
+/* Keep `p` alive until the render ends or unwinds; returns an id for tctx_untrack. */
+size_t tctx_track(tctx *c, void (*fn)(void *), void *p);
+void tctx_untrack(tctx *c, size_t id); /* runs fn(p) now */
+
+static inline void tescape(tctx *c) { c->escaped = true; }
+
+/* ---- tbuf ---- */
+void tbuf_add(tctx *c, tbuf *b, const char *p, size_t n);
+void tbuf_addc(tctx *c, tbuf *b, char ch);
+void tbuf_adds(tctx *c, tbuf *b, const char *s);
+void tbuf_printf(tctx *c, tbuf *b, const char *fmt, ...) BRR_PRINTF(3, 4);
+tv tbuf_str(tctx *c, tbuf *b); /* the buffer as a string value (no copy) */
+/* raise before building a string of `bytes` bytes when that is beyond brr's limit */
+void tstr_check_size(tctx *c, const tnode *at, uint64_t bytes);
+
+/* ---- values: tvalue.c ---- */
+extern const tv TV_NONE_V, TV_MISSING_V, TV_TRUE_V, TV_FALSE_V;
+static inline tv tv_bool(bool b) { return (tv){.t = TV_BOOL, .u.b = b}; }
+static inline tv tv_int(int64_t i) { return (tv){.t = TV_INT, .u.i = i}; }
+static inline tv tv_float(double f) { return (tv){.t = TV_FLOAT, .u.f = f}; }
+/* p must be NUL-terminated and outlive the value */
+static inline tv tv_str_nocopy(const char *p, size_t n) { return (tv){.t = TV_STR, .slen = (uint32_t)n, .u.str = p}; }
+tv tv_str(tctx *c, const char *p, size_t n); /* copies */
+tv tv_strz(tctx *c, const char *s);          /* copies */
+tv tv_undef(tctx *c, const char *hint, tv obj, tv name);
+tv tv_undef_name(tctx *c, const char *name);
+tv tv_list(tctx *c, size_t cap);
+tv tv_tuple(tctx *c, size_t n); /* n items, all TV_NONE, to be filled */
+tv tv_dict(tctx *c);
+void tl_push(tctx *c, tlist *l, tv v);
+void td_set(tctx *c, const tnode *at, tdict *d, tv k, tv v);
+tv *td_get(tctx *c, const tnode *at, tdict *d, tv k); /* NULL when absent */
+tv *td_gets(tdict *d, const char *k, size_t n);       /* string key lookup */
+tv *td_gets_h(tdict *d, const char *k, size_t n, uint64_t h); /* with tstr_hash(k, n) */
+uint64_t tstr_hash(const char *p, size_t n);
+void td_sets(tctx *c, tdict *d, const char *k, tv v); /* k must outlive (arena) */
+bool td_del(tctx *c, const tnode *at, tdict *d, tv k, tv *old);
+tdict *td_copy(tctx *c, const tdict *d);
+/* iterate live entries: for (size_t i = 0; td_next(d, &i, &e);) */
+bool td_next(const tdict *d, size_t *i, tdent **e);
+
+bool tv_truthy(tctx *c, const tnode *at, tv v);
+static inline bool tv_is_undef(tv v) { return v.t == TV_UNDEF || v.t == TV_MISSING; }
+static inline bool tv_is_num(tv v) { return v.t == TV_BOOL || v.t == TV_INT || v.t == TV_FLOAT; } /* bool, int, float */
+bool tv_eq(tctx *c, tv a, tv b);
+/* Python's <: -1, 0, 1; type errors raise. */
+int tv_cmp(tctx *c, const tnode *at, tv a, tv b);
+uint64_t tv_hash(tctx *c, const tnode *at, tv v); /* unhashable types raise */
+const char *tv_typename(tv v);   /* Python type name: 'str', 'int', 'NoneType', ... */
+/* str() and repr() as Python prints them */
+void tv_str_to(tctx *c, tbuf *b, tv v);
+void tv_repr_to(tctx *c, tbuf *b, tv v);
+tv tv_to_str(tctx *c, tv v); /* str(v) as a string value (no copy when already one) */
+/* Anything iterable as an array (consumes iterators); raises for the rest. Lists and tuples
+ * give their own items: callers must not write into the result. */
+tv *tv_iterate(tctx *c, const tnode *at, tv v, size_t *n);
+/* len(); raises for types without one */
+size_t tv_len(tctx *c, const tnode *at, tv v);
+bool tv_has_len(tv v);
+/* Python's int()/float() of a number or numeric string; false when not convertible */
+bool tv_parse_int(const char *s, size_t n, int base, int64_t *out, bool *overflow);
+bool tv_parse_float(const char *s, size_t n, double *out);
+void tv_pyfloat(double f, char *buf, size_t size);
+tv tv_from_brr(tctx *c, const brr_value *v);
+brr_value *tv_to_brr(tctx *c, tv v);
+
+/* ---- unicode helpers: unicode.c ---- */
+size_t u8_decode(const char *s, size_t n, size_t i, uint32_t *cp); /* returns byte length */
+size_t u8_encode(uint32_t cp, char out[4]);
+size_t u8_len(const char *s, size_t n);               /* code points */
+size_t u8_offset(const char *s, size_t n, size_t k);  /* byte offset of code point k */
+bool u_isspace(uint32_t cp);
+bool u_isprintable(uint32_t cp);
+bool u_isalpha(uint32_t cp);
+bool u_isdigit(uint32_t cp);
+bool u_isalnum(uint32_t cp);
+bool u_isupper(uint32_t cp);
+bool u_islower(uint32_t cp);
+bool u_iscased(uint32_t cp);
+uint32_t u_toupper(uint32_t cp);
+uint32_t u_tolower(uint32_t cp);
+uint32_t u_totitle(uint32_t cp);
+/* leading/trailing whitespace per str.isspace(); returns the new [start, end) */
+void u_strip(const char *s, size_t n, bool left, bool right, size_t *start, size_t *end);
+tv u_upper(tctx *c, tv s);
+tv u_lower(tctx *c, tv s);
+tv u_capitalize(tctx *c, tv s);
+tv u_pytitle(tctx *c, tv s); /* str.title() */
+tv u_swapcase(tctx *c, tv s);
+
+/* ---- lexer and parser ---- */
+typedef enum {
+  TK_EOF, TK_DATA, TK_VAR_BEGIN, TK_VAR_END, TK_BLOCK_BEGIN, TK_BLOCK_END,
+  TK_NAME, TK_STRING, TK_INT, TK_FLOAT,
+  /* operators */
+  TK_ADD, TK_SUB, TK_DIV, TK_FLOORDIV, TK_MUL, TK_MOD, TK_POW, TK_TILDE, TK_LBRACKET,
+  TK_RBRACKET, TK_LPAREN, TK_RPAREN, TK_LBRACE, TK_RBRACE, TK_EQ, TK_NE, TK_GT, TK_GTEQ,
+  TK_LT, TK_LTEQ, TK_ASSIGN, TK_DOT, TK_COLON, TK_PIPE, TK_COMMA, TK_SEMICOLON,
+} ttok_type;
+
+typedef struct ttok {
+  uint8_t type;
+  unsigned line, col;
+  const char *s; /* name, decoded string or data (arena, NUL-terminated) */
+  size_t n;
+  int64_t i;
+  double f;
+} ttok;
+
+/* Newline-normalise `src` and drop one trailing newline, as Jinja2 does before lexing. */
+char *tlex_prepare(tctx *c, const char *src, size_t len, size_t *outlen);
+ttok *tlex(tctx *c, const char *src, size_t len, size_t *ntok);
+const char *ttok_describe(const ttok *t);
+/* Parse a whole template. `buildrunner` enables the `do` tag. */
+tnode *tparse(tctx *c, const ttok *toks, size_t n, bool do_ext);
+/* Jinja2's compile-time scoping, filling frame infos and name slots. */
+tframe_info *tsymbols_resolve(tctx *c, tnode *root);
+
+/* ---- evaluation ---- */
+tv teval(tctx *c, tframe *f, const tnode *n);
+void texec_body(tctx *c, tframe *f, const tnodes *body);
+tframe *tframe_enter(tctx *c, tframe *parent, const tframe_info *fi);
+void tframe_load(tctx *c, tframe *f); /* (re)initialise the slots, as entering the frame does */
+tv tcall_value(tctx *c, const tnode *at, tv fn, tcall *a);
+tv tresolve(tctx *c, const char *name, size_t n); /* context lookup; TV_MISSING when absent */
+tv tresolve_h(tctx *c, const char *name, size_t n, uint64_t h);
+/* Output to the current buffer; `line` is the source line of the first byte. */
+void temit(tctx *c, const char *p, size_t n, unsigned line, bool data);
+void temit_value(tctx *c, tv v, unsigned line);
+/* Run `body` with output captured; returns the captured text. */
+tv tcapture(tctx *c, tframe *f, const tnodes *body);
+/* Render another template text in this context (include, read_yaml_file). */
+
+/* ---- operators: ops.c ---- */
+tv top_binary(tctx *c, const tnode *at, int op, tv a, tv b);
+bool top_compare(tctx *c, const tnode *at, int op, tv a, tv b);
+bool top_contains(tctx *c, const tnode *at, tv container, tv item);
+tv top_neg(tctx *c, const tnode *at, tv v, bool neg);
+tv top_getattr(tctx *c, const tnode *at, tv obj, const char *name, size_t n);
+tv top_getitem(tctx *c, const tnode *at, tv obj, tv key);
+tv top_slice(tctx *c, const tnode *at, tv obj, tv start, tv stop, tv step);
+
+/* ---- builtins ---- */
+tbuiltin tfilter_find(const char *name, bool buildrunner);
+ttestfn ttest_find(const char *name);
+/* attribute of a str/dict/list/...: a bound method or a property; false when none */
+bool tmethod_get(tctx *c, const tnode *at, tv obj, const char *name, size_t n, tv *out);
+/* global functions (range, dict, namespace, ...) and buildrunner's */
+void tglobals_init(tctx *c, tdict *globals, bool buildrunner);
+tv tfn_new(tctx *c, const char *name, tbuiltin fn, tv self);
+
+/* argument binding: `params` are names; a leading '?' marks optional ones. Missing optional
+ * arguments come back as TV_MISSING. `fname` is used in error messages. */
+void targs_bind(tctx *c, tcall *a, const char *fname, const char *const *params, size_t np,
+                tv *out);
+#define TARGS(c, a, fname, out, ...)                                                        \
+  do {                                                                                     \
+    static const char *const p_[] = {__VA_ARGS__};                                         \
+    targs_bind((c), (a), (fname), p_, sizeof p_ / sizeof p_[0], (out));                    \
+  } while (0)
+int64_t targ_int(tctx *c, const tnode *at, tv v, const char *what);
+const char *targ_str(tctx *c, const tnode *at, tv v, const char *what, size_t *n);
+
+/* ---- str methods: strmethods.c; dict helpers: methods.c; sorting: seqfilters.c ---- */
+tbuiltin tstr_method(const char *name, size_t n);
+tv tstr_replace(tctx *c, const tnode *at, tv s, tv old, tv new_, int64_t count);
+/* str.strip/lstrip/rstrip(chars): chars TV_MISSING or None strips whitespace */
+tv tstr_strip(tctx *c, const tnode *at, tv s, tv chars, bool left, bool right);
+/* str.center/ljust/rjust: how 0 center, 1 left, 2 right */
+tv tstr_pad(tctx *c, const tnode *at, tv s, int64_t width, tv fill, int how);
+void tdict_update(tctx *c, const tnode *at, tdict *d, tv src);
+/* stable sort of v[0..n) by keys[i] (or the values themselves), comparing with < only */
+void tsort_values(tctx *c, const tnode *at, tv *v, size_t n, const tv *keys, bool reverse);
+tv tf_seq(tctx *c, tcall *a, int which);
+tv tpprint(tctx *c, tv v); /* pprint.pformat(v) */
+
+/* ---- python formatting: pyfmt.c ---- */
+tv tpy_percent(tctx *c, const tnode *at, tv fmt, tv args);   /* str % args */
+tv tpy_format(tctx *c, const tnode *at, tv fmt, tcall *a);   /* str.format(*a) */
+
+/* ---- regex (re_sub, re_split): regex.c ---- */
+tv tre_sub(tctx *c, tcall *a);
+tv tre_split(tctx *c, tcall *a);
+
+/* ---- buildrunner globals: brfuncs.c ---- */
+tv tbr_read_yaml_file(tctx *c, tcall *a);
+tv tbr_raise(tctx *c, tcall *a);
+tv tbr_strftime(tctx *c, tcall *a);
+tv tbr_checksum(tctx *c, tcall *a);
+tv tbr_hash_sha1(tctx *c, tcall *a);
+tv tbr_b64encode(tctx *c, tcall *a);
+tv tbr_b64decode(tctx *c, tcall *a);
+
+#endif

@@ -21,6 +21,7 @@ inspect_run() {
   wait $pid
   RC=$?
   set -e
+  sanitizer_guard
 }
 
 inspect_run --publish-ports

@@ -19,6 +19,7 @@ set +e
 wait $pid
 RC=$?
 set -e
+sanitizer_guard
 expect_rc 130
 expect_out "Interrupted by SIGINT"
 expect_no_line long "long-never"

@@ -20,6 +20,7 @@ for _ in $(seq 600); do grep -q '| ready$' "$OUT" && break; kill -0 $pid 2>/dev/
 binds=$(docker inspect -f '{{json .HostConfig.Binds}} {{json .HostConfig.SecurityOpt}}' \
   "$(docker ps -q --filter "label=$LABEL" --filter label=brr.step=label-on)")
 set +e; wait $pid; RC=$?; set -e
+sanitizer_guard
 expect_rc 0
 expect_line label-on "pid1=/bin/sh /usr/sbin/init "
 expect_line label-on "seccomp=0"

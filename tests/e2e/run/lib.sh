@@ -11,7 +11,7 @@ IMAGE=$REGISTRY/busybox:latest
 # No /etc/buildrunner or ~/.buildrunner.yaml of the machine running the tests.
 export BRR_MASTER_CONFIG=/nonexistent/brr-master.yaml
 export BRR_USER_CONFIG=/nonexistent/brr-user.yaml
-export BRR_PROGRESS=plain
+export BRR_PROGRESS=plain NO_COLOR=1
 unset DOCKER_HOST
 
 fail() {
@@ -32,6 +32,9 @@ setup() {
   DIR=$WORK/project
   OUT=$WORK/out.log
   cp -a "$BRR_SOURCE_DIR/tests/e2e/run/$NAME" "$DIR"
+  # a docker config of our own: no credentials of the machine's user are ever read
+  export DOCKER_CONFIG="$WORK/docker-config"
+  mkdir -p "$DOCKER_CONFIG"
   [ -f "$DIR/.buildrunner.yaml" ] || echo "docker-registry: $REGISTRY" >"$DIR/.buildrunner.yaml"
   EXTRA_CLEANUP=()
   trap teardown EXIT
@@ -50,7 +53,8 @@ teardown() {
   ids=$(docker images -q --filter "label=$LABEL" 2>/dev/null | sort -u || true)
   [ -z "$ids" ] || docker rmi -f $ids >/dev/null 2>&1 || true
   for c in "${EXTRA_CLEANUP[@]}"; do eval "$c" >/dev/null 2>&1 || true; done
-  if [ $rc -eq 0 ]; then rm -rf "$WORK"; else echo "kept $WORK" >&2; fi
+  # BRR_E2E_KEEP=1 keeps the work directory (project, brr's output) of a failed test
+  if [ $rc -ne 0 ] && [ "${BRR_E2E_KEEP:-}" = 1 ]; then echo "kept $WORK" >&2; else rm -rf "$WORK"; fi
   exit $rc
 }
 
@@ -60,6 +64,15 @@ brr_run() {
   "$BRR" -d "$DIR" --container-labels "$LABEL${EXTRA_LABELS:+,$EXTRA_LABELS}" "$@" >"$OUT" 2>&1
   RC=$?
   set -e
+  sanitizer_guard
+}
+
+# A brr built with -DBRR_SANITIZE=ON stops at the first report: never let that pass for an
+# expected failure.
+sanitizer_guard() {
+  if grep -qE "runtime error:|ERROR: (Address|Leak|Undefined)Sanitizer" "$OUT"; then
+    fail "brr reported a sanitizer error: $(grep -m1 -E "runtime error:|Sanitizer" "$OUT")"
+  fi
 }
 
 expect_rc() {

@@ -93,6 +93,9 @@ static void on_built(void *ud, const brr_engine_result *res) {
     return;
   }
   brr_runtime_set(&p->rt->steps[p->step].post_build_image, res->id);
+  /* the run's image is now a layer of the post-build image: it goes when that one does (the
+   * engine refuses to remove an image with children) */
+  brr_engine_untrack(p->rt->engine, BRR_ENGINE_IMAGE, p->rt->steps[p->step].run_image);
   brr_task_log(p->task, BRR_LOG_INFO, "Post-build image: %.19s", res->id);
   untag(p);
 }

@@ -9,6 +9,7 @@ sed -i "s|REPO|$repo|g" "$DIR/buildrunner.yaml"
 
 brr_run
 expect_rc 0
+expect_no_out "cleanup:"
 expect_line use "made-in-run"
 [ "$(docker run --rm "$repo:v1" cat /made.txt)" = made-in-run ] || fail "$repo:v1 lacks the run's file"
 [ "$(docker run --rm "$repo-post:v1" cat /run.txt /post.txt | tr '\n' ' ')" = "from-run from-post-build " ] ||
@@ -25,6 +26,7 @@ expect_no_leftovers
 
 EXTRA_LABELS=brr.e2e.phase=$TEST_ID-2 brr_run --cleanup-images
 expect_rc 0
+expect_no_out "cleanup:"
 if docker image inspect "$repo:v1" >/dev/null 2>&1; then fail "--cleanup-images kept $repo:v1"; fi
 expect_no_images "brr.e2e.phase=$TEST_ID-2"
 expect_no_leftovers

@@ -354,6 +354,10 @@ brr_task *brr_task_unsupported_new(const char *why);
 
 /* ---- node kinds (each in its own file) ---- */
 int brr_task_commit_new(brr_runtime *rt, size_t node, brr_task **out);
+/* A step's run container, with its services, caches and artifacts (run.c; docs/run.md). */
+int brr_task_run_new(brr_runtime *rt, size_t node, brr_task **out);
+/* The post-build image: a legacy build FROM the run container's committed state. */
+int brr_task_post_build_new(brr_runtime *rt, size_t node, brr_task **out);
 /* Image builds and pushes (build.c, platform_build.c, manifest.c, push.c; docs/builds.md). */
 int brr_task_build_new(brr_runtime *rt, size_t node, brr_task **out);
 int brr_task_platform_build_new(brr_runtime *rt, size_t node, brr_task **out);

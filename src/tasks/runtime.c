@@ -58,6 +58,10 @@ int brr_runtime_new(uv_loop_t *loop, const brr_config *cfg, const brr_graph *g,
   rt->bus = bus;
   rt->arena = brr_arena_new();
   rt->artifacts = brr_val_map(rt->arena, BRR_MARK_NONE);
+  /* buildrunner's artifacts.json always starts with the build log (spec §9.8) */
+  brr_value *log = brr_val_map(rt->arena, BRR_MARK_NONE);
+  brr_val_map_sets(rt->arena, log, "type", brr_val_str(rt->arena, BRR_MARK_NONE, "log"));
+  brr_val_map_sets(rt->arena, rt->artifacts, "build.log", log);
   rt->steps = brr_xcalloc(cfg->n_steps ? cfg->n_steps : 1, sizeof(brr_step_state));
   rt->native_platform = native_platform();
 
@@ -171,6 +175,10 @@ int brr_runtime_factory(void *ud, const brr_graph *g, size_t node, brr_task **ou
   switch (n->kind) {
   case BRR_NODE_COMMIT:
     return brr_task_commit_new(rt, node, out);
+  case BRR_NODE_RUN:
+    return brr_task_run_new(rt, node, out);
+  case BRR_NODE_POST_BUILD:
+    return brr_task_post_build_new(rt, node, out);
   case BRR_NODE_BUILD:
     return brr_task_build_new(rt, node, out);
   case BRR_NODE_PLATFORM_BUILD:

@@ -1,0 +1,752 @@
+/* The run node (spec §9): services, one container for the step, its commands, caches and
+ * artifacts, the commit of its final state, and the removal of everything it made.
+ *
+ * buildrunner spends a source container, a network, the run container and an artifact lister
+ * per step. Here the /source tar is PUT into the run container before it starts (an anonymous
+ * volume at /source; with services a step volume all of them share), the step network exists
+ * only when there are services, and artifacts are listed by one exec in the run container.
+ *
+ * The work is a fixed sequence of stages (run_internal.h); each starts one engine operation
+ * whose callback moves on. A failure or a cancel jumps to the teardown, which always runs. */
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "run_internal.h"
+
+static void stage_end(brr_run_task *r);
+
+/* ---- sequence plumbing ---- */
+
+typedef void (*stage_fn)(brr_run_task *r);
+static const stage_fn STAGES[BRR_RUN_ST_COUNT];
+
+static void run_stage(brr_run_task *r, int stage) {
+  r->stage = stage;
+  STAGES[stage](r);
+}
+
+static void to_teardown(brr_run_task *r) {
+  if (r->stage < BRR_RUN_ST_TEARDOWN) run_stage(r, BRR_RUN_ST_TEARDOWN);
+}
+
+void brr_run_next(brr_run_task *r) {
+  if ((r->cancelled || r->status) && r->stage < BRR_RUN_ST_TEARDOWN) {
+    to_teardown(r);
+    return;
+  }
+  run_stage(r, r->stage + 1);
+}
+
+void brr_run_fail(brr_run_task *r, int status, bool config, const char *fmt, ...) {
+  if (!r->status && !r->cancelled) {
+    va_list ap;
+    va_start(ap, fmt);
+    r->error = brr_xvasprintf(fmt, ap);
+    va_end(ap);
+    r->status = status ? status : BRR_EFAILED;
+    r->config_error = config;
+  }
+  to_teardown(r);
+}
+
+bool brr_run_ok(brr_run_task *r, const brr_engine_result *res) {
+  r->req = NULL;
+  if (r->cancelled || res->status == BRR_ECANCELED) {
+    to_teardown(r);
+    return false;
+  }
+  if (res->status != 0) {
+    brr_run_fail(r, res->status, false, "%s", res->error ? res->error : "the engine failed");
+    return false;
+  }
+  return true;
+}
+
+void brr_run_stream_begin(brr_run_task *r) { r->n_streams++; }
+
+void brr_run_stream_end(brr_run_task *r) {
+  r->n_streams--;
+  if (r->stage == BRR_RUN_ST_END && r->n_streams == 0) stage_end(r);
+}
+
+void brr_run_output(void *ud, int stream, const char *data, size_t len) {
+  brr_run_task *r = ud;
+  brr_task_output(r->task, NULL, stream, data, len);
+}
+
+static void free_handle(uv_handle_t *h) { free(h); }
+
+uv_timer_t *brr_run_timer(brr_run_task *r) {
+  if (!r->timer) {
+    r->timer = brr_xcalloc(1, sizeof *r->timer);
+    uv_timer_init(r->rt->loop, r->timer);
+    r->timer->data = r;
+  }
+  return r->timer;
+}
+
+static bool has_commands(const brr_run_task *r) {
+  return r->run->c.cmd.s || r->run->c.cmds.n;
+}
+
+/* ---- plan ---- */
+
+static char *lower(const char *s) {
+  char *l = brr_xstrdup(s);
+  for (char *p = l; *p; p++) *p = (char)tolower((unsigned char)*p);
+  return l;
+}
+
+static void stage_plan(brr_run_task *r) {
+  brr_runtime *rt = r->rt;
+  brr_diags d = BRR_DIAGS_INIT;
+  if (brr_runtime_step_begin(rt, r->step, &d) != 0) {
+    brr_run_fail(r, BRR_EIO, false, "%s", d.n ? d.v[0].msg : "cannot create the results directory");
+    brr_diags_free(&d);
+    return;
+  }
+  const brr_runlike *c = &r->run->c;
+  if (r->run->ssh_keys.n) {
+    brr_run_fail(r, BRR_EFAILED, false, "ssh-keys are not supported by brr yet");
+    return;
+  }
+  if (c->image.s) {
+    r->image = lower(c->image.s);
+    /* the committed set is matched verbatim, before lower-casing (spec §5) */
+    r->pull = brr_runtime_should_pull(rt, c->pull, c->image.s);
+  } else if (rt->steps[r->step].build_image) {
+    r->image = brr_xstrdup(rt->steps[r->step].build_image);
+    r->local_image = true;
+  } else {
+    brr_mark m = r->run->c.node ? r->run->c.node->mark : r->s->name.mark;
+    brr_diag_error(&d, m, NULL, "Docker run context must specify a \"image\" attribute or be "
+                   "preceded by a build context");
+  }
+  r->name = brr_run_uuid4();
+  int rc = d.n_errors ? BRR_ECONFIG : 0;
+  if (brr_run_plan_make(rt, r->step, c, NULL, r->name, &r->plan, &d) != 0) rc = BRR_ECONFIG;
+  if (brr_run_services_plan(r, &d) != 0) rc = BRR_ECONFIG;
+  if (brr_run_caches_plan(r, &d) != 0) rc = BRR_ECONFIG;
+  if (rc != 0) {
+    const brr_diag *g = d.v;
+    for (size_t i = 0; i < d.n; i++)
+      if (d.v[i].level == BRR_DIAG_ERROR) {
+        g = &d.v[i];
+        break;
+      }
+    char *where = g->mark.file ? brr_xasprintf("%s:%u:%u: ", g->mark.file, g->mark.line,
+                                               g->mark.col) : brr_xstrdup("");
+    bool config = g->exit_code == 0 || g->exit_code == BRR_EXIT_CONFIG;
+    brr_run_fail(r, config ? BRR_ECONFIG : BRR_EIO, config, "%s%s", where, g->msg);
+    free(where);
+    brr_diags_free(&d);
+    return;
+  }
+  for (size_t i = 0; i < d.n; i++) brr_task_log(r->task, BRR_LOG_WARNING, "%s", d.v[i].msg);
+  brr_diags_free(&d);
+  brr_run_next(r);
+}
+
+/* ---- /source ---- */
+
+static void on_source(void *ud, const char *path, const char *error) {
+  brr_run_task *r = ud;
+  if (!path) {
+    brr_run_fail(r, BRR_EIO, false, "%s", error ? error : "no /source tar");
+    return;
+  }
+  r->source_tar = path;
+  brr_run_next(r);
+}
+
+static void stage_source(brr_run_task *r) {
+  brr_run_source_want(r->rt, &r->src_wait, on_source, r);
+}
+
+/* ---- the run image ---- */
+
+static void on_image(void *ud, int status, const char *error, const cJSON *inspect) {
+  brr_run_task *r = ud;
+  if (status == BRR_ECANCELED || r->cancelled) {
+    to_teardown(r);
+    return;
+  }
+  if (status == BRR_ENOENT) {
+    brr_run_fail(r, BRR_ECONFIG, true, "image %s not found: %s", r->image, error ? error : "");
+    return;
+  }
+  if (status != 0) {
+    brr_run_fail(r, status, false, "%s", error ? error : "cannot get the image");
+    return;
+  }
+  const brr_runlike *c = &r->run->c;
+  r->systemd = c->systemd != BRR_UNSET ? c->systemd == BRR_TRUE
+                                        : brr_run_label_truthy(inspect, "BUILDRUNNER_SYSTEMD");
+  if (r->systemd)
+    r->cgroup2 = c->systemd_cgroup2 != BRR_UNSET
+                     ? c->systemd_cgroup2 == BRR_TRUE
+                     : brr_run_label_truthy(inspect, "BUILDRUNNER_SYSTEMD_CGROUP2");
+  if (r->cgroup2 && access("/sys/fs/cgroup/cgroup.controllers", F_OK) != 0) {
+    brr_run_fail(r, BRR_EFAILED, false, "cgroup v2 is not enabled on this host but is set on "
+                 "the container, please check configuration");
+    return;
+  }
+  brr_run_next(r);
+}
+
+static void stage_image(brr_run_task *r) {
+  brr_task_log(r->task, BRR_LOG_INFO, "Creating build container from image \"%s\"", r->image);
+  brr_run_image_start(&r->img, r->rt, r->task, r->image, r->platform, r->pull, on_image, r);
+}
+
+/* ---- the container ---- */
+
+/* systemd (spec §9.2): init as the command, and the cgroup recipe of the host's version. */
+static void systemd_spec(bool cgroup2, brr_run_strv *binds, brr_run_strv *tmpfs,
+                         brr_engine_container_spec *sp) {
+  static const char *const init[] = {"/usr/sbin/init", NULL};
+  static const char *const seccomp[] = {"seccomp=unconfined", NULL};
+  sp->cmd = init;
+  sp->security_opt = seccomp;
+  if (cgroup2) {
+    brr_run_strv_add(binds, "/sys/fs/cgroup/buildrunner.scope:/sys/fs/cgroup:rw");
+    brr_run_strv_add(tmpfs, "/run");
+    sp->cgroupns = "host";
+  } else {
+    brr_run_strv_add(binds, "/sys/fs/cgroup:/sys/fs/cgroup:ro");
+  }
+}
+
+static void on_created(void *ud, const brr_engine_result *res) {
+  brr_run_task *r = ud;
+  if (res->status == 0 && res->id) r->id = brr_xstrdup(res->id);
+  if (!brr_run_ok(r, res)) return;
+  brr_run_next(r);
+}
+
+static void stage_create(brr_run_task *r) {
+  const brr_runlike *c = &r->run->c;
+  brr_engine_container_spec sp = {0};
+  brr_run_strv binds = {0}, vf = {0}, dns = {0}, hosts = {0}, caps = {0}, tmpfs = {0}, labels = {0};
+  for (size_t i = 0; i < r->plan.binds.n; i++) brr_run_strv_add(&binds, "%s", r->plan.binds.v[i]);
+  const char *cmd[] = {r->plan.shell, NULL};
+  sp.cmd = r->plan.shell ? cmd : NULL;
+  if (r->systemd) systemd_spec(r->cgroup2, &binds, &tmpfs, &sp);
+  cJSON *extra = NULL;
+  if (r->volume) {
+    brr_run_strv_add(&binds, "%s:%s", r->volume, BRR_RUN_SOURCE_DIR);
+  } else {
+    /* an anonymous volume: /source exists before start, the tar goes in, and it leaves
+     * with the container */
+    extra = cJSON_CreateObject();
+    cJSON_AddItemToObject(cJSON_AddObjectToObject(extra, "Volumes"), BRR_RUN_SOURCE_DIR,
+                          cJSON_CreateObject());
+  }
+  brr_diags d = BRR_DIAGS_INIT;
+  brr_run_map_volumes_from(r, c, r->n_svcs, &vf, &d);   /* checked by the plan */
+  brr_diags_free(&d);
+  brr_run_resolve_hosts(r, c, &dns, &hosts);
+  for (size_t i = 0; i < r->run->cap_add.n; i++) brr_run_strv_add(&caps, "%s", r->run->cap_add.v[i].s);
+  brr_run_strv_add(&labels, "brr.step=%s", r->s->name.s);
+  const char *aliases[] = {c->hostname.s, NULL};
+  sp.name = r->name;
+  sp.image = r->image;
+  sp.env = brr_run_strv_get(&r->plan.env);
+  sp.working_dir = c->cwd.s ? c->cwd.s : BRR_RUN_SOURCE_DIR;
+  sp.user = c->user.s;
+  sp.hostname = c->hostname.s;
+  sp.tty = true;
+  sp.open_stdin = true;
+  sp.privileged = r->run->privileged;
+  sp.labels = brr_run_strv_get(&labels);
+  sp.binds = brr_run_strv_get(&binds);
+  sp.volumes_from = brr_run_strv_get(&vf);
+  sp.dns = brr_run_strv_get(&dns);
+  sp.dns_search = brr_run_strv_get(&r->plan.dns_search);
+  sp.extra_hosts = brr_run_strv_get(&hosts);
+  sp.cap_add = brr_run_strv_get(&caps);
+  sp.tmpfs = brr_run_strv_get(&tmpfs);
+  sp.ports = brr_run_strv_get(&r->plan.ports);
+  sp.network = r->network;
+  sp.aliases = r->network && c->hostname.s ? aliases : NULL;
+  sp.memory = r->plan.memory;
+  sp.cpu_shares = c->has_cpu_shares ? c->cpu_shares : 0;
+  sp.cpu_period = c->has_cpu_period ? c->cpu_period : 0;
+  sp.cpu_quota = c->has_cpu_quota ? c->cpu_quota : 0;
+  sp.extra_config = extra;
+  r->req = brr_engine_container_create(r->rt->engine, &sp, on_created, r);
+  cJSON_Delete(extra);
+  brr_run_strv_free(&binds);
+  brr_run_strv_free(&vf);
+  brr_run_strv_free(&dns);
+  brr_run_strv_free(&hosts);
+  brr_run_strv_free(&caps);
+  brr_run_strv_free(&tmpfs);
+  brr_run_strv_free(&labels);
+}
+
+static void on_step_ok(void *ud, const brr_engine_result *res) {
+  brr_run_task *r = ud;
+  if (brr_run_ok(r, res)) brr_run_next(r);
+}
+
+static void on_source_put(void *ud, const brr_engine_result *res) {
+  brr_run_task *r = ud;
+  if (!brr_run_ok(r, res)) return;
+  r->source_put = true;
+  brr_run_next(r);
+}
+
+/* Both halves of putting /source in while the container starts have reported. */
+static void join_done(brr_run_task *r, const brr_engine_result *res) {
+  if (res->status != 0 && !r->join_status) {
+    r->join_status = res->status;
+    brr_runtime_set(&r->join_error, res->error ? res->error : "the engine failed");
+  }
+  if (--r->join_n > 0) return;
+  if (r->cancelled || r->join_status == BRR_ECANCELED) {
+    to_teardown(r);
+    return;
+  }
+  if (r->join_status) {
+    brr_run_fail(r, r->join_status, false, "%s", r->join_error);
+    return;
+  }
+  r->source_put = r->started = true;
+  brr_run_next(r);
+}
+
+static void on_join_put(void *ud, const brr_engine_result *res) {
+  brr_run_task *r = ud;
+  r->req2 = NULL;
+  join_done(r, res);
+}
+
+static void on_join_start(void *ud, const brr_engine_result *res) {
+  brr_run_task *r = ud;
+  r->req = NULL;
+  join_done(r, res);
+}
+
+static void stage_put_source(brr_run_task *r) {
+  if (r->source_put) {
+    brr_run_next(r);
+    return;
+  }
+  brr_engine_body body = {.path = r->source_tar};
+  if (has_commands(r) && !r->systemd) {
+    /* the container only idles in its shell until the first exec: /source can go in while
+     * it starts */
+    r->join_n = 2;
+    r->req = brr_engine_container_start(r->rt->engine, r->id, on_join_start, r);
+    r->req2 = brr_engine_container_archive_put(r->rt->engine, r->id, BRR_RUN_SOURCE_DIR, &body,
+                                               on_join_put, r);
+    return;
+  }
+  r->req = brr_engine_container_archive_put(r->rt->engine, r->id, BRR_RUN_SOURCE_DIR, &body,
+                                            on_source_put, r);
+}
+
+static void on_attach_end(void *ud, const brr_engine_result *res);
+
+/* The image's own command: attached before it starts, so no output is lost. */
+static void on_attach_open(void *ud) {
+  brr_run_task *r = ud;
+  if (r->cancelled || r->status || r->stage != BRR_RUN_ST_START) return;
+  r->attach_open = true;
+  r->req = brr_engine_container_start(r->rt->engine, r->id, on_step_ok, r);
+}
+
+static void stage_start(brr_run_task *r) {
+  if (r->started) {
+    brr_run_next(r);
+    return;
+  }
+  r->started = true;
+  if (!r->plan.shell && !r->systemd) {
+    brr_engine_stream_opts so = {.tty = 1, .on_output = brr_run_output, .on_open = on_attach_open};
+    brr_run_stream_begin(r);
+    r->attach = brr_engine_container_attach(r->rt->engine, r->id, &so, on_attach_end, r);
+    return;
+  }
+  r->req = brr_engine_container_start(r->rt->engine, r->id, on_step_ok, r);
+}
+
+static void stage_provision(brr_run_task *r) {
+  brr_run_provision(r, r->id, NULL, &r->plan, &r->script_i, brr_run_next);
+}
+
+/* ---- commands ---- */
+
+static const char *command_at(const brr_run_task *r, size_t i) {
+  const brr_runlike *c = &r->run->c;
+  if (c->cmd.s) {
+    if (i == 0) return c->cmd.s;
+    i--;
+  }
+  return i < c->cmds.n ? c->cmds.v[i].s : NULL;
+}
+
+static void run_command(brr_run_task *r);
+
+static void on_command(void *ud, const brr_engine_result *res) {
+  brr_run_task *r = ud;
+  if (!brr_run_ok(r, res)) return;
+  const char *cmd = command_at(r, r->cmd_i);
+  brr_task_log(r->task, res->exit_code ? BRR_LOG_ERROR : BRR_LOG_INFO,
+               "Command \"%s\" exited with code %lld", cmd, (long long)res->exit_code);
+  if (res->exit_code != 0) {
+    r->exit_code = res->exit_code;
+    r->failed_what = brr_xasprintf("command \"%s\"", cmd);
+    brr_run_next(r);
+    return;
+  }
+  r->cmd_i++;
+  run_command(r);
+}
+
+static void run_command(brr_run_task *r) {
+  const char *cmd = command_at(r, r->cmd_i);
+  if (!cmd) {
+    r->ran = true;
+    brr_run_next(r);
+    return;
+  }
+  brr_task_log(r->task, BRR_LOG_INFO, "cmd> %s", cmd);
+  /* buildrunner first runs `git config --global --add safe.directory /source` in an exec of
+   * its own and ignores the outcome; the first command's exec does it silently and then
+   * becomes `<shell> -xc <cmd>`, which saves an exec per step */
+  const char *argv[] = {r->plan.shell, "-xc", cmd, NULL, NULL, NULL};
+  if (r->cmd_i == 0) {
+    argv[1] = "-c";
+    argv[2] = "git config --global --add safe.directory " BRR_RUN_SOURCE_DIR " >/dev/null 2>&1; "
+              "exec \"$0\" -xc \"$1\"";
+    argv[3] = r->plan.shell;
+    argv[4] = cmd;
+  }
+  const char *const *av = argv;
+  brr_engine_exec_spec ex = {.cmd = av, .on_output = brr_run_output};
+  r->req = brr_engine_exec_run(r->rt->engine, r->id, &ex, on_command, r);
+}
+
+static void on_exited(void *ud, const brr_engine_result *res) {
+  brr_run_task *r = ud;
+  if (!brr_run_ok(r, res)) return;
+  brr_task_log(r->task, BRR_LOG_INFO, "Container exited with code %lld", (long long)res->exit_code);
+  r->ran = true;
+  if (res->exit_code != 0) {
+    r->exit_code = res->exit_code;
+    r->failed_what = brr_xstrdup("the container");
+  }
+  r->exited = true;
+  if (!r->attach) brr_run_next(r);   /* else the end of its output goes on */
+}
+
+static void on_attach_end(void *ud, const brr_engine_result *res) {
+  brr_run_task *r = ud;
+  r->attach = NULL;
+  if (res->status != 0 && res->status != BRR_ECANCELED && !r->cancelled)
+    brr_task_log(r->task, BRR_LOG_WARNING, "%s", res->error ? res->error : "attach failed");
+  bool go_on = r->exited && r->stage == BRR_RUN_ST_COMMANDS;
+  bool never_opened = r->stage == BRR_RUN_ST_START && !r->attach_open;
+  brr_run_stream_end(r);
+  if (go_on) brr_run_next(r);
+  else if (never_opened) brr_run_fail(r, res->status ? res->status : BRR_EIO, false, "%s",
+                                      res->error ? res->error : "attach failed");
+}
+
+static void stage_commands(brr_run_task *r) {
+  if (has_commands(r)) {
+    run_command(r);
+    return;
+  }
+  if (!r->attach) {
+    /* a shell or init with no commands to exec: buildrunner waits for it as well */
+    brr_engine_stream_opts so = {.tty = 1, .logs = true, .on_output = brr_run_output};
+    brr_run_stream_begin(r);
+    r->attach = brr_engine_container_attach(r->rt->engine, r->id, &so, on_attach_end, r);
+  }
+  r->req = brr_engine_container_wait(r->rt->engine, r->id, NULL, on_exited, r);
+}
+
+/* ---- after the commands ---- */
+
+static bool commit_wanted(const brr_run_task *r) {
+  bool wanted = r->s->n_commit || r->s->n_push || r->run->post_build;
+  return wanted && r->exit_code == 0 && r->ran;
+}
+
+/* buildrunner stops the container (stop -t0) before it gathers artifacts and commits. When
+ * neither follows, the teardown's forced removal kills it in one call instead of two. */
+static void stage_stop(brr_run_task *r) {
+  if (!commit_wanted(r) && r->n_matches == 0) {
+    brr_run_next(r);
+    return;
+  }
+  r->req = brr_engine_container_stop(r->rt->engine, r->id, 0, on_step_ok, r);
+}
+
+static void on_committed(void *ud, const brr_engine_result *res) {
+  brr_run_task *r = ud;
+  if (!brr_run_ok(r, res)) return;
+  brr_runtime_set(&r->rt->steps[r->step].run_image, res->id);
+  brr_task_log(r->task, BRR_LOG_INFO, "Resulting build container image: %.19s", res->id);
+  brr_run_next(r);
+}
+
+/* The final state becomes an image only when a later node of the step uses it. */
+static void stage_commit(brr_run_task *r) {
+  if (!commit_wanted(r)) {
+    brr_run_next(r);
+    return;
+  }
+  brr_task_log(r->task, BRR_LOG_INFO, "Committing build container %.10s as an image", r->id);
+  brr_engine_commit_opts o = {0};
+  r->req = brr_engine_container_commit(r->rt->engine, r->id, &o, on_committed, r);
+}
+
+/* ---- teardown: every container of the step at once, then the network and the volume ---- */
+
+static void removals_settled(brr_run_task *r) {
+  if (r->n_removing > 0) return;
+  while (r->removals) {
+    brr_run_rm *x = r->removals;
+    r->removals = x->next;
+    free(x->ref);
+    free(x);
+  }
+  brr_run_next(r);
+}
+
+static void on_labelled(void *ud, const brr_engine_result *res);
+
+static void on_container_removed(void *ud, const brr_engine_result *res) {
+  brr_run_rm *x = ud;
+  brr_run_task *r = x->r;
+  x->req = NULL;
+  if (res->status == BRR_ENOENT && x->by_label && !r->aborted) {
+    /* no container of that name: buildrunner then removes the containers with that label */
+    x->req = brr_engine_list(r->rt->engine, BRR_ENGINE_CONTAINER, x->ref, on_labelled, x);
+    return;
+  }
+  if (res->status != 0 && res->status != BRR_ENOENT && res->status != BRR_ECANCELED)
+    brr_task_log(r->task, BRR_LOG_WARNING, "%s", res->error ? res->error : "removal failed");
+  r->n_removing--;
+  removals_settled(r);
+}
+
+static void on_labelled(void *ud, const brr_engine_result *res) {
+  brr_run_rm *x = ud;
+  brr_run_task *r = x->r;
+  x->req = NULL;
+  size_t found = 0;
+  const cJSON *it;
+  if (res->status == 0 && !r->aborted) {
+    cJSON_ArrayForEach(it, res->json) {
+      const cJSON *id = cJSON_GetObjectItemCaseSensitive(it, "Id");
+      if (!cJSON_IsString(id)) continue;
+      brr_run_remove_container(r, id->valuestring, false);
+      found++;
+    }
+  }
+  if (res->status == 0 && found == 0)
+    brr_task_log(r->task, BRR_LOG_WARNING, "Unable to find docker container with name or label "
+                 "\"%s\"", x->ref);
+  r->n_removing--;
+  removals_settled(r);
+}
+
+void brr_run_remove_container(brr_run_task *r, const char *ref, bool by_label) {
+  brr_run_rm *x = brr_xcalloc(1, sizeof *x);
+  x->r = r;
+  x->ref = brr_xstrdup(ref);
+  x->by_label = by_label;
+  x->next = r->removals;
+  r->removals = x;
+  r->n_removing++;
+  x->req = brr_engine_container_remove(r->rt->engine, ref, true, true, on_container_removed, x);
+}
+
+static void stage_teardown(brr_run_task *r) {
+  if (r->aborted) {
+    brr_run_next(r);   /* the scheduler's last-resort cleanup removes everything at once */
+    return;
+  }
+  r->n_removing++;   /* held until every removal below is under way */
+  if (r->id) brr_run_remove_container(r, r->id, false);
+  for (size_t i = 0; i < r->run->c.containers.n; i++)
+    brr_run_remove_container(r, r->run->c.containers.v[i].s, true);
+  if (r->lister) brr_run_remove_container(r, r->lister, false);
+  for (size_t i = r->n_svcs; i-- > 0;) {
+    brr_run_svc *v = &r->svcs[i];
+    if (v->id) brr_run_remove_container(r, v->id, false);
+    for (size_t k = 0; v->id && k < v->cfg->c.containers.n; k++)
+      brr_run_remove_container(r, v->cfg->c.containers.v[k].s, true);
+  }
+  r->n_removing--;
+  removals_settled(r);
+}
+
+/* ---- the end ---- */
+
+static void report(brr_run_task *r) {
+  r->done = true;
+  brr_runtime *rt = r->rt;
+  if (r->cancelled) {
+    brr_task_done(r->task, BRR_ECANCELED, NULL);
+    return;
+  }
+  char *why = NULL;
+  int status = r->status;
+  if (status) {
+    why = brr_xstrdup(r->error ? r->error : "failed");
+  } else if (r->exit_code != 0 || !r->ran) {
+    status = BRR_EFAILED;
+    why = brr_xasprintf("Error running build container: %s exited with code %lld",
+                        r->failed_what ? r->failed_what : "the container", (long long)r->exit_code);
+  }
+  if (status && r->run->xfail) {
+    brr_task_log(r->task, BRR_LOG_INFO, "Step \"%s\" failed with exception: %s\n    Ignoring "
+                 "due to XFAIL", r->s->name.s, why);
+    free(why);
+    brr_task_done(r->task, 0, NULL);
+    return;
+  }
+  if (status && r->config_error) rt->config_failed = true;
+  brr_task_done(r->task, status, why);
+  free(why);
+}
+
+static void stage_end(brr_run_task *r) {
+  if (r->done) return;
+  if (r->attach) brr_engine_cancel(r->attach);
+  for (size_t i = 0; i < r->n_svcs; i++)
+    if (r->svcs[i].stream) brr_engine_cancel(r->svcs[i].stream);
+  if (r->n_streams > 0) return;   /* brr_run_stream_end comes back here */
+  report(r);
+}
+
+static const stage_fn STAGES[BRR_RUN_ST_COUNT] = {
+    [BRR_RUN_ST_PLAN] = stage_plan,
+    [BRR_RUN_ST_SOURCE] = stage_source,
+    [BRR_RUN_ST_NETWORK] = brr_run_stage_network,
+    [BRR_RUN_ST_SERVICES] = brr_run_stage_services,
+    [BRR_RUN_ST_IMAGE] = stage_image,
+    [BRR_RUN_ST_CREATE] = stage_create,
+    [BRR_RUN_ST_PUT_SOURCE] = stage_put_source,
+    [BRR_RUN_ST_START] = stage_start,
+    [BRR_RUN_ST_PROVISION] = stage_provision,
+    [BRR_RUN_ST_CACHE_RESTORE] = brr_run_stage_cache_restore,
+    [BRR_RUN_ST_COMMANDS] = stage_commands,
+    [BRR_RUN_ST_CACHE_SAVE] = brr_run_stage_cache_save,
+    [BRR_RUN_ST_LIST] = brr_run_stage_list,
+    [BRR_RUN_ST_STOP] = stage_stop,
+    [BRR_RUN_ST_FETCH] = brr_run_stage_fetch,
+    [BRR_RUN_ST_COMMIT] = stage_commit,
+    [BRR_RUN_ST_TEARDOWN] = stage_teardown,
+    [BRR_RUN_ST_NETWORK_DOWN] = brr_run_stage_network_down,
+    [BRR_RUN_ST_END] = stage_end,
+};
+
+/* ---- the task ---- */
+
+static int run_start(brr_task *t, uv_loop_t *loop) {
+  (void)loop;
+  brr_run_task *r = t->impl;
+  r->task = t;
+  run_stage(r, BRR_RUN_ST_PLAN);
+  return 0;
+}
+
+/* Stop what is in flight; its callback (or, for waits with no callback, this) goes on to the
+ * teardown, which removes what was made. */
+static void run_cancel(brr_task *t) {
+  brr_run_task *r = t->impl;
+  if (r->done) return;
+  r->cancelled = true;
+  if (r->stage >= BRR_RUN_ST_TEARDOWN) return;
+  if (r->req || r->req2) {
+    if (r->req) brr_engine_cancel(r->req);
+    if (r->req2) brr_engine_cancel(r->req2);
+    return;
+  }
+  if (brr_run_image_busy(&r->img)) {
+    brr_run_image_cancel(&r->img);
+    return;
+  }
+  if (r->src_wait.waiting) brr_run_source_drop(r->rt, &r->src_wait);
+  if (r->timer) uv_timer_stop(r->timer);
+  brr_run_probe_drop(r);
+  to_teardown(r);
+}
+
+/* The last resort: no more removals (the scheduler's synchronous cleanup does them), only
+ * the callbacks of what is in flight, then the report. */
+static void run_abort(brr_task *t) {
+  brr_run_task *r = t->impl;
+  if (r->done) return;
+  r->aborted = true;
+  if (!r->cancelled) {
+    run_cancel(t);
+    if (r->done) return;
+  }
+  if (r->req) brr_engine_cancel(r->req);
+  if (r->req2) brr_engine_cancel(r->req2);
+  if (r->attach) brr_engine_cancel(r->attach);
+  for (brr_run_rm *x = r->removals; x; x = x->next)
+    if (x->req) brr_engine_cancel(x->req);
+  for (size_t i = 0; i < r->n_svcs; i++)
+    if (r->svcs[i].stream) brr_engine_cancel(r->svcs[i].stream);
+}
+
+static void run_free(brr_task *t) {
+  brr_run_task *r = t->impl;
+  brr_run_plan_free(&r->plan);
+  for (size_t i = 0; i < r->n_svcs; i++) {
+    brr_run_svc *v = &r->svcs[i];
+    brr_run_plan_free(&v->plan);
+    free(v->name);
+    free(v->source);
+    free(v->id);
+    free(v->image);
+    free(v->ip);
+    brr_build_inputs_free(&v->inputs);
+  }
+  free(r->svcs);
+  free(r->network);
+  free(r->volume);
+  free(r->build_ctx);
+  free(r->image);
+  free(r->name);
+  free(r->id);
+  free(r->failed_what);
+  free(r->error);
+  free(r->join_error);
+  free(r->img.ref);
+  free(r->img.platform);
+  brr_run_collect_free(r);
+  brr_run_probe_drop(r);
+  if (r->timer) uv_close((uv_handle_t *)r->timer, free_handle);
+  free(r);
+  free(t);
+}
+
+static const brr_task_ops RUN_OPS = {"run", run_start, run_cancel, run_free, run_abort};
+
+int brr_task_run_new(brr_runtime *rt, size_t node, brr_task **out) {
+  const brr_node *n = &rt->graph->nodes[node];
+  brr_run_task *r = brr_xcalloc(1, sizeof *r);
+  r->rt = rt;
+  r->step = n->step;
+  r->s = &rt->cfg->steps[n->step];
+  r->run = r->s->run;
+  r->platform = n->platform;
+  brr_task *t = brr_xcalloc(1, sizeof *t);
+  t->ops = &RUN_OPS;
+  t->impl = r;
+  *out = t;
+  return 0;
+}

@@ -1,0 +1,3 @@
+#!/bin/sh
+echo provisioner-fails
+exit 3

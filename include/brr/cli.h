@@ -36,7 +36,7 @@ typedef struct brr_cli {
   const char *security_scan_config_file;
   const char *security_scan_max_score_threshold;
   /* brr's own */
-  int jobs;                       /* -j; 0: default (cores + 2) */
+  int jobs;                       /* -j; 0: default (cores + 2, at least 16) */
   bool keep_going;                /* -k / --keep-going */
   bool serial;                    /* --serial: buildrunner's exact order */
   bool with_deps;                 /* --with-deps: --steps plus what they depend on */

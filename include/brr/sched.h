@@ -58,7 +58,7 @@ typedef struct brr_pool_limit {
 } brr_pool_limit;
 
 typedef struct brr_sched_opts {
-  int jobs;                 /* -j; <= 0: cores + 2 */
+  int jobs;                 /* -j; <= 0: brr_sched_default_jobs() */
   bool keep_going;          /* --keep-going */
   const brr_pool_limit *pools;
   size_t n_pools;
@@ -95,7 +95,9 @@ typedef struct brr_sched_result {
 int brr_sched_run(uv_loop_t *loop, brr_graph *g, const brr_sched_opts *opts,
                   brr_sched_result *res);
 
-/* Default job count: cores + 2, as ninja. */
+/* Default job count: cores + 2, as ninja, but at least BRR_SCHED_MIN_JOBS (steps mostly wait
+ * in containers rather than keep a core busy). */
+#define BRR_SCHED_MIN_JOBS 16
 int brr_sched_default_jobs(void);
 
 /* Seconds brr_sched_run waits, after an abort, for tasks to report before it returns

@@ -59,7 +59,7 @@ static const opt_def OPTS[] = {
 
     {"steps", 's', required_argument, "A,B", "Selection and order", "run only these steps (repeatable, comma-separated)", NULL},
     {"with-deps", OPT_WITH_DEPS, no_argument, NULL, "Selection and order", "with --steps: also run what those steps depend on", NULL},
-    {"jobs", 'j', required_argument, "N", "Selection and order", "run at most N nodes at once (default: cores + 2)", NULL},
+    {"jobs", 'j', required_argument, "N", "Selection and order", "run at most N nodes at once (default: cores + 2, at least 16)", NULL},
     {"serial", OPT_SERIAL, no_argument, NULL, "Selection and order", "run one node at a time in buildrunner's exact order", NULL},
     {"keep-going", 'k', no_argument, NULL, "Selection and order", "after a failure, run everything that does not depend on it", NULL},
     {"graph", OPT_GRAPH, optional_argument, "FMT", "Selection and order", "print the graph (text|dot|mermaid|json) and exit", NULL},

@@ -60,7 +60,14 @@ struct brr_sched {
   size_t n_abandoned;
 };
 
-int brr_sched_default_jobs(void) { return (int)uv_available_parallelism() + 2; }
+/* ninja's cores + 2 suits compilers, which keep a core busy; a pipeline step mostly waits in
+ * a container (on the engine, the network, a service), so a small machine would run a wide
+ * pipeline a few steps at a time. Never fewer than BRR_SCHED_MIN_JOBS: the engine handles that
+ * many containers at once comfortably, and pools cap what must be capped. */
+int brr_sched_default_jobs(void) {
+  int n = (int)uv_available_parallelism() + 2;
+  return n < BRR_SCHED_MIN_JOBS ? BRR_SCHED_MIN_JOBS : n;
+}
 
 static double secs(uint64_t ns) { return (double)ns / 1e9; }
 

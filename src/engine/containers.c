@@ -112,16 +112,7 @@ static cJSON *create_body(brr_engine_req *r, const brr_engine_container_spec *s)
   return c;
 }
 
-static void created_container(brr_engine_req *r) {
-  if (r->status) return;
-  const cJSON *id = cJSON_GetObjectItemCaseSensitive(r->json, "Id");
-  if (!cJSON_IsString(id)) {
-    brr_engine_req_error(r, BRR_EIO, "the engine answered without an Id");
-    return;
-  }
-  r->id = brr_xstrdup(id->valuestring);
-  brr_engine_track(r->e, BRR_ENGINE_CONTAINER, r->id);
-}
+static void created_container(brr_engine_req *r) { brr_engine_req_take_id(r, "Id", BRR_ENGINE_CONTAINER); }
 
 brr_engine_req *brr_engine_container_create(brr_engine *e,
                                             const brr_engine_container_spec *spec,
@@ -354,16 +345,7 @@ brr_engine_req *brr_engine_container_archive_put(brr_engine *e, const char *id,
   return brr_engine_req_submit(r);
 }
 
-static void committed(brr_engine_req *r) {
-  if (r->status) return;
-  const cJSON *id = cJSON_GetObjectItemCaseSensitive(r->json, "Id");
-  if (!cJSON_IsString(id)) {
-    brr_engine_req_error(r, BRR_EIO, "the engine answered without an Id");
-    return;
-  }
-  r->id = brr_xstrdup(id->valuestring);
-  brr_engine_track(r->e, BRR_ENGINE_IMAGE, r->id);
-}
+static void committed(brr_engine_req *r) { brr_engine_req_take_id(r, "Id", BRR_ENGINE_IMAGE); }
 
 brr_engine_req *brr_engine_container_commit(brr_engine *e, const char *id,
                                             const brr_engine_commit_opts *o,

@@ -146,6 +146,19 @@ void brr_engine_req_error(brr_engine_req *r, int status, const char *fmt, ...) {
   free(msg);
 }
 
+bool brr_engine_req_take_id(brr_engine_req *r, const char *key, int kind) {
+  if (r->status) return false;
+  const cJSON *id = cJSON_GetObjectItemCaseSensitive(r->json, key);
+  if (!cJSON_IsString(id)) {
+    brr_engine_req_error(r, BRR_EIO, "the engine answered without %s %s",
+                         strchr("AEIOU", key[0]) ? "an" : "a", key);
+    return false;
+  }
+  r->id = brr_xstrdup(id->valuestring);
+  if (kind >= 0) brr_engine_track(r->e, (brr_engine_kind)kind, r->id);
+  return true;
+}
+
 /* ---- completion --------------------------------------------------------------------------------- */
 
 void brr_engine_req_finish(brr_engine_req *r) {

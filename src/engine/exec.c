@@ -5,12 +5,7 @@
 
 #include "internal.h"
 
-static void exec_created(brr_engine_req *r) {
-  if (r->status) return;
-  const cJSON *id = cJSON_GetObjectItemCaseSensitive(r->json, "Id");
-  if (cJSON_IsString(id)) r->id = brr_xstrdup(id->valuestring);
-  else brr_engine_req_error(r, BRR_EIO, "the engine answered without an Id");
-}
+static void exec_created(brr_engine_req *r) { brr_engine_req_take_id(r, "Id", -1); }
 
 static brr_engine_req *mk_create(brr_engine *e, const char *container,
                                  const brr_engine_exec_spec *s, brr_engine_cb cb, void *ud) {

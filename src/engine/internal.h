@@ -130,6 +130,10 @@ void brr_engine_req_header(brr_engine_req *r, const char *fmt, ...) BRR_PRINTF(2
 void brr_engine_req_json_body(brr_engine_req *r, cJSON *j);
 /* Fail with BRR_EINVAL etc. before anything is sent (reported on the next loop turn). */
 void brr_engine_req_error(brr_engine_req *r, int status, const char *fmt, ...) BRR_PRINTF(3, 4);
+/* For a create-like answer: copy the string field `key` of the JSON answer to r->id and, when
+ * `kind` >= 0, register it for cleanup (a brr_engine_kind); an answer without it is BRR_EIO.
+ * Does nothing when the request already failed. Returns whether r->id was set. */
+bool brr_engine_req_take_id(brr_engine_req *r, const char *key, int kind);
 /* Send (or queue) the operation. Returns r, or NULL when the client is being freed (the
  * callback then already ran with BRR_ECANCELED). */
 brr_engine_req *brr_engine_req_submit(brr_engine_req *r);

@@ -16,16 +16,7 @@ static brr_engine_req *name_req(brr_engine *e, const char *what, const char *nam
 
 /* ---- networks --------------------------------------------------------------------------------- */
 
-static void network_created(brr_engine_req *r) {
-  if (r->status) return;
-  const cJSON *id = cJSON_GetObjectItemCaseSensitive(r->json, "Id");
-  if (!cJSON_IsString(id)) {
-    brr_engine_req_error(r, BRR_EIO, "the engine answered without an Id");
-    return;
-  }
-  r->id = brr_xstrdup(id->valuestring);
-  brr_engine_track(r->e, BRR_ENGINE_NETWORK, r->id);
-}
+static void network_created(brr_engine_req *r) { brr_engine_req_take_id(r, "Id", BRR_ENGINE_NETWORK); }
 
 brr_engine_req *brr_engine_network_create(brr_engine *e, const char *name,
                                           const char *const *labels, brr_engine_cb cb,
@@ -91,16 +82,7 @@ brr_engine_req *brr_engine_network_remove(brr_engine *e, const char *net, brr_en
 
 /* ---- volumes ------------------------------------------------------------------------------------ */
 
-static void volume_created(brr_engine_req *r) {
-  if (r->status) return;
-  const cJSON *name = cJSON_GetObjectItemCaseSensitive(r->json, "Name");
-  if (!cJSON_IsString(name)) {
-    brr_engine_req_error(r, BRR_EIO, "the engine answered without a Name");
-    return;
-  }
-  r->id = brr_xstrdup(name->valuestring);
-  brr_engine_track(r->e, BRR_ENGINE_VOLUME, r->id);
-}
+static void volume_created(brr_engine_req *r) { brr_engine_req_take_id(r, "Name", BRR_ENGINE_VOLUME); }
 
 brr_engine_req *brr_engine_volume_create(brr_engine *e, const char *name,
                                          const char *const *labels, brr_engine_cb cb,

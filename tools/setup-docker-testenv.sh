@@ -39,9 +39,16 @@ fi
 engine_ok() { docker info >/dev/null 2>&1 && docker network inspect bridge >/dev/null 2>&1; }
 start_engine() {
   if [ -d /run/systemd/system ] && systemctl start docker 2>/dev/null; then :; else
-    setsid nohup /usr/bin/dockerd "$@" >>"$STATE/dockerd.log" 2>&1 </dev/null &
+    local bin
+    bin=$(PATH=$PATH:/usr/sbin:/sbin command -v dockerd) || { echo "no dockerd binary" >>"$STATE/dockerd.log"; return 1; }
+    setsid nohup "$bin" "$@" >>"$STATE/dockerd.log" 2>&1 </dev/null &
   fi
-  for _ in $(seq 1 120); do docker info >/dev/null 2>&1 && return 0; sleep 0.25; done
+  for i in $(seq 1 120); do
+    docker info >/dev/null 2>&1 && return 0
+    # a dockerd that died at start (see the log) is not waited for
+    [ "$i" -gt 8 ] && ! pgrep -x dockerd >/dev/null && return 1
+    sleep 0.25
+  done
   return 1
 }
 stop_engine() {

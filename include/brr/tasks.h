@@ -349,8 +349,6 @@ void brr_runtime_keep_image(brr_runtime *rt, const char *image);
  * `--local-images`, and the committed set (verbatim match). */
 bool brr_runtime_should_pull(const brr_runtime *rt, brr_tri pull, const char *image);
 
-/* A task that fails at once with `why` (node kinds brr cannot run, e.g. remote steps). */
-brr_task *brr_task_unsupported_new(const char *why);
 
 /* ---- node kinds (each in its own file) ---- */
 int brr_task_commit_new(brr_runtime *rt, size_t node, brr_task **out);

@@ -131,39 +131,6 @@ bool brr_runtime_should_pull(const brr_runtime *rt, brr_tri pull, const char *im
   return !brr_runtime_committed(rt, image);
 }
 
-/* ---- a task that fails at once ---- */
-
-typedef struct unsupported {
-  char *why;
-} unsupported;
-
-static int unsupported_start(brr_task *t, uv_loop_t *loop) {
-  unsupported *u = t->impl;
-  brr_task_done(t, BRR_EFAILED, u->why);
-  return 0;
-}
-
-static void unsupported_cancel(brr_task *t) { (void)t; }
-
-static void unsupported_free(brr_task *t) {
-  unsupported *u = t->impl;
-  free(u->why);
-  free(u);
-  free(t);
-}
-
-static const brr_task_ops UNSUPPORTED_OPS = {"unsupported", unsupported_start, unsupported_cancel,
-                                             unsupported_free, NULL};
-
-brr_task *brr_task_unsupported_new(const char *why) {
-  brr_task *t = brr_xcalloc(1, sizeof *t);
-  unsupported *u = brr_xcalloc(1, sizeof *u);
-  u->why = brr_xstrdup(why);
-  t->ops = &UNSUPPORTED_OPS;
-  t->impl = u;
-  return t;
-}
-
 /* ---- the factory ---- */
 
 int brr_runtime_factory(void *ud, const brr_graph *g, size_t node, brr_task **out) {
@@ -188,12 +155,8 @@ int brr_runtime_factory(void *ud, const brr_graph *g, size_t node, brr_task **ou
   case BRR_NODE_PUSH:
     return brr_task_push_new(rt, node, out);
   default:
-    break;
+    return BRR_EINVAL;  /* every kind the graph makes is handled above */
   }
-  char *why = brr_xasprintf("brr cannot run %s nodes yet", brr_node_kind_name(n->kind));
-  *out = brr_task_unsupported_new(why);
-  free(why);
-  return 0;
 }
 
 /* ---- the end of the run ---- */

@@ -12,24 +12,6 @@
 
 #include "unit/sched_support.h"
 
-static tt_world *W;
-static tt_events *E;
-
-static int setup(void **state) {
-  (void)state;
-  W = calloc(1, sizeof *W);
-  E = calloc(1, sizeof *E);
-  return 0;
-}
-
-static int teardown(void **state) {
-  (void)state;
-  tt_events_free(E);
-  free(W);
-  free(E);
-  return 0;
-}
-
 /* 0 fails -> 1 depends on it; 2 runs long; 3 and 4 wait for a slot; 5 depends on 2. */
 static brr_graph *policy_graph(void) {
   brr_graph *g = tt_graph_flat(6);
@@ -343,17 +325,17 @@ static void test_process_results_uv_spawn(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test_setup_teardown(test_fail_fast, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_keep_going, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_skip_long_chain, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_fail_fast_processes, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_process_results, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_fail_fast_processes_uv_spawn, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_process_results_uv_spawn, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_process_env_cwd, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_process_env_cwd_uv_spawn, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_silent_task_fails, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_deaf_task_is_abandoned, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_fail_fast, tt_setup, tt_teardown),
+      cmocka_unit_test_setup_teardown(test_keep_going, tt_setup, tt_teardown),
+      cmocka_unit_test_setup_teardown(test_skip_long_chain, tt_setup, tt_teardown),
+      cmocka_unit_test_setup_teardown(test_fail_fast_processes, tt_setup, tt_teardown),
+      cmocka_unit_test_setup_teardown(test_process_results, tt_setup, tt_teardown),
+      cmocka_unit_test_setup_teardown(test_fail_fast_processes_uv_spawn, tt_setup, tt_teardown),
+      cmocka_unit_test_setup_teardown(test_process_results_uv_spawn, tt_setup, tt_teardown),
+      cmocka_unit_test_setup_teardown(test_process_env_cwd, tt_setup, tt_teardown),
+      cmocka_unit_test_setup_teardown(test_process_env_cwd_uv_spawn, tt_setup, tt_teardown),
+      cmocka_unit_test_setup_teardown(test_silent_task_fails, tt_setup, tt_teardown),
+      cmocka_unit_test_setup_teardown(test_deaf_task_is_abandoned, tt_setup, tt_teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

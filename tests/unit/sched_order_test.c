@@ -10,24 +10,6 @@
 
 #include "unit/sched_support.h"
 
-static tt_world *W;
-static tt_events *E;
-
-static int setup(void **state) {
-  (void)state;
-  W = calloc(1, sizeof *W);
-  E = calloc(1, sizeof *E);
-  return 0;
-}
-
-static int teardown(void **state) {
-  (void)state;
-  tt_events_free(E);
-  free(W);
-  free(E);
-  return 0;
-}
-
 /* With one slot the start order is exactly the graph's one-slot order: ready nodes by
  * priority, ties by index. */
 static void test_one_slot_follows_priority(void **state) {
@@ -245,15 +227,15 @@ static void test_empty_graph(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test_setup_teardown(test_one_slot_follows_priority, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_critical_chain_first, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_jobs_limit, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_pools, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_no_work_and_broken_tasks, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_history_weights_next_run, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_history_path, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_default_jobs, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_empty_graph, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_one_slot_follows_priority, tt_setup, tt_teardown),
+      cmocka_unit_test_setup_teardown(test_critical_chain_first, tt_setup, tt_teardown),
+      cmocka_unit_test_setup_teardown(test_jobs_limit, tt_setup, tt_teardown),
+      cmocka_unit_test_setup_teardown(test_pools, tt_setup, tt_teardown),
+      cmocka_unit_test_setup_teardown(test_no_work_and_broken_tasks, tt_setup, tt_teardown),
+      cmocka_unit_test_setup_teardown(test_history_weights_next_run, tt_setup, tt_teardown),
+      cmocka_unit_test_setup_teardown(test_history_path, tt_setup, tt_teardown),
+      cmocka_unit_test_setup_teardown(test_default_jobs, tt_setup, tt_teardown),
+      cmocka_unit_test_setup_teardown(test_empty_graph, tt_setup, tt_teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -12,24 +12,6 @@
 
 #include "unit/sched_support.h"
 
-static tt_world *W;
-static tt_events *E;
-
-static int setup(void **state) {
-  (void)state;
-  W = calloc(1, sizeof *W);
-  E = calloc(1, sizeof *E);
-  return 0;
-}
-
-static int teardown(void **state) {
-  (void)state;
-  tt_events_free(E);
-  free(W);
-  free(E);
-  return 0;
-}
-
 /* Sends signals to this process from inside the loop, at given times after the run starts. */
 typedef struct killer {
   int sig[2];
@@ -186,11 +168,11 @@ static void test_second_sigint_uv_spawn(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test_setup_teardown(test_sigint, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_sigterm, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_second_sigint_ends_at_once, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_grace_expiry_aborts, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_second_sigint_uv_spawn, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_sigint, tt_setup, tt_teardown),
+      cmocka_unit_test_setup_teardown(test_sigterm, tt_setup, tt_teardown),
+      cmocka_unit_test_setup_teardown(test_second_sigint_ends_at_once, tt_setup, tt_teardown),
+      cmocka_unit_test_setup_teardown(test_grace_expiry_aborts, tt_setup, tt_teardown),
+      cmocka_unit_test_setup_teardown(test_second_sigint_uv_spawn, tt_setup, tt_teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -261,4 +261,24 @@ static TT_UNUSED int tt_run(brr_graph *g, tt_world *w, brr_sched_opts *o, tt_eve
   return closed == 0 ? rc : -1000;
 }
 
+/* The world and event log of one scheduler test, made fresh for each (cmocka setup and
+ * teardown). */
+static tt_world *W TT_UNUSED;
+static tt_events *E TT_UNUSED;
+
+static TT_UNUSED int tt_setup(void **state) {
+  (void)state;
+  W = calloc(1, sizeof *W);
+  E = calloc(1, sizeof *E);
+  return 0;
+}
+
+static TT_UNUSED int tt_teardown(void **state) {
+  (void)state;
+  tt_events_free(E);
+  free(W);
+  free(E);
+  return 0;
+}
+
 #endif

@@ -567,6 +567,25 @@ static tdict *include_context(tctx *c, tframe *f, bool with_context) {
   return d;
 }
 
+/* What an include changes in the context, to be put back after it (also after an error). */
+typedef struct include_saved {
+  jmp_buf *jb;
+  const char *src;
+  size_t srclen;
+  tdict *ctxvars, *vars;
+  unsigned eline, ecol;
+} include_saved;
+
+static void include_restore(tctx *c, const include_saved *s) {
+  c->jb = s->jb;
+  c->src = s->src;
+  c->srclen = s->srclen;
+  c->ctxvars = s->ctxvars;
+  c->vars = s->vars;
+  c->eline = s->eline;
+  c->ecol = s->ecol;
+}
+
 /* {% include %}: the file, relative to the working directory as Jinja2's FileSystemLoader(".")
  * sees it, rendered with the current context. */
 static void exec_include(tctx *c, tframe *f, const tnode *n) {
@@ -589,11 +608,8 @@ static void exec_include(tctx *c, tframe *f, const tnode *n) {
   size_t blen = text.len;
   brr_buf_free(&text);
   /* errors inside the included file are reported at the include, naming the file and line */
-  jmp_buf jb, *saved_jb = c->jb;
-  unsigned eline = c->eline, ecol = c->ecol;
-  const char *saved_src = c->src;
-  size_t saved_len = c->srclen;
-  tdict *saved_ctx = c->ctxvars, *saved_vars = c->vars;
+  jmp_buf jb;
+  const include_saved saved = {c->jb, c->src, c->srclen, c->ctxvars, c->vars, c->eline, c->ecol};
   c->jb = &jb;
   if (setjmp(jb) == 0) {
     size_t nlen;
@@ -610,22 +626,10 @@ static void exec_include(tctx *c, tframe *f, const tnode *n) {
   } else {
     char *msg = tprintf(c, "in %s, line %u: %s", name.u.str, c->err_line, c->err_msg);
     int code = c->err_exit;
-    c->jb = saved_jb;
-    c->src = saved_src;
-    c->srclen = saved_len;
-    c->ctxvars = saved_ctx;
-    c->vars = saved_vars;
-    c->eline = eline;
-    c->ecol = ecol;
+    include_restore(c, &saved);
     if (code == BRR_EXIT_FAILED) terr_raise(c, n, msg);
     terr(c, n, "%s", msg);
   }
-  c->jb = saved_jb;
-  c->src = saved_src;
-  c->srclen = saved_len;
-  c->ctxvars = saved_ctx;
-  c->vars = saved_vars;
-  c->eline = eline;
-  c->ecol = ecol;
+  include_restore(c, &saved);
   c->depth--;
 }

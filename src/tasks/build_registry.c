@@ -77,6 +77,20 @@ static void settle(brr_runtime *rt, const char *error) {
 
 /* -- the temporary registry: image, create, start, inspect, ping -- */
 
+/* The start of each engine step's callback: false when the chain ends here, because the run
+ * is finishing (the request was cancelled) or the step failed (the registry is settled as
+ * unusable). */
+static bool step_ok(brr_runtime *rt, const brr_engine_result *res) {
+  brr_build_state *bs = rt->build_state;
+  if (bs->breg_finishing) return false;
+  bs->breg_req = NULL;
+  if (res->status) {
+    settle(rt, res->error);
+    return false;
+  }
+  return true;
+}
+
 static void pinged(void *ud, const brr_registry_result *res) {
   brr_runtime *rt = ud;
   brr_build_state *bs = rt->build_state;
@@ -87,13 +101,8 @@ static void pinged(void *ud, const brr_registry_result *res) {
 
 static void inspected(void *ud, const brr_engine_result *res) {
   brr_runtime *rt = ud;
+  if (!step_ok(rt, res)) return;
   brr_build_state *bs = rt->build_state;
-  if (bs->breg_finishing) return;  /* cancelled by the end of the run */
-  bs->breg_req = NULL;
-  if (res->status) {
-    settle(rt, res->error);
-    return;
-  }
   const cJSON *ports = cJSON_GetObjectItemCaseSensitive(
       cJSON_GetObjectItemCaseSensitive(res->json, "NetworkSettings"), "Ports");
   const cJSON *b = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(ports, "5000/tcp"), 0);
@@ -108,25 +117,15 @@ static void inspected(void *ud, const brr_engine_result *res) {
 
 static void started(void *ud, const brr_engine_result *res) {
   brr_runtime *rt = ud;
+  if (!step_ok(rt, res)) return;
   brr_build_state *bs = rt->build_state;
-  if (bs->breg_finishing) return;  /* cancelled by the end of the run */
-  bs->breg_req = NULL;
-  if (res->status) {
-    settle(rt, res->error);
-    return;
-  }
   bs->breg_req = brr_engine_container_inspect(rt->engine, bs->breg_container, inspected, rt);
 }
 
 static void created(void *ud, const brr_engine_result *res) {
   brr_runtime *rt = ud;
+  if (!step_ok(rt, res)) return;
   brr_build_state *bs = rt->build_state;
-  if (bs->breg_finishing) return;  /* cancelled by the end of the run */
-  bs->breg_req = NULL;
-  if (res->status) {
-    settle(rt, res->error);
-    return;
-  }
   bs->breg_container = brr_xstrdup(res->id);
   bs->breg_req = brr_engine_container_start(rt->engine, bs->breg_container, started, rt);
 }
@@ -151,13 +150,7 @@ static void create_container(brr_runtime *rt) {
 
 static void pulled(void *ud, const brr_engine_result *res) {
   brr_runtime *rt = ud;
-  brr_build_state *bs = rt->build_state;
-  if (bs->breg_finishing) return;  /* cancelled by the end of the run */
-  bs->breg_req = NULL;
-  if (res->status) {
-    settle(rt, res->error);
-    return;
-  }
+  if (!step_ok(rt, res)) return;
   create_container(rt);
 }
 

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "build_internal.h"
 #include "run_internal.h"
 
 typedef struct post_task {
@@ -140,17 +141,16 @@ static void build(post_task *p) {
     return;
   }
   brr_diags_free(&d);
-  brr_run_strv args = {0};
-  brr_run_buildargs(p->rt, b, &args);
+  char **args = brr_build_args(b, p->rt->cfg->global.docker_registry);
   brr_engine_build_opts o = {0};
   o.dockerfile = dockerfile;
-  o.buildargs = brr_run_strv_get(&args);
+  o.buildargs = (const char *const *)args;
   o.target = b->target.s;
   o.nocache = b->no_cache;
   o.pull = false;   /* FROM is the local tag */
   brr_engine_body body = {.path = p->ctx};
   p->req = brr_engine_image_build(p->rt->engine, &o, &body, on_progress, on_built, p);
-  brr_run_strv_free(&args);
+  brr_strv_free(args);
   free(dockerfile);
 }
 

@@ -81,9 +81,6 @@ char *brr_run_file_bind(const char *local, const char *mount);
  * far (names and container names, `n` of them). NULL when `svc` is not one of them. */
 char *brr_run_volumes_from(const char *entry, const char *const *svc_names,
                            const char *const *containers, size_t n);
-/* Build arguments of a legacy build: DOCKER_REGISTRY, then `buildargs` through Python's str()
- * (a null value passes the bare name). */
-void brr_run_buildargs(const brr_runtime *rt, const brr_build *b, brr_run_strv *out);
 /* A random version-4 UUID, as buildrunner names containers and steps. */
 char *brr_run_uuid4(void);
 

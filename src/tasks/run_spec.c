@@ -157,21 +157,6 @@ char *brr_run_volumes_from(const char *entry, const char *const *svc_names,
   return NULL;
 }
 
-void brr_run_buildargs(const brr_runtime *rt, const brr_build *b, brr_run_strv *out) {
-  brr_run_strv_setenv(out, "DOCKER_REGISTRY", rt->cfg->global.docker_registry);
-  for (size_t i = 0; i < b->buildargs.n; i++) {
-    const brr_value *val = b->buildargs.v[i].val;
-    if (!val || val->type == BRR_VAL_NULL) {
-      brr_run_strv_setenv(out, b->buildargs.v[i].key.s, NULL);
-      continue;
-    }
-    brr_buf s = BRR_BUF_INIT;
-    brr_val_pystr(val, &s);
-    brr_run_strv_setenv(out, b->buildargs.v[i].key.s, brr_buf_cstr(&s));
-    brr_buf_free(&s);
-  }
-}
-
 /* ---- files ---- */
 
 static const char *local_file_alias(const brr_config *cfg, const char *alias) {

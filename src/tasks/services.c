@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "build_internal.h"
 #include "run_internal.h"
 
 /* ---- the plan: names, container plans, build inputs, volumes_from ---- */
@@ -288,19 +289,6 @@ static void on_svc_ok(void *ud, const brr_engine_result *res) {
   if (brr_run_ok(r, res)) svc_next(r);
 }
 
-/* spec §5: a Dockerfile that starts with FROM pulls unless that line names a committed image */
-static bool build_pull(const brr_runtime *rt, const brr_build *b, const brr_build_inputs *in) {
-  if (rt->opts.local_images) return false;
-  if (b->pull != BRR_UNSET) return b->pull == BRR_TRUE;
-  const char *text = in->dockerfile_path ? NULL : in->dockerfile_text;
-  if (!text || strncasecmp(text, "FROM ", 5) != 0) return true;
-  size_t n = strcspn(text + 5, "\n");
-  char *from = brr_xstrndup(text + 5, n);
-  bool pull = !brr_runtime_committed(rt, from);
-  free(from);
-  return pull;
-}
-
 static void on_built(void *ud, const brr_engine_result *res) {
   brr_run_task *r = ud;
   if (r->build_ctx) {
@@ -328,19 +316,18 @@ static void svc_build(brr_run_task *r) {
     return;
   }
   brr_diags_free(&d);
-  brr_run_strv args = {0};
-  brr_run_buildargs(r->rt, b, &args);
+  char **args = brr_build_args(b, r->rt->cfg->global.docker_registry);
   brr_engine_build_opts o = {0};
   o.dockerfile = dockerfile;
-  o.buildargs = brr_run_strv_get(&args);
+  o.buildargs = (const char *const *)args;
   o.target = b->target.s;
   o.platform = b->platform.s;
   o.nocache = b->no_cache;
-  o.pull = build_pull(r->rt, b, &v->inputs);
+  o.pull = brr_build_should_pull(r->rt, b);
   brr_engine_body body = {.path = r->build_ctx};
   brr_task_log(r->task, BRR_LOG_INFO, "Building image for service \"%s\"", v->cfg->name.s);
   r->req = brr_engine_image_build(r->rt->engine, &o, &body, on_svc_progress, on_built, r);
-  brr_run_strv_free(&args);
+  brr_strv_free(args);
   free(dockerfile);
 }
 

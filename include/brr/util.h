@@ -112,6 +112,9 @@ int brr_mkdir_p(const char *path, unsigned mode);
 /* rm -rf; returns 0 or -errno (a missing path is 0). */
 int brr_rm_rf(const char *path);
 
+/* A random (version 4) UUID in its 36-character text form, from OpenSSL's generator. Heap. */
+char *brr_uuid4(void);
+
 /* ---- time ------------------------------------------------------------------------ */
 uint64_t brr_mono_ms(void);   /* monotonic clock, milliseconds */
 int64_t brr_wall_ms(void);    /* wall clock, milliseconds since the epoch */

@@ -4,7 +4,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/rand.h>
 
 #include "build_internal.h"
 
@@ -59,23 +58,10 @@ brr_build_state *brr_build_state_get(brr_runtime *rt) {
   return bs;
 }
 
-static char *uuid_hex(void) {
-  unsigned char b[16];
-  if (RAND_bytes(b, sizeof b) != 1) {
-    uint64_t t = brr_mono_ms() ^ (uint64_t)brr_wall_ms() << 20;
-    memcpy(b, &t, 8);
-    memcpy(b + 8, &t, 8);
-  }
-  b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
-  b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
-  return brr_xasprintf("%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1], b[2],
-                       b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
-}
-
 brr_mp_step *brr_build_mp_step(brr_runtime *rt, size_t step) {
   brr_build_state *bs = brr_build_state_get(rt);
   brr_mp_step *m = &bs->mp[step];
-  if (!m->uuid) m->uuid = uuid_hex();
+  if (!m->uuid) m->uuid = brr_uuid4();
   return m;
 }
 

@@ -199,7 +199,7 @@ static int post_start(brr_task *t, uv_loop_t *loop) {
   }
   p->have_inputs = true;
   brr_diags_free(&d);
-  char *uuid = brr_run_uuid4();
+  char *uuid = brr_uuid4();
   p->tag = brr_xasprintf("buildrunner-post-build-tag-%s", uuid);
   free(uuid);
   brr_task_log(t, BRR_LOG_INFO, "Running post-build processing");

@@ -125,7 +125,7 @@ static void stage_plan(brr_run_task *r) {
     brr_diag_error(&d, m, NULL, "Docker run context must specify a \"image\" attribute or be "
                    "preceded by a build context");
   }
-  r->name = brr_run_uuid4();
+  r->name = brr_uuid4();
   int rc = d.n_errors ? BRR_ECONFIG : 0;
   if (brr_run_plan_make(rt, r->step, c, NULL, r->name, &r->plan, &d) != 0) rc = BRR_ECONFIG;
   if (brr_run_services_plan(r, &d) != 0) rc = BRR_ECONFIG;

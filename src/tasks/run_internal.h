@@ -81,8 +81,6 @@ char *brr_run_file_bind(const char *local, const char *mount);
  * far (names and container names, `n` of them). NULL when `svc` is not one of them. */
 char *brr_run_volumes_from(const char *entry, const char *const *svc_names,
                            const char *const *containers, size_t n);
-/* A random version-4 UUID, as buildrunner names containers and steps. */
-char *brr_run_uuid4(void);
 
 /* ---- shared by all run nodes of the build (run_shared.c) ---------------------------------- */
 

@@ -13,7 +13,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <openssl/rand.h>
 #include <openssl/sha.h>
 
 #include "run_internal.h"
@@ -59,21 +58,6 @@ void brr_run_strv_free(brr_run_strv *s) {
 }
 
 /* ---- small pure rules ---- */
-
-char *brr_run_uuid4(void) {
-  unsigned char b[16];
-  if (RAND_bytes(b, sizeof b) != 1) {
-    /* only without entropy; names must still differ between steps of one run */
-    uint64_t t = (uint64_t)brr_wall_ms() ^ ((uint64_t)getpid() << 32) ^ brr_mono_ms();
-    memcpy(b, &t, 8);
-    memcpy(b + 8, &t, 8);
-  }
-  b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
-  b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
-  return brr_xasprintf("%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
-                       b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11],
-                       b[12], b[13], b[14], b[15]);
-}
 
 int brr_run_mem_limit(const brr_value *v, int64_t *out) {
   *out = 0;

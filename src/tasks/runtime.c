@@ -7,7 +7,6 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
-#include <openssl/rand.h>
 
 #include "brr/tasks.h"
 
@@ -17,21 +16,6 @@ void brr_runtime_set(char **field, const char *val) {
   char *copy = val ? brr_xstrdup(val) : NULL;
   free(*field);
   *field = copy;
-}
-
-static char *uuid4(void) {
-  unsigned char b[16];
-  if (RAND_bytes(b, sizeof b) != 1) {
-    /* RAND_bytes only fails without entropy; a time-based id still keeps steps apart */
-    uint64_t t = (uint64_t)brr_wall_ms() ^ ((uint64_t)getpid() << 32);
-    memcpy(b, &t, 8);
-    memcpy(b + 8, &t, 8);
-  }
-  b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
-  b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
-  return brr_xasprintf("%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
-                       b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12],
-                       b[13], b[14], b[15]);
 }
 
 static const char *native_platform(void) {
@@ -96,7 +80,7 @@ int brr_runtime_step_begin(brr_runtime *rt, size_t step, brr_diags *d) {
   brr_step_state *st = &rt->steps[step];
   if (st->begun) return 0;
   st->begun = true;
-  st->id = uuid4();
+  st->id = brr_uuid4();
   st->results_dir = brr_path_join(rt->cfg->results_dir, rt->cfg->steps[step].name.s);
   int rc = brr_mkdir_p(st->results_dir, 0755);
   if (rc != 0) {

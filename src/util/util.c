@@ -7,6 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
+
+#include <openssl/rand.h>
 
 static BRR_NORETURN void oom(size_t n) {
   fprintf(stderr, "brr: out of memory (%zu bytes)\n", n);
@@ -423,4 +426,21 @@ void brr_strmap_free(brr_strmap *m) {
   m->keys = NULL;
   m->vals = NULL;
   m->n = m->cap = 0;
+}
+
+/* ---- ids ---- */
+
+char *brr_uuid4(void) {
+  unsigned char b[16];
+  if (RAND_bytes(b, sizeof b) != 1) {
+    /* only without entropy; ids must still differ between the steps of one run */
+    uint64_t t = (uint64_t)brr_wall_ms() ^ ((uint64_t)getpid() << 32) ^ brr_mono_ms();
+    memcpy(b, &t, 8);
+    memcpy(b + 8, &t, 8);
+  }
+  b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
+  b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
+  return brr_xasprintf("%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+                       b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11],
+                       b[12], b[13], b[14], b[15]);
 }

@@ -115,18 +115,6 @@ static void test_setenv(void **state) {
   brr_run_strv_free(&v);
 }
 
-static void test_uuid4(void **state) {
-  (void)state;
-  char *a = brr_run_uuid4(), *b = brr_run_uuid4();
-  assert_int_equal(strlen(a), 36);
-  assert_true(a[8] == '-' && a[13] == '-' && a[18] == '-' && a[23] == '-');
-  assert_int_equal(a[14], '4');
-  assert_non_null(strchr("89ab", a[19]));
-  assert_string_not_equal(a, b);
-  free(a);
-  free(b);
-}
-
 /* ---- plans from a loaded config ---- */
 
 typedef struct fixture {
@@ -303,7 +291,6 @@ int main(void) {
       cmocka_unit_test(test_file_bind),
       cmocka_unit_test(test_volumes_from),
       cmocka_unit_test(test_setenv),
-      cmocka_unit_test(test_uuid4),
       cmocka_unit_test_setup_teardown(test_plan, setup, teardown),
       cmocka_unit_test_setup_teardown(test_plan_errors, setup, teardown),
   };

@@ -88,10 +88,23 @@ static void test_paths(void **state) {
   assert_string_equal(brr_path_basename("/a/b/c.txt"), "c.txt");
 }
 
+static void test_uuid4(void **state) {
+  (void)state;
+  char *a = brr_uuid4(), *b = brr_uuid4();
+  assert_int_equal(strlen(a), 36);
+  assert_true(a[8] == '-' && a[13] == '-' && a[18] == '-' && a[23] == '-');
+  assert_int_equal(a[14], '4');
+  assert_non_null(strchr("89ab", a[19]));
+  assert_string_not_equal(a, b);
+  free(a);
+  free(b);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_buf),     cmocka_unit_test(test_arena), cmocka_unit_test(test_pyfloat),
       cmocka_unit_test(test_strings), cmocka_unit_test(test_paths),
+      cmocka_unit_test(test_uuid4),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -112,6 +112,9 @@ int brr_mkdir_p(const char *path, unsigned mode);
 /* rm -rf; returns 0 or -errno (a missing path is 0). */
 int brr_rm_rf(const char *path);
 
+/* This machine's platform as Docker names it: "linux/amd64", "linux/arm64", "linux/arm/v7",
+ * else "linux/<uname machine>". The graph and the build tasks must agree on it. */
+const char *brr_native_platform(void);
 /* A random (version 4) UUID in its 36-character text form, from OpenSSL's generator. Heap. */
 char *brr_uuid4(void);
 

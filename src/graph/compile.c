@@ -3,18 +3,8 @@
  * steps; emit.c makes the nodes and edges. */
 #include <stdlib.h>
 #include <string.h>
-#include <sys/utsname.h>
 
 #include "compile.h"
-
-static const char *native_platform(compiler *c) {
-  if (c->opts->native_platform) return c->opts->native_platform;
-  struct utsname u;
-  if (uname(&u) != 0) return "linux/amd64";
-  if (strcmp(u.machine, "x86_64") == 0 || strcmp(u.machine, "amd64") == 0) return "linux/amd64";
-  if (strcmp(u.machine, "aarch64") == 0 || strcmp(u.machine, "arm64") == 0) return "linux/arm64";
-  return brr_arena_printf(c->tmp, "linux/%s", u.machine);
-}
 
 /* The results dir as a path relative to the build dir, when it lies inside it. */
 static const char *results_rel(const brr_config *cfg) {
@@ -190,7 +180,7 @@ int brr_graph_compile(const brr_config *cfg, const brr_graph_opts *opts, brr_gra
   static const brr_graph_opts defaults;
   compiler c = {.cfg = cfg, .opts = opts ? opts : &defaults, .d = d, .tmp = brr_arena_new()};
   c.g = brr_graph_new(cfg);
-  c.native = native_platform(&c);
+  c.native = c.opts->native_platform ? c.opts->native_platform : brr_native_platform();
   c.results_rel = results_rel(cfg);
   size_t n = cfg->n_steps;
   c.si = brr_arena_alloc(c.tmp, (n ? n : 1) * sizeof *c.si);

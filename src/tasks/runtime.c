@@ -4,7 +4,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/utsname.h>
 #include <unistd.h>
 
 
@@ -16,16 +15,6 @@ void brr_runtime_set(char **field, const char *val) {
   char *copy = val ? brr_xstrdup(val) : NULL;
   free(*field);
   *field = copy;
-}
-
-static const char *native_platform(void) {
-  struct utsname u;
-  if (uname(&u) == 0) {
-    if (!strcmp(u.machine, "x86_64") || !strcmp(u.machine, "amd64")) return "linux/amd64";
-    if (!strcmp(u.machine, "aarch64") || !strcmp(u.machine, "arm64")) return "linux/arm64";
-    if (!strncmp(u.machine, "arm", 3)) return "linux/arm/v7";
-  }
-  return "linux/amd64";
 }
 
 /* ---- construction ---- */
@@ -47,7 +36,7 @@ int brr_runtime_new(uv_loop_t *loop, const brr_config *cfg, const brr_graph *g,
   brr_val_map_sets(rt->arena, log, "type", brr_val_str(rt->arena, BRR_MARK_NONE, "log"));
   brr_val_map_sets(rt->arena, rt->artifacts, "build.log", log);
   rt->steps = brr_xcalloc(cfg->n_steps ? cfg->n_steps : 1, sizeof(brr_step_state));
-  rt->native_platform = native_platform();
+  rt->native_platform = brr_native_platform();
 
   const char *tmp_root = cfg->global.temp_dir && *cfg->global.temp_dir ? cfg->global.temp_dir : "/tmp";
   char *tmpl = brr_path_join(tmp_root, "brr-XXXXXX");

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #include <openssl/rand.h>
@@ -443,4 +444,17 @@ char *brr_uuid4(void) {
   return brr_xasprintf("%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
                        b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11],
                        b[12], b[13], b[14], b[15]);
+}
+
+const char *brr_native_platform(void) {
+  static char buf[80];
+  if (buf[0]) return buf;
+  struct utsname u;
+  const char *m = uname(&u) == 0 ? u.machine : "x86_64";
+  if (!strcmp(m, "x86_64") || !strcmp(m, "amd64")) snprintf(buf, sizeof buf, "linux/amd64");
+  else if (!strcmp(m, "aarch64") || !strcmp(m, "arm64")) snprintf(buf, sizeof buf, "linux/arm64");
+  else if (!strncmp(m, "armv6", 5)) snprintf(buf, sizeof buf, "linux/arm/v6");
+  else if (!strncmp(m, "arm", 3)) snprintf(buf, sizeof buf, "linux/arm/v7");
+  else snprintf(buf, sizeof buf, "linux/%.60s", m);
+  return buf;
 }

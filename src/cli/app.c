@@ -9,6 +9,7 @@
 #include "brr/config.h"
 #include "brr/diag.h"
 #include "brr/graph.h"
+#include "brr/ui.h"
 
 /* ---- loading the configuration ------------------------------------------------------------ */
 
@@ -51,10 +52,8 @@ static void cli_to_load_opts(const brr_cli *cli, gen_out *gen, brr_load_opts *o)
   }
 }
 
-static bool stderr_color(const brr_cli *cli) {
-  const char *nc = getenv("NO_COLOR");
-  return !cli->no_color && !(nc && *nc) && isatty(STDERR_FILENO);
-}
+/* diagnostics follow the same colour rules as the run's output (docs/output.md) */
+static bool stderr_color(const brr_cli *cli) { return brr_ui_color_enabled(STDERR_FILENO, cli->no_color); }
 
 /* Load and validate; diagnostics (warnings too) go to stderr. Returns 0 or the exit code. */
 static int load_config(const brr_cli *cli, brr_config **cfg) {

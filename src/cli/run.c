@@ -95,7 +95,7 @@ int brr_cli_run(const brr_cli *cli, brr_config *cfg, brr_graph *g) {
   brr_runtime *rt = NULL;
   brr_diags d = BRR_DIAGS_INIT;
   if (brr_runtime_new(&loop, cfg, g, &ro, bus, &rt, &d) != 0) {
-    brr_diags_print(&d, stderr, false);
+    brr_diags_print(&d, stderr, brr_ui_color_enabled(STDERR_FILENO, cli->no_color));
     brr_diags_free(&d);
     brr_ui_free(ui);
     brr_bus_free(bus);

@@ -26,3 +26,11 @@ set_tests_properties(config_invalid PROPERTIES LABELS unit ENVIRONMENT "${BRR_TE
 
 add_test(NAME config_cli COMMAND bash ${BRR_CONFIG_TESTS_DIR}/cli_test.sh)
 set_tests_properties(config_cli PROPERTIES LABELS unit ENVIRONMENT "${BRR_TEST_ENV}")
+
+# the JSON Schemas (brr --print-schema) against the conformance examples, with Debian's
+# python3-jsonschema; skipped when the conformance folder is absent
+add_test(NAME config_schema_json
+         COMMAND /usr/bin/python3 ${BRR_CONFIG_TESTS_DIR}/schema_test.py $<TARGET_FILE:brr>
+                 ${BRR_CONFORMANCE_DIR})
+set_tests_properties(config_schema_json PROPERTIES LABELS unit ENVIRONMENT "${BRR_TEST_ENV}"
+                     SKIP_RETURN_CODE ${BRR_TEST_SKIP})

@@ -1,6 +1,6 @@
 #!/bin/bash
 # cmake --install into a temp prefix puts the binary, the man page, the completions and the
-# JSON Schemas in place; the man page renders without warnings and names every flag --help
+# JSON Schemas in place (zsh's file in site-functions: the prefix is not /usr); the man page renders without warnings and names every flag --help
 # names; the installed brr runs.
 set -u
 : "${BRR_BINARY_DIR:?}"
@@ -12,7 +12,7 @@ check() { if ! eval "$1"; then echo "FAIL: $2"; fail=1; fi; }
 cmake --install "$BRR_BINARY_DIR" --prefix "$tmp/usr" >"$tmp/log" 2>&1 || { cat "$tmp/log"; exit 1; }
 p=$tmp/usr
 for f in bin/brr share/man/man1/brr.1 share/bash-completion/completions/brr \
-         share/zsh/vendor-completions/_brr share/fish/vendor_completions.d/brr.fish \
+         share/zsh/site-functions/_brr share/fish/vendor_completions.d/brr.fish \
          share/brr/schema/buildrunner.schema.json share/brr/schema/buildrunner-global.schema.json \
          share/doc/brr/LICENSE; do
   check '[ -s "$p/$f" ]' "installed $f"

@@ -344,7 +344,7 @@ static void fish_completion(FILE *out) {
         "    test -n \"$file\"; and set -a args -f $file\n"
         "    # a comma-separated list: complete the last name, keep the ones before\n"
         "    set -l cur (commandline -ct)\n"
-        "    set -l done (string match -r '^.*,' -- $cur)\n"
+        "    set -l done (string match -r '^.*,' -- $cur; or echo '')\n"
         "    for s in ($tokens[1] $args 2>/dev/null)\n"
         "        echo $done$s\n"
         "    end\n"

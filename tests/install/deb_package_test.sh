@@ -25,9 +25,9 @@ for pkg in $(tr ',' '\n' <<<"$depends" | sed 's/(.*)//; s/|.*//' | tr -d ' '); d
 done
 check '[ "$(dpkg-deb -f "$deb" Package)" = brr ]' "Package: brr"
 check '[ "$(dpkg-deb -f "$deb" Architecture)" = "$(dpkg --print-architecture)" ]' "Architecture is this machine's"
-for f in ./usr/bin/brr ./usr/share/man/man1/brr.1 ./usr/share/bash-completion/completions/brr \
+for f in ./usr/bin/brr ./usr/share/man/man1/brr.1.gz ./usr/share/bash-completion/completions/brr \
          ./usr/share/zsh/vendor-completions/_brr ./usr/share/fish/vendor_completions.d/brr.fish \
-         ./usr/share/brr/schema/buildrunner.schema.json ./usr/share/doc/brr/LICENSE; do
+         ./usr/share/brr/schema/buildrunner.schema.json ./usr/share/doc/brr/copyright; do
   check 'grep -q " $f\$" "$tmp/files"' "the package holds $f"
 done
 

@@ -11,10 +11,10 @@ check() { if ! eval "$1"; then echo "FAIL: $2"; fail=1; fi; }
 
 cmake --install "$BRR_BINARY_DIR" --prefix "$tmp/usr" >"$tmp/log" 2>&1 || { cat "$tmp/log"; exit 1; }
 p=$tmp/usr
-for f in bin/brr share/man/man1/brr.1 share/bash-completion/completions/brr \
+for f in bin/brr share/man/man1/brr.1.gz share/bash-completion/completions/brr \
          share/zsh/site-functions/_brr share/fish/vendor_completions.d/brr.fish \
          share/brr/schema/buildrunner.schema.json share/brr/schema/buildrunner-global.schema.json \
-         share/doc/brr/LICENSE; do
+         share/doc/brr/LICENSE share/doc/brr/copyright share/doc/brr/changelog.gz; do
   check '[ -s "$p/$f" ]' "installed $f"
 done
 check '[ -x "$p/bin/brr" ]' "bin/brr is executable"
@@ -25,8 +25,8 @@ done
 check 'grep -Eq "^commit ([0-9a-f]{12}(-dirty)?|unknown)$" "$tmp/v"' "--version names the commit"
 
 # the man page: groff reports no warning, and every flag of --help is in it
-check 'LC_ALL=C.UTF-8 MANWIDTH=100 man --warnings=w -l "$p/share/man/man1/brr.1" >"$tmp/man.txt" 2>"$tmp/man.err" && [ ! -s "$tmp/man.err" ]' \
-      "man renders brr.1 without warnings: $(head -c 300 "$tmp/man.err" 2>/dev/null)"
+check 'LC_ALL=C.UTF-8 MANWIDTH=100 man --warnings=w -l "$p/share/man/man1/brr.1.gz" >"$tmp/man.txt" 2>"$tmp/man.err" && [ ! -s "$tmp/man.err" ]' \
+      "man renders brr.1.gz without warnings: $(head -c 300 "$tmp/man.err" 2>/dev/null)"
 "$p/bin/brr" --help | grep -oE -- '--[a-z][a-z-]+' | sort -u >"$tmp/help-flags"
 n=0
 while read -r flag; do

@@ -1,5 +1,5 @@
 #!/bin/bash
-# cpack -G DEB makes a .deb that real dpkg reads: Depends found by dpkg-shlibdeps (the
+# cpack -G DEB makes a .deb that real dpkg reads and lintian passes: Depends found by dpkg-shlibdeps (the
 # libraries brr links), the files it must hold; dpkg installs it into a temp root (its own
 # database there) and removes it again, and the packaged brr runs.
 set -u
@@ -30,6 +30,11 @@ for f in ./usr/bin/brr ./usr/share/man/man1/brr.1.gz ./usr/share/bash-completion
          ./usr/share/brr/schema/buildrunner.schema.json ./usr/share/doc/brr/copyright; do
   check 'grep -q " $f\$" "$tmp/files"' "the package holds $f"
 done
+
+# Debian's own package checker finds no error and no warning
+if ! lintian --fail-on error,warning --tag-display-limit 0 "$deb" >"$tmp/lintian" 2>&1; then
+  echo "FAIL: lintian:"; grep -v 'root privileges' "$tmp/lintian"; fail=1
+fi
 
 # install into a temp root with its own dpkg database (the libraries are the host's, so
 # dependencies are not known to that database: --force-depends), run, remove

@@ -222,15 +222,6 @@ static int parse_int(const char *s, int lo, int *out) {
   return 0;
 }
 
-/* was --NAME given with "=value" (so a following word is not its value)? */
-static bool optarg_given(int argc, char **argv, const char *name) {
-  size_t n = strlen(name);
-  for (int i = 1; i < argc; i++)
-    if (strncmp(argv[i], "--", 2) == 0 && strncmp(argv[i] + 2, name, n) == 0 && argv[i][2 + n] == '=')
-      return true;
-  return false;
-}
-
 int brr_cli_parse(brr_cli *cli, int argc, char **argv, FILE *err) {
   memset(cli, 0, sizeof *cli);
   cli->docker_timeout = 600;
@@ -249,6 +240,7 @@ int brr_cli_parse(brr_cli *cli, int argc, char **argv, FILE *err) {
   longopts[N_OPTS] = (struct option){NULL, 0, NULL, 0};
 
   size_t n_steps = 0, n_labels = 0;
+  bool schema_arg = false;  /* --print-schema=KIND given (a following word is not its KIND) */
   optind = 1;
   opterr = 0;
   int c;
@@ -310,7 +302,10 @@ int brr_cli_parse(brr_cli *cli, int argc, char **argv, FILE *err) {
     case OPT_WITH_DEPS: cli->with_deps = true; break;
     case OPT_GRAPH: cli->graph = optarg ? optarg : "text"; break;
     case OPT_PROGRESS: cli->progress = optarg; break;
-    case OPT_PRINT_SCHEMA: cli->print_schema = optarg ? optarg : "project"; break;
+    case OPT_PRINT_SCHEMA:
+      cli->print_schema = optarg ? optarg : "project";
+      schema_arg = optarg != NULL;
+      break;
     case OPT_LIST_STEPS: cli->list_steps = true; break;
     case OPT_HELP_MAN: cli->help_man = true; break;
     case OPT_COMPLETION: cli->completion = optarg; break;
@@ -328,7 +323,7 @@ int brr_cli_parse(brr_cli *cli, int argc, char **argv, FILE *err) {
     }
   }
   /* `brr --print-schema global` reads as well as --print-schema=global */
-  if (cli->print_schema && !optarg_given(argc, argv, "print-schema") && optind < argc &&
+  if (cli->print_schema && !schema_arg && optind < argc &&
       one_of(argv[optind], SCHEMA_KINDS))
     cli->print_schema = argv[optind++];
   if (optind < argc) return usage_error(err, "unexpected argument '%s'", argv[optind]);

@@ -12,6 +12,10 @@ PKGS=(
   libarchive-dev libcmocka-dev
   # the Jinja2 oracle for template tests (Debian's python3, not a pip one)
   python3 python3-jinja2 python3-yaml
+  # the JSON Schema test (python3-jsonschema), the completion tests in the real shells, the
+  # man page rendering check, cpack -G DEB's dpkg-shlibdeps (dpkg-dev) and ELF detection, and
+  # Debian's package checker on the .deb
+  python3-jsonschema bash-completion zsh fish man-db groff-base dpkg-dev file lintian
   # fuzzing (libFuzzer) and benchmarks' peers and timers
   clang libclang-rt-14-dev make time hyperfine
 )

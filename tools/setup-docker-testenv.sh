@@ -36,32 +36,54 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 
 # ---- 2. dockerd ----------------------------------------------------------------------------
-engine_ok() { docker info >/dev/null 2>&1 && docker network inspect bridge >/dev/null 2>&1; }
+# The script only ever stops a dockerd it started itself, known by its pid file: an engine of
+# the user's, or a test's second engine, is never touched.
+PIDFILE=$STATE/dockerd.pid
+engine_up() { docker info >/dev/null 2>&1; }
+engine_ok() { engine_up && docker network inspect bridge >/dev/null 2>&1; }
+own_engine_pid() {  # the pid of the dockerd this script started, while it runs
+  local pid
+  pid=$(cat "$PIDFILE" 2>/dev/null) || return 1
+  [ -n "$pid" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = dockerd ] && echo "$pid"
+}
 start_engine() {
+  local pid= bin
   if [ -d /run/systemd/system ] && systemctl start docker 2>/dev/null; then :; else
-    local bin
     bin=$(PATH=$PATH:/usr/sbin:/sbin command -v dockerd) || { echo "no dockerd binary" >>"$STATE/dockerd.log"; return 1; }
-    setsid nohup "$bin" "$@" >>"$STATE/dockerd.log" 2>&1 </dev/null &
+    # setsid execs nohup, which execs dockerd: $! is the engine's pid
+    setsid nohup "$bin" >>"$STATE/dockerd.log" 2>&1 </dev/null &
+    pid=$!
+    echo "$pid" >"$PIDFILE"
   fi
-  for i in $(seq 1 120); do
-    docker info >/dev/null 2>&1 && return 0
+  for _ in $(seq 1 120); do
+    engine_up && return 0
     # a dockerd that died at start (see the log) is not waited for
-    [ "$i" -gt 8 ] && ! pgrep -x dockerd >/dev/null && return 1
+    [ -n "$pid" ] && ! kill -0 "$pid" 2>/dev/null && return 1
     sleep 0.25
   done
   return 1
 }
-stop_engine() {
-  local pid
-  for pid in $(pgrep -x dockerd || true); do
-    kill "$pid" 2>/dev/null || true
-    for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
-  done
+stop_own_engine() {
+  local pid=$1
+  kill "$pid" 2>/dev/null || true
+  for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
+  kill -0 "$pid" 2>/dev/null && die "dockerd $pid (started by this script) did not stop"
+  rm -f "$PIDFILE"
 }
 if ! engine_ok; then
-  # a dockerd without the default bridge (--bridge=none) is restarted with networking
-  pgrep -x dockerd >/dev/null && { say "restarting dockerd with default networking"; stop_engine; }
-  start_engine || die "dockerd did not start; see $STATE/dockerd.log"
+  if ! engine_up; then
+    start_engine || die "dockerd did not start; see $STATE/dockerd.log"
+  elif pid=$(own_engine_pid); then
+    # a dockerd this script started earlier, without the default bridge: restart it
+    say "restarting the dockerd this script started (pid $pid) with default networking"
+    stop_own_engine "$pid"
+    start_engine || die "dockerd did not start; see $STATE/dockerd.log"
+  else
+    die "the Docker engine at ${DOCKER_HOST:-unix:///var/run/docker.sock} has no default bridge network" \
+        "(started with --bridge=none?). This script did not start it ($PIDFILE names no running" \
+        "dockerd), so it leaves it alone: restart that engine with its default networking, or" \
+        "stop it and run this script again"
+  fi
 fi
 engine_ok || die "dockerd runs but has no bridge network; see $STATE/dockerd.log"
 say "engine $(docker version --format '{{.Server.Version}} (API {{.Server.APIVersion}})')"
@@ -73,8 +95,15 @@ if ! docker buildx version >/dev/null 2>&1; then
   say "installing docker-buildx from Debian trixie"
   A=$STATE/apt-trixie
   mkdir -p "$A/sources" "$A/lists/partial" "$A/cache/archives/partial" "$A/deb"
-  printf 'Types: deb\nURIs: http://deb.debian.org/debian\nSuites: trixie\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' \
-    >"$A/sources/trixie.sources"
+  # the Debian archive this machine already uses (its sources.list, sources.list.d/*.list or
+  # *.sources, as apt itself reads them): the URI serving this release's main component
+  codename=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
+  uri=$(apt-get indextargets --format '$(TARGET_OF) $(RELEASE) $(COMPONENT) $(REPO_URI)' 2>/dev/null |
+        awk -v rel="$codename" '$1 == "deb" && $2 == rel && $3 == "main" { print $4; exit }')
+  [ -n "$codename" ] && [ -n "$uri" ] ||
+    die "no apt source for Debian ${codename:-(unknown release)} main in /etc/apt/sources.list{,.d}: add one, or install docker-buildx by hand"
+  printf 'Types: deb\nURIs: %s\nSuites: trixie\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' \
+    "$uri" >"$A/sources/trixie.sources"
   aopt=(-o Dir::Etc::SourceList=/dev/null -o "Dir::Etc::SourceParts=$A/sources"
         -o "Dir::State::Lists=$A/lists" -o "Dir::Cache=$A/cache" -o APT::Sandbox::User=root)
   apt-get "${aopt[@]}" update -qq

@@ -4,6 +4,7 @@
 #define BRR_CLI_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 
 typedef struct brr_cli {
@@ -43,6 +44,10 @@ typedef struct brr_cli {
   const char *graph;              /* --graph[=text|dot|mermaid|json]: print and exit */
   const char *progress;           /* --progress=auto|tty|plain|ci|json (or BRR_PROGRESS) */
   bool help, version;
+  const char *print_schema;       /* --print-schema[=project|global]: print the JSON Schema */
+  bool list_steps;                /* --list-steps: print the step names (for completions) */
+  bool help_man;                  /* --help-man (hidden): the man page, from the option table */
+  const char *completion;         /* --completion=bash|zsh|fish (hidden): a completion script */
   unsigned long long used_mask;   /* one bit per option seen (for the not-implemented check) */
 } brr_cli;
 
@@ -52,6 +57,26 @@ int brr_cli_parse(brr_cli *cli, int argc, char **argv, FILE *err);
  * or 0 when every flag used is implemented. */
 int brr_cli_check_implemented(const brr_cli *cli, FILE *err);
 void brr_cli_print_help(FILE *out, const char *prog);
+
+/* One visible option of the table --help prints (hidden ones are skipped): what the man page
+ * and the completion scripts are generated from. Returns false past the last. */
+typedef struct brr_cli_optinfo {
+  const char *name;            /* long name, without "--" */
+  char short_name;             /* '\0' when there is none */
+  int has_arg;                 /* 0 none, 1 required, 2 optional (getopt's values) */
+  const char *metavar;         /* DIR, FILE, N... or NULL */
+  const char *group;
+  const char *help;
+  bool pending;                /* refused: the feature is not there yet */
+  const char *const *values;   /* the fixed set of values it takes (NULL-terminated) or NULL */
+} brr_cli_optinfo;
+bool brr_cli_opt_info(size_t i, brr_cli_optinfo *out);
+
+/* docgen.c: everything else generated from the same table and the tables next to it. */
+void brr_cli_print_exit_codes(FILE *out);     /* the "Exit codes:" paragraph of --help */
+int brr_cli_print_man(FILE *out);             /* brr.1 in roff; 0 or -1 on a write error */
+int brr_cli_print_completion(FILE *out, const char *shell);  /* bash, zsh or fish */
+int brr_cli_print_version(FILE *out);         /* version, commit, libraries' run-time versions */
 void brr_cli_free(brr_cli *cli);
 /* Run the compiled graph (results dir, ui, runtime, scheduler) and return the exit code. */
 struct brr_config;

@@ -261,6 +261,12 @@ typedef struct brr_load_opts {
 int brr_config_load(const brr_load_opts *opts, brr_config **out, brr_diags *d);
 void brr_config_free(brr_config *cfg);
 
+/* The JSON Schema (draft-07) of buildrunner.yaml, or of the global configuration when `global`,
+ * made from the validator's key tables (src/config/schema_json.c); free() it. `untyped`
+ * (may be NULL) gets the first key the validator takes that the schema has no type for, or
+ * NULL when every key is typed. */
+char *brr_config_schema_json(bool global, const char **untyped);
+
 /* The render stage every file goes through before YAML: the template engine. `vars` is the
  * variable map; `file` names the source for marks. Appends the result to `out`. */
 int brr_config_render(const char *text, size_t len, const char *file, const brr_value *vars,

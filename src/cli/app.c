@@ -105,6 +105,35 @@ static int print_graph(const brr_cli *cli, const brr_graph *g) {
   return fflush(stdout) == 0 ? BRR_EXIT_OK : BRR_EXIT_FAILED;
 }
 
+/* ---- what brr prints about itself ---------------------------------------------------------- */
+
+/* --version, --help-man, --completion, --print-schema: no configuration is read */
+static int print_info(const brr_cli *cli) {
+  int rc = 0;
+  if (cli->version) {
+    rc = brr_cli_print_version(stdout);
+  } else if (cli->help_man) {
+    rc = brr_cli_print_man(stdout);
+  } else if (cli->completion) {
+    rc = brr_cli_print_completion(stdout, cli->completion);
+  } else {
+    char *schema = brr_config_schema_json(strcmp(cli->print_schema, "global") == 0, NULL);
+    rc = fputs(schema, stdout) < 0 || fputc('\n', stdout) == EOF || fflush(stdout) != 0 ? -1 : 0;
+    free(schema);
+  }
+  if (rc != 0) {
+    fprintf(stderr, "brr: error: cannot write to stdout\n");
+    return BRR_EXIT_FAILED;
+  }
+  return BRR_EXIT_OK;
+}
+
+/* --list-steps: the step names in file order, one a line (what the shell completions offer) */
+static int list_steps(const brr_config *cfg) {
+  for (size_t i = 0; i < cfg->n_steps; i++) printf("%s\n", cfg->steps[i].name.s);
+  return fflush(stdout) == 0 && !ferror(stdout) ? BRR_EXIT_OK : BRR_EXIT_FAILED;
+}
+
 /* ---- main ----------------------------------------------------------------------------------- */
 
 int brr_main(int argc, char **argv) {
@@ -119,14 +148,20 @@ int brr_main(int argc, char **argv) {
     brr_cli_free(&cli);
     return BRR_EXIT_OK;
   }
-  if (cli.version) {
-    printf("brr %s\n", BRR_VERSION);
+  if (cli.version || cli.help_man || cli.completion || cli.print_schema) {
+    rc = print_info(&cli);
     brr_cli_free(&cli);
-    return BRR_EXIT_OK;
+    return rc;
   }
   rc = brr_cli_check_implemented(&cli, stderr);
   brr_config *cfg = NULL;
   if (rc == 0) rc = load_config(&cli, &cfg);
+  if (rc == 0 && cli.list_steps) {
+    rc = list_steps(cfg);
+    brr_config_free(cfg);
+    brr_cli_free(&cli);
+    return rc;
+  }
   brr_graph *g = NULL;
   if (rc == 0 && !cli.print_generated_files) rc = compile_graph(&cli, cfg, &g);
   if (rc == 0 && g) rc = cli.graph ? print_graph(&cli, g) : brr_cli_run(&cli, cfg, g);

@@ -1,4 +1,5 @@
-/* Command-line parsing: one table drives getopt_long, --help and the not-implemented check. */
+/* Command-line parsing: one table drives getopt_long, --help, the man page and the shell
+ * completions (docgen.c reads it through brr_cli_opt_info) and the not-implemented check. */
 #include <getopt.h>
 #include <stdarg.h>
 #include <limits.h>
@@ -34,6 +35,10 @@ enum {
   OPT_WITH_DEPS,
   OPT_GRAPH,
   OPT_PROGRESS,
+  OPT_PRINT_SCHEMA,
+  OPT_LIST_STEPS,
+  OPT_HELP_MAN,
+  OPT_COMPLETION,
 };
 
 typedef struct opt_def {
@@ -41,7 +46,7 @@ typedef struct opt_def {
   int val;             /* short letter or OPT_* */
   int has_arg;         /* no_argument, required_argument, optional_argument */
   const char *metavar;
-  const char *group;
+  const char *group;   /* NULL: hidden (for the build's own use: man page, completions) */
   const char *help;
   /* NULL when the feature exists; otherwise what is missing (printed with the refusal). */
   const char *pending;
@@ -91,8 +96,24 @@ static const opt_def OPTS[] = {
     {"log-generated-files", OPT_LOG_GENERATED, no_argument, NULL, "Output", "log the rendered configuration and continue", NULL},
 
     {"help", 'h', no_argument, NULL, "Information", "show this help and exit", NULL},
-    {"version", OPT_VERSION, no_argument, NULL, "Information", "print the version and exit", NULL},
+    {"version", OPT_VERSION, no_argument, NULL, "Information", "print the version, the commit and the libraries' versions and exit", NULL},
+    {"print-schema", OPT_PRINT_SCHEMA, optional_argument, "global", "Information", "print the JSON Schema of buildrunner.yaml (or of the global configuration) and exit", NULL},
+    {"list-steps", OPT_LIST_STEPS, no_argument, NULL, "Information", "print the names of the steps, one a line, and exit", NULL},
+
+    {"help-man", OPT_HELP_MAN, no_argument, NULL, NULL, "print the man page (roff) and exit", NULL},
+    {"completion", OPT_COMPLETION, required_argument, "SHELL", NULL, "print the completion script for bash, zsh or fish and exit", NULL},
 };
+
+/* The values of options that take one of a fixed set (validated here, completed by the shells). */
+static const char *const GRAPH_FORMATS[] = {"text", "dot", "mermaid", "json", NULL};
+static const char *const PROGRESS_MODES[] = {"auto", "tty", "plain", "ci", "json", NULL};
+static const char *const SCHEMA_KINDS[] = {"project", "global", NULL};
+static const char *const SHELLS[] = {"bash", "zsh", "fish", NULL};
+static const struct {
+  int val;
+  const char *const *values;
+} CHOICES[] = {{OPT_GRAPH, GRAPH_FORMATS}, {OPT_PROGRESS, PROGRESS_MODES},
+               {OPT_PRINT_SCHEMA, SCHEMA_KINDS}, {OPT_COMPLETION, SHELLS}};
 
 #define N_OPTS BRR_ARRAY_LEN(OPTS)
 _Static_assert(N_OPTS <= 64, "used_mask has one bit per option");
@@ -101,6 +122,43 @@ static const opt_def *find_opt(int val) {
   for (size_t i = 0; i < N_OPTS; i++)
     if (OPTS[i].val == val) return &OPTS[i];
   return NULL;
+}
+
+static const char *const *choices_of(int val) {
+  for (size_t i = 0; i < BRR_ARRAY_LEN(CHOICES); i++)
+    if (CHOICES[i].val == val) return CHOICES[i].values;
+  return NULL;
+}
+
+static bool one_of(const char *s, const char *const *values) {
+  for (size_t i = 0; values[i]; i++)
+    if (strcmp(s, values[i]) == 0) return true;
+  return false;
+}
+
+/* "a, b, c or d" */
+static void join_choices(char *buf, size_t size, const char *const *values) {
+  size_t n = 0, len = 0;
+  while (values[n]) n++;
+  buf[0] = '\0';
+  for (size_t i = 0; i < n && len < size; i++) {
+    int w = snprintf(buf + len, size - len, "%s%s", i == 0 ? "" : i + 1 == n ? " or " : ", ", values[i]);
+    if (w < 0) break;
+    len += (size_t)w;
+  }
+}
+
+bool brr_cli_opt_info(size_t i, brr_cli_optinfo *out) {
+  size_t k = 0;
+  for (size_t j = 0; j < N_OPTS; j++) {
+    if (!OPTS[j].group) continue;
+    if (k++ != i) continue;
+    *out = (brr_cli_optinfo){OPTS[j].name, OPTS[j].val < 128 ? (char)OPTS[j].val : '\0',
+                             OPTS[j].has_arg, OPTS[j].metavar, OPTS[j].group, OPTS[j].help,
+                             OPTS[j].pending != NULL, choices_of(OPTS[j].val)};
+    return true;
+  }
+  return false;
 }
 
 void brr_cli_print_help(FILE *out, const char *prog) {
@@ -112,6 +170,7 @@ void brr_cli_print_help(FILE *out, const char *prog) {
   const char *group = NULL;
   for (size_t i = 0; i < N_OPTS; i++) {
     const opt_def *o = &OPTS[i];
+    if (!o->group) continue;  /* hidden */
     if (!group || strcmp(group, o->group) != 0) {
       group = o->group;
       fprintf(out, "\n%s:\n", group);
@@ -126,9 +185,8 @@ void brr_cli_print_help(FILE *out, const char *prog) {
       snprintf(left + n, sizeof left - (size_t)n, o->has_arg == optional_argument ? "[=%s]" : " %s", o->metavar);
     fprintf(out, "%-36s %s%s\n", left, o->help, o->pending ? " [not implemented yet]" : "");
   }
-  fprintf(out,
-          "\nExit codes: 0 success, 1 a step failed, 2 usage, 69 results directory unusable,\n"
-          "78 configuration error, 128+N stopped by signal N.\n");
+  fputc('\n', out);
+  brr_cli_print_exit_codes(out);
 }
 
 static BRR_PRINTF(2, 3) int usage_error(FILE *err, const char *fmt, ...) {
@@ -182,6 +240,7 @@ int brr_cli_parse(brr_cli *cli, int argc, char **argv, FILE *err) {
   longopts[N_OPTS] = (struct option){NULL, 0, NULL, 0};
 
   size_t n_steps = 0, n_labels = 0;
+  bool schema_arg = false;  /* --print-schema=KIND given (a following word is not its KIND) */
   optind = 1;
   opterr = 0;
   int c;
@@ -243,6 +302,13 @@ int brr_cli_parse(brr_cli *cli, int argc, char **argv, FILE *err) {
     case OPT_WITH_DEPS: cli->with_deps = true; break;
     case OPT_GRAPH: cli->graph = optarg ? optarg : "text"; break;
     case OPT_PROGRESS: cli->progress = optarg; break;
+    case OPT_PRINT_SCHEMA:
+      cli->print_schema = optarg ? optarg : "project";
+      schema_arg = optarg != NULL;
+      break;
+    case OPT_LIST_STEPS: cli->list_steps = true; break;
+    case OPT_HELP_MAN: cli->help_man = true; break;
+    case OPT_COMPLETION: cli->completion = optarg; break;
     case ':': {
       const opt_def *o = find_opt(optopt);
       if (o) return usage_error(err, "option --%s needs a value", o->name);
@@ -256,6 +322,10 @@ int brr_cli_parse(brr_cli *cli, int argc, char **argv, FILE *err) {
       return usage_error(err, "unknown option '%s'", argv[optind - 1]);
     }
   }
+  /* `brr --print-schema global` reads as well as --print-schema=global */
+  if (cli->print_schema && !schema_arg && optind < argc &&
+      one_of(argv[optind], SCHEMA_KINDS))
+    cli->print_schema = argv[optind++];
   if (optind < argc) return usage_error(err, "unexpected argument '%s'", argv[optind]);
   if (cli->with_deps && !cli->steps)
     return usage_error(err, "%s", "--with-deps needs --steps");
@@ -263,17 +333,18 @@ int brr_cli_parse(brr_cli *cli, int argc, char **argv, FILE *err) {
     const char *env = getenv("BRR_PROGRESS");
     if (env && *env) cli->progress = env;
   }
-  if (cli->progress) {
-    static const char *modes[] = {"auto", "tty", "plain", "ci", "json"};
-    bool ok = false;
-    for (size_t i = 0; i < BRR_ARRAY_LEN(modes); i++) ok |= strcmp(cli->progress, modes[i]) == 0;
-    if (!ok) return usage_error(err, "--progress takes auto, tty, plain, ci or json, got '%s'", cli->progress);
-  }
-  if (cli->graph) {
-    static const char *fmts[] = {"text", "dot", "mermaid", "json"};
-    bool ok = false;
-    for (size_t i = 0; i < BRR_ARRAY_LEN(fmts); i++) ok |= strcmp(cli->graph, fmts[i]) == 0;
-    if (!ok) return usage_error(err, "--graph takes text, dot, mermaid or json, got '%s'", cli->graph);
+  const struct {
+    const char *name, *value;
+    int val;
+  } chosen[] = {{"progress", cli->progress, OPT_PROGRESS},
+                {"graph", cli->graph, OPT_GRAPH},
+                {"print-schema", cli->print_schema, OPT_PRINT_SCHEMA},
+                {"completion", cli->completion, OPT_COMPLETION}};
+  for (size_t i = 0; i < BRR_ARRAY_LEN(chosen); i++) {
+    if (!chosen[i].value || one_of(chosen[i].value, choices_of(chosen[i].val))) continue;
+    char list[128];
+    join_choices(list, sizeof list, choices_of(chosen[i].val));
+    return usage_error(err, "--%s takes %s, got '%s'", chosen[i].name, list, chosen[i].value);
   }
   return 0;
 }

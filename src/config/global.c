@@ -25,6 +25,10 @@ static const char *const SSH_KEYS[] = {"file", "key", "password", "prompt-passwo
 static const char *const CACHE_KEYS[] = {"builders", "from", "to"};
 static const char *const SCAN_KEYS[] = {"enabled", "scanner", "version", "cache-dir", "config",
                                         "max-score-threshold"};
+const brr_keyset BRR_KEYS_GITHUB = {GITHUB_KEYS, BRR_ARRAY_LEN(GITHUB_KEYS)};
+const brr_keyset BRR_KEYS_SSH = {SSH_KEYS, BRR_ARRAY_LEN(SSH_KEYS)};
+const brr_keyset BRR_KEYS_BUILD_CACHE = {CACHE_KEYS, BRR_ARRAY_LEN(CACHE_KEYS)};
+const brr_keyset BRR_KEYS_GLOBAL_SCAN = {SCAN_KEYS, BRR_ARRAY_LEN(SCAN_KEYS)};
 
 /* ---- where the files are ------------------------------------------------------------------ */
 

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "schema_keys.h"
 
 /* Key paths are made for every key checked, so they are joined with memcpy: formatting them
  * with printf was almost half of all the work of loading a 10,000-step file. */
@@ -127,9 +128,11 @@ static bool str_ieq(const char *a, const char *b) {
   return *a == *b;
 }
 
+const char *const BRR_LAX_TRUE[] = {"1", "on", "t", "true", "y", "yes", NULL};
+const char *const BRR_LAX_FALSE[] = {"0", "off", "f", "false", "n", "no", NULL};
+
 bool brr_lax_bool(const brr_value *v, bool *out) {
-  static const char *const yes[] = {"1", "on", "t", "true", "y", "yes"};
-  static const char *const no[] = {"0", "off", "f", "false", "n", "no"};
+  const char *const *yes = BRR_LAX_TRUE, *const *no = BRR_LAX_FALSE;
   switch (v->type) {
   case BRR_VAL_BOOL: *out = v->u.b; return true;
   case BRR_VAL_INT:
@@ -141,7 +144,7 @@ bool brr_lax_bool(const brr_value *v, bool *out) {
     *out = v->u.f == 1.0;
     return true;
   case BRR_VAL_STR:
-    for (size_t i = 0; i < BRR_ARRAY_LEN(yes); i++) {
+    for (size_t i = 0; yes[i]; i++) {
       if (str_ieq(v->u.s.ptr, yes[i])) { *out = true; return true; }
       if (str_ieq(v->u.s.ptr, no[i])) { *out = false; return true; }
     }

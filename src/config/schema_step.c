@@ -33,6 +33,11 @@ static const char *const SCAN_KEYS[] = {"enabled", "scanner", "version", "config
 static const char *const REMOTE_KEYS[] = {"host", "cmd", "artifacts"};
 static const char *const PYPI_KEYS[] = {"repository", "username", "password", "skip_existing"};
 static const char *const WAIT_KEYS[] = {"port", "timeout"};
+const brr_keyset BRR_KEYS_PUSH = {PUSH_KEYS, BRR_ARRAY_LEN(PUSH_KEYS)};
+const brr_keyset BRR_KEYS_PUSH_SCAN = {SCAN_KEYS, BRR_ARRAY_LEN(SCAN_KEYS)};
+const brr_keyset BRR_KEYS_REMOTE = {REMOTE_KEYS, BRR_ARRAY_LEN(REMOTE_KEYS)};
+const brr_keyset BRR_KEYS_PYPI = {PYPI_KEYS, BRR_ARRAY_LEN(PYPI_KEYS)};
+const brr_keyset BRR_KEYS_WAIT_FOR = {WAIT_KEYS, BRR_ARRAY_LEN(WAIT_KEYS)};
 
 #define P(k) brr_schk_path(c, path, k)
 #define G(n, k) brr_val_get(n, k)

@@ -10,7 +10,12 @@
 set -u
 src=${1:?usage: examples_test.sh EXAMPLES_DIR}
 : "${BRR:?BRR must name the brr binary}"
-[ -d "$src" ] || { echo "examples dir $src is missing"; exit 1; }
+if [ ! -d "$src" ]; then
+  # buildrunner's examples are not part of brr; CI has them beside the clone
+  echo "SKIPPED: buildrunner's examples are not at $src" \
+       "(configure with -DBRR_CONFORMANCE_DIR=<dir with buildrunner-examples/>)"
+  exit 77
+fi
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 export BRR_MASTER_CONFIG= BRR_USER_CONFIG=

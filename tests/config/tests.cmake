@@ -11,14 +11,13 @@ add_test(NAME yaml_pyyaml_oracle
          COMMAND /usr/bin/python3 ${BRR_CONFIG_TESTS_DIR}/yaml_oracle.py $<TARGET_FILE:yaml_dump>)
 set_tests_properties(yaml_pyyaml_oracle PROPERTIES LABELS unit ENVIRONMENT "${BRR_TEST_ENV}")
 
-# buildrunner's example configs (adobe/buildrunner examples/, MIT licence, copied unchanged
-# with their LICENSE into buildrunner-examples/); point BRR_EXAMPLES_DIR at another copy to
-# check a newer set.
-set(BRR_EXAMPLES_DIR "${BRR_CONFIG_TESTS_DIR}/buildrunner-examples" CACHE PATH
-    "buildrunner example configs that must load and validate")
+# buildrunner's example configs (adobe/buildrunner examples/), read where they are: the
+# conformance folder (BRR_CONFORMANCE_DIR, tests/CMakeLists.txt); skipped when it is absent.
 add_test(NAME config_examples
-         COMMAND bash ${BRR_CONFIG_TESTS_DIR}/examples_test.sh ${BRR_EXAMPLES_DIR})
-set_tests_properties(config_examples PROPERTIES LABELS unit ENVIRONMENT "${BRR_TEST_ENV}")
+         COMMAND bash ${BRR_CONFIG_TESTS_DIR}/examples_test.sh
+                 ${BRR_CONFORMANCE_DIR}/buildrunner-examples)
+set_tests_properties(config_examples PROPERTIES LABELS unit ENVIRONMENT "${BRR_TEST_ENV}"
+                     SKIP_RETURN_CODE ${BRR_TEST_SKIP})
 
 add_test(NAME config_invalid
          COMMAND /usr/bin/python3 ${BRR_CONFIG_TESTS_DIR}/invalid_test.py $<TARGET_FILE:brr>
@@ -27,3 +26,11 @@ set_tests_properties(config_invalid PROPERTIES LABELS unit ENVIRONMENT "${BRR_TE
 
 add_test(NAME config_cli COMMAND bash ${BRR_CONFIG_TESTS_DIR}/cli_test.sh)
 set_tests_properties(config_cli PROPERTIES LABELS unit ENVIRONMENT "${BRR_TEST_ENV}")
+
+# the JSON Schemas (brr --print-schema) against the conformance examples, with Debian's
+# python3-jsonschema; skipped when the conformance folder is absent
+add_test(NAME config_schema_json
+         COMMAND /usr/bin/python3 ${BRR_CONFIG_TESTS_DIR}/schema_test.py $<TARGET_FILE:brr>
+                 ${BRR_CONFORMANCE_DIR})
+set_tests_properties(config_schema_json PROPERTIES LABELS unit ENVIRONMENT "${BRR_TEST_ENV}"
+                     SKIP_RETURN_CODE ${BRR_TEST_SKIP})

@@ -136,7 +136,8 @@ void brr_artifact_matches_free(brr_artifact_match *v, size_t n);
 
 /* One match to store: what the config says and what the container holds. */
 typedef struct brr_artifact_req {
-  const char *step;          /* step name: outputs go to <results_dir>/<step>/ */
+  const char *step;          /* step name: outputs go to <results_dir>/<brr_results_name(step)>/,
+                                and the artifacts.json keys start with that name */
   const char *results_dir;
   brr_str pattern;           /* the artifacts key, with its mark */
   const brr_value *props;    /* the raw properties (map or falsy), or NULL */
@@ -274,13 +275,14 @@ typedef struct brr_runtime_opts {
   char **container_labels;     /* --container-labels "k=v", NULL-terminated, or NULL */
   int docker_timeout;          /* -t seconds (0: none) */
   const char *docker_host;     /* NULL: $DOCKER_HOST, else the default socket */
+  brr_results *results;        /* the locked results dir (records the step dirs), or NULL */
 } brr_runtime_opts;
 
 /* What the nodes of one step share, and what later steps read. Strings are heap strings
  * owned by the runtime; set them with brr_runtime_set(). */
 typedef struct brr_step_state {
   char *id;                 /* BUILDRUNNER_STEP_ID: a uuid4 for this step */
-  char *results_dir;        /* <results>/<step> (made by brr_runtime_step_begin) */
+  char *results_dir;        /* <results>/<brr_results_name(step)> (brr_runtime_step_begin) */
   char *build_image;        /* the build node's image: id (legacy) or local ref; for a
                                multi-platform step the manifest node sets the native image */
   char *run_image;          /* the run container committed after its commands */
@@ -315,6 +317,7 @@ typedef struct brr_runtime {
   void (*build_state_finish)(struct brr_runtime *rt, void (*done)(struct brr_runtime *rt));
   bool config_failed;          /* a task failed on a configuration error: exit 78, not 1 */
   int finish_pending;          /* internal to brr_runtime_finish */
+  bool artifacts_written;      /* brr_runtime_write_artifacts ran */
   void *finish_state;
 } brr_runtime;
 
@@ -333,6 +336,9 @@ void brr_runtime_abort(void *ud);
  * (unless --cleanup-images). Runs the loop until done. 0, or BRR_EFAILED with a warning on
  * the bus for what could not be removed. */
 int brr_runtime_finish(brr_runtime *rt);
+/* Write <results>/artifacts.json now (once: brr_runtime_finish then skips it). 0, or
+ * BRR_EIO with a diagnostic naming the file and the error. */
+int brr_runtime_write_artifacts(brr_runtime *rt, brr_diags *d);
 void brr_runtime_free(brr_runtime *rt);
 
 /* The step of node `node`'s state, made on first use (results dir included, spec §9.7). */

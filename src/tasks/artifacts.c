@@ -15,7 +15,7 @@
 #include "tasks_internal.h"
 
 struct brr_artifact_sink {
-  char *step;
+  char *step;              /* the step's results name (brr_results_name) */
   char *step_dir;          /* <results>/<step> */
   char *match;             /* normalised match path */
   brr_str pattern;
@@ -106,9 +106,9 @@ int brr_artifact_sink_new(const brr_artifact_req *req, brr_artifact_sink **out, 
   s->props = req->props;
   s->pattern = req->pattern;
   s->kind = req->kind;
-  s->step = brr_xstrdup(req->step);
+  s->step = brr_results_name(req->step);
   s->match = brr_path_normalize(req->match);
-  s->step_dir = brr_path_join(req->results_dir, req->step);
+  s->step_dir = brr_path_join(req->results_dir, s->step);
   int rc = check_props(req, s, d);
   if (rc == 0) {
     int r = brr_mkdir_p(s->step_dir, 0777);

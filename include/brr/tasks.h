@@ -159,6 +159,9 @@ int brr_artifact_sink_write(brr_artifact_sink *s, const void *data, size_t len);
  * buildrunner's keys and values. Frees the sink, whatever the result. */
 int brr_artifact_sink_finish(brr_artifact_sink *s, brr_arena *a, brr_value *artifacts,
                              brr_diags *d);
+/* Whether a write to the sink's file failed (its write returned BRR_EIO): the finish then
+ * reports the file and the error. */
+bool brr_artifact_sink_failed(const brr_artifact_sink *s);
 /* Drop a sink without writing anything (the stream failed); removes the spool. */
 void brr_artifact_sink_free(brr_artifact_sink *s);
 

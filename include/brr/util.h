@@ -147,6 +147,18 @@ void brr_results_close(brr_results *r);
  * percent-decoding gives the name back. Heap. */
 char *brr_results_name(const char *step);
 
+/* ---- the open-file limit (src/util/fdlimit.c) ------------------------------------------ */
+/* Descriptors brr keeps for itself (stdio, the loop, logs, the results lock...), and what one
+ * running node may hold at most (engine connections and streams, spool and log files). A
+ * run of 16 nodes with a service each peaks at about 65 descriptors. */
+#define BRR_FD_RESERVE 32
+#define BRR_FD_PER_JOB 8
+/* Raise the soft RLIMIT_NOFILE to the hard limit; returns the soft limit in force (-1 when
+ * unknown). */
+long brr_fd_limit_raise(void);
+/* How many nodes may run at once under `limit` descriptors (at least 1). */
+int brr_fd_limit_jobs(long limit);
+
 /* ---- time ------------------------------------------------------------------------ */
 uint64_t brr_mono_ms(void);   /* monotonic clock, milliseconds */
 int64_t brr_wall_ms(void);    /* wall clock, milliseconds since the epoch */

@@ -65,6 +65,17 @@ static void on_late_signal(uv_signal_t *h, int signum) {
   _exit(BRR_EXIT_SIGNAL + signum);
 }
 
+/* -j (or the default) within what the open-file limit allows, saying so when it is cut. */
+static int fd_capped_jobs(int jobs) {
+  long limit = brr_fd_limit_raise();
+  int want = jobs > 0 ? jobs : brr_sched_default_jobs();
+  int cap = brr_fd_limit_jobs(limit);
+  if (want <= cap) return jobs;
+  fprintf(stderr, "brr: warning: the open-file limit is %ld (ulimit -n): running at most %d "
+          "node%s at once instead of %d\n", limit, cap, cap == 1 ? "" : "s", want);
+  return cap;
+}
+
 typedef struct end_ctx {
   brr_runtime *rt;
   brr_ui *ui;
@@ -142,7 +153,7 @@ int brr_cli_run(const brr_cli *cli, brr_config *cfg, brr_graph *g) {
   brr_pool_limit *pools = pool_limits(cfg, &n_pools);
   char *history = brr_sched_history_path(NULL, cfg->project_file);
   brr_sched_opts so = {0};
-  so.jobs = cli->serial ? 1 : cli->jobs;
+  so.jobs = cli->serial ? 1 : fd_capped_jobs(cli->jobs);
   so.keep_going = cli->keep_going;
   so.pools = pools;
   so.n_pools = n_pools;

@@ -29,6 +29,10 @@
  * line; `.git` is kept. File contents are streamed. On failure `out_path` is removed. */
 int brr_source_tar_create(const char *build_dir, const char *results_dir, const char *out_path,
                           brr_diags *d);
+/* Whether the engine would refuse the symbolic link `rel` (relative to the build dir) with
+ * target `target` when the tar is unpacked at /source: a relative target that leads above it.
+ * brr_source_tar_create fails on the first such link, naming it (exit 1). */
+bool brr_source_link_escapes(const char *rel, const char *target);
 /* One `.buildignore` test as buildrunner does it: Python fnmatch of `pattern` against the
  * relative path, where `*` also matches `/` and backslash is an ordinary character. */
 bool brr_buildignore_match(const char *pattern, const char *relpath);

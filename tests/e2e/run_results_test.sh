@@ -2,7 +2,8 @@
 # The results dir keeps what it must and nothing else (docs/output.md): -b that would wipe the
 # project is refused; a second brr in the same dir fails (exit 69) and leaves the first run's
 # results alone; only what brr made is removed by the next run; step names map to their own
-# dirs and logs, and one that would leave the dir is a config error; on a full filesystem
+# dirs and logs, and one that would leave the dir is a config error; a link in the source
+# tree that leads outside it is named by brr; on a full filesystem
 # (a small tmpfs, root only) a missing artifact or a cut log fails the run and says which file.
 source "$BRR_SOURCE_DIR/tests/e2e/run/lib.sh"
 setup results
@@ -44,6 +45,17 @@ expect_rc 78
 expect_out "escape.yaml:6:3: steps: step name '../escape' has a \"..\" path component"
 [ ! -e "$escape_target" ] || fail "../escape created $escape_target"
 expect_no_out "==> fine/run"
+
+# a relative link in the source tree that leads outside it: brr names it, not the engine
+mkdir -p "$DIR/linkdir"
+ln -s ../../outside "$DIR/linkdir/out"
+brr_run
+expect_rc 1
+expect_out "symbolic link that points outside it: $DIR/linkdir/out -> ../../outside"
+expect_no_out "HTTP 500"
+expect_no_out "invalid symlink"
+expect_no_leftovers
+rm -r "$DIR/linkdir"
 
 # ---- only what brr made goes; the user's files stay --------------------------------------
 echo "mine" >"$r/notes.txt"

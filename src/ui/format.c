@@ -212,7 +212,9 @@ void ui_fmt_summary(brr_ui *ui, brr_buf *b, bool color) {
     brr_buf_puts(b, "Results not saved:");
     UI_SGR_RESET(b, color);
     brr_buf_putc(b, '\n');
-    for (size_t i = 0; i < ui->n_results_err; i++) brr_buf_printf(b, "  %s\n", ui->results_err[i]);
+    size_t shown = ui->n_results_err > UI_TAIL ? UI_TAIL : ui->n_results_err;
+    for (size_t i = 0; i < shown; i++) brr_buf_printf(b, "  %s\n", ui->results_err[i]);
+    if (shown < ui->n_results_err) brr_buf_printf(b, "  and %zu more\n", ui->n_results_err - shown);
   }
   if (ui->signal) {
     const char *abbrev = sigabbrev_np(ui->signal);

@@ -169,6 +169,7 @@ static void ui_on_event(void *ud, const brr_event *ev) {
     brr_event end = *ev;
     if (ui->n_results_err && end.exit_code == 0) end.exit_code = ui->exit_code = 1;  /* exit 1 */
     ui->r->event(ui, &end, st);
+    ui->summarised = true;
     return;
   }
   ui->r->event(ui, ev, st);
@@ -180,7 +181,7 @@ void brr_ui_results_error(brr_ui *ui, const char *fmt, ...) {
   va_start(ap, fmt);
   char *msg = brr_xvasprintf(fmt, ap);
   va_end(ap);
-  if (ui->ended) fprintf(stderr, "brr: error: %s\n", msg);  /* too late for the summary */
+  if (ui->summarised) fprintf(stderr, "brr: error: %s\n", msg);  /* too late for the summary */
   BRR_VEC_PUSH(ui->results_err, ui->n_results_err, ui->cap_results_err, msg);
 }
 

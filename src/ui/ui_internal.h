@@ -67,6 +67,7 @@ struct brr_ui {
   void *rs;                        /* the renderer's state */
   ui_logs *logs;
   char **results_err;              /* results files that could not be written (summary) */
+  bool summarised;                 /* the summary is out: later errors go to stderr */
   size_t n_results_err, cap_results_err;
   /* timestamp cache: formatting local time once per second, not once per line */
   int64_t ts_sec;

@@ -116,6 +116,9 @@ static void test_step_log_full(void **state) {
   cJSON *o = cJSON_Parse(last);
   assert_non_null(o);
   assert_int_equal(cJSON_GetObjectItem(o, "exit_code")->valueint, 1);
+  const cJSON *re = cJSON_GetObjectItem(o, "results_errors");
+  assert_int_equal(cJSON_GetArraySize(re), 1);
+  assert_non_null(strstr(cJSON_GetArrayItem(re, 0)->valuestring, "/logs/b.log: No space left on device"));
   cJSON_Delete(o);
   /* build.log holds the summary, naming the step log and the error */
   brr_buf log = BRR_BUF_INIT;

@@ -35,6 +35,7 @@ struct brr_http_req {
   brr_http_request rq;           /* callbacks and ud (strings are not used after start) */
   brr_engine_body body;          /* copy of the caller's body description */
   bool has_body;
+  bool via_unix;                 /* rq.unix_socket was set */
   size_t mem_pos;                /* bytes of body.data already sent */
   int fd;                        /* body.path opened, or -1 */
   brr_buf resp_headers, resp_body;
@@ -163,6 +164,11 @@ static void complete(brr_http_req *r, CURLcode rc) {
   const char *msg = r->errbuf[0] ? r->errbuf : curl_easy_strerror(rc);
   if (result == BRR_ECANCELED && r->abort_code) msg = "aborted by the receiver";
   char *fds = rc != CURLE_OK ? out_of_fds(r->easy) : NULL;
+  long os_errno = 0;
+  if (!fds && rc == CURLE_COULDNT_CONNECT && r->via_unix &&
+      curl_easy_getinfo(r->easy, CURLINFO_OS_ERRNO, &os_errno) == CURLE_OK && os_errno > 0)
+    /* curl names the URL's "localhost port 80", which a unix socket never uses */
+    fds = brr_xasprintf("cannot connect to the socket: %s", strerror((int)os_errno));
   deliver(r, result, fds ? fds : msg);
   free(fds);
   req_free(r);
@@ -433,6 +439,7 @@ static void setup_easy(brr_http_req *r, const brr_http_request *rq) {
   CURL *c = r->easy;
   curl_easy_setopt(c, CURLOPT_URL, rq->url);
   if (rq->unix_socket) curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, rq->unix_socket);
+  r->via_unix = rq->unix_socket != NULL;
   curl_easy_setopt(c, CURLOPT_PRIVATE, (char *)r);
   curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(c, CURLOPT_ERRORBUFFER, r->errbuf);

@@ -35,6 +35,11 @@ brr_run -f unknown-image.yaml
 expect_rc 1   # the files are right: a missing image is a failure (README), not 78
 expect_out "image 127.0.0.1:5000/brr-e2e-no-such-image:never not found"
 expect_no_leftovers
+# no engine at the socket: 69 (unavailable), with the socket's error, not curl's "port 80"
+DOCKER_HOST="unix://$WORK/no-engine.sock" brr_run -f unknown-image.yaml
+expect_rc 69
+expect_out "connect to the Docker engine: cannot connect to the socket: No such file or directory"
+expect_no_out "localhost port 80"
 brr_run -f unknown-service-image.yaml
 expect_rc 1
 expect_out "service db: image 127.0.0.1:5000/brr-e2e-no-such-image:never"

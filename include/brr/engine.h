@@ -82,6 +82,9 @@ int brr_engine_new(uv_loop_t *loop, const brr_engine_opts *opts, brr_engine **ou
  * return NULL. Objects are not removed (call brr_engine_cleanup first). Like uv_close, the
  * last memory is released when the loop runs once more. Safe to call from any callback. */
 void brr_engine_free(brr_engine *e);
+/* Whether the engine never answered: connecting for GET /version failed and no later try
+ * succeeded (the CLI then exits 69, as for an unusable resource). */
+bool brr_engine_unreachable(const brr_engine *e);
 /* The brr.run label value of this client. */
 const char *brr_engine_run_id(const brr_engine *e);
 /* The negotiated API version ("1.41"), or NULL before the first successful negotiation. */

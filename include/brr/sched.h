@@ -73,6 +73,11 @@ typedef struct brr_sched_opts {
    * `abort`: remove what tasks created without waiting on the loop. May be NULL. */
   void (*on_abort)(void *ud);
   void *abort_ud;
+  /* Called once when every node has ended, before RUN_END (so its messages are in the
+   * summary): e.g. artifacts.json is written here. A non-zero return fails a run that would
+   * have succeeded (exit 1). May be NULL. */
+  int (*before_end)(void *ud);
+  void *before_end_ud;
 } brr_sched_opts;
 
 typedef struct brr_sched_result {

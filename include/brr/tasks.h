@@ -29,6 +29,10 @@
  * line; `.git` is kept. File contents are streamed. On failure `out_path` is removed. */
 int brr_source_tar_create(const char *build_dir, const char *results_dir, const char *out_path,
                           brr_diags *d);
+/* Whether the engine would refuse the symbolic link `rel` (relative to the build dir) with
+ * target `target` when the tar is unpacked at /source: a relative target that leads above it.
+ * brr_source_tar_create fails on the first such link, naming it (exit 1). */
+bool brr_source_link_escapes(const char *rel, const char *target);
 /* One `.buildignore` test as buildrunner does it: Python fnmatch of `pattern` against the
  * relative path, where `*` also matches `/` and backslash is an ordinary character. */
 bool brr_buildignore_match(const char *pattern, const char *relpath);
@@ -136,7 +140,8 @@ void brr_artifact_matches_free(brr_artifact_match *v, size_t n);
 
 /* One match to store: what the config says and what the container holds. */
 typedef struct brr_artifact_req {
-  const char *step;          /* step name: outputs go to <results_dir>/<step>/ */
+  const char *step;          /* step name: outputs go to <results_dir>/<brr_results_name(step)>/,
+                                and the artifacts.json keys start with that name */
   const char *results_dir;
   brr_str pattern;           /* the artifacts key, with its mark */
   const brr_value *props;    /* the raw properties (map or falsy), or NULL */
@@ -158,6 +163,9 @@ int brr_artifact_sink_write(brr_artifact_sink *s, const void *data, size_t len);
  * buildrunner's keys and values. Frees the sink, whatever the result. */
 int brr_artifact_sink_finish(brr_artifact_sink *s, brr_arena *a, brr_value *artifacts,
                              brr_diags *d);
+/* Whether a write to the sink's file failed (its write returned BRR_EIO): the finish then
+ * reports the file and the error. */
+bool brr_artifact_sink_failed(const brr_artifact_sink *s);
 /* Drop a sink without writing anything (the stream failed); removes the spool. */
 void brr_artifact_sink_free(brr_artifact_sink *s);
 
@@ -274,13 +282,14 @@ typedef struct brr_runtime_opts {
   char **container_labels;     /* --container-labels "k=v", NULL-terminated, or NULL */
   int docker_timeout;          /* -t seconds (0: none) */
   const char *docker_host;     /* NULL: $DOCKER_HOST, else the default socket */
+  brr_results *results;        /* the locked results dir (records the step dirs), or NULL */
 } brr_runtime_opts;
 
 /* What the nodes of one step share, and what later steps read. Strings are heap strings
  * owned by the runtime; set them with brr_runtime_set(). */
 typedef struct brr_step_state {
   char *id;                 /* BUILDRUNNER_STEP_ID: a uuid4 for this step */
-  char *results_dir;        /* <results>/<step> (made by brr_runtime_step_begin) */
+  char *results_dir;        /* <results>/<brr_results_name(step)> (brr_runtime_step_begin) */
   char *build_image;        /* the build node's image: id (legacy) or local ref; for a
                                multi-platform step the manifest node sets the native image */
   char *run_image;          /* the run container committed after its commands */
@@ -315,6 +324,7 @@ typedef struct brr_runtime {
   void (*build_state_finish)(struct brr_runtime *rt, void (*done)(struct brr_runtime *rt));
   bool config_failed;          /* a task failed on a configuration error: exit 78, not 1 */
   int finish_pending;          /* internal to brr_runtime_finish */
+  bool artifacts_written;      /* brr_runtime_write_artifacts ran */
   void *finish_state;
 } brr_runtime;
 
@@ -333,6 +343,9 @@ void brr_runtime_abort(void *ud);
  * (unless --cleanup-images). Runs the loop until done. 0, or BRR_EFAILED with a warning on
  * the bus for what could not be removed. */
 int brr_runtime_finish(brr_runtime *rt);
+/* Write <results>/artifacts.json now (once: brr_runtime_finish then skips it). 0, or
+ * BRR_EIO with a diagnostic naming the file and the error. */
+int brr_runtime_write_artifacts(brr_runtime *rt, brr_diags *d);
 void brr_runtime_free(brr_runtime *rt);
 
 /* The step of node `node`'s state, made on first use (results dir included, spec §9.7). */

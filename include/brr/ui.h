@@ -111,6 +111,15 @@ typedef struct brr_ui brr_ui;
  * when that fails (the CLI exits 69). */
 brr_ui *brr_ui_new(brr_bus *bus, const brr_ui_opts *opts);
 void brr_ui_free(brr_ui *ui);     /* flushes */
+/* A file of the results dir could not be written (full disk...): the message, which names
+ * the file and the error, goes into the summary, and the run fails (exit 1). The results-dir
+ * logs report their own failures here. Call before RUN_END to be in the summary. */
+void brr_ui_results_error(brr_ui *ui, const char *fmt, ...) BRR_PRINTF(2, 3);
+/* Whether any results file failed to be written (brr_ui_results_error). */
+bool brr_ui_results_failed(const brr_ui *ui);
+/* Close the results-dir logs after the run (errors after the summary go to stderr). Returns
+ * whether any results file failed to be written: the run must then not exit 0. */
+bool brr_ui_end(brr_ui *ui);
 int brr_progress_parse(const char *s, brr_progress *out);   /* 0 or BRR_EINVAL */
 /* The mode asked for: --progress (`flag`, NULL when not given), else $BRR_PROGRESS when set
  * and not empty, else AUTO. 0, or BRR_EINVAL when the text that decides is not a mode. */

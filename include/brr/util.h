@@ -118,6 +118,47 @@ const char *brr_native_platform(void);
 /* A random (version 4) UUID in its 36-character text form, from OpenSSL's generator. Heap. */
 char *brr_uuid4(void);
 
+/* ---- the results directory (src/util/results.c, docs/output.md) ------------------------ */
+/* brr owns only what it made in the results dir: the top-level entries it created are listed
+ * in <results>/.brr-created, and only those are removed when a later run starts. The run holds
+ * an flock on the directory itself from open to close. */
+typedef struct brr_results brr_results;
+#define BRR_RESULTS_MANIFEST ".brr-created"
+/* Check, make, lock and clear `dir` (absolute). Refused: a path that exists and is not a
+ * directory, or a directory that is or holds one of `protect` (the build dir, the config
+ * files). `keep` (--keep-step-artifacts) removes nothing. Returns 0, or -errno with a
+ * heap message in *err (-EBUSY: another brr holds the lock). */
+typedef struct brr_results_guard {
+  const char *path;   /* absolute */
+  const char *what;   /* for the message: "the build directory", "the config file" */
+} brr_results_guard;
+int brr_results_open(const char *dir, const brr_results_guard *protect, size_t n_protect, bool keep,
+                     brr_results **out, char **err);
+const char *brr_results_dir(const brr_results *r);
+/* mkdir <dir>/<name> (one component); recorded when this call made it. 0 or -errno. */
+int brr_results_mkdir(brr_results *r, const char *name);
+/* Record a file brr writes at <dir>/<name> (build.log, artifacts.json). 0 or -errno. */
+int brr_results_note(brr_results *r, const char *name);
+/* Release the lock. */
+void brr_results_close(brr_results *r);
+/* The name of a step's results directory and log file: the step name with `%`, `/` and
+ * control bytes written %XX, a leading `.` written %2E, and a first character written %XX
+ * when the name would be one of brr's own (logs, build.log, artifacts.json). One to one:
+ * percent-decoding gives the name back. Heap. */
+char *brr_results_name(const char *step);
+
+/* ---- the open-file limit (src/util/fdlimit.c) ------------------------------------------ */
+/* Descriptors brr keeps for itself (stdio, the loop, logs, the results lock...), and what one
+ * running node may hold at most (engine connections and streams, spool and log files). A
+ * run of 16 nodes with a service each peaks at about 65 descriptors. */
+#define BRR_FD_RESERVE 32
+#define BRR_FD_PER_JOB 8
+/* Raise the soft RLIMIT_NOFILE to the hard limit; returns the soft limit in force (-1 when
+ * unknown). */
+long brr_fd_limit_raise(void);
+/* How many nodes may run at once under `limit` descriptors (at least 1). */
+int brr_fd_limit_jobs(long limit);
+
 /* ---- time ------------------------------------------------------------------------ */
 uint64_t brr_mono_ms(void);   /* monotonic clock, milliseconds */
 int64_t brr_wall_ms(void);    /* wall clock, milliseconds since the epoch */

@@ -15,14 +15,29 @@
 #include "brr/tasks.h"
 #include "brr/ui.h"
 
-/* spec §1.1: the results dir is emptied (unless --keep-step-artifacts) and made; exit 69 */
-static int prepare_results_dir(const brr_cli *cli, const brr_config *cfg) {
-  int rc = 0;
-  if (!cli->keep_step_artifacts) rc = brr_rm_rf(cfg->results_dir);
-  if (rc == 0) rc = brr_mkdir_p(cfg->results_dir, 0755);
+/* spec §1.1, made safe: buildrunner empties the results dir (unless --keep-step-artifacts);
+ * brr refuses a dir that holds the project, locks it for the run, and removes only what it
+ * made there before (docs/output.md). Exit 69 when it cannot be used. */
+static int prepare_results_dir(const brr_cli *cli, const brr_config *cfg, brr_results **out) {
+  brr_results_guard *protect = brr_xcalloc(cfg->n_global_files + 2, sizeof *protect);
+  size_t n = 0;
+  protect[n++] = (brr_results_guard){cfg->build_dir, "the build directory"};
+  protect[n++] = (brr_results_guard){cfg->project_file, "the config file"};
+  for (size_t i = 0; i < cfg->n_global_files; i++)
+    protect[n++] = (brr_results_guard){cfg->global_files[i], "the global config file"};
+  char *err = NULL;
+  int rc = brr_results_open(cfg->results_dir, protect, n, cli->keep_step_artifacts, out, &err);
+  free(protect);
+  if (rc == 0) rc = brr_results_note(*out, "build.log");
+  if (rc == 0) rc = brr_results_mkdir(*out, "logs");
+  if (rc == 0) rc = brr_results_note(*out, "artifacts.json");
   if (rc != 0) {
-    fprintf(stderr, "brr: error: cannot create the results directory %s: %s\n", cfg->results_dir,
-            strerror(-rc));
+    if (err) fprintf(stderr, "brr: error: %s\n", err);
+    else fprintf(stderr, "brr: error: cannot prepare the results directory %s: %s\n", cfg->results_dir,
+                 strerror(-rc));
+    free(err);
+    brr_results_close(*out);
+    *out = NULL;
     return BRR_EXIT_RESULTS;
   }
   return 0;
@@ -50,13 +65,40 @@ static void on_late_signal(uv_signal_t *h, int signum) {
   _exit(BRR_EXIT_SIGNAL + signum);
 }
 
+/* -j (or the default) within what the open-file limit allows, saying so when it is cut. */
+static int fd_capped_jobs(int jobs) {
+  long limit = brr_fd_limit_raise();
+  int want = jobs > 0 ? jobs : brr_sched_default_jobs();
+  int cap = brr_fd_limit_jobs(limit);
+  if (want <= cap) return jobs;
+  fprintf(stderr, "brr: warning: the open-file limit is %ld (ulimit -n): running at most %d "
+          "node%s at once instead of %d\n", limit, cap, cap == 1 ? "" : "s", want);
+  return cap;
+}
+
+typedef struct end_ctx {
+  brr_runtime *rt;
+  brr_ui *ui;
+} end_ctx;
+
+/* Before RUN_END: artifacts.json, so that a failed write is in the summary and fails the run. */
+static int before_end(void *ud) {
+  end_ctx *c = ud;
+  brr_diags d = BRR_DIAGS_INIT;
+  if (brr_runtime_write_artifacts(c->rt, &d) != 0)
+    for (size_t i = 0; i < d.n; i++) brr_ui_results_error(c->ui, "%s", d.v[i].msg);
+  brr_diags_free(&d);
+  return brr_ui_results_failed(c->ui) ? 1 : 0;
+}
+
 static void close_walk(uv_handle_t *h, void *arg) {
   (void)arg;
   if (!uv_is_closing(h)) uv_close(h, NULL);
 }
 
 int brr_cli_run(const brr_cli *cli, brr_config *cfg, brr_graph *g) {
-  int code = prepare_results_dir(cli, cfg);
+  brr_results *results = NULL;
+  int code = prepare_results_dir(cli, cfg, &results);
   if (code) return code;
   if (cli->clean_cache && cfg->global.caches_root) {
     int rc = brr_cache_clean(cfg->global.caches_root);
@@ -80,6 +122,7 @@ int brr_cli_run(const brr_cli *cli, brr_config *cfg, brr_graph *g) {
     fprintf(stderr, "brr: error: cannot write logs in %s: %s\n", cfg->results_dir, strerror(errno));
     brr_bus_free(bus);
     uv_loop_close(&loop);
+    brr_results_close(results);
     return BRR_EXIT_RESULTS;
   }
 
@@ -92,6 +135,7 @@ int brr_cli_run(const brr_cli *cli, brr_config *cfg, brr_graph *g) {
   ro.disable_multi_platform = cli->disable_multi_platform || cfg->global.disable_multi_platform == BRR_TRUE;
   ro.container_labels = cli->container_labels;
   ro.docker_timeout = cli->docker_timeout;
+  ro.results = results;
   brr_runtime *rt = NULL;
   brr_diags d = BRR_DIAGS_INIT;
   if (brr_runtime_new(&loop, cfg, g, &ro, bus, &rt, &d) != 0) {
@@ -100,6 +144,7 @@ int brr_cli_run(const brr_cli *cli, brr_config *cfg, brr_graph *g) {
     brr_ui_free(ui);
     brr_bus_free(bus);
     uv_loop_close(&loop);
+    brr_results_close(results);
     return BRR_EXIT_FAILED;
   }
   brr_diags_free(&d);
@@ -108,7 +153,7 @@ int brr_cli_run(const brr_cli *cli, brr_config *cfg, brr_graph *g) {
   brr_pool_limit *pools = pool_limits(cfg, &n_pools);
   char *history = brr_sched_history_path(NULL, cfg->project_file);
   brr_sched_opts so = {0};
-  so.jobs = cli->serial ? 1 : cli->jobs;
+  so.jobs = cli->serial ? 1 : fd_capped_jobs(cli->jobs);
   so.keep_going = cli->keep_going;
   so.pools = pools;
   so.n_pools = n_pools;
@@ -119,13 +164,18 @@ int brr_cli_run(const brr_cli *cli, brr_config *cfg, brr_graph *g) {
   so.factory_ud = rt;
   so.on_abort = brr_runtime_abort;
   so.abort_ud = rt;
+  end_ctx ec = {rt, ui};
+  so.before_end = before_end;
+  so.before_end_ud = &ec;
   brr_sched_result res = {0};
   code = brr_sched_run(&loop, g, &so, &res);
   if (code == BRR_EXIT_FAILED && rt->config_failed) code = BRR_EXIT_CONFIG;
+  if (code == BRR_EXIT_FAILED && brr_engine_unreachable(rt->engine)) code = BRR_EXIT_UNAVAILABLE;
 
   if (res.n_abandoned > 0) {
     /* tasks that never reported may still hold the loop's handles: everything was removed
      * synchronously by the abort hook; keep the loop as it is and leave */
+    if (brr_ui_end(ui) && code == 0) code = BRR_EXIT_FAILED;
     brr_ui_free(ui);
     fflush(NULL);
     _exit(code);
@@ -139,6 +189,7 @@ int brr_cli_run(const brr_cli *cli, brr_config *cfg, brr_graph *g) {
   brr_runtime_finish(rt);
   uv_close((uv_handle_t *)&sigint, NULL);
   uv_close((uv_handle_t *)&sigterm, NULL);
+  if (brr_ui_end(ui) && code == 0) code = BRR_EXIT_FAILED;
   brr_ui_free(ui);
   brr_runtime_free(rt);
   brr_bus_free(bus);
@@ -148,5 +199,6 @@ int brr_cli_run(const brr_cli *cli, brr_config *cfg, brr_graph *g) {
   uv_walk(&loop, close_walk, NULL);
   uv_run(&loop, UV_RUN_DEFAULT);
   uv_loop_close(&loop);
+  brr_results_close(results);
   return code;
 }

@@ -212,7 +212,7 @@ size_t brr_schema_global(brr_config *cfg, const brr_value *root, brr_diags *d) {
 #define G(k) brr_val_get(root, k)
   brr_schk_map(c, G("github"), "github", val_github, NULL);
   g->github = G("github");
-  brr_schk_map(c, G("env"), "env", NULL, NULL);
+  brr_schk_env(c, G("env"), "env", NULL);
   g->env = G("env") && G("env")->type == BRR_VAL_MAP ? G("env") : NULL;
   brr_schk_map(c, G("build-servers"), "build-servers", brr_schk_val_strlist, NULL);
   g->build_servers = G("build-servers");

@@ -96,6 +96,9 @@ bool brr_schk_strlist(brr_schk *c, const brr_value *v, const char *path, brr_str
 typedef bool (*brr_schk_val_fn)(brr_schk *c, const brr_value *v, const char *path);
 bool brr_schk_map(brr_schk *c, const brr_value *v, const char *path, brr_schk_val_fn val,
                   brr_kvlist *out);
+/* An `env:` map: brr_schk_map, and each key a valid variable name for a process environment
+ * (not empty, no '=', no NUL): an error at the key otherwise. */
+bool brr_schk_env(brr_schk *c, const brr_value *v, const char *path, brr_kvlist *out);
 /* Value checkers for brr_schk_map. */
 bool brr_schk_val_str(brr_schk *c, const brr_value *v, const char *path);
 bool brr_schk_val_opt_str(brr_schk *c, const brr_value *v, const char *path);

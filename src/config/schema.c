@@ -342,3 +342,24 @@ bool brr_schk_val_str_or_strlist(brr_schk *c, const brr_value *v, const char *pa
   brr_schk_expected(c, v, path, "a string or a list of strings");
   return false;
 }
+
+bool brr_schk_env(brr_schk *c, const brr_value *v, const char *path, brr_kvlist *out) {
+  if (!brr_schk_map(c, v, path, NULL, out)) return false;
+  bool ok = true;
+  for (size_t i = 0; v && v->type == BRR_VAL_MAP && i < v->u.map.n; i++) {
+    const brr_value *k = v->u.map.v[i].key;
+    const char *why = !k->u.s.len                         ? "is empty"
+                      : strlen(k->u.s.ptr) != k->u.s.len  ? "holds a NUL byte"
+                      : strchr(k->u.s.ptr, '=')           ? "holds '='"
+                                                          : NULL;
+    if (!why) continue;
+    brr_buf b = BRR_BUF_INIT;
+    brr_val_pyrepr(k, &b);
+    brr_schk_error(c, k, path, "environment variable name %s %s: a process environment cannot "
+                   "hold it", b.data, why);
+    brr_buf_free(&b);
+    ok = false;
+  }
+  if (!ok && out) *out = (brr_kvlist){NULL, 0};
+  return ok;
+}

@@ -248,7 +248,7 @@ void brr_schema_runlike(brr_schk *c, const brr_value *node, const char *path, br
   brr_schk_strlist(c, G("dns"), P("dns"), &r->dns);
   brr_schk_str(c, G("dns_search"), P("dns_search"), &r->dns_search);
   brr_schk_map(c, G("extra_hosts"), P("extra_hosts"), brr_schk_val_str, &r->extra_hosts);
-  brr_schk_map(c, G("env"), P("env"), NULL, &r->env);
+  brr_schk_env(c, G("env"), P("env"), &r->env);
   brr_schk_map(c, G("files"), P("files"), brr_schk_val_str, &r->files);
   brr_schk_strlist(c, G("volumes_from"), P("volumes_from"), &r->volumes_from);
   parse_ports(c, G("ports"), P("ports"), &r->ports);

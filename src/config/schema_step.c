@@ -346,6 +346,23 @@ void brr_schema_step(brr_schk *c, brr_config *cfg, const brr_value *key, const b
 
 /* ---- the whole file ------------------------------------------------------------------------ */
 
+/* A step name becomes a directory below the results dir and a log file name: one that could
+ * reach outside it is refused before anything runs (buildrunner has no rule; brr must be
+ * safe). Returns the reason, or NULL when the name is fine. */
+static const char *unsafe_step_name(const brr_value *key) {
+  const char *s = key->u.s.ptr;
+  if (strlen(s) != key->u.s.len) return "holds a NUL byte";
+  if (s[0] == '/') return "is an absolute path";
+  for (const char *p = s;;) {
+    const char *slash = strchr(p, '/');
+    size_t n = slash ? (size_t)(slash - p) : strlen(p);
+    if (n == 0) return "has an empty path component";
+    if (n == 2 && p[0] == '.' && p[1] == '.') return "has a \"..\" path component";
+    if (!slash) return NULL;
+    p = slash + 1;
+  }
+}
+
 size_t brr_schema_project(brr_config *cfg, brr_diags *d) {
   brr_schk ck = {cfg->arena, d, 0};
   brr_schk *c = &ck;
@@ -381,6 +398,15 @@ size_t brr_schema_project(brr_config *cfg, brr_diags *d) {
       brr_buf k = BRR_BUF_INIT;
       brr_val_pystr(e->key, &k);
       brr_schk_error(c, e->key, "steps", "step name %s must be a non-empty string (quote it)", k.data);
+      brr_buf_free(&k);
+      continue;
+    }
+    const char *why = unsafe_step_name(e->key);
+    if (why) {
+      brr_buf k = BRR_BUF_INIT;
+      brr_val_pyrepr(e->key, &k);
+      brr_schk_error(c, e->key, "steps", "step name %s %s: it names the step's results directory "
+                     "and log, which must stay inside the results directory", k.data, why);
       brr_buf_free(&k);
       continue;
     }

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -34,6 +35,7 @@ struct brr_http_req {
   brr_http_request rq;           /* callbacks and ud (strings are not used after start) */
   brr_engine_body body;          /* copy of the caller's body description */
   bool has_body;
+  bool via_unix;                 /* rq.unix_socket was set */
   size_t mem_pos;                /* bytes of body.data already sent */
   int fd;                        /* body.path opened, or -1 */
   brr_buf resp_headers, resp_body;
@@ -131,6 +133,29 @@ static void deliver(brr_http_req *r, int result, const char *error) {
   r->rq.on_done(r->rq.ud, &res);
 }
 
+/* curl says "Failed to connect to localhost port 80" when it could not even make a socket:
+ * name the real cause when the process is out of descriptors. Heap, or NULL. */
+static char *out_of_fds(CURL *easy) {
+  long os_errno = 0;
+  curl_easy_getinfo(easy, CURLINFO_OS_ERRNO, &os_errno);
+  int e = (int)os_errno;
+  if (e != EMFILE && e != ENFILE) {
+    int probe = fcntl(0, F_DUPFD_CLOEXEC, 0);   /* is there a descriptor left at all? */
+    if (probe >= 0) {
+      close(probe);
+      return NULL;
+    }
+    if (errno != EMFILE && errno != ENFILE) return NULL;
+    e = errno;
+  }
+  struct rlimit rl;
+  if (e == EMFILE && getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+    return brr_xasprintf("out of file descriptors (%s): the open-file limit is %llu; raise it "
+                         "(ulimit -n) or run fewer nodes at once (-j)", strerror(e),
+                         (unsigned long long)rl.rlim_cur);
+  return brr_xasprintf("out of file descriptors (%s)", strerror(e));
+}
+
 /* A transfer curl finished: detach it, tell the caller, free it. */
 static void complete(brr_http_req *r, CURLcode rc) {
   curl_multi_remove_handle(r->h->multi, r->easy);
@@ -138,7 +163,14 @@ static void complete(brr_http_req *r, CURLcode rc) {
   int result = map_curl_error(r, rc);
   const char *msg = r->errbuf[0] ? r->errbuf : curl_easy_strerror(rc);
   if (result == BRR_ECANCELED && r->abort_code) msg = "aborted by the receiver";
-  deliver(r, result, msg);
+  char *fds = rc != CURLE_OK ? out_of_fds(r->easy) : NULL;
+  long os_errno = 0;
+  if (!fds && rc == CURLE_COULDNT_CONNECT && r->via_unix &&
+      curl_easy_getinfo(r->easy, CURLINFO_OS_ERRNO, &os_errno) == CURLE_OK && os_errno > 0)
+    /* curl names the URL's "localhost port 80", which a unix socket never uses */
+    fds = brr_xasprintf("cannot connect to the socket: %s", strerror((int)os_errno));
+  deliver(r, result, fds ? fds : msg);
+  free(fds);
   req_free(r);
 }
 
@@ -407,6 +439,7 @@ static void setup_easy(brr_http_req *r, const brr_http_request *rq) {
   CURL *c = r->easy;
   curl_easy_setopt(c, CURLOPT_URL, rq->url);
   if (rq->unix_socket) curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, rq->unix_socket);
+  r->via_unix = rq->unix_socket != NULL;
   curl_easy_setopt(c, CURLOPT_PRIVATE, (char *)r);
   curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(c, CURLOPT_ERRORBUFFER, r->errbuf);

@@ -591,6 +591,8 @@ int brr_sched_run(uv_loop_t *loop, brr_graph *g, const brr_sched_opts *opts, brr
   fill_result(s, &r);
   if (opts->history_path) save_history(s, &hist);
   sched_history_free(&hist);
+  if (opts->before_end && opts->before_end(opts->before_end_ud) != 0 && r.exit_code == 0)
+    r.exit_code = BRR_EXIT_FAILED;
   emit_run_end(s, &r);
   int rc = r.exit_code;
   if (res) *res = r;

@@ -15,7 +15,7 @@
 #include "tasks_internal.h"
 
 struct brr_artifact_sink {
-  char *step;
+  char *step;              /* the step's results name (brr_results_name) */
   char *step_dir;          /* <results>/<step> */
   char *match;             /* normalised match path */
   brr_str pattern;
@@ -106,9 +106,9 @@ int brr_artifact_sink_new(const brr_artifact_req *req, brr_artifact_sink **out, 
   s->props = req->props;
   s->pattern = req->pattern;
   s->kind = req->kind;
-  s->step = brr_xstrdup(req->step);
+  s->step = brr_results_name(req->step);
   s->match = brr_path_normalize(req->match);
-  s->step_dir = brr_path_join(req->results_dir, req->step);
+  s->step_dir = brr_path_join(req->results_dir, s->step);
   int rc = check_props(req, s, d);
   if (rc == 0) {
     int r = brr_mkdir_p(s->step_dir, 0777);
@@ -141,6 +141,8 @@ int brr_artifact_sink_write(brr_artifact_sink *s, const void *data, size_t len) 
   }
   return 0;
 }
+
+bool brr_artifact_sink_failed(const brr_artifact_sink *s) { return s->err != 0; }
 
 void brr_artifact_sink_free(brr_artifact_sink *s) {
   if (!s) return;
@@ -209,6 +211,7 @@ static int store_file(brr_artifact_sink *s, struct archive *in, brr_arena *a, br
   if (rc == 0 && archive_write_finish_entry(o.a) < ARCHIVE_WARN) rc = brr_tar_aerr(d, o.a, full);
   if (rc == 0) rc = brr_tar_out_close(&o);
   else brr_tar_out_abort(&o);
+  if (rc != 0) unlink(full);  /* never a cut file that looks like the artifact */
   if (rc == 0 && registered(s->props)) add_entry(a, artifacts, s->step, rel, renamed_props(a, s));
   free(full);
   free(rel);
@@ -261,6 +264,7 @@ static int store_tree(brr_artifact_sink *s, struct archive *in, brr_arena *a, br
     if (archive_write_header(o.a, e) < ARCHIVE_WARN) rc = brr_tar_aerr(d, o.a, full);
     if (rc == 0 && archive_entry_size(e) > 0) rc = brr_tar_copy_data(in, o.a, full, d);
     if (rc == 0 && archive_write_finish_entry(o.a) < ARCHIVE_WARN) rc = brr_tar_aerr(d, o.a, full);
+    if (rc != 0) unlink(full);  /* never a cut file that looks like the artifact */
     if (rc == 0 && registered(s->props)) add_entry(a, artifacts, s->step, clean, brr_val_copy(a, s->props));
     free(full);
     free(clean);
@@ -381,6 +385,24 @@ static int write_zip(brr_artifact_sink *s, struct archive *in, struct archive *w
   return rc;
 }
 
+/* The archive's output file, remembering why a write failed (ENOSPC...). */
+typedef struct out_fd {
+  int fd;
+  int err;
+} out_fd;
+
+static la_ssize_t out_write(struct archive *a, void *ud, const void *buf, size_t n) {
+  out_fd *o = ud;
+  for (;;) {
+    ssize_t w = write(o->fd, buf, n);
+    if (w >= 0) return w;
+    if (errno == EINTR) continue;
+    o->err = errno;
+    archive_set_error(a, errno, "%s", strerror(errno));
+    return -1;
+  }
+}
+
 /* The directory as one archive file at <step_dir>/<rel>, members renamed to <name>/...;
  * written to a temporary file first, so a failure leaves nothing behind. */
 static int write_archive(brr_artifact_sink *s, struct archive *in, const char *name,
@@ -405,9 +427,19 @@ static int write_archive(brr_artifact_sink *s, struct archive *in, const char *n
                                      : archive_write_add_filter_none(w);
       if (r < ARCHIVE_WARN) rc = brr_tar_aerr(d, w, full);
     }
-    if (rc == 0 && archive_write_open_fd(w, fd) != ARCHIVE_OK) rc = brr_tar_aerr(d, w, full);
-    if (rc == 0) rc = zip ? write_zip(s, in, w, name, full, d) : copy_members(in, w, name, full, d);
-    if (rc == 0 && archive_write_close(w) != ARCHIVE_OK) rc = brr_tar_aerr(d, w, full);
+    out_fd of = {fd, 0};
+    if (rc == 0 && archive_write_open2(w, &of, NULL, out_write, NULL, NULL) != ARCHIVE_OK)
+      rc = brr_tar_aerr(d, w, full);
+    brr_diags sub = BRR_DIAGS_INIT;
+    if (rc == 0) rc = zip ? write_zip(s, in, w, name, full, &sub) : copy_members(in, w, name, full, &sub);
+    if (rc == 0 && archive_write_close(w) != ARCHIVE_OK) rc = brr_tar_aerr(&sub, w, full);
+    /* a failed write of the file is the cause; libarchive's own text hides it */
+    if (rc && of.err) brr_tar_errno(d, of.err, "writing %s", full);
+    else
+      for (size_t i = 0; i < sub.n; i++)
+        brr_diag_add(d, sub.v[i].level, sub.v[i].mark, sub.v[i].path, "%s", sub.v[i].msg)->exit_code =
+            sub.v[i].exit_code;
+    brr_diags_free(&sub);
     archive_write_free(w);
   }
   if (fd >= 0 && close(fd) != 0 && rc == 0) rc = brr_tar_errno(d, errno, "writing %s", full);
@@ -463,11 +495,10 @@ static int store_dir(brr_artifact_sink *s, struct archive *in, brr_arena *a, brr
 int brr_artifact_sink_finish(brr_artifact_sink *s, brr_arena *a, brr_value *artifacts,
                              brr_diags *d) {
   int rc = 0;
-  if (s->err) {
-    rc = brr_tar_errno(d, s->err, "Error gathering artifact %s: spooling the stream", s->match);
-  } else if (close(s->fd) != 0) {
-    rc = brr_tar_errno(d, errno, "Error gathering artifact %s: spooling the stream", s->match);
-  }
+  /* the spool is a hidden file of the step's results dir: name the dir */
+  int closed = close(s->fd);
+  if (s->err) rc = brr_tar_errno(d, s->err, "writing in %s", s->step_dir);
+  else if (closed != 0) rc = brr_tar_errno(d, errno, "writing in %s", s->step_dir);
   s->fd = -1;
   struct archive *in = rc == 0 ? brr_tar_read_open(s->spool, d) : NULL;
   if (rc == 0 && !in) rc = BRR_EIO;

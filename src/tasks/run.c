@@ -175,7 +175,8 @@ static void on_image(void *ud, int status, const char *error, const cJSON *inspe
     return;
   }
   if (status == BRR_ENOENT) {
-    brr_run_fail(r, BRR_ECONFIG, true, "image %s not found: %s", r->image, error ? error : "");
+    /* exit 1, not buildrunner's 78 (ImageNotFound): the files are right, the registry lacks it */
+    brr_run_fail(r, BRR_EIO, false, "image %s not found: %s", r->image, error ? error : "");
     return;
   }
   if (status != 0) {

@@ -369,8 +369,14 @@ static void on_fetched(void *ud, const brr_engine_result *res) {
   brr_run_task *r = ud;
   brr_artifact_sink *sink = r->sink;
   r->sink = NULL;
-  if (res->status != 0) brr_artifact_sink_free(sink);
-  if (!brr_run_ok(r, res)) return;
+  if (sink && brr_artifact_sink_failed(sink) && !r->cancelled) {
+    /* the sink stopped the stream because its file could not be written (a full disk):
+     * that is the error to report, not the aborted transfer */
+    r->req = NULL;
+  } else {
+    if (res->status != 0) brr_artifact_sink_free(sink);
+    if (!brr_run_ok(r, res)) return;
+  }
   brr_diags d = BRR_DIAGS_INIT;
   if (brr_artifact_sink_finish(sink, r->rt->arena, r->rt->artifacts, &d) != 0) {
     bool config = brr_diags_exit_code(&d) == BRR_EXIT_CONFIG;

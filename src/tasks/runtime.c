@@ -70,8 +70,10 @@ int brr_runtime_step_begin(brr_runtime *rt, size_t step, brr_diags *d) {
   if (st->begun) return 0;
   st->begun = true;
   st->id = brr_uuid4();
-  st->results_dir = brr_path_join(rt->cfg->results_dir, rt->cfg->steps[step].name.s);
-  int rc = brr_mkdir_p(st->results_dir, 0755);
+  char *name = brr_results_name(rt->cfg->steps[step].name.s);
+  st->results_dir = brr_path_join(rt->cfg->results_dir, name);
+  int rc = rt->opts.results ? brr_results_mkdir(rt->opts.results, name) : brr_mkdir_p(st->results_dir, 0755);
+  free(name);
   if (rc != 0) {
     brr_diag *g = brr_diag_error(d, BRR_MARK_NONE, NULL, "cannot create %s: %s", st->results_dir,
                                  strerror(-rc));
@@ -139,14 +141,21 @@ void brr_runtime_abort(void *ud) {
   if (rt->engine) brr_engine_cleanup_sync(rt->engine);
 }
 
-static void write_artifacts(brr_runtime *rt) {
-  if (rt->artifacts->u.map.n == 0) return;
+int brr_runtime_write_artifacts(brr_runtime *rt, brr_diags *d) {
+  if (rt->artifacts_written) return 0;
+  rt->artifacts_written = true;
+  if (rt->artifacts->u.map.n == 0) return 0;
   char *path = brr_path_join(rt->cfg->results_dir, "artifacts.json");
-  brr_diags d = BRR_DIAGS_INIT;
-  if (brr_artifacts_json_write(path, rt->artifacts, &d) != 0)
-    for (size_t i = 0; i < d.n; i++) brr_bus_log(rt->bus, BRR_LOG_WARNING, NULL, "%s", d.v[i].msg);
-  brr_diags_free(&d);
+  int rc = brr_artifacts_json_write(path, rt->artifacts, d);
   free(path);
+  return rc;
+}
+
+static void write_artifacts(brr_runtime *rt) {
+  brr_diags d = BRR_DIAGS_INIT;
+  if (brr_runtime_write_artifacts(rt, &d) != 0)
+    for (size_t i = 0; i < d.n; i++) brr_bus_log(rt->bus, BRR_LOG_ERROR, NULL, "%s", d.v[i].msg);
+  brr_diags_free(&d);
 }
 
 typedef struct finish_state {

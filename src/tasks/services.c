@@ -339,7 +339,7 @@ static void on_svc_image(void *ud, int status, const char *error, const cJSON *i
     return;
   }
   if (status != 0) {
-    brr_run_fail(r, status == BRR_ENOENT ? BRR_ECONFIG : status, status == BRR_ENOENT,
+    brr_run_fail(r, status == BRR_ENOENT ? BRR_EIO : status, false,
                  "service %s: image %s: %s", v->cfg->name.s, v->image, error ? error : "not found");
     return;
   }

@@ -29,7 +29,13 @@ int brr_tar_errno(brr_diags *d, int err, const char *fmt, ...) {
 
 int brr_tar_aerr(brr_diags *d, struct archive *a, const char *what) {
   const char *msg = a ? archive_error_string(a) : NULL;
-  brr_diag *g = brr_diag_error(d, BRR_MARK_NONE, NULL, "%s: %s", what, msg ? msg : "archive error");
+  /* libarchive's text ("Write failed") often leaves out why: the errno says it (ENOSPC) */
+  int e = a ? archive_errno(a) : 0;
+  const char *why = e > 0 ? strerror(e) : NULL;
+  brr_diag *g = why && (!msg || !strstr(msg, why))
+                    ? brr_diag_error(d, BRR_MARK_NONE, NULL, "%s: %s: %s", what,
+                                     msg ? msg : "archive error", why)
+                    : brr_diag_error(d, BRR_MARK_NONE, NULL, "%s: %s", what, msg ? msg : "archive error");
   g->exit_code = BRR_EXIT_FAILED;
   return BRR_EIO;
 }

@@ -205,6 +205,17 @@ void ui_fmt_summary(brr_ui *ui, brr_buf *b, bool color) {
                  ui->wall_s > 0 ? ui->sum_s / ui->wall_s : 0.0, eff * 100, jobs, jobs == 1 ? "" : "s");
   for (size_t i = 0; i < ui->n_steps; i++)
     if (ui->steps[i]->n_failed) fmt_failure(b, ui->steps[i], color);
+  if (ui->n_results_err) {
+    /* a results file that could not be written fails the run, even if every step passed */
+    brr_buf_puts(b, "\n");
+    UI_SGR(b, color, "31");
+    brr_buf_puts(b, "Results not saved:");
+    UI_SGR_RESET(b, color);
+    brr_buf_putc(b, '\n');
+    size_t shown = ui->n_results_err > UI_TAIL ? UI_TAIL : ui->n_results_err;
+    for (size_t i = 0; i < shown; i++) brr_buf_printf(b, "  %s\n", ui->results_err[i]);
+    if (shown < ui->n_results_err) brr_buf_printf(b, "  and %zu more\n", ui->n_results_err - shown);
+  }
   if (ui->signal) {
     const char *abbrev = sigabbrev_np(ui->signal);
     brr_buf_printf(b, "\nInterrupted by SIG%s.\n", abbrev ? abbrev : "?");

@@ -76,6 +76,10 @@ static void add_run_end(brr_ui *ui, cJSON *o, const brr_event *ev) {
     add_str_or_null(s, "error", st->error);
     cJSON_AddItemToArray(steps, s);
   }
+  /* files of the results dir that could not be written (they fail the run) */
+  cJSON *re = cJSON_AddArrayToObject(o, "results_errors");
+  for (size_t i = 0; i < ui->n_results_err; i++)
+    cJSON_AddItemToArray(re, cJSON_CreateString(ui->results_err[i]));
 }
 
 static cJSON *event_json(brr_ui *ui, const brr_event *ev) {

@@ -2,6 +2,8 @@
  * status line, the CI groups and the summary need), and hands every event to the chosen
  * renderer and to the results-dir logs. Also the writer all renderers share. */
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
@@ -161,8 +163,33 @@ static void ui_on_event(void *ud, const brr_event *ev) {
   ui_step *st = NULL;
   if (label && ev->type != BRR_EV_RUN_START && ev->type != BRR_EV_RUN_END) st = step_get(ui, label, ev->step != NULL);
   track(ui, ev, st);
+  if (ev->type == BRR_EV_RUN_END) {
+    /* the logs first: their failures belong in the summary and fail the run */
+    if (ui->logs) ui_logs_event(ui, ui->logs, ev, st);
+    brr_event end = *ev;
+    if (ui->n_results_err && end.exit_code == 0) end.exit_code = ui->exit_code = 1;  /* exit 1 */
+    ui->r->event(ui, &end, st);
+    ui->summarised = true;
+    return;
+  }
   ui->r->event(ui, ev, st);
   if (ui->logs) ui_logs_event(ui, ui->logs, ev, st);
+}
+
+void brr_ui_results_error(brr_ui *ui, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  char *msg = brr_xvasprintf(fmt, ap);
+  va_end(ap);
+  if (ui->summarised) fprintf(stderr, "brr: error: %s\n", msg);  /* too late for the summary */
+  BRR_VEC_PUSH(ui->results_err, ui->n_results_err, ui->cap_results_err, msg);
+}
+
+bool brr_ui_results_failed(const brr_ui *ui) { return ui->n_results_err > 0; }
+
+bool brr_ui_end(brr_ui *ui) {
+  if (ui->logs) ui_logs_close(ui, ui->logs);
+  return ui->n_results_err > 0;
 }
 
 brr_ui *brr_ui_new(brr_bus *bus, const brr_ui_opts *opts) {
@@ -202,7 +229,9 @@ void brr_ui_free(brr_ui *ui) {
   if (ui->r->free) ui->r->free(ui);
   ui_out_write(&ui->out);
   brr_buf_free(&ui->out.buf);
-  if (ui->logs) ui_logs_close(ui->logs);
+  if (ui->logs) ui_logs_free(ui, ui->logs);
+  for (size_t i = 0; i < ui->n_results_err; i++) free(ui->results_err[i]);
+  free(ui->results_err);
   for (size_t i = 0; i < ui->n_steps; i++) step_free(ui->steps[i]);
   free(ui->steps);
   free(ui->running);

@@ -66,6 +66,9 @@ struct brr_ui {
   const ui_renderer *r;
   void *rs;                        /* the renderer's state */
   ui_logs *logs;
+  char **results_err;              /* results files that could not be written (summary) */
+  bool summarised;                 /* the summary is out: later errors go to stderr */
+  size_t n_results_err, cap_results_err;
   /* timestamp cache: formatting local time once per second, not once per line */
   int64_t ts_sec;
   char ts_text[32];
@@ -115,7 +118,13 @@ const char *ui_color_of(const ui_step *st);   /* SGR parameters, e.g. "36" */
 
 /* ---- results-dir logs ---- */
 ui_logs *ui_logs_open(const char *dir);      /* NULL with errno set on failure */
+/* Every failed write or close is reported once per file with brr_ui_results_error; the file
+ * then gets no more lines (a log with a hole in the middle would look complete). */
 void ui_logs_event(brr_ui *ui, ui_logs *lg, const brr_event *ev, ui_step *st);
-void ui_logs_close(ui_logs *lg);
+/* Flush and close every step log (RUN_END): their errors come before the summary. */
+void ui_logs_end_steps(brr_ui *ui, ui_logs *lg);
+/* Close every log (build.log last); their errors are reported. */
+void ui_logs_close(brr_ui *ui, ui_logs *lg);
+void ui_logs_free(brr_ui *ui, ui_logs *lg);   /* closes first */
 
 #endif

@@ -32,7 +32,20 @@ config_error bad-volumes-from.yaml 9:11 "\"volumes_from\" configuration \"nosuch
 config_error no-image.yaml 4:7 "Docker run context must specify a \"image\" attribute or be preceded by a build context"
 config_error bad-mem.yaml 5:18 "The specified value for memory (12q) should specify the units"
 brr_run -f unknown-image.yaml
-expect_rc 78
+expect_rc 1   # the files are right: a missing image is a failure (README), not 78
 expect_out "image 127.0.0.1:5000/brr-e2e-no-such-image:never not found"
+expect_no_leftovers
+# no engine at the socket: 69 (unavailable), with the socket's error, not curl's "port 80"
+DOCKER_HOST="unix://$WORK/no-engine.sock" brr_run -f unknown-image.yaml
+expect_rc 69
+expect_out "connect to the Docker engine: cannot connect to the socket: No such file or directory"
+expect_no_out "localhost port 80"
+brr_run -f unknown-service-image.yaml
+expect_rc 1
+expect_out "service db: image 127.0.0.1:5000/brr-e2e-no-such-image:never"
+expect_no_leftovers
+brr_run -f unknown-base.yaml
+expect_rc 1
+expect_out "unknown-base/build FAILED"
 expect_no_leftovers
 echo ok

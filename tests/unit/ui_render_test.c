@@ -420,7 +420,7 @@ static void test_results_logs(void **state) {
   assert_null(strstr(log.data, "testing"));
   brr_buf_free(&log);
 
-  p = brr_path_join(results, "logs/push_repo_tag.log");
+  p = brr_path_join(results, "logs/push:repo:tag.log");
   assert_int_equal(brr_read_file(p, &log), 0);
   free(p);
   assert_non_null(strstr(log.data, "skipped: depends on test/run, which failed"));

@@ -42,6 +42,7 @@ typedef struct brr_cli {
   bool with_deps;                 /* --with-deps: --steps plus what they depend on */
   const char *graph;              /* --graph[=text|dot|mermaid|json]: print and exit */
   const char *progress;           /* --progress=auto|tty|plain|ci|json (or BRR_PROGRESS) */
+  const char *context;            /* --context NAME: the docker context (docs/engine.md) */
   bool help, version;
   unsigned long long used_mask;   /* one bit per option seen (for the not-implemented check) */
 } brr_cli;

@@ -795,6 +795,11 @@ int brr_engine_preflight(brr_engine *e, int timeout_s, char **cause) {
   CURL *c = curl_easy_init();
   if (!c) abort();
   char *url = brr_engine_url(e->base_url, NULL, "/_ping", NULL);
+  if (!url) {
+    curl_easy_cleanup(c);
+    *cause = brr_xasprintf("%s is not a usable address", e->base_url);
+    return BRR_EIO;
+  }
   brr_buf body = BRR_BUF_INIT, headers = BRR_BUF_INIT;
   char errbuf[CURL_ERROR_SIZE] = "";
   brr_engine_curl_setup(e, c);

@@ -241,6 +241,10 @@ static int split_hostport(const char *host, const char *addr, size_t n, const ch
       *error = brr_xasprintf("engine address %s: the IPv6 address has no closing ']'", host);
       return BRR_EINVAL;
     }
+    if (rb == addr + 1) {
+      *error = brr_xasprintf("engine address %s: no host", host);
+      return BRR_EINVAL;
+    }
     if (rb + 1 < addr + n) {
       if (rb[1] != ':') {
         *error = brr_xasprintf("engine address %s: unexpected text after ']'", host);

@@ -64,6 +64,9 @@ static int from_env(brr_engine_endpoint *ep, const char *why, char **error) {
   /* as the CLI: any non-empty value turns these on, "0" included */
   ep->tls_verify = env("DOCKER_TLS_VERIFY") != NULL;
   ep->tls = ep->tls_verify || env("DOCKER_TLS") != NULL;
+  /* TLS is for tcp: a socket or ssh ignores the variables (and needs no certificates) */
+  if (brr_startswith(ep->host, "unix://") || brr_startswith(ep->host, "ssh://"))
+    ep->tls = ep->tls_verify = false;
   if (!ep->tls) return 0;
   const char *dir = env("DOCKER_CERT_PATH");
   char *certs = dir ? brr_xstrdup(dir) : brr_path_expanduser("~/.docker");

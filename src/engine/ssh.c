@@ -234,7 +234,8 @@ static void relay_main(void *ud) {
   brr_engine_ssh *s = ud;
   sigset_t all;
   sigfillset(&all);
-  pthread_sigmask(SIG_BLOCK, &all, NULL);  /* signals are the main thread's */
+  /* signals are the main thread's; a write to an ssh that died gets EPIPE, not SIGPIPE */
+  pthread_sigmask(SIG_BLOCK, &all, NULL);
   uv_run(&s->loop, UV_RUN_DEFAULT);
 }
 

@@ -261,6 +261,15 @@ static void test_env_tls(void **state) {
   assert_false(ep.tls_verify);
   assert_null(ep.ca);
   brr_engine_endpoint_free(&ep);
+  /* nor to a socket */
+  setenv("DOCKER_HOST", "unix:///x.sock", 1);
+  setenv("DOCKER_TLS_VERIFY", "1", 1);
+  ep = resolve_ok(NULL);
+  assert_false(ep.tls);
+  assert_null(ep.ca);
+  brr_engine_endpoint_free(&ep);
+  setenv("DOCKER_HOST", "tcp://127.0.0.1:2376", 1);
+  unsetenv("DOCKER_TLS_VERIFY");
   /* the TLS variables do not apply to a context */
   setenv("DOCKER_TLS_VERIFY", "1", 1);
   ep = resolve_ok("skip");

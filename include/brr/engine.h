@@ -129,6 +129,9 @@ void brr_engine_free(brr_engine *e);
 const char *brr_engine_host(const brr_engine *e);
 const char *brr_engine_source(const brr_engine *e);
 bool brr_engine_uses_tls(const brr_engine *e);
+/* The host name or address of an engine on another machine (a tcp:// or ssh:// address that
+ * is not a loopback one: "docker", "10.0.0.5", "[fd00::1]"), heap; NULL for a local engine. */
+char *brr_engine_remote_host(const brr_engine *e);
 /* Blocking, before anything else runs: GET /_ping, which also negotiates the API version
  * from its API-Version header. 0, or BRR_EIO with the cause in *cause (heap): the system's
  * error for a socket ("No such file or directory"), libcurl's for TLS and timeouts, or

@@ -784,6 +784,7 @@ void brr_engine_close_transport(brr_engine *e) {
 const char *brr_engine_host(const brr_engine *e) { return e->host; }
 const char *brr_engine_source(const brr_engine *e) { return e->source; }
 bool brr_engine_uses_tls(const brr_engine *e) { return e->use_tls; }
+char *brr_engine_remote_host(const brr_engine *e) { return brr_engine_host_remote_part(e->host); }
 
 static size_t preflight_write(char *p, size_t sz, size_t n, void *ud) {
   brr_buf_append(ud, p, sz * n);

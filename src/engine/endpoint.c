@@ -13,6 +13,7 @@
 #include <openssl/evp.h>
 
 #include "brr/engine.h"
+#include "internal.h"
 
 extern char **environ;
 
@@ -357,6 +358,35 @@ int brr_engine_parse_host(const char *host, char **base_url, char **unix_path, c
   t.base_url = t.unix_path = NULL;
   brr_engine_target_free(&t);
   return 0;
+}
+
+static bool loopback_name(const char *h, size_t n) {
+  return (n == 9 && !strncmp(h, "localhost", 9)) || (n > 4 && !strncmp(h, "127.", 4)) ||
+         (n == 5 && !strncmp(h, "[::1]", 5));
+}
+
+char *brr_engine_host_remote_part(const char *host) {
+  brr_engine_target t;
+  char *err = NULL;
+  if (brr_engine_target_parse(host, false, &t, &err) != 0) {
+    free(err);
+    return NULL;
+  }
+  char *out = NULL;
+  const char *h = NULL;
+  size_t n = 0;
+  if (t.ssh_dest) {
+    const char *at = strrchr(t.ssh_dest, '@');
+    h = at ? at + 1 : t.ssh_dest;
+    n = strlen(h);
+  } else if (!t.unix_path) {
+    h = strstr(t.base_url, "://") + 3;
+    const char *end = h[0] == '[' ? strchr(h, ']') + 1 : strrchr(h, ':');
+    n = (size_t)(end - h);
+  }
+  if (h && n && !loopback_name(h, n)) out = brr_xstrndup(h, n);
+  brr_engine_target_free(&t);
+  return out;
 }
 
 /* ---- the docker CLI's environment --------------------------------------------------------------- */

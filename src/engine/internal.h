@@ -102,6 +102,9 @@ void brr_engine_ssh_last_error(brr_engine_ssh *s, char *buf, size_t len);
 /* Kill every ssh, stop the relay, remove the directory. Safe from a signal path's _exit. */
 void brr_engine_ssh_stop(brr_engine_ssh *s);
 
+/* endpoint.c: the non-loopback host of a tcp:// or ssh:// address, else NULL (heap). */
+char *brr_engine_host_remote_part(const char *host);
+
 /* Set up an easy handle for this engine: its socket and TLS (blocking calls). */
 void brr_engine_curl_setup(const brr_engine *e, void *curl_easy);
 

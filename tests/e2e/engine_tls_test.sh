@@ -120,6 +120,14 @@ docker context use default >/dev/null 2>&1
 # ---- 4. --context beats DOCKER_HOST ----
 run_on "--context" -u DOCKER_CONTEXT DOCKER_HOST=unix:///nonexistent/docker.sock -- --context brr-tls
 
+# ---- 5. an engine that is not on brr's loopback: the build registry is reached through the
+# engine's host (the engine still pushes to it on its own loopback) ----
+run_on "an engine at its bridge address" -u DOCKER_CONTEXT DOCKER_HOST="$TLS_ENGINE_BRIDGE_HOST" DOCKER_TLS_VERIFY=1 DOCKER_CERT_PATH="$TLS_ENGINE_CERTS" --
+bridge_ip=${TLS_ENGINE_BRIDGE_HOST#tcp://}
+bridge_ip=${bridge_ip%:*}
+check 'grep -q "The build registry 127\.0\.0\.1:[0-9]* is reached at $bridge_ip:[0-9]*" "$WORK/out"' \
+  "... whose build registry brr reached through the engine's address"
+
 # ---- the pre-flight ----
 preflight() {  # preflight WHAT [env...] -- [args...]: a run that must stop before any node
   local what=$1

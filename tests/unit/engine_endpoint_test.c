@@ -344,6 +344,41 @@ static void test_target(void **state) {
   clear_env();
 }
 
+/* which engines are on another machine (their build registry is reached through them) */
+static void test_remote_host(void **state) {
+  (void)state;
+  static const struct { const char *host, *remote; } cases[] = {
+      {"unix:///var/run/docker.sock", NULL},
+      {"tcp://127.0.0.1:2376", NULL},
+      {"tcp://localhost", NULL},
+      {"tcp://[::1]:2375", NULL},
+      {"ssh://root@127.0.0.1:2222", NULL},
+      {"tcp://docker:2376", "docker"},
+      {"10.0.0.5:2375", "10.0.0.5"},
+      {"tcp://[fd00::1]:2376", "[fd00::1]"},
+      {"ssh://me@build-host:2222", "build-host"},
+      {"ssh://build-host", "build-host"},
+  };
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  for (size_t i = 0; i < BRR_ARRAY_LEN(cases); i++) {
+    brr_engine_opts o = {.host = cases[i].host};
+    brr_engine *e = NULL;
+    char *err = NULL;
+    assert_int_equal(brr_engine_new(&loop, &o, &e, &err), 0);
+    char *r = brr_engine_remote_host(e);
+    if (cases[i].remote) {
+      if (!r || strcmp(r, cases[i].remote)) fail_msg("%s: got %s", cases[i].host, r ? r : "NULL");
+    } else if (r) {
+      fail_msg("%s: got %s, expected a local engine", cases[i].host, r);
+    }
+    free(r);
+    brr_engine_free(e);
+    uv_run(&loop, UV_RUN_DEFAULT);
+  }
+  assert_int_equal(uv_loop_close(&loop), 0);
+}
+
 static bool has(char **v, const char *s) {
   for (; *v; v++)
     if (strcmp(*v, s) == 0) return true;
@@ -391,7 +426,7 @@ int main(void) {
       cmocka_unit_test(test_default),     cmocka_unit_test(test_precedence),
       cmocka_unit_test(test_context_tls), cmocka_unit_test(test_context_errors),
       cmocka_unit_test(test_env_tls),     cmocka_unit_test(test_target),
-      cmocka_unit_test(test_cli_env),
+      cmocka_unit_test(test_cli_env),     cmocka_unit_test(test_remote_host),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

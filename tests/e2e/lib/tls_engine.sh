@@ -5,6 +5,8 @@
 # and no iptables changes. Only the dockerd started here is ever stopped, by its pid.
 #
 #   tls_engine_start DIR     start it; sets TLS_ENGINE_HOST (tcp://127.0.0.1:PORT),
+#                            TLS_ENGINE_BRIDGE_HOST (tcp://<its bridge's address>:PORT, where it
+#                            listens too: an engine that does not look local),
 #                            TLS_ENGINE_CERTS (ca.pem, cert.pem, key.pem for the client),
 #                            TLS_ENGINE_PID; returns non-zero (log in DIR/dockerd.log) on failure
 #   tls_engine_docker ARGS   the docker CLI against it (TLS variables, no context)
@@ -14,12 +16,13 @@
 # Several of these may run at once (tests under ctest -j): ports, bridges and subnets are
 # chosen free at start.
 
-TLS_ENGINE_HOST= TLS_ENGINE_CERTS= TLS_ENGINE_PID= TLS_ENGINE_DIR= TLS_ENGINE_EXEC= TLS_ENGINE_BRIDGE=
+TLS_ENGINE_HOST= TLS_ENGINE_BRIDGE_HOST= TLS_ENGINE_CERTS= TLS_ENGINE_PID= TLS_ENGINE_DIR= TLS_ENGINE_EXEC= TLS_ENGINE_BRIDGE=
 
-# tls_engine_certs DIR: CA, server (IP:127.0.0.1, serverAuth) and client (clientAuth) in DIR,
-# the client's as ca.pem/cert.pem/key.pem in DIR/client and the server's in DIR/server.
+# tls_engine_certs DIR [IP]: CA, server (IP:127.0.0.1 [and IP], serverAuth) and client
+# (clientAuth) in DIR, the client's as ca.pem/cert.pem/key.pem in DIR/client and the server's
+# in DIR/server.
 tls_engine_certs() {
-  local d=$1
+  local d=$1 san="IP:127.0.0.1${2:+,IP:$2}"
   mkdir -p "$d/client" "$d/server" || return 1
   (
     set -e
@@ -28,7 +31,7 @@ tls_engine_certs() {
       -keyout ca-key.pem -out ca.pem 2>/dev/null
     openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" -keyout server/key.pem \
       -out server.csr 2>/dev/null
-    printf 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' >server.ext
+    printf 'subjectAltName=%s\nextendedKeyUsage=serverAuth\n' "$san" >server.ext
     openssl x509 -req -in server.csr -CA ca.pem -CAkey ca-key.pem -CAcreateserial -days 2 \
       -extfile server.ext -out server/cert.pem 2>/dev/null
     openssl req -newkey rsa:2048 -nodes -subj "/CN=brr test client" -keyout client/key.pem \
@@ -49,8 +52,6 @@ tls_engine_start() {
   local dir=$1 i sub
   mkdir -p "$dir" || return 1
   TLS_ENGINE_DIR=$dir
-  tls_engine_certs "$dir/certs" || return 1
-  TLS_ENGINE_CERTS=$dir/certs/client
   # a short exec root: containerd's socket paths must stay short
   TLS_ENGINE_EXEC=$(mktemp -d /tmp/brr-xr.XXXXXX) || return 1
   # a bridge and a /24 that nobody uses
@@ -66,12 +67,15 @@ tls_engine_start() {
     TLS_ENGINE_BRIDGE=
   done
   [ -n "$TLS_ENGINE_BRIDGE" ] || return 1
+  tls_engine_certs "$dir/certs" "172.30.$sub.1" || return 1
+  TLS_ENGINE_CERTS=$dir/certs/client
   local port
   port=$(_tls_engine_free_port) || return 1
   TLS_ENGINE_HOST=tcp://127.0.0.1:$port
+  TLS_ENGINE_BRIDGE_HOST=tcp://172.30.$sub.1:$port
   local bin
   bin=$(PATH=$PATH:/usr/sbin:/sbin command -v dockerd) || return 1
-  setsid "$bin" --host "$TLS_ENGINE_HOST" \
+  setsid "$bin" --host "$TLS_ENGINE_HOST" --host "$TLS_ENGINE_BRIDGE_HOST" \
     --tlsverify --tlscacert "$dir/certs/server/ca.pem" --tlscert "$dir/certs/server/cert.pem" \
     --tlskey "$dir/certs/server/key.pem" \
     --data-root "$dir/data" --exec-root "$TLS_ENGINE_EXEC" --pidfile "$dir/dockerd.pid" \

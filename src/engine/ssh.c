@@ -41,8 +41,9 @@ struct conn {
   uv_pipe_t client;      /* curl's side */
   uv_process_t proc;
   uv_pipe_t in, out, err;/* ssh's stdin, stdout, stderr */
+  uv_shutdown_t shut;    /* the client's write side, once ssh's output ended */
   int open;              /* handles not yet closed */
-  bool closing, proc_started, client_paused, out_paused;
+  bool closing, proc_started, proc_exited, out_eof, client_paused, out_paused;
 };
 
 typedef struct {
@@ -68,7 +69,8 @@ static void close_h(conn *c, uv_handle_t *h) {
 static void conn_close(conn *c) {
   if (c->closing) return;
   c->closing = true;
-  if (c->proc_started) uv_process_kill(&c->proc, SIGKILL);
+  /* by its pid, and only while it has not been reaped (the pid could be another's then) */
+  if (c->proc_started && !c->proc_exited) uv_process_kill(&c->proc, SIGKILL);
   close_h(c, (uv_handle_t *)&c->client);
   if (c->proc_started) {
     close_h(c, (uv_handle_t *)&c->in);
@@ -110,11 +112,25 @@ static void resume(conn *c, uv_stream_t *src) {
   uv_read_start(src, on_alloc, relay_read);
 }
 
+static void client_shut(uv_shutdown_t *req, int status) {
+  (void)status;
+  conn_close(req->data);
+}
+
 static void relay_read(uv_stream_t *src, ssize_t n, const uv_buf_t *b) {
   conn *c = src->data;
+  if (n == UV_EOF && src == (uv_stream_t *)&c->out && !c->closing) {
+    /* the engine's side ended: what is queued for curl still goes out, then the end */
+    free(b->base);
+    uv_read_stop(src);
+    c->out_eof = true;
+    c->shut.data = c;
+    if (uv_shutdown(&c->shut, (uv_stream_t *)&c->client, client_shut) != 0) conn_close(c);
+    return;
+  }
   if (n < 0 || c->closing) {
     free(b->base);
-    /* either side ended: HTTP needs no half-close here, the connection is over */
+    /* curl closed the connection (or an error): it is over, the ssh goes */
     conn_close(c);
     return;
   }
@@ -164,8 +180,11 @@ static void on_exit_cb(uv_process_t *p, int64_t status, int sig) {
   (void)status;
   (void)sig;
   conn *c = p->data;
-  conn_close(c);
+  c->proc_exited = true;
   uv_close((uv_handle_t *)p, conn_closed);
+  /* its output's end (read to the last byte) closes the connection; if that already went
+   * wrong, close now */
+  if (!c->out_eof && uv_is_closing((uv_handle_t *)&c->out)) conn_close(c);
 }
 
 static void on_connection(uv_stream_t *server, int status) {

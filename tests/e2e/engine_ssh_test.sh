@@ -7,7 +7,8 @@
 # chosen by sshd's SetEnv), so the work is seen there and not on the default engine. A legacy
 # build, a run step in its image and a two-platform buildx build; nothing left on either
 # engine; no ssh process and no relay directory outlive brr, after a normal end, after
-# SIGINT mid-run and after a pre-flight failure (a key the server does not know: exit 69).
+# SIGINT mid-run, after ssh dropped mid-run (exit 1, the container still removed) and after a
+# pre-flight failure (a key the server does not know: exit 69).
 . "$BRR_SOURCE_DIR/tests/e2e/build/lib.sh"
 . "$BRR_SOURCE_DIR/tests/e2e/lib/tls_engine.sh"
 
@@ -149,6 +150,22 @@ check '[ "$RC" = 130 ]' "SIGINT ends the run with 130 (got $RC)"
 check '[ -z "$(tls_engine_docker ps -aq --filter "label=$LABEL")" ]' "the interrupted run's container was removed over ssh"
 check '[ -z "$(ssh_left)" ]' "no ssh process outlives the interrupted brr ($(ssh_left))"
 check '[ -z "$(relay_left)" ]' "the relay's directory is gone after SIGINT ($(relay_left))"
+
+# ---- ssh dropping mid-run: the step fails with exit 1 (not 78), and the cleanup, over new
+# ssh connections, still removes the container ----
+(cd "$P" && exec env -u DOCKER_CONTEXT DOCKER_HOST="$HOST" TMPDIR="$WORK/tmp" \
+   "$BRR" -f long.yaml --progress plain --no-color --container-labels "$LABEL") >"$WORK/out" 2>&1 &
+bpid=$!
+for _ in $(seq 600); do grep -q "long *| started-long" "$WORK/out" && break; sleep 0.1; done
+# brr's ssh processes, by pid: the ones of this port whose parent is brr
+for p in $(pgrep -P "$bpid" -f -- "-p $PORT -- root@127.0.0.1"); do kill -KILL "$p"; done
+wait "$bpid"
+RC=$?
+sanitizer_guard
+check '[ "$RC" = 1 ]' "ssh dropped mid-run: exit 1 (got $RC)"
+check 'grep -q "long .*failed\|FAILED" "$WORK/out"' "... the step is reported failed"
+check '[ -z "$(tls_engine_docker ps -aq --filter "label=$LABEL")" ]' "... and its container was removed over a new ssh connection"
+check '[ -z "$(ssh_left)" ] && [ -z "$(relay_left)" ]' "... and nothing of the relay is left"
 
 # ---- a key the server does not know: the pre-flight says so, exit 69 ----
 write_client_config "$S/other"

@@ -26,7 +26,8 @@ die() { printf 'testenv: ERROR: %s\n' "$*" >&2; exit 1; }
 # ---- 1. packages -------------------------------------------------------------------------
 need=()
 for p in docker.io containerd runc iptables curl ca-certificates busybox-static \
-         docker-registry qemu-user-static binfmt-support; do
+         docker-registry qemu-user-static binfmt-support \
+         openssl openssh-client openssh-server; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || need+=("$p")
 done
 if [ ${#need[@]} -gt 0 ]; then

@@ -43,6 +43,7 @@ typedef struct brr_cli {
   bool with_deps;                 /* --with-deps: --steps plus what they depend on */
   const char *graph;              /* --graph[=text|dot|mermaid|json]: print and exit */
   const char *progress;           /* --progress=auto|tty|plain|ci|json (or BRR_PROGRESS) */
+  const char *context;            /* --context NAME: the docker context (docs/engine.md) */
   bool help, version;
   const char *print_schema;       /* --print-schema[=project|global]: print the JSON Schema */
   bool list_steps;                /* --list-steps: print the step names (for completions) */

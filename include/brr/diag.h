@@ -16,7 +16,7 @@ enum {
   BRR_EXIT_FAILED = 1,     /* a step failed, processing error */
   BRR_EXIT_USAGE = 2,      /* bad command line, or a flag whose feature is not there yet */
   BRR_EXIT_RESULTS = 69,   /* the results directory cannot be created */
-  BRR_EXIT_UNAVAILABLE = 69, /* the Docker engine cannot be reached (EX_UNAVAILABLE) */
+  BRR_EXIT_UNAVAILABLE = 69, /* the Docker engine cannot be reached (or its address is bad) */
   BRR_EXIT_CONFIG = 78,    /* configuration error */
   BRR_EXIT_SIGNAL = 128,   /* + signal number */
 };

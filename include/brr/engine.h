@@ -46,9 +46,52 @@ typedef struct brr_engine_req brr_engine_req;
 
 /* ---- client ------------------------------------------------------------------------ */
 
+/* ---- the endpoint (src/engine/endpoint.c) ------------------------------------------- */
+
+/* The engine to talk to and how, chosen as the docker CLI does (docs/engine.md). */
+typedef struct brr_engine_endpoint {
+  char *host;          /* "unix:///path", "tcp://host[:port]", "ssh://[user@]host[:port]" */
+  char *source;        /* where it came from, for messages: "DOCKER_HOST", "--context x",
+                          "DOCKER_CONTEXT=x", "currentContext x in <config.json>", "the default" */
+  char *context;       /* the context that chose it (not "default"), else NULL */
+  bool flag_context;   /* chosen by --context (the docker CLI subprocesses get it too) */
+  bool tls;            /* https to a tcp:// host */
+  bool tls_verify;     /* verify the engine's certificate and name (else TLS without checks) */
+  char *ca, *cert, *key; /* PEM files: the CA to verify with, the client certificate and key */
+} brr_engine_endpoint;
+
+/* Choose the engine: `context` (--context NAME; "default" = the environment), else
+ * DOCKER_HOST (+ DOCKER_TLS_VERIFY, DOCKER_TLS, DOCKER_CERT_PATH), else DOCKER_CONTEXT, else
+ * currentContext in $DOCKER_CONFIG/config.json (default ~/.docker), else
+ * BRR_ENGINE_DEFAULT_HOST. The address is checked too. 0, or BRR_EINVAL with a heap message
+ * naming the address and its source in *error (nothing to free in *out then). */
+int brr_engine_endpoint_resolve(const char *context, brr_engine_endpoint *out, char **error);
+void brr_engine_endpoint_free(brr_engine_endpoint *ep);
+/* The environment for a docker CLI subprocess that must reach the same engine: brr's own,
+ * with DOCKER_CONTEXT pinned when --context chose the engine. brr_strv_free frees it. */
+char **brr_engine_endpoint_env(const brr_engine_endpoint *ep);
+/* $DOCKER_CONFIG, else ~/.docker (heap). */
+char *brr_engine_docker_config_dir(void);
+
+/* An engine address taken apart. */
+typedef struct brr_engine_target {
+  char *base_url;      /* "http://localhost", "http://h:2375", "https://h:2376" */
+  char *unix_path;     /* unix:// socket, else NULL */
+  char *ssh_dest;      /* ssh://: "[user@]host", else NULL */
+  char *ssh_port;      /* ssh://: the port, or NULL */
+  bool tls;
+} brr_engine_target;
+
+/* Parse an engine address (DOCKER_HOST syntax; "host:port" alone is tcp, as in the CLI);
+ * `tls` picks https and port 2376 for tcp. 0, or BRR_EINVAL with a message about the
+ * address in *error. */
+int brr_engine_target_parse(const char *host, bool tls, brr_engine_target *t, char **error);
+void brr_engine_target_free(brr_engine_target *t);
+
 typedef struct brr_engine_opts {
-  const char *host;           /* DOCKER_HOST syntax (unix:///path, tcp://host:port);
-                                 NULL: $DOCKER_HOST, else BRR_ENGINE_DEFAULT_HOST */
+  const char *host;           /* DOCKER_HOST syntax (unix:///path, tcp://host:port), plain;
+                                 NULL: `endpoint`, else resolved as the docker CLI does */
+  const brr_engine_endpoint *endpoint; /* with its TLS settings; copied */
   int timeout_s;              /* --docker-timeout (see the classes above); <= 0: no limit */
   const char *api_version;    /* highest API version to use; NULL: BRR_ENGINE_API_MAX */
   const char *run_id;         /* value of the brr.run label; NULL: a random 16-hex id */
@@ -85,6 +128,21 @@ void brr_engine_free(brr_engine *e);
 /* Whether the engine never answered: connecting for GET /version failed and no later try
  * succeeded (the CLI then exits 69, as for an unusable resource). */
 bool brr_engine_unreachable(const brr_engine *e);
+/* The engine's address and where it came from ("DOCKER_HOST", "--context x", ...). */
+const char *brr_engine_host(const brr_engine *e);
+const char *brr_engine_source(const brr_engine *e);
+bool brr_engine_uses_tls(const brr_engine *e);
+/* The host name or address of an engine on another machine (a tcp:// or ssh:// address that
+ * is not a loopback one: "docker", "10.0.0.5", "[fd00::1]"), heap; NULL for a local engine. */
+char *brr_engine_remote_host(const brr_engine *e);
+/* Blocking, before anything else runs: GET /_ping, which also negotiates the API version
+ * from its API-Version header. 0, or BRR_EIO with the cause in *cause (heap): the system's
+ * error for a socket ("No such file or directory"), libcurl's for TLS and timeouts, or
+ * "not a Docker engine". Connecting is limited to min(timeout_s, 10) s. */
+int brr_engine_preflight(brr_engine *e, int timeout_s, char **cause);
+/* Stop the transport now (an ssh:// engine's relay and its ssh processes); for exit paths
+ * that skip brr_engine_free. Later calls fail. */
+void brr_engine_close_transport(brr_engine *e);
 /* The brr.run label value of this client. */
 const char *brr_engine_run_id(const brr_engine *e);
 /* The negotiated API version ("1.41"), or NULL before the first successful negotiation. */

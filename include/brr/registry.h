@@ -101,6 +101,12 @@ brr_registry_req *brr_registry_index_create(brr_registry *r, const char *dst,
                                             const brr_registry_child *children, size_t n,
                                             brr_registry_cb cb, void *ud);
 
+/* Reach the registry the engine calls `host` (e.g. "127.0.0.1:32768") at `reach` instead,
+ * over plain HTTP: a registry published by an engine on another machine, which the engine
+ * reaches on its own loopback and brr through the engine's host. One alias; NULL `reach`
+ * removes it. */
+void brr_registry_alias(brr_registry *r, const char *host, const char *reach);
+
 /* Wait until `host` answers GET /v2/ (any answer but a 5xx): for a registry that is
  * starting. Connection failures are retried every 100 ms for up to `timeout_ms`. */
 brr_registry_req *brr_registry_ping(brr_registry *r, const char *host, unsigned timeout_ms,

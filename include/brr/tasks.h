@@ -281,7 +281,9 @@ typedef struct brr_runtime_opts {
   bool disable_multi_platform; /* flag or global config */
   char **container_labels;     /* --container-labels "k=v", NULL-terminated, or NULL */
   int docker_timeout;          /* -t seconds (0: none) */
-  const char *docker_host;     /* NULL: $DOCKER_HOST, else the default socket */
+  const char *docker_host;     /* plain DOCKER_HOST syntax; NULL: `endpoint` */
+  const brr_engine_endpoint *endpoint; /* the engine chosen as the docker CLI does (--context,
+                                          DOCKER_HOST, ...); NULL: resolved from the environment */
   brr_results *results;        /* the locked results dir (records the step dirs), or NULL */
 } brr_runtime_opts;
 
@@ -305,6 +307,7 @@ typedef struct brr_runtime {
   brr_runtime_opts opts;
   brr_bus *bus;
   brr_engine *engine;
+  char **docker_env;           /* the docker CLI subprocesses' environment (same engine) */
   brr_step_state *steps;       /* cfg->n_steps entries */
   brr_arena *arena;            /* artifacts values and other run-long strings */
   brr_value *artifacts;        /* artifacts.json content, in insertion order */

@@ -39,6 +39,7 @@ enum {
   OPT_LIST_STEPS,
   OPT_HELP_MAN,
   OPT_COMPLETION,
+  OPT_CONTEXT,
 };
 
 typedef struct opt_def {
@@ -76,6 +77,7 @@ static const opt_def OPTS[] = {
     {"cleanup-images", OPT_CLEANUP_IMAGES, no_argument, NULL, "Images", "remove the images the build generated at the end", NULL},
     {"keep-images", OPT_KEEP_IMAGES, no_argument, NULL, "Images", "deprecated, does nothing", NULL},
     {"docker-timeout", 't', required_argument, "S", "Images", "Docker API timeout in seconds (default: 600; 0: 3600)", NULL},
+    {"context", OPT_CONTEXT, required_argument, "NAME", "Images", "the docker context to use (default: DOCKER_HOST, DOCKER_CONTEXT, the current one)", NULL},
 
     {"publish-ports", OPT_PUBLISH_PORTS, no_argument, NULL, "Run steps", "publish the ports of run steps on the host", NULL},
     {"container-labels", OPT_CONTAINER_LABELS, required_argument, "K=V,..", "Run steps", "labels for every container brr creates", NULL},
@@ -309,6 +311,10 @@ int brr_cli_parse(brr_cli *cli, int argc, char **argv, FILE *err) {
     case OPT_LIST_STEPS: cli->list_steps = true; break;
     case OPT_HELP_MAN: cli->help_man = true; break;
     case OPT_COMPLETION: cli->completion = optarg; break;
+    case OPT_CONTEXT:
+      if (!*optarg) return usage_error(err, "%s", "--context needs a context name");
+      cli->context = optarg;
+      break;
     case ':': {
       const opt_def *o = find_opt(optopt);
       if (o) return usage_error(err, "option --%s needs a value", o->name);

@@ -96,10 +96,39 @@ static void close_walk(uv_handle_t *h, void *arg) {
   if (!uv_is_closing(h)) uv_close(h, NULL);
 }
 
+/* The engine, chosen as the docker CLI chooses it; a bad address is reported about the
+ * address and where it came from. */
+static int choose_engine(const brr_cli *cli, brr_engine_endpoint *ep) {
+  char *err = NULL;
+  if (brr_engine_endpoint_resolve(cli->context, ep, &err) != 0) {
+    fprintf(stderr, "brr: error: cannot use the Docker engine: %s\n", err);
+    free(err);
+    return BRR_EXIT_UNAVAILABLE;
+  }
+  return 0;
+}
+
+/* One GET /_ping (which negotiates the API version) before any node starts: an engine that
+ * is not there is one line and exit 69, with nothing created and nothing to clean. */
+static int preflight(const brr_cli *cli, brr_runtime *rt) {
+  char *cause = NULL;
+  if (brr_engine_preflight(rt->engine, cli->docker_timeout, &cause) == 0) return 0;
+  fprintf(stderr, "brr: error: cannot connect to the Docker engine at %s (from %s): %s\n",
+          brr_engine_host(rt->engine), brr_engine_source(rt->engine), cause);
+  free(cause);
+  return BRR_EXIT_UNAVAILABLE;
+}
+
 int brr_cli_run(const brr_cli *cli, brr_config *cfg, brr_graph *g) {
-  brr_results *results = NULL;
-  int code = prepare_results_dir(cli, cfg, &results);
+  brr_engine_endpoint ep;
+  int code = choose_engine(cli, &ep);
   if (code) return code;
+  brr_results *results = NULL;
+  code = prepare_results_dir(cli, cfg, &results);
+  if (code) {
+    brr_engine_endpoint_free(&ep);
+    return code;
+  }
   if (cli->clean_cache && cfg->global.caches_root) {
     int rc = brr_cache_clean(cfg->global.caches_root);
     if (rc != 0)
@@ -123,6 +152,7 @@ int brr_cli_run(const brr_cli *cli, brr_config *cfg, brr_graph *g) {
     brr_bus_free(bus);
     uv_loop_close(&loop);
     brr_results_close(results);
+    brr_engine_endpoint_free(&ep);
     return BRR_EXIT_RESULTS;
   }
 
@@ -136,6 +166,7 @@ int brr_cli_run(const brr_cli *cli, brr_config *cfg, brr_graph *g) {
   ro.container_labels = cli->container_labels;
   ro.docker_timeout = cli->docker_timeout;
   ro.results = results;
+  ro.endpoint = &ep;
   brr_runtime *rt = NULL;
   brr_diags d = BRR_DIAGS_INIT;
   if (brr_runtime_new(&loop, cfg, g, &ro, bus, &rt, &d) != 0) {
@@ -145,9 +176,22 @@ int brr_cli_run(const brr_cli *cli, brr_config *cfg, brr_graph *g) {
     brr_bus_free(bus);
     uv_loop_close(&loop);
     brr_results_close(results);
+    brr_engine_endpoint_free(&ep);
     return BRR_EXIT_FAILED;
   }
   brr_diags_free(&d);
+  brr_engine_endpoint_free(&ep);  /* the engine client and the runtime keep copies */
+  code = preflight(cli, rt);
+  if (code) {
+    brr_runtime_free(rt);
+    brr_ui_free(ui);
+    brr_bus_free(bus);
+    uv_walk(&loop, close_walk, NULL);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    uv_loop_close(&loop);
+    brr_results_close(results);
+    return code;
+  }
 
   size_t n_pools = 0;
   brr_pool_limit *pools = pool_limits(cfg, &n_pools);

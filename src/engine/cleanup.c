@@ -301,8 +301,7 @@ static void sync_list(CURL *c, const brr_engine *e, const char *api, brr_engine_
 int brr_engine_cleanup_sync(brr_engine *e) {
   CURL *c = curl_easy_init();
   if (!c) abort();
-  if (e->unix_path) curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, e->unix_path);
-  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+  brr_engine_curl_setup(e, c);
   curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 5L);
   curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
   brr_buf out = BRR_BUF_INIT;

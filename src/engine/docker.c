@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <curl/curl.h>
 #include <openssl/rand.h>
 
 #include "internal.h"
@@ -43,8 +44,13 @@ static void destroy(brr_engine *e) {
   e->destroyed = true;
   brr_engine_flights_free(e);
   free(e->host);
+  free(e->source);
   free(e->base_url);
   free(e->unix_path);
+  free(e->tls_ca);
+  free(e->tls_cert);
+  free(e->tls_key);
+  brr_engine_ssh_stop(e->ssh);
   free(e->api_max);
   free(e->api);
   cJSON_Delete(e->version_json);
@@ -453,8 +459,9 @@ static void queue_for_version(brr_engine_req *r);
 static void launch(brr_engine_req *r) {
   brr_engine *e = r->e;
   if (!r->path) {
-    /* brr_engine_connect: no call of its own, only the negotiation */
-    if (!e->api) {
+    /* brr_engine_connect: no call of its own, only the negotiation (a pre-flight may have
+     * learnt the version without the engine's GET /version answer) */
+    if (!e->version_json) {
       queue_for_version(r);
     } else {
       r->json = cJSON_Duplicate(e->version_json, true);
@@ -478,6 +485,7 @@ static void launch(brr_engine_req *r) {
       .method = r->method,
       .url = url,
       .unix_socket = e->unix_path,
+      .tls = e->use_tls ? &e->tls : NULL,
       .headers = (const char *const *)r->headers,
       .body = r->has_body ? &r->body : NULL,
       .connect_timeout_ms = limit_ms,
@@ -591,29 +599,51 @@ int brr_engine_new(uv_loop_t *loop, const brr_engine_opts *opts, brr_engine **ou
   *error = NULL;
   brr_engine_opts none = {0};
   if (!opts) opts = &none;
-  const char *host = opts->host ? opts->host : getenv("DOCKER_HOST");
-  if (!host || !*host) host = BRR_ENGINE_DEFAULT_HOST;
-  char *base = NULL, *sock = NULL;
-  if (brr_engine_parse_host(host, &base, &sock, error)) return BRR_EINVAL;
-  const char *tls = getenv("DOCKER_TLS_VERIFY");
-  if (!sock && tls && *tls) {
-    *error = brr_xasprintf("DOCKER_TLS_VERIFY is set: TLS to the engine (%s) is not supported",
-                           host);
-    free(base);
-    return BRR_EINVAL;
+  brr_engine_endpoint own = {0};
+  const brr_engine_endpoint *ep = opts->endpoint;
+  if (opts->host) {
+    own.host = brr_xstrdup(opts->host);
+    own.source = brr_xstrdup("the client's options");
+    ep = &own;
+  } else if (!ep) {
+    if (brr_engine_endpoint_resolve(NULL, &own, error)) return BRR_EINVAL;
+    ep = &own;
   }
   if (opts->api_version && brr_engine_version_cmp(opts->api_version, "1.0") < 0) {
     *error = brr_xasprintf("bad Engine API version '%s'", opts->api_version);
-    free(base);
-    free(sock);
+    brr_engine_endpoint_free(&own);
     return BRR_EINVAL;
+  }
+  brr_engine_target t;
+  if (brr_engine_target_parse(ep->host, ep->tls, &t, error)) {
+    brr_engine_endpoint_free(&own);
+    return BRR_EINVAL;
+  }
+  brr_engine_ssh *ssh = NULL;
+  if (t.ssh_dest && brr_engine_ssh_start(t.ssh_dest, t.ssh_port, &ssh, &t.unix_path, error)) {
+    brr_engine_target_free(&t);
+    brr_engine_endpoint_free(&own);
+    return BRR_EIO;
   }
   brr_engine *e = brr_xcalloc(1, sizeof *e);
   e->loop = loop;
   e->http = brr_http_new(loop);
-  e->host = brr_xstrdup(host);
-  e->base_url = base;
-  e->unix_path = sock;
+  e->host = brr_xstrdup(ep->host);
+  e->source = brr_xstrdup(ep->source ? ep->source : "the default");
+  e->base_url = t.base_url;
+  e->unix_path = t.unix_path;
+  e->ssh = ssh;
+  t.base_url = t.unix_path = NULL;
+  brr_engine_target_free(&t);
+  if (ep->tls) {
+    e->use_tls = true;
+    e->tls_ca = ep->ca ? brr_xstrdup(ep->ca) : NULL;
+    e->tls_cert = ep->cert ? brr_xstrdup(ep->cert) : NULL;
+    e->tls_key = ep->key ? brr_xstrdup(ep->key) : NULL;
+    e->tls = (brr_http_tls){.ca = e->tls_ca, .cert = e->tls_cert, .key = e->tls_key,
+                            .verify = ep->tls_verify};
+  }
+  brr_engine_endpoint_free(&own);
   e->timeout_s = opts->timeout_s;
   e->api_max = brr_xstrdup(opts->api_version ? opts->api_version : BRR_ENGINE_API_MAX);
   e->run_id = opts->run_id ? brr_xstrdup(opts->run_id) : random_id();
@@ -736,4 +766,97 @@ cJSON *brr_engine_strv_json(const char *const *v) {
   cJSON *a = cJSON_CreateArray();
   for (; v && *v; v++) cJSON_AddItemToArray(a, cJSON_CreateString(*v));
   return a;
+}
+
+/* ---- the transport for blocking calls, and the pre-flight ------------------------------------------ */
+
+void brr_engine_curl_setup(const brr_engine *e, void *curl_easy) {
+  CURL *c = curl_easy;
+  if (e->unix_path) curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, e->unix_path);
+  if (e->use_tls) brr_http_tls_apply(c, &e->tls);
+  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+}
+
+void brr_engine_close_transport(brr_engine *e) {
+  if (!e) return;
+  brr_engine_ssh_stop(e->ssh);
+  e->ssh = NULL;
+}
+
+const char *brr_engine_host(const brr_engine *e) { return e->host; }
+const char *brr_engine_source(const brr_engine *e) { return e->source; }
+bool brr_engine_uses_tls(const brr_engine *e) { return e->use_tls; }
+char *brr_engine_remote_host(const brr_engine *e) { return brr_engine_host_remote_part(e->host); }
+
+static size_t preflight_write(char *p, size_t sz, size_t n, void *ud) {
+  brr_buf_append(ud, p, sz * n);
+  return sz * n;
+}
+
+int brr_engine_preflight(brr_engine *e, int timeout_s, char **cause) {
+  *cause = NULL;
+  CURL *c = curl_easy_init();
+  if (!c) abort();
+  char *url = brr_engine_url(e->base_url, NULL, "/_ping", NULL);
+  if (!url) {
+    curl_easy_cleanup(c);
+    *cause = brr_xasprintf("%s is not a usable address", e->base_url);
+    return BRR_EIO;
+  }
+  brr_buf body = BRR_BUF_INIT, headers = BRR_BUF_INIT;
+  char errbuf[CURL_ERROR_SIZE] = "";
+  brr_engine_curl_setup(e, c);
+  curl_easy_setopt(c, CURLOPT_URL, url);
+  curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
+  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, preflight_write);
+  curl_easy_setopt(c, CURLOPT_WRITEDATA, &body);
+  curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, preflight_write);
+  curl_easy_setopt(c, CURLOPT_HEADERDATA, &headers);
+  long connect_s = timeout_s > 0 && timeout_s < 10 ? timeout_s : 10;
+  curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, connect_s);
+  curl_easy_setopt(c, CURLOPT_TIMEOUT, (long)(timeout_s > 0 && timeout_s < 30 ? timeout_s : 30));
+  CURLcode rc = curl_easy_perform(c);
+  long status = 0;
+  int ret = 0;
+  if (rc != CURLE_OK) {
+    long os_errno = 0;
+    curl_easy_getinfo(c, CURLINFO_OS_ERRNO, &os_errno);
+    /* the system's word for a refused or missing socket; libcurl's text for the rest (TLS) */
+    if (rc == CURLE_COULDNT_CONNECT && os_errno)
+      *cause = brr_xstrdup(strerror((int)os_errno));
+    else
+      *cause = brr_xstrdup(errbuf[0] ? errbuf : curl_easy_strerror(rc));
+    ret = BRR_EIO;
+  } else {
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+  }
+  if (ret == 0) {
+    char *api = brr_http_header(brr_buf_cstr(&headers), "API-Version");
+    if (status != 200 || !api) {
+      size_t n = strcspn(brr_buf_cstr(&body), "\r\n");
+      *cause = brr_xasprintf("not a Docker engine: GET /_ping answered HTTP %ld%s%s%.*s%s",
+                             status, api ? "" : " without an API-Version header", n ? " (" : "",
+                             (int)(n > 200 ? 200 : n), brr_buf_cstr(&body), n ? ")" : "");
+      ret = BRR_EIO;
+    } else if (!e->api) {
+      /* the negotiation, from the ping's header: never more than brr was written for */
+      e->api = brr_xstrdup(brr_engine_version_cmp(api, e->api_max) < 0 ? api : e->api_max);
+    }
+    free(api);
+  }
+  if (ret && e->ssh) {
+    char line[512];
+    brr_engine_ssh_last_error(e->ssh, line, sizeof line);
+    if (line[0]) {
+      char *m = brr_xasprintf("%s (ssh: %s)", *cause, line);
+      free(*cause);
+      *cause = m;
+    }
+  }
+  free(url);
+  brr_buf_free(&body);
+  brr_buf_free(&headers);
+  curl_easy_cleanup(c);
+  return ret;
 }

@@ -435,11 +435,29 @@ static int setup_method(brr_http_req *r, const char *method) {
   return 0;
 }
 
+void brr_http_tls_apply(void *curl_easy, const brr_http_tls *tls) {
+  CURL *c = curl_easy;
+  if (!tls) return;
+  /* libcurl copies these strings */
+  if (tls->ca) curl_easy_setopt(c, CURLOPT_CAINFO, tls->ca);
+  if (tls->cert) {
+    curl_easy_setopt(c, CURLOPT_SSLCERT, tls->cert);
+    curl_easy_setopt(c, CURLOPT_SSLCERTTYPE, "PEM");
+  }
+  if (tls->key) {
+    curl_easy_setopt(c, CURLOPT_SSLKEY, tls->key);
+    curl_easy_setopt(c, CURLOPT_SSLKEYTYPE, "PEM");
+  }
+  curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, tls->verify ? 1L : 0L);
+  curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, tls->verify ? 2L : 0L);
+}
+
 static void setup_easy(brr_http_req *r, const brr_http_request *rq) {
   CURL *c = r->easy;
   curl_easy_setopt(c, CURLOPT_URL, rq->url);
   if (rq->unix_socket) curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, rq->unix_socket);
   r->via_unix = rq->unix_socket != NULL;
+  brr_http_tls_apply(c, rq->tls);
   curl_easy_setopt(c, CURLOPT_PRIVATE, (char *)r);
   curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(c, CURLOPT_ERRORBUFFER, r->errbuf);

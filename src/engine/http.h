@@ -22,10 +22,21 @@ typedef struct brr_http_response {
   const char *headers;  /* the response's header lines ("Name: value\r\n...") */
 } brr_http_response;
 
+/* TLS to the server: libcurl with OpenSSL; NULL fields are not set. */
+typedef struct brr_http_tls {
+  const char *ca;            /* CA bundle to verify the server with, NULL: the system's */
+  const char *cert, *key;    /* client certificate and key (PEM) */
+  bool verify;               /* verify the certificate and the host name */
+} brr_http_tls;
+
+/* Apply `tls` (NULL: nothing) to an easy handle. */
+void brr_http_tls_apply(void *curl_easy, const brr_http_tls *tls);
+
 typedef struct brr_http_request {
   const char *method;        /* "GET" (NULL), "POST", "PUT", "DELETE", "HEAD" */
   const char *url;
   const char *unix_socket;   /* connect through this socket instead of TCP, or NULL */
+  const brr_http_tls *tls;   /* for https URLs, or NULL */
   const char *const *headers;/* "Name: value", NULL-terminated, or NULL */
   const brr_engine_body *body; /* NULL: no body (POST sends an empty one) */
   long timeout_ms;           /* whole request, 0: none */

@@ -90,11 +90,34 @@ struct brr_engine_req {
 
 typedef struct brr_flight brr_flight;
 
+/* ---- ssh.c: an ssh:// engine through a relay socket of brr's own ----------------------------- */
+typedef struct brr_engine_ssh brr_engine_ssh;
+/* Start the relay for `dest` ("[user@]host") and `port` (or NULL): a unix socket in a private
+ * temp dir whose every connection is one `ssh ... docker system dial-stdio`. 0 with the
+ * socket's path in *sock (heap), or BRR_EIO with a message. */
+int brr_engine_ssh_start(const char *dest, const char *port, brr_engine_ssh **out, char **sock,
+                         char **error);
+/* ssh's last line on stderr (why a connection failed), or "". */
+void brr_engine_ssh_last_error(brr_engine_ssh *s, char *buf, size_t len);
+/* Kill every ssh, stop the relay, remove the directory. Safe from a signal path's _exit. */
+void brr_engine_ssh_stop(brr_engine_ssh *s);
+
+/* endpoint.c: the non-loopback host of a tcp:// or ssh:// address, else NULL (heap). */
+char *brr_engine_host_remote_part(const char *host);
+
+/* Set up an easy handle for this engine: its socket and TLS (blocking calls). */
+void brr_engine_curl_setup(const brr_engine *e, void *curl_easy);
+
 struct brr_engine {
   uv_loop_t *loop;
   brr_http *http;
   char *host;                  /* as given, for messages */
+  char *source;                /* where the address came from, for messages */
   char *base_url, *unix_path;
+  char *tls_ca, *tls_cert, *tls_key;
+  brr_http_tls tls;            /* points into the three above */
+  bool use_tls;
+  brr_engine_ssh *ssh;         /* the relay of an ssh:// engine, or NULL */
   int timeout_s;
   char *api_max;
   char *api;                   /* negotiated, or NULL */

@@ -58,6 +58,8 @@ static void client_closed(uv_handle_t *h) {
   free(r->config_dir);
   free(r->hub_url);
   free(r->temp_dir);
+  free(r->alias_host);
+  free(r->alias_reach);
   free(r);
 }
 
@@ -228,8 +230,16 @@ static bool loopback(const char *host) {
          brr_startswith(host, "[::1]");
 }
 
+void brr_registry_alias(brr_registry *r, const char *host, const char *reach) {
+  free(r->alias_host);
+  free(r->alias_reach);
+  r->alias_host = reach ? brr_xstrdup(host) : NULL;
+  r->alias_reach = reach ? brr_xstrdup(reach) : NULL;
+}
+
 char *brr_reg_base_url(const brr_registry *r, const char *host) {
   if (!strcmp(host, BRR_REGISTRY_HUB)) return brr_xstrdup(r->hub_url);
+  if (r->alias_host && !strcmp(host, r->alias_host)) return brr_xasprintf("http://%s", r->alias_reach);
   return brr_xasprintf("%s://%s", loopback(host) ? "http" : "https", host);
 }
 

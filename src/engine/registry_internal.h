@@ -111,6 +111,7 @@ struct brr_registry {
   uv_loop_t *loop;
   brr_http *http;
   char *config_dir, *hub_url, *temp_dir;
+  char *alias_host, *alias_reach;  /* brr_registry_alias */
   int timeout_s;
   unsigned max_attempts, backoff_ms;
   brr_registry_req *live;

@@ -10,45 +10,6 @@
 #include "brr/engine.h"
 #include "internal.h"
 
-int brr_engine_parse_host(const char *host, char **base_url, char **unix_path, char **error) {
-  *base_url = *unix_path = NULL;
-  if (!host || !*host) host = BRR_ENGINE_DEFAULT_HOST;
-  if (brr_startswith(host, "unix://")) {
-    const char *path = host + strlen("unix://");
-    if (*path != '/') {
-      *error = brr_xasprintf("DOCKER_HOST %s: the socket path must be absolute", host);
-      return BRR_EINVAL;
-    }
-    *base_url = brr_xstrdup("http://localhost");
-    *unix_path = brr_xstrdup(path);
-    return 0;
-  }
-  if (brr_startswith(host, "tcp://")) {
-    const char *addr = host + strlen("tcp://");
-    size_t n = strlen(addr);
-    while (n && addr[n - 1] == '/') n--;
-    if (n == 0) {
-      *error = brr_xasprintf("DOCKER_HOST %s: no address", host);
-      return BRR_EINVAL;
-    }
-    /* no port: the engine's plain-HTTP default */
-    const char *rb = memchr(addr, ']', n);
-    const char *colon = NULL;
-    for (const char *c = rb ? rb : addr; c < addr + n && *c != '/'; c++)
-      if (*c == ':') colon = c;
-    *base_url = colon ? brr_xasprintf("http://%.*s", (int)n, addr)
-                      : brr_xasprintf("http://%.*s:2375", (int)n, addr);
-    return 0;
-  }
-  const char *sep = strstr(host, "://");
-  if (sep)
-    *error = brr_xasprintf("DOCKER_HOST %s: the %.*s:// scheme is not supported (use unix:// "
-                           "or tcp://)", host, (int)(sep - host), host);
-  else
-    *error = brr_xasprintf("DOCKER_HOST %s: expected unix:///path or tcp://host:port", host);
-  return BRR_EINVAL;
-}
-
 bool brr_engine_path_ok(const char *path) {
   if (!path || *path != '/') return false;
   for (const char *p = path; *p; p++) {

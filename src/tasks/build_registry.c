@@ -112,6 +112,16 @@ static void inspected(void *ud, const brr_engine_result *res) {
     return;
   }
   bs->breg_host = brr_xasprintf("127.0.0.1:%s", port->valuestring);
+  /* an engine on another machine pushes to it on its own loopback; brr reaches it through
+   * the engine's host (docs/engine.md) */
+  char *remote = brr_engine_remote_host(rt->engine);
+  if (remote) {
+    char *reach = brr_xasprintf("%s:%s", remote, port->valuestring);
+    brr_registry_alias(bs->reg, bs->breg_host, reach);
+    brr_bus_log(rt->bus, BRR_LOG_INFO, NULL, "The build registry %s is reached at %s", bs->breg_host, reach);
+    free(reach);
+    free(remote);
+  }
   bs->breg_ping = brr_registry_ping(bs->reg, bs->breg_host, REGISTRY_READY_MS, pinged, rt);
 }
 
@@ -138,7 +148,11 @@ static char *registry_image(const brr_runtime *rt) {
 static void create_container(brr_runtime *rt) {
   brr_build_state *bs = rt->build_state;
   char *image = registry_image(rt);
-  const char *ports[] = {"127.0.0.1::5000", NULL};
+  /* on the engine's loopback only, unless the engine is on another machine: then brr
+   * reaches it through the engine's host, as buildrunner's `docker run -P` would */
+  char *remote = brr_engine_remote_host(rt->engine);
+  const char *ports[] = {remote ? "::5000" : "127.0.0.1::5000", NULL};
+  free(remote);
   const char *labels[] = {"brr.role=build-registry", NULL};
   brr_engine_container_spec spec = {0};
   spec.image = image;

@@ -178,6 +178,8 @@ void brr_bx_args_make(brr_runtime *rt, const brr_build *b, const char *builder, 
   o->cache_to = (const char *const *)out->cache_to;
   o->labels = (const char *const *)out->labels;
   o->metadata_file = out->metadata;
+  /* the same engine as brr's own calls: --context is passed on as DOCKER_CONTEXT */
+  o->env = rt->docker_env;
 }
 
 void brr_bx_args_free(brr_bx_args *a) {

@@ -246,21 +246,24 @@ static void plan_env(const brr_runtime *rt, size_t step, const brr_runlike *c,
 
 /* The engine's socket, mounted where buildrunner's daemon proxy put it. */
 static void plan_daemon(const brr_runtime *rt, brr_run_plan *p) {
-  const char *host = rt->opts.docker_host ? rt->opts.docker_host : getenv("DOCKER_HOST");
-  if (!host || !*host) host = BRR_ENGINE_DEFAULT_HOST;
-  char *base = NULL, *sock = NULL, *err = NULL;
-  if (brr_engine_parse_host(host, &base, &sock, &err) == 0 && sock) {
+  /* the engine's own address; TLS material and ssh do not go into containers */
+  const char *host = brr_engine_host(rt->engine);
+  brr_engine_target t;
+  char *err = NULL;
+  if (brr_engine_target_parse(host, false, &t, &err) != 0) {
+    free(err);
+    return;
+  }
+  if (t.unix_path) {
     struct stat st;
-    if (stat(sock, &st) == 0) {
-      brr_run_strv_add(&p->binds, "%s:%s", sock, BRR_RUN_DOCKER_SOCK);
+    if (stat(t.unix_path, &st) == 0) {
+      brr_run_strv_add(&p->binds, "%s:%s", t.unix_path, BRR_RUN_DOCKER_SOCK);
       brr_run_strv_setenv(&p->env, "DOCKER_HOST", "unix://" BRR_RUN_DOCKER_SOCK);
     }
-  } else if (!sock) {
+  } else if (!t.ssh_dest && !brr_engine_uses_tls(rt->engine)) {
     brr_run_strv_setenv(&p->env, "DOCKER_HOST", host);
   }
-  free(base);
-  free(sock);
-  free(err);
+  brr_engine_target_free(&t);
 }
 
 static int plan_files(const brr_runtime *rt, const brr_runlike *c, brr_run_plan *p, brr_diags *d) {

@@ -52,6 +52,8 @@ int brr_runtime_new(uv_loop_t *loop, const brr_config *cfg, const brr_graph *g,
   /* every object the run creates carries the user's --container-labels too */
   brr_engine_opts eo = {0};
   eo.host = opts->docker_host;
+  eo.endpoint = opts->endpoint;
+  rt->docker_env = brr_engine_endpoint_env(opts->endpoint);
   eo.timeout_s = opts->docker_timeout;
   eo.labels = (const char *const *)opts->container_labels;
   char *err = NULL;
@@ -138,7 +140,10 @@ int brr_runtime_factory(void *ud, const brr_graph *g, size_t node, brr_task **ou
 
 void brr_runtime_abort(void *ud) {
   brr_runtime *rt = ud;
-  if (rt->engine) brr_engine_cleanup_sync(rt->engine);
+  if (!rt->engine) return;
+  brr_engine_cleanup_sync(rt->engine);
+  /* the process leaves next: no ssh of an ssh:// engine may outlive it */
+  brr_engine_close_transport(rt->engine);
 }
 
 int brr_runtime_write_artifacts(brr_runtime *rt, brr_diags *d) {
@@ -224,6 +229,7 @@ void brr_runtime_free(brr_runtime *rt) {
     free(st->post_build_image);
   }
   free(rt->steps);
+  brr_strv_free(rt->docker_env);
   for (size_t i = 0; i < rt->n_keep; i++) free(rt->keep[i]);
   free(rt->keep);
   brr_strmap_free(&rt->committed);

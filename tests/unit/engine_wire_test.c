@@ -36,7 +36,7 @@ static void test_parse_host(void **state) {
   assert_string_equal(base, "http://[::1]:7777");
   free(base);
   assert_int_equal(brr_engine_parse_host("ssh://me@host", &base, &sock, &err), BRR_EINVAL);
-  assert_non_null(strstr(err, "ssh:// scheme is not supported"));
+  assert_non_null(strstr(err, "ssh://"));
   free(err);
   assert_int_equal(brr_engine_parse_host("unix://rel.sock", &base, &sock, &err), BRR_EINVAL);
   assert_non_null(strstr(err, "absolute"));

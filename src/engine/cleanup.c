@@ -272,12 +272,14 @@ static int sync_remove(CURL *c, brr_engine *e, const char *api, brr_engine_kind 
                        const char *id, brr_buf *out) {
   static const char *const force_v[] = {"force", "1", "v", "1", NULL};
   static const char *const force[] = {"force", "1", NULL};
+  static const char *const image_q[] = {"force", "1", "noprune", "1", NULL};
   static const char *const prefix[] = {"/containers/", "/networks/", "/volumes/", "/images/"};
   if (!brr_engine_name_ok(id)) return 1;
   char *path = brr_xasprintf("%s%s", prefix[kind], id);
   long st = sync_call(c, e, api, "DELETE", path,
                       kind == BRR_ENGINE_CONTAINER ? force_v
-                      : kind == BRR_ENGINE_NETWORK ? NULL : force, out);
+                      : kind == BRR_ENGINE_NETWORK ? NULL
+                      : kind == BRR_ENGINE_IMAGE   ? image_q : force, out);
   free(path);
   bool gone = (st >= 200 && st < 300) || st == 404;
   if (gone) brr_engine_untrack(e, kind, id);

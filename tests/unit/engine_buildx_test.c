@@ -102,7 +102,7 @@ static void test_argv(void **state) {
   const char *secrets[] = {"id=s,src=/f", NULL};
   const char *from[] = {"type=registry,ref=r/c", NULL};
   const char *to[] = {"type=inline", NULL};
-  const char *labels[] = {"brr.managed=1", NULL};
+  const char *labels[] = {"org.example=1", NULL};
   brr_buildx_opts o = {0};
   o.docker = "docker";
   o.context = "/ctx";
@@ -126,12 +126,23 @@ static void test_argv(void **state) {
                       "docker buildx build /ctx --tag t:1 --platform linux/amd64 --load --progress plain "
                       "--metadata-file /m.json --file /tmp/Df --builder b1 --target stage2 --no-cache --pull "
                       "--build-arg A=1 --build-arg DOCKER_REGISTRY=r --secret id=s,src=/f "
-                      "--cache-from type=registry,ref=r/c --cache-to type=inline --label brr.managed=1");
+                      "--cache-from type=registry,ref=r/c --cache-to type=inline --label org.example=1");
   brr_buf_free(&b);
   brr_strv_free(v);
+  /* --load needs no tag: the image id comes from the metadata file */
   o.tag = NULL;
+  o.labels = NULL;
+  v = brr_buildx_argv(&o);
+  assert_non_null(v);
+  for (char **p = v; *p; p++) assert_string_not_equal(*p, "--tag");
+  brr_strv_free(v);
+  /* a push needs its name */
+  o.push = true;
   assert_null(brr_buildx_argv(&o));
   assert_null(brr_buildx_build(&loop, &o));
+  o.push = false;
+  o.metadata_file = NULL;
+  assert_null(brr_buildx_argv(&o));
 }
 
 static void test_success_lines_and_metadata(void **state) {

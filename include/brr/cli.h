@@ -42,6 +42,7 @@ typedef struct brr_cli {
   bool with_deps;                 /* --with-deps: --steps plus what they depend on */
   const char *graph;              /* --graph[=text|dot|mermaid|json]: print and exit */
   const char *progress;           /* --progress=auto|tty|plain|ci|json (or BRR_PROGRESS) */
+  bool clean;                     /* --clean: remove what killed brr runs left, and exit */
   bool help, version;
   unsigned long long used_mask;   /* one bit per option seen (for the not-implemented check) */
 } brr_cli;
@@ -57,6 +58,13 @@ void brr_cli_free(brr_cli *cli);
 struct brr_config;
 struct brr_graph;
 int brr_cli_run(const brr_cli *cli, struct brr_config *cfg, struct brr_graph *g);
+/* --clean: remove the containers, networks, volumes and temp dirs of brr processes on this
+ * host that are gone (after kill -9), report each on stdout; the exit code. */
+int brr_cli_clean(const brr_cli *cli);
+/* The same before a run, reported as log lines on `bus` (src/cli/clean.c). */
+struct brr_engine;
+struct brr_bus;
+void brr_cli_sweep_stale(struct brr_engine *e, struct brr_bus *bus, const char *tmp_root);
 /* Run brr with these arguments (what main() does); returns the exit code. */
 int brr_main(int argc, char **argv);
 

@@ -385,6 +385,17 @@ brr_engine_req *brr_engine_cleanup(brr_engine *e, brr_engine_cb cb, void *ud);
  * run. Does not touch requests in flight. Returns 0 or the number of objects left. */
 int brr_engine_cleanup_sync(brr_engine *e);
 
+/* Remove what earlier brr processes on this host left behind (e.g. after kill -9):
+ * containers (forced, with their anonymous volumes), networks and volumes labelled
+ * brr.managed=1 and brr.owner=<this host>:<pid>:<start> where that process is gone. Objects
+ * of a live brr, of another host, or without brr's labels are never touched. Blocking, with
+ * its own connection. `cb` (may be NULL) hears of each removal (`error` NULL) or failure.
+ * Returns how many were removed, or -1 with *error (heap) when the engine could not be
+ * listed. */
+typedef void (*brr_engine_sweep_cb)(void *ud, brr_engine_kind kind, const char *id,
+                                    const char *owner, const char *error);
+int brr_engine_sweep_stale(brr_engine *e, brr_engine_sweep_cb cb, void *ud, char **error);
+
 /* ---- wire helpers (pure; exposed for tests and other engine users) ------------------------------- */
 
 /* Parse a DOCKER_HOST value into the URL prefix ("http://localhost" or "http://h:p") and

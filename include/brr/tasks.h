@@ -352,6 +352,12 @@ bool brr_runtime_committed(const brr_runtime *rt, const char *ref);
 /* An image (name or id) the build produced for the user: not removed at the end unless
  * --cleanup-images. */
 void brr_runtime_keep_image(brr_runtime *rt, const char *image);
+/* The run's temp dir is "<temp-dir>/brr-run.<pid>.<start>.XXXXXX" (start: the process's
+ * start time, see brr_owner_self). */
+#define BRR_RUNTIME_TEMP_PREFIX "brr-run."
+/* Remove the temp dirs under `tmp_root` (NULL: /tmp) of brr processes that are gone (after a
+ * kill -9); `cb` (may be NULL) hears of each. Returns how many were removed. */
+int brr_runtime_sweep_temp(const char *tmp_root, void (*cb)(void *ud, const char *path), void *ud);
 /* An image id a build, commit or import of this run reported (buildrunner's "generated
  * images"): kept at the end unless --cleanup-images. */
 void brr_runtime_generated(brr_runtime *rt, const char *id);

@@ -34,6 +34,7 @@ enum {
   OPT_WITH_DEPS,
   OPT_GRAPH,
   OPT_PROGRESS,
+  OPT_CLEAN,
 };
 
 typedef struct opt_def {
@@ -76,6 +77,7 @@ static const opt_def OPTS[] = {
     {"container-labels", OPT_CONTAINER_LABELS, required_argument, "K=V,..", "Run steps", "labels for every container brr creates", NULL},
     {"keep-step-artifacts", OPT_KEEP_STEP_ARTIFACTS, no_argument, NULL, "Run steps", "keep the results directory of an earlier run", NULL},
     {"clean-cache", OPT_CLEAN_CACHE, no_argument, NULL, "Run steps", "empty caches-root before the build", NULL},
+    {"clean", OPT_CLEAN, no_argument, NULL, "Run steps", "remove what killed brr runs on this host left (containers, networks, volumes, temp dirs), and exit", NULL},
 
     {"security-scan-enabled", OPT_SS_ENABLED, required_argument, "true|false", "Security scan", "override security-scan.enabled", SCAN_PENDING},
     {"security-scan-scanner", OPT_SS_SCANNER, required_argument, "NAME", "Security scan", "override security-scan.scanner", SCAN_PENDING},
@@ -243,6 +245,7 @@ int brr_cli_parse(brr_cli *cli, int argc, char **argv, FILE *err) {
     case OPT_WITH_DEPS: cli->with_deps = true; break;
     case OPT_GRAPH: cli->graph = optarg ? optarg : "text"; break;
     case OPT_PROGRESS: cli->progress = optarg; break;
+    case OPT_CLEAN: cli->clean = true; break;
     case ':': {
       const opt_def *o = find_opt(optopt);
       if (o) return usage_error(err, "option --%s needs a value", o->name);

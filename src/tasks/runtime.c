@@ -1,5 +1,6 @@
 /* The runtime of one run: what the tasks share, the task factory, and the end of the run
  * (artifacts.json, teardown, removal of every Docker object but the build's products). */
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,7 +42,9 @@ int brr_runtime_new(uv_loop_t *loop, const brr_config *cfg, const brr_graph *g,
   rt->started_ms = brr_wall_ms();
 
   const char *tmp_root = cfg->global.temp_dir && *cfg->global.temp_dir ? cfg->global.temp_dir : "/tmp";
-  char *tmpl = brr_path_join(tmp_root, "brr-XXXXXX");
+  /* named by its owner, so a later run can tell one a killed brr left (brr_runtime_sweep_temp) */
+  char *tmpl = brr_xasprintf("%s/%s%ld.%llu.XXXXXX", tmp_root, BRR_RUNTIME_TEMP_PREFIX, (long)getpid(),
+                             brr_proc_start_time((long)getpid()));
   if (brr_mkdir_p(tmp_root, 0755) != 0 || !mkdtemp(tmpl)) {
     brr_diag_error(d, BRR_MARK_NONE, NULL, "cannot make a temporary directory under %s: %s",
                    tmp_root, strerror(errno));
@@ -105,6 +108,37 @@ void brr_runtime_generated(brr_runtime *rt, const char *id) {
   for (size_t i = 0; i < rt->n_generated; i++)
     if (!strcmp(rt->generated[i], id)) return;
   BRR_VEC_PUSH(rt->generated, rt->n_generated, rt->cap_generated, brr_xstrdup(id));
+}
+
+int brr_runtime_sweep_temp(const char *tmp_root, void (*cb)(void *ud, const char *path), void *ud) {
+  DIR *d = opendir(tmp_root && *tmp_root ? tmp_root : "/tmp");
+  if (!d) return 0;
+  int n = 0;
+  char host[256];
+  if (gethostname(host, sizeof host) != 0) snprintf(host, sizeof host, "localhost");
+  host[sizeof host - 1] = '\0';
+  for (struct dirent *de; (de = readdir(d)) != NULL;) {
+    long pid = 0;
+    unsigned long long start = 0;
+    int used = 0;
+    if (!brr_startswith(de->d_name, BRR_RUNTIME_TEMP_PREFIX) ||
+        sscanf(de->d_name + strlen(BRR_RUNTIME_TEMP_PREFIX), "%ld.%llu.%n", &pid, &start, &used) != 2 ||
+        used == 0)
+      continue;
+    /* the same rule as for engine objects: that process (pid and start time) is gone */
+    char *owner = brr_xasprintf("%s:%ld:%llu", host, pid, start);
+    bool gone = brr_owner_check(owner) == BRR_OWNER_GONE;
+    free(owner);
+    if (!gone) continue;
+    char *path = brr_path_join(tmp_root && *tmp_root ? tmp_root : "/tmp", de->d_name);
+    if (brr_rm_rf(path) == 0) {
+      n++;
+      if (cb) cb(ud, path);
+    }
+    free(path);
+  }
+  closedir(d);
+  return n;
 }
 
 bool brr_runtime_should_pull(const brr_runtime *rt, brr_tri pull, const char *image) {

@@ -61,10 +61,6 @@ int brr_cli_run(const brr_cli *cli, struct brr_config *cfg, struct brr_graph *g)
 /* --clean: remove the containers, networks, volumes and temp dirs of brr processes on this
  * host that are gone (after kill -9), report each on stdout; the exit code. */
 int brr_cli_clean(const brr_cli *cli);
-/* The same before a run, reported as log lines on `bus` (src/cli/clean.c). */
-struct brr_engine;
-struct brr_bus;
-void brr_cli_sweep_stale(struct brr_engine *e, struct brr_bus *bus, const char *tmp_root);
 /* Run brr with these arguments (what main() does); returns the exit code. */
 int brr_main(int argc, char **argv);
 

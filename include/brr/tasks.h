@@ -358,6 +358,18 @@ void brr_runtime_keep_image(brr_runtime *rt, const char *image);
 /* Remove the temp dirs under `tmp_root` (NULL: /tmp) of brr processes that are gone (after a
  * kill -9); `cb` (may be NULL) hears of each. Returns how many were removed. */
 int brr_runtime_sweep_temp(const char *tmp_root, void (*cb)(void *ud, const char *path), void *ud);
+/* What killed brr runs left (src/tasks/sweep.c). One object removed (`error` NULL) or not:
+ * `what` is "container 2f0f9ca065d3", "network ...", "volume <name>" or "directory <path>";
+ * `owner` the brr.owner label (NULL for a directory). */
+typedef void (*brr_sweep_cb)(void *ud, const char *what, const char *owner, const char *error);
+/* Before a run: remove, on the run's engine and in its temp root, what brr processes of this
+ * host that are gone left behind; each removal is a log line on the bus. */
+void brr_runtime_sweep(brr_runtime *rt);
+/* The same with a client of its own (`docker_host` NULL: $DOCKER_HOST or the default), for
+ * `brr --clean`. Returns how many were removed (*failed: how many could not be), or -1 with
+ * *error (heap) when the engine cannot be reached. */
+int brr_sweep_stale(const char *docker_host, int timeout_s, const char *tmp_root, brr_sweep_cb cb,
+                    void *ud, int *failed, char **error);
 /* An image id a build, commit or import of this run reported (buildrunner's "generated
  * images"): kept at the end unless --cleanup-images. */
 void brr_runtime_generated(brr_runtime *rt, const char *id);

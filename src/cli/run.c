@@ -104,7 +104,7 @@ int brr_cli_run(const brr_cli *cli, brr_config *cfg, brr_graph *g) {
   }
   brr_diags_free(&d);
   /* what runs killed with SIGKILL left on this engine and in the temp dir goes first */
-  brr_cli_sweep_stale(rt->engine, bus, cfg->global.temp_dir && *cfg->global.temp_dir ? cfg->global.temp_dir : "/tmp");
+  brr_runtime_sweep(rt);
 
   size_t n_pools = 0;
   brr_pool_limit *pools = pool_limits(cfg, &n_pools);

@@ -248,7 +248,8 @@ typedef struct generated_check {
 
 static void start_removal(brr_runtime *rt) { brr_engine_cleanup(rt->engine, on_cleanup, rt); }
 
-/* --cleanup-images: an image made before the run began (a cache hit, a base image) stays. */
+/* --cleanup-images: an image made before the run began (a cache hit, a base image) stays,
+ * and so do the names brr gave it (removing its last name would remove it). */
 static void generated_inspected(void *ud, const brr_engine_result *res) {
   generated_check *g = ud;
   brr_runtime *rt = g->rt;
@@ -261,19 +262,26 @@ static void generated_inspected(void *ud, const brr_engine_result *res) {
   if (--rt->finish_pending == 0) start_removal(rt);
 }
 
+static void check_generated(brr_runtime *rt, const char *ref) {
+  generated_check *g = brr_xcalloc(1, sizeof *g);
+  g->rt = rt;
+  g->id = brr_xstrdup(ref);
+  rt->finish_pending++;
+  brr_engine_image_inspect(rt->engine, g->id, generated_inspected, g);
+}
+
 static void start_engine_cleanup(brr_runtime *rt) {
-  if (!rt->opts.cleanup_images || rt->n_generated == 0) {
-    if (!rt->opts.cleanup_images) keep_images(rt);
+  if (!rt->opts.cleanup_images) {
+    keep_images(rt);
     start_removal(rt);
     return;
   }
-  rt->finish_pending = (int)rt->n_generated;
-  for (size_t i = 0; i < rt->n_generated; i++) {
-    generated_check *g = brr_xcalloc(1, sizeof *g);
-    g->rt = rt;
-    g->id = brr_xstrdup(rt->generated[i]);
-    brr_engine_image_inspect(rt->engine, g->id, generated_inspected, g);
-  }
+  /* the generated ids, and the names given for commit and push entries */
+  rt->finish_pending = 1;
+  for (size_t i = 0; i < rt->n_generated; i++) check_generated(rt, rt->generated[i]);
+  for (size_t i = 0; i < rt->n_keep; i++)
+    if (!brr_startswith(rt->keep[i], "sha256:")) check_generated(rt, rt->keep[i]);
+  if (--rt->finish_pending == 0) start_removal(rt);
 }
 
 static void on_state_finished(brr_runtime *rt) {

@@ -100,4 +100,35 @@ check 'exists "$pre"' "the untagged image survives --cleanup-images (a cache lay
 check '[ "$(built_id same)" = "$pre" ]' "... which the run did not create"
 no_leftovers "" "after --cleanup-images"
 
+# ---- --cleanup-images and a commit: a cache hit keeps its image and name, a new build loses both ----
+R=$(project tagged)
+T="brr-e2e-$ID-tagged"
+write_tagged_project() {
+  cat >"$R/buildrunner.yaml" <<EOF
+steps:
+  tagged:
+    build:
+      dockerfile: |
+        FROM {{ DOCKER_REGISTRY }}/busybox:latest
+        RUN echo tagged-$1 > /t
+    commit: {repository: $T, tags: [v1]}
+EOF
+}
+write_tagged_project "$ID"
+run_brr "$R"
+check '[ "$RC" = 0 ] && [ "$(docker image inspect -f "{{.Id}}" "$T:v1" 2>/dev/null)" = "$(built_id tagged)" ]' \
+  "a committed image has its name after a run"
+old=$(built_id tagged)
+run_brr "$R" --cleanup-images
+check '[ "$RC" = 0 ] && [ "$(built_id tagged)" = "$old" ]' "a second build of it is a cache hit"
+check '[ "$(docker image inspect -f "{{.Id}}" "$T:v1" 2>/dev/null)" = "$old" ]' \
+  "--cleanup-images keeps an image (and its name) that the run found in the cache"
+write_tagged_project "$ID-changed"
+run_brr "$R" --cleanup-images
+new=$(built_id tagged)
+check '[ "$RC" = 0 ] && [ -n "$new" ] && [ "$new" != "$old" ] && ! exists "$new" && ! docker image inspect "$T:v1" >/dev/null 2>&1' \
+  "--cleanup-images removes a committed image the run built, with its name"
+# the build tags of the first two runs stay on the old image (kept: it was not made by run 3)
+no_leftovers "$T:.*" "after the commits"
+
 finish

@@ -90,6 +90,9 @@ check '[ "$RC" = 0 ]' "builds on the untagged image succeed (exit $RC)"
 check 'grep "ontop *|" "$WORK/out" | grep -q "Using cache"' "... and use it as a cache layer"
 check '[ "$(built_id same)" = "$pre" ]' "... or as the whole image"
 check 'exists "$pre"' "the untagged image survives a run"
+# the untagged image's only child is the next run's: removing that with the engine's default
+# (prune) would take the untagged parent along
+docker rmi --no-prune "$(built_id ontop)" >/dev/null
 write_pre_project two-$RANDOM
 run_brr "$Q" --cleanup-images
 check '[ "$RC" = 0 ]' "a run with --cleanup-images succeeds (exit $RC)"

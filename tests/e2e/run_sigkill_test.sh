@@ -5,6 +5,21 @@
 source "$BRR_SOURCE_DIR/tests/e2e/run/lib.sh"
 setup sigkill
 
+# Every brr sweeps what dead brr processes of its host left, so a brr of another test running
+# at the same time would take the killed run's objects before this test looks. The brr
+# processes of this test run under a host name of their own (a UTS namespace) and with a temp
+# dir of their own: only they see those leftovers as theirs.
+HOST=brr-e2e-$TEST_ID
+HOST=${HOST:0:63}
+command -v unshare >/dev/null || fail "unshare (util-linux) is needed"
+# brr in that namespace, keeping its pid (every step execs)
+IN_HOST=$WORK/brr-in-host
+printf '#!/bin/sh\nexec unshare --uts sh -c '"'"'hostname "$0" && exec "$@"'"'"' %s %s "$@"\n' "$HOST" "$BRR" >"$IN_HOST"
+chmod +x "$IN_HOST"
+TMPROOT=$WORK/tmp
+mkdir -p "$TMPROOT"
+echo "temp-dir: $TMPROOT" >>"$DIR/.buildrunner.yaml"
+
 count() {  # what carries the test's label
   echo "$(docker ps -aq --filter "label=$LABEL" | wc -l) $(docker network ls -q --filter "label=$LABEL" | wc -l) $(docker volume ls -q --filter "label=$LABEL" | wc -l)"
 }
@@ -16,10 +31,10 @@ sleep 600 &
 LIVE=$!
 EXTRA_CLEANUP+=("kill $LIVE")
 keep_live=$(docker create --label "$LABEL" --label brr.managed=1 \
-  --label "brr.owner=$(hostname):$LIVE:$(start_of $LIVE)" "$IMAGE" true)
+  --label "brr.owner=$HOST:$LIVE:$(start_of $LIVE)" "$IMAGE" true)
 keep_other=$(docker create --label "$LABEL" --label brr.managed=1 \
   --label "brr.owner=elsewhere-$TEST_ID.example:1:1" "$IMAGE" true)
-keep_plain=$(docker create --label "$LABEL" --label "brr.owner=$(hostname):999999999:1" "$IMAGE" true)
+keep_plain=$(docker create --label "$LABEL" --label "brr.owner=$HOST:999999999:1" "$IMAGE" true)
 EXTRA_CLEANUP+=("docker rm -f $keep_live $keep_other $keep_plain")
 kept_ok() {
   for c in $keep_live $keep_other $keep_plain; do
@@ -29,7 +44,7 @@ kept_ok() {
 
 # kill_brr: start brr on the long step, SIGKILL it once its command runs; $BRR_PID
 kill_brr() {
-  "$BRR" -d "$DIR" --progress plain --no-color --container-labels "$LABEL" >"$OUT" 2>&1 &
+  "$IN_HOST" -d "$DIR" --progress plain --no-color --container-labels "$LABEL" >"$OUT" 2>&1 &
   BRR_PID=$!
   for _ in $(seq 600); do
     grep -q "long-up" "$OUT" && break
@@ -39,39 +54,39 @@ kill_brr() {
   kill -9 "$BRR_PID"
   wait "$BRR_PID" || true
   [ "$(count)" = "5 1 1" ] || fail "kill -9 should leave 2 containers, a network and a volume (+3 of the test's): $(count)"
-  ls -d /tmp/brr-run."$BRR_PID".* >/dev/null 2>&1 || fail "kill -9 should leave the run's temp dir"
+  ls -d $TMPROOT/brr-run."$BRR_PID".* >/dev/null 2>&1 || fail "kill -9 should leave the run's temp dir"
   # the owner label names the killed process
-  docker ps -a --filter "label=$LABEL" --filter "label=brr.owner=$(hostname):$BRR_PID:$(sed -n 's/.*brr-run\.[0-9]*\.\([0-9]*\)\..*/\1/p' <<<"$(ls -d /tmp/brr-run."$BRR_PID".*)")" -q |
+  docker ps -a --filter "label=$LABEL" --filter "label=brr.owner=$HOST:$BRR_PID:$(sed -n 's/.*brr-run\.[0-9]*\.\([0-9]*\)\..*/\1/p' <<<"$(ls -d $TMPROOT/brr-run."$BRR_PID".*)")" -q |
     grep -q . || fail "the containers carry brr.owner=<host>:<pid>:<start> of the killed brr"
 }
 
 # ---- brr --clean ----
 kill_brr
 set +e
-"$BRR" --clean >"$WORK/clean.out" 2>&1
+TMPDIR=$TMPROOT "$IN_HOST" --clean >"$WORK/clean.out" 2>&1
 RC=$?
 set -e
 OUT=$WORK/clean.out
 expect_rc 0
-grep -qE "^removed container [0-9a-f]{12} \(owner $(hostname):$BRR_PID:[0-9]+\)$" "$OUT" || fail "--clean does not report the containers"
-grep -qE "^removed network [0-9a-f]{12} \(owner $(hostname):$BRR_PID:" "$OUT" || fail "--clean does not report the network"
-grep -qE "^removed volume .* \(owner $(hostname):$BRR_PID:" "$OUT" || fail "--clean does not report the volume"
-grep -qE "^removed directory /tmp/brr-run\.$BRR_PID\." "$OUT" || fail "--clean does not report the temp dir"
+grep -qE "^removed container [0-9a-f]{12} \(owner $HOST:$BRR_PID:[0-9]+\)$" "$OUT" || fail "--clean does not report the containers"
+grep -qE "^removed network [0-9a-f]{12} \(owner $HOST:$BRR_PID:" "$OUT" || fail "--clean does not report the network"
+grep -qE "^removed volume .* \(owner $HOST:$BRR_PID:" "$OUT" || fail "--clean does not report the volume"
+grep -qE "^removed directory $TMPROOT/brr-run\.$BRR_PID\." "$OUT" || fail "--clean does not report the temp dir"
 grep -q "^brr --clean: removed [0-9]* object" "$OUT" || fail "--clean has no summary"
 OUT=$WORK/out.log
 [ "$(count)" = "3 0 0" ] || fail "brr --clean left the killed run's objects: $(count)"
-if ls -d /tmp/brr-run."$BRR_PID".* >/dev/null 2>&1; then fail "brr --clean left the temp dir"; fi
+if ls -d $TMPROOT/brr-run."$BRR_PID".* >/dev/null 2>&1; then fail "brr --clean left the temp dir"; fi
 kept_ok "brr --clean"
 
 # ---- the next run ----
 kill_brr
 killed=$BRR_PID
-brr_run -f quick.yaml
+BRR=$IN_HOST brr_run -f quick.yaml
 expect_rc 0
 expect_line quick "quick-done"
-grep -qE "Removed the container [0-9a-f]{12} left by brr $(hostname):$killed:[0-9]+, which is gone" "$OUT" ||
+grep -qE "Removed the container [0-9a-f]{12} left by brr $HOST:$killed:[0-9]+, which is gone" "$OUT" ||
   fail "the next run does not say what it removed"
 [ "$(count)" = "3 0 0" ] || fail "the next run left the killed run's objects: $(count)"
-if ls -d /tmp/brr-run."$killed".* >/dev/null 2>&1; then fail "the next run left the killed run's temp dir"; fi
+if ls -d $TMPROOT/brr-run."$killed".* >/dev/null 2>&1; then fail "the next run left the killed run's temp dir"; fi
 kept_ok "the next run"
 echo ok

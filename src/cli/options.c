@@ -69,7 +69,7 @@ static const opt_def OPTS[] = {
     {"local-images", OPT_LOCAL_IMAGES, no_argument, NULL, "Images", "never pull images that exist locally (pull: false everywhere)", NULL},
     {"platform", OPT_PLATFORM, required_argument, "P", "Images", "build and run for platform P only (collapses platforms)", NULL},
     {"disable-multi-platform", OPT_DISABLE_MP, no_argument, NULL, "Images", "build one platform of multi-platform steps", NULL},
-    {"cleanup-images", OPT_CLEANUP_IMAGES, no_argument, NULL, "Images", "remove the images the build generated at the end", NULL},
+    {"cleanup-images", OPT_CLEANUP_IMAGES, no_argument, NULL, "Images", "remove the images this run generated at the end (never an image it did not create)", NULL},
     {"keep-images", OPT_KEEP_IMAGES, no_argument, NULL, "Images", "deprecated, does nothing", NULL},
     {"docker-timeout", 't', required_argument, "S", "Images", "Docker API timeout in seconds (default: 600; 0: 3600)", NULL},
 

@@ -23,11 +23,12 @@ extra_cleanup=()
 
 lib_cleanup() {
   local c
-  for c in "${extra_cleanup[@]}"; do eval "$c" >/dev/null 2>&1 || true; done
   docker ps -aq --filter "label=$LABEL" | xargs -r docker rm -fv >/dev/null 2>&1 || true
   docker images -q --filter "label=$LABEL" | sort -u | xargs -r docker rmi -f >/dev/null 2>&1 || true
   drop_kept
   drop_generated
+  # last: an image of the test's own may be the parent of what brr built on it
+  for c in "${extra_cleanup[@]}"; do eval "$c" >/dev/null 2>&1 || true; done
   # BRR_E2E_KEEP=1 keeps the work directory (projects, brr's output) of a failed test
   if [ "${BRR_E2E_KEEP:-}" = 1 ] && [ "$fails" -gt 0 ]; then echo "kept $WORK"; else rm -rf "$WORK"; fi
 }
@@ -108,7 +109,7 @@ no_leftovers() {
 # Remove the names this test's runs gave (they all hold $ID).
 drop_kept() {
   docker images --format '{{.Repository}}:{{.Tag}}' | grep -F -- "$ID" | grep -v '<none>' |
-    xargs -r docker rmi --no-prune >/dev/null 2>&1 || true
+    xargs -r docker rmi >/dev/null 2>&1 || true
 }
 
 # made_since_start ID: the image exists and was created after this test started (not a cache
@@ -124,11 +125,21 @@ reported_ids() {
   grep -ohE "Built image sha256:[0-9a-f]{64}" "$WORK/all" "$WORK/out" 2>/dev/null | awk '{print $3}' | sort -u
 }
 
-# Remove the generated images brr kept, only those this test made.
+# Remove the generated images brr kept, only those this test made (children before their
+# parents: rounds while one removes something). Unlike brr, the test prunes: the untagged
+# parents that go with them are the intermediate layers of its own builds.
 drop_generated() {
-  local i
-  for i in $(reported_ids); do
-    made_since_start "$i" && docker rmi -f --no-prune "$i" >/dev/null 2>&1
+  local i left more=1
+  left=$(reported_ids)
+  while [ -n "$left" ] && [ "$more" = 1 ]; do
+    more=0
+    for i in $left; do
+      if ! made_since_start "$i"; then left=$(grep -vxF "$i" <<<"$left" || true); continue; fi
+      if docker rmi -f "$i" >/dev/null 2>&1; then
+        more=1
+        left=$(grep -vxF "$i" <<<"$left" || true)
+      fi
+    done
   done
   true
 }

@@ -56,7 +56,7 @@ teardown() {
   for c in "${EXTRA_CLEANUP[@]}"; do eval "$c" >/dev/null 2>&1 || true; done
   # brr keeps the images it builds (they carry no label): the ones this test made go
   for ids in $(reported_ids); do
-    made_since_start "$ids" && docker rmi -f --no-prune "$ids" >/dev/null 2>&1
+    made_since_start "$ids" && docker rmi -f "$ids" >/dev/null 2>&1
   done
   # BRR_E2E_KEEP=1 keeps the work directory (project, brr's output) of a failed test
   if [ $rc -ne 0 ] && [ "${BRR_E2E_KEEP:-}" = 1 ]; then echo "kept $WORK" >&2; else rm -rf "$WORK"; fi

@@ -44,6 +44,7 @@ typedef struct brr_cli {
   const char *graph;              /* --graph[=text|dot|mermaid|json]: print and exit */
   const char *progress;           /* --progress=auto|tty|plain|ci|json (or BRR_PROGRESS) */
   const char *context;            /* --context NAME: the docker context (docs/engine.md) */
+  bool clean;                     /* --clean: remove what killed brr runs left, and exit */
   bool help, version;
   const char *print_schema;       /* --print-schema[=project|global]: print the JSON Schema */
   bool list_steps;                /* --list-steps: print the step names (for completions) */
@@ -83,6 +84,9 @@ void brr_cli_free(brr_cli *cli);
 struct brr_config;
 struct brr_graph;
 int brr_cli_run(const brr_cli *cli, struct brr_config *cfg, struct brr_graph *g);
+/* --clean: remove the containers, networks, volumes and temp dirs of brr processes on this
+ * host that are gone (after kill -9), report each on stdout; the exit code. */
+int brr_cli_clean(const brr_cli *cli);
 /* Run brr with these arguments (what main() does); returns the exit code. */
 int brr_main(int argc, char **argv);
 

@@ -10,8 +10,11 @@
  *    the result was already on its way, in which case it changes nothing.
  *  - All callbacks of one operation (result, output, progress, data, open) get the same `ud`.
  *  - Strings and JSON in a brr_engine_result belong to the engine: copy what you keep.
- *  - Everything created is labelled brr.managed=1 and brr.run=<run id> and recorded in the
- *    client's cleanup registry the moment the engine reports it (see "Cleanup registry").
+ *  - Every container, network and volume created is labelled brr.managed=1, brr.run=<run id>
+ *    and brr.owner=<host>:<pid>:<start> (see brr_engine_owner). Images get no label of brr's:
+ *    an image is exactly what its Dockerfile (or commit) says, so an unchanged build keeps its
+ *    id. Everything created, images included, is recorded in the client's cleanup registry
+ *    the moment the engine reports it (see "Cleanup registry").
  *
  * Timeouts (the client's `timeout_s`, i.e. --docker-timeout) fall in three classes:
  *  - plain calls (create, start, inspect, remove, tag, networks, exec create/inspect, ...)
@@ -40,6 +43,9 @@
 /* Labels carried by everything brr creates. */
 #define BRR_ENGINE_LABEL_MANAGED "brr.managed"
 #define BRR_ENGINE_LABEL_RUN "brr.run"
+/* "<hostname>:<pid>:<process start time in clock ticks since boot>" of the brr process that
+ * made the object: the start time tells a reused pid from the owner. */
+#define BRR_ENGINE_LABEL_OWNER "brr.owner"
 
 typedef struct brr_engine brr_engine;
 typedef struct brr_engine_req brr_engine_req;
@@ -95,7 +101,8 @@ typedef struct brr_engine_opts {
   int timeout_s;              /* --docker-timeout (see the classes above); <= 0: no limit */
   const char *api_version;    /* highest API version to use; NULL: BRR_ENGINE_API_MAX */
   const char *run_id;         /* value of the brr.run label; NULL: a random 16-hex id */
-  const char *const *labels;  /* extra "k=v" labels for everything created; NULL-terminated */
+  const char *const *labels;  /* extra "k=v" labels for every container, network and volume
+                                 created (never images); NULL-terminated */
 } brr_engine_opts;
 
 /* What every callback receives. Fields that do not apply to an operation are 0/NULL. */
@@ -298,7 +305,8 @@ typedef struct brr_engine_commit_opts {
   const char *repo, *tag;           /* both NULL: an untagged image */
   const char *comment, *author;
   const char *const *changes;       /* Dockerfile instructions ("CMD [\"sh\"]") */
-  const char *const *labels;        /* "k=v", added to the client's labels */
+  const char *const *labels;        /* "k=v" for the image (the container's own labels are
+                                       merged in by the engine) */
   bool pause;                       /* pause the container while committing */
 } brr_engine_commit_opts;
 /* POST /commit: id = the new image id (registered for cleanup). */
@@ -348,7 +356,8 @@ brr_engine_req *brr_engine_image_push(brr_engine *e, const char *ref,
 /* POST /images/{src}/tag: give `src` the name `target` ("repo[:tag]", registered). */
 brr_engine_req *brr_engine_image_tag(brr_engine *e, const char *src, const char *target,
                                      brr_engine_cb cb, void *ud);
-/* DELETE /images/{ref}?force: untag, or remove when it is the last name (unregisters). */
+/* DELETE /images/{ref}?force&noprune=1: untag, or remove when it is the last name
+ * (unregisters). Untagged parents stay: they may be someone else's cache. */
 brr_engine_req *brr_engine_image_remove(brr_engine *e, const char *ref, bool force,
                                         brr_engine_cb cb, void *ud);
 /* GET /images/{ref}/json: json = the inspect document (BRR_ENOENT when absent). */
@@ -359,7 +368,8 @@ typedef struct brr_engine_build_opts {
   const char *tag;                  /* t=, "repo[:tag]", or NULL */
   const char *dockerfile;           /* path inside the context; NULL: "Dockerfile" */
   const char *const *buildargs;     /* "K=V" (a bare "K" passes null) */
-  const char *const *labels;        /* "k=v", added to the client's labels */
+  const char *const *labels;        /* "k=v" for the image; NULL: none (the legacy builder
+                                       adds a LABEL step for them, changing the image id) */
   const char *const *cache_from;    /* images to use as cache */
   const char *target;               /* stage */
   const char *platform;             /* "linux/arm64" */
@@ -435,6 +445,17 @@ brr_engine_req *brr_engine_cleanup(brr_engine *e, brr_engine_cb cb, void *ud);
 /* The same, blocking, with its own connections: for a signal path or when the loop cannot
  * run. Does not touch requests in flight. Returns 0 or the number of objects left. */
 int brr_engine_cleanup_sync(brr_engine *e);
+
+/* Remove what earlier brr processes on this host left behind (e.g. after kill -9):
+ * containers (forced, with their anonymous volumes), networks and volumes labelled
+ * brr.managed=1 and brr.owner=<this host>:<pid>:<start> where that process is gone. Objects
+ * of a live brr, of another host, or without brr's labels are never touched. Blocking, with
+ * its own connection. `cb` (may be NULL) hears of each removal (`error` NULL) or failure.
+ * Returns how many were removed, or -1 with *error (heap) when the engine could not be
+ * listed. */
+typedef void (*brr_engine_sweep_cb)(void *ud, brr_engine_kind kind, const char *id,
+                                    const char *owner, const char *error);
+int brr_engine_sweep_stale(brr_engine *e, brr_engine_sweep_cb cb, void *ud, char **error);
 
 /* ---- wire helpers (pure; exposed for tests and other engine users) ------------------------------- */
 
@@ -515,7 +536,8 @@ typedef struct brr_buildx_opts {
   const char *context;              /* the context directory (required) */
   const char *dockerfile;           /* --file, or NULL */
   const char *platform;             /* --platform (required) */
-  const char *tag;                  /* --tag (required) */
+  const char *tag;                  /* --tag; NULL: none (with --load, an untagged image
+                                       whose id is the result's image_id) */
   bool push;                        /* --push (a registry ref); else --load */
   const char *builder;              /* --builder, or NULL for the current one */
   const char *target;               /* --target */
@@ -524,7 +546,7 @@ typedef struct brr_buildx_opts {
   const char *const *secrets;       /* --secret specs */
   const char *const *cache_from;    /* --cache-from values */
   const char *const *cache_to;      /* --cache-to values */
-  const char *const *labels;        /* "k=v" for --label */
+  const char *const *labels;        /* "k=v" for --label (brr passes none) */
   const char *metadata_file;        /* --metadata-file: read for the digests (required) */
   char *const *env;                 /* the CLI's environment; NULL: brr's */
   /* One line of the CLI's output (progress is plain text on stderr), without its newline. */

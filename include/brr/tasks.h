@@ -276,7 +276,7 @@ typedef struct brr_runtime_opts {
   bool push;                   /* --push */
   bool local_images;           /* --local-images: pull false for builds and runs */
   bool publish_ports;          /* --publish-ports */
-  bool cleanup_images;         /* --cleanup-images: the tagged images go too at the end */
+  bool cleanup_images;         /* --cleanup-images: the images the run generated go at the end */
   const char *platform;        /* --platform, or NULL */
   bool disable_multi_platform; /* flag or global config */
   char **container_labels;     /* --container-labels "k=v", NULL-terminated, or NULL */
@@ -316,6 +316,11 @@ typedef struct brr_runtime {
   const char *native_platform; /* "linux/amd64", "linux/arm64", ... */
   char **keep;                 /* images (names and ids) that outlive the run */
   size_t n_keep, cap_keep;
+  char **generated;            /* image ids the run's builds, commits and imports reported,
+                                  oldest first: kept unless --cleanup-images */
+  size_t n_generated, cap_generated;
+  int64_t started_ms;          /* wall clock at the start: an image older than this was not
+                                  made by this run (a cache hit names an existing image) */
   void *run_state;             /* owned by the run tasks (source tar, ...), or NULL */
   void (*run_state_free)(struct brr_runtime *rt);
   void *build_state;           /* owned by the build tasks (build registry, ...), or NULL */
@@ -342,9 +347,11 @@ int brr_runtime_factory(void *ud, const brr_graph *g, size_t node, brr_task **ou
  * synchronously. */
 void brr_runtime_abort(void *ud);
 /* End of run, on the loop: artifacts.json (always, when not empty), resource teardown, then
- * removal of every Docker object of the run except the tagged images the build produced
- * (unless --cleanup-images). Runs the loop until done. 0, or BRR_EFAILED with a warning on
- * the bus for what could not be removed. */
+ * removal of every container, network and volume of the run and of brr's own temporary
+ * image names; the images the run generated and the tags it gave stay, unless
+ * --cleanup-images: then the generated images created since the run began go too (never an
+ * image that existed before, e.g. a cache hit). Runs the loop until done. 0, or BRR_EFAILED
+ * with a warning on the bus for what could not be removed. */
 int brr_runtime_finish(brr_runtime *rt);
 /* Write <results>/artifacts.json now (once: brr_runtime_finish then skips it). 0, or
  * BRR_EIO with a diagnostic naming the file and the error. */
@@ -361,6 +368,27 @@ bool brr_runtime_committed(const brr_runtime *rt, const char *ref);
 /* An image (name or id) the build produced for the user: not removed at the end unless
  * --cleanup-images. */
 void brr_runtime_keep_image(brr_runtime *rt, const char *image);
+/* The run's temp dir is "<temp-dir>/brr-run.<pid>.<start>.XXXXXX" (start: the process's
+ * start time, see brr_owner_self). */
+#define BRR_RUNTIME_TEMP_PREFIX "brr-run."
+/* Remove the temp dirs under `tmp_root` (NULL: /tmp) of brr processes that are gone (after a
+ * kill -9); `cb` (may be NULL) hears of each. Returns how many were removed. */
+int brr_runtime_sweep_temp(const char *tmp_root, void (*cb)(void *ud, const char *path), void *ud);
+/* What killed brr runs left (src/tasks/sweep.c). One object removed (`error` NULL) or not:
+ * `what` is "container 2f0f9ca065d3", "network ...", "volume <name>" or "directory <path>";
+ * `owner` the brr.owner label (NULL for a directory). */
+typedef void (*brr_sweep_cb)(void *ud, const char *what, const char *owner, const char *error);
+/* Before a run: remove, on the run's engine and in its temp root, what brr processes of this
+ * host that are gone left behind; each removal is a log line on the bus. */
+void brr_runtime_sweep(brr_runtime *rt);
+/* The same with a client of its own on the engine `ep` (NULL: chosen from the environment
+ * as the docker CLI does), for `brr --clean`. Returns how many were removed (*failed: how many could not be), or -1 with
+ * *error (heap) when the engine cannot be reached. */
+int brr_sweep_stale(const brr_engine_endpoint *ep, int timeout_s, const char *tmp_root, brr_sweep_cb cb,
+                    void *ud, int *failed, char **error);
+/* An image id a build, commit or import of this run reported (buildrunner's "generated
+ * images"): kept at the end unless --cleanup-images. */
+void brr_runtime_generated(brr_runtime *rt, const char *id);
 /* Pull decision of spec §5 for a run image or FROM reference: `pull` as configured (tri),
  * `--local-images`, and the committed set (verbatim match). */
 bool brr_runtime_should_pull(const brr_runtime *rt, brr_tri pull, const char *image);

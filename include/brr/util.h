@@ -159,6 +159,22 @@ long brr_fd_limit_raise(void);
 /* How many nodes may run at once under `limit` descriptors (at least 1). */
 int brr_fd_limit_jobs(long limit);
 
+/* ---- owners (src/util/owner.c) ---------------------------------------------------- */
+/* What brr labels its objects and names its temp dirs with: "<hostname>:<pid>:<start>",
+ * start = the process's start time in clock ticks since boot, so a reused pid is not taken
+ * for the owner. Heap. */
+char *brr_owner_self(void);
+/* The start time of process `pid` (/proc/<pid>/stat field 22), or 0 when unknown. */
+unsigned long long brr_proc_start_time(long pid);
+/* Split an owner string; 0, or -1 when it is not one (*host is heap). */
+int brr_owner_parse(const char *owner, char **host, long *pid, unsigned long long *start);
+typedef enum brr_owner_state {
+  BRR_OWNER_ALIVE,    /* that process runs on this host */
+  BRR_OWNER_GONE,     /* this host, and the process (that pid with that start) is gone */
+  BRR_OWNER_UNKNOWN   /* another host, or not an owner string: leave the object alone */
+} brr_owner_state;
+brr_owner_state brr_owner_check(const char *owner);
+
 /* ---- time ------------------------------------------------------------------------ */
 uint64_t brr_mono_ms(void);   /* monotonic clock, milliseconds */
 int64_t brr_wall_ms(void);    /* wall clock, milliseconds since the epoch */

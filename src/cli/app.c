@@ -153,6 +153,11 @@ int brr_main(int argc, char **argv) {
     brr_cli_free(&cli);
     return rc;
   }
+  if (cli.clean) {
+    rc = brr_cli_clean(&cli);
+    brr_cli_free(&cli);
+    return rc;
+  }
   rc = brr_cli_check_implemented(&cli, stderr);
   brr_config *cfg = NULL;
   if (rc == 0) rc = load_config(&cli, &cfg);

@@ -40,6 +40,7 @@ enum {
   OPT_HELP_MAN,
   OPT_COMPLETION,
   OPT_CONTEXT,
+  OPT_CLEAN,
 };
 
 typedef struct opt_def {
@@ -74,7 +75,7 @@ static const opt_def OPTS[] = {
     {"local-images", OPT_LOCAL_IMAGES, no_argument, NULL, "Images", "never pull images that exist locally (pull: false everywhere)", NULL},
     {"platform", OPT_PLATFORM, required_argument, "P", "Images", "build and run for platform P only (collapses platforms)", NULL},
     {"disable-multi-platform", OPT_DISABLE_MP, no_argument, NULL, "Images", "build one platform of multi-platform steps", NULL},
-    {"cleanup-images", OPT_CLEANUP_IMAGES, no_argument, NULL, "Images", "remove the images the build generated at the end", NULL},
+    {"cleanup-images", OPT_CLEANUP_IMAGES, no_argument, NULL, "Images", "remove the images this run generated at the end (never an image it did not create)", NULL},
     {"keep-images", OPT_KEEP_IMAGES, no_argument, NULL, "Images", "deprecated, does nothing", NULL},
     {"docker-timeout", 't', required_argument, "S", "Images", "Docker API timeout in seconds (default: 600; 0: 3600)", NULL},
     {"context", OPT_CONTEXT, required_argument, "NAME", "Images", "the docker context to use (default: DOCKER_HOST, DOCKER_CONTEXT, the current one)", NULL},
@@ -83,6 +84,7 @@ static const opt_def OPTS[] = {
     {"container-labels", OPT_CONTAINER_LABELS, required_argument, "K=V,..", "Run steps", "labels for every container brr creates", NULL},
     {"keep-step-artifacts", OPT_KEEP_STEP_ARTIFACTS, no_argument, NULL, "Run steps", "keep the results directory of an earlier run", NULL},
     {"clean-cache", OPT_CLEAN_CACHE, no_argument, NULL, "Run steps", "empty caches-root before the build", NULL},
+    {"clean", OPT_CLEAN, no_argument, NULL, "Run steps", "remove what killed brr runs on this host left (containers, networks, volumes, temp dirs), and exit", NULL},
 
     {"security-scan-enabled", OPT_SS_ENABLED, required_argument, "true|false", "Security scan", "override security-scan.enabled", SCAN_PENDING},
     {"security-scan-scanner", OPT_SS_SCANNER, required_argument, "NAME", "Security scan", "override security-scan.scanner", SCAN_PENDING},
@@ -315,6 +317,7 @@ int brr_cli_parse(brr_cli *cli, int argc, char **argv, FILE *err) {
       if (!*optarg) return usage_error(err, "%s", "--context needs a context name");
       cli->context = optarg;
       break;
+    case OPT_CLEAN: cli->clean = true; break;
     case ':': {
       const opt_def *o = find_opt(optopt);
       if (o) return usage_error(err, "option --%s needs a value", o->name);

@@ -192,6 +192,8 @@ int brr_cli_run(const brr_cli *cli, brr_config *cfg, brr_graph *g) {
     brr_results_close(results);
     return code;
   }
+  /* what runs killed with SIGKILL left on this engine and in the temp dir goes first */
+  brr_runtime_sweep(rt);
 
   size_t n_pools = 0;
   brr_pool_limit *pools = pool_limits(cfg, &n_pools);

@@ -30,7 +30,7 @@ static void push_each(char ***v, size_t *n, size_t *cap, const char *flag, const
 }
 
 char **brr_buildx_argv(const brr_buildx_opts *o) {
-  if (!o->context || !o->platform || !o->tag || !o->metadata_file) return NULL;
+  if (!o->context || !o->platform || !o->metadata_file || (!o->tag && o->push)) return NULL;
   char **v = NULL;
   size_t n = 0, cap = 0;
   const char *docker = o->docker ? o->docker : getenv("BRR_DOCKER");
@@ -38,8 +38,10 @@ char **brr_buildx_argv(const brr_buildx_opts *o) {
   push_arg(&v, &n, &cap, "buildx");
   push_arg(&v, &n, &cap, "build");
   push_arg(&v, &n, &cap, o->context);
-  push_arg(&v, &n, &cap, "--tag");
-  push_arg(&v, &n, &cap, o->tag);
+  if (o->tag) {
+    push_arg(&v, &n, &cap, "--tag");
+    push_arg(&v, &n, &cap, o->tag);
+  }
   push_arg(&v, &n, &cap, "--platform");
   push_arg(&v, &n, &cap, o->platform);
   push_arg(&v, &n, &cap, o->push ? "--push" : "--load");
@@ -102,6 +104,8 @@ static void on_exit_cb(void *ud, const brr_spawn_result *r) {
       const cJSON *c = cJSON_GetObjectItemCaseSensitive(j, "containerimage.config.digest");
       if (cJSON_IsString(d)) digest = brr_xstrdup(d->valuestring);
       if (cJSON_IsString(c)) image = brr_xstrdup(c->valuestring);
+      /* the docker driver's --load names the image id containerimage.digest */
+      else if (!b->o.push && cJSON_IsString(d)) image = brr_xstrdup(d->valuestring);
       cJSON_Delete(j);
     }
     brr_buf_free(&text);

@@ -272,12 +272,14 @@ static int sync_remove(CURL *c, brr_engine *e, const char *api, brr_engine_kind 
                        const char *id, brr_buf *out) {
   static const char *const force_v[] = {"force", "1", "v", "1", NULL};
   static const char *const force[] = {"force", "1", NULL};
+  static const char *const image_q[] = {"force", "1", "noprune", "1", NULL};
   static const char *const prefix[] = {"/containers/", "/networks/", "/volumes/", "/images/"};
   if (!brr_engine_name_ok(id)) return 1;
   char *path = brr_xasprintf("%s%s", prefix[kind], id);
   long st = sync_call(c, e, api, "DELETE", path,
                       kind == BRR_ENGINE_CONTAINER ? force_v
-                      : kind == BRR_ENGINE_NETWORK ? NULL : force, out);
+                      : kind == BRR_ENGINE_NETWORK ? NULL
+                      : kind == BRR_ENGINE_IMAGE   ? image_q : force, out);
   free(path);
   bool gone = (st >= 200 && st < 300) || st == 404;
   if (gone) brr_engine_untrack(e, kind, id);
@@ -298,22 +300,30 @@ static void sync_list(CURL *c, const brr_engine *e, const char *api, brr_engine_
   free(filter);
 }
 
-int brr_engine_cleanup_sync(brr_engine *e) {
+/* A blocking handle on the engine and the API version to use (NULL when the engine did not
+ * answer). */
+static CURL *sync_open(brr_engine *e, brr_buf *out, char **api) {
   CURL *c = curl_easy_init();
   if (!c) abort();
   brr_engine_curl_setup(e, c);
   curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 5L);
   curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
-  brr_buf out = BRR_BUF_INIT;
-  char *api = e->api ? brr_xstrdup(e->api) : NULL;
-  if (!api && sync_call(c, e, NULL, "GET", "/version", NULL, &out) == 200) {
-    cJSON *j = cJSON_ParseWithLength(brr_buf_cstr(&out), out.len);
+  *api = e->api ? brr_xstrdup(e->api) : NULL;
+  if (!*api && sync_call(c, e, NULL, "GET", "/version", NULL, out) == 200) {
+    cJSON *j = cJSON_ParseWithLength(brr_buf_cstr(out), out->len);
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, "ApiVersion");
     if (cJSON_IsString(v))
-      api = brr_xstrdup(brr_engine_version_cmp(v->valuestring, e->api_max) < 0 ? v->valuestring
-                                                                               : e->api_max);
+      *api = brr_xstrdup(brr_engine_version_cmp(v->valuestring, e->api_max) < 0 ? v->valuestring
+                                                                                : e->api_max);
     cJSON_Delete(j);
   }
+  return c;
+}
+
+int brr_engine_cleanup_sync(brr_engine *e) {
+  brr_buf out = BRR_BUF_INIT;
+  char *api = NULL;
+  CURL *c = sync_open(e, &out, &api);
   int left = 0;
   for (size_t p = 0; p < BRR_ARRAY_LEN(PHASES); p++) {
     if (PHASES[p].list) continue;
@@ -339,4 +349,52 @@ int brr_engine_cleanup_sync(brr_engine *e) {
   brr_buf_free(&out);
   curl_easy_cleanup(c);
   return left;
+}
+
+/* ---- what killed runs left ------------------------------------------------------------------------ */
+
+/* The label value `key` of a listed object, or NULL. */
+static const char *listed_label(const cJSON *it, const char *key) {
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(it, "Labels"), key);
+  return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+int brr_engine_sweep_stale(brr_engine *e, brr_engine_sweep_cb cb, void *ud, char **error) {
+  *error = NULL;
+  brr_buf out = BRR_BUF_INIT;
+  char *api = NULL;
+  CURL *c = sync_open(e, &out, &api);
+  int removed = 0;
+  /* containers first (with their anonymous volumes): they hold the networks and volumes */
+  static const brr_engine_kind kinds[] = {BRR_ENGINE_CONTAINER, BRR_ENGINE_NETWORK, BRR_ENGINE_VOLUME};
+  const char *filter = "{\"label\":[\"" BRR_ENGINE_LABEL_OWNER "\",\"" BRR_ENGINE_LABEL_MANAGED "=1\"]}";
+  for (size_t k = 0; api && k < BRR_ARRAY_LEN(kinds) && !*error; k++) {
+    brr_engine_kind kind = kinds[k];
+    const char *q[] = {"filters", filter, kind == BRR_ENGINE_CONTAINER ? "all" : NULL, "1", NULL};
+    long st = sync_call(c, e, api, "GET", brr_engine_list_path(kind), q, &out);
+    cJSON *j = st == 200 ? cJSON_ParseWithLength(brr_buf_cstr(&out), out.len) : NULL;
+    if (!j) {
+      *error = brr_xasprintf("listing %s: HTTP %ld", brr_engine_list_path(kind), st);
+      break;
+    }
+    const cJSON *list = kind == BRR_ENGINE_VOLUME ? cJSON_GetObjectItemCaseSensitive(j, "Volumes") : j;
+    const cJSON *it;
+    cJSON_ArrayForEach(it, list) {
+      const char *owner = listed_label(it, BRR_ENGINE_LABEL_OWNER);
+      const cJSON *id = cJSON_GetObjectItemCaseSensitive(it, kind == BRR_ENGINE_VOLUME ? "Name" : "Id");
+      /* only brr's own objects, and only when their process is gone from this host */
+      if (!cJSON_IsString(id) || !brr_streq(listed_label(it, BRR_ENGINE_LABEL_MANAGED), "1") ||
+          brr_owner_check(owner) != BRR_OWNER_GONE)
+        continue;
+      int failed = sync_remove(c, e, api, kind, id->valuestring, &out);
+      if (!failed) removed++;
+      if (cb) cb(ud, kind, id->valuestring, owner, failed ? brr_buf_cstr(&out) : NULL);
+    }
+    cJSON_Delete(j);
+  }
+  if (!api && !*error) *error = brr_xasprintf("the Docker engine at %s did not answer", e->host);
+  free(api);
+  brr_buf_free(&out);
+  curl_easy_cleanup(c);
+  return *error ? -1 : removed;
 }

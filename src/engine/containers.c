@@ -363,7 +363,10 @@ brr_engine_req *brr_engine_container_commit(brr_engine *e, const char *id,
   brr_engine_req_query(r, "pause", o->pause ? "1" : "0");
   for (const char *const *c = o->changes; c && *c; c++) brr_engine_req_query(r, "changes", *c);
   cJSON *cfg = cJSON_CreateObject();
-  cJSON_AddItemToObject(cfg, "Labels", brr_engine_labels_json(e, o->labels));
+  /* no labels of brr's: the engine merges in the container's own */
+  cJSON *labels = cJSON_CreateObject();
+  brr_engine_kv_into(labels, o->labels, false);
+  cJSON_AddItemToObject(cfg, "Labels", labels);
   brr_engine_req_json_body(r, cfg);
   r->post = committed;
   return brr_engine_req_submit(r);

@@ -654,6 +654,12 @@ int brr_engine_new(uv_loop_t *loop, const brr_engine_opts *opts, brr_engine **ou
   kv = brr_xasprintf("%s=%s", BRR_ENGINE_LABEL_RUN, e->run_id);
   add_label(e, kv);
   free(kv);
+  /* who made it: a later brr removes what a killed one left (brr_engine_sweep_stale) */
+  char *owner = brr_owner_self();
+  kv = brr_xasprintf("%s=%s", BRR_ENGINE_LABEL_OWNER, owner);
+  add_label(e, kv);
+  free(kv);
+  free(owner);
   for (const char *const *l = opts->labels; l && *l; l++) add_label(e, *l);
   uv_timer_init(loop, &e->defer);
   e->defer.data = e;

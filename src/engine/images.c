@@ -195,6 +195,8 @@ brr_engine_req *brr_engine_image_remove(brr_engine *e, const char *ref, bool for
     brr_engine_req_error(r, BRR_EINVAL, "bad image '%s'", ref ? ref : "(null)");
   brr_engine_req_http(r, "DELETE", BRR_TO_CALL, BRR_BODY_JSON, "/images/%s", ref ? ref : "");
   brr_engine_req_query(r, "force", force ? "1" : "0");
+  /* an untagged parent may be someone else's image (a cache layer): never pruned */
+  brr_engine_req_query(r, "noprune", "1");
   r->op = brr_xstrdup(ref ? ref : "");
   r->op_free = free;
   r->post = image_removed;
@@ -239,7 +241,14 @@ static void build_query(brr_engine_req *r, const brr_engine_build_opts *o) {
   if (!brr_engine_kv_into(args, o->buildargs, true))
     brr_engine_req_error(r, BRR_EINVAL, "a build arg has no name");
   add_json_query(r, "buildargs", args);
-  add_json_query(r, "labels", brr_engine_labels_json(r->e, o->labels));
+  /* only labels the caller names: the legacy builder turns them into a LABEL step, which
+   * would give every build a new image id */
+  if (o->labels) {
+    cJSON *labels = cJSON_CreateObject();
+    if (!brr_engine_kv_into(labels, o->labels, false))
+      brr_engine_req_error(r, BRR_EINVAL, "a label has no name");
+    add_json_query(r, "labels", labels);
+  }
   if (o->cache_from) add_json_query(r, "cachefrom", brr_engine_strv_json(o->cache_from));
   if (o->n_auths) {
     cJSON *cfg = cJSON_CreateObject();
@@ -285,28 +294,6 @@ static void imported(brr_engine_req *r) {
   else brr_engine_track(r->e, BRR_ENGINE_IMAGE, r->id);
 }
 
-/* LABEL "k"="v" for the import's changes, quoted as a Dockerfile line. */
-static char *label_change(const brr_engine *e) {
-  brr_buf b = BRR_BUF_INIT;
-  brr_buf_puts(&b, "LABEL");
-  for (size_t i = 0; i < e->nlabels; i++) {
-    const char *kv = e->labels[i];
-    const char *eq = strchr(kv, '=');
-    brr_buf_puts(&b, " \"");
-    for (const char *p = kv; *p; p++) {
-      if (p == eq) {
-        brr_buf_puts(&b, "\"=\"");
-        continue;
-      }
-      if (*p == '"' || *p == '\\') brr_buf_putc(&b, '\\');
-      brr_buf_putc(&b, *p);
-    }
-    if (!eq) brr_buf_puts(&b, "\"=\"");
-    brr_buf_putc(&b, '"');
-  }
-  return brr_buf_detach(&b);
-}
-
 brr_engine_req *brr_engine_image_import(brr_engine *e, const brr_engine_body *tar,
                                         const char *ref, brr_engine_progress_cb on_progress,
                                         brr_engine_cb cb, void *ud) {
@@ -322,9 +309,6 @@ brr_engine_req *brr_engine_image_import(brr_engine *e, const brr_engine_body *ta
     free(repo);
     free(tag);
   }
-  char *label = label_change(e);
-  brr_engine_req_query(r, "changes", label);
-  free(label);
   if (!brr_engine_body_ok(tar)) {
     brr_engine_req_error(r, BRR_EINVAL, "the tar needs exactly one of data, path or read");
   } else {

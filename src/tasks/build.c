@@ -4,7 +4,7 @@
  *    output streams live and an errorDetail fails the node with the builder's message.
  *  - `import`: POST /images/create?fromSrc of the tar.
  *  - buildx (`use-legacy-builder: false`): `docker buildx build --load` for the step's
- *    platform (or the native one), then the image id from the engine.
+ *    platform (or the native one), untagged; the image id from its metadata file.
  * The image (an id) becomes the step's build_image for its run and commit. */
 #include <stdlib.h>
 #include <string.h>
@@ -26,12 +26,13 @@ typedef struct build_task {
   brr_engine_auth *auths;
   size_t n_auths;
   brr_bx_args bx;
-  char *tag;                 /* buildx: the local tag it loads */
+  char *tag;                 /* buildx: names the metadata file (the image gets no tag) */
   char *import_path;         /* import: the archive (the user's file: never removed) */
 } build_task;
 
 static void set_image(build_task *t, const char *id) {
   brr_runtime_set(&t->b.rt->steps[t->b.step].build_image, id);
+  brr_runtime_generated(t->b.rt, id);
   brr_task_log(t->b.task, BRR_LOG_INFO, "Built image %s", id);
 }
 
@@ -198,13 +199,16 @@ static void bx_inspected(void *ud, const brr_engine_result *res) {
 static void bx_done(void *ud, const brr_buildx_result *res) {
   build_task *t = ud;
   t->b.bx = NULL;
-  /* the tag exists as soon as buildx loaded it, whatever came after */
-  brr_engine_track(t->b.rt->engine, BRR_ENGINE_IMAGE, t->tag);
   if (res->status) {
     brr_btask_finish(&t->b, res->status, "%s", res->error ? res->error : "docker buildx build failed");
     return;
   }
-  t->b.req = brr_engine_image_inspect(t->b.rt->engine, t->tag, bx_inspected, t);
+  if (!res->image_id) {
+    brr_btask_finish(&t->b, BRR_EIO, "docker buildx build reported no image id");
+    return;
+  }
+  /* what the engine holds under that id (the metadata could name another engine's image) */
+  t->b.req = brr_engine_image_inspect(t->b.rt->engine, res->image_id, bx_inspected, t);
 }
 
 static void buildx_build(build_task *t) {
@@ -219,6 +223,9 @@ static void buildx_build(build_task *t) {
   o.context = t->b.prep.ctx.dir;
   o.dockerfile = t->b.prep.ctx.dockerfile;
   o.platform = platform;
+  /* no tag: a name of brr's on the image could only be removed with the image; the image id
+   * comes from the metadata file */
+  o.tag = NULL;
   o.push = false;
   o.on_line = bx_line;
   o.on_done = bx_done;

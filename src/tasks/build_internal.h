@@ -200,7 +200,7 @@ void brr_btask_line(brr_btask *b, const char *source, int stream, const char *li
 
 /* Options for `docker buildx build` of the step's build, less context, tag and platform. */
 typedef struct brr_bx_args {
-  char **buildargs, **cache_from, **cache_to, **labels, **secrets;
+  char **buildargs, **cache_from, **cache_to, **secrets;
   char *metadata;
 } brr_bx_args;
 void brr_bx_args_make(brr_runtime *rt, const brr_build *b, const char *builder, const char *tag,

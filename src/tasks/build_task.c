@@ -152,13 +152,7 @@ void brr_bx_args_make(brr_runtime *rt, const brr_build *b, const char *builder, 
   memset(out, 0, sizeof *out);
   out->buildargs = brr_build_args(b, rt->cfg->global.docker_registry);
   brr_build_cache_for(rt->cfg, b, builder, &out->cache_from, &out->cache_to);
-  /* the labels the engine puts on everything brr makes, so these images are counted too */
-  size_t n = 0;
-  while (rt->opts.container_labels && rt->opts.container_labels[n]) n++;
-  out->labels = brr_xcalloc(n + 3, sizeof *out->labels);
-  out->labels[0] = brr_xasprintf("%s=1", BRR_ENGINE_LABEL_MANAGED);
-  out->labels[1] = brr_xasprintf("%s=%s", BRR_ENGINE_LABEL_RUN, brr_engine_run_id(rt->engine));
-  for (size_t i = 0; i < n; i++) out->labels[2 + i] = brr_xstrdup(rt->opts.container_labels[i]);
+  /* no labels: the image is what the Dockerfile says (--container-labels go on containers) */
   char *t = brr_build_platform_tag(tag);
   for (char *p = t; *p; p++)
     if (*p == ':') *p = '-';
@@ -176,7 +170,6 @@ void brr_bx_args_make(brr_runtime *rt, const brr_build *b, const char *builder, 
   o->secrets = (const char *const *)out->secrets;
   o->cache_from = (const char *const *)out->cache_from;
   o->cache_to = (const char *const *)out->cache_to;
-  o->labels = (const char *const *)out->labels;
   o->metadata_file = out->metadata;
   /* the same engine as brr's own calls: --context is passed on as DOCKER_CONTEXT */
   o->env = rt->docker_env;
@@ -186,7 +179,6 @@ void brr_bx_args_free(brr_bx_args *a) {
   brr_strv_free(a->buildargs);
   brr_strv_free(a->cache_from);
   brr_strv_free(a->cache_to);
-  brr_strv_free(a->labels);
   brr_strv_free(a->secrets);
   free(a->metadata);
   memset(a, 0, sizeof *a);

@@ -81,14 +81,18 @@ static void plan_spec(commit_task *c, const brr_pushspec *ps) {
     free(tag);
   }
   if (ps->push && !rt->steps[c->step].multi_platform) {
+    /* buildrunner names the image by its short id, as the legacy builder reports it:
+     * "<step>/6f550067993b": {"docker:image": "6f550067993b", ...} */
+    char *short_id = brr_xstrndup(brr_startswith(c->image, "sha256:") ? c->image + 7 : c->image, 12);
     brr_value *props = brr_val_map(rt->arena, BRR_MARK_NONE);
     brr_val_map_sets(rt->arena, props, "type", brr_val_str(rt->arena, BRR_MARK_NONE, "docker-image"));
-    brr_val_map_sets(rt->arena, props, "docker:image", brr_val_str(rt->arena, BRR_MARK_NONE, c->image));
+    brr_val_map_sets(rt->arena, props, "docker:image", brr_val_str(rt->arena, BRR_MARK_NONE, short_id));
     brr_val_map_sets(rt->arena, props, "docker:repository", brr_val_str(rt->arena, BRR_MARK_NONE, repo));
     brr_val_map_sets(rt->arena, props, "docker:tags", tags);
-    char *key = brr_xasprintf("%s/%s", rt->cfg->steps[c->step].name.s, c->image);
+    char *key = brr_xasprintf("%s/%s", rt->cfg->steps[c->step].name.s, short_id);
     brr_val_map_sets(rt->arena, rt->artifacts, key, props);
     free(key);
+    free(short_id);
   } else if (ps->push) {
     add_mp_artifact(c, repo, tags);
   }

@@ -94,6 +94,7 @@ static void on_built(void *ud, const brr_engine_result *res) {
     return;
   }
   brr_runtime_set(&p->rt->steps[p->step].post_build_image, res->id);
+  brr_runtime_generated(p->rt, res->id);
   /* the run's image is now a layer of the post-build image: it goes when that one does (the
    * engine refuses to remove an image with children) */
   brr_engine_untrack(p->rt->engine, BRR_ENGINE_IMAGE, p->rt->steps[p->step].run_image);

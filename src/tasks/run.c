@@ -494,6 +494,7 @@ static void on_committed(void *ud, const brr_engine_result *res) {
   brr_run_task *r = ud;
   if (!brr_run_ok(r, res)) return;
   brr_runtime_set(&r->rt->steps[r->step].run_image, res->id);
+  brr_runtime_generated(r->rt, res->id);
   brr_task_log(r->task, BRR_LOG_INFO, "Resulting build container image: %.19s", res->id);
   brr_run_next(r);
 }

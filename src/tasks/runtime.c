@@ -1,9 +1,11 @@
 /* The runtime of one run: what the tasks share, the task factory, and the end of the run
  * (artifacts.json, teardown, removal of every Docker object but the build's products). */
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 
@@ -37,9 +39,12 @@ int brr_runtime_new(uv_loop_t *loop, const brr_config *cfg, const brr_graph *g,
   brr_val_map_sets(rt->arena, rt->artifacts, "build.log", log);
   rt->steps = brr_xcalloc(cfg->n_steps ? cfg->n_steps : 1, sizeof(brr_step_state));
   rt->native_platform = brr_native_platform();
+  rt->started_ms = brr_wall_ms();
 
   const char *tmp_root = cfg->global.temp_dir && *cfg->global.temp_dir ? cfg->global.temp_dir : "/tmp";
-  char *tmpl = brr_path_join(tmp_root, "brr-XXXXXX");
+  /* named by its owner, so a later run can tell one a killed brr left (brr_runtime_sweep_temp) */
+  char *tmpl = brr_xasprintf("%s/%s%ld.%llu.XXXXXX", tmp_root, BRR_RUNTIME_TEMP_PREFIX, (long)getpid(),
+                             brr_proc_start_time((long)getpid()));
   if (brr_mkdir_p(tmp_root, 0755) != 0 || !mkdtemp(tmpl)) {
     brr_diag_error(d, BRR_MARK_NONE, NULL, "cannot make a temporary directory under %s: %s",
                    tmp_root, strerror(errno));
@@ -102,6 +107,44 @@ void brr_runtime_keep_image(brr_runtime *rt, const char *image) {
   BRR_VEC_PUSH(rt->keep, rt->n_keep, rt->cap_keep, brr_xstrdup(image));
 }
 
+void brr_runtime_generated(brr_runtime *rt, const char *id) {
+  if (!id || !*id) return;
+  for (size_t i = 0; i < rt->n_generated; i++)
+    if (!strcmp(rt->generated[i], id)) return;
+  BRR_VEC_PUSH(rt->generated, rt->n_generated, rt->cap_generated, brr_xstrdup(id));
+}
+
+int brr_runtime_sweep_temp(const char *tmp_root, void (*cb)(void *ud, const char *path), void *ud) {
+  DIR *d = opendir(tmp_root && *tmp_root ? tmp_root : "/tmp");
+  if (!d) return 0;
+  int n = 0;
+  char host[256];
+  if (gethostname(host, sizeof host) != 0) snprintf(host, sizeof host, "localhost");
+  host[sizeof host - 1] = '\0';
+  for (struct dirent *de; (de = readdir(d)) != NULL;) {
+    long pid = 0;
+    unsigned long long start = 0;
+    int used = 0;
+    if (!brr_startswith(de->d_name, BRR_RUNTIME_TEMP_PREFIX) ||
+        sscanf(de->d_name + strlen(BRR_RUNTIME_TEMP_PREFIX), "%ld.%llu.%n", &pid, &start, &used) != 2 ||
+        used == 0)
+      continue;
+    /* the same rule as for engine objects: that process (pid and start time) is gone */
+    char *owner = brr_xasprintf("%s:%ld:%llu", host, pid, start);
+    bool gone = brr_owner_check(owner) == BRR_OWNER_GONE;
+    free(owner);
+    if (!gone) continue;
+    char *path = brr_path_join(tmp_root && *tmp_root ? tmp_root : "/tmp", de->d_name);
+    if (brr_rm_rf(path) == 0) {
+      n++;
+      if (cb) cb(ud, path);
+    }
+    free(path);
+  }
+  closedir(d);
+  return n;
+}
+
 bool brr_runtime_should_pull(const brr_runtime *rt, brr_tri pull, const char *image) {
   if (rt->opts.local_images) return false;
   if (pull != BRR_UNSET) return pull == BRR_TRUE;
@@ -138,9 +181,18 @@ int brr_runtime_factory(void *ud, const brr_graph *g, size_t node, brr_task **ou
 
 /* ---- the end of the run ---- */
 
+/* The generated images and the tags given for the user stay (buildrunner keeps them). */
+static void keep_images(brr_runtime *rt) {
+  for (size_t i = 0; i < rt->n_keep; i++) brr_engine_untrack(rt->engine, BRR_ENGINE_IMAGE, rt->keep[i]);
+  for (size_t i = 0; i < rt->n_generated; i++)
+    brr_engine_untrack(rt->engine, BRR_ENGINE_IMAGE, rt->generated[i]);
+}
+
 void brr_runtime_abort(void *ud) {
   brr_runtime *rt = ud;
   if (!rt->engine) return;
+  /* no time to tell a generated image from a cache hit: every one stays */
+  keep_images(rt);
   brr_engine_cleanup_sync(rt->engine);
   /* the process leaves next: no ssh of an ssh:// engine may outlive it */
   brr_engine_close_transport(rt->engine);
@@ -180,10 +232,69 @@ static void on_cleanup(void *ud, const brr_engine_result *res) {
     brr_bus_log(rt->bus, BRR_LOG_WARNING, NULL, "cleanup: %s", res->error ? res->error : "failed");
 }
 
+/* RFC 3339 time as the engine writes it ("2026-12-06T05:07:07.18987615Z") in ms since the
+ * epoch, or -1. */
+static int64_t rfc3339_ms(const char *s) {
+  struct tm tm = {0};
+  int ms = 0, n = 0;
+  if (!s || sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+                   &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &n) != 6)
+    return -1;
+  const char *p = s + n;
+  if (*p == '.') {
+    int digits = 0;
+    for (p++; *p >= '0' && *p <= '9'; p++)
+      if (digits++ < 3) ms = ms * 10 + (*p - '0');
+    for (; digits < 3; digits++) ms *= 10;
+  }
+  if (*p != 'Z') return -1;   /* the engine writes UTC */
+  tm.tm_year -= 1900;
+  tm.tm_mon -= 1;
+  time_t t = timegm(&tm);
+  return t == (time_t)-1 ? -1 : (int64_t)t * 1000 + ms;
+}
+
+typedef struct generated_check {
+  brr_runtime *rt;
+  char *id;
+} generated_check;
+
+static void start_removal(brr_runtime *rt) { brr_engine_cleanup(rt->engine, on_cleanup, rt); }
+
+/* --cleanup-images: an image made before the run began (a cache hit, a base image) stays,
+ * and so do the names brr gave it (removing its last name would remove it). */
+static void generated_inspected(void *ud, const brr_engine_result *res) {
+  generated_check *g = ud;
+  brr_runtime *rt = g->rt;
+  const cJSON *created = res->status ? NULL : cJSON_GetObjectItemCaseSensitive(res->json, "Created");
+  int64_t ms = cJSON_IsString(created) ? rfc3339_ms(created->valuestring) : -1;
+  if (ms >= 0 && ms >= rt->started_ms) brr_engine_track(rt->engine, BRR_ENGINE_IMAGE, g->id);
+  else brr_engine_untrack(rt->engine, BRR_ENGINE_IMAGE, g->id);
+  free(g->id);
+  free(g);
+  if (--rt->finish_pending == 0) start_removal(rt);
+}
+
+static void check_generated(brr_runtime *rt, const char *ref) {
+  generated_check *g = brr_xcalloc(1, sizeof *g);
+  g->rt = rt;
+  g->id = brr_xstrdup(ref);
+  rt->finish_pending++;
+  brr_engine_image_inspect(rt->engine, g->id, generated_inspected, g);
+}
+
 static void start_engine_cleanup(brr_runtime *rt) {
-  if (!rt->opts.cleanup_images)
-    for (size_t i = 0; i < rt->n_keep; i++) brr_engine_untrack(rt->engine, BRR_ENGINE_IMAGE, rt->keep[i]);
-  brr_engine_cleanup(rt->engine, on_cleanup, rt);
+  if (!rt->opts.cleanup_images) {
+    keep_images(rt);
+    start_removal(rt);
+    return;
+  }
+  /* the generated ids, and the names given for commit and push entries */
+  rt->finish_pending = 1;
+  for (size_t i = 0; i < rt->n_generated; i++) check_generated(rt, rt->generated[i]);
+  for (size_t i = 0; i < rt->n_keep; i++)
+    if (!brr_startswith(rt->keep[i], "sha256:")) check_generated(rt, rt->keep[i]);
+  if (--rt->finish_pending == 0) start_removal(rt);
 }
 
 static void on_state_finished(brr_runtime *rt) {
@@ -232,6 +343,8 @@ void brr_runtime_free(brr_runtime *rt) {
   brr_strv_free(rt->docker_env);
   for (size_t i = 0; i < rt->n_keep; i++) free(rt->keep[i]);
   free(rt->keep);
+  for (size_t i = 0; i < rt->n_generated; i++) free(rt->generated[i]);
+  free(rt->generated);
   brr_strmap_free(&rt->committed);
   if (rt->temp_dir) {
     brr_rm_rf(rt->temp_dir);

@@ -296,7 +296,11 @@ static void on_built(void *ud, const brr_engine_result *res) {
     free(r->build_ctx);
     r->build_ctx = NULL;
   }
-  if (res->status == 0 && res->id) brr_runtime_set(&cur(r)->image, res->id);
+  if (res->status == 0 && res->id) {
+    brr_runtime_set(&cur(r)->image, res->id);
+    brr_runtime_generated(r->rt, res->id);
+    brr_task_log(r->task, BRR_LOG_INFO, "Built image %s for service \"%s\"", res->id, cur(r)->cfg->name.s);
+  }
   if (!brr_run_ok(r, res)) return;
   svc_next(r);
 }

@@ -97,11 +97,15 @@ check 'grep "nocache |" "$WORK/out" | grep -q "Running in"' "no-cache runs the R
 check '! grep "nocache |" "$WORK/out" | grep -q "Using cache"' "... without the cache"
 check 'grep "cached  *|" "$WORK/out" | grep -q "Using cache"' "without no-cache the builder's cache is used"
 
-# --cleanup-images: what the build made goes at the end
+# --cleanup-images: what the build made goes at the end, and the names brr gave it
 drop_kept
 run_brr "$P" --steps inline,nocache --cleanup-images
 check '[ "$RC" = 0 ]' "a run with --cleanup-images succeeds"
-check '[ -z "$(docker images -q --filter "label=$LABEL")" ]' "--cleanup-images leaves no image of the run"
+nocache_id=$(grep "nocache *|" "$WORK/out" | grep -oE "Built image sha256:[0-9a-f]{64}" | awk '{print $3}')
+check '[ -n "$nocache_id" ] && ! docker image inspect "$nocache_id" >/dev/null 2>&1' \
+  "--cleanup-images removes the image the run built"
+check '[ -z "$(docker images -q "$N-nocache:v1")" ] && [ -z "$(docker images -q "$N-inline:v1")" ]' \
+  "... and the names the run gave"
 no_leftovers "" "after --cleanup-images"
 
 # failures: the builder's own message, and nothing left
@@ -133,6 +137,7 @@ extra_cleanup+=("docker rmi $N-local-only:v1")
 run_brr "$P" -f pull.yaml
 check '[ "$RC" = 1 ]' "pull: true pulls even an image that exists locally (and fails offline)"
 check 'grep -qiE "pull access denied|no such host|registry-1.docker.io" "$WORK/out"' "... the error is the pull's"
+docker rmi "$N-local-only:v1" >/dev/null
 
 cat >"$P/config.yaml" <<EOF
 steps:

@@ -96,7 +96,9 @@ assert [p.rsplit(":", 1)[1] for p in a["docker:platforms"]] == ids, a
 PY' "artifacts.json has the multi-platform entry (platforms and 12-character digests)"
 
 no_leftovers "($REG/)?$N-[a-z0-9]+:.*" "after the multi-platform run"
-check '! docker images --filter "label=$LABEL" --format "{{.Repository}}" | grep -qE "buildrunner-mp-|brr-mp-"' \
+# the per-platform images are named by the run's uuid (in the pushed refs): none is left
+uuids=$(grep -oE "Pushed [^ ]*buildrunner-mp-[^:]*:[0-9a-f-]{36}" "$WORK/out" | grep -oE "[0-9a-f-]{36}$" | sort -u)
+check '[ -n "$uuids" ] && ! docker images --format "{{.Repository}}:{{.Tag}}" | grep -F -- "$uuids"' \
   "no per-platform image of this run is left"
 drop_kept
 

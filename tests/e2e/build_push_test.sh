@@ -70,6 +70,25 @@ done
 check 'grep -q "v2" <(manifest_puts "$N-single") && grep -q "stable" <(manifest_puts "$N-single")' \
   "every tag of the spec was pushed, the build tag and the global moving-tags included"
 
+# artifacts.json in buildrunner's form (spec §9.8): the single-platform image by its
+# 12-character id, key "<step>/<id>"; the multi-platform one by repository, short digests
+single_id=$(grep "single *|" "$WORK/out" | grep -oE "Built image sha256:[0-9a-f]{64}" | awk '{print $3}')
+check 'python3 - "$P/buildrunner.results/artifacts.json" "$single_id" "$R1/$N-single" "$R1/$N-multi" <<"PY"
+import json, re, sys
+a = json.load(open(sys.argv[1]))
+short = sys.argv[2][len("sha256:"):][:12]
+assert re.fullmatch("[0-9a-f]{12}", short), sys.argv[2]
+keys = [k for k in a if k.startswith("single/")]
+assert keys == ["single/" + short], keys
+e = a["single/" + short]
+assert e["type"] == "docker-image" and e["docker:image"] == short, e
+assert e["docker:repository"] == sys.argv[3] and "v1" in e["docker:tags"], e
+m = a[sys.argv[4]]
+ids = m["docker:image"].split(",")
+assert len(ids) == 2 and all(re.fullmatch("[0-9a-f]{12}", i) for i in ids), m
+assert [p.split(":")[1] for p in m["docker:platforms"]] == ids, m
+PY' "artifacts.json names images as buildrunner does (<step>/<12 hex>, short digests)"
+
 # pulled back: the single image by both kinds of tag, the multi-platform one for each platform
 docker rmi "$R1/$N-single:v1" "$R1/$N-single:latest" >/dev/null 2>&1
 check '[ "$(docker run --rm "$R1/$N-single:latest" cat /which 2>/dev/null)" = "single-$ID" ]' "latest pulls back the image"

@@ -60,6 +60,8 @@ static int setup(void **state) {
       "case \"$FAKE_MODE\" in\n"
       "fail) echo 'ERROR: failed to solve: process \"/bin/sh -c false\" did not complete' >&2; exit 1;;\n"
       "hang) sh -c 'sleep 60' & echo $! > \"$(dirname \"$meta\")/grandchild\"; sleep 60;;\n"
+      /* the docker driver's --load: the image id only, as containerimage.digest */
+      "load) printf '{\"containerimage.digest\":\"sha256:i1\"}' > \"$meta\"; exit 0;;\n"
       "esac\n"
       "printf '{\"containerimage.digest\":\"sha256:d1\",\"containerimage.config.digest\":\"sha256:c1\"}' > \"$meta\"\n"
       "printf 'last line without newline' >&2\n";
@@ -102,7 +104,7 @@ static void test_argv(void **state) {
   const char *secrets[] = {"id=s,src=/f", NULL};
   const char *from[] = {"type=registry,ref=r/c", NULL};
   const char *to[] = {"type=inline", NULL};
-  const char *labels[] = {"brr.managed=1", NULL};
+  const char *labels[] = {"org.example=1", NULL};
   brr_buildx_opts o = {0};
   o.docker = "docker";
   o.context = "/ctx";
@@ -126,12 +128,23 @@ static void test_argv(void **state) {
                       "docker buildx build /ctx --tag t:1 --platform linux/amd64 --load --progress plain "
                       "--metadata-file /m.json --file /tmp/Df --builder b1 --target stage2 --no-cache --pull "
                       "--build-arg A=1 --build-arg DOCKER_REGISTRY=r --secret id=s,src=/f "
-                      "--cache-from type=registry,ref=r/c --cache-to type=inline --label brr.managed=1");
+                      "--cache-from type=registry,ref=r/c --cache-to type=inline --label org.example=1");
   brr_buf_free(&b);
   brr_strv_free(v);
+  /* --load needs no tag: the image id comes from the metadata file */
   o.tag = NULL;
+  o.labels = NULL;
+  v = brr_buildx_argv(&o);
+  assert_non_null(v);
+  for (char **p = v; *p; p++) assert_string_not_equal(*p, "--tag");
+  brr_strv_free(v);
+  /* a push needs its name */
+  o.push = true;
   assert_null(brr_buildx_argv(&o));
   assert_null(brr_buildx_build(&loop, &o));
+  o.push = false;
+  o.metadata_file = NULL;
+  assert_null(brr_buildx_argv(&o));
 }
 
 static void test_success_lines_and_metadata(void **state) {
@@ -158,6 +171,32 @@ static void test_success_lines_and_metadata(void **state) {
   assert_non_null(strstr(args.data, "--push"));
   /* the metadata file is removed once read */
   assert_int_not_equal(access(meta, F_OK), 0);
+  brr_buf_free(&args);
+  free(args_path);
+  seen_free(&s);
+  free(docker), free(meta);
+}
+
+/* An untagged --load (single-platform builds): no --tag, and the docker driver's metadata
+ * names the image id containerimage.digest. */
+static void test_untagged_load_takes_the_image_id(void **state) {
+  (void)state;
+  setenv("FAKE_MODE", "load", 1);
+  seen s = {0};
+  char *docker, *meta;
+  brr_buildx_opts o = base_opts(&s, &docker, &meta);
+  o.tag = NULL;
+  o.push = false;
+  assert_non_null(brr_buildx_build(&loop, &o));
+  while (!s.done) uv_run(&loop, UV_RUN_ONCE);
+  assert_int_equal(s.status, 0);
+  assert_string_equal(s.image, "sha256:i1");
+  char *args_path = brr_path_join(dir, "args");
+  brr_buf args = BRR_BUF_INIT;
+  assert_int_equal(brr_read_file(args_path, &args), 0);
+  assert_non_null(strstr(args.data, "--load"));
+  assert_null(strstr(args.data, "--tag"));
+  assert_null(strstr(args.data, "--label"));
   brr_buf_free(&args);
   free(args_path);
   seen_free(&s);
@@ -246,6 +285,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       T(test_argv),
       T(test_success_lines_and_metadata),
+      T(test_untagged_load_takes_the_image_id),
       T(test_failure_reports_the_error_line),
       T(test_missing_cli),
       T(test_cancel_kills_the_group),

@@ -6,6 +6,8 @@
 #include <cmocka.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "brr/util.h"
 
@@ -100,11 +102,46 @@ static void test_uuid4(void **state) {
   free(b);
 }
 
+/* Owners: this process is alive, a child that exited is gone, the same pid with another start
+ * time is gone (a reused pid), another host or a malformed string is left alone. */
+static void test_owner(void **state) {
+  (void)state;
+  char *me = brr_owner_self();
+  char *host = NULL;
+  long pid = 0;
+  unsigned long long start = 0;
+  assert_int_equal(brr_owner_parse(me, &host, &pid, &start), 0);
+  assert_int_equal(pid, (long)getpid());
+  assert_true(start > 0);
+  assert_int_equal(brr_owner_check(me), BRR_OWNER_ALIVE);
+
+  char *reused = brr_xasprintf("%s:%ld:%llu", host, pid, start + 1);
+  assert_int_equal(brr_owner_check(reused), BRR_OWNER_GONE);
+  pid_t child = fork();
+  if (child == 0) _exit(0);
+  assert_true(child > 0);
+  assert_int_equal(waitpid(child, NULL, 0), child);
+  char *dead = brr_xasprintf("%s:%ld:%llu", host, (long)child, start);
+  assert_int_equal(brr_owner_check(dead), BRR_OWNER_GONE);
+  char *elsewhere = brr_xasprintf("not-%s.example:%ld:%llu", host, (long)child, start);
+  assert_int_equal(brr_owner_check(elsewhere), BRR_OWNER_UNKNOWN);
+  assert_int_equal(brr_owner_check("garbage"), BRR_OWNER_UNKNOWN);
+  assert_int_equal(brr_owner_check("h:12x:3"), BRR_OWNER_UNKNOWN);
+  assert_int_equal(brr_owner_check(NULL), BRR_OWNER_UNKNOWN);
+  char *h2 = NULL;
+  assert_int_equal(brr_owner_parse("a:b:1:2", &h2, &pid, &start), 0);
+  assert_string_equal(h2, "a:b");
+  assert_int_equal(pid, 1);
+  assert_int_equal(start, 2);
+  free(h2);
+  free(me), free(host), free(reused), free(dead), free(elsewhere);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_buf),     cmocka_unit_test(test_arena), cmocka_unit_test(test_pyfloat),
       cmocka_unit_test(test_strings), cmocka_unit_test(test_paths),
-      cmocka_unit_test(test_uuid4),
+      cmocka_unit_test(test_uuid4),   cmocka_unit_test(test_owner),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -29,6 +29,7 @@ setup() {
   TEST_ID=$NAME-$$-$RANDOM
   LABEL="brr.e2e=$TEST_ID"
   WORK=$(mktemp -d "${TMPDIR:-/tmp}/brr-e2e-$NAME.XXXXXX")
+  T0=$(date +%s)
   DIR=$WORK/project
   OUT=$WORK/out.log
   cp -a "$BRR_SOURCE_DIR/tests/e2e/run/$NAME" "$DIR"
@@ -53,6 +54,10 @@ teardown() {
   ids=$(docker images -q --filter "label=$LABEL" 2>/dev/null | sort -u || true)
   [ -z "$ids" ] || docker rmi -f $ids >/dev/null 2>&1 || true
   for c in "${EXTRA_CLEANUP[@]}"; do eval "$c" >/dev/null 2>&1 || true; done
+  # brr keeps the images it builds (they carry no label): the ones this test made go
+  for ids in $(reported_ids); do
+    made_since_start "$ids" && docker rmi -f "$ids" >/dev/null 2>&1
+  done
   # BRR_E2E_KEEP=1 keeps the work directory (project, brr's output) of a failed test
   if [ $rc -ne 0 ] && [ "${BRR_E2E_KEEP:-}" = 1 ]; then echo "kept $WORK" >&2; else rm -rf "$WORK"; fi
   exit $rc
@@ -63,6 +68,7 @@ brr_run() {
   set +e
   "$BRR" -d "$DIR" --container-labels "$LABEL${EXTRA_LABELS:+,$EXTRA_LABELS}" "$@" >"$OUT" 2>&1
   RC=$?
+  cat "$OUT" >>"$WORK/all"
   set -e
   sanitizer_guard
 }
@@ -119,3 +125,15 @@ expect_no_images() {
 }
 
 results() { echo "$DIR/buildrunner.results"; }
+
+# The image ids brr reported building in this test's runs.
+reported_ids() {
+  cat "$WORK/all" "$OUT" 2>/dev/null | grep -ohE "Built image sha256:[0-9a-f]{64}" | awk '{print $3}' | sort -u || true
+}
+
+# made_since_start ID: the image exists and was created after this test began.
+made_since_start() {
+  local c
+  c=$(docker image inspect -f '{{.Created}}' "$1" 2>/dev/null) || return 1
+  [ "$(date -d "$c" +%s)" -ge "$T0" ]
+}

@@ -38,7 +38,8 @@ expect_no_leftovers
 # no engine at the socket: 69 (unavailable), with the socket's error, not curl's "port 80"
 DOCKER_HOST="unix://$WORK/no-engine.sock" brr_run -f unknown-image.yaml
 expect_rc 69
-expect_out "connect to the Docker engine: cannot connect to the socket: No such file or directory"
+expect_out "cannot connect to the Docker engine at unix://$WORK/no-engine.sock (from DOCKER_HOST): No such file or directory"
+expect_no_out "cleanup:"
 expect_no_out "localhost port 80"
 brr_run -f unknown-service-image.yaml
 expect_rc 1

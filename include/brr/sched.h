@@ -47,6 +47,9 @@ void brr_task_done(brr_task *t, int status, const char *error);
 /* Raw output bytes of the task (any chunking): split into whole lines, prefixed by step. */
 void brr_task_output(brr_task *t, const char *source, int stream, const char *data, size_t len);
 void brr_task_log(brr_task *t, brr_log_level level, const char *fmt, ...) BRR_PRINTF(3, 4);
+/* A phase of the task begins (`end` false) or ends: "pull", "create", "source", "command",
+ * "artifacts", "commit", "push". For the trace; phases of one task may nest, not overlap. */
+void brr_task_phase(brr_task *t, const char *phase, bool end);
 
 /* Make the task for node `node` of `g`. Returning 0 with *out == NULL means the node has no
  * work (it succeeds at once). */

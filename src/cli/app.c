@@ -55,6 +55,19 @@ static void cli_to_load_opts(const brr_cli *cli, gen_out *gen, brr_load_opts *o)
 /* diagnostics follow the same colour rules as the run's output (docs/output.md) */
 static bool stderr_color(const brr_cli *cli) { return brr_ui_color_enabled(STDERR_FILENO, cli->no_color); }
 
+/* On GitHub Actions every configuration error also becomes an annotation at its line, on
+ * stdout where the runner reads workflow commands. */
+static void github_annotations(const brr_diags *d) {
+  if (brr_ui_ci_detect() != BRR_CI_GITHUB) return;
+  for (size_t i = 0; i < d->n; i++) {
+    const brr_diag *x = &d->v[i];
+    if (x->level != BRR_DIAG_ERROR) continue;
+    char *msg = x->path ? brr_xasprintf("%s: %s", x->path, x->msg) : brr_xstrdup(x->msg);
+    brr_ui_github_error(stdout, x->mark.file, x->mark.line, x->mark.col, "brr: configuration error", msg);
+    free(msg);
+  }
+}
+
 /* Load and validate; diagnostics (warnings too) go to stderr. Returns 0 or the exit code. */
 static int load_config(const brr_cli *cli, brr_config **cfg) {
   brr_load_opts opts;
@@ -63,6 +76,7 @@ static int load_config(const brr_cli *cli, brr_config **cfg) {
   brr_diags d = BRR_DIAGS_INIT;
   int rc = brr_config_load(&opts, cfg, &d);
   brr_diags_print(&d, stderr, stderr_color(cli));
+  github_annotations(&d);
   int code = rc == 0 ? 0 : brr_diags_exit_code(&d);
   if (rc != 0 && code == 0) code = BRR_EXIT_CONFIG;
   brr_diags_free(&d);
@@ -88,6 +102,7 @@ static int compile_graph(const brr_cli *cli, const brr_config *cfg, brr_graph **
     if (brr_streq(d.v[i].mark.file, cfg->project_file))
       brr_diag_set_snippet(&d.v[i], cfg->project_text, cfg->project_text_len);
   brr_diags_print(&d, stderr, stderr_color(cli));
+  github_annotations(&d);
   int code = rc == 0 ? 0 : brr_diags_exit_code(&d);
   brr_diags_free(&d);
   if (rc != 0) return code ? code : BRR_EXIT_CONFIG;

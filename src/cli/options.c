@@ -7,6 +7,7 @@
 
 #include "brr/cli.h"
 #include "brr/diag.h"
+#include "brr/ui.h"
 #include "brr/util.h"
 
 enum {
@@ -34,6 +35,8 @@ enum {
   OPT_WITH_DEPS,
   OPT_GRAPH,
   OPT_PROGRESS,
+  OPT_HEARTBEAT,
+  OPT_TRACE,
 };
 
 typedef struct opt_def {
@@ -84,6 +87,8 @@ static const opt_def OPTS[] = {
     {"security-scan-max-score-threshold", OPT_SS_MAX_SCORE, required_argument, "X", "Security scan", "override security-scan.max-score-threshold", SCAN_PENDING},
 
     {"progress", OPT_PROGRESS, required_argument, "MODE", "Output", "auto|tty|plain|ci|json (default: $BRR_PROGRESS or auto)", NULL},
+    {"heartbeat", OPT_HEARTBEAT, required_argument, "S", "Output", "ci mode: a line naming the running steps every S seconds while output is held (default: $BRR_HEARTBEAT or 30; 0: none)", NULL},
+    {"trace", OPT_TRACE, required_argument, "FILE", "Output", "write a Chrome trace of the run to FILE (default: trace.json in the results directory)", NULL},
     {"no-color", OPT_NO_COLOR, no_argument, NULL, "Output", "no colours (NO_COLOR is honoured too)", NULL},
     {"disable-timestamps", OPT_DISABLE_TIMESTAMPS, no_argument, NULL, "Output", "no timestamps on the console", NULL},
     {"debug", 'x', no_argument, NULL, "Output", "show debug messages", NULL},
@@ -243,6 +248,14 @@ int brr_cli_parse(brr_cli *cli, int argc, char **argv, FILE *err) {
     case OPT_WITH_DEPS: cli->with_deps = true; break;
     case OPT_GRAPH: cli->graph = optarg ? optarg : "text"; break;
     case OPT_PROGRESS: cli->progress = optarg; break;
+    case OPT_HEARTBEAT:
+      if (brr_ui_heartbeat_choose(optarg, &cli->heartbeat_s) != 0)
+        return usage_error(err, "--heartbeat needs a number of seconds, got '%s'", optarg);
+      break;
+    case OPT_TRACE:
+      if (!*optarg) return usage_error(err, "%s", "--trace needs a file name");
+      cli->trace = optarg;
+      break;
     case ':': {
       const opt_def *o = find_opt(optopt);
       if (o) return usage_error(err, "option --%s needs a value", o->name);
@@ -263,6 +276,9 @@ int brr_cli_parse(brr_cli *cli, int argc, char **argv, FILE *err) {
     const char *env = getenv("BRR_PROGRESS");
     if (env && *env) cli->progress = env;
   }
+  if (!(cli->used_mask & (1ull << (find_opt(OPT_HEARTBEAT) - OPTS))) &&
+      brr_ui_heartbeat_choose(NULL, &cli->heartbeat_s) != 0)
+    return usage_error(err, "BRR_HEARTBEAT needs a number of seconds, got '%s'", getenv("BRR_HEARTBEAT"));
   if (cli->progress) {
     static const char *modes[] = {"auto", "tty", "plain", "ci", "json"};
     bool ok = false;

@@ -75,6 +75,8 @@ int brr_cli_run(const brr_cli *cli, brr_config *cfg, brr_graph *g) {
   uo.timestamps = !cli->disable_timestamps;
   uo.debug = cli->debug;
   uo.results_dir = cfg->results_dir;
+  uo.heartbeat_s = cli->heartbeat_s;
+  uo.trace_path = cli->trace;
   brr_ui *ui = brr_ui_new(bus, &uo);
   if (!ui) {
     fprintf(stderr, "brr: error: cannot write logs in %s: %s\n", cfg->results_dir, strerror(errno));

@@ -161,6 +161,22 @@ int brr_progress_choose(const char *flag, brr_progress *out) {
   return 0;
 }
 
+int brr_ui_heartbeat_choose(const char *flag, int *out) {
+  const char *s = flag;
+  if (!s) {
+    s = getenv("BRR_HEARTBEAT");
+    if (!s || !*s) {
+      *out = 0;
+      return 0;
+    }
+  }
+  char *end;
+  long v = strtol(s, &end, 10);
+  if (*s == '\0' || *end != '\0' || v < 0 || v > 86400) return BRR_EINVAL;
+  *out = v == 0 ? -1 : (int)v;
+  return 0;
+}
+
 static bool env_set(const char *name) {
   const char *v = getenv(name);
   return v && *v;

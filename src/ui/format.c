@@ -219,3 +219,75 @@ void ui_fmt_summary(brr_ui *ui, brr_buf *b, bool color) {
   UI_SGR_RESET(b, color);
   brr_buf_putc(b, '\n');
 }
+
+/* Markdown table cells: a '|' would end the cell, a newline the row. */
+static void md_cell(brr_buf *b, const char *s) {
+  for (; s && *s; s++) {
+    if (*s == '|') brr_buf_puts(b, "\\|");
+    else if (*s == '\n' || *s == '\r') brr_buf_putc(b, ' ');
+    else brr_buf_putc(b, *s);
+  }
+}
+
+static const char *status_mark(brr_status s) {
+  switch (s) {
+  case BRR_STATUS_SUCCEEDED: return "\xe2\x9c\x85";   /* check mark */
+  case BRR_STATUS_FAILED: return "\xe2\x9d\x8c";      /* cross mark */
+  case BRR_STATUS_CANCELED: return "\xe2\x9a\xa0\xef\xb8\x8f";  /* warning sign */
+  default: return "\xe2\x8f\xad\xef\xb8\x8f";         /* next track: skipped */
+  }
+}
+
+void ui_fmt_markdown(brr_ui *ui, brr_buf *b, const char *const *critical, size_t n_critical) {
+  brr_buf_printf(b, "### brr: %s\n\n", ui->exit_code == 0 ? "Build SUCCESS" : "Build ERROR");
+  brr_buf_puts(b, "| Step | Status | Ran | Waited | Details |\n|---|---|---:|---:|---|\n");
+  for (size_t i = 0; i < ui->n_steps; i++) {
+    const ui_step *st = ui->steps[i];
+    brr_status s = ui_step_status(st);
+    brr_buf_puts(b, "| ");
+    md_cell(b, st->name);
+    brr_buf_printf(b, " | %s %s | ", status_mark(s), brr_status_name(s));
+    if (st->n_started) ui_fmt_duration(b, ui_step_span_s(st));
+    else brr_buf_putc(b, '-');
+    brr_buf_puts(b, " | ");
+    if (st->n_started) ui_fmt_duration(b, st->wait_s);
+    else brr_buf_putc(b, '-');
+    brr_buf_puts(b, " | ");
+    md_cell(b, st->error ? st->error : s == BRR_STATUS_SKIPPED ? st->skip_reason : NULL);
+    brr_buf_puts(b, " |\n");
+  }
+  brr_buf_puts(b, "\nWall time ");
+  ui_fmt_duration(b, ui->wall_s);
+  brr_buf_puts(b, ", sum of step times ");
+  ui_fmt_duration(b, ui->sum_s);
+  brr_buf_puts(b, ", critical path ");
+  ui_fmt_duration(b, ui->critical_s);
+  int jobs = ui->jobs > 0 ? ui->jobs : 1;
+  brr_buf_printf(b, ", parallelism %.2fx (%d job%s).\n", ui->wall_s > 0 ? ui->sum_s / ui->wall_s : 0.0, jobs,
+                 jobs == 1 ? "" : "s");
+  if (n_critical) {
+    brr_buf_puts(b, "\nCritical path: ");
+    for (size_t i = 0; i < n_critical; i++) brr_buf_printf(b, "%s`%s`", i ? " \xe2\x86\x92 " : "", critical[i]);
+    brr_buf_puts(b, "\n");
+  }
+  for (size_t i = 0; i < ui->n_steps; i++) {
+    const ui_step *st = ui->steps[i];
+    if (!st->n_failed) continue;
+    brr_buf_puts(b, "\n<details open><summary>");
+    md_cell(b, st->name);
+    brr_buf_puts(b, " failed: ");
+    md_cell(b, st->error ? st->error : "failed");
+    brr_buf_puts(b, "</summary>\n\n```text\n");
+    size_t first = (st->tail_next + UI_TAIL - st->tail_n) % UI_TAIL;
+    for (size_t k = 0; k < st->tail_n; k++) {
+      const brr_buf *line = &st->tail[(first + k) % UI_TAIL];
+      /* a line of backticks would end the block early */
+      const char *t = line->data ? line->data : "";
+      if (brr_startswith(t, "```")) brr_buf_putc(b, ' ');
+      brr_buf_append(b, t, line->len);
+      brr_buf_putc(b, '\n');
+    }
+    brr_buf_puts(b, "```\n</details>\n");
+  }
+  brr_buf_putc(b, '\n');
+}

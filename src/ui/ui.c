@@ -2,6 +2,7 @@
  * status line, the CI groups and the summary need), and hands every event to the chosen
  * renderer and to the results-dir logs. Also the writer all renderers share. */
 #include <errno.h>
+#include <stdio.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,6 +59,8 @@ static ui_step *step_get(brr_ui *ui, const char *name, bool pad) {
 static void step_free(ui_step *st) {
   free(st->name);
   free(st->error);
+  free(st->skip_reason);
+  free(st->file);
   for (size_t i = 0; i < UI_TAIL; i++) brr_buf_free(&st->tail[i]);
   free(st);
 }
@@ -107,6 +110,8 @@ static void track_end(brr_ui *ui, const brr_event *ev, ui_step *st) {
   }
   if (ev->status != BRR_STATUS_SKIPPED) st->sum_s += ev->duration;
   if (ev->ts_ms > st->last_end_ms) st->last_end_ms = ev->ts_ms;
+  if (ev->status == BRR_STATUS_SKIPPED && !st->skip_reason && ev->text)
+    st->skip_reason = brr_xstrdup(ev->text);
   if (ev->status == BRR_STATUS_FAILED && !st->error) {
     const char *why = ev->text ? ev->text : "failed";
     st->error = ev->node ? brr_xasprintf("%s: %s", ev->node, why) : brr_xstrdup(why);
@@ -122,13 +127,19 @@ static void track(brr_ui *ui, const brr_event *ev, ui_step *st) {
     ui->start_ms = ev->ts_ms;
     for (size_t i = 0; ev->node_labels && i < ev->n_total; i++) {
       bool is_step = !ev->node_ids || strcmp(ev->node_labels[i], ev->node_ids[i]) != 0;
-      step_get(ui, ev->node_labels[i], is_step)->n_nodes++;
+      ui_step *s = step_get(ui, ev->node_labels[i], is_step);
+      s->n_nodes++;
+      if (!s->file && ev->node_files && ev->node_files[i]) {
+        s->file = brr_xstrdup(ev->node_files[i]);
+        s->line = ev->node_lines ? ev->node_lines[i] : 0;
+      }
     }
     break;
   case BRR_EV_NODE_START:
     if (!st) break;
     st->n_started++;
     if (!st->first_start_ms) st->first_start_ms = ev->ts_ms;
+    st->wait_s += ev->wait_s;
     if (st->n_running++ == 0) BRR_VEC_PUSH(ui->running, ui->n_running, ui->cap_running, st->index);
     break;
   case BRR_EV_NODE_OUTPUT:
@@ -154,6 +165,24 @@ static void track(brr_ui *ui, const brr_event *ev, ui_step *st) {
   }
 }
 
+/* GitHub Actions shows $GITHUB_STEP_SUMMARY (Markdown, appended to) on the run's page. */
+static void github_summary(brr_ui *ui, const brr_event *ev) {
+  const char *path = getenv("GITHUB_STEP_SUMMARY");
+  if (!path || !*path) return;
+  brr_buf md = BRR_BUF_INIT;
+  ui_fmt_markdown(ui, &md, ev->critical_ids, ev->n_critical);
+  int rc = 0;
+  FILE *f = fopen(path, "ae");
+  if (!f) rc = -errno;
+  if (f && fwrite(md.data, 1, md.len, f) != md.len) rc = -errno;
+  if (f && fclose(f) != 0 && rc == 0) rc = -errno;
+  brr_buf_free(&md);
+  if (rc == 0) return;
+  /* stderr: in JSON mode stdout carries events only */
+  fprintf(stderr, "brr: warning: cannot append the summary to $GITHUB_STEP_SUMMARY (%s): %s\n", path,
+          strerror(-rc));
+}
+
 static void ui_on_event(void *ud, const brr_event *ev) {
   brr_ui *ui = ud;
   if (ev->type == BRR_EV_LOG && ev->level == BRR_LOG_DEBUG && !ui->opts.debug) return;
@@ -163,6 +192,7 @@ static void ui_on_event(void *ud, const brr_event *ev) {
   track(ui, ev, st);
   ui->r->event(ui, ev, st);
   if (ui->logs) ui_logs_event(ui, ui->logs, ev, st);
+  if (ev->type == BRR_EV_RUN_END) github_summary(ui, ev);
 }
 
 brr_ui *brr_ui_new(brr_bus *bus, const brr_ui_opts *opts) {

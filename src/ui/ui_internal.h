@@ -21,6 +21,10 @@ typedef struct ui_step {
   int64_t first_start_ms, last_end_ms;
   double sum_s;                    /* durations of its nodes added up */
   char *error;                     /* the first failure: "<node>: <message>" */
+  char *skip_reason;               /* why its first skipped node was skipped */
+  char *file;                      /* where the step is defined (CI annotations), or NULL */
+  unsigned line;
+  double wait_s;                   /* time its nodes were ready but waited for a slot or pool */
   brr_buf tail[UI_TAIL];           /* ring of its last lines */
   size_t tail_n, tail_next;
 } ui_step;
@@ -112,6 +116,14 @@ const char *ui_color_of(const ui_step *st);   /* SGR parameters, e.g. "36" */
   do {                                    \
     if (color) brr_buf_puts((b), "\033[0m"); \
   } while (0)
+
+/* ---- CI ---- */
+/* A GitHub `::error file=..,line=..,col=..,title=..::msg` line (file may be NULL, line/col 0). */
+void ui_ci_github_error(brr_buf *b, const char *file, unsigned line, unsigned col, const char *title,
+                        const char *msg);
+/* The run as Markdown for $GITHUB_STEP_SUMMARY: status, per-step table, totals, critical path,
+ * failures with their last lines. */
+void ui_fmt_markdown(brr_ui *ui, brr_buf *b, const char *const *critical, size_t n_critical);
 
 /* ---- results-dir logs ---- */
 ui_logs *ui_logs_open(const char *dir);      /* NULL with errno set on failure */

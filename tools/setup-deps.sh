@@ -12,6 +12,8 @@ PKGS=(
   libarchive-dev libcmocka-dev
   # the Jinja2 oracle for template tests (Debian's python3, not a pip one)
   python3 python3-jinja2 python3-yaml
+  # the JSON event schema check (tests/ui)
+  python3-jsonschema
   # fuzzing (libFuzzer) and benchmarks' peers and timers
   clang libclang-rt-14-dev make time hyperfine
 )

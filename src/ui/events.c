@@ -84,6 +84,32 @@ static void lines_emit_joined(brr_lines *l, const char *data, size_t len) {
   brr_buf_reset(&l->pending);
 }
 
+/* Emit the first BRR_LINES_MAX bytes of pending, or fewer so the cut never falls inside a
+ * UTF-8 sequence (at most 3 bytes back, to the lead byte); the rest stays pending. */
+static void lines_emit_cut(brr_lines *l) {
+  unsigned char *d = (unsigned char *)l->pending.data;
+  size_t cut = l->pending.len;
+  for (size_t back = 0; back < 3 && cut > 1 && (d[cut - 1 - back] & 0xC0) == 0x80; back++) {
+    /* find the lead byte of the sequence the last byte belongs to */
+    size_t lead = cut - 2 - back;
+    unsigned char c = d[lead];
+    if ((c & 0xC0) == 0x80) continue;
+    size_t need = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1;
+    if (lead + need > cut) cut = lead;   /* incomplete: it starts the next line */
+    break;
+  }
+  if (cut == l->pending.len && d[cut - 1] >= 0xC0) cut--;   /* a lead byte alone at the end */
+  if (cut == 0) cut = l->pending.len;
+  unsigned char keep = d[cut];
+  d[cut] = '\0';
+  lines_emit(l, l->pending.data, cut);
+  d[cut] = keep;
+  size_t rest = l->pending.len - cut;
+  memmove(d, d + cut, rest);
+  l->pending.len = rest;
+  d[rest] = '\0';
+}
+
 void brr_lines_feed(brr_lines *l, const char *data, size_t len) {
   size_t i = 0, start = 0;
   bool emitted = false;
@@ -112,10 +138,11 @@ void brr_lines_feed(brr_lines *l, const char *data, size_t len) {
     /* a runaway line without newline: cut it so memory stays bounded */
     while (l->pending.len + rest >= BRR_LINES_MAX) {
       size_t take = BRR_LINES_MAX - l->pending.len;
-      lines_emit_joined(l, p, take);
-      emitted = true;
+      brr_buf_append(&l->pending, p, take);
       p += take;
       rest -= take;
+      lines_emit_cut(l);
+      emitted = true;
     }
     brr_buf_append(&l->pending, p, rest);
   }

@@ -352,7 +352,7 @@ static void test_json_lines(void **state) {
     assert_string_equal(cJSON_GetObjectItem(o, "type")->valuestring, types[n]);
     assert_true(cJSON_IsNumber(cJSON_GetObjectItem(o, "ts")));
     if (n == 0) {
-      assert_int_equal(cJSON_GetObjectItem(o, "version")->valueint, 1);
+      assert_int_equal(cJSON_GetObjectItem(o, "version")->valueint, 2);
       assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(o, "nodes")), 4);
       assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(o, "nodes"), 3), "id")->valuestring,
                           "push:repo:tag");

@@ -99,6 +99,7 @@ typedef struct brr_lines {
   int stream;
   brr_buf pending;
   bool cr;                  /* the last byte fed was a \r: a \n right after it is the same end */
+  int64_t ts_ms;            /* when the chunk being split arrived */
 } brr_lines;
 void brr_lines_init(brr_lines *l, brr_bus *bus, const char *step, const char *node,
                     const char *source, int stream);

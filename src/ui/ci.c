@@ -313,9 +313,7 @@ static void step_line(brr_ui *ui, ci_state *cs, const brr_event *ev, ui_step *st
     return;
   }
   brr_buf *b = cs->live == st->index ? &ui->out.buf : &g->held;
-  if (ui->opts.timestamps) ui_fmt_ts(ui, b, ev->ts_ms);
-  ui_fmt_body(ui, b, ev, ui->color);
-  brr_buf_putc(b, '\n');
+  ui_fmt_step_line(ui, b, ev, ui->opts.timestamps, ui->color);
   if (cs->live == st->index) {
     cs->last_write_ms = ev->ts_ms;
     if (ev->type == BRR_EV_NODE_OUTPUT) ui_out_maybe(&ui->out);

@@ -11,16 +11,72 @@ static const char *const PALETTE[] = {"36", "33", "32", "35", "34", "1;36", "1;3
 
 const char *ui_color_of(const ui_step *st) { return PALETTE[st->index % BRR_ARRAY_LEN(PALETTE)]; }
 
+/* Called for every line: strftime once per second, the milliseconds once per ms, and a
+ * memcpy otherwise (formatting the timestamp was most of a line's cost). */
 void ui_fmt_ts(brr_ui *ui, brr_buf *b, int64_t ms) {
-  int64_t sec = ms / 1000;
-  if (sec != ui->ts_sec) {
-    time_t t = (time_t)sec;
-    struct tm tm;
-    localtime_r(&t, &tm);
-    strftime(ui->ts_text, sizeof ui->ts_text, "%Y-%m-%d %H:%M:%S", &tm);
-    ui->ts_sec = sec;
+  if (ms != ui->ts_ms) {
+    int64_t sec = ms / 1000;
+    if (sec != ui->ts_sec) {
+      time_t t = (time_t)sec;
+      struct tm tm;
+      localtime_r(&t, &tm);
+      strftime(ui->ts_text, sizeof ui->ts_text, "%Y-%m-%d %H:%M:%S,000 ", &tm);
+      ui->ts_sec = sec;
+    }
+    int m = (int)(ms % 1000);
+    if (m < 0) m += 1000;
+    ui->ts_text[20] = (char)('0' + m / 100);
+    ui->ts_text[21] = (char)('0' + m / 10 % 10);
+    ui->ts_text[22] = (char)('0' + m % 10);
+    ui->ts_ms = ms;
   }
-  brr_buf_printf(b, "%s,%03d ", ui->ts_text, (int)(ms % 1000));
+  brr_buf_append(b, ui->ts_text, UI_TS_LEN);
+}
+
+/* "name<padding> |", remade only when the padding width changes */
+static const brr_buf *step_prefix(brr_ui *ui, ui_step *st) {
+  if (st->prefix.len == 0 || st->prefix_width != ui->width) {
+    brr_buf_reset(&st->prefix);
+    brr_buf_printf(&st->prefix, "%-*s |", (int)ui->width, st->name);
+    st->prefix_width = ui->width;
+  }
+  return &st->prefix;
+}
+
+static void fmt_output_body(brr_buf *b, const brr_event *ev) {
+  if (ev->source) {
+    brr_buf_putc(b, '[');
+    brr_buf_puts(b, ev->source);
+    brr_buf_puts(b, "] ");
+  }
+  brr_buf_append(b, ev->text, ev->len);
+}
+
+void ui_line_prepare(brr_ui *ui, const brr_event *ev, ui_step *st) {
+  ui->line_ev = NULL;
+  if (ev->type != BRR_EV_NODE_OUTPUT || !st) return;
+  brr_buf *b = &ui->line;
+  brr_buf_reset(b);
+  ui_fmt_ts(ui, b, ev->ts_ms);
+  ui->line_prefix = b->len;
+  const brr_buf *p = step_prefix(ui, st);
+  brr_buf_append(b, p->data, p->len);
+  brr_buf_putc(b, ' ');
+  ui->line_body = b->len;
+  fmt_output_body(b, ev);
+  brr_buf_putc(b, '\n');
+  ui->line_ev = ev;
+}
+
+void ui_fmt_step_line(brr_ui *ui, brr_buf *b, const brr_event *ev, bool ts, bool color) {
+  if (ev == ui->line_ev) {
+    if (ts) brr_buf_append(b, ui->line.data, UI_TS_LEN);
+    brr_buf_append(b, ui->line.data + ui->line_body, ui->line.len - ui->line_body);
+    return;
+  }
+  if (ts) ui_fmt_ts(ui, b, ev->ts_ms);
+  ui_fmt_body(ui, b, ev, color);
+  brr_buf_putc(b, '\n');
 }
 
 void ui_fmt_duration(brr_buf *b, double s) {
@@ -87,8 +143,7 @@ bool ui_fmt_body(brr_ui *ui, brr_buf *b, const brr_event *ev, bool color) {
   (void)ui;
   switch (ev->type) {
   case BRR_EV_NODE_OUTPUT:
-    if (ev->source) brr_buf_printf(b, "[%s] ", ev->source);
-    brr_buf_append(b, ev->text, ev->len);
+    fmt_output_body(b, ev);
     return true;
   case BRR_EV_LOG:
     if (ev->level != BRR_LOG_INFO) {
@@ -111,6 +166,21 @@ bool ui_fmt_body(brr_ui *ui, brr_buf *b, const brr_event *ev, bool color) {
 
 bool ui_fmt_line(brr_ui *ui, brr_buf *b, const brr_event *ev, const ui_step *st, bool ts,
                  bool color) {
+  if (ev == ui->line_ev && st) {
+    /* the output line formatted once: copy it, with the prefix coloured when asked */
+    const brr_buf *l = &ui->line;
+    size_t from = ts ? 0 : ui->line_prefix;
+    if (!color) {
+      brr_buf_append(b, l->data + from, l->len - from);
+      return true;
+    }
+    brr_buf_append(b, l->data + from, ui->line_prefix - from);
+    UI_SGR(b, color, ui_color_of(st));
+    brr_buf_append(b, l->data + ui->line_prefix, ui->line_body - 1 - ui->line_prefix);
+    UI_SGR_RESET(b, color);
+    brr_buf_append(b, l->data + ui->line_body - 1, l->len - (ui->line_body - 1));
+    return true;
+  }
   if (!st) {
     if (ev->type != BRR_EV_LOG) return false;
     if (ts) ui_fmt_ts(ui, b, ev->ts_ms);

@@ -1,6 +1,6 @@
 /* The logs in the results dir, written whatever the console shows: build.log (every line as
  * the plain renderer prints it, always timestamped, never coloured, plus the summary) and
- * logs/<step>.log (that step's lines only, timestamped). */
+ * logs/<step>.log (that step's lines only, as the step printed them: no timestamp, no prefix). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -98,13 +98,20 @@ void ui_logs_event(brr_ui *ui, ui_logs *lg, const brr_event *ev, ui_step *st) {
     if (st && st->index < lg->cap && lg->steps[st->index]) fflush(lg->steps[st->index]);
     return;
   }
+  if (ev == ui->line_ev) {
+    /* an output line, formatted once: build.log takes it whole, the step's log the text
+     * as the step printed it */
+    fwrite_unlocked(ui->line.data, 1, ui->line.len, lg->build);
+    FILE *f = step_file(lg, st);
+    if (f) fwrite_unlocked(ui->line.data + ui->line_body, 1, ui->line.len - ui->line_body, f);
+    return;
+  }
   if (!ui_fmt_line(ui, b, ev, st, true, false)) return;
   fwrite(b->data, 1, b->len, lg->build);
   if (!st) return;
   FILE *f = step_file(lg, st);
   if (f) {
     brr_buf_reset(b);
-    ui_fmt_ts(ui, b, ev->ts_ms);
     ui_fmt_body(ui, b, ev, false);
     brr_buf_putc(b, '\n');
     fwrite(b->data, 1, b->len, f);

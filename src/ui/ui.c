@@ -62,6 +62,7 @@ static void step_free(ui_step *st) {
   free(st->skip_reason);
   free(st->file);
   for (size_t i = 0; i < UI_TAIL; i++) brr_buf_free(&st->tail[i]);
+  brr_buf_free(&st->prefix);
   free(st);
 }
 
@@ -188,11 +189,21 @@ static void ui_on_event(void *ud, const brr_event *ev) {
   if (ev->type == BRR_EV_LOG && ev->level == BRR_LOG_DEBUG && !ui->opts.debug) return;
   const char *label = ev->step ? ev->step : ev->node;
   ui_step *st = NULL;
-  if (label && ev->type != BRR_EV_RUN_START && ev->type != BRR_EV_RUN_END) st = step_get(ui, label, ev->step != NULL);
+  if (label && ev->type != BRR_EV_RUN_START && ev->type != BRR_EV_RUN_END) {
+    if (label == ui->last_label && strcmp(label, ui->last_step->name) == 0) {
+      st = ui->last_step;
+    } else {
+      st = step_get(ui, label, ev->step != NULL);
+      ui->last_label = label;
+      ui->last_step = st;
+    }
+  }
   track(ui, ev, st);
+  ui_line_prepare(ui, ev, st);
   ui->r->event(ui, ev, st);
   if (ui->logs) ui_logs_event(ui, ui->logs, ev, st);
   if (ev->type == BRR_EV_RUN_END) github_summary(ui, ev);
+  ui->line_ev = NULL;
 }
 
 brr_ui *brr_ui_new(brr_bus *bus, const brr_ui_opts *opts) {
@@ -214,7 +225,7 @@ brr_ui *brr_ui_new(brr_bus *bus, const brr_ui_opts *opts) {
   }
   ui->mode = brr_ui_resolve_progress(opts->progress, opts->fd);
   ui->color = ui->mode != BRR_PROGRESS_JSON && brr_ui_color_enabled(opts->fd, opts->no_color);
-  ui->ts_sec = -1;
+  ui->ts_sec = ui->ts_ms = INT64_MIN;
   switch (ui->mode) {
   case BRR_PROGRESS_TTY: ui->r = &ui_tty_renderer; break;
   case BRR_PROGRESS_CI: ui->r = &ui_ci_renderer; break;
@@ -232,6 +243,7 @@ void brr_ui_free(brr_ui *ui) {
   if (ui->r->free) ui->r->free(ui);
   ui_out_write(&ui->out);
   brr_buf_free(&ui->out.buf);
+  brr_buf_free(&ui->line);
   if (ui->logs) ui_logs_close(ui->logs);
   for (size_t i = 0; i < ui->n_steps; i++) step_free(ui->steps[i]);
   free(ui->steps);

@@ -26,6 +26,8 @@ typedef struct ui_step {
   unsigned line;
   double wait_s;                   /* time its nodes were ready but waited for a slot or pool */
   brr_buf tail[UI_TAIL];           /* ring of its last lines */
+  brr_buf prefix;                  /* "name<padding> |", made once per width */
+  size_t prefix_width;
   size_t tail_n, tail_next;
 } ui_step;
 
@@ -70,10 +72,20 @@ struct brr_ui {
   const ui_renderer *r;
   void *rs;                        /* the renderer's state */
   ui_logs *logs;
-  /* timestamp cache: formatting local time once per second, not once per line */
-  int64_t ts_sec;
-  char ts_text[32];
+  /* timestamp cache: local time formatted once per second, the milliseconds once per ms */
+  int64_t ts_sec, ts_ms;
+  char ts_text[32];                /* "YYYY-MM-DD HH:MM:SS,mmm " */
+  /* the current output event's line, formatted once for every renderer and log:
+   * "<ts><prefix> <body>\n" with the prefix and body offsets */
+  const brr_event *line_ev;
+  brr_buf line;
+  size_t line_prefix, line_body;
+  /* the last label looked up (output events of one node come in runs) */
+  const char *last_label;
+  ui_step *last_step;
 };
+
+#define UI_TS_LEN 24                 /* strlen("YYYY-MM-DD HH:MM:SS,mmm ") */
 
 extern const ui_renderer ui_plain_renderer;
 extern const ui_renderer ui_tty_renderer;
@@ -94,6 +106,10 @@ double ui_step_span_s(const ui_step *st);
 void ui_fmt_ts(brr_ui *ui, brr_buf *b, int64_t ms);
 /* "0.4s", "12.3s", "2m05s", "1h02m03s". */
 void ui_fmt_duration(brr_buf *b, double s);
+/* [ts ]body\n of a step's event (CI groups, step logs without ts). */
+void ui_fmt_step_line(brr_ui *ui, brr_buf *b, const brr_event *ev, bool ts, bool color);
+/* Format an output event's line once (called before the renderers see it). */
+void ui_line_prepare(brr_ui *ui, const brr_event *ev, ui_step *st);
 /* The text of an event without step prefix or timestamp ("[source] line", "==> node",
  * "warning: ..."). Returns false when the event has no line. */
 bool ui_fmt_body(brr_ui *ui, brr_buf *b, const brr_event *ev, bool color);

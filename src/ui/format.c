@@ -237,6 +237,11 @@ static void fmt_step_row(brr_ui *ui, brr_buf *b, const ui_step *st, bool color) 
   } else {
     brr_buf_printf(b, "%8s", "-");
   }
+  /* time its nodes were ready but waited for a job slot or a pool, beside the time they ran */
+  if (st->wait_s >= 0.05) {
+    brr_buf_puts(b, "  waited ");
+    ui_fmt_duration(b, st->wait_s);
+  }
   if (st->error) brr_buf_printf(b, "  %s", st->error);
   brr_buf_putc(b, '\n');
 }

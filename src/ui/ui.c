@@ -202,6 +202,10 @@ static void ui_on_event(void *ud, const brr_event *ev) {
   ui_line_prepare(ui, ev, st);
   ui->r->event(ui, ev, st);
   if (ui->logs) ui_logs_event(ui, ui->logs, ev, st);
+  if (ui->trace && ev->type != BRR_EV_NODE_OUTPUT) {
+    ui_trace_event(ui->trace, ev);
+    if (ev->type == BRR_EV_RUN_END) ui_trace_write(ui->trace);
+  }
   if (ev->type == BRR_EV_RUN_END) github_summary(ui, ev);
   ui->line_ev = NULL;
 }
@@ -222,6 +226,13 @@ brr_ui *brr_ui_new(brr_bus *bus, const brr_ui_opts *opts) {
       errno = e;
       return NULL;
     }
+  }
+  if (opts->trace_path && *opts->trace_path) {
+    ui->trace = ui_trace_new(opts->trace_path);
+  } else if (!opts->trace_path && ui->results_dir) {
+    char *p = brr_path_join(ui->results_dir, "trace.json");
+    ui->trace = ui_trace_new(p);
+    free(p);
   }
   ui->mode = brr_ui_resolve_progress(opts->progress, opts->fd);
   ui->color = ui->mode != BRR_PROGRESS_JSON && brr_ui_color_enabled(opts->fd, opts->no_color);
@@ -245,6 +256,7 @@ void brr_ui_free(brr_ui *ui) {
   brr_buf_free(&ui->out.buf);
   brr_buf_free(&ui->line);
   if (ui->logs) ui_logs_close(ui->logs);
+  ui_trace_free(ui->trace);
   for (size_t i = 0; i < ui->n_steps; i++) step_free(ui->steps[i]);
   free(ui->steps);
   free(ui->running);

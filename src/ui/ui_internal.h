@@ -47,6 +47,7 @@ typedef struct ui_renderer {
 } ui_renderer;
 
 typedef struct ui_logs ui_logs;
+typedef struct ui_trace ui_trace;
 
 struct brr_ui {
   brr_bus *bus;
@@ -72,6 +73,7 @@ struct brr_ui {
   const ui_renderer *r;
   void *rs;                        /* the renderer's state */
   ui_logs *logs;
+  ui_trace *trace;                 /* the Chrome trace written at RUN_END, or NULL */
   /* timestamp cache: local time formatted once per second, the milliseconds once per ms */
   int64_t ts_sec, ts_ms;
   char ts_text[32];                /* "YYYY-MM-DD HH:MM:SS,mmm " */
@@ -145,5 +147,11 @@ void ui_fmt_markdown(brr_ui *ui, brr_buf *b, const char *const *critical, size_t
 ui_logs *ui_logs_open(const char *dir);      /* NULL with errno set on failure */
 void ui_logs_event(brr_ui *ui, ui_logs *lg, const brr_event *ev, ui_step *st);
 void ui_logs_close(ui_logs *lg);
+
+/* ---- the trace (trace.c) ---- */
+ui_trace *ui_trace_new(const char *path);
+void ui_trace_event(ui_trace *t, const brr_event *ev);
+int ui_trace_write(ui_trace *t);   /* once; 0 or -errno (a warning on stderr says which) */
+void ui_trace_free(ui_trace *t);
 
 #endif

@@ -65,6 +65,9 @@ typedef struct brr_event {
   const unsigned *node_lines;
   const char *const *node_kinds;
   const char *const *node_images;
+  /* RUN_START: per node the duration measured by an earlier run (seconds, negative when
+   * none), or NULL when there is no history at all: for the estimate of the time left */
+  const double *node_expected;
   /* NODE_START: the job slot it runs in (0-based) and how long it was ready but waited for
    * a slot or its pool (`pool`, or NULL when it needs none) */
   int slot;

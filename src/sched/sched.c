@@ -59,6 +59,7 @@ struct brr_sched {
   bool failed;
   uint64_t t0_ns;
   bool returned;            /* brr_sched_run returned: late reports of abandoned tasks are ignored */
+  const sched_history *hist;  /* durations of earlier runs during RUN_START, or NULL */
   bool *slot_used;          /* per job slot (at most n_nodes of them): taken by a running node */
   size_t n_slots;
   size_t n_abandoned;
@@ -463,6 +464,7 @@ static void emit_run_start(brr_sched *s) {
   const char **kinds = brr_xcalloc(n ? n : 1, sizeof(char *));
   const char **images = brr_xcalloc(n ? n : 1, sizeof(char *));
   unsigned *lines = brr_xcalloc(n ? n : 1, sizeof(unsigned));
+  double *expected = s->hist && s->hist->n ? brr_xcalloc(n ? n : 1, sizeof(double)) : NULL;
   const brr_config *cfg = s->g->cfg;
   for (size_t i = 0; i < n; i++) {
     const brr_node *node = &s->g->nodes[i];
@@ -470,6 +472,7 @@ static void emit_run_start(brr_sched *s) {
     labels[i] = s->labels[i] ? s->labels[i] : ids[i];
     kinds[i] = brr_node_kind_name(node->kind);
     images[i] = node->image;
+    if (expected) expected[i] = sched_history_get(s->hist, node->id);
     if (cfg && node->step != BRR_NO_STEP && node->step < cfg->n_steps) {
       /* the step's definition: where its name is written */
       files[i] = cfg->steps[node->step].name.mark.file;
@@ -478,6 +481,7 @@ static void emit_run_start(brr_sched *s) {
   }
   brr_event ev = {.type = BRR_EV_RUN_START, .n_total = n, .node_ids = ids, .node_labels = labels,
                   .node_files = files, .node_lines = lines, .node_kinds = kinds, .node_images = images,
+                  .node_expected = expected,
                   .jobs = s->jobs};
   brr_bus_emit(s->opts.bus, &ev);
   free(ids);
@@ -486,6 +490,7 @@ static void emit_run_start(brr_sched *s) {
   free(kinds);
   free(images);
   free(lines);
+  free(expected);
 }
 
 static void handle_init(brr_sched *s, uv_handle_t *h) {
@@ -660,7 +665,9 @@ int brr_sched_run(uv_loop_t *loop, brr_graph *g, const brr_sched_opts *opts, brr
   }
   brr_sched *s = sched_new(loop, g, opts);
   handles_open(s);
+  s->hist = &hist;
   emit_run_start(s);
+  s->hist = NULL;
   for (size_t i = 0; i < g->n_nodes; i++) {
     if (s->nodes[i].waiting != 0) continue;
     s->nodes[i].ready_ns = uv_hrtime();

@@ -99,6 +99,13 @@ static void running_remove(brr_ui *ui, size_t idx) {
 
 static void track_end(brr_ui *ui, const brr_event *ev, ui_step *st) {
   ui->n_done++;
+  if (ev->status != BRR_STATUS_SKIPPED && ui->n_node_running > 0) ui->n_node_running--;
+  switch (ev->status) {
+  case BRR_STATUS_SUCCEEDED: ui->n_node_ok++; break;
+  case BRR_STATUS_FAILED: ui->n_node_failed++; break;
+  case BRR_STATUS_CANCELED: ui->n_node_canceled++; break;
+  default: ui->n_node_skipped++; break;
+  }
   st->n_ended++;
   if (ev->status != BRR_STATUS_SKIPPED && st->n_running > 0) {
     if (--st->n_running == 0) running_remove(ui, st->index);
@@ -126,10 +133,12 @@ static void track(brr_ui *ui, const brr_event *ev, ui_step *st) {
     ui->n_total = ev->n_total;
     ui->jobs = ev->jobs;
     ui->start_ms = ev->ts_ms;
+    ui->has_history = ev->node_expected != NULL;
     for (size_t i = 0; ev->node_labels && i < ev->n_total; i++) {
       bool is_step = !ev->node_ids || strcmp(ev->node_labels[i], ev->node_ids[i]) != 0;
       ui_step *s = step_get(ui, ev->node_labels[i], is_step);
       s->n_nodes++;
+      if (ev->node_expected && ev->node_expected[i] > 0) s->expected_s += ev->node_expected[i];
       if (!s->file && ev->node_files && ev->node_files[i]) {
         s->file = brr_xstrdup(ev->node_files[i]);
         s->line = ev->node_lines ? ev->node_lines[i] : 0;
@@ -139,6 +148,7 @@ static void track(brr_ui *ui, const brr_event *ev, ui_step *st) {
   case BRR_EV_NODE_START:
     if (!st) break;
     st->n_started++;
+    ui->n_node_running++;
     if (!st->first_start_ms) st->first_start_ms = ev->ts_ms;
     st->wait_s += ev->wait_s;
     if (st->n_running++ == 0) BRR_VEC_PUSH(ui->running, ui->n_running, ui->cap_running, st->index);

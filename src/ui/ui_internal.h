@@ -25,6 +25,7 @@ typedef struct ui_step {
   char *file;                      /* where the step is defined (CI annotations), or NULL */
   unsigned line;
   double wait_s;                   /* time its nodes were ready but waited for a slot or pool */
+  double expected_s;               /* its nodes' durations in earlier runs (history), added up */
   brr_buf tail[UI_TAIL];           /* ring of its last lines */
   brr_buf prefix;                  /* "name<padding> |", made once per width */
   size_t prefix_width;
@@ -63,6 +64,9 @@ struct brr_ui {
   size_t *running;                 /* steps with a node running, in start order */
   size_t n_running, cap_running;
   size_t n_total, n_done;
+  /* nodes by outcome so far, and running now */
+  size_t n_node_ok, n_node_failed, n_node_canceled, n_node_skipped, n_node_running;
+  bool has_history;                /* RUN_START carried durations of earlier runs */
   int jobs;
   int64_t start_ms;
   /* RUN_END figures */
@@ -134,6 +138,16 @@ const char *ui_color_of(const ui_step *st);   /* SGR parameters, e.g. "36" */
   do {                                    \
     if (color) brr_buf_puts((b), "\033[0m"); \
   } while (0)
+
+/* ---- tty ---- */
+/* The tty's live region for a terminal of `cols` x `rows` at time `now`: a line per running
+ * step (timer, last output line) as many as fit, then the counts line with the elapsed time
+ * and the estimate of the time left. Lines are separated by '\n', none at the end; no line is
+ * wider than cols - 1 columns. Returns the number of lines. */
+size_t ui_tty_region(brr_ui *ui, brr_buf *out, int cols, int rows, int64_t now);
+/* Append at most `cols` columns of text (UTF-8 counted per character, control characters
+ * shown as spaces), ending with "…" when cut. Returns the columns used. */
+size_t ui_fit(brr_buf *out, const char *text, size_t len, size_t cols);
 
 /* ---- CI ---- */
 /* A GitHub `::error file=..,line=..,col=..,title=..::msg` line (file may be NULL, line/col 0). */

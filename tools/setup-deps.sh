@@ -14,6 +14,8 @@ PKGS=(
   python3 python3-jinja2 python3-yaml
   # the JSON event schema check (tests/ui)
   python3-jsonschema
+  # the --graph=dot check (tests/ui)
+  graphviz
   # fuzzing (libFuzzer) and benchmarks' peers and timers
   clang libclang-rt-14-dev make time hyperfine
 )

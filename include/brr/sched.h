@@ -108,6 +108,10 @@ int brr_sched_default_jobs(void);
  * late calls are harmless, and the caller should exit without closing the loop. */
 #define BRR_SCHED_ABORT_WAIT_S 1.0
 
+/* Weight `g` with the durations an earlier run measured (what brr_sched_run does first), so
+ * --graph shows them. Returns how many nodes got a measured weight (0: no history). */
+size_t brr_sched_apply_history(brr_graph *g, const char *history_path);
+
 /* The history file for a project: <cache_dir>/history/<sha1 of project_file>.tsv, where
  * cache_dir NULL means $XDG_CACHE_HOME/brr or ~/.cache/brr. Heap string. */
 char *brr_sched_history_path(const char *cache_dir, const char *project_file);

@@ -9,6 +9,7 @@
 #include "brr/config.h"
 #include "brr/diag.h"
 #include "brr/graph.h"
+#include "brr/sched.h"
 #include "brr/ui.h"
 
 /* ---- loading the configuration ------------------------------------------------------------ */
@@ -110,7 +111,11 @@ static int compile_graph(const brr_cli *cli, const brr_config *cfg, brr_graph **
 }
 
 /* --graph: print the graph (docs/graph.md); nothing runs and Docker is not contacted. */
-static int print_graph(const brr_cli *cli, const brr_graph *g) {
+static int print_graph(const brr_cli *cli, const brr_config *cfg, brr_graph *g) {
+  /* the weights the scheduler would use: durations earlier runs measured */
+  char *history = brr_sched_history_path(NULL, cfg->project_file);
+  brr_sched_apply_history(g, history);
+  free(history);
   brr_graph_format fmt = BRR_GRAPH_TEXT;
   brr_graph_format_parse(cli->graph, &fmt); /* brr_cli_parse already refused other values */
   brr_buf out = BRR_BUF_INIT;
@@ -144,7 +149,7 @@ int brr_main(int argc, char **argv) {
   if (rc == 0) rc = load_config(&cli, &cfg);
   brr_graph *g = NULL;
   if (rc == 0 && !cli.print_generated_files) rc = compile_graph(&cli, cfg, &g);
-  if (rc == 0 && g) rc = cli.graph ? print_graph(&cli, g) : brr_cli_run(&cli, cfg, g);
+  if (rc == 0 && g) rc = cli.graph ? print_graph(&cli, cfg, g) : brr_cli_run(&cli, cfg, g);
   brr_graph_free(g);
   brr_config_free(cfg);
   brr_cli_free(&cli);

@@ -657,6 +657,18 @@ static void sched_free(brr_sched *s) {
   free(s);
 }
 
+size_t brr_sched_apply_history(brr_graph *g, const char *history_path) {
+  sched_history hist = {0};
+  sched_history_load(&hist, history_path);
+  size_t n = 0;
+  if (hist.n) {
+    brr_graph_set_weights(g, weight_from_history, &hist);
+    for (size_t i = 0; i < g->n_nodes; i++) n += g->nodes[i].measured;
+  }
+  sched_history_free(&hist);
+  return n;
+}
+
 int brr_sched_run(uv_loop_t *loop, brr_graph *g, const brr_sched_opts *opts, brr_sched_result *res) {
   sched_history hist = {0};
   if (opts->history_path) {

@@ -8,3 +8,6 @@ target_link_libraries(ui_events_dump PRIVATE brrcore)
 add_test(NAME ui_events_schema
          COMMAND sh -c "rm -rf ui_events_results && /usr/bin/python3 ${BRR_UI_TESTS_DIR}/check_events.py $<TARGET_FILE:ui_events_dump> ${PROJECT_SOURCE_DIR}/docs/events.schema.json ui_events_results")
 set_tests_properties(ui_events_schema PROPERTIES LABELS unit ENVIRONMENT "${BRR_TEST_ENV}")
+#   ui_graph_dot      --graph=dot laid out by Debian's graphviz; --graph uses the history
+add_test(NAME ui_graph_dot COMMAND bash ${BRR_UI_TESTS_DIR}/graph_dot_test.sh)
+set_tests_properties(ui_graph_dot PROPERTIES LABELS unit ENVIRONMENT "${BRR_TEST_ENV}")

@@ -69,6 +69,24 @@ static void github_annotations(const brr_diags *d) {
   }
 }
 
+/* Schema errors show the source line and a caret, as YAML errors do: the rendered project
+ * text when the load got that far, else the file itself unless it is a template (its marks
+ * are in the rendered text). */
+static void add_snippets(brr_diags *d, const brr_config *cfg) {
+  for (size_t i = 0; i < d->n; i++) {
+    brr_diag *x = &d->v[i];
+    if (x->snippet || !x->mark.file || !x->mark.line) continue;
+    if (cfg && cfg->project_text && brr_streq(x->mark.file, cfg->project_file)) {
+      brr_diag_set_snippet(x, cfg->project_text, cfg->project_text_len);
+      continue;
+    }
+    if (brr_endswith(x->mark.file, ".j2")) continue;
+    brr_buf text = BRR_BUF_INIT;
+    if (brr_read_file(x->mark.file, &text) == 0) brr_diag_set_snippet(x, brr_buf_cstr(&text), text.len);
+    brr_buf_free(&text);
+  }
+}
+
 /* Load and validate; diagnostics (warnings too) go to stderr. Returns 0 or the exit code. */
 static int load_config(const brr_cli *cli, brr_config **cfg) {
   brr_load_opts opts;
@@ -76,6 +94,7 @@ static int load_config(const brr_cli *cli, brr_config **cfg) {
   cli_to_load_opts(cli, &gen, &opts);
   brr_diags d = BRR_DIAGS_INIT;
   int rc = brr_config_load(&opts, cfg, &d);
+  add_snippets(&d, *cfg);
   brr_diags_print(&d, stderr, stderr_color(cli));
   github_annotations(&d);
   int code = rc == 0 ? 0 : brr_diags_exit_code(&d);

@@ -146,6 +146,36 @@ static BRR_PRINTF(2, 3) int usage_error(FILE *err, const char *fmt, ...) {
   return BRR_EXIT_USAGE;
 }
 
+/* "unknown option '--jbos' (did you mean '--jobs'?)" */
+static int unknown_long(FILE *err, const char *arg) {
+  const char *word = arg;
+  while (*word == '-') word++;
+  size_t len = strcspn(word, "=");
+  char *name = brr_xstrndup(word, len);
+  const char *names[N_OPTS];
+  for (size_t i = 0; i < N_OPTS; i++) names[i] = OPTS[i].name;
+  const char *best = len ? brr_suggest(name, names, N_OPTS) : NULL;
+  int rc = best ? usage_error(err, "unknown option '%s' (did you mean '--%s'?)", arg, best)
+                : usage_error(err, "unknown option '%s'", arg);
+  free(name);
+  return rc;
+}
+
+static bool used(const brr_cli *cli, int val) {
+  const opt_def *o = find_opt(val);
+  return o && (cli->used_mask & (1ull << (o - OPTS)));
+}
+
+/* Flags that contradict each other: say which one wins (the run goes on). */
+static void warn_conflicts(const brr_cli *cli, FILE *err) {
+  if (cli->serial && used(cli, 'j') && cli->jobs != 1)
+    fprintf(err, "brr: warning: --serial runs one node at a time; -j %d is ignored\n", cli->jobs);
+  if (cli->print_generated_files && cli->graph)
+    fprintf(err, "brr: warning: --print-generated-files prints the configuration and exits; --graph is ignored\n");
+  if (cli->graph && cli->trace)
+    fprintf(err, "brr: warning: --graph prints the graph and exits; --trace is ignored (nothing runs)\n");
+}
+
 static void push_split(char ***vec, size_t *n, const char *arg) {
   size_t k;
   char **parts = brr_split(arg, ',', &k);
@@ -266,7 +296,7 @@ int brr_cli_parse(brr_cli *cli, int argc, char **argv, FILE *err) {
         char tmp[3] = {'-', (char)optopt, 0};
         return usage_error(err, "unknown option '%s'", tmp);
       }
-      return usage_error(err, "unknown option '%s'", argv[optind - 1]);
+      return unknown_long(err, argv[optind - 1]);
     }
   }
   if (optind < argc) return usage_error(err, "unexpected argument '%s'", argv[optind]);
@@ -285,6 +315,7 @@ int brr_cli_parse(brr_cli *cli, int argc, char **argv, FILE *err) {
     for (size_t i = 0; i < BRR_ARRAY_LEN(modes); i++) ok |= strcmp(cli->progress, modes[i]) == 0;
     if (!ok) return usage_error(err, "--progress takes auto, tty, plain, ci or json, got '%s'", cli->progress);
   }
+  warn_conflicts(cli, err);
   if (cli->graph) {
     static const char *fmts[] = {"text", "dot", "mermaid", "json"};
     bool ok = false;

@@ -267,7 +267,16 @@ int brr_config_load_global(brr_config *cfg, const brr_load_opts *opts, brr_diags
   for (int i = 0; i < 3; i++) paths[i] = locate(cfg->build_dir, names[i]);
   int rc = 0;
   if (opts->global_config && !paths[2]) {
-    brr_diag_error(d, BRR_MARK_NONE, NULL, "global config file '%s' (-c) does not exist", opts->global_config);
+    /* name the file looked for: a relative -c is resolved against -d, not the cwd */
+    char *exp = brr_path_expanduser(opts->global_config);
+    char *abs = brr_path_join(cfg->build_dir, exp);
+    if (strcmp(abs, exp) == 0)
+      brr_diag_error(d, BRR_MARK_NONE, NULL, "global config file '%s' (-c) does not exist", opts->global_config);
+    else
+      brr_diag_error(d, BRR_MARK_NONE, NULL, "global config file '%s' (-c) does not exist: looked for %s (resolved against -d %s)",
+                     opts->global_config, abs, cfg->build_dir);
+    free(exp);
+    free(abs);
     rc = BRR_ECONFIG;
   }
   cfg->global_files = brr_arena_alloc(a, 3 * sizeof(char *));

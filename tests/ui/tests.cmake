@@ -11,3 +11,6 @@ set_tests_properties(ui_events_schema PROPERTIES LABELS unit ENVIRONMENT "${BRR_
 #   ui_graph_dot      --graph=dot laid out by Debian's graphviz; --graph uses the history
 add_test(NAME ui_graph_dot COMMAND bash ${BRR_UI_TESTS_DIR}/graph_dot_test.sh)
 set_tests_properties(ui_graph_dot PROPERTIES LABELS unit ENVIRONMENT "${BRR_TEST_ENV}")
+#   ui_diagnostics    did-you-mean, flag conflicts, -c path, snippets at keys, annotations
+add_test(NAME ui_diagnostics COMMAND bash ${BRR_UI_TESTS_DIR}/diagnostics_test.sh)
+set_tests_properties(ui_diagnostics PROPERTIES LABELS unit ENVIRONMENT "${BRR_TEST_ENV}")

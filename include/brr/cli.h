@@ -44,6 +44,7 @@ typedef struct brr_cli {
   const char *progress;           /* --progress=auto|tty|plain|ci|json (or BRR_PROGRESS) */
   int heartbeat_s;                /* --heartbeat / BRR_HEARTBEAT: 0 default, -1 none */
   const char *trace;              /* --trace FILE, or NULL (trace.json in the results dir) */
+  bool strict_templates;          /* --strict-templates */
   bool help, version;
   unsigned long long used_mask;   /* one bit per option seen (for the not-implemented check) */
 } brr_cli;

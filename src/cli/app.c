@@ -44,6 +44,7 @@ static void cli_to_load_opts(const brr_cli *cli, gen_out *gen, brr_load_opts *o)
   o->platform = cli->platform;
   o->push = cli->push;
   o->disable_multi_platform = cli->disable_multi_platform;
+  o->strict_templates = cli->strict_templates;
   o->steps = cli->steps;
   gen->print = cli->print_generated_files;
   gen->log = cli->log_generated_files;

@@ -37,6 +37,7 @@ enum {
   OPT_PROGRESS,
   OPT_HEARTBEAT,
   OPT_TRACE,
+  OPT_STRICT_TEMPLATES,
 };
 
 typedef struct opt_def {
@@ -59,6 +60,8 @@ static const opt_def OPTS[] = {
     {"global-config", 'c', required_argument, "FILE", "Input", "global configuration file (default: DIR/.buildrunner.yaml)", NULL},
     {"build-results-directory", 'b', required_argument, "DIR", "Input", "results directory (default: DIR/buildrunner.results)", NULL},
     {"build-number", 'n', required_argument, "N", "Input", "build number (default: epoch seconds)", NULL},
+
+    {"strict-templates", OPT_STRICT_TEMPLATES, no_argument, NULL, "Input", "printing an undefined template variable is an error (default: empty, as Jinja2)", NULL},
 
     {"steps", 's', required_argument, "A,B", "Selection and order", "run only these steps (repeatable, comma-separated)", NULL},
     {"with-deps", OPT_WITH_DEPS, no_argument, NULL, "Selection and order", "with --steps: also run what those steps depend on", NULL},
@@ -282,6 +285,7 @@ int brr_cli_parse(brr_cli *cli, int argc, char **argv, FILE *err) {
       if (brr_ui_heartbeat_choose(optarg, &cli->heartbeat_s) != 0)
         return usage_error(err, "--heartbeat needs a number of seconds, got '%s'", optarg);
       break;
+    case OPT_STRICT_TEMPLATES: cli->strict_templates = true; break;
     case OPT_TRACE:
       if (!*optarg) return usage_error(err, "%s", "--trace needs a file name");
       cli->trace = optarg;

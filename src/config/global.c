@@ -290,7 +290,8 @@ int brr_config_load_global(brr_config *cfg, const brr_load_opts *opts, brr_diags
     if (seen) continue;
     const char *file = brr_config_intern(paths[i]);
     cfg->global_files[cfg->n_global_files++] = file;
-    brr_render_ctx rc_ctx = {brr_config_template_vars(a, empty, file, NULL, merged), empty, cfg->build_time};
+    brr_render_ctx rc_ctx = {brr_config_template_vars(a, empty, file, NULL, merged), empty, cfg->build_time,
+                             opts->strict_templates};
     brr_loaded_file lf;
     if (brr_config_fetch(a, file, &rc_ctx, opts, BRR_GEN_GLOBAL, &lf, d) != 0) {
       rc = BRR_ECONFIG;

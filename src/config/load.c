@@ -197,7 +197,7 @@ static int load_project(brr_config *cfg, const brr_load_opts *opts, brr_diags *d
   free(joined);
   free(real);
   brr_render_ctx rc = {brr_config_template_vars(a, cfg->env_dict, file, cfg->global.docker_registry, NULL),
-                       cfg->env_dict, cfg->build_time};
+                       cfg->env_dict, cfg->build_time, opts->strict_templates};
   brr_loaded_file lf;
   int r = brr_config_fetch(a, file, &rc, opts, BRR_GEN_PROJECT, &lf, d);
   if (r != 0) return r;

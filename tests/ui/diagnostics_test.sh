@@ -77,5 +77,30 @@ rc_is 78
 grep -qxF "::error file=mp/buildrunner.yaml,line=6,col=5,title=brr%3A configuration error::steps.mp.run: run is not allowed in the same step as a multi-platform build step mp" "$work/out" ||
   { fail "no annotation on stdout"; cat "$work/out" >&2; }
 
+# --strict-templates: printing an undefined variable is an error, with Jinja2's own message
+# (StrictUndefined, checked against Debian's python3-jinja2); `default` and `is defined` work
+mkdir -p "$work/t"
+cat >"$work/t/buildrunner.yaml.j2" <<'YAML'
+steps:
+  a:
+    run:
+      image: busybox
+      cmd: "echo {{ BAR | default('d') }}{% if BAZ is defined %}x{% endif %} {{ FOO_UNSET }}"
+YAML
+run -d "$work/t" -f buildrunner.yaml.j2 --print-generated-files
+rc_is 0; grep -qF 'cmd: "echo d "' "$work/out" || fail "without --strict-templates an undefined variable is empty"
+run -d "$work/t" -f buildrunner.yaml.j2 --print-generated-files --strict-templates
+rc_is 78
+want=$(/usr/bin/python3 -c '
+import jinja2, sys
+e = jinja2.Environment(undefined=jinja2.StrictUndefined)
+try:
+    e.from_string(open(sys.argv[1]).read()).render()
+except jinja2.UndefinedError as x:
+    print(x)' "$work/t/buildrunner.yaml.j2")
+[ "$want" = "'FOO_UNSET' is undefined" ] || fail "the Jinja2 oracle says: $want"
+has "buildrunner.yaml.j2:5:"
+has "$want"
+
 [ $bad = 0 ] && echo ok
 exit $bad

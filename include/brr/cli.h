@@ -45,6 +45,9 @@ typedef struct brr_cli {
   const char *progress;           /* --progress=auto|tty|plain|ci|json (or BRR_PROGRESS) */
   const char *context;            /* --context NAME: the docker context (docs/engine.md) */
   bool clean;                     /* --clean: remove what killed brr runs left, and exit */
+  int heartbeat_s;                /* --heartbeat / BRR_HEARTBEAT: 0 default, -1 none */
+  const char *trace;              /* --trace FILE, or NULL (trace.json in the results dir) */
+  bool strict_templates;          /* --strict-templates */
   bool help, version;
   const char *print_schema;       /* --print-schema[=project|global]: print the JSON Schema */
   bool list_steps;                /* --list-steps: print the step names (for completions) */

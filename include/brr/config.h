@@ -243,6 +243,7 @@ typedef struct brr_load_opts {
   const char *platform;         /* --platform */
   bool push;                    /* --push (BUILDRUNNER_DO_PUSH) */
   bool disable_multi_platform;  /* --disable-multi-platform */
+  bool strict_templates;        /* --strict-templates: an undefined variable printed is an error */
   char **steps;                 /* --steps, NULL-terminated, or NULL */
   const brr_value *global_overrides;  /* deep-merged over the global config last, or NULL */
   int64_t build_time;           /* 0: now */

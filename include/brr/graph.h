@@ -66,6 +66,7 @@ typedef struct brr_node {
   const char *pool;         /* resource pool ("engine", "push:<host>", "builder:<name>"), or NULL */
   const char *builder;      /* buildx builder from `platform-builders`, or NULL (the default) */
   double weight;            /* expected duration, seconds (default per kind, or history) */
+  bool measured;            /* weight is a duration an earlier run measured (history) */
   double priority;          /* heaviest path from this node to the end, weight included */
   unsigned level;           /* longest edge count from a root */
   bool critical;            /* on the critical path */

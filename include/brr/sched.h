@@ -47,6 +47,9 @@ void brr_task_done(brr_task *t, int status, const char *error);
 /* Raw output bytes of the task (any chunking): split into whole lines, prefixed by step. */
 void brr_task_output(brr_task *t, const char *source, int stream, const char *data, size_t len);
 void brr_task_log(brr_task *t, brr_log_level level, const char *fmt, ...) BRR_PRINTF(3, 4);
+/* A phase of the task begins (`end` false) or ends: "pull", "create", "source", "command",
+ * "artifacts", "commit", "push". For the trace; phases of one task may nest, not overlap. */
+void brr_task_phase(brr_task *t, const char *phase, bool end);
 
 /* Make the task for node `node` of `g`. Returning 0 with *out == NULL means the node has no
  * work (it succeeds at once). */
@@ -109,6 +112,10 @@ int brr_sched_default_jobs(void);
  * anyway. Tasks still out then are abandoned: the scheduler's memory stays allocated so their
  * late calls are harmless, and the caller should exit without closing the loop. */
 #define BRR_SCHED_ABORT_WAIT_S 1.0
+
+/* Weight `g` with the durations an earlier run measured (what brr_sched_run does first), so
+ * --graph shows them. Returns how many nodes got a measured weight (0: no history). */
+size_t brr_sched_apply_history(brr_graph *g, const char *history_path);
 
 /* The history file for a project: <cache_dir>/history/<sha1 of project_file>.tsv, where
  * cache_dir NULL means $XDG_CACHE_HOME/brr or ~/.cache/brr. Heap string. */

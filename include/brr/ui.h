@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "brr/util.h"
 
@@ -20,6 +21,9 @@ typedef enum {
   BRR_EV_RUN_END,      /* the summary fields are set */
   BRR_EV_FLUSH,        /* end of a batch of lines: renderers write what they buffered now */
   BRR_EV_TICK,         /* about once a second while the run lasts (the tty clock) */
+  BRR_EV_PHASE,        /* a phase inside a running node begins or ends (`text` names it:
+                          "pull", "create", "source", "command", "artifacts", "commit",
+                          "push"); `phase_end` says which; for the trace */
 } brr_event_type;
 
 typedef enum {
@@ -55,6 +59,24 @@ typedef struct brr_event {
   int jobs;                 /* RUN_START / RUN_END: job slots */
   int exit_code;            /* RUN_END: what brr exits with */
   int signal;               /* RUN_END: the signal that stopped the run, or 0 */
+  /* RUN_START: per node (n_total entries, may be NULL) the file and line where its step is
+   * defined (NULL / 0 for build-level nodes), its kind ("build", "run", ...) and image */
+  const char *const *node_files;
+  const unsigned *node_lines;
+  const char *const *node_kinds;
+  const char *const *node_images;
+  /* RUN_START: per node the duration measured by an earlier run (seconds, negative when
+   * none), or NULL when there is no history at all: for the estimate of the time left */
+  const double *node_expected;
+  /* NODE_START: the job slot it runs in (0-based) and how long it was ready but waited for
+   * a slot or its pool (`pool`, or NULL when it needs none) */
+  int slot;
+  double wait_s;
+  const char *pool;
+  bool phase_end;           /* PHASE: false at its beginning, true at its end */
+  /* RUN_END: the measured critical path, node ids first to last (valid during the event) */
+  const char *const *critical_ids;
+  size_t n_critical;
 } brr_event;
 
 typedef void (*brr_event_fn)(void *ud, const brr_event *ev);
@@ -80,6 +102,7 @@ typedef struct brr_lines {
   int stream;
   brr_buf pending;
   bool cr;                  /* the last byte fed was a \r: a \n right after it is the same end */
+  int64_t ts_ms;            /* when the chunk being split arrived */
 } brr_lines;
 void brr_lines_init(brr_lines *l, brr_bus *bus, const char *step, const char *node,
                     const char *source, int stream);
@@ -103,7 +126,19 @@ typedef struct brr_ui_opts {
   bool timestamps;           /* false with --disable-timestamps */
   bool debug;                /* -x: show DEBUG logs */
   const char *results_dir;   /* build.log and <step>.log here; NULL: none */
+  /* CI mode: seconds between heartbeats while steps' output is held; 0: $BRR_HEARTBEAT or
+   * BRR_UI_HEARTBEAT_S; negative: none */
+  int heartbeat_s;
+  /* Chrome trace event file written at the end of the run: NULL: <results_dir>/trace.json
+   * (none without a results dir); "" : none */
+  const char *trace_path;
 } brr_ui_opts;
+
+#define BRR_UI_HEARTBEAT_S 30
+/* The heartbeat interval asked for: `flag` (--heartbeat, NULL when not given), else
+ * $BRR_HEARTBEAT when set and not empty, else 0 (the default). A value of 0 seconds turns
+ * heartbeats off (returned as -1). BRR_EINVAL when the text that decides is not a number. */
+int brr_ui_heartbeat_choose(const char *flag, int *out);
 
 typedef struct brr_ui brr_ui;
 /* Subscribe the chosen renderer and the results-dir logs to `bus`. With a results_dir,
@@ -138,6 +173,10 @@ typedef enum {
   BRR_CI_BUILDKITE,
 } brr_ci_kind;
 brr_ci_kind brr_ui_ci_detect(void);
+/* Print a GitHub Actions error annotation, `::error file=F,line=L,col=C,title=T::msg`, with
+ * the workflow-command escapes; `file` (may be NULL) is made relative to $GITHUB_WORKSPACE. */
+void brr_ui_github_error(FILE *out, const char *file, unsigned line, unsigned col, const char *title,
+                         const char *msg);
 const char *brr_status_name(brr_status s);   /* "succeeded", "failed", ... */
 
 #endif

@@ -9,6 +9,7 @@
 #include "brr/config.h"
 #include "brr/diag.h"
 #include "brr/graph.h"
+#include "brr/sched.h"
 #include "brr/ui.h"
 
 /* ---- loading the configuration ------------------------------------------------------------ */
@@ -43,6 +44,7 @@ static void cli_to_load_opts(const brr_cli *cli, gen_out *gen, brr_load_opts *o)
   o->platform = cli->platform;
   o->push = cli->push;
   o->disable_multi_platform = cli->disable_multi_platform;
+  o->strict_templates = cli->strict_templates;
   o->steps = cli->steps;
   gen->print = cli->print_generated_files;
   gen->log = cli->log_generated_files;
@@ -55,6 +57,37 @@ static void cli_to_load_opts(const brr_cli *cli, gen_out *gen, brr_load_opts *o)
 /* diagnostics follow the same colour rules as the run's output (docs/output.md) */
 static bool stderr_color(const brr_cli *cli) { return brr_ui_color_enabled(STDERR_FILENO, cli->no_color); }
 
+/* On GitHub Actions every configuration error also becomes an annotation at its line, on
+ * stdout where the runner reads workflow commands. */
+static void github_annotations(const brr_diags *d) {
+  if (brr_ui_ci_detect() != BRR_CI_GITHUB) return;
+  for (size_t i = 0; i < d->n; i++) {
+    const brr_diag *x = &d->v[i];
+    if (x->level != BRR_DIAG_ERROR) continue;
+    char *msg = x->path ? brr_xasprintf("%s: %s", x->path, x->msg) : brr_xstrdup(x->msg);
+    brr_ui_github_error(stdout, x->mark.file, x->mark.line, x->mark.col, "brr: configuration error", msg);
+    free(msg);
+  }
+}
+
+/* Schema errors show the source line and a caret, as YAML errors do: the rendered project
+ * text when the load got that far, else the file itself unless it is a template (its marks
+ * are in the rendered text). */
+static void add_snippets(brr_diags *d, const brr_config *cfg) {
+  for (size_t i = 0; i < d->n; i++) {
+    brr_diag *x = &d->v[i];
+    if (x->snippet || !x->mark.file || !x->mark.line) continue;
+    if (cfg && cfg->project_text && brr_streq(x->mark.file, cfg->project_file)) {
+      brr_diag_set_snippet(x, cfg->project_text, cfg->project_text_len);
+      continue;
+    }
+    if (brr_endswith(x->mark.file, ".j2")) continue;
+    brr_buf text = BRR_BUF_INIT;
+    if (brr_read_file(x->mark.file, &text) == 0) brr_diag_set_snippet(x, brr_buf_cstr(&text), text.len);
+    brr_buf_free(&text);
+  }
+}
+
 /* Load and validate; diagnostics (warnings too) go to stderr. Returns 0 or the exit code. */
 static int load_config(const brr_cli *cli, brr_config **cfg) {
   brr_load_opts opts;
@@ -62,7 +95,9 @@ static int load_config(const brr_cli *cli, brr_config **cfg) {
   cli_to_load_opts(cli, &gen, &opts);
   brr_diags d = BRR_DIAGS_INIT;
   int rc = brr_config_load(&opts, cfg, &d);
+  add_snippets(&d, *cfg);
   brr_diags_print(&d, stderr, stderr_color(cli));
+  github_annotations(&d);
   int code = rc == 0 ? 0 : brr_diags_exit_code(&d);
   if (rc != 0 && code == 0) code = BRR_EXIT_CONFIG;
   brr_diags_free(&d);
@@ -88,6 +123,7 @@ static int compile_graph(const brr_cli *cli, const brr_config *cfg, brr_graph **
     if (brr_streq(d.v[i].mark.file, cfg->project_file))
       brr_diag_set_snippet(&d.v[i], cfg->project_text, cfg->project_text_len);
   brr_diags_print(&d, stderr, stderr_color(cli));
+  github_annotations(&d);
   int code = rc == 0 ? 0 : brr_diags_exit_code(&d);
   brr_diags_free(&d);
   if (rc != 0) return code ? code : BRR_EXIT_CONFIG;
@@ -95,7 +131,11 @@ static int compile_graph(const brr_cli *cli, const brr_config *cfg, brr_graph **
 }
 
 /* --graph: print the graph (docs/graph.md); nothing runs and Docker is not contacted. */
-static int print_graph(const brr_cli *cli, const brr_graph *g) {
+static int print_graph(const brr_cli *cli, const brr_config *cfg, brr_graph *g) {
+  /* the weights the scheduler would use: durations earlier runs measured */
+  char *history = brr_sched_history_path(NULL, cfg->project_file);
+  brr_sched_apply_history(g, history);
+  free(history);
   brr_graph_format fmt = BRR_GRAPH_TEXT;
   brr_graph_format_parse(cli->graph, &fmt); /* brr_cli_parse already refused other values */
   brr_buf out = BRR_BUF_INIT;
@@ -169,7 +209,7 @@ int brr_main(int argc, char **argv) {
   }
   brr_graph *g = NULL;
   if (rc == 0 && !cli.print_generated_files) rc = compile_graph(&cli, cfg, &g);
-  if (rc == 0 && g) rc = cli.graph ? print_graph(&cli, g) : brr_cli_run(&cli, cfg, g);
+  if (rc == 0 && g) rc = cli.graph ? print_graph(&cli, cfg, g) : brr_cli_run(&cli, cfg, g);
   brr_graph_free(g);
   brr_config_free(cfg);
   brr_cli_free(&cli);

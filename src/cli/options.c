@@ -8,6 +8,7 @@
 
 #include "brr/cli.h"
 #include "brr/diag.h"
+#include "brr/ui.h"
 #include "brr/util.h"
 
 enum {
@@ -41,6 +42,9 @@ enum {
   OPT_COMPLETION,
   OPT_CONTEXT,
   OPT_CLEAN,
+  OPT_HEARTBEAT,
+  OPT_TRACE,
+  OPT_STRICT_TEMPLATES,
 };
 
 typedef struct opt_def {
@@ -63,6 +67,8 @@ static const opt_def OPTS[] = {
     {"global-config", 'c', required_argument, "FILE", "Input", "global configuration file (default: DIR/.buildrunner.yaml)", NULL},
     {"build-results-directory", 'b', required_argument, "DIR", "Input", "results directory (default: DIR/buildrunner.results)", NULL},
     {"build-number", 'n', required_argument, "N", "Input", "build number (default: epoch seconds)", NULL},
+
+    {"strict-templates", OPT_STRICT_TEMPLATES, no_argument, NULL, "Input", "printing an undefined template variable is an error (default: empty, as Jinja2)", NULL},
 
     {"steps", 's', required_argument, "A,B", "Selection and order", "run only these steps (repeatable, comma-separated)", NULL},
     {"with-deps", OPT_WITH_DEPS, no_argument, NULL, "Selection and order", "with --steps: also run what those steps depend on", NULL},
@@ -93,6 +99,8 @@ static const opt_def OPTS[] = {
     {"security-scan-max-score-threshold", OPT_SS_MAX_SCORE, required_argument, "X", "Security scan", "override security-scan.max-score-threshold", SCAN_PENDING},
 
     {"progress", OPT_PROGRESS, required_argument, "MODE", "Output", "auto|tty|plain|ci|json (default: $BRR_PROGRESS or auto)", NULL},
+    {"heartbeat", OPT_HEARTBEAT, required_argument, "S", "Output", "ci mode: a line naming the running steps every S seconds while output is held (default: $BRR_HEARTBEAT or 30; 0: none)", NULL},
+    {"trace", OPT_TRACE, required_argument, "FILE", "Output", "write a Chrome trace of the run to FILE (default: trace.json in the results directory)", NULL},
     {"no-color", OPT_NO_COLOR, no_argument, NULL, "Output", "no colours (NO_COLOR is honoured too)", NULL},
     {"disable-timestamps", OPT_DISABLE_TIMESTAMPS, no_argument, NULL, "Output", "no timestamps on the console", NULL},
     {"debug", 'x', no_argument, NULL, "Output", "show debug messages", NULL},
@@ -201,6 +209,36 @@ static BRR_PRINTF(2, 3) int usage_error(FILE *err, const char *fmt, ...) {
   fprintf(err, "\nTry 'brr --help' for more information.\n");
   va_end(ap);
   return BRR_EXIT_USAGE;
+}
+
+/* "unknown option '--jbos' (did you mean '--jobs'?)" */
+static int unknown_long(FILE *err, const char *arg) {
+  const char *word = arg;
+  while (*word == '-') word++;
+  size_t len = strcspn(word, "=");
+  char *name = brr_xstrndup(word, len);
+  const char *names[N_OPTS];
+  for (size_t i = 0; i < N_OPTS; i++) names[i] = OPTS[i].name;
+  const char *best = len ? brr_suggest(name, names, N_OPTS) : NULL;
+  int rc = best ? usage_error(err, "unknown option '%s' (did you mean '--%s'?)", arg, best)
+                : usage_error(err, "unknown option '%s'", arg);
+  free(name);
+  return rc;
+}
+
+static bool used(const brr_cli *cli, int val) {
+  const opt_def *o = find_opt(val);
+  return o && (cli->used_mask & (1ull << (o - OPTS)));
+}
+
+/* Flags that contradict each other: say which one wins (the run goes on). */
+static void warn_conflicts(const brr_cli *cli, FILE *err) {
+  if (cli->serial && used(cli, 'j') && cli->jobs != 1)
+    fprintf(err, "brr: warning: --serial runs one node at a time; -j %d is ignored\n", cli->jobs);
+  if (cli->print_generated_files && cli->graph)
+    fprintf(err, "brr: warning: --print-generated-files prints the configuration and exits; --graph is ignored\n");
+  if (cli->graph && cli->trace)
+    fprintf(err, "brr: warning: --graph prints the graph and exits; --trace is ignored (nothing runs)\n");
 }
 
 static void push_split(char ***vec, size_t *n, const char *arg) {
@@ -318,6 +356,15 @@ int brr_cli_parse(brr_cli *cli, int argc, char **argv, FILE *err) {
       cli->context = optarg;
       break;
     case OPT_CLEAN: cli->clean = true; break;
+    case OPT_HEARTBEAT:
+      if (brr_ui_heartbeat_choose(optarg, &cli->heartbeat_s) != 0)
+        return usage_error(err, "--heartbeat needs a number of seconds, got '%s'", optarg);
+      break;
+    case OPT_STRICT_TEMPLATES: cli->strict_templates = true; break;
+    case OPT_TRACE:
+      if (!*optarg) return usage_error(err, "%s", "--trace needs a file name");
+      cli->trace = optarg;
+      break;
     case ':': {
       const opt_def *o = find_opt(optopt);
       if (o) return usage_error(err, "option --%s needs a value", o->name);
@@ -328,7 +375,7 @@ int brr_cli_parse(brr_cli *cli, int argc, char **argv, FILE *err) {
         char tmp[3] = {'-', (char)optopt, 0};
         return usage_error(err, "unknown option '%s'", tmp);
       }
-      return usage_error(err, "unknown option '%s'", argv[optind - 1]);
+      return unknown_long(err, argv[optind - 1]);
     }
   }
   /* `brr --print-schema global` reads as well as --print-schema=global */
@@ -342,6 +389,9 @@ int brr_cli_parse(brr_cli *cli, int argc, char **argv, FILE *err) {
     const char *env = getenv("BRR_PROGRESS");
     if (env && *env) cli->progress = env;
   }
+  if (!(cli->used_mask & (1ull << (find_opt(OPT_HEARTBEAT) - OPTS))) &&
+      brr_ui_heartbeat_choose(NULL, &cli->heartbeat_s) != 0)
+    return usage_error(err, "BRR_HEARTBEAT needs a number of seconds, got '%s'", getenv("BRR_HEARTBEAT"));
   const struct {
     const char *name, *value;
     int val;
@@ -355,6 +405,7 @@ int brr_cli_parse(brr_cli *cli, int argc, char **argv, FILE *err) {
     join_choices(list, sizeof list, choices_of(chosen[i].val));
     return usage_error(err, "--%s takes %s, got '%s'", chosen[i].name, list, chosen[i].value);
   }
+  warn_conflicts(cli, err);
   return 0;
 }
 

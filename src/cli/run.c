@@ -31,6 +31,7 @@ static int prepare_results_dir(const brr_cli *cli, const brr_config *cfg, brr_re
   if (rc == 0) rc = brr_results_note(*out, "build.log");
   if (rc == 0) rc = brr_results_mkdir(*out, "logs");
   if (rc == 0) rc = brr_results_note(*out, "artifacts.json");
+  if (rc == 0 && !cli->trace) rc = brr_results_note(*out, "trace.json");
   if (rc != 0) {
     if (err) fprintf(stderr, "brr: error: %s\n", err);
     else fprintf(stderr, "brr: error: cannot prepare the results directory %s: %s\n", cfg->results_dir,
@@ -146,6 +147,8 @@ int brr_cli_run(const brr_cli *cli, brr_config *cfg, brr_graph *g) {
   uo.timestamps = !cli->disable_timestamps;
   uo.debug = cli->debug;
   uo.results_dir = cfg->results_dir;
+  uo.heartbeat_s = cli->heartbeat_s;
+  uo.trace_path = cli->trace;
   brr_ui *ui = brr_ui_new(bus, &uo);
   if (!ui) {
     fprintf(stderr, "brr: error: cannot write logs in %s: %s\n", cfg->results_dir, strerror(errno));

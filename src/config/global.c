@@ -271,7 +271,16 @@ int brr_config_load_global(brr_config *cfg, const brr_load_opts *opts, brr_diags
   for (int i = 0; i < 3; i++) paths[i] = locate(cfg->build_dir, names[i]);
   int rc = 0;
   if (opts->global_config && !paths[2]) {
-    brr_diag_error(d, BRR_MARK_NONE, NULL, "global config file '%s' (-c) does not exist", opts->global_config);
+    /* name the file looked for: a relative -c is resolved against -d, not the cwd */
+    char *exp = brr_path_expanduser(opts->global_config);
+    char *abs = brr_path_join(cfg->build_dir, exp);
+    if (strcmp(abs, exp) == 0)
+      brr_diag_error(d, BRR_MARK_NONE, NULL, "global config file '%s' (-c) does not exist", opts->global_config);
+    else
+      brr_diag_error(d, BRR_MARK_NONE, NULL, "global config file '%s' (-c) does not exist: looked for %s (resolved against -d %s)",
+                     opts->global_config, abs, cfg->build_dir);
+    free(exp);
+    free(abs);
     rc = BRR_ECONFIG;
   }
   cfg->global_files = brr_arena_alloc(a, 3 * sizeof(char *));
@@ -285,7 +294,8 @@ int brr_config_load_global(brr_config *cfg, const brr_load_opts *opts, brr_diags
     if (seen) continue;
     const char *file = brr_config_intern(paths[i]);
     cfg->global_files[cfg->n_global_files++] = file;
-    brr_render_ctx rc_ctx = {brr_config_template_vars(a, empty, file, NULL, merged), empty, cfg->build_time};
+    brr_render_ctx rc_ctx = {brr_config_template_vars(a, empty, file, NULL, merged), empty, cfg->build_time,
+                             opts->strict_templates};
     brr_loaded_file lf;
     if (brr_config_fetch(a, file, &rc_ctx, opts, BRR_GEN_GLOBAL, &lf, d) != 0) {
       rc = BRR_ECONFIG;

@@ -26,6 +26,7 @@ typedef struct brr_render_ctx {
   const brr_value *vars;           /* template variables (a map) */
   const brr_value *read_yaml_vars; /* what read_yaml_file renders its file with */
   int64_t build_time;
+  bool strict;                     /* --strict-templates: printing an undefined value is an error */
 } brr_render_ctx;
 
 /* Render `text` (file `file`) and append to `out`; the line map is returned as with

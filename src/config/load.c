@@ -156,7 +156,23 @@ static int check_steps(const brr_config *cfg, const brr_load_opts *opts, brr_dia
     if (!brr_config_step(cfg, *s)) brr_buf_printf(&missing, "%s%s", missing.len ? ", " : "", *s);
   int rc = 0;
   if (missing.len) {
-    brr_diag_error(d, BRR_MARK_NONE, NULL, "The following steps do not exist: %s", missing.data);
+    /* did you mean: the closest step name for each name that is near one */
+    const char **names = brr_xcalloc(cfg->n_steps + 1, sizeof *names);
+    for (size_t i = 0; i < cfg->n_steps; i++) names[i] = cfg->steps[i].name.s;
+    brr_buf hints = BRR_BUF_INIT;
+    size_t n_missing = 0, n_hints = 0;
+    for (char **s = opts->steps; s && *s; s++) n_missing += !brr_config_step(cfg, *s);
+    for (char **s = opts->steps; s && *s; s++) {
+      const char *best = brr_config_step(cfg, *s) ? NULL : brr_suggest(*s, names, cfg->n_steps);
+      if (!best) continue;
+      if (n_missing == 1) brr_buf_printf(&hints, "'%s'", best);
+      else brr_buf_printf(&hints, "%s'%s' for '%s'", n_hints ? ", " : "", best, *s);
+      n_hints++;
+    }
+    if (n_hints) brr_diag_error(d, BRR_MARK_NONE, NULL, "The following steps do not exist: %s (did you mean %s?)", missing.data, hints.data);
+    else brr_diag_error(d, BRR_MARK_NONE, NULL, "The following steps do not exist: %s", missing.data);
+    brr_buf_free(&hints);
+    free(names);
     rc = BRR_ECONFIG;
   }
   brr_buf_free(&missing);
@@ -181,7 +197,7 @@ static int load_project(brr_config *cfg, const brr_load_opts *opts, brr_diags *d
   free(joined);
   free(real);
   brr_render_ctx rc = {brr_config_template_vars(a, cfg->env_dict, file, cfg->global.docker_registry, NULL),
-                       cfg->env_dict, cfg->build_time};
+                       cfg->env_dict, cfg->build_time, opts->strict_templates};
   brr_loaded_file lf;
   int r = brr_config_fetch(a, file, &rc, opts, BRR_GEN_PROJECT, &lf, d);
   if (r != 0) return r;

@@ -177,7 +177,7 @@ brr_build *brr_schema_build(brr_schk *c, const brr_config *cfg, const brr_value 
     b->path_abs = resolve(c, cfg->build_dir, b->path.s);
     if (!is_dir(b->path_abs))
       brr_diag_warn(c->d, b->path.mark, brr_schk_path(c, path, "path"),
-                    "build context '%s' does not exist (yet)", b->path.s);
+                    "build context '%s' does not exist (yet): looked for %s", b->path.s, b->path_abs);
   }
   resolve_dockerfile(c, cfg, b);
   return b;

@@ -74,9 +74,22 @@ static void select_listed(compiler *c) {
   if (n_missing) {
     const char **cands = brr_arena_alloc(c->tmp, (c->cfg->n_steps + 1) * sizeof *cands);
     for (size_t i = 0; i < c->cfg->n_steps; i++) cands[i] = c->cfg->steps[i].name.s;
-    const char *best = n_missing == 1 ? brr_suggest(first_missing, cands, c->cfg->n_steps) : NULL;
-    if (best) brr_diag_error(c->d, BRR_MARK_NONE, NULL, "The following steps do not exist: %s (did you mean '%s'?)", missing.data, best);
+    /* a suggestion for each name that is close to a step's */
+    brr_buf hints = BRR_BUF_INIT;
+    size_t n_hints = 0;
+    for (char **s = c->opts->steps; *s; s++) {
+      size_t k;
+      if (brr_strmap_get(&c->names, *s, &k)) continue;
+      const char *best = brr_suggest(*s, cands, c->cfg->n_steps);
+      if (!best) continue;
+      if (n_missing == 1) brr_buf_printf(&hints, "'%s'", best);
+      else brr_buf_printf(&hints, "%s'%s' for '%s'", n_hints ? ", " : "", best, *s);
+      n_hints++;
+    }
+    (void)first_missing;
+    if (n_hints) brr_diag_error(c->d, BRR_MARK_NONE, NULL, "The following steps do not exist: %s (did you mean %s?)", missing.data, hints.data);
     else brr_diag_error(c->d, BRR_MARK_NONE, NULL, "The following steps do not exist: %s", missing.data);
+    brr_buf_free(&hints);
     c->err = BRR_ECONFIG;
   }
   brr_buf_free(&missing);

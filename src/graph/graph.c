@@ -363,7 +363,10 @@ int brr_graph_finish(brr_graph *g, brr_diags *d) {
 void brr_graph_set_weights(brr_graph *g, brr_weight_fn fn, void *ud) {
   for (size_t i = 0; i < g->n_nodes; i++) {
     double w = fn(ud, &g->nodes[i]);
-    if (w >= 0) g->nodes[i].weight = w;
+    if (w >= 0) {
+      g->nodes[i].weight = w;
+      g->nodes[i].measured = true;
+    }
   }
   recompute(g);
 }

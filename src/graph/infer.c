@@ -1,6 +1,7 @@
 /* Edges between steps, inferred from the whole file: explicit depends, images one step
  * produces and another uses, and /artifacts/<step>/ mentions. The result is a list of
  * step-level edges (compile.h); emit.c turns them into node edges for the selected steps. */
+#include <sys/stat.h>
 #include <ctype.h>
 #include <glob.h>
 #include <stdlib.h>
@@ -156,6 +157,14 @@ static size_t build_args(compiler *c, const brr_build *b, brr_build_arg **out) {
   return n;
 }
 
+static bool dir_exists(const char *file) {
+  char *dir = brr_path_dirname(file);
+  struct stat st;
+  bool ok = stat(dir, &st) == 0 && S_ISDIR(st.st_mode);
+  free(dir);
+  return ok;
+}
+
 static void collect_build(compiler *c, sites *ss, size_t step, const brr_build *b, role r) {
   if (!b || b->import.s) return;
   for (size_t i = 0; i < b->n_inject; i++) scan_results_path(c, step, r, &b->inject[i].glob);
@@ -178,6 +187,13 @@ static void collect_build(compiler *c, sites *ss, size_t step, const brr_build *
                         : (brr_mark){dm.file, dm.line + (block && dm.line ? im[i].line : 0), block ? 0 : dm.col};
       add_site(c, ss, step, r, true, im[i].ref, m);
     }
+  } else if (file && dir_exists(file)) {   /* a missing context was already reported */
+    /* found by --graph, not only when the build starts; a step that runs earlier may still
+     * write it, so this is a warning */
+    brr_mark dm = b->dockerfile.s ? b->dockerfile.mark : b->path.mark;
+    brr_diag_warn(c->d, dm, NULL, "step '%s': Dockerfile '%s' does not exist (yet): looked for %s",
+                  c->cfg->steps[step].name.s, b->dockerfile.s && !b->dockerfile_inline ? b->dockerfile.s : "Dockerfile",
+                  file);
   }
   brr_buf_free(&text);
 }
@@ -360,7 +376,8 @@ bool brr_graph__dockerfile(compiler *c, const brr_build *b, brr_buf *out, const 
     free(dir);
   }
   bool ok = path && brr_read_file(path, out) == 0;
-  if (ok) *file = brr_arena_strdup(c->g->arena, path);
+  /* on failure *file names the path searched (NULL when there was none) */
+  *file = path ? brr_arena_strdup(c->g->arena, path) : NULL;
   free(path);
   return ok;
 }

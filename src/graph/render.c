@@ -42,7 +42,7 @@ static void text_node(const brr_graph *g, size_t i, brr_buf *out) {
   if (n->platform && n->kind != BRR_NODE_PLATFORM_BUILD) brr_buf_printf(out, ", %s", n->platform);
   if (n->pool) brr_buf_printf(out, ", pool %s", n->pool);
   if (n->base_from_build_registry) brr_buf_puts(out, ", base from the build registry");
-  brr_buf_printf(out, ", %g s)\n", n->weight);
+  brr_buf_printf(out, ", %g s%s)\n", n->weight, n->measured ? " measured" : "");
   for (size_t j = 0; j < n->n_in; j++) {
     const brr_edge *e = &g->edges[n->in[j]];
     brr_buf_printf(out, "      <- %s  %s", g->nodes[e->from].id, brr_edge_reason_name(e->reason));
@@ -95,33 +95,129 @@ static void dot_str(brr_buf *out, const char *s) {
   brr_buf_putc(out, '"');
 }
 
+#define DOT_CRITICAL "#d62728"
+
+/* "12.3 s" with a unit that reads well: weights run from tenths of seconds to hours */
+static void dot_weight(brr_buf *b, const brr_node *n) {
+  long t = (long)(n->weight + 0.5);
+  if (t >= 60) brr_buf_printf(b, "%ldm%02lds", t / 60, t % 60);
+  else brr_buf_printf(b, "%g s", n->weight);
+  if (n->measured) brr_buf_puts(b, " (measured)");
+}
+
+static void dot_node(const brr_graph *g, size_t i, const char *indent, brr_buf *out) {
+  const brr_node *n = &g->nodes[i];
+  brr_buf_puts(out, indent);
+  dot_str(out, n->id);
+  brr_buf label = BRR_BUF_INIT;
+  brr_buf_printf(&label, "%s\n%s, ", n->id, brr_node_kind_name(n->kind));
+  dot_weight(&label, n);
+  brr_buf_puts(out, " [label=");
+  dot_str(out, label.data);
+  brr_buf_free(&label);
+  brr_buf_puts(out, n->critical ? ", color=\"" DOT_CRITICAL "\", penwidth=2];\n" : "];\n");
+}
+
+/* The label of an edge: its reason, and its detail (the image, the artifacts path) */
+static void dot_edge_label(brr_buf *out, const brr_edge *e) {
+  brr_buf l = BRR_BUF_INIT;
+  brr_buf_puts(&l, brr_edge_reason_name(e->reason));
+  if (e->detail) brr_buf_printf(&l, "\n%s", e->detail);
+  brr_buf_puts(out, " [label=");
+  dot_str(out, l.data);
+  brr_buf_free(&l);
+}
+
+static void dot_edge_style(brr_buf *out, brr_edge_reason r, bool critical) {
+  const char *line = inferred(r) ? "dashed" : policy(r) ? "dotted" : NULL;
+  if (line) brr_buf_printf(out, ", style=%s", line);
+  if (critical) brr_buf_puts(out, ", color=\"" DOT_CRITICAL "\", penwidth=2");
+  brr_buf_puts(out, "];\n");
+}
+
+/* Moving-tag pushes wait for every immutable push: N x M edges. When that is more than
+ * N + M, one barrier node stands for them. */
+static bool dot_moving_barrier(const brr_graph *g, bool *from, bool *to) {
+  size_t n_edges = 0, n_from = 0, n_to = 0;
+  for (size_t k = 0; k < g->n_edges; k++) {
+    const brr_edge *e = &g->edges[k];
+    if (e->reason != BRR_EDGE_MOVING_TAG) continue;
+    n_edges++;
+    if (!from[e->from]) n_from++;
+    if (!to[e->to]) n_to++;
+    from[e->from] = to[e->to] = true;
+  }
+  return n_edges > n_from + n_to;
+}
+
+static void dot_legend(brr_buf *out) {
+  brr_buf_puts(out,
+               "  subgraph cluster_legend {\n    label=\"legend\"; fontsize=10; color=gray;\n"
+               "    node [shape=plaintext, fontsize=9];\n"
+               "    legend_a [label=\"\"]; legend_b [label=\"\"]; legend_c [label=\"\"]; legend_d [label=\"\"];\n"
+               "    legend_e [label=\"\"]; legend_f [label=\"\"]; legend_g [label=\"\"]; legend_h [label=\"\"];\n"
+               "    legend_a -> legend_b [label=\"critical path\", color=\"" DOT_CRITICAL "\", penwidth=2];\n"
+               "    legend_c -> legend_d [label=\"stated (task, depends, platform)\"];\n"
+               "    legend_e -> legend_f [label=\"inferred (image, artifacts)\", style=dashed];\n"
+               "    legend_g -> legend_h [label=\"policy (push-barrier, moving-tag, serial)\", style=dotted];\n"
+               "  }\n");
+}
+
 static void render_dot(const brr_graph *g, brr_buf *out) {
   size_t *next = critical_next(g);
   brr_buf_puts(out, "digraph brr {\n  rankdir=LR;\n  node [shape=box, fontsize=10, height=0.25];\n"
                     "  edge [fontsize=9];\n");
+  /* each step's nodes in a cluster, build-level nodes (pushes) outside */
+  size_t n_steps = g->cfg ? g->cfg->n_steps : 0;
+  bool *done = brr_xcalloc(g->n_nodes + 1, sizeof(bool));
   for (size_t i = 0; i < g->n_nodes; i++) {
-    const brr_node *n = &g->nodes[i];
-    brr_buf_puts(out, "  ");
-    dot_str(out, n->id);
-    char *label = brr_xasprintf("%s\n%s", n->id, brr_node_kind_name(n->kind));
-    brr_buf_puts(out, " [label=");
-    dot_str(out, label);
-    free(label);
-    brr_buf_puts(out, n->critical ? ", style=bold];\n" : "];\n");
+    size_t st = g->nodes[i].step;
+    if (done[i] || st == BRR_NO_STEP || st >= n_steps) continue;
+    brr_buf_printf(out, "  subgraph cluster_%zu {\n    label=", st);
+    dot_str(out, g->cfg->steps[st].name.s ? g->cfg->steps[st].name.s : "");
+    brr_buf_puts(out, "; fontsize=11; color=gray70;\n");
+    for (size_t j = i; j < g->n_nodes; j++) {
+      if (g->nodes[j].step != st) continue;
+      dot_node(g, j, "    ", out);
+      done[j] = true;
+    }
+    brr_buf_puts(out, "  }\n");
   }
+  for (size_t i = 0; i < g->n_nodes; i++)
+    if (!done[i]) dot_node(g, i, "  ", out);
+  free(done);
+  bool *from = brr_xcalloc(g->n_nodes + 1, sizeof(bool)), *to = brr_xcalloc(g->n_nodes + 1, sizeof(bool));
+  bool barrier = dot_moving_barrier(g, from, to);
+  if (barrier)
+    brr_buf_puts(out, "  \"moving-tag barrier\" [shape=circle, width=0.15, label=\"\", "
+                      "xlabel=\"moving tags wait for every immutable push\", fontsize=9];\n");
   for (size_t k = 0; k < g->n_edges; k++) {
     const brr_edge *e = &g->edges[k];
+    if (barrier && e->reason == BRR_EDGE_MOVING_TAG) continue;
     brr_buf_puts(out, "  ");
     dot_str(out, g->nodes[e->from].id);
     brr_buf_puts(out, " -> ");
     dot_str(out, g->nodes[e->to].id);
-    brr_buf_printf(out, " [label=\"%s\"", brr_edge_reason_name(e->reason));
-    const char *line = inferred(e->reason) ? "dashed" : policy(e->reason) ? "dotted" : NULL;
-    bool bold = edge_critical(next, e);
-    if (line || bold)
-      brr_buf_printf(out, ", style=\"%s%s%s\"", line ? line : "", line && bold ? "," : "", bold ? "bold" : "");
-    brr_buf_puts(out, "];\n");
+    dot_edge_label(out, e);
+    dot_edge_style(out, e->reason, edge_critical(next, e));
   }
+  for (size_t i = 0; barrier && i < g->n_nodes; i++) {
+    if (!from[i]) continue;
+    brr_buf_puts(out, "  ");
+    dot_str(out, g->nodes[i].id);
+    brr_buf_puts(out, " -> \"moving-tag barrier\" [label=\"moving-tag\"");
+    dot_edge_style(out, BRR_EDGE_MOVING_TAG, false);
+  }
+  for (size_t i = 0; barrier && i < g->n_nodes; i++) {
+    if (!to[i]) continue;
+    brr_buf_puts(out, "  \"moving-tag barrier\" -> ");
+    dot_str(out, g->nodes[i].id);
+    brr_buf_puts(out, " [label=\"moving-tag\"");
+    dot_edge_style(out, BRR_EDGE_MOVING_TAG, false);
+  }
+  free(from);
+  free(to);
+  dot_legend(out);
   brr_buf_puts(out, "}\n");
   free(next);
 }

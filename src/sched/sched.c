@@ -24,6 +24,8 @@ typedef struct sched_node {
   bool cancel_sent, abort_sent, abandoned;
   brr_task *task;
   uint64_t start_ns, end_ns;
+  uint64_t ready_ns;        /* when its last predecessor ended (or the run started) */
+  int slot;                 /* job slot while it runs, -1 when it holds none */
   int result;
   char *error;
   node_out *outs;
@@ -57,6 +59,9 @@ struct brr_sched {
   bool failed;
   uint64_t t0_ns;
   bool returned;            /* brr_sched_run returned: late reports of abandoned tasks are ignored */
+  const sched_history *hist;  /* durations of earlier runs during RUN_START, or NULL */
+  bool *slot_used;          /* per job slot (at most n_nodes of them): taken by a running node */
+  size_t n_slots;
   size_t n_abandoned;
 };
 
@@ -137,8 +142,12 @@ static void drain(brr_sched *s) {
         tn->blame = x;
       }
       if (--tn->waiting > 0) continue;
-      if (tn->blocked || s->stopping) skip(s, t);
-      else sched_heap_push(&s->ready, t);
+      if (tn->blocked || s->stopping) {
+        skip(s, t);
+      } else {
+        tn->ready_ns = uv_hrtime();
+        sched_heap_push(&s->ready, t);
+      }
     }
   }
   s->draining = false;
@@ -178,6 +187,20 @@ static void end_node(brr_sched *s, size_t i, brr_status status, const char *text
   drain(s);
 }
 
+static void slot_release(brr_sched *s, sched_node *n) {
+  if (n->slot >= 0 && (size_t)n->slot < s->n_slots) s->slot_used[n->slot] = false;
+  n->slot = -1;
+}
+
+static int slot_take(brr_sched *s) {
+  for (size_t k = 0; k < s->n_slots; k++) {
+    if (s->slot_used[k]) continue;
+    s->slot_used[k] = true;
+    return (int)k;
+  }
+  return -1;
+}
+
 static void pool_release(brr_sched *s, sched_node *n) {
   if (n->pool == SCHED_NO_POOL) return;
   sched_pool *p = &s->pools.v[n->pool];
@@ -198,6 +221,7 @@ static void finish(brr_sched *s, size_t i) {
     n->task = NULL;
   }
   s->running--;
+  slot_release(s, n);
   pool_release(s, n);
   const char *why = n->error;
   if (!why && st == BRR_STATUS_FAILED) why = "failed";
@@ -229,7 +253,13 @@ static void start_node(brr_sched *s, size_t i) {
   int rc = s->opts.factory ? s->opts.factory(s->opts.factory_ud, s->g, i, &t) : 0;
   n->start_ns = n->end_ns = uv_hrtime();
   n->status = BRR_STATUS_RUNNING;
-  emit_node(s, BRR_EV_NODE_START, i, NULL);
+  n->slot = rc < 0 || !t ? -1 : slot_take(s);
+  {
+    brr_event ev = {.type = BRR_EV_NODE_START, .step = s->labels[i], .node = s->g->nodes[i].id,
+                    .slot = n->slot, .pool = s->g->nodes[i].pool,
+                    .wait_s = n->ready_ns && n->start_ns > n->ready_ns ? secs(n->start_ns - n->ready_ns) : 0};
+    brr_bus_emit(s->opts.bus, &ev);
+  }
   if (rc < 0 || !t) {
     /* no work, or no task could be made: the node ends at once without a slot */
     char *why = rc < 0 ? brr_xasprintf("could not create its task (error %d)", rc) : NULL;
@@ -315,6 +345,14 @@ void brr_task_output(brr_task *t, const char *source, int stream, const char *da
   brr_lines_feed(&o->lines, data, len);
 }
 
+void brr_task_phase(brr_task *t, const char *phase, bool end) {
+  brr_sched *s = t->sched;
+  if (!s || s->returned || s->nodes[t->node].abandoned) return;
+  brr_event ev = {.type = BRR_EV_PHASE, .step = s->labels[t->node], .node = s->g->nodes[t->node].id,
+                  .text = phase, .len = strlen(phase), .phase_end = end};
+  brr_bus_emit(s->opts.bus, &ev);
+}
+
 void brr_task_log(brr_task *t, brr_log_level level, const char *fmt, ...) {
   brr_sched *s = t->sched;
   if (!s || s->returned || s->nodes[t->node].abandoned) return;
@@ -384,6 +422,7 @@ static void abandon(brr_sched *s, bool stalled) {
     n->end_ns = uv_hrtime();
     s->n_abandoned++;
     s->running--;
+    slot_release(s, n);
     outs_flush_free(n);
     end_node(s, i, stalled ? BRR_STATUS_FAILED : BRR_STATUS_CANCELED,
              stalled ? "the task stopped without reporting its end" : "abandoned: did not stop in time");
@@ -421,15 +460,37 @@ static void emit_run_start(brr_sched *s) {
   size_t n = s->g->n_nodes;
   const char **ids = brr_xcalloc(n ? n : 1, sizeof(char *));
   const char **labels = brr_xcalloc(n ? n : 1, sizeof(char *));
+  const char **files = brr_xcalloc(n ? n : 1, sizeof(char *));
+  const char **kinds = brr_xcalloc(n ? n : 1, sizeof(char *));
+  const char **images = brr_xcalloc(n ? n : 1, sizeof(char *));
+  unsigned *lines = brr_xcalloc(n ? n : 1, sizeof(unsigned));
+  double *expected = s->hist && s->hist->n ? brr_xcalloc(n ? n : 1, sizeof(double)) : NULL;
+  const brr_config *cfg = s->g->cfg;
   for (size_t i = 0; i < n; i++) {
-    ids[i] = s->g->nodes[i].id;
+    const brr_node *node = &s->g->nodes[i];
+    ids[i] = node->id;
     labels[i] = s->labels[i] ? s->labels[i] : ids[i];
+    kinds[i] = brr_node_kind_name(node->kind);
+    images[i] = node->image;
+    if (expected) expected[i] = sched_history_get(s->hist, node->id);
+    if (cfg && node->step != BRR_NO_STEP && node->step < cfg->n_steps) {
+      /* the step's definition: where its name is written */
+      files[i] = cfg->steps[node->step].name.mark.file;
+      lines[i] = cfg->steps[node->step].name.mark.line;
+    }
   }
   brr_event ev = {.type = BRR_EV_RUN_START, .n_total = n, .node_ids = ids, .node_labels = labels,
+                  .node_files = files, .node_lines = lines, .node_kinds = kinds, .node_images = images,
+                  .node_expected = expected,
                   .jobs = s->jobs};
   brr_bus_emit(s->opts.bus, &ev);
   free(ids);
   free(labels);
+  free(files);
+  free(kinds);
+  free(images);
+  free(lines);
+  free(expected);
 }
 
 static void handle_init(brr_sched *s, uv_handle_t *h) {
@@ -474,21 +535,40 @@ static void handles_close(brr_sched *s) {
   while (s->open_handles > 0) uv_run(s->loop, UV_RUN_ONCE);
 }
 
-/* The longest chain of measured durations (skipped nodes weigh nothing). */
-static double actual_critical(const brr_sched *s) {
+/* The longest chain of measured durations (skipped nodes weigh nothing). With `path`, also
+ * its node ids, first to last (*path heap, *n_path entries). */
+static double actual_critical(const brr_sched *s, const char ***path, size_t *n_path) {
   const brr_graph *g = s->g;
-  double *fin = brr_xcalloc(g->n_nodes ? g->n_nodes : 1, sizeof(double));
+  size_t n = g->n_nodes ? g->n_nodes : 1;
+  double *fin = brr_xcalloc(n, sizeof(double));
+  size_t *prev = brr_xmalloc(n * sizeof(size_t));
   double best = 0;
+  size_t last = BRR_NO_STEP;
   for (size_t k = 0; k < g->n_nodes; k++) {
     size_t i = g->order[k];
     double start = 0;
+    prev[i] = BRR_NO_STEP;
     for (size_t j = 0; j < g->nodes[i].n_in; j++) {
-      double f = fin[g->edges[g->nodes[i].in[j]].from];
-      if (f > start) start = f;
+      size_t from = g->edges[g->nodes[i].in[j]].from;
+      if (fin[from] > start) {
+        start = fin[from];
+        prev[i] = from;
+      }
     }
     fin[i] = start + node_duration(&s->nodes[i]);
-    if (fin[i] > best) best = fin[i];
+    if (fin[i] > best) {
+      best = fin[i];
+      last = i;
+    }
   }
+  if (path) {
+    size_t len = 0;
+    for (size_t i = last; i != BRR_NO_STEP; i = prev[i]) len++;
+    *path = brr_xcalloc(len ? len : 1, sizeof(char *));
+    *n_path = len;
+    for (size_t i = last, k = len; i != BRR_NO_STEP; i = prev[i]) (*path)[--k] = g->nodes[i].id;
+  }
+  free(prev);
   free(fin);
   return best;
 }
@@ -521,7 +601,7 @@ static void fill_result(brr_sched *s, brr_sched_result *res) {
   res->signal = s->signal;
   res->exit_code = s->signal ? BRR_EXIT_SIGNAL + s->signal : (s->failed || res->n_failed) ? BRR_EXIT_FAILED : 0;
   res->wall_s = secs(uv_hrtime() - s->t0_ns);
-  res->critical_s = actual_critical(s);
+  res->critical_s = actual_critical(s, NULL, NULL);
   res->jobs = s->jobs;
   res->aborted = s->aborting;
   res->n_abandoned = s->n_abandoned;
@@ -532,7 +612,11 @@ static void emit_run_end(brr_sched *s, const brr_sched_result *r) {
                   .n_failed = r->n_failed, .n_canceled = r->n_canceled, .n_skipped = r->n_skipped,
                   .wall_s = r->wall_s, .sum_s = r->sum_s, .critical_s = r->critical_s, .jobs = r->jobs,
                   .exit_code = r->exit_code, .signal = r->signal};
+  const char **path = NULL;
+  actual_critical(s, &path, &ev.n_critical);
+  ev.critical_ids = path;
   brr_bus_emit(s->opts.bus, &ev);
+  free(path);
 }
 
 static brr_sched *sched_new(uv_loop_t *loop, brr_graph *g, const brr_sched_opts *opts) {
@@ -545,7 +629,10 @@ static brr_sched *sched_new(uv_loop_t *loop, brr_graph *g, const brr_sched_opts 
   s->ready.g = g;
   sched_pools_init(&s->pools, g, opts->pools, opts->n_pools);
   s->nodes = brr_xcalloc(g->n_nodes ? g->n_nodes : 1, sizeof(sched_node));
+  s->n_slots = (size_t)s->jobs < g->n_nodes ? (size_t)s->jobs : g->n_nodes;
+  s->slot_used = brr_xcalloc(s->n_slots ? s->n_slots : 1, sizeof(bool));
   for (size_t i = 0; i < g->n_nodes; i++) {
+    s->nodes[i].slot = -1;
     s->nodes[i].waiting = g->nodes[i].n_in;
     s->nodes[i].pool = sched_pools_find(&s->pools, g->nodes[i].pool);
   }
@@ -561,12 +648,25 @@ static void sched_free(brr_sched *s) {
   for (size_t i = 0; i < s->n_label_store; i++) free(s->label_store[i]);
   free(s->label_store);
   free(s->labels);
+  free(s->slot_used);
   free(s->nodes);
   free(s->reports);
   free(s->work);
   sched_heap_free(&s->ready);
   sched_pools_free(&s->pools);
   free(s);
+}
+
+size_t brr_sched_apply_history(brr_graph *g, const char *history_path) {
+  sched_history hist = {0};
+  sched_history_load(&hist, history_path);
+  size_t n = 0;
+  if (hist.n) {
+    brr_graph_set_weights(g, weight_from_history, &hist);
+    for (size_t i = 0; i < g->n_nodes; i++) n += g->nodes[i].measured;
+  }
+  sched_history_free(&hist);
+  return n;
 }
 
 int brr_sched_run(uv_loop_t *loop, brr_graph *g, const brr_sched_opts *opts, brr_sched_result *res) {
@@ -577,9 +677,14 @@ int brr_sched_run(uv_loop_t *loop, brr_graph *g, const brr_sched_opts *opts, brr
   }
   brr_sched *s = sched_new(loop, g, opts);
   handles_open(s);
+  s->hist = &hist;
   emit_run_start(s);
-  for (size_t i = 0; i < g->n_nodes; i++)
-    if (s->nodes[i].waiting == 0) sched_heap_push(&s->ready, i);
+  s->hist = NULL;
+  for (size_t i = 0; i < g->n_nodes; i++) {
+    if (s->nodes[i].waiting != 0) continue;
+    s->nodes[i].ready_ns = uv_hrtime();
+    sched_heap_push(&s->ready, i);
+  }
   pump(s);
   while (s->finished < g->n_nodes) {
     int alive = uv_run(loop, UV_RUN_ONCE);

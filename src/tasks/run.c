@@ -23,8 +23,30 @@ static void stage_end(brr_run_task *r);
 typedef void (*stage_fn)(brr_run_task *r);
 static const stage_fn STAGES[BRR_RUN_ST_COUNT];
 
+/* The phases the trace shows inside a run node (docs/output.md); NULL: no phase. */
+static const char *const PHASES[BRR_RUN_ST_COUNT] = {
+    [BRR_RUN_ST_SOURCE] = "source",        [BRR_RUN_ST_NETWORK] = "network",
+    [BRR_RUN_ST_SERVICES] = "services",    [BRR_RUN_ST_IMAGE] = "pull",
+    [BRR_RUN_ST_CREATE] = "create",        [BRR_RUN_ST_PUT_SOURCE] = "source upload",
+    [BRR_RUN_ST_START] = "start",          [BRR_RUN_ST_PROVISION] = "provision",
+    [BRR_RUN_ST_CACHE_RESTORE] = "caches", [BRR_RUN_ST_COMMANDS] = "command",
+    [BRR_RUN_ST_CACHE_SAVE] = "caches",    [BRR_RUN_ST_LIST] = "artifacts",
+    [BRR_RUN_ST_STOP] = "stop",            [BRR_RUN_ST_FETCH] = "artifacts",
+    [BRR_RUN_ST_COMMIT] = "commit",        [BRR_RUN_ST_TEARDOWN] = "teardown",
+    [BRR_RUN_ST_NETWORK_DOWN] = "teardown",
+};
+
 static void run_stage(brr_run_task *r, int stage) {
+  const char *next = PHASES[stage];
+  if (r->phase && r->phase != next) {
+    brr_task_phase(r->task, r->phase, true);
+    r->phase = NULL;
+  }
   r->stage = stage;
+  if (next && !r->phase) {
+    r->phase = next;
+    brr_task_phase(r->task, next, false);
+  }
   STAGES[stage](r);
 }
 

@@ -164,6 +164,7 @@ typedef struct brr_run_task {
   const brr_run *run;
   const char *platform;     /* pull platform (run.platform or --platform), or NULL */
   int stage;
+  const char *phase;        /* the trace phase open now (brr_task_phase), or NULL */
 
   /* the run container */
   brr_run_plan plan;

@@ -464,7 +464,9 @@ static void exec_output(tctx *c, tframe *f, const tnode *n) {
       temit(c, ch->s, ch->slen, ch->line, true);
     } else {
       mark(c, ch);
-      temit_value(c, teval(c, f, ch), ch->line);
+      tv v = teval(c, f, ch);
+      if (v.t == TV_UNDEF && c->env->strict_undefined) terr_undef(c, ch, v);
+      temit_value(c, v, ch->line);
     }
   }
 }

@@ -11,16 +11,72 @@ static const char *const PALETTE[] = {"36", "33", "32", "35", "34", "1;36", "1;3
 
 const char *ui_color_of(const ui_step *st) { return PALETTE[st->index % BRR_ARRAY_LEN(PALETTE)]; }
 
+/* Called for every line: strftime once per second, the milliseconds once per ms, and a
+ * memcpy otherwise (formatting the timestamp was most of a line's cost). */
 void ui_fmt_ts(brr_ui *ui, brr_buf *b, int64_t ms) {
-  int64_t sec = ms / 1000;
-  if (sec != ui->ts_sec) {
-    time_t t = (time_t)sec;
-    struct tm tm;
-    localtime_r(&t, &tm);
-    strftime(ui->ts_text, sizeof ui->ts_text, "%Y-%m-%d %H:%M:%S", &tm);
-    ui->ts_sec = sec;
+  if (ms != ui->ts_ms) {
+    int64_t sec = ms / 1000;
+    if (sec != ui->ts_sec) {
+      time_t t = (time_t)sec;
+      struct tm tm;
+      localtime_r(&t, &tm);
+      strftime(ui->ts_text, sizeof ui->ts_text, "%Y-%m-%d %H:%M:%S,000 ", &tm);
+      ui->ts_sec = sec;
+    }
+    int m = (int)(ms % 1000);
+    if (m < 0) m += 1000;
+    ui->ts_text[20] = (char)('0' + m / 100);
+    ui->ts_text[21] = (char)('0' + m / 10 % 10);
+    ui->ts_text[22] = (char)('0' + m % 10);
+    ui->ts_ms = ms;
   }
-  brr_buf_printf(b, "%s,%03d ", ui->ts_text, (int)(ms % 1000));
+  brr_buf_append(b, ui->ts_text, UI_TS_LEN);
+}
+
+/* "name<padding> |", remade only when the padding width changes */
+static const brr_buf *step_prefix(brr_ui *ui, ui_step *st) {
+  if (st->prefix.len == 0 || st->prefix_width != ui->width) {
+    brr_buf_reset(&st->prefix);
+    brr_buf_printf(&st->prefix, "%-*s |", (int)ui->width, st->name);
+    st->prefix_width = ui->width;
+  }
+  return &st->prefix;
+}
+
+static void fmt_output_body(brr_buf *b, const brr_event *ev) {
+  if (ev->source) {
+    brr_buf_putc(b, '[');
+    brr_buf_puts(b, ev->source);
+    brr_buf_puts(b, "] ");
+  }
+  brr_buf_append(b, ev->text, ev->len);
+}
+
+void ui_line_prepare(brr_ui *ui, const brr_event *ev, ui_step *st) {
+  ui->line_ev = NULL;
+  if (ev->type != BRR_EV_NODE_OUTPUT || !st) return;
+  brr_buf *b = &ui->line;
+  brr_buf_reset(b);
+  ui_fmt_ts(ui, b, ev->ts_ms);
+  ui->line_prefix = b->len;
+  const brr_buf *p = step_prefix(ui, st);
+  brr_buf_append(b, p->data, p->len);
+  brr_buf_putc(b, ' ');
+  ui->line_body = b->len;
+  fmt_output_body(b, ev);
+  brr_buf_putc(b, '\n');
+  ui->line_ev = ev;
+}
+
+void ui_fmt_step_line(brr_ui *ui, brr_buf *b, const brr_event *ev, bool ts, bool color) {
+  if (ev == ui->line_ev) {
+    if (ts) brr_buf_append(b, ui->line.data, UI_TS_LEN);
+    brr_buf_append(b, ui->line.data + ui->line_body, ui->line.len - ui->line_body);
+    return;
+  }
+  if (ts) ui_fmt_ts(ui, b, ev->ts_ms);
+  ui_fmt_body(ui, b, ev, color);
+  brr_buf_putc(b, '\n');
 }
 
 void ui_fmt_duration(brr_buf *b, double s) {
@@ -87,8 +143,7 @@ bool ui_fmt_body(brr_ui *ui, brr_buf *b, const brr_event *ev, bool color) {
   (void)ui;
   switch (ev->type) {
   case BRR_EV_NODE_OUTPUT:
-    if (ev->source) brr_buf_printf(b, "[%s] ", ev->source);
-    brr_buf_append(b, ev->text, ev->len);
+    fmt_output_body(b, ev);
     return true;
   case BRR_EV_LOG:
     if (ev->level != BRR_LOG_INFO) {
@@ -111,6 +166,21 @@ bool ui_fmt_body(brr_ui *ui, brr_buf *b, const brr_event *ev, bool color) {
 
 bool ui_fmt_line(brr_ui *ui, brr_buf *b, const brr_event *ev, const ui_step *st, bool ts,
                  bool color) {
+  if (ev == ui->line_ev && st) {
+    /* the output line formatted once: copy it, with the prefix coloured when asked */
+    const brr_buf *l = &ui->line;
+    size_t from = ts ? 0 : ui->line_prefix;
+    if (!color) {
+      brr_buf_append(b, l->data + from, l->len - from);
+      return true;
+    }
+    brr_buf_append(b, l->data + from, ui->line_prefix - from);
+    UI_SGR(b, color, ui_color_of(st));
+    brr_buf_append(b, l->data + ui->line_prefix, ui->line_body - 1 - ui->line_prefix);
+    UI_SGR_RESET(b, color);
+    brr_buf_append(b, l->data + ui->line_body - 1, l->len - (ui->line_body - 1));
+    return true;
+  }
   if (!st) {
     if (ev->type != BRR_EV_LOG) return false;
     if (ts) ui_fmt_ts(ui, b, ev->ts_ms);
@@ -166,6 +236,11 @@ static void fmt_step_row(brr_ui *ui, brr_buf *b, const ui_step *st, bool color) 
     brr_buf_free(&tmp);
   } else {
     brr_buf_printf(b, "%8s", "-");
+  }
+  /* time its nodes were ready but waited for a job slot or a pool, beside the time they ran */
+  if (st->wait_s >= 0.05) {
+    brr_buf_puts(b, "  waited ");
+    ui_fmt_duration(b, st->wait_s);
   }
   if (st->error) brr_buf_printf(b, "  %s", st->error);
   brr_buf_putc(b, '\n');
@@ -228,5 +303,77 @@ void ui_fmt_summary(brr_ui *ui, brr_buf *b, bool color) {
     brr_buf_puts(b, "Build ERROR.");
   }
   UI_SGR_RESET(b, color);
+  brr_buf_putc(b, '\n');
+}
+
+/* Markdown table cells: a '|' would end the cell, a newline the row. */
+static void md_cell(brr_buf *b, const char *s) {
+  for (; s && *s; s++) {
+    if (*s == '|') brr_buf_puts(b, "\\|");
+    else if (*s == '\n' || *s == '\r') brr_buf_putc(b, ' ');
+    else brr_buf_putc(b, *s);
+  }
+}
+
+static const char *status_mark(brr_status s) {
+  switch (s) {
+  case BRR_STATUS_SUCCEEDED: return "\xe2\x9c\x85";   /* check mark */
+  case BRR_STATUS_FAILED: return "\xe2\x9d\x8c";      /* cross mark */
+  case BRR_STATUS_CANCELED: return "\xe2\x9a\xa0\xef\xb8\x8f";  /* warning sign */
+  default: return "\xe2\x8f\xad\xef\xb8\x8f";         /* next track: skipped */
+  }
+}
+
+void ui_fmt_markdown(brr_ui *ui, brr_buf *b, const char *const *critical, size_t n_critical) {
+  brr_buf_printf(b, "### brr: %s\n\n", ui->exit_code == 0 ? "Build SUCCESS" : "Build ERROR");
+  brr_buf_puts(b, "| Step | Status | Ran | Waited | Details |\n|---|---|---:|---:|---|\n");
+  for (size_t i = 0; i < ui->n_steps; i++) {
+    const ui_step *st = ui->steps[i];
+    brr_status s = ui_step_status(st);
+    brr_buf_puts(b, "| ");
+    md_cell(b, st->name);
+    brr_buf_printf(b, " | %s %s | ", status_mark(s), brr_status_name(s));
+    if (st->n_started) ui_fmt_duration(b, ui_step_span_s(st));
+    else brr_buf_putc(b, '-');
+    brr_buf_puts(b, " | ");
+    if (st->n_started) ui_fmt_duration(b, st->wait_s);
+    else brr_buf_putc(b, '-');
+    brr_buf_puts(b, " | ");
+    md_cell(b, st->error ? st->error : s == BRR_STATUS_SKIPPED ? st->skip_reason : NULL);
+    brr_buf_puts(b, " |\n");
+  }
+  brr_buf_puts(b, "\nWall time ");
+  ui_fmt_duration(b, ui->wall_s);
+  brr_buf_puts(b, ", sum of step times ");
+  ui_fmt_duration(b, ui->sum_s);
+  brr_buf_puts(b, ", critical path ");
+  ui_fmt_duration(b, ui->critical_s);
+  int jobs = ui->jobs > 0 ? ui->jobs : 1;
+  brr_buf_printf(b, ", parallelism %.2fx (%d job%s).\n", ui->wall_s > 0 ? ui->sum_s / ui->wall_s : 0.0, jobs,
+                 jobs == 1 ? "" : "s");
+  if (n_critical) {
+    brr_buf_puts(b, "\nCritical path: ");
+    for (size_t i = 0; i < n_critical; i++) brr_buf_printf(b, "%s`%s`", i ? " \xe2\x86\x92 " : "", critical[i]);
+    brr_buf_puts(b, "\n");
+  }
+  for (size_t i = 0; i < ui->n_steps; i++) {
+    const ui_step *st = ui->steps[i];
+    if (!st->n_failed) continue;
+    brr_buf_puts(b, "\n<details open><summary>");
+    md_cell(b, st->name);
+    brr_buf_puts(b, " failed: ");
+    md_cell(b, st->error ? st->error : "failed");
+    brr_buf_puts(b, "</summary>\n\n```text\n");
+    size_t first = (st->tail_next + UI_TAIL - st->tail_n) % UI_TAIL;
+    for (size_t k = 0; k < st->tail_n; k++) {
+      const brr_buf *line = &st->tail[(first + k) % UI_TAIL];
+      /* a line of backticks would end the block early */
+      const char *t = line->data ? line->data : "";
+      if (brr_startswith(t, "```")) brr_buf_putc(b, ' ');
+      brr_buf_append(b, t, line->len);
+      brr_buf_putc(b, '\n');
+    }
+    brr_buf_puts(b, "```\n</details>\n");
+  }
   brr_buf_putc(b, '\n');
 }

@@ -1,12 +1,12 @@
 /* The JSON renderer: one object per event per line (JSON Lines), schema in docs/output.md.
- * Version 1; readers must ignore keys they do not know, new keys may appear. */
+ * Version 2; readers must ignore keys they do not know, new keys may appear. */
 #include <cjson/cJSON.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "ui_internal.h"
 
-#define UI_JSON_VERSION 1
+#define UI_JSON_VERSION 2
 
 static const char *level_name(brr_log_level l) {
   switch (l) {
@@ -17,23 +17,76 @@ static const char *level_name(brr_log_level l) {
   }
 }
 
-static void add_str_or_null(cJSON *o, const char *key, const char *s) {
-  if (s) cJSON_AddStringToObject(o, key, s);
-  else cJSON_AddNullToObject(o, key);
+/* The length of the valid UTF-8 sequence at p (at most n bytes), or 0 when it is not one:
+ * no overlong forms, no surrogates, nothing above U+10FFFF (RFC 3629). */
+static size_t utf8_seq(const unsigned char *p, size_t n) {
+  unsigned char c = p[0];
+  if (c < 0x80) return 1;
+  size_t len;
+  unsigned char lo = 0x80, hi = 0xBF;
+  if (c >= 0xC2 && c <= 0xDF) len = 2;
+  else if (c >= 0xE0 && c <= 0xEF) {
+    len = 3;
+    if (c == 0xE0) lo = 0xA0;
+    if (c == 0xED) hi = 0x9F;
+  } else if (c >= 0xF0 && c <= 0xF4) {
+    len = 4;
+    if (c == 0xF0) lo = 0x90;
+    if (c == 0xF4) hi = 0x8F;
+  } else {
+    return 0;
+  }
+  if (n < len) return 0;
+  if (p[1] < lo || p[1] > hi) return 0;
+  for (size_t k = 2; k < len; k++)
+    if (p[k] < 0x80 || p[k] > 0xBF) return 0;
+  return len;
 }
 
-/* cJSON takes C strings: the line is copied with its length (producers need not
- * NUL-terminate it), and NUL bytes inside it become spaces instead of cutting it short. */
+/* JSON text must be UTF-8 and cJSON copies bytes as they are: every byte that does not start
+ * a valid sequence becomes U+FFFD, and NUL becomes a space (cJSON takes C strings). The line
+ * is copied with its length, so producers need not NUL-terminate it. */
+static char *utf8_clean(const char *text, size_t len) {
+  const unsigned char *p = (const unsigned char *)text;
+  size_t i = 0;
+  while (i < len) {
+    size_t k = p[i] ? utf8_seq(p + i, len - i) : 0;
+    if (!k) break;
+    i += k;
+  }
+  if (i == len) return brr_xstrndup(text, len);   /* the usual case: valid as it is */
+  brr_buf b = BRR_BUF_INIT;
+  brr_buf_append(&b, text, i);
+  while (i < len) {
+    if (p[i] == 0) {
+      brr_buf_putc(&b, ' ');
+      i++;
+      continue;
+    }
+    size_t k = utf8_seq(p + i, len - i);
+    if (k) {
+      brr_buf_append(&b, text + i, k);
+      i += k;
+    } else {
+      brr_buf_puts(&b, "\xef\xbf\xbd");
+      i++;
+    }
+  }
+  return brr_buf_detach(&b);
+}
+
 static void add_text(cJSON *o, const char *key, const char *text, size_t len) {
   if (!text) {
     cJSON_AddNullToObject(o, key);
     return;
   }
-  char *copy = brr_xstrndup(text, len);
-  for (size_t i = 0; i < len; i++)
-    if (copy[i] == '\0') copy[i] = ' ';
+  char *copy = utf8_clean(text, len);
   cJSON_AddStringToObject(o, key, copy);
   free(copy);
+}
+
+static void add_str_or_null(cJSON *o, const char *key, const char *s) {
+  add_text(o, key, s, s ? strlen(s) : 0);
 }
 
 static void add_run_start(cJSON *o, const brr_event *ev) {
@@ -43,7 +96,7 @@ static void add_run_start(cJSON *o, const brr_event *ev) {
   cJSON *nodes = cJSON_AddArrayToObject(o, "nodes");
   for (size_t i = 0; ev->node_ids && i < ev->n_total; i++) {
     cJSON *n = cJSON_CreateObject();
-    cJSON_AddStringToObject(n, "id", ev->node_ids[i]);
+    add_str_or_null(n, "id", ev->node_ids[i]);
     add_str_or_null(n, "label", ev->node_labels ? ev->node_labels[i] : NULL);
     cJSON_AddItemToArray(nodes, n);
   }
@@ -70,10 +123,13 @@ static void add_run_end(brr_ui *ui, cJSON *o, const brr_event *ev) {
   for (size_t i = 0; i < ui->n_steps; i++) {
     const ui_step *st = ui->steps[i];
     cJSON *s = cJSON_CreateObject();
-    cJSON_AddStringToObject(s, "name", st->name);
+    add_str_or_null(s, "name", st->name);
     cJSON_AddStringToObject(s, "status", brr_status_name(ui_step_status(st)));
     cJSON_AddNumberToObject(s, "duration", st->n_started ? ui_step_span_s(st) : 0);
     add_str_or_null(s, "error", st->error);
+    /* why it never ran, for a skipped step (version 2) */
+    add_str_or_null(s, "reason", ui_step_status(st) == BRR_STATUS_SKIPPED ? st->skip_reason : NULL);
+    cJSON_AddNumberToObject(s, "waited", st->wait_s);
     cJSON_AddItemToArray(steps, s);
   }
   /* files of the results dir that could not be written (they fail the run) */
@@ -83,8 +139,9 @@ static void add_run_end(brr_ui *ui, cJSON *o, const brr_event *ev) {
 }
 
 static cJSON *event_json(brr_ui *ui, const brr_event *ev) {
-  static const char *const types[] = {"run_start", "node_start", "output", "node_end", "log", "run_end"};
-  if ((size_t)ev->type >= BRR_ARRAY_LEN(types)) return NULL;
+  static const char *const types[] = {"run_start", "node_start", "output", "node_end", "log", "run_end",
+                                      NULL, NULL, "phase"};
+  if ((size_t)ev->type >= BRR_ARRAY_LEN(types) || !types[ev->type]) return NULL;
   cJSON *o = cJSON_CreateObject();
   cJSON_AddStringToObject(o, "type", types[ev->type]);
   cJSON_AddNumberToObject(o, "ts", (double)ev->ts_ms);
@@ -94,6 +151,14 @@ static cJSON *event_json(brr_ui *ui, const brr_event *ev) {
   case BRR_EV_NODE_START:
     add_str_or_null(o, "step", ev->step);
     add_str_or_null(o, "node", ev->node);
+    cJSON_AddNumberToObject(o, "slot", ev->slot);
+    cJSON_AddNumberToObject(o, "waited", ev->wait_s);
+    break;
+  case BRR_EV_PHASE:
+    add_str_or_null(o, "step", ev->step);
+    add_str_or_null(o, "node", ev->node);
+    add_text(o, "phase", ev->text, ev->len);
+    cJSON_AddBoolToObject(o, "end", ev->phase_end);
     break;
   case BRR_EV_NODE_OUTPUT:
     add_str_or_null(o, "step", ev->step);

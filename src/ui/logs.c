@@ -1,6 +1,6 @@
 /* The logs in the results dir, written whatever the console shows: build.log (every line as
  * the plain renderer prints it, always timestamped, never coloured, plus the summary) and
- * logs/<step>.log (that step's lines only, timestamped). */
+ * logs/<step>.log (that step's lines only, as the step printed them: no timestamp, no prefix). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -91,7 +91,7 @@ static void build_failed(brr_ui *ui, ui_logs *lg, const char *what, int e) {
 /* fwrite, or fflush when data is NULL; false (errno set) when the file took less. */
 static bool put(FILE *f, const void *data, size_t len) {
   errno = 0;
-  if (data && fwrite(data, 1, len, f) != len) {
+  if (data && fwrite_unlocked(data, 1, len, f) != len) {  /* one thread writes the logs */
     if (!errno) errno = EIO;
     return false;
   }
@@ -144,13 +144,21 @@ void ui_logs_event(brr_ui *ui, ui_logs *lg, const brr_event *ev, ui_step *st) {
       step_failed(ui, lg, st, "writing", errno);
     return;
   }
+  if (ev == ui->line_ev) {
+    /* an output line, formatted once: build.log takes it whole, the step's log the text
+     * as the step printed it */
+    build_put(ui, lg, ui->line.data, ui->line.len);
+    FILE *f = st ? step_file(ui, lg, st) : NULL;
+    if (f && !put(f, ui->line.data + ui->line_body, ui->line.len - ui->line_body))
+      step_failed(ui, lg, st, "writing", errno);
+    return;
+  }
   if (!ui_fmt_line(ui, b, ev, st, true, false)) return;
   build_put(ui, lg, b->data, b->len);
   if (!st) return;
   FILE *f = step_file(ui, lg, st);
   if (f) {
     brr_buf_reset(b);
-    ui_fmt_ts(ui, b, ev->ts_ms);
     ui_fmt_body(ui, b, ev, false);
     brr_buf_putc(b, '\n');
     if (!put(f, b->data, b->len)) {

@@ -60,7 +60,10 @@ static ui_step *step_get(brr_ui *ui, const char *name, bool pad) {
 static void step_free(ui_step *st) {
   free(st->name);
   free(st->error);
+  free(st->skip_reason);
+  free(st->file);
   for (size_t i = 0; i < UI_TAIL; i++) brr_buf_free(&st->tail[i]);
+  brr_buf_free(&st->prefix);
   free(st);
 }
 
@@ -97,6 +100,13 @@ static void running_remove(brr_ui *ui, size_t idx) {
 
 static void track_end(brr_ui *ui, const brr_event *ev, ui_step *st) {
   ui->n_done++;
+  if (ev->status != BRR_STATUS_SKIPPED && ui->n_node_running > 0) ui->n_node_running--;
+  switch (ev->status) {
+  case BRR_STATUS_SUCCEEDED: ui->n_node_ok++; break;
+  case BRR_STATUS_FAILED: ui->n_node_failed++; break;
+  case BRR_STATUS_CANCELED: ui->n_node_canceled++; break;
+  default: ui->n_node_skipped++; break;
+  }
   st->n_ended++;
   if (ev->status != BRR_STATUS_SKIPPED && st->n_running > 0) {
     if (--st->n_running == 0) running_remove(ui, st->index);
@@ -109,6 +119,8 @@ static void track_end(brr_ui *ui, const brr_event *ev, ui_step *st) {
   }
   if (ev->status != BRR_STATUS_SKIPPED) st->sum_s += ev->duration;
   if (ev->ts_ms > st->last_end_ms) st->last_end_ms = ev->ts_ms;
+  if (ev->status == BRR_STATUS_SKIPPED && !st->skip_reason && ev->text)
+    st->skip_reason = brr_xstrdup(ev->text);
   if (ev->status == BRR_STATUS_FAILED && !st->error) {
     const char *why = ev->text ? ev->text : "failed";
     st->error = ev->node ? brr_xasprintf("%s: %s", ev->node, why) : brr_xstrdup(why);
@@ -122,15 +134,24 @@ static void track(brr_ui *ui, const brr_event *ev, ui_step *st) {
     ui->n_total = ev->n_total;
     ui->jobs = ev->jobs;
     ui->start_ms = ev->ts_ms;
+    ui->has_history = ev->node_expected != NULL;
     for (size_t i = 0; ev->node_labels && i < ev->n_total; i++) {
       bool is_step = !ev->node_ids || strcmp(ev->node_labels[i], ev->node_ids[i]) != 0;
-      step_get(ui, ev->node_labels[i], is_step)->n_nodes++;
+      ui_step *s = step_get(ui, ev->node_labels[i], is_step);
+      s->n_nodes++;
+      if (ev->node_expected && ev->node_expected[i] > 0) s->expected_s += ev->node_expected[i];
+      if (!s->file && ev->node_files && ev->node_files[i]) {
+        s->file = brr_xstrdup(ev->node_files[i]);
+        s->line = ev->node_lines ? ev->node_lines[i] : 0;
+      }
     }
     break;
   case BRR_EV_NODE_START:
     if (!st) break;
     st->n_started++;
+    ui->n_node_running++;
     if (!st->first_start_ms) st->first_start_ms = ev->ts_ms;
+    st->wait_s += ev->wait_s;
     if (st->n_running++ == 0) BRR_VEC_PUSH(ui->running, ui->n_running, ui->cap_running, st->index);
     break;
   case BRR_EV_NODE_OUTPUT:
@@ -156,13 +177,40 @@ static void track(brr_ui *ui, const brr_event *ev, ui_step *st) {
   }
 }
 
+/* GitHub Actions shows $GITHUB_STEP_SUMMARY (Markdown, appended to) on the run's page. */
+static void github_summary(brr_ui *ui, const brr_event *ev) {
+  const char *path = getenv("GITHUB_STEP_SUMMARY");
+  if (!path || !*path) return;
+  brr_buf md = BRR_BUF_INIT;
+  ui_fmt_markdown(ui, &md, ev->critical_ids, ev->n_critical);
+  int rc = 0;
+  FILE *f = fopen(path, "ae");
+  if (!f) rc = -errno;
+  if (f && fwrite(md.data, 1, md.len, f) != md.len) rc = -errno;
+  if (f && fclose(f) != 0 && rc == 0) rc = -errno;
+  brr_buf_free(&md);
+  if (rc == 0) return;
+  /* stderr: in JSON mode stdout carries events only */
+  fprintf(stderr, "brr: warning: cannot append the summary to $GITHUB_STEP_SUMMARY (%s): %s\n", path,
+          strerror(-rc));
+}
+
 static void ui_on_event(void *ud, const brr_event *ev) {
   brr_ui *ui = ud;
   if (ev->type == BRR_EV_LOG && ev->level == BRR_LOG_DEBUG && !ui->opts.debug) return;
   const char *label = ev->step ? ev->step : ev->node;
   ui_step *st = NULL;
-  if (label && ev->type != BRR_EV_RUN_START && ev->type != BRR_EV_RUN_END) st = step_get(ui, label, ev->step != NULL);
+  if (label && ev->type != BRR_EV_RUN_START && ev->type != BRR_EV_RUN_END) {
+    if (label == ui->last_label && strcmp(label, ui->last_step->name) == 0) {
+      st = ui->last_step;
+    } else {
+      st = step_get(ui, label, ev->step != NULL);
+      ui->last_label = label;
+      ui->last_step = st;
+    }
+  }
   track(ui, ev, st);
+  ui_line_prepare(ui, ev, st);
   if (ev->type == BRR_EV_RUN_END) {
     /* the logs first: their failures belong in the summary and fail the run */
     if (ui->logs) ui_logs_event(ui, ui->logs, ev, st);
@@ -170,10 +218,18 @@ static void ui_on_event(void *ud, const brr_event *ev) {
     if (ui->n_results_err && end.exit_code == 0) end.exit_code = ui->exit_code = 1;  /* exit 1 */
     ui->r->event(ui, &end, st);
     ui->summarised = true;
+    if (ui->trace) {
+      ui_trace_event(ui->trace, &end);
+      ui_trace_write(ui->trace);
+    }
+    github_summary(ui, &end);
+    ui->line_ev = NULL;
     return;
   }
   ui->r->event(ui, ev, st);
   if (ui->logs) ui_logs_event(ui, ui->logs, ev, st);
+  if (ui->trace && ev->type != BRR_EV_NODE_OUTPUT) ui_trace_event(ui->trace, ev);
+  ui->line_ev = NULL;
 }
 
 void brr_ui_results_error(brr_ui *ui, const char *fmt, ...) {
@@ -209,9 +265,16 @@ brr_ui *brr_ui_new(brr_bus *bus, const brr_ui_opts *opts) {
       return NULL;
     }
   }
+  if (opts->trace_path && *opts->trace_path) {
+    ui->trace = ui_trace_new(opts->trace_path);
+  } else if (!opts->trace_path && ui->results_dir) {
+    char *p = brr_path_join(ui->results_dir, "trace.json");
+    ui->trace = ui_trace_new(p);
+    free(p);
+  }
   ui->mode = brr_ui_resolve_progress(opts->progress, opts->fd);
   ui->color = ui->mode != BRR_PROGRESS_JSON && brr_ui_color_enabled(opts->fd, opts->no_color);
-  ui->ts_sec = -1;
+  ui->ts_sec = ui->ts_ms = INT64_MIN;
   switch (ui->mode) {
   case BRR_PROGRESS_TTY: ui->r = &ui_tty_renderer; break;
   case BRR_PROGRESS_CI: ui->r = &ui_ci_renderer; break;
@@ -229,9 +292,11 @@ void brr_ui_free(brr_ui *ui) {
   if (ui->r->free) ui->r->free(ui);
   ui_out_write(&ui->out);
   brr_buf_free(&ui->out.buf);
+  brr_buf_free(&ui->line);
   if (ui->logs) ui_logs_free(ui, ui->logs);
   for (size_t i = 0; i < ui->n_results_err; i++) free(ui->results_err[i]);
   free(ui->results_err);
+  ui_trace_free(ui->trace);
   for (size_t i = 0; i < ui->n_steps; i++) step_free(ui->steps[i]);
   free(ui->steps);
   free(ui->running);

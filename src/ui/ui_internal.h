@@ -21,7 +21,14 @@ typedef struct ui_step {
   int64_t first_start_ms, last_end_ms;
   double sum_s;                    /* durations of its nodes added up */
   char *error;                     /* the first failure: "<node>: <message>" */
+  char *skip_reason;               /* why its first skipped node was skipped */
+  char *file;                      /* where the step is defined (CI annotations), or NULL */
+  unsigned line;
+  double wait_s;                   /* time its nodes were ready but waited for a slot or pool */
+  double expected_s;               /* its nodes' durations in earlier runs (history), added up */
   brr_buf tail[UI_TAIL];           /* ring of its last lines */
+  brr_buf prefix;                  /* "name<padding> |", made once per width */
+  size_t prefix_width;
   size_t tail_n, tail_next;
 } ui_step;
 
@@ -41,6 +48,7 @@ typedef struct ui_renderer {
 } ui_renderer;
 
 typedef struct ui_logs ui_logs;
+typedef struct ui_trace ui_trace;
 
 struct brr_ui {
   brr_bus *bus;
@@ -56,6 +64,9 @@ struct brr_ui {
   size_t *running;                 /* steps with a node running, in start order */
   size_t n_running, cap_running;
   size_t n_total, n_done;
+  /* nodes by outcome so far, and running now */
+  size_t n_node_ok, n_node_failed, n_node_canceled, n_node_skipped, n_node_running;
+  bool has_history;                /* RUN_START carried durations of earlier runs */
   int jobs;
   int64_t start_ms;
   /* RUN_END figures */
@@ -69,10 +80,21 @@ struct brr_ui {
   char **results_err;              /* results files that could not be written (summary) */
   bool summarised;                 /* the summary is out: later errors go to stderr */
   size_t n_results_err, cap_results_err;
-  /* timestamp cache: formatting local time once per second, not once per line */
-  int64_t ts_sec;
-  char ts_text[32];
+  ui_trace *trace;                 /* the Chrome trace written at RUN_END, or NULL */
+  /* timestamp cache: local time formatted once per second, the milliseconds once per ms */
+  int64_t ts_sec, ts_ms;
+  char ts_text[32];                /* "YYYY-MM-DD HH:MM:SS,mmm " */
+  /* the current output event's line, formatted once for every renderer and log:
+   * "<ts><prefix> <body>\n" with the prefix and body offsets */
+  const brr_event *line_ev;
+  brr_buf line;
+  size_t line_prefix, line_body;
+  /* the last label looked up (output events of one node come in runs) */
+  const char *last_label;
+  ui_step *last_step;
 };
+
+#define UI_TS_LEN 24                 /* strlen("YYYY-MM-DD HH:MM:SS,mmm ") */
 
 extern const ui_renderer ui_plain_renderer;
 extern const ui_renderer ui_tty_renderer;
@@ -93,6 +115,10 @@ double ui_step_span_s(const ui_step *st);
 void ui_fmt_ts(brr_ui *ui, brr_buf *b, int64_t ms);
 /* "0.4s", "12.3s", "2m05s", "1h02m03s". */
 void ui_fmt_duration(brr_buf *b, double s);
+/* [ts ]body\n of a step's event (CI groups, step logs without ts). */
+void ui_fmt_step_line(brr_ui *ui, brr_buf *b, const brr_event *ev, bool ts, bool color);
+/* Format an output event's line once (called before the renderers see it). */
+void ui_line_prepare(brr_ui *ui, const brr_event *ev, ui_step *st);
 /* The text of an event without step prefix or timestamp ("[source] line", "==> node",
  * "warning: ..."). Returns false when the event has no line. */
 bool ui_fmt_body(brr_ui *ui, brr_buf *b, const brr_event *ev, bool color);
@@ -116,6 +142,24 @@ const char *ui_color_of(const ui_step *st);   /* SGR parameters, e.g. "36" */
     if (color) brr_buf_puts((b), "\033[0m"); \
   } while (0)
 
+/* ---- tty ---- */
+/* The tty's live region for a terminal of `cols` x `rows` at time `now`: a line per running
+ * step (timer, last output line) as many as fit, then the counts line with the elapsed time
+ * and the estimate of the time left. Lines are separated by '\n', none at the end; no line is
+ * wider than cols - 1 columns. Returns the number of lines. */
+size_t ui_tty_region(brr_ui *ui, brr_buf *out, int cols, int rows, int64_t now);
+/* Append at most `cols` columns of text (UTF-8 counted per character, control characters
+ * shown as spaces), ending with "…" when cut. Returns the columns used. */
+size_t ui_fit(brr_buf *out, const char *text, size_t len, size_t cols);
+
+/* ---- CI ---- */
+/* A GitHub `::error file=..,line=..,col=..,title=..::msg` line (file may be NULL, line/col 0). */
+void ui_ci_github_error(brr_buf *b, const char *file, unsigned line, unsigned col, const char *title,
+                        const char *msg);
+/* The run as Markdown for $GITHUB_STEP_SUMMARY: status, per-step table, totals, critical path,
+ * failures with their last lines. */
+void ui_fmt_markdown(brr_ui *ui, brr_buf *b, const char *const *critical, size_t n_critical);
+
 /* ---- results-dir logs ---- */
 ui_logs *ui_logs_open(const char *dir);      /* NULL with errno set on failure */
 /* Every failed write or close is reported once per file with brr_ui_results_error; the file
@@ -126,5 +170,11 @@ void ui_logs_end_steps(brr_ui *ui, ui_logs *lg);
 /* Close every log (build.log last); their errors are reported. */
 void ui_logs_close(brr_ui *ui, ui_logs *lg);
 void ui_logs_free(brr_ui *ui, ui_logs *lg);   /* closes first */
+
+/* ---- the trace (trace.c) ---- */
+ui_trace *ui_trace_new(const char *path);
+void ui_trace_event(ui_trace *t, const brr_event *ev);
+int ui_trace_write(ui_trace *t);   /* once; 0 or -errno (a warning on stderr says which) */
+void ui_trace_free(ui_trace *t);
 
 #endif

@@ -77,6 +77,11 @@ static void test_deterministic(void **state) {
   }
 }
 
+static double weigh_half(void *ud, const brr_node *n) {
+  (void)ud;
+  return n->kind == BRR_NODE_RUN ? 2.5 : -1;
+}
+
 static void test_text(void **state) {
   (void)state;
   brr_config *cfg = seed_config();
@@ -110,23 +115,78 @@ static void test_text(void **state) {
   fx_free(cfg);
 }
 
+static size_t count(const char *t, const char *needle) {
+  size_t n = 0;
+  for (const char *p = strstr(t, needle); p; p = strstr(p + 1, needle)) n++;
+  return n;
+}
+
 static void test_dot(void **state) {
   (void)state;
   brr_config *cfg = seed_config();
   brr_graph *g = compile_seed(cfg);
   char *t = render(g, BRR_GRAPH_DOT);
+  if (getenv("DUMP")) fputs(t, stderr);
   assert_true(brr_startswith(t, "digraph brr {\n  rankdir=LR;\n"));
   assert_true(brr_endswith(t, "}\n"));
-  assert_non_null(strstr(t, "  \"build-base/build@linux/arm64/v8\" [label=\"build-base/build@linux/arm64/v8\\nplatform-build\", style=bold];\n"));
-  assert_non_null(strstr(t, "  \"build-base/build@linux/amd64\" [label=\"build-base/build@linux/amd64\\nplatform-build\"];\n"));
-  /* critical edge bold, inferred edge dashed, policy edge dotted */
-  assert_non_null(strstr(t, "  \"build-base/build@linux/arm64/v8\" -> \"build-base/manifest\" [label=\"platform\", style=\"bold\"];\n"));
-  assert_non_null(strstr(t, "  \"build-base/commit\" -> \"end/run\" [label=\"image\", style=\"dashed\"];\n"));
-  assert_non_null(strstr(t, "-> \"push:test-image2:latest\" [label=\"moving-tag\", style=\"dotted"));
-  /* one line per node and per edge, between the header and the closing brace */
-  size_t lines = 0;
-  for (const char *p = t; *p; p++) lines += *p == '\n';
-  assert_int_equal(lines, 5 + g->n_nodes + g->n_edges);
+  /* each step's nodes in a cluster labelled with the step; weights in the labels; the
+   * critical path in colour */
+  assert_non_null(strstr(t, "  subgraph cluster_0 {\n    label=\"build-base\"; fontsize=11; color=gray70;\n"
+                            "    \"build-base/build@linux/amd64\" [label=\"build-base/build@linux/amd64\\nplatform-build, 20 s\"];\n"
+                            "    \"build-base/build@linux/arm64/v8\" [label=\"build-base/build@linux/arm64/v8\\nplatform-build, 1m00s\", color=\"#d62728\", penwidth=2];\n"));
+  assert_int_equal(count(t, "subgraph cluster_"), 4);   /* 3 steps and the legend */
+  /* edges labelled with their detail; critical edge coloured, inferred dashed, policy dotted */
+  assert_non_null(strstr(t, "  \"build-base/build@linux/arm64/v8\" -> \"build-base/manifest\" [label=\"platform\", color=\"#d62728\", penwidth=2];\n"));
+  assert_non_null(strstr(t, "  \"build-base/commit\" -> \"end/run\" [label=\"image\\ntest-image1:bt-1\", style=dashed"));
+  assert_non_null(strstr(t, "-> \"push:test-image2:latest\" [label=\"moving-tag\", style=dotted];\n"));
+  assert_non_null(strstr(t, "label=\"legend\""));
+  assert_null(strstr(t, "moving-tag barrier"));   /* 2 x 1 moving-tag edges: no barrier needed */
+  /* every node once, every edge once */
+  for (size_t i = 0; i < g->n_nodes; i++) {
+    char line[400];
+    snprintf(line, sizeof line, "\"%s\" [label=\"%s\\n", g->nodes[i].id, g->nodes[i].id);
+    assert_int_equal(count(t, line), 1);
+  }
+  assert_int_equal(count(t, " -> \""), g->n_edges);   /* the legend's edges are unquoted */
+  free(t);
+  /* weights measured by earlier runs show as such, in text and dot */
+  brr_graph_set_weights(g, weigh_half, NULL);
+  t = render(g, BRR_GRAPH_DOT);
+  assert_non_null(strstr(t, "[label=\"end/run\\nrun, 2.5 s (measured)\""));
+  free(t);
+  t = render(g, BRR_GRAPH_TEXT);
+  assert_non_null(strstr(t, "  end/run  (run, pool engine, 2.5 s measured)\n"));
+  free(t);
+  brr_graph_free(g);
+  fx_free(cfg);
+}
+
+/* N steps pushing an immutable tag and `latest`: the N x N moving-tag edges become one
+ * barrier node with N edges in and N out. */
+static void test_dot_barrier(void **state) {
+  (void)state;
+  brr_config *cfg = fx_new(8);
+  const char *names[] = {"a", "b", "c", "d"};
+  for (size_t i = 0; i < 4; i++) {
+    brr_step *s = fx_step(cfg, names[i]);
+    fx_build(cfg, s, "FROM busybox\n");
+    char repo[16];
+    snprintf(repo, sizeof repo, "img-%s", names[i]);
+    fx_push(cfg, s, brr_arena_strdup(cfg->arena, repo), "v1", "latest", NULL);
+  }
+  brr_graph *g = compile_seed(cfg);
+  size_t mt = 0;
+  for (size_t k = 0; k < g->n_edges; k++) mt += g->edges[k].reason == BRR_EDGE_MOVING_TAG;
+  assert_int_equal(mt, 16);
+  char *t = render(g, BRR_GRAPH_DOT);
+  assert_non_null(strstr(t, "  \"moving-tag barrier\" [shape=circle"));
+  assert_int_equal(count(t, "-> \"moving-tag barrier\""), 4);
+  assert_int_equal(count(t, "\"moving-tag barrier\" -> "), 4);
+  assert_int_equal(count(t, "[label=\"moving-tag\""), 8);
+  free(t);
+  /* the JSON keeps every edge */
+  t = render(g, BRR_GRAPH_JSON);
+  assert_int_equal(count(t, "\"reason\":\"moving-tag\""), 16);
   free(t);
   brr_graph_free(g);
   fx_free(cfg);
@@ -248,6 +308,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_format_parse), cmocka_unit_test(test_deterministic),
       cmocka_unit_test(test_text),         cmocka_unit_test(test_dot),
+      cmocka_unit_test(test_dot_barrier),
       cmocka_unit_test(test_mermaid),      cmocka_unit_test(test_json),
       cmocka_unit_test(test_empty_graph),
   };

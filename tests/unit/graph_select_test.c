@@ -175,7 +175,7 @@ static void test_steps_selection(void **state) {
   g = (brr_graph *)1;
   assert_int_equal(brr_graph_compile(cfg, &o, &g, &d), BRR_ECONFIG);
   assert_null(g);
-  assert_string_equal(d.v[d.n - 1].msg, "The following steps do not exist: tset, nope");
+  assert_string_equal(d.v[d.n - 1].msg, "The following steps do not exist: tset, nope (did you mean 'test' for 'tset'?)");
   brr_diags_free(&d);
   char *one[] = {"tset", NULL};
   o.steps = one;

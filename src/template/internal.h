@@ -124,7 +124,8 @@ struct tundef {
 typedef enum {
   /* statements */
   N_OUTPUT, N_DATA, N_FOR, N_IF, N_MACRO, N_CALLBLOCK, N_FILTERBLOCK, N_WITH, N_ASSIGN,
-  N_ASSIGNBLOCK, N_EXPRSTMT, N_BLOCK, N_INCLUDE, N_UNSUPPORTED, N_TEMPLATE,
+  N_ASSIGNBLOCK, N_EXPRSTMT, N_BLOCK, N_INCLUDE, N_UNSUPPORTED, N_TEMPLATE, N_EXTENDS,
+  N_IMPORT, N_FROMIMPORT,
   /* expressions */
   N_CONST, N_NAME, N_NSREF, N_TUPLE, N_LIST, N_DICT, N_PAIR, N_GETATTR, N_GETITEM, N_SLICE,
   N_CALL, N_KEYWORD, N_FILTER, N_TEST, N_NOT, N_NEG, N_POS, N_BINOP, N_AND, N_OR, N_CONCAT,
@@ -232,16 +233,32 @@ struct tfunc {
   tframe *closure;    /* FN_MACRO: the frame the macro was defined in */
   const char **argnames;
   size_t nargs;
+  /* FN_MACRO: the template and render context it was defined in (a macro resolves names
+   * in its own template's context, wherever it is called from) */
+  struct ttmpl *tmpl;
+  tdict *ctxvars, *vars;
+  struct tblocks *blocks;
+  /* block references (super(), self.name): the block list and the position in it */
+  struct tblist *blist;
+  size_t bidx;
 };
 
-/* cycler() and joiner(), and Jinja2's `missing` sentinel */
+/* cycler() and joiner(), Jinja2's `missing` sentinel, an imported template module and a
+ * template reference (`self`) */
+enum { TOBJ_CYCLER, TOBJ_JOINER, TOBJ_MISSING, TOBJ_MODULE, TOBJ_SELF };
 struct tobj {
-  uint8_t kind; /* 0 cycler, 1 joiner, 2 missing */
+  uint8_t kind; /* TOBJ_* */
   tv *items;
   size_t n, pos;
   const char *sep;
   size_t seplen;
   bool used;
+  /* TOBJ_MODULE: exported names, the rendered body and the template's name;
+   * TOBJ_SELF: the blocks of the render context */
+  tdict *exports;
+  tv body;
+  const char *name;
+  struct tblocks *blocks;
 };
 
 struct tloop {
@@ -252,6 +269,37 @@ struct tloop {
   const tnode *node;   /* the for statement, for recursive loop() calls */
   struct tframe *frame; /* the frame it runs in */
 };
+
+/* ---- templates (tmpl.c) -------------------------------------------------------------------- */
+
+/* One parsed template: the rendered file, or one loaded by include, extends or import. */
+typedef struct ttmpl {
+  const char *name; /* as the template asked for it (the file name for the main one) */
+  const char *src;  /* normalised source, for messages */
+  size_t srclen;
+  tnode *root;
+  bool has_extends;
+  tnode **blocks; /* every {% block %} in it, in source order */
+  size_t nblocks;
+  tv module;      /* the module `import ... without context` gives (made once, as Jinja2) */
+  struct ttmpl *next;
+} ttmpl;
+
+/* A render context's blocks (Jinja2's context.blocks): per name, the block of the template
+ * rendered, then those of each template it extends. */
+typedef struct tblk {
+  const tnode *node;
+  ttmpl *t;
+} tblk;
+typedef struct tblist {
+  const char *name;
+  tblk *v;
+  size_t n, cap;
+  struct tblist *next;
+} tblist;
+typedef struct tblocks {
+  tblist *head;
+} tblocks;
 
 /* ---- render context ----------------------------------------------------------------------- */
 
@@ -294,6 +342,17 @@ struct tctx {
   bool running;
   unsigned eline, ecol;
   void *re_cache;   /* compiled patterns of re_sub/re_split (regex.c) */
+  /* templates: the one running, the main one, every one loaded (parsed once) */
+  ttmpl *cur, *main_tmpl, *tmpls;
+  ttmpl *err_tmpl;   /* the template an error was raised in */
+  bool err_final;    /* a template loop: passed out unchanged, only moved to the call */
+  tblocks *blocks;   /* the render context's blocks */
+  ttmpl *parent_tmpl; /* set by {% extends %} in the root being rendered */
+  const tnode *parent_at;
+  bool out_check;     /* output after an extends is dropped (Jinja2's require_output_check) */
+  tdict *noexport;    /* top-level names an import set (not exported by a module) */
+  const char **chain; /* the templates being included/extended/imported, outermost first */
+  size_t nchain, capchain;
 };
 
 /* A growable byte buffer in the arena, so an error jump leaks nothing. */
@@ -465,6 +524,29 @@ void temit_value(tctx *c, tv v, unsigned line);
 /* Run `body` with output captured; returns the captured text. */
 tv tcapture(tctx *c, tframe *f, const tnodes *body);
 /* Render another template text in this context (include, read_yaml_file). */
+void tassign(tctx *c, tframe *f, const tnode *target, tv v, bool toplevel);
+tv tnew_macro(tctx *c, tframe *f, const tnode *n, const char *name);
+void tmark_node(tctx *c, const tnode *n);
+#define MAX_CALL_DEPTH 400
+
+/* ---- templates: tmpl.c ---- */
+ttmpl *ttmpl_new(tctx *c, const char *name);
+/* parse `src` into `t` (with t current: errors are raised in it) */
+void ttmpl_parse(tctx *c, ttmpl *t, const char *src, size_t len);
+/* Run `fn(c, arg)` with template `t` current: an error in another template than the main one
+ * is reported at `at` ("in t, line N: ..."); the render context is put back afterwards. */
+void tswitch(tctx *c, const tnode *at, ttmpl *t, void (*fn)(tctx *, void *), void *arg);
+/* render a template's root (and those of the templates it extends) in the current context */
+void texec_root(tctx *c, ttmpl *t);
+tblocks *tblocks_new(tctx *c, ttmpl *t);
+void texec_include(tctx *c, tframe *f, const tnode *n);
+void texec_extends(tctx *c, tframe *f, const tnode *n);
+void texec_import(tctx *c, tframe *f, const tnode *n);
+void texec_block(tctx *c, tframe *f, const tnode *n);
+tv tcall_macro_in(tctx *c, const tnode *at, tfunc *fn, tcall *a, tv (*call)(tctx *, const tnode *, tfunc *, tcall *));
+bool tobj_attr(tctx *c, tv obj, const char *name, size_t n, tv *out);
+/* the variables an included template or a with-context import sees */
+tdict *tinclude_context(tctx *c, tframe *f, bool with_context);
 
 /* ---- operators: ops.c ---- */
 tv top_binary(tctx *c, const tnode *at, int op, tv a, tv b);

@@ -466,7 +466,8 @@ bool tmethod_get(tctx *c, const tnode *at, tv obj, const char *name, size_t n, t
     return v != NULL;
   }
   case TV_OBJ:
-    if (obj.u.obj->kind != 0) return false;
+    if (obj.u.obj->kind == TOBJ_MODULE || obj.u.obj->kind == TOBJ_SELF) return tobj_attr(c, obj, name, n, out);
+    if (obj.u.obj->kind != TOBJ_CYCLER) return false;
     if (!strcmp(name, "current")) {
       *out = obj.u.obj->items[obj.u.obj->pos];
       return true;

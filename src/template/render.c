@@ -17,6 +17,7 @@ static void err_set(tctx *c, unsigned line, unsigned col, int exit_code, const c
   c->err_line = line;
   c->err_col = col;
   c->err_exit = exit_code;
+  c->err_tmpl = c->cur;
 }
 
 void terr_at(tctx *c, unsigned line, unsigned col, const char *fmt, ...) {
@@ -412,11 +413,9 @@ int brr_template_render(const char *src, size_t len, const char *file, const brr
   c->at_line_start = true;
   int rc = 0;
   if (setjmp(jb) == 0) {
-    c->src = tlex_prepare(c, src, len, &c->srclen);
-    size_t ntok;
-    ttok *toks = tlex(c, c->src, c->srclen, &ntok);
-    tnode *root = tparse(c, toks, ntok, c->br);
-    tsymbols_resolve(c, root);
+    ttmpl *mt = ttmpl_new(c, file ? file : "<template>");
+    c->cur = c->main_tmpl = mt;
+    ttmpl_parse(c, mt, src, len);
     c->ctxvars = tv_dict(c).u.d;
     c->globals = tv_dict(c).u.d;
     tglobals_init(c, c->globals, c->br);
@@ -437,9 +436,9 @@ int brr_template_render(const char *src, size_t len, const char *file, const brr
     c->main->n = out->len;
     c->main->cap = out->cap;
     c->out = c->main;
-    tframe *f = tframe_enter(c, NULL, root->fi);
+    c->blocks = tblocks_new(c, mt);
     c->running = true;
-    texec_body(c, f, &root->l1);
+    texec_root(c, mt);
     out->len = c->main->n;
     if (line_map) {
       *n_lines = c->nmap;
@@ -459,6 +458,7 @@ int brr_template_render(const char *src, size_t len, const char *file, const brr
   }
   free_track(c);
   free(c->map);
+  free(c->chain);
   free(c->err_msg);
   chunks_free(c);
   brr_arena_free(c->a);

@@ -366,7 +366,14 @@ const char *tv_typename(tv v) {
   case TV_RANGE: return "range";
   case TV_ITER: return v.u.it->what;
   case TV_VIEW: return v.sub == TV_VIEW_KEYS ? "dict_keys" : v.sub == TV_VIEW_VALUES ? "dict_values" : "dict_items";
-  case TV_OBJ: return v.u.obj->kind == 0 ? "Cycler" : v.u.obj->kind == 1 ? "Joiner" : "MissingType";
+  case TV_OBJ:
+    switch (v.u.obj->kind) {
+    case TOBJ_CYCLER: return "Cycler";
+    case TOBJ_JOINER: return "Joiner";
+    case TOBJ_MODULE: return "TemplateModule";
+    case TOBJ_SELF: return "TemplateReference";
+    default: return "MissingType";
+    }
   default: return "object";
   }
 }

@@ -35,6 +35,8 @@ typedef struct brr_tmpl_env {
   const char *cwd;               /* base of relative paths (read_yaml_file, checksum,
                                     hash_sha1); NULL: the process cwd */
   int64_t build_time;            /* strftime's default timestamp (epoch seconds) */
+  size_t *peak_bytes;            /* not NULL: receives the most memory the render's values
+                                    took at once (bytes; for tests and benchmarks) */
 } brr_tmpl_env;
 
 /* Render `src` (named `file` in errors) and append the output to `out`.

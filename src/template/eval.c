@@ -381,16 +381,21 @@ tv teval(tctx *c, tframe *f, const tnode *n) {
 
 /* ---- for loops ---- */
 
-static void run_loop(tctx *c, tframe *f, const tnode *n, tv *items, size_t count, int depth);
+static void run_loop(tctx *c, tframe *f, const tnode *n, tv *items, const trange *range, size_t count, int depth);
 
 static void exec_for(tctx *c, tframe *f, const tnode *n) {
   tv iterable = teval(c, f, n->b);
   size_t count;
+  if (iterable.t == TV_RANGE && !n->c) { /* no array of items: a loop's memory is its output's */
+    count = tv_range_len(c, n->b, iterable);
+    run_loop(c, f, n, NULL, iterable.u.r, count, 1);
+    return;
+  }
   tv *items = tv_iterate(c, n->b, iterable, &count);
-  run_loop(c, f, n, items, count, 1);
+  run_loop(c, f, n, items, NULL, count, 1);
 }
 
-static void run_loop(tctx *c, tframe *f, const tnode *n, tv *items, size_t count, int depth) {
+static void run_loop(tctx *c, tframe *f, const tnode *n, tv *items, const trange *range, size_t count, int depth) {
   if (n->c) { /* the loop filter runs first, over the whole iterable, in a frame of its own */
     size_t k = 0;
     tv *kept = talloc(c, (count ? count : 1) * sizeof *kept);
@@ -405,6 +410,7 @@ static void run_loop(tctx *c, tframe *f, const tnode *n, tv *items, size_t count
   }
   tloop *l = talloc(c, sizeof *l);
   l->items = items;
+  l->range = range;
   l->n = count;
   l->last_changed = TV_MISSING_V;
   l->depth = depth;
@@ -418,9 +424,11 @@ static void run_loop(tctx *c, tframe *f, const tnode *n, tv *items, size_t count
   size_t nslots = n->fi->n;
   tv *initial = count > 1 ? talloc(c, nslots * sizeof *initial) : NULL;
   if (initial) memcpy(initial, bf->slots, nslots * sizeof *initial);
-  /* An iteration that stored nothing into older values (tescape) and whose output went to
-   * the main buffer leaves only garbage: its memory is released for the next one. */
-  bool reclaim = c->out == c->main;
+  /* An iteration that stored nothing into older values (tescape) leaves only garbage and
+   * its output: its memory is released for the next one, unless the output went to a
+   * capture (macro, set block, ...) whose buffer had to grow into that memory (which
+   * happens a logarithmic number of times). */
+  tbuf *out = c->out;
   for (size_t i = 0; i < count; i++) {
     l->i = i;
     mark(c, n);
@@ -428,10 +436,11 @@ static void run_loop(tctx *c, tframe *f, const tnode *n, tv *items, size_t count
     bf->slots[n->ref_slot] = (tv){.t = TV_LOOP, .u.loop = l};
     bool outer_escaped = c->escaped;
     tmark m = tmark_get(c);
+    const char *out_p = out->p;
     c->escaped = false;
-    assign(c, bf, n->a, items[i], false);
+    assign(c, bf, n->a, tloop_item(l, i), false);
     texec_body(c, bf, &n->l1);
-    if (reclaim && !c->escaped) tmark_release(c, m);
+    if (!c->escaped && (out == c->main || out->p == out_p)) tmark_release(c, m);
     c->escaped = c->escaped || outer_escaped;
   }
   for (size_t i = 0; i < bf->fi->n; i++) bf->slots[i] = TV_MISSING_V; /* left: unset */
@@ -448,7 +457,7 @@ static tv loop_call(tctx *c, const tnode *at, tloop *l, tcall *a) {
   tbuf *saved = c->out;
   tbuf *b = talloc(c, sizeof *b);
   c->out = b;
-  run_loop(c, l->frame, l->node, items, count, l->depth + 1);
+  run_loop(c, l->frame, l->node, items, NULL, count, l->depth + 1);
   c->out = saved;
   c->depth--;
   c->eline = eline;

@@ -262,13 +262,19 @@ struct tobj {
 };
 
 struct tloop {
-  tv *items;
+  tv *items;          /* NULL when the loop runs over `range` (items made as needed) */
+  const trange *range;
   size_t n, i;
   tv last_changed;     /* changed(): TV_MISSING before the first call */
   int depth;           /* 1 for the outer loop; recursive calls add one */
   const tnode *node;   /* the for statement, for recursive loop() calls */
   struct tframe *frame; /* the frame it runs in */
 };
+
+/* item k of a loop */
+static inline tv tloop_item(const tloop *l, size_t k) {
+  return l->items ? l->items[k] : (tv){.t = TV_INT, .u.i = l->range->start + (int64_t)k * l->range->step};
+}
 
 /* ---- templates (tmpl.c) -------------------------------------------------------------------- */
 
@@ -307,6 +313,7 @@ struct tctx {
   brr_arena *a;          /* for brr_value trees (read_yaml_file); template values use talloc */
   struct tchunk *chunks; /* talloc's memory */
   struct tchunk *spare;  /* released chunks, for reuse */
+  size_t mem, peak;      /* bytes of values held now and at most (env->peak_bytes) */
   bool escaped;          /* see tescape() */
   const brr_tmpl_env *env;
   const char *file;
@@ -451,6 +458,7 @@ tv *tv_iterate(tctx *c, const tnode *at, tv v, size_t *n);
 /* len(); raises for types without one */
 size_t tv_len(tctx *c, const tnode *at, tv v);
 bool tv_has_len(tv v);
+size_t tv_range_len(tctx *c, const tnode *at, tv v); /* a range's length, within brr's limit */
 /* Python's int()/float() of a number or numeric string; false when not convertible */
 bool tv_parse_int(const char *s, size_t n, int base, int64_t *out, bool *overflow);
 bool tv_parse_float(const char *s, size_t n, double *out);

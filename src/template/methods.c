@@ -359,11 +359,11 @@ static bool loop_attr(tctx *c, tv obj, const char *name, tv *out) {
     return true;
   case 'p':
     if (strcmp(name, "previtem")) return false;
-    *out = i > 0 ? l->items[i - 1] : tv_undef(c, "there is no previous item", TV_MISSING_V, tv_strz(c, "previtem"));
+    *out = i > 0 ? tloop_item(l, i - 1) : tv_undef(c, "there is no previous item", TV_MISSING_V, tv_strz(c, "previtem"));
     return true;
   case 'n':
     if (strcmp(name, "nextitem")) return false;
-    *out = i + 1 < n ? l->items[i + 1] : tv_undef(c, "there is no next item", TV_MISSING_V, tv_strz(c, "nextitem"));
+    *out = i + 1 < n ? tloop_item(l, i + 1) : tv_undef(c, "there is no next item", TV_MISSING_V, tv_strz(c, "nextitem"));
     return true;
   case 'c':
     if (!strcmp(name, "cycle")) *out = tfn_new(c, "cycle", loop_cycle, obj);

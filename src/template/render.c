@@ -136,6 +136,7 @@ typedef struct tchunk {
  * released iteration's objects are really freed (a use after release is reported) */
 static void chunks_free(tctx *c) {
   for (tchunk *k = c->chunks, *next; k; k = next) {
+    c->mem -= k->size;
     next = k->next;
     free(k);
   }
@@ -148,12 +149,16 @@ void tmark_release(tctx *c, tmark m) {
   while (c->chunks != m.chunk) {
     tchunk *k = c->chunks;
     c->chunks = k->next;
+    c->mem -= k->size;
     free(k);
   }
 }
 
 void *talloc(tctx *c, size_t n) {
   tchunk *k = brr_xcalloc(1, sizeof *k + n);
+  k->size = sizeof *k + n;
+  c->mem += k->size;
+  if (c->mem > c->peak) c->peak = c->mem;
   k->next = c->chunks;
   c->chunks = k;
   return k + 1;
@@ -202,6 +207,8 @@ static tchunk *chunk_new(tctx *c, size_t size) {
   }
   tchunk *k = m;
   k->size = size;
+  c->mem += size; /* mapped memory: released chunks are kept for reuse */
+  if (c->mem > c->peak) c->peak = c->mem;
   return k;
 }
 
@@ -459,6 +466,7 @@ int brr_template_render(const char *src, size_t len, const char *file, const brr
   free_track(c);
   free(c->map);
   free(c->chain);
+  if (c->env->peak_bytes) *c->env->peak_bytes = c->peak;
   free(c->err_msg);
   chunks_free(c);
   brr_arena_free(c->a);

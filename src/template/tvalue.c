@@ -419,6 +419,12 @@ size_t tv_len(tctx *c, const tnode *at, tv v) {
 
 #define MAX_RANGE 10000000
 
+size_t tv_range_len(tctx *c, const tnode *at, tv v) {
+  size_t cnt = range_len(v.u.r);
+  if (cnt > MAX_RANGE) terr(c, at, "range too large to iterate (brr allows %d items)", MAX_RANGE);
+  return cnt;
+}
+
 tv *tv_iterate(tctx *c, const tnode *at, tv v, size_t *n) {
   switch (v.t) {
   case TV_MISSING:
@@ -479,6 +485,10 @@ tv *tv_iterate(tctx *c, const tnode *at, tv v, size_t *n) {
     tloop *l = v.u.loop;
     *n = l->n - l->i - 1;
     tv *r = l->items + l->i + 1;
+    if (!l->items) { /* a loop over a range */
+      r = talloc(c, (*n ? *n : 1) * sizeof *r);
+      for (size_t k = 0; k < *n; k++) r[k] = tloop_item(l, l->i + 1 + k);
+    }
     l->i = l->n - 1;
     return r;
   }

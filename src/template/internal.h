@@ -598,6 +598,8 @@ void tdict_update(tctx *c, const tnode *at, tdict *d, tv src);
 void tsort_values(tctx *c, const tnode *at, tv *v, size_t n, const tv *keys, bool reverse);
 tv tf_seq(tctx *c, tcall *a, int which);
 tv tpprint(tctx *c, tv v); /* pprint.pformat(v) */
+tv tf_wordwrap(tctx *c, tcall *a); /* extrafilters.c */
+tv tf_random(tctx *c, tcall *a);
 
 /* ---- python formatting: pyfmt.c ---- */
 tv tpy_percent(tctx *c, const tnode *at, tv fmt, tv args);   /* str % args */

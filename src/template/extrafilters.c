@@ -228,3 +228,246 @@ tv tf_random(tctx *c, tcall *a) {
   tv idx = tv_int((int64_t)(r % n));
   return top_getitem(c, a->at, s, idx);
 }
+
+/* ---- urlize: Jinja2's utils.urlize and filters.do_urlize (3.1) ---- */
+
+static const char HTTP_RE[] =
+    "^((https?://|www\\.)(([\\w%-]+\\.)+)?([a-z]{2,63}|xn--[\\w%]{2,59})"
+    "|([\\w%-]{2,63}\\.)+(com|net|int|edu|gov|org|info|mil)"
+    "|(https?://)((([\\d]{1,3})(\\.[\\d]{1,3}){3})|(\\[([\\da-f]{0,4}:){2}([\\da-f]{0,4}:?){1,6}])))"
+    "(?::[\\d]{1,5})?(?:[/?#]\\S*)?$";
+static const char EMAIL_RE[] = "^\\S+@\\w[\\w.-]*\\.\\w+$";
+static const char SCHEME_RE[] = "^([\\w.+-]{2,}:(/){0,2})$";
+
+typedef struct re_t {
+  pcre2_code *code;
+  pcre2_match_data *md;
+} re_t;
+
+static re_t re_new(tctx *c, const tnode *at, const char *pat, uint32_t opts) {
+  int err;
+  PCRE2_SIZE off;
+  re_t r;
+  r.code = pcre2_compile((PCRE2_SPTR)pat, PCRE2_ZERO_TERMINATED, PCRE2_UTF | PCRE2_UCP | PCRE2_MATCH_INVALID_UTF | opts, &err,
+                         &off, NULL);
+  if (!r.code) terr(c, at, "urlize: internal pattern error %d at %zu", err, (size_t)off);
+  tctx_track(c, free_code, r.code);
+  r.md = pcre2_match_data_create_from_pattern(r.code, NULL);
+  tctx_track(c, free_md, r.md);
+  return r;
+}
+
+static bool re_ok(re_t r, const char *s, size_t n) { return pcre2_match(r.code, (PCRE2_SPTR)s, n, 0, 0, r.md, NULL) >= 0; }
+
+/* markupsafe.escape */
+static void esc(tctx *c, tbuf *b, const char *s, size_t n) {
+  for (size_t i = 0; i < n; i++) switch (s[i]) {
+    case '&': tbuf_adds(c, b, "&amp;"); break;
+    case '<': tbuf_adds(c, b, "&lt;"); break;
+    case '>': tbuf_adds(c, b, "&gt;"); break;
+    case '\'': tbuf_adds(c, b, "&#39;"); break;
+    case '"': tbuf_adds(c, b, "&#34;"); break;
+    default: tbuf_addc(c, b, s[i]);
+    }
+}
+
+static bool starts(const char *s, size_t n, const char *p) {
+  size_t k = strlen(p);
+  return n >= k && !memcmp(s, p, k);
+}
+
+static bool ends(const char *s, size_t n, const char *p) {
+  size_t k = strlen(p);
+  return n >= k && !memcmp(s + n - k, p, k);
+}
+
+static size_t count(const char *s, size_t n, const char *p) {
+  size_t k = strlen(p), r = 0;
+  for (size_t i = 0; i + k <= n;)
+    if (!memcmp(s + i, p, k)) {
+      r++;
+      i += k;
+    } else {
+      i++;
+    }
+  return r;
+}
+
+/* the length of the tail tokens ([)>.,\n] or &gt;) from `i` to the end; false when others */
+static bool all_tail(const char *s, size_t n, size_t i) {
+  while (i < n) {
+    if (strchr(")>.,\n", s[i]) && s[i]) i++;
+    else if (starts(s + i, n - i, "&gt;")) i += 4;
+    else return false;
+  }
+  return true;
+}
+
+#define NO_LIMIT INT64_MIN
+
+/* trim_url: x[:limit] + "..." when longer than limit (a negative limit counts from the end) */
+static void trimmed(tctx *c, tbuf *b, const char *s, size_t n, int64_t limit) {
+  int64_t len = (int64_t)u8_len(s, n);
+  if (limit != NO_LIMIT && len > limit) {
+    int64_t keep = limit >= 0 ? limit : len + limit > 0 ? len + limit : 0;
+    tbuf_add(c, b, s, u8_offset(s, n, (size_t)keep));
+    tbuf_adds(c, b, "...");
+  } else {
+    tbuf_add(c, b, s, n);
+  }
+}
+
+static void urlize_word(tctx *c, tbuf *out, const char *w, size_t n, re_t http, re_t email, int64_t limit,
+                        const char *attrs, const tv *schemes, size_t nschemes) {
+  size_t h = 0; /* head: ([(<]|&lt;)+ */
+  for (;;) {
+    if (h < n && (w[h] == '(' || w[h] == '<')) h++;
+    else if (starts(w + h, n - h, "&lt;")) h += 4;
+    else break;
+  }
+  tbuf_add(c, out, w, h);
+  const char *m = w + h;
+  size_t mn = n - h;
+  size_t t = mn; /* the tail starts at m + t */
+  if (mn && (strchr(")>.,\n", m[mn - 1]) || ends(m, mn, "&gt;")))
+    for (size_t i = 0; i < mn; i++)
+      if (all_tail(m, mn, i)) {
+        t = i;
+        break;
+      }
+  tbuf mid = {0};
+  tbuf_add(c, &mid, m, t);
+  const char *tail = m + t;
+  size_t tn = mn - t;
+  static const char *const pairs[][2] = {{"(", ")"}, {"<", ">"}, {"&lt;", "&gt;"}};
+  for (size_t p = 0; p < 3; p++) {
+    size_t sc = count(mid.p ? mid.p : "", mid.n, pairs[p][0]);
+    if (sc <= count(mid.p ? mid.p : "", mid.n, pairs[p][1])) continue;
+    size_t moves = count(tail, tn, pairs[p][1]);
+    if (moves > sc) moves = sc;
+    size_t el = strlen(pairs[p][1]);
+    for (size_t k = 0; k < moves; k++) {
+      size_t idx = 0;
+      while (memcmp(tail + idx, pairs[p][1], el) != 0) idx++;
+      tbuf_add(c, &mid, tail, idx + el);
+      tail += idx + el;
+      tn -= idx + el;
+    }
+  }
+  const char *s = mid.p ? mid.p : "";
+  size_t sn = mid.n;
+  if (re_ok(http, s, sn)) {
+    bool scheme = starts(s, sn, "https://") || starts(s, sn, "http://");
+    tbuf_adds(c, out, scheme ? "<a href=\"" : "<a href=\"https://");
+    tbuf_add(c, out, s, sn);
+    tbuf_printf(c, out, "\"%s>", attrs);
+    trimmed(c, out, s, sn, limit);
+    tbuf_adds(c, out, "</a>");
+  } else if (starts(s, sn, "mailto:") && re_ok(email, s + 7, sn - 7)) {
+    tbuf_adds(c, out, "<a href=\"");
+    tbuf_add(c, out, s, sn);
+    tbuf_adds(c, out, "\">");
+    tbuf_add(c, out, s + 7, sn - 7);
+    tbuf_adds(c, out, "</a>");
+  } else if (memchr(s, '@', sn) && !starts(s, sn, "www.") && !memchr(s, ':', sn) && re_ok(email, s, sn)) {
+    tbuf_adds(c, out, "<a href=\"mailto:");
+    tbuf_add(c, out, s, sn);
+    tbuf_adds(c, out, "\">");
+    tbuf_add(c, out, s, sn);
+    tbuf_adds(c, out, "</a>");
+  } else {
+    tbuf cur = {0};
+    tbuf_add(c, &cur, s, sn);
+    for (size_t k = 0; k < nschemes; k++) {
+      const tv *sch = &schemes[k];
+      if ((cur.n != sch->slen || memcmp(cur.p, sch->u.str, cur.n) != 0) && starts(cur.p, cur.n, sch->u.str)) {
+        tbuf nw = {0};
+        tbuf_adds(c, &nw, "<a href=\"");
+        tbuf_add(c, &nw, cur.p, cur.n);
+        tbuf_printf(c, &nw, "\"%s>", attrs);
+        tbuf_add(c, &nw, cur.p, cur.n);
+        tbuf_adds(c, &nw, "</a>");
+        cur = nw;
+      }
+    }
+    if (cur.n) tbuf_add(c, out, cur.p, cur.n);
+  }
+  tbuf_add(c, out, tail, tn);
+}
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(const char *const *)a, *(const char *const *)b); }
+
+tv tf_urlize(tctx *c, tcall *a) {
+  tv args[6];
+  TARGS(c, a, "do_urlize", args, "value", "?trim_url_limit", "?nofollow", "?target", "?rel", "?extra_schemes");
+  const tnode *at = a->at;
+  int64_t limit = args[1].t == TV_MISSING || args[1].t == TV_NONE ? NO_LIMIT : targ_int(c, at, args[1], "trim_url_limit");
+  /* rel: the words of `rel`, nofollow and Jinja2's policy "noopener", sorted, deduplicated */
+  const char *words[64];
+  size_t nw = 0;
+  words[nw++] = "noopener";
+  if (args[2].t != TV_MISSING && tv_truthy(c, at, args[2])) words[nw++] = "nofollow";
+  if (args[4].t != TV_MISSING && args[4].t != TV_NONE) {
+    size_t rn;
+    const char *r = targ_str(c, at, args[4], "rel", &rn);
+    for (size_t i = 0; i < rn && nw < BRR_ARRAY_LEN(words);) {
+      size_t st, en;
+      while (i < rn && strchr(" \t\n\r\v\f", r[i]) && r[i]) i++;
+      st = i;
+      while (i < rn && !(strchr(" \t\n\r\v\f", r[i]) && r[i])) i++;
+      en = i;
+      if (en > st) words[nw++] = tstrndup(c, r + st, en - st);
+    }
+  }
+  qsort(words, nw, sizeof *words, cmp_str);
+  tbuf attrs = {0};
+  tbuf_adds(c, &attrs, " rel=\"");
+  for (size_t i = 0; i < nw; i++) {
+    if (i && !strcmp(words[i], words[i - 1])) continue;
+    if (i) tbuf_addc(c, &attrs, ' ');
+    esc(c, &attrs, words[i], strlen(words[i]));
+  }
+  tbuf_addc(c, &attrs, '"');
+  if (args[3].t != TV_MISSING && args[3].t != TV_NONE && tv_truthy(c, at, args[3])) {
+    tv tgt = tv_to_str(c, args[3]);
+    tbuf_adds(c, &attrs, " target=\"");
+    esc(c, &attrs, tgt.u.str, tgt.slen);
+    tbuf_addc(c, &attrs, '"');
+  }
+  re_t http = re_new(c, at, HTTP_RE, PCRE2_CASELESS);
+  re_t email = re_new(c, at, EMAIL_RE, 0);
+  tv *schemes = NULL;
+  size_t ns = 0;
+  if (args[5].t != TV_MISSING && args[5].t != TV_NONE) {
+    schemes = tv_iterate(c, at, args[5], &ns);
+    re_t sre = re_new(c, at, SCHEME_RE, 0);
+    for (size_t i = 0; i < ns; i++) {
+      if (schemes[i].t != TV_STR) terr(c, at, "expected string or bytes-like object, got '%s'", tv_typename(schemes[i]));
+      if (!re_ok(sre, schemes[i].u.str, schemes[i].slen)) {
+        tbuf m = {0};
+        tv_repr_to(c, &m, schemes[i]);
+        terr(c, at, "%s is not a valid URI scheme prefix.", m.p);
+      }
+    }
+  }
+  tv text = tv_to_str(c, args[0]);
+  tbuf e = {0};
+  esc(c, &e, text.u.str, text.slen);
+  const char *s = e.p ? e.p : "";
+  tbuf out = {0};
+  /* re.split(r"(\s+)"): words and the whitespace between them, each urlized */
+  for (size_t i = 0; i < e.n;) {
+    uint32_t cp;
+    size_t l = u8_decode(s, e.n, i, &cp);
+    bool ws = u_isspace(cp);
+    size_t j = i + l;
+    while (j < e.n) {
+      size_t l2 = u8_decode(s, e.n, j, &cp);
+      if (u_isspace(cp) != ws) break;
+      j += l2;
+    }
+    urlize_word(c, &out, s + i, j - i, http, email, limit, attrs.p, schemes, ns);
+    i = j;
+  }
+  return out.p ? tbuf_str(c, &out) : tv_str_nocopy("", 0);
+}

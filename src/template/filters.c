@@ -674,7 +674,7 @@ static const fentry filters[] = {
     {"title", f_title, false},      {"trim", f_trim, false},       {"truncate", f_truncate, false},
     {"unique", f_unique, false},    {"upper", f_upper, false},     {"urlencode", f_urlencode, false},
     {"wordcount", f_wordcount, false}, {"wordwrap", tf_wordwrap, false},
-    {"random", tf_random, false}, {"xmlattr", f_xmlattr, false}, {"tojson", f_tojson, false},
+    {"random", tf_random, false}, {"urlize", tf_urlize, false}, {"xmlattr", f_xmlattr, false}, {"tojson", f_tojson, false},
     /* buildrunner's */
     {"hash_sha1", tbr_hash_sha1, true}, {"base64encode", tbr_b64encode, true},
     {"base64decode", tbr_b64decode, true}, {"re_sub", tre_sub, true}, {"re_split", tre_split, true},

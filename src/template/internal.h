@@ -358,6 +358,7 @@ struct tctx {
   const tnode *parent_at;
   bool out_check;     /* output after an extends is dropped (Jinja2's require_output_check) */
   tdict *noexport;    /* top-level names an import set (not exported by a module) */
+  unsigned ext_line;  /* the main file's line that led into another template (line map) */
   const char **chain; /* the templates being included/extended/imported, outermost first */
   size_t nchain, capchain;
 };

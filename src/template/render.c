@@ -328,6 +328,10 @@ tv tbuf_str(tctx *c, tbuf *b) {
 
 void temit(tctx *c, const char *p, size_t n, unsigned line, bool data) {
   if (c->out == c->main && c->want_map) {
+    if (c->cur != c->main_tmpl) { /* another template's output: the main file's statement */
+      line = c->ext_line;
+      data = false;
+    }
     for (size_t i = 0; i < n;) {
       if (c->at_line_start) {
         if (c->nmap == c->capmap) {

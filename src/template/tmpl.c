@@ -96,7 +96,7 @@ typedef struct tsaved {
   const tnode *parent_at;
   bool out_check;
   tbuf *out;
-  unsigned eline, ecol;
+  unsigned eline, ecol, ext_line;
   int depth;
   size_t nchain;
 } tsaved;
@@ -116,6 +116,7 @@ static void restore(tctx *c, const tsaved *s) {
   c->out = s->out;
   c->eline = s->eline;
   c->ecol = s->ecol;
+  c->ext_line = s->ext_line;
   c->depth = s->depth;
   c->nchain = s->nchain;
 }
@@ -123,8 +124,9 @@ static void restore(tctx *c, const tsaved *s) {
 void tswitch(tctx *c, const tnode *at, ttmpl *t, void (*fn)(tctx *, void *), void *arg) {
   jmp_buf jb;
   const tsaved saved = {c->jb, c->cur, c->src, c->srclen, c->ctxvars, c->vars, c->noexport, c->blocks,
-                        c->parent_tmpl, c->parent_at, c->out_check, c->out, c->eline, c->ecol, c->depth,
-                        c->nchain};
+                        c->parent_tmpl, c->parent_at, c->out_check, c->out, c->eline, c->ecol, c->ext_line,
+                        c->depth, c->nchain};
+  if (c->cur == c->main_tmpl) c->ext_line = at->line;
   c->jb = &jb;
   c->cur = t;
   c->src = t->src;

@@ -309,6 +309,27 @@ static void test_template_loop_message(void **state) {
   brr_rm_rf(dir);
 }
 
+static void test_line_map_extends(void **state) {
+  (void)state;
+  /* lines another template prints map to the main file's statement that led there; the
+   * main file's blocks keep their own lines */
+  char dir[] = "/tmp/brr-tmpl-XXXXXX";
+  assert_non_null(mkdtemp(dir));
+  char *f = brr_path_join(dir, "base.j2");
+  const char *base = "a: 1\n{% block b %}{% endblock %}\nz: 2";
+  assert_int_equal(brr_write_file(f, base, strlen(base)), 0);
+  free(f);
+  brr_tmpl_env env = {.buildrunner_globals = true, .cwd = dir};
+  result r = render_env("{% extends 'base.j2' %}\n{% block b %}\nchild: 1\n{% endblock %}\n", &env);
+  assert_int_equal(r.rc, 0);
+  assert_string_equal(r.out.data, "a: 1\n\nchild: 1\n\nz: 2");
+  static const unsigned want[] = {1, 2, 3, 1, 1};
+  assert_int_equal(r.nmap, BRR_ARRAY_LEN(want));
+  for (size_t i = 0; i < r.nmap; i++) assert_int_equal(r.map[i], want[i]);
+  done(&r);
+  brr_rm_rf(dir);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_line_map),          cmocka_unit_test(test_error_diag),
@@ -316,6 +337,7 @@ int main(void) {
       cmocka_unit_test(test_has_syntax),        cmocka_unit_test(test_vars_and_hooks),
       cmocka_unit_test(test_deep_input_is_an_error), cmocka_unit_test(test_repeatable),
       cmocka_unit_test(test_loop_memory_is_bounded_by_output), cmocka_unit_test(test_template_loop_message),
+      cmocka_unit_test(test_line_map_extends),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -527,7 +527,10 @@ static void texec(tctx *c, tframe *f, const tnode *n) {
     return;
   case N_ASSIGNBLOCK: {
     tframe *bf = tframe_enter(c, f, n->fi);
+    bool out_check = c->out_check;
+    c->out_check = false; /* a set block captures, even after an extends (as Jinja2) */
     tv v = tcapture(c, bf, &n->l1);
+    c->out_check = out_check;
     mark(c, n);
     if (n->b) v = apply_filter_chain(c, bf, n->b, v);
     assign(c, f, n->a, v, f->fi->toplevel);

@@ -342,23 +342,29 @@ tdict *tinclude_context(tctx *c, tframe *f, bool with_context) {
 typedef struct include_arg {
   ttmpl *t;
   tdict *ctxvars;
-  bool with_context;
 } include_arg;
 
 static void include_cb(tctx *c, void *p) {
   include_arg *a = p;
   c->ctxvars = a->ctxvars;
-  if (!a->with_context) c->vars = NULL;
   c->noexport = NULL;
   c->blocks = tblocks_new(c, a->t);
   texec_root(c, a->t);
 }
 
-/* {% include %}: the file rendered with the current context (or none) */
+static tv default_module(tctx *c, const tnode *n, ttmpl *t);
+
+/* {% include %}: the file rendered with the current context; without context, the output of
+ * its module (made once, shared with imports, as Jinja2's _get_default_module) */
 void texec_include(tctx *c, tframe *f, const tnode *n) {
   ttmpl *t = tload(c, n, teval(c, f, n->a), n->flag, "include");
   if (!t) return;
-  include_arg a = {t, tinclude_context(c, f, n->flag2), n->flag2};
+  if (!n->flag2) {
+    tv body = default_module(c, n, t).u.obj->body;
+    temit(c, body.u.str, body.slen, n->line, false);
+    return;
+  }
+  include_arg a = {t, tinclude_context(c, f, true)};
   chain_push(c, n, t->name);
   tswitch(c, n, t, include_cb, &a);
   chain_pop(c);
@@ -402,26 +408,32 @@ static void noexport_add(tctx *c, const char *name) {
   td_sets(c, c->noexport, name, TV_TRUE_V);
 }
 
+/* the module of `t` without context: made once, as Jinja2 caches it */
+static tv default_module(tctx *c, const tnode *n, ttmpl *t) {
+  if (t->module.t != TV_MISSING) return t->module;
+  module_arg m = {t, NULL, TV_MISSING_V};
+  chain_push(c, n, t->name);
+  tswitch(c, n, t, module_cb, &m);
+  chain_pop(c);
+  tescape(c);
+  t->module = m.result;
+  return m.result;
+}
+
 void texec_import(tctx *c, tframe *f, const tnode *n) {
   ttmpl *t = tload(c, n, teval(c, f, n->a), false, n->kind == N_IMPORT ? "import" : "from-import");
   module_arg m = {t, NULL, TV_MISSING_V};
-  if (n->flag2 || t->module.t == TV_MISSING) {
-    if (n->flag2) { /* with context: the importer's variables and locals */
-      m.vars = tv_dict(c).u.d;
-      tdent *e;
-      for (size_t i = 0; c->vars && td_next(c->vars, &i, &e);) td_set(c, NULL, m.vars, e->key, e->val);
-      tdict *l = tinclude_context(c, f, true);
-      for (size_t i = 0; td_next(l, &i, &e);) td_set(c, NULL, m.vars, e->key, e->val);
-    }
+  if (n->flag2) { /* with context: the importer's variables and locals */
+    m.vars = tv_dict(c).u.d;
+    tdent *e;
+    for (size_t i = 0; c->vars && td_next(c->vars, &i, &e);) td_set(c, NULL, m.vars, e->key, e->val);
+    tdict *l = tinclude_context(c, f, true);
+    for (size_t i = 0; td_next(l, &i, &e);) td_set(c, NULL, m.vars, e->key, e->val);
     chain_push(c, n, t->name);
     tswitch(c, n, t, module_cb, &m);
     chain_pop(c);
-    if (!n->flag2) { /* the module without context is made once, as Jinja2 caches it */
-      tescape(c);
-      t->module = m.result;
-    }
   } else {
-    m.result = t->module;
+    m.result = default_module(c, n, t);
   }
   bool top = f->fi->toplevel;
   if (n->kind == N_IMPORT) {

@@ -38,8 +38,6 @@ static void mark(tctx *c, const tnode *n) {
   c->ecol = n->line == n->jline ? n->col : 0;
 }
 
-void tmark_node(tctx *c, const tnode *n) { mark(c, n); }
-
 static tframe *frame_up(tframe *f, int hops) {
   while (hops-- > 0 && f->parent) f = f->parent;
   return f;
@@ -480,8 +478,6 @@ static tv new_macro(tctx *c, tframe *f, const tnode *n, const char *name) {
   fn->blocks = c->blocks;
   return (tv){.t = TV_FUNC, .u.fn = fn};
 }
-
-tv tnew_macro(tctx *c, tframe *f, const tnode *n, const char *name) { return new_macro(c, f, n, name); }
 
 static void exec_output(tctx *c, tframe *f, const tnode *n) {
   if (c->out_check && c->parent_tmpl) return; /* after an extends, only blocks give output */

@@ -532,10 +532,8 @@ void temit(tctx *c, const char *p, size_t n, unsigned line, bool data);
 void temit_value(tctx *c, tv v, unsigned line);
 /* Run `body` with output captured; returns the captured text. */
 tv tcapture(tctx *c, tframe *f, const tnodes *body);
-/* Render another template text in this context (include, read_yaml_file). */
+/* assign `v` to a target (name, tuple, ns.attr); top-level ones also go to the context */
 void tassign(tctx *c, tframe *f, const tnode *target, tv v, bool toplevel);
-tv tnew_macro(tctx *c, tframe *f, const tnode *n, const char *name);
-void tmark_node(tctx *c, const tnode *n);
 #define MAX_CALL_DEPTH 400
 
 /* ---- templates: tmpl.c ---- */

@@ -160,6 +160,7 @@ BRR_NOINLINE static tv call_macro(tctx *c, const tnode *at, tfunc *fn, tcall *a)
   const char *mname = fn->name ? fn->name : "caller";
   size_t nparams = m->l1.n;
   if (++c->depth > MAX_CALL_DEPTH) terr(c, at, "maximum recursion depth exceeded");
+  tstack_check(c, at);
   unsigned eline = c->eline, ecol = c->ecol;
   bool out_check = c->out_check;
   c->out_check = false; /* a macro's output is its own, even after an extends */
@@ -449,6 +450,7 @@ static tv loop_call(tctx *c, const tnode *at, tloop *l, tcall *a) {
   if (!l->node->flag) terr(c, at, "The loop must be marked as 'recursive' to call it recursively.");
   if (a->npos != 1 || a->nkw) terr(c, at, "loop() takes exactly one argument");
   if (++c->depth > MAX_CALL_DEPTH) terr(c, at, "maximum recursion depth exceeded");
+  tstack_check(c, at);
   unsigned eline = c->eline, ecol = c->ecol;
   size_t count;
   tv *items = tv_iterate(c, at, a->pos[0], &count);

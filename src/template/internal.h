@@ -359,6 +359,8 @@ struct tctx {
   bool out_check;     /* output after an extends is dropped (Jinja2's require_output_check) */
   tdict *noexport;    /* top-level names an import set (not exported by a module) */
   unsigned ext_line;  /* the main file's line that led into another template (line map) */
+  uintptr_t stack_base; /* the render's entry frame, and how much stack it may use */
+  size_t stack_budget;
   const char **chain; /* the templates being included/extended/imported, outermost first */
   size_t nchain, capchain;
 };
@@ -535,6 +537,9 @@ tv tcapture(tctx *c, tframe *f, const tnodes *body);
 /* assign `v` to a target (name, tuple, ns.attr); top-level ones also go to the context */
 void tassign(tctx *c, tframe *f, const tnode *target, tv v, bool toplevel);
 #define MAX_CALL_DEPTH 400
+/* Recursion also stops when it has used half of the thread's stack (sanitizer builds have
+ * large frames): an error, never a stack overflow. */
+void tstack_check(tctx *c, const tnode *at);
 
 /* ---- templates: tmpl.c ---- */
 ttmpl *ttmpl_new(tctx *c, const char *name);

@@ -1,5 +1,6 @@
 /* brr_template_render: the engine's entry point, its error unwinding, output buffers and the
  * output-line -> source-line map. */
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -385,6 +386,25 @@ tv tresolve_h(tctx *c, const char *name, size_t n, uint64_t h) {
 
 tv tresolve(tctx *c, const char *name, size_t n) { return tresolve_h(c, name, n, tstr_hash(name, n)); }
 
+/* ---- recursion and the stack ---- */
+
+static size_t stack_budget(void) {
+  size_t size = (size_t)8 << 20;
+  pthread_attr_t attr;
+  if (pthread_getattr_np(pthread_self(), &attr) == 0) {
+    size_t s = 0;
+    if (pthread_attr_getstacksize(&attr, &s) == 0 && s) size = s;
+    pthread_attr_destroy(&attr);
+  }
+  return size / 2;
+}
+
+void tstack_check(tctx *c, const tnode *at) {
+  /* the frame address, not a local's: AddressSanitizer may keep locals on a heap "fake stack" */
+  uintptr_t here = (uintptr_t)__builtin_frame_address(0);
+  if (c->stack_base > here && c->stack_base - here > c->stack_budget) terr(c, at, "maximum recursion depth exceeded");
+}
+
 /* ---- entry ---- */
 
 static void free_track(tctx *c) {
@@ -421,6 +441,8 @@ int brr_template_render(const char *src, size_t len, const char *file, const brr
   c->diags = d;
   c->jb = &jb;
   c->want_map = line_map != NULL;
+  c->stack_base = (uintptr_t)__builtin_frame_address(0);
+  c->stack_budget = stack_budget();
   c->at_line_start = true;
   int rc = 0;
   if (setjmp(jb) == 0) {

@@ -159,6 +159,7 @@ static void chain_push(tctx *c, const tnode *at, const char *name) {
     c->err_final = true;
     terr(c, at, "template loop: %s (templates nested more than %d deep)", b.p, MAX_CALL_DEPTH);
   }
+  tstack_check(c, at);
   c->depth++;
   if (c->nchain == c->capchain) {
     c->capchain = c->capchain ? c->capchain * 2 : 16;
@@ -241,6 +242,7 @@ static void block_body(tctx *c, void *p) {
   block_arg *a = p;
   const tnode *n = a->bl->v[a->idx].node;
   if (++c->depth > MAX_CALL_DEPTH) terr(c, a->at, "maximum recursion depth exceeded");
+  tstack_check(c, a->at);
   unsigned eline = c->eline, ecol = c->ecol;
   bool out_check = c->out_check;
   tdict *ctxvars = c->ctxvars;

@@ -216,6 +216,13 @@ static void test_deep_input_is_an_error(void **state) {
   assert_int_equal(r.rc, BRR_ECONFIG);
   assert_non_null(strstr(r.d.v[0].msg, "recursion"));
   done(&r);
+  /* deep frames per level (an if, a filter, arithmetic): an error before the stack ends,
+   * also in sanitizer builds (found by fuzz_template) */
+  r = render("{% macro fact(n) %}{% if n <= 1 %}1{% else %}{{ n * fact(n - 0)|int }}{% endif %}{% endmacro %}"
+             "{{ fact(4) }}");
+  assert_int_equal(r.rc, BRR_ECONFIG);
+  assert_non_null(strstr(r.d.v[0].msg, "recursion"));
+  done(&r);
   r = render("{% for i in range(10**12) %}{% endfor %}");
   assert_int_equal(r.rc, BRR_ECONFIG);
   done(&r);

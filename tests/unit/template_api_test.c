@@ -337,6 +337,31 @@ static void test_line_map_extends(void **state) {
   brr_rm_rf(dir);
 }
 
+static void test_big_integers_are_errors(void **state) {
+  (void)state;
+  /* where Python would go beyond 64 bits: an error at the operation's line and column */
+  static const struct {
+    const char *src;
+    unsigned col;
+  } cases[] = {
+      {"a\n{{ 99999999999999999999 }}", 4},
+      {"a\n{{ 2 ** 64 }}", 6},
+      {"a\n{{ 9223372036854775807 + 1 }}", 24},
+      {"a\n{{ '%d' % 1e19 }}", 9},
+      {"a\n{{ 9223372036854775807|round(-1) }}", 24},
+      {"a\n{{ '99999999999999999999'|int }}", 27},
+  };
+  for (size_t i = 0; i < BRR_ARRAY_LEN(cases); i++) {
+    result r = render(cases[i].src);
+    assert_int_equal(r.rc, BRR_ECONFIG);
+    assert_int_equal(r.d.v[0].mark.line, 2);
+    if (r.d.v[0].mark.col != cases[i].col || !strstr(r.d.v[0].msg, "64-bit"))
+      fail_msg("case %zu: %u:%u: %s", i, r.d.v[0].mark.line, r.d.v[0].mark.col, r.d.v[0].msg);
+    assert_int_equal(r.out.len, 0);
+    done(&r);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_line_map),          cmocka_unit_test(test_error_diag),
@@ -344,7 +369,7 @@ int main(void) {
       cmocka_unit_test(test_has_syntax),        cmocka_unit_test(test_vars_and_hooks),
       cmocka_unit_test(test_deep_input_is_an_error), cmocka_unit_test(test_repeatable),
       cmocka_unit_test(test_loop_memory_is_bounded_by_output), cmocka_unit_test(test_template_loop_message),
-      cmocka_unit_test(test_line_map_extends),
+      cmocka_unit_test(test_line_map_extends),    cmocka_unit_test(test_big_integers_are_errors),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -61,13 +61,30 @@ static void load_cb(tctx *c, void *p) {
 /* The template `name`, loaded and parsed once per render; NULL when it does not exist and
  * `ignore_missing`. */
 static ttmpl *tload(tctx *c, const tnode *at, tv name, bool ignore_missing, const char *tag) {
-  if (name.t != TV_STR) terr(c, at, "brr's %s takes a single template name (a string)", tag);
+  if (name.t != TV_STR) terr(c, at, "brr's %s takes a template name (a string%s)", tag, !strcmp(tag, "include") ? " or a list of them" : "");
   for (ttmpl *t = c->tmpls; t; t = t->next)
     if (!strcmp(t->name, name.u.str)) return t;
-  char *path = brr_path_join(c->env->cwd ? c->env->cwd : ".", name.u.str);
+  /* FileSystemLoader's split_template_path: '/'-separated pieces under the search path,
+   * empty and '.' pieces dropped, a '..' piece not found (so '/x' is './x') */
+  tbuf rel = {0};
+  bool bad = strlen(name.u.str) != name.slen;
+  for (const char *p = name.u.str, *e; !bad && *p; p = *e ? e + 1 : e) {
+    e = strchr(p, '/');
+    if (!e) e = p + strlen(p);
+    size_t l = (size_t)(e - p);
+    if (l == 2 && !memcmp(p, "..", 2)) bad = true;
+    else if (l && !(l == 1 && *p == '.')) {
+      tbuf_adds(c, &rel, "/");
+      tbuf_add(c, &rel, p, l);
+    }
+  }
   brr_buf text = BRR_BUF_INIT;
-  int rc = brr_read_file(path, &text);
-  free(path);
+  int rc = -1;
+  if (!bad && rel.n) {
+    char *path = brr_path_join(c->env->cwd ? c->env->cwd : ".", rel.p + 1);
+    rc = brr_read_file(path, &text);
+    free(path);
+  }
   if (rc < 0) {
     brr_buf_free(&text);
     if (ignore_missing) return NULL;
@@ -357,9 +374,24 @@ static void include_cb(tctx *c, void *p) {
 static tv default_module(tctx *c, const tnode *n, ttmpl *t);
 
 /* {% include %}: the file rendered with the current context; without context, the output of
- * its module (made once, shared with imports, as Jinja2's _get_default_module) */
+ * its module (made once, shared with imports, as Jinja2's _get_default_module). A list of
+ * names includes the first that exists (Jinja2's select_template). */
 void texec_include(tctx *c, tframe *f, const tnode *n) {
-  ttmpl *t = tload(c, n, teval(c, f, n->a), n->flag, "include");
+  tv name = teval(c, f, n->a);
+  ttmpl *t = NULL;
+  if (name.t == TV_LIST || name.t == TV_TUPLE) {
+    for (size_t i = 0; !t && i < name.u.l->n; i++) t = tload(c, n, name.u.l->v[i], true, "include");
+    if (!t && !n->flag) {
+      tbuf b = {0};
+      for (size_t i = 0; i < name.u.l->n; i++) {
+        if (i) tbuf_adds(c, &b, ", ");
+        tv_str_to(c, &b, name.u.l->v[i]);
+      }
+      terr(c, n, "none of the templates given were found: %s", b.p ? b.p : "");
+    }
+  } else {
+    t = tload(c, n, name, n->flag, "include");
+  }
   if (!t) return;
   if (!n->flag2) {
     tv body = default_module(c, n, t).u.obj->body;

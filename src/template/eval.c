@@ -585,7 +585,7 @@ static void texec(tctx *c, tframe *f, const tnode *n) {
     mark(c, n);
     texec_import(c, f, n);
     return;
-  case N_UNSUPPORTED: terr(c, n, "brr does not support the '%s' tag: a buildrunner.yaml is rendered on its own", n->s);
+  case N_UNSUPPORTED: terr(c, n, "brr does not support the '%s' tag (it has no HTML escaping)", n->s);
   default: terr(c, n, "cannot execute this statement");
   }
 }

@@ -3,7 +3,8 @@
  * Pipeline: lex.c (source -> tokens, Jinja2's lexer rules) -> parse.c (tokens -> AST, Jinja2's
  * grammar) -> symbols.c (Jinja2's compile-time scoping: which frame slot every name reads and
  * writes) -> eval.c/expr.c (tree-walking evaluation) with values from tvalue.c and the
- * built-in filters, tests, methods and functions.
+ * built-in filters, tests, methods and functions; tmpl.c runs the templates a template
+ * includes, extends or imports (extrafilters.c: wordwrap, random, urlize).
  *
  * Everything a render allocates lives in one arena freed at the end; errors longjmp back to
  * the render entry, so only heap resources registered with tctx_track survive that jump. */

@@ -389,6 +389,8 @@ tv tresolve(tctx *c, const char *name, size_t n) { return tresolve_h(c, name, n,
 /* ---- recursion and the stack ---- */
 
 static size_t stack_budget(void) {
+  static _Thread_local size_t cached; /* the main thread's answer comes from /proc: keep it */
+  if (cached) return cached;
   size_t size = (size_t)8 << 20;
   pthread_attr_t attr;
   if (pthread_getattr_np(pthread_self(), &attr) == 0) {
@@ -396,7 +398,7 @@ static size_t stack_budget(void) {
     if (pthread_attr_getstacksize(&attr, &s) == 0 && s) size = s;
     pthread_attr_destroy(&attr);
   }
-  return size / 2;
+  return cached = size / 2;
 }
 
 void tstack_check(tctx *c, const tnode *at) {

@@ -156,7 +156,8 @@ struct tnode {
   uint8_t op;    /* top, name ctx, flags */
   bool flag;     /* N_FOR: recursive; N_INCLUDE: ignore missing; N_BLOCK: scoped;
                     N_FILTER/N_TEST: resolved at runtime (unknown at parse time, soft) */
-  bool flag2;    /* N_INCLUDE: with context; N_NAME: reads a parameter slot (no undefined
+  bool flag2;    /* N_INCLUDE/N_IMPORT: with context; N_BLOCK: in a top-level frame (root or if
+                    body); N_NAME: reads a parameter slot (no undefined
                     check: Jinja2 shows its `missing` sentinel if the slot is unset) */
   unsigned line, col;
   unsigned jline;       /* the line Jinja2 gives the node (a few differ from the token's) */

@@ -449,6 +449,7 @@ static void walk_stmt_in(walker *w, syms *s, tnode *n, bool soft);
 
 static void walk_stmt(walker *w, syms *s, tnode *n, bool soft) {
   if (n->kind == N_EXTENDS && !w->top) terr(w->c, n, "cannot use extend from a non top-level scope");
+  if (n->kind == N_BLOCK) n->flag2 = w->top; /* a top-level block is skipped after an extends */
   bool top = w->top;
   if (n->kind != N_IF) w->top = false;
   walk_stmt_in(w, s, n, soft);

@@ -288,7 +288,8 @@ static void run_block(tctx *c, const tnode *at, tblist *bl, size_t idx, tdict *s
 
 /* {% block %} where it stands: the first template's version of it runs */
 void texec_block(tctx *c, tframe *f, const tnode *n) {
-  if (c->out_check && c->parent_tmpl) return; /* a child template's blocks run from its parent */
+  /* a child template's top-level blocks run from its parent (those in loops run here too) */
+  if (n->flag2 && c->out_check && c->parent_tmpl) return;
   tblist *bl = blist_find(c->blocks, n->s);
   if (n->op == 1 && (!bl || bl->n <= 1)) terr(c, n, "Required block '%s' not found", n->s);
   if (!bl) terr(c, n, "'%s'", n->s); /* Jinja2's KeyError */

@@ -471,3 +471,94 @@ tv tf_urlize(tctx *c, tcall *a) {
   }
   return out.p ? tbuf_str(c, &out) : tv_str_nocopy("", 0);
 }
+
+/* ---- lipsum(): Jinja2's generate_lorem_ipsum, with the kernel's random numbers ---- */
+
+/* the words Jinja2 picks from (jinja2.constants.LOREM_IPSUM_WORDS) */
+static const char LOREM[] =
+    "a ac accumsan ad adipiscing aenean aliquam aliquet amet ante aptent arcu at auctor augue "
+    "bibendum blandit class commodo condimentum congue consectetuer consequat conubia "
+    "convallis cras cubilia cum curabitur curae cursus dapibus diam dictum dictumst dignissim "
+    "dis dolor donec dui duis egestas eget eleifend elementum elit enim erat eros est et etiam "
+    "eu euismod facilisi facilisis fames faucibus felis fermentum feugiat fringilla fusce "
+    "gravida habitant habitasse hac hendrerit hymenaeos iaculis id imperdiet in inceptos "
+    "integer interdum ipsum justo lacinia lacus laoreet lectus leo libero ligula litora "
+    "lobortis lorem luctus maecenas magna magnis malesuada massa mattis mauris metus mi "
+    "molestie mollis montes morbi mus nam nascetur natoque nec neque netus nibh nisi nisl non "
+    "nonummy nostra nulla nullam nunc odio orci ornare parturient pede pellentesque penatibus "
+    "per pharetra phasellus placerat platea porta porttitor posuere potenti praesent pretium "
+    "primis proin pulvinar purus quam quis quisque rhoncus ridiculus risus rutrum sagittis "
+    "sapien scelerisque sed sem semper senectus sit sociis sociosqu sodales sollicitudin "
+    "suscipit suspendisse taciti tellus tempor tempus tincidunt torquent tortor tristique "
+    "turpis ullamcorper ultrices ultricies urna ut varius vehicula vel velit venenatis "
+    "vestibulum vitae vivamus viverra volutpat vulputate";
+
+static uint64_t rnd(void) {
+  uint64_t r = 0;
+  if (getrandom(&r, sizeof r, 0) != (ssize_t)sizeof r) r = (uint64_t)time(NULL) * 6364136223846793005u + (uint64_t)(uintptr_t)&r;
+  return r;
+}
+
+/* random.randrange(lo, hi) */
+static int64_t randrange(tctx *c, const tnode *at, int64_t lo, int64_t hi) {
+  if (hi <= lo) terr(c, at, "empty range for randrange() (%lld, %lld, %lld)", (long long)lo, (long long)hi, (long long)(hi - lo));
+  return lo + (int64_t)(rnd() % (uint64_t)(hi - lo));
+}
+
+tv tf_lipsum(tctx *c, tcall *a) {
+  tv args[4];
+  TARGS(c, a, "generate_lorem_ipsum", args, "?n", "?html", "?min", "?max");
+  const tnode *at = a->at;
+  int64_t n = args[0].t == TV_MISSING ? 5 : targ_int(c, at, args[0], "n");
+  bool html = args[1].t == TV_MISSING || tv_truthy(c, at, args[1]);
+  int64_t lo = args[2].t == TV_MISSING ? 20 : targ_int(c, at, args[2], "min");
+  int64_t hi = args[3].t == TV_MISSING ? 100 : targ_int(c, at, args[3], "max");
+  if (n > 100000 || (n > 0 && hi - lo > 100000)) terr(c, at, "lipsum() too large (brr allows 100000 paragraphs and words)");
+  const char *words[200];
+  size_t wl[200], nw = 0;
+  for (const char *p = LOREM; *p && nw < 200;) {
+    const char *e = strchr(p, ' ');
+    if (!e) e = p + strlen(p);
+    words[nw] = p;
+    wl[nw++] = (size_t)(e - p);
+    p = *e ? e + 1 : e;
+  }
+  tbuf out = {0};
+  for (int64_t k = 0; k < n; k++) {
+    bool next_cap = true;
+    int64_t last_comma = 0, last_fullstop = 0, count = randrange(c, at, lo, hi);
+    size_t last = SIZE_MAX;
+    tbuf p = {0};
+    for (int64_t idx = 0; idx < count; idx++) {
+      size_t w;
+      do w = (size_t)(rnd() % nw);
+      while (last != SIZE_MAX && wl[w] == wl[last] && !memcmp(words[w], words[last], wl[w]));
+      last = w;
+      if (idx) tbuf_addc(c, &p, ' ');
+      if (next_cap) { /* the words are lower-case ASCII */
+        tbuf_addc(c, &p, (char)(words[w][0] - 'a' + 'A'));
+        tbuf_add(c, &p, words[w] + 1, wl[w] - 1);
+        next_cap = false;
+      } else {
+        tbuf_add(c, &p, words[w], wl[w]);
+      }
+      if (idx - randrange(c, at, 3, 8) > last_comma) {
+        last_comma = idx;
+        last_fullstop += 2;
+        tbuf_addc(c, &p, ',');
+      }
+      if (idx - randrange(c, at, 10, 20) > last_fullstop) {
+        last_comma = last_fullstop = idx;
+        tbuf_addc(c, &p, '.');
+        next_cap = true;
+      }
+    }
+    if (p.n && p.p[p.n - 1] == ',') p.p[p.n - 1] = '.';
+    else if (!p.n || p.p[p.n - 1] != '.') tbuf_addc(c, &p, '.');
+    if (k) tbuf_adds(c, &out, html ? "\n" : "\n\n");
+    if (html) tbuf_adds(c, &out, "<p>");
+    tbuf_add(c, &out, p.p, p.n);
+    if (html) tbuf_adds(c, &out, "</p>");
+  }
+  return out.p ? tbuf_str(c, &out) : tv_str_nocopy("", 0);
+}

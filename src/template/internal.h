@@ -607,6 +607,7 @@ tv tpprint(tctx *c, tv v); /* pprint.pformat(v) */
 tv tf_wordwrap(tctx *c, tcall *a); /* extrafilters.c */
 tv tf_random(tctx *c, tcall *a);
 tv tf_urlize(tctx *c, tcall *a);
+tv tf_lipsum(tctx *c, tcall *a); /* the lipsum() global */
 
 /* ---- python formatting: pyfmt.c ---- */
 tv tpy_percent(tctx *c, const tnode *at, tv fmt, tv args);   /* str % args */

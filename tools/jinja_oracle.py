@@ -202,7 +202,10 @@ def render_case(case):
     except Exception as e:  # pylint: disable=broad-except
         # buildrunner: raise() is a plain Exception (exit 1); brr reports template errors as 78
         code = 1 if type(e) is Exception else 78
-        return {"error": {"line": template_line(e), "exit": code, "type": type(e).__name__, "message": str(e)}}
+        message = str(e)
+        if isinstance(e, RecursionError):  # the rest of it depends on where Python trips
+            message = "maximum recursion depth exceeded"
+        return {"error": {"line": template_line(e), "exit": code, "type": type(e).__name__, "message": message}}
 
 
 def run_case(case):

@@ -37,6 +37,8 @@ typedef struct brr_tmpl_env {
   int64_t build_time;            /* strftime's default timestamp (epoch seconds) */
   bool strict_undefined;         /* printing an undefined value is an error (Jinja2's
                                     StrictUndefined for output); default: "" as Jinja2 */
+  size_t *peak_bytes;            /* not NULL: receives the most memory the render's values
+                                    took at once (bytes; for tests and benchmarks) */
 } brr_tmpl_env;
 
 /* Render `src` (named `file` in errors) and append the output to `out`.

@@ -5,7 +5,6 @@
 
 #include "internal.h"
 
-#define MAX_CALL_DEPTH 400
 
 void tframe_load(tctx *c, tframe *f) {
   const tframe_info *fi = f->fi;
@@ -92,7 +91,10 @@ static void assign(tctx *c, tframe *f, const tnode *target, tv v, bool toplevel)
     if (target->hops < 0) return;
     frame_up(f, target->hops)->slots[target->slot] = v;
     /* top-level assignments are also visible through the context (blocks, includes) */
-    if (toplevel) td_sets(c, c->ctxvars, target->s, v);
+    if (toplevel) {
+      td_sets(c, c->ctxvars, target->s, v);
+      if (c->noexport) td_del(c, NULL, c->noexport, tv_str_nocopy(target->s, strlen(target->s)), NULL);
+    }
     return;
   case N_TUPLE: unpack(c, f, target, v, toplevel); return;
   case N_NSREF: {
@@ -105,6 +107,8 @@ static void assign(tctx *c, tframe *f, const tnode *target, tv v, bool toplevel)
   default: terr(c, target, "cannot assign to this expression");
   }
 }
+
+void tassign(tctx *c, tframe *f, const tnode *target, tv v, bool toplevel) { assign(c, f, target, v, toplevel); }
 
 /* ---- calls ---- */
 
@@ -156,7 +160,10 @@ BRR_NOINLINE static tv call_macro(tctx *c, const tnode *at, tfunc *fn, tcall *a)
   const char *mname = fn->name ? fn->name : "caller";
   size_t nparams = m->l1.n;
   if (++c->depth > MAX_CALL_DEPTH) terr(c, at, "maximum recursion depth exceeded");
+  tstack_check(c, at);
   unsigned eline = c->eline, ecol = c->ecol;
+  bool out_check = c->out_check;
+  c->out_check = false; /* a macro's output is its own, even after an extends */
   tframe *mf = tframe_enter(c, fn->closure, m->fi);
   bool *used = talloc(c, a->nkw + 1);
   for (size_t i = 0; i < nparams; i++) {
@@ -218,6 +225,7 @@ BRR_NOINLINE static tv call_macro(tctx *c, const tnode *at, tfunc *fn, tcall *a)
   }
   tv r = tcapture(c, mf, &m->l3);
   c->depth--;
+  c->out_check = out_check;
   c->eline = eline;
   c->ecol = ecol;
   return r;
@@ -229,7 +237,11 @@ tv tcall_value(tctx *c, const tnode *at, tv fn, tcall *a) {
   a->at = at;
   switch (fn.t) {
   case TV_FUNC:
-    if (fn.u.fn->kind == FN_MACRO) return call_macro(c, at, fn.u.fn, a);
+    if (fn.u.fn->kind == FN_MACRO) {
+      /* a macro of another template (or render context) runs in its own */
+      if (fn.u.fn->tmpl != c->cur || fn.u.fn->ctxvars != c->ctxvars) return tcall_macro_in(c, at, fn.u.fn, a, call_macro);
+      return call_macro(c, at, fn.u.fn, a);
+    }
     a->self = fn.u.fn;
     return fn.u.fn->fn(c, a);
   case TV_MISSING:
@@ -368,16 +380,21 @@ tv teval(tctx *c, tframe *f, const tnode *n) {
 
 /* ---- for loops ---- */
 
-static void run_loop(tctx *c, tframe *f, const tnode *n, tv *items, size_t count, int depth);
+static void run_loop(tctx *c, tframe *f, const tnode *n, tv *items, const trange *range, size_t count, int depth);
 
 static void exec_for(tctx *c, tframe *f, const tnode *n) {
   tv iterable = teval(c, f, n->b);
   size_t count;
+  if (iterable.t == TV_RANGE && !n->c) { /* no array of items: a loop's memory is its output's */
+    count = tv_range_len(c, n->b, iterable);
+    run_loop(c, f, n, NULL, iterable.u.r, count, 1);
+    return;
+  }
   tv *items = tv_iterate(c, n->b, iterable, &count);
-  run_loop(c, f, n, items, count, 1);
+  run_loop(c, f, n, items, NULL, count, 1);
 }
 
-static void run_loop(tctx *c, tframe *f, const tnode *n, tv *items, size_t count, int depth) {
+static void run_loop(tctx *c, tframe *f, const tnode *n, tv *items, const trange *range, size_t count, int depth) {
   if (n->c) { /* the loop filter runs first, over the whole iterable, in a frame of its own */
     size_t k = 0;
     tv *kept = talloc(c, (count ? count : 1) * sizeof *kept);
@@ -392,6 +409,7 @@ static void run_loop(tctx *c, tframe *f, const tnode *n, tv *items, size_t count
   }
   tloop *l = talloc(c, sizeof *l);
   l->items = items;
+  l->range = range;
   l->n = count;
   l->last_changed = TV_MISSING_V;
   l->depth = depth;
@@ -405,9 +423,11 @@ static void run_loop(tctx *c, tframe *f, const tnode *n, tv *items, size_t count
   size_t nslots = n->fi->n;
   tv *initial = count > 1 ? talloc(c, nslots * sizeof *initial) : NULL;
   if (initial) memcpy(initial, bf->slots, nslots * sizeof *initial);
-  /* An iteration that stored nothing into older values (tescape) and whose output went to
-   * the main buffer leaves only garbage: its memory is released for the next one. */
-  bool reclaim = c->out == c->main;
+  /* An iteration that stored nothing into older values (tescape) leaves only garbage and
+   * its output: its memory is released for the next one, unless the output went to a
+   * capture (macro, set block, ...) whose buffer had to grow into that memory (which
+   * happens a logarithmic number of times). */
+  tbuf *out = c->out;
   for (size_t i = 0; i < count; i++) {
     l->i = i;
     mark(c, n);
@@ -415,10 +435,11 @@ static void run_loop(tctx *c, tframe *f, const tnode *n, tv *items, size_t count
     bf->slots[n->ref_slot] = (tv){.t = TV_LOOP, .u.loop = l};
     bool outer_escaped = c->escaped;
     tmark m = tmark_get(c);
+    const char *out_p = out->p;
     c->escaped = false;
-    assign(c, bf, n->a, items[i], false);
+    assign(c, bf, n->a, tloop_item(l, i), false);
     texec_body(c, bf, &n->l1);
-    if (reclaim && !c->escaped) tmark_release(c, m);
+    if (!c->escaped && (out == c->main || out->p == out_p)) tmark_release(c, m);
     c->escaped = c->escaped || outer_escaped;
   }
   for (size_t i = 0; i < bf->fi->n; i++) bf->slots[i] = TV_MISSING_V; /* left: unset */
@@ -429,13 +450,14 @@ static tv loop_call(tctx *c, const tnode *at, tloop *l, tcall *a) {
   if (!l->node->flag) terr(c, at, "The loop must be marked as 'recursive' to call it recursively.");
   if (a->npos != 1 || a->nkw) terr(c, at, "loop() takes exactly one argument");
   if (++c->depth > MAX_CALL_DEPTH) terr(c, at, "maximum recursion depth exceeded");
+  tstack_check(c, at);
   unsigned eline = c->eline, ecol = c->ecol;
   size_t count;
   tv *items = tv_iterate(c, at, a->pos[0], &count);
   tbuf *saved = c->out;
   tbuf *b = talloc(c, sizeof *b);
   c->out = b;
-  run_loop(c, l->frame, l->node, items, count, l->depth + 1);
+  run_loop(c, l->frame, l->node, items, NULL, count, l->depth + 1);
   c->out = saved;
   c->depth--;
   c->eline = eline;
@@ -452,12 +474,15 @@ static tv new_macro(tctx *c, tframe *f, const tnode *n, const char *name) {
   fn->macro = n;
   fn->closure = f;
   fn->self = TV_MISSING_V;
+  fn->tmpl = c->cur;
+  fn->ctxvars = c->ctxvars;
+  fn->vars = c->vars;
+  fn->blocks = c->blocks;
   return (tv){.t = TV_FUNC, .u.fn = fn};
 }
 
-static void exec_include(tctx *c, tframe *f, const tnode *n);
-
 static void exec_output(tctx *c, tframe *f, const tnode *n) {
+  if (c->out_check && c->parent_tmpl) return; /* after an extends, only blocks give output */
   for (size_t i = 0; i < n->l1.n; i++) {
     const tnode *ch = n->l1.v[i];
     if (ch->kind == N_DATA) {
@@ -502,7 +527,10 @@ static void texec(tctx *c, tframe *f, const tnode *n) {
     return;
   case N_ASSIGNBLOCK: {
     tframe *bf = tframe_enter(c, f, n->fi);
+    bool out_check = c->out_check;
+    c->out_check = false; /* a set block captures, even after an extends (as Jinja2) */
     tv v = tcapture(c, bf, &n->l1);
+    c->out_check = out_check;
     mark(c, n);
     if (n->b) v = apply_filter_chain(c, bf, n->b, v);
     assign(c, f, n->a, v, f->fi->toplevel);
@@ -515,7 +543,10 @@ static void texec(tctx *c, tframe *f, const tnode *n) {
   case N_MACRO: {
     tv m = new_macro(c, f, n, n->s);
     frame_up(f, n->ref_hops)->slots[n->ref_slot] = m;
-    if (f->fi->toplevel) td_sets(c, c->ctxvars, n->s, m);
+    if (f->fi->toplevel) {
+      td_sets(c, c->ctxvars, n->s, m);
+      if (c->noexport) td_del(c, NULL, c->noexport, tv_str_nocopy(n->s, n->slen), NULL);
+    }
     return;
   }
   case N_CALLBLOCK: {
@@ -539,99 +570,28 @@ static void texec(tctx *c, tframe *f, const tnode *n) {
     texec_body(c, wf, &n->l3);
     return;
   }
-  case N_BLOCK: texec_body(c, tframe_enter(c, NULL, n->fi), &n->l1); return;
+  case N_BLOCK:
+    mark(c, n);
+    texec_block(c, f, n);
+    return;
   case N_INCLUDE:
     mark(c, n);
-    exec_include(c, f, n);
+    texec_include(c, f, n);
     return;
-  case N_UNSUPPORTED: terr(c, n, "brr does not support the '%s' tag: a buildrunner.yaml is rendered on its own", n->s);
+  case N_EXTENDS:
+    mark(c, n);
+    texec_extends(c, f, n);
+    return;
+  case N_IMPORT:
+  case N_FROMIMPORT:
+    mark(c, n);
+    texec_import(c, f, n);
+    return;
+  case N_UNSUPPORTED: terr(c, n, "brr does not support the '%s' tag (it has no HTML escaping)", n->s);
   default: terr(c, n, "cannot execute this statement");
   }
 }
 
 void texec_body(tctx *c, tframe *f, const tnodes *body) {
   for (size_t i = 0; i < body->n; i++) texec(c, f, body->v[i]);
-}
-
-/* What an included template sees as its context: everything the includer sees, locals
- * included (Jinja2 3.x passes them), or nothing but the globals `without context`. */
-static tdict *include_context(tctx *c, tframe *f, bool with_context) {
-  tdict *d = tv_dict(c).u.d;
-  if (!with_context) return d;
-  tdent *e;
-  for (size_t i = 0; td_next(c->ctxvars, &i, &e);) td_set(c, NULL, d, e->key, e->val);
-  tframe *chain[256];
-  size_t n = 0;
-  for (tframe *x = f; x && n < BRR_ARRAY_LEN(chain); x = x->parent) chain[n++] = x;
-  while (n--) /* outermost first, so inner frames win */
-    for (size_t s = 0; s < chain[n]->fi->n; s++)
-      if (chain[n]->slots[s].t != TV_MISSING) td_sets(c, d, chain[n]->fi->slots[s].name, chain[n]->slots[s]);
-  return d;
-}
-
-/* What an include changes in the context, to be put back after it (also after an error). */
-typedef struct include_saved {
-  jmp_buf *jb;
-  const char *src;
-  size_t srclen;
-  tdict *ctxvars, *vars;
-  unsigned eline, ecol;
-} include_saved;
-
-static void include_restore(tctx *c, const include_saved *s) {
-  c->jb = s->jb;
-  c->src = s->src;
-  c->srclen = s->srclen;
-  c->ctxvars = s->ctxvars;
-  c->vars = s->vars;
-  c->eline = s->eline;
-  c->ecol = s->ecol;
-}
-
-/* {% include %}: the file, relative to the working directory as Jinja2's FileSystemLoader(".")
- * sees it, rendered with the current context. */
-static void exec_include(tctx *c, tframe *f, const tnode *n) {
-  tv name = teval(c, f, n->a);
-  if (name.t != TV_STR) terr(c, n, "brr's include takes a single template name (a string)");
-  if (++c->depth > MAX_CALL_DEPTH) terr(c, n, "maximum recursion depth exceeded");
-  char *path = brr_path_join(c->env->cwd ? c->env->cwd : ".", name.u.str);
-  brr_buf text = BRR_BUF_INIT;
-  int rc = brr_read_file(path, &text);
-  free(path);
-  if (rc < 0) {
-    brr_buf_free(&text);
-    if (n->flag) {
-      c->depth--;
-      return;
-    }
-    terr(c, n, "%s", name.u.str);
-  }
-  char *body = tstrndup(c, text.data ? text.data : "", text.len);
-  size_t blen = text.len;
-  brr_buf_free(&text);
-  /* errors inside the included file are reported at the include, naming the file and line */
-  jmp_buf jb;
-  const include_saved saved = {c->jb, c->src, c->srclen, c->ctxvars, c->vars, c->eline, c->ecol};
-  c->jb = &jb;
-  if (setjmp(jb) == 0) {
-    size_t nlen;
-    char *src = tlex_prepare(c, body, blen, &nlen);
-    c->src = src;
-    c->srclen = nlen;
-    size_t ntok;
-    ttok *toks = tlex(c, src, nlen, &ntok);
-    tnode *root = tparse(c, toks, ntok, c->br);
-    tsymbols_resolve(c, root);
-    c->ctxvars = include_context(c, f, n->flag2);
-    if (!n->flag2) c->vars = NULL;
-    texec_body(c, tframe_enter(c, NULL, root->fi), &root->l1);
-  } else {
-    char *msg = tprintf(c, "in %s, line %u: %s", name.u.str, c->err_line, c->err_msg);
-    int code = c->err_exit;
-    include_restore(c, &saved);
-    if (code == BRR_EXIT_FAILED) terr_raise(c, n, msg);
-    terr(c, n, "%s", msg);
-  }
-  include_restore(c, &saved);
-  c->depth--;
 }

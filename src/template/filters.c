@@ -172,6 +172,20 @@ static double py_round(double x, int64_t n) {
   return copysign(r * p, x);
 }
 
+/* Python's round(int, -n): to the nearest multiple of 10**n, ties to even, exactly */
+static tv round_int(tctx *c, const tnode *at, int64_t i, int64_t prec) {
+  if (prec < -19) return tv_int(0); /* |i| < 10**19 / 2 */
+  uint64_t m = 1;
+  for (int64_t k = 0; k < -prec; k++) m *= 10;
+  uint64_t mag = i < 0 ? 0 - (uint64_t)i : (uint64_t)i;
+  uint64_t q = mag / m, r = mag % m;
+  if (r > m - r || (r == m - r && (q & 1))) q++;
+  if (q > UINT64_MAX / m || q * m > (i < 0 ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX))
+    terr(c, at, "integer overflow (brr integers are 64-bit)");
+  uint64_t res = q * m;
+  return tv_int(i < 0 ? (int64_t)(0 - res) : (int64_t)res);
+}
+
 static tv f_round(tctx *c, tcall *a) {
   tv args[3];
   TARGS(c, a, "do_round", args, "value", "?precision", "?method");
@@ -189,7 +203,7 @@ static tv f_round(tctx *c, tcall *a) {
     if (v.t == TV_FLOAT) return tv_float(py_round(v.u.f, prec));
     int64_t i = v.t == TV_BOOL ? v.u.b : v.u.i;
     if (prec >= 0) return tv_int(i);
-    return tv_int((int64_t)py_round((double)i, prec));
+    return round_int(c, a->at, i, prec);
   }
   double x = v.t == TV_FLOAT ? v.u.f : v.t == TV_BOOL ? v.u.b : (double)v.u.i;
   double p = pow(10.0, (double)prec);
@@ -673,7 +687,8 @@ static const fentry filters[] = {
     {"string", f_string, false},    {"striptags", f_striptags, false}, {"sum", f_sum, false},
     {"title", f_title, false},      {"trim", f_trim, false},       {"truncate", f_truncate, false},
     {"unique", f_unique, false},    {"upper", f_upper, false},     {"urlencode", f_urlencode, false},
-    {"wordcount", f_wordcount, false}, {"xmlattr", f_xmlattr, false}, {"tojson", f_tojson, false},
+    {"wordcount", f_wordcount, false}, {"wordwrap", tf_wordwrap, false},
+    {"random", tf_random, false}, {"urlize", tf_urlize, false}, {"xmlattr", f_xmlattr, false}, {"tojson", f_tojson, false},
     /* buildrunner's */
     {"hash_sha1", tbr_hash_sha1, true}, {"base64encode", tbr_b64encode, true},
     {"base64decode", tbr_b64decode, true}, {"re_sub", tre_sub, true}, {"re_split", tre_split, true},

@@ -3,7 +3,8 @@
  * Pipeline: lex.c (source -> tokens, Jinja2's lexer rules) -> parse.c (tokens -> AST, Jinja2's
  * grammar) -> symbols.c (Jinja2's compile-time scoping: which frame slot every name reads and
  * writes) -> eval.c/expr.c (tree-walking evaluation) with values from tvalue.c and the
- * built-in filters, tests, methods and functions.
+ * built-in filters, tests, methods and functions; tmpl.c runs the templates a template
+ * includes, extends or imports (extrafilters.c: wordwrap, random, urlize).
  *
  * Everything a render allocates lives in one arena freed at the end; errors longjmp back to
  * the render entry, so only heap resources registered with tctx_track survive that jump. */
@@ -124,7 +125,8 @@ struct tundef {
 typedef enum {
   /* statements */
   N_OUTPUT, N_DATA, N_FOR, N_IF, N_MACRO, N_CALLBLOCK, N_FILTERBLOCK, N_WITH, N_ASSIGN,
-  N_ASSIGNBLOCK, N_EXPRSTMT, N_BLOCK, N_INCLUDE, N_UNSUPPORTED, N_TEMPLATE,
+  N_ASSIGNBLOCK, N_EXPRSTMT, N_BLOCK, N_INCLUDE, N_UNSUPPORTED, N_TEMPLATE, N_EXTENDS,
+  N_IMPORT, N_FROMIMPORT,
   /* expressions */
   N_CONST, N_NAME, N_NSREF, N_TUPLE, N_LIST, N_DICT, N_PAIR, N_GETATTR, N_GETITEM, N_SLICE,
   N_CALL, N_KEYWORD, N_FILTER, N_TEST, N_NOT, N_NEG, N_POS, N_BINOP, N_AND, N_OR, N_CONCAT,
@@ -154,7 +156,8 @@ struct tnode {
   uint8_t op;    /* top, name ctx, flags */
   bool flag;     /* N_FOR: recursive; N_INCLUDE: ignore missing; N_BLOCK: scoped;
                     N_FILTER/N_TEST: resolved at runtime (unknown at parse time, soft) */
-  bool flag2;    /* N_INCLUDE: with context; N_NAME: reads a parameter slot (no undefined
+  bool flag2;    /* N_INCLUDE/N_IMPORT: with context; N_BLOCK: in a top-level frame (root or if
+                    body); N_NAME: reads a parameter slot (no undefined
                     check: Jinja2 shows its `missing` sentinel if the slot is unset) */
   unsigned line, col;
   unsigned jline;       /* the line Jinja2 gives the node (a few differ from the token's) */
@@ -232,20 +235,37 @@ struct tfunc {
   tframe *closure;    /* FN_MACRO: the frame the macro was defined in */
   const char **argnames;
   size_t nargs;
+  /* FN_MACRO: the template and render context it was defined in (a macro resolves names
+   * in its own template's context, wherever it is called from) */
+  struct ttmpl *tmpl;
+  tdict *ctxvars, *vars;
+  struct tblocks *blocks;
+  /* block references (super(), self.name): the block list and the position in it */
+  struct tblist *blist;
+  size_t bidx;
 };
 
-/* cycler() and joiner(), and Jinja2's `missing` sentinel */
+/* cycler() and joiner(), Jinja2's `missing` sentinel, an imported template module and a
+ * template reference (`self`) */
+enum { TOBJ_CYCLER, TOBJ_JOINER, TOBJ_MISSING, TOBJ_MODULE, TOBJ_SELF };
 struct tobj {
-  uint8_t kind; /* 0 cycler, 1 joiner, 2 missing */
+  uint8_t kind; /* TOBJ_* */
   tv *items;
   size_t n, pos;
   const char *sep;
   size_t seplen;
   bool used;
+  /* TOBJ_MODULE: exported names, the rendered body and the template's name;
+   * TOBJ_SELF: the blocks of the render context */
+  tdict *exports;
+  tv body;
+  const char *name;
+  struct tblocks *blocks;
 };
 
 struct tloop {
-  tv *items;
+  tv *items;          /* NULL when the loop runs over `range` (items made as needed) */
+  const trange *range;
   size_t n, i;
   tv last_changed;     /* changed(): TV_MISSING before the first call */
   int depth;           /* 1 for the outer loop; recursive calls add one */
@@ -253,12 +273,49 @@ struct tloop {
   struct tframe *frame; /* the frame it runs in */
 };
 
+/* item k of a loop */
+static inline tv tloop_item(const tloop *l, size_t k) {
+  return l->items ? l->items[k] : (tv){.t = TV_INT, .u.i = l->range->start + (int64_t)k * l->range->step};
+}
+
+/* ---- templates (tmpl.c) -------------------------------------------------------------------- */
+
+/* One parsed template: the rendered file, or one loaded by include, extends or import. */
+typedef struct ttmpl {
+  const char *name; /* as the template asked for it (the file name for the main one) */
+  const char *src;  /* normalised source, for messages */
+  size_t srclen;
+  tnode *root;
+  bool has_extends;
+  tnode **blocks; /* every {% block %} in it, in source order */
+  size_t nblocks;
+  tv module;      /* the module `import ... without context` gives (made once, as Jinja2) */
+  struct ttmpl *next;
+} ttmpl;
+
+/* A render context's blocks (Jinja2's context.blocks): per name, the block of the template
+ * rendered, then those of each template it extends. */
+typedef struct tblk {
+  const tnode *node;
+  ttmpl *t;
+} tblk;
+typedef struct tblist {
+  const char *name;
+  tblk *v;
+  size_t n, cap;
+  struct tblist *next;
+} tblist;
+typedef struct tblocks {
+  tblist *head;
+} tblocks;
+
 /* ---- render context ----------------------------------------------------------------------- */
 
 struct tctx {
   brr_arena *a;          /* for brr_value trees (read_yaml_file); template values use talloc */
   struct tchunk *chunks; /* talloc's memory */
   struct tchunk *spare;  /* released chunks, for reuse */
+  size_t mem, peak;      /* bytes of values held now and at most (env->peak_bytes) */
   bool escaped;          /* see tescape() */
   const brr_tmpl_env *env;
   const char *file;
@@ -294,6 +351,20 @@ struct tctx {
   bool running;
   unsigned eline, ecol;
   void *re_cache;   /* compiled patterns of re_sub/re_split (regex.c) */
+  /* templates: the one running, the main one, every one loaded (parsed once) */
+  ttmpl *cur, *main_tmpl, *tmpls;
+  ttmpl *err_tmpl;   /* the template an error was raised in */
+  bool err_final;    /* a template loop: passed out unchanged, only moved to the call */
+  tblocks *blocks;   /* the render context's blocks */
+  ttmpl *parent_tmpl; /* set by {% extends %} in the root being rendered */
+  const tnode *parent_at;
+  bool out_check;     /* output after an extends is dropped (Jinja2's require_output_check) */
+  tdict *noexport;    /* top-level names an import set (not exported by a module) */
+  unsigned ext_line;  /* the main file's line that led into another template (line map) */
+  uintptr_t stack_base; /* the render's entry frame, and how much stack it may use */
+  size_t stack_budget;
+  const char **chain; /* the templates being included/extended/imported, outermost first */
+  size_t nchain, capchain;
 };
 
 /* A growable byte buffer in the arena, so an error jump leaks nothing. */
@@ -392,6 +463,7 @@ tv *tv_iterate(tctx *c, const tnode *at, tv v, size_t *n);
 /* len(); raises for types without one */
 size_t tv_len(tctx *c, const tnode *at, tv v);
 bool tv_has_len(tv v);
+size_t tv_range_len(tctx *c, const tnode *at, tv v); /* a range's length, within brr's limit */
 /* Python's int()/float() of a number or numeric string; false when not convertible */
 bool tv_parse_int(const char *s, size_t n, int base, int64_t *out, bool *overflow);
 bool tv_parse_float(const char *s, size_t n, double *out);
@@ -464,7 +536,31 @@ void temit(tctx *c, const char *p, size_t n, unsigned line, bool data);
 void temit_value(tctx *c, tv v, unsigned line);
 /* Run `body` with output captured; returns the captured text. */
 tv tcapture(tctx *c, tframe *f, const tnodes *body);
-/* Render another template text in this context (include, read_yaml_file). */
+/* assign `v` to a target (name, tuple, ns.attr); top-level ones also go to the context */
+void tassign(tctx *c, tframe *f, const tnode *target, tv v, bool toplevel);
+#define MAX_CALL_DEPTH 400
+/* Recursion also stops when it has used half of the thread's stack (sanitizer builds have
+ * large frames): an error, never a stack overflow. */
+void tstack_check(tctx *c, const tnode *at);
+
+/* ---- templates: tmpl.c ---- */
+ttmpl *ttmpl_new(tctx *c, const char *name);
+/* parse `src` into `t` (with t current: errors are raised in it) */
+void ttmpl_parse(tctx *c, ttmpl *t, const char *src, size_t len);
+/* Run `fn(c, arg)` with template `t` current: an error in another template than the main one
+ * is reported at `at` ("in t, line N: ..."); the render context is put back afterwards. */
+void tswitch(tctx *c, const tnode *at, ttmpl *t, void (*fn)(tctx *, void *), void *arg);
+/* render a template's root (and those of the templates it extends) in the current context */
+void texec_root(tctx *c, ttmpl *t);
+tblocks *tblocks_new(tctx *c, ttmpl *t);
+void texec_include(tctx *c, tframe *f, const tnode *n);
+void texec_extends(tctx *c, tframe *f, const tnode *n);
+void texec_import(tctx *c, tframe *f, const tnode *n);
+void texec_block(tctx *c, tframe *f, const tnode *n);
+tv tcall_macro_in(tctx *c, const tnode *at, tfunc *fn, tcall *a, tv (*call)(tctx *, const tnode *, tfunc *, tcall *));
+bool tobj_attr(tctx *c, tv obj, const char *name, size_t n, tv *out);
+/* the variables an included template or a with-context import sees */
+tdict *tinclude_context(tctx *c, tframe *f, bool with_context);
 
 /* ---- operators: ops.c ---- */
 tv top_binary(tctx *c, const tnode *at, int op, tv a, tv b);
@@ -508,6 +604,10 @@ void tdict_update(tctx *c, const tnode *at, tdict *d, tv src);
 void tsort_values(tctx *c, const tnode *at, tv *v, size_t n, const tv *keys, bool reverse);
 tv tf_seq(tctx *c, tcall *a, int which);
 tv tpprint(tctx *c, tv v); /* pprint.pformat(v) */
+tv tf_wordwrap(tctx *c, tcall *a); /* extrafilters.c */
+tv tf_random(tctx *c, tcall *a);
+tv tf_urlize(tctx *c, tcall *a);
+tv tf_lipsum(tctx *c, tcall *a); /* the lipsum() global */
 
 /* ---- python formatting: pyfmt.c ---- */
 tv tpy_percent(tctx *c, const tnode *at, tv fmt, tv args);   /* str % args */

@@ -359,11 +359,11 @@ static bool loop_attr(tctx *c, tv obj, const char *name, tv *out) {
     return true;
   case 'p':
     if (strcmp(name, "previtem")) return false;
-    *out = i > 0 ? l->items[i - 1] : tv_undef(c, "there is no previous item", TV_MISSING_V, tv_strz(c, "previtem"));
+    *out = i > 0 ? tloop_item(l, i - 1) : tv_undef(c, "there is no previous item", TV_MISSING_V, tv_strz(c, "previtem"));
     return true;
   case 'n':
     if (strcmp(name, "nextitem")) return false;
-    *out = i + 1 < n ? l->items[i + 1] : tv_undef(c, "there is no next item", TV_MISSING_V, tv_strz(c, "nextitem"));
+    *out = i + 1 < n ? tloop_item(l, i + 1) : tv_undef(c, "there is no next item", TV_MISSING_V, tv_strz(c, "nextitem"));
     return true;
   case 'c':
     if (!strcmp(name, "cycle")) *out = tfn_new(c, "cycle", loop_cycle, obj);
@@ -466,7 +466,8 @@ bool tmethod_get(tctx *c, const tnode *at, tv obj, const char *name, size_t n, t
     return v != NULL;
   }
   case TV_OBJ:
-    if (obj.u.obj->kind != 0) return false;
+    if (obj.u.obj->kind == TOBJ_MODULE || obj.u.obj->kind == TOBJ_SELF) return tobj_attr(c, obj, name, n, out);
+    if (obj.u.obj->kind != TOBJ_CYCLER) return false;
     if (!strcmp(name, "current")) {
       *out = obj.u.obj->items[obj.u.obj->pos];
       return true;

@@ -4,7 +4,8 @@
  *   IF a=test l1=body l2=elifs (IF nodes) l3=else       MACRO s=name l1=params l2=defaults l3=body
  *   CALLBLOCK a=call l1=params l2=defaults l3=body      FILTERBLOCK a=filter(a=NULL) l1=body
  *   WITH l1=targets l2=values l3=body   ASSIGN a=target b=value   ASSIGNBLOCK a=target b=filter l1=body
- *   EXPRSTMT a   BLOCK s=name l1=body   INCLUDE a=template   UNSUPPORTED s=tag
+ *   EXPRSTMT a   BLOCK s=name l1=body flag=scoped   INCLUDE a=template   UNSUPPORTED s=tag
+ *   EXTENDS a=template   IMPORT a=template b=target   FROMIMPORT a=template l1=targets (s2: name)
  *   GETATTR a s   GETITEM a b   SLICE a b c   CALL/FILTER/TEST a l1=args l2=kwargs c=*args d=**kw
  *   COMPARE a l1=operands(op a)   CONDEXPR a=value-if-true b=test c=else   PAIR/BINOP/AND/OR a b */
 #include <stdlib.h>
@@ -225,7 +226,19 @@ static tnode *parse_block(parser *P) {
   if (cur(P)->type == TK_SUB)
     tp_fail(P, cur(P), "Block names in Jinja have to be valid Python identifiers and may not contain hyphens, use an underscore instead.");
   n->l1 = parse_statements(P, END_BLOCK, true);
-  if (required) tp_fail(P, cur(P), "brr does not support required blocks");
+  if (required) { /* only whitespace and comments in a required block */
+    n->op = 1;
+    for (size_t i = 0; i < n->l1.n; i++) {
+      const tnode *o = n->l1.v[i];
+      bool ok = o->kind == N_OUTPUT;
+      for (size_t k = 0; ok && k < o->l1.n; k++) {
+        const tnode *d = o->l1.v[k];
+        ok = d->kind == N_DATA && d->slen > 0;
+        for (size_t j = 0; ok && j < d->slen; j++) ok = strchr(" \t\n\r\v\f", d->s[j]) && d->s[j];
+      }
+      if (!ok) tp_fail(P, cur(P), "Required blocks can only contain comments or whitespace");
+    }
+  }
   skip_name(P, n->s);
   return n;
 }
@@ -252,29 +265,47 @@ static tnode *parse_include(parser *P) {
   return n;
 }
 
-/* extends/import/from: parsed for syntax, refused when rendered (brr renders single files) */
-static tnode *parse_unsupported(parser *P) {
-  const ttok *t = next(P);
-  tnode *n = tp_mk(P, N_UNSUPPORTED, t);
-  n->s = t->s;
+/* {% extends t %}: a=template */
+static tnode *parse_extends(parser *P) {
+  tnode *n = tp_mk(P, N_EXTENDS, next(P));
   n->a = tp_expression(P, true);
-  if (!strcmp(t->s, "import")) {
-    tp_expect_name(P, "as");
-    parse_assign_target(P, true, true, NULL, false);
-    parse_context(P, n);
-  } else if (!strcmp(t->s, "from")) {
-    tp_expect_name(P, "import");
-    for (size_t k = 0;; k++) {
-      if (k) tp_expect(P, TK_COMMA);
-      if (cur(P)->type != TK_NAME) {
-        tp_expect(P, TK_NAME);
-        break;
-      }
-      if (parse_context(P, n)) break;
-      parse_assign_target(P, true, true, NULL, false);
-      if (skip_name(P, "as")) parse_assign_target(P, true, true, NULL, false);
-      if (parse_context(P, n) || cur(P)->type != TK_COMMA) break;
+  return n;
+}
+
+/* {% import t as name [with|without context] %}: a=template b=target (a stored name);
+ * without context unless asked, as Jinja2 */
+static tnode *parse_import(parser *P) {
+  tnode *n = tp_mk(P, N_IMPORT, next(P));
+  n->a = tp_expression(P, true);
+  tp_expect_name(P, "as");
+  n->b = parse_assign_target(P, true, true, NULL, false);
+  n->flag2 = false;
+  parse_context(P, n);
+  return n;
+}
+
+/* {% from t import a, b as c [with|without context] %}: a=template, l1=targets (stored names,
+ * s2 = the name imported) */
+static tnode *parse_from(parser *P) {
+  tnode *n = tp_mk(P, N_FROMIMPORT, next(P));
+  n->a = tp_expression(P, true);
+  tp_expect_name(P, "import");
+  n->flag2 = false;
+  for (;;) {
+    if (n->l1.n) tp_expect(P, TK_COMMA);
+    if (cur(P)->type != TK_NAME) {
+      tp_expect(P, TK_NAME);
+      break;
     }
+    if (parse_context(P, n)) break;
+    const ttok *at = cur(P);
+    tnode *target = parse_assign_target(P, true, true, NULL, false);
+    if (target->s[0] == '_') tp_fail(P, at, "names starting with an underline can not be imported");
+    const char *orig = target->s;
+    if (skip_name(P, "as")) target = parse_assign_target(P, true, true, NULL, false);
+    target->s2 = orig;
+    tp_push(P, &n->l1, target);
+    if (parse_context(P, n) || cur(P)->type != TK_COMMA) break;
   }
   return n;
 }
@@ -295,7 +326,9 @@ static tnode *parse_statement(parser *P) {
   else if (!strcmp(name, "with")) n = parse_with(P);
   else if (!strcmp(name, "block")) n = parse_block(P);
   else if (!strcmp(name, "include")) n = parse_include(P);
-  else if (!strcmp(name, "extends") || !strcmp(name, "import") || !strcmp(name, "from")) n = parse_unsupported(P);
+  else if (!strcmp(name, "extends")) n = parse_extends(P);
+  else if (!strcmp(name, "import")) n = parse_import(P);
+  else if (!strcmp(name, "from")) n = parse_from(P);
   else if (!strcmp(name, "print")) {
     n = tp_mk(P, N_OUTPUT, next(P));
     while (cur(P)->type != TK_BLOCK_END) {

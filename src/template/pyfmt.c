@@ -484,6 +484,7 @@ static void percent_int(tctx *c, const tnode *at, tbuf *out, char conv, tv v, fs
   if (v.t == TV_INT || v.t == TV_BOOL) iv = v.t == TV_BOOL ? v.u.b : v.u.i;
   else if (v.t == TV_FLOAT && strchr("diu", conv)) {
     if (!isfinite(v.u.f)) terr(c, at, "cannot convert float %s to integer", isnan(v.u.f) ? "NaN" : "infinity");
+    if (fabs(v.u.f) >= 9.2e18) terr(c, at, "integer overflow (brr integers are 64-bit)");
     iv = (int64_t)v.u.f;
   } else if (tv_is_undef(v)) terr_undef(c, at, v);
   else if (strchr("diu", conv)) terr(c, at, "%%%c format: a real number is required, not %s", conv, tv_typename(v));

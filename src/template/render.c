@@ -1,5 +1,6 @@
 /* brr_template_render: the engine's entry point, its error unwinding, output buffers and the
  * output-line -> source-line map. */
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +18,7 @@ static void err_set(tctx *c, unsigned line, unsigned col, int exit_code, const c
   c->err_line = line;
   c->err_col = col;
   c->err_exit = exit_code;
+  c->err_tmpl = c->cur;
 }
 
 void terr_at(tctx *c, unsigned line, unsigned col, const char *fmt, ...) {
@@ -135,6 +137,7 @@ typedef struct tchunk {
  * released iteration's objects are really freed (a use after release is reported) */
 static void chunks_free(tctx *c) {
   for (tchunk *k = c->chunks, *next; k; k = next) {
+    c->mem -= k->size;
     next = k->next;
     free(k);
   }
@@ -147,12 +150,16 @@ void tmark_release(tctx *c, tmark m) {
   while (c->chunks != m.chunk) {
     tchunk *k = c->chunks;
     c->chunks = k->next;
+    c->mem -= k->size;
     free(k);
   }
 }
 
 void *talloc(tctx *c, size_t n) {
   tchunk *k = brr_xcalloc(1, sizeof *k + n);
+  k->size = sizeof *k + n;
+  c->mem += k->size;
+  if (c->mem > c->peak) c->peak = c->mem;
   k->next = c->chunks;
   c->chunks = k;
   return k + 1;
@@ -201,6 +208,8 @@ static tchunk *chunk_new(tctx *c, size_t size) {
   }
   tchunk *k = m;
   k->size = size;
+  c->mem += size; /* mapped memory: released chunks are kept for reuse */
+  if (c->mem > c->peak) c->peak = c->mem;
   return k;
 }
 
@@ -320,6 +329,10 @@ tv tbuf_str(tctx *c, tbuf *b) {
 
 void temit(tctx *c, const char *p, size_t n, unsigned line, bool data) {
   if (c->out == c->main && c->want_map) {
+    if (c->cur != c->main_tmpl) { /* another template's output: the main file's statement */
+      line = c->ext_line;
+      data = false;
+    }
     for (size_t i = 0; i < n;) {
       if (c->at_line_start) {
         if (c->nmap == c->capmap) {
@@ -373,6 +386,27 @@ tv tresolve_h(tctx *c, const char *name, size_t n, uint64_t h) {
 
 tv tresolve(tctx *c, const char *name, size_t n) { return tresolve_h(c, name, n, tstr_hash(name, n)); }
 
+/* ---- recursion and the stack ---- */
+
+static size_t stack_budget(void) {
+  static _Thread_local size_t cached; /* the main thread's answer comes from /proc: keep it */
+  if (cached) return cached;
+  size_t size = (size_t)8 << 20;
+  pthread_attr_t attr;
+  if (pthread_getattr_np(pthread_self(), &attr) == 0) {
+    size_t s = 0;
+    if (pthread_attr_getstacksize(&attr, &s) == 0 && s) size = s;
+    pthread_attr_destroy(&attr);
+  }
+  return cached = size / 2;
+}
+
+void tstack_check(tctx *c, const tnode *at) {
+  /* the frame address, not a local's: AddressSanitizer may keep locals on a heap "fake stack" */
+  uintptr_t here = (uintptr_t)__builtin_frame_address(0);
+  if (c->stack_base > here && c->stack_base - here > c->stack_budget) terr(c, at, "maximum recursion depth exceeded");
+}
+
 /* ---- entry ---- */
 
 static void free_track(tctx *c) {
@@ -409,14 +443,14 @@ int brr_template_render(const char *src, size_t len, const char *file, const brr
   c->diags = d;
   c->jb = &jb;
   c->want_map = line_map != NULL;
+  c->stack_base = (uintptr_t)__builtin_frame_address(0);
+  c->stack_budget = stack_budget();
   c->at_line_start = true;
   int rc = 0;
   if (setjmp(jb) == 0) {
-    c->src = tlex_prepare(c, src, len, &c->srclen);
-    size_t ntok;
-    ttok *toks = tlex(c, c->src, c->srclen, &ntok);
-    tnode *root = tparse(c, toks, ntok, c->br);
-    tsymbols_resolve(c, root);
+    ttmpl *mt = ttmpl_new(c, file ? file : "<template>");
+    c->cur = c->main_tmpl = mt;
+    ttmpl_parse(c, mt, src, len);
     c->ctxvars = tv_dict(c).u.d;
     c->globals = tv_dict(c).u.d;
     tglobals_init(c, c->globals, c->br);
@@ -437,9 +471,9 @@ int brr_template_render(const char *src, size_t len, const char *file, const brr
     c->main->n = out->len;
     c->main->cap = out->cap;
     c->out = c->main;
-    tframe *f = tframe_enter(c, NULL, root->fi);
+    c->blocks = tblocks_new(c, mt);
     c->running = true;
-    texec_body(c, f, &root->l1);
+    texec_root(c, mt);
     out->len = c->main->n;
     if (line_map) {
       *n_lines = c->nmap;
@@ -459,6 +493,8 @@ int brr_template_render(const char *src, size_t len, const char *file, const brr
   }
   free_track(c);
   free(c->map);
+  free(c->chain);
+  if (c->env->peak_bytes) *c->env->peak_bytes = c->peak;
   free(c->err_msg);
   chunks_free(c);
   brr_arena_free(c->a);

@@ -92,6 +92,12 @@ static void fmt_value(tctx *c, tbuf *b, tv v, bool repr) {
     if (repr) repr_str(c, b, v.u.str, v.slen);
     else tbuf_add(c, b, v.u.str, v.slen);
     return;
+  case TV_OBJ: /* str() of an imported module is its output */
+    if (!repr && v.u.obj->kind == TOBJ_MODULE) {
+      tbuf_add(c, b, v.u.obj->body.u.str, v.u.obj->body.slen);
+      return;
+    }
+    break;
   default: break;
   }
   fmt_object(c, b, v);
@@ -147,7 +153,9 @@ static void fmt_object(tctx *c, tbuf *b, tv v) {
     break;
   case TV_ITER: tbuf_printf(c, b, "<%s object>", v.u.it->what); break;
   case TV_OBJ:
-    if (v.u.obj->kind == 2) tbuf_adds(c, b, "missing");
+    if (v.u.obj->kind == TOBJ_MISSING) tbuf_adds(c, b, "missing");
+    else if (v.u.obj->kind == TOBJ_MODULE) tbuf_printf(c, b, "<TemplateModule '%s'>", v.u.obj->name);
+    else if (v.u.obj->kind == TOBJ_SELF) tbuf_adds(c, b, "<TemplateReference None>");
     else tbuf_printf(c, b, "<jinja2.utils.%s object>", tv_typename(v));
     break;
   default: break;

@@ -339,10 +339,13 @@ static tv do_batch(tctx *c, tcall *a, bool slice) {
   int64_t k = targ_int(c, a->at, args[1], slice ? "slices" : "linecount");
   bool fill = args[2].t != TV_MISSING && args[2].t != TV_NONE;
   tv outv = tv_list(c, 0);
+  /* Python builds these rows until memory runs out; brr stops earlier */
+  if ((slice || (fill && n)) && k > 10000000)
+    terr(c, a->at, "%s too large (brr allows 10000000 items)", slice ? "slice count" : "batch size");
   if (!slice) {
     if (k <= 0 && n) terr(c, a->at, "batch size must be positive");
     for (size_t i = 0; i < n; i += (size_t)k) {
-      tv row = tv_list(c, (size_t)k);
+      tv row = tv_list(c, fill || (size_t)k < n - i ? (size_t)k : n - i);
       for (size_t j = i; j < n && j < i + (size_t)k; j++) tl_push(c, row.u.l, src[j]);
       if (fill)
         while (row.u.l->n < (size_t)k) tl_push(c, row.u.l, args[2]);

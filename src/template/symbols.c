@@ -31,6 +31,7 @@ typedef struct walker {
   tctx *c;
   bool br;
   unsigned last; /* the line of the last line mark Jinja2's code generator emitted */
+  bool top;      /* in the root frame or an if body (Jinja2's toplevel frame) */
 } walker;
 
 static syms *syms_new(tctx *c, syms *parent) {
@@ -215,7 +216,8 @@ static void undeclared(const tnode *n, unsigned *want, unsigned *found) {
   if (!n || n->kind == N_BLOCK) return;
   if (n->kind == N_NAME) {
     unsigned bit = !strcmp(n->s, "caller") ? USES_CALLER : !strcmp(n->s, "kwargs") ? USES_KWARGS
-                 : !strcmp(n->s, "varargs") ? USES_VARARGS : !strcmp(n->s, "loop") ? 8 : 0;
+                 : !strcmp(n->s, "varargs") ? USES_VARARGS : !strcmp(n->s, "loop") ? 8
+                 : !strcmp(n->s, "self") ? 16 : !strcmp(n->s, "super") ? 32 : 0;
     if (n->op == CTX_LOAD && (*want & bit)) *found |= bit;
     else *want &= ~bit;
     return;
@@ -427,8 +429,14 @@ static void walk_scoped(walker *w, syms *s, tnode *n, bool soft) {
   }
   case N_BLOCK: { /* the block's body is generated elsewhere; here only its call */
     syms *f = syms_new(c, NULL);
+    unsigned want = 16 | 32, found = 0; /* self and super, when the body reads them */
+    undeclared_list(&n->l1, &want, &found);
+    if (found & 16) sym_param(c, f, "self");
+    if (found & 32) sym_param(c, f, "super");
     fsv_list(w, f, &n->l1, false);
     n->fi = make_info(c, f, false);
+    n->kwargs_slot = (found & 16) ? find(f, "self")->slot : -1;
+    n->caller_slot = (found & 32) ? find(f, "super")->slot : -1;
     walk_body(w, f, &n->l1, false);
     w->last = n->jline;
     return;
@@ -437,7 +445,18 @@ static void walk_scoped(walker *w, syms *s, tnode *n, bool soft) {
   }
 }
 
+static void walk_stmt_in(walker *w, syms *s, tnode *n, bool soft);
+
 static void walk_stmt(walker *w, syms *s, tnode *n, bool soft) {
+  if (n->kind == N_EXTENDS && !w->top) terr(w->c, n, "cannot use extend from a non top-level scope");
+  if (n->kind == N_BLOCK) n->flag2 = w->top; /* a top-level block is skipped after an extends */
+  bool top = w->top;
+  if (n->kind != N_IF) w->top = false;
+  walk_stmt_in(w, s, n, soft);
+  w->top = top;
+}
+
+static void walk_stmt_in(walker *w, syms *s, tnode *n, bool soft) {
   switch (n->kind) {
   case N_OUTPUT:
     for (size_t i = 0; i < n->l1.n; i++)
@@ -473,6 +492,14 @@ static void walk_stmt(walker *w, syms *s, tnode *n, bool soft) {
   case N_ASSIGN:
   case N_ASSIGNBLOCK:
   case N_BLOCK: walk_scoped(w, s, n, soft); return;
+  case N_EXTENDS:
+  case N_IMPORT:
+  case N_FROMIMPORT:
+    w->last = n->jline;
+    walk_expr(w, s, n->a, soft);
+    walk_expr(w, s, n->b, soft);
+    walk_list(w, s, &n->l1, soft);
+    return;
   case N_EXPRSTMT:
   case N_INCLUDE:
   case N_UNSUPPORTED:
@@ -489,10 +516,14 @@ static void walk_body(walker *w, syms *s, tnodes *l, bool soft) {
 }
 
 tframe_info *tsymbols_resolve(tctx *c, tnode *root) {
-  walker w = {.c = c, .br = c->br, .last = 1};
+  walker w = {.c = c, .br = c->br, .last = 1, .top = true};
   syms *s = syms_new(c, NULL);
+  unsigned want = 16, found = 0; /* `self` */
+  undeclared_list(&root->l1, &want, &found);
+  if (found) sym_param(c, s, "self");
   fsv_list(&w, s, &root->l1, false);
   root->fi = make_info(c, s, true);
+  root->kwargs_slot = found ? find(s, "self")->slot : -1;
   walk_body(&w, s, &root->l1, false);
   return root->fi;
 }

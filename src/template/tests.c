@@ -218,10 +218,6 @@ static tv g_joiner(tctx *c, tcall *a) {
   return (tv){.t = TV_OBJ, .u.obj = o};
 }
 
-static tv g_lipsum(tctx *c, tcall *a) {
-  terr(c, a->at, "brr does not support lipsum(): its output is random");
-}
-
 
 void tglobals_init(tctx *c, tdict *g, bool buildrunner) {
   static const struct {
@@ -229,7 +225,7 @@ void tglobals_init(tctx *c, tdict *g, bool buildrunner) {
     tbuiltin fn;
     bool br;
   } globals[] = {
-      {"range", g_range, false},   {"dict", g_dict, false},       {"lipsum", g_lipsum, false},
+      {"range", g_range, false},   {"dict", g_dict, false},       {"lipsum", tf_lipsum, false},
       {"cycler", g_cycler, false}, {"joiner", g_joiner, false},   {"namespace", g_namespace, false},
       {"checksum", tbr_checksum, true}, {"read_yaml_file", tbr_read_yaml_file, true},
       {"raise", tbr_raise, true},  {"strftime", tbr_strftime, true},

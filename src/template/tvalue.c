@@ -366,7 +366,14 @@ const char *tv_typename(tv v) {
   case TV_RANGE: return "range";
   case TV_ITER: return v.u.it->what;
   case TV_VIEW: return v.sub == TV_VIEW_KEYS ? "dict_keys" : v.sub == TV_VIEW_VALUES ? "dict_values" : "dict_items";
-  case TV_OBJ: return v.u.obj->kind == 0 ? "Cycler" : v.u.obj->kind == 1 ? "Joiner" : "MissingType";
+  case TV_OBJ:
+    switch (v.u.obj->kind) {
+    case TOBJ_CYCLER: return "Cycler";
+    case TOBJ_JOINER: return "Joiner";
+    case TOBJ_MODULE: return "TemplateModule";
+    case TOBJ_SELF: return "TemplateReference";
+    default: return "MissingType";
+    }
   default: return "object";
   }
 }
@@ -411,6 +418,12 @@ size_t tv_len(tctx *c, const tnode *at, tv v) {
 }
 
 #define MAX_RANGE 10000000
+
+size_t tv_range_len(tctx *c, const tnode *at, tv v) {
+  size_t cnt = range_len(v.u.r);
+  if (cnt > MAX_RANGE) terr(c, at, "range too large to iterate (brr allows %d items)", MAX_RANGE);
+  return cnt;
+}
 
 tv *tv_iterate(tctx *c, const tnode *at, tv v, size_t *n) {
   switch (v.t) {
@@ -472,6 +485,10 @@ tv *tv_iterate(tctx *c, const tnode *at, tv v, size_t *n) {
     tloop *l = v.u.loop;
     *n = l->n - l->i - 1;
     tv *r = l->items + l->i + 1;
+    if (!l->items) { /* a loop over a range */
+      r = talloc(c, (*n ? *n : 1) * sizeof *r);
+      for (size_t k = 0; k < *n; k++) r[k] = tloop_item(l, l->i + 1 + k);
+    }
     l->i = l->n - 1;
     return r;
   }

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "brr/template.h"
+#include "brr/util.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -28,18 +29,45 @@ static brr_value *fuzz_yaml(brr_arena *a, const char *text, size_t len, const ch
   return brr_val_from_json(a, text, len, file, d);
 }
 
+/* A directory of a few templates for include, extends and import (loops included), removed
+ * at exit. Relative paths of read_yaml_file, checksum and hash_sha1 see only these. */
+static char tmpl_dir[] = "/tmp/brr-fuzz-XXXXXX";
+
+static void tmpl_dir_remove(void) { brr_rm_rf(tmpl_dir); }
+
+static const char *make_tmpl_dir(void) {
+  static const char *const files[][2] = {
+      {"base.j2", "<{% block a %}A{% endblock %}|{% block b scoped %}{{ n }}{% endblock %}>{{ x }}"},
+      {"mid.j2", "{% extends 'base.j2' %}{% block a %}[{{ super() }}{{ self.b() }}]{% endblock %}"},
+      {"m.j2", "{% macro f(x, y=2) %}{{ x }}{{ y }}{{ caller() if caller else '' }}{% endmacro %}"
+               "{% set v = [1, 2] %}{% from 'h.j2' import h %}body"},
+      {"h.j2", "{% macro h() %}{{ varargs }}{% endmacro %}"},
+      {"loop.j2", "{% include 'loop.j2' %}"},
+      {"self.j2", "{% extends 'self.j2' %}"},
+      {"imp.j2", "{% import 'imp.j2' as i %}"},
+  };
+  if (!mkdtemp(tmpl_dir)) abort();
+  for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+    char *p = brr_path_join(tmpl_dir, files[i][0]);
+    if (brr_write_file(p, files[i][1], strlen(files[i][1])) != 0) abort();
+    free(p);
+  }
+  atexit(tmpl_dir_remove);
+  return tmpl_dir;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   static brr_arena *arena;
   static brr_value *vars;
+  static const char *dir;
   if (!arena) {
     arena = brr_arena_new();
     vars = fuzz_vars(arena);
+    dir = make_tmpl_dir();
   }
   if (size > 8192) return 0;
-  /* a cwd that does not exist keeps read_yaml_file, checksum and hash_sha1 off the disk
-   * for relative paths */
   brr_tmpl_env env = {.vars = vars, .buildrunner_globals = true, .read_yaml_vars = vars,
-                      .parse_yaml = fuzz_yaml, .cwd = "/nonexistent/brr-fuzz", .build_time = 1700000000};
+                      .parse_yaml = fuzz_yaml, .cwd = dir, .build_time = 1700000000};
   brr_buf out = BRR_BUF_INIT;
   brr_diags d = BRR_DIAGS_INIT;
   unsigned *map = NULL;

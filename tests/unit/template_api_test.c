@@ -216,6 +216,13 @@ static void test_deep_input_is_an_error(void **state) {
   assert_int_equal(r.rc, BRR_ECONFIG);
   assert_non_null(strstr(r.d.v[0].msg, "recursion"));
   done(&r);
+  /* deep frames per level (an if, a filter, arithmetic): an error before the stack ends,
+   * also in sanitizer builds (found by fuzz_template) */
+  r = render("{% macro fact(n) %}{% if n <= 1 %}1{% else %}{{ n * fact(n - 0)|int }}{% endif %}{% endmacro %}"
+             "{{ fact(4) }}");
+  assert_int_equal(r.rc, BRR_ECONFIG);
+  assert_non_null(strstr(r.d.v[0].msg, "recursion"));
+  done(&r);
   r = render("{% for i in range(10**12) %}{% endfor %}");
   assert_int_equal(r.rc, BRR_ECONFIG);
   done(&r);
@@ -233,12 +240,136 @@ static void test_repeatable(void **state) {
   }
 }
 
+/* the most memory a render's values took */
+static size_t peak_of(const char *src) {
+  size_t peak = 0;
+  brr_tmpl_env env = {.buildrunner_globals = true, .peak_bytes = &peak};
+  result r = render_env(src, &env);
+  assert_int_equal(r.rc, 0);
+  done(&r);
+  return peak;
+}
+
+static void test_loop_memory_is_bounded_by_output(void **state) {
+  (void)state;
+  /* Nested loops that print nothing: the memory is the same for 20 times the iterations,
+   * in the main output, a macro, a set block and with a namespace written every iteration
+   * (it used to grow by 16 bytes an iteration, never freed). */
+  static const char *const shapes[] = {
+      "{% for i in range(N) %}{% for j in range(1000) %}{% endfor %}{% endfor %}",
+      "{% macro m() %}{% for i in range(N) %}{% for j in range(1000) %}{% endfor %}{% endfor %}{% endmacro %}{{ m() }}",
+      "{% set x %}{% for i in range(N) %}{% for j in range(1000) %}{{ '' }}{% endfor %}{% endfor %}{% endset %}{{ x }}",
+      "{% set ns = namespace(a=0) %}{% for i in range(N) %}{% for j in range(1000) %}{% set ns.a = j %}"
+      "{% endfor %}{% endfor %}{{ ns.a }}",
+      "{% set l = range(1000) | list %}{% macro m() %}{% for i in range(N) %}{% for j in l %}{{ j if 0 }}"
+      "{% endfor %}{% endfor %}{% endmacro %}{{ m() }}",
+  };
+  for (size_t k = 0; k < BRR_ARRAY_LEN(shapes); k++) {
+    size_t peaks[2];
+    for (int big = 0; big < 2; big++) {
+      const char *n = strstr(shapes[k], "range(N)") + 6;
+      brr_buf src = BRR_BUF_INIT;
+      brr_buf_append(&src, shapes[k], (size_t)(n - shapes[k]));
+      brr_buf_puts(&src, big ? "2000" : "100");
+      brr_buf_puts(&src, n + 1);
+      peaks[big] = peak_of(src.data);
+      brr_buf_free(&src);
+    }
+    /* 2,000,000 iterations at 16 bytes each would be 32 MB */
+    if (peaks[1] > peaks[0] + (1u << 20) || peaks[1] > (4u << 20))
+      fail_msg("shape %zu: %zu bytes for 100x1000, %zu for 2000x1000", k, peaks[0], peaks[1]);
+  }
+}
+
+static void test_template_loop_message(void **state) {
+  (void)state;
+  /* include/extends/import loops: one message naming the loop, at the main file's line */
+  char dir[] = "/tmp/brr-tmpl-XXXXXX";
+  assert_non_null(mkdtemp(dir));
+  static const char *const files[][2] = {
+      {"self.j2", "x{% include 'self.j2' %}"},     {"a.j2", "{% include 'b.j2' %}"},
+      {"b.j2", "{% include 'a.j2' %}"},           {"ea.j2", "{% extends 'eb.j2' %}"},
+      {"eb.j2", "{% extends 'ea.j2' %}"},         {"ia.j2", "{% import 'ib.j2' as b %}"},
+      {"ib.j2", "{% from 'ia.j2' import x %}"},
+  };
+  for (size_t i = 0; i < BRR_ARRAY_LEN(files); i++) {
+    char *f = brr_path_join(dir, files[i][0]);
+    assert_int_equal(brr_write_file(f, files[i][1], strlen(files[i][1])), 0);
+    free(f);
+  }
+  static const char *const cases[][2] = {
+      {"top\n{% include 'self.j2' %}", "template loop: self.j2 -> self.j2 "},
+      {"top\n{% include 'a.j2' %}", "template loop: a.j2 -> b.j2 -> a.j2 "},
+      {"top\n{% extends 'ea.j2' %}", "template loop: ea.j2 -> eb.j2 -> ea.j2 "},
+      {"top\n{% import 'ia.j2' as a %}", "template loop: ia.j2 -> ib.j2 -> ia.j2 "},
+  };
+  brr_tmpl_env env = {.buildrunner_globals = true, .cwd = dir};
+  for (size_t i = 0; i < BRR_ARRAY_LEN(cases); i++) {
+    result r = render_env(cases[i][0], &env);
+    assert_int_equal(r.rc, BRR_ECONFIG);
+    assert_int_equal(r.d.n, 1);
+    assert_int_equal(r.d.v[0].mark.line, 2);
+    if (strncmp(r.d.v[0].msg, cases[i][1], strlen(cases[i][1])) != 0) fail_msg("case %zu: %s", i, r.d.v[0].msg);
+    assert_true(strlen(r.d.v[0].msg) < 200);
+    done(&r);
+  }
+  brr_rm_rf(dir);
+}
+
+static void test_line_map_extends(void **state) {
+  (void)state;
+  /* lines another template prints map to the main file's statement that led there; the
+   * main file's blocks keep their own lines */
+  char dir[] = "/tmp/brr-tmpl-XXXXXX";
+  assert_non_null(mkdtemp(dir));
+  char *f = brr_path_join(dir, "base.j2");
+  const char *base = "a: 1\n{% block b %}{% endblock %}\nz: 2";
+  assert_int_equal(brr_write_file(f, base, strlen(base)), 0);
+  free(f);
+  brr_tmpl_env env = {.buildrunner_globals = true, .cwd = dir};
+  result r = render_env("{% extends 'base.j2' %}\n{% block b %}\nchild: 1\n{% endblock %}\n", &env);
+  assert_int_equal(r.rc, 0);
+  assert_string_equal(r.out.data, "a: 1\n\nchild: 1\n\nz: 2");
+  static const unsigned want[] = {1, 2, 3, 1, 1};
+  assert_int_equal(r.nmap, BRR_ARRAY_LEN(want));
+  for (size_t i = 0; i < r.nmap; i++) assert_int_equal(r.map[i], want[i]);
+  done(&r);
+  brr_rm_rf(dir);
+}
+
+static void test_big_integers_are_errors(void **state) {
+  (void)state;
+  /* where Python would go beyond 64 bits: an error at the operation's line and column */
+  static const struct {
+    const char *src;
+    unsigned col;
+  } cases[] = {
+      {"a\n{{ 99999999999999999999 }}", 4},
+      {"a\n{{ 2 ** 64 }}", 6},
+      {"a\n{{ 9223372036854775807 + 1 }}", 24},
+      {"a\n{{ '%d' % 1e19 }}", 9},
+      {"a\n{{ 9223372036854775807|round(-1) }}", 24},
+      {"a\n{{ '99999999999999999999'|int }}", 27},
+  };
+  for (size_t i = 0; i < BRR_ARRAY_LEN(cases); i++) {
+    result r = render(cases[i].src);
+    assert_int_equal(r.rc, BRR_ECONFIG);
+    assert_int_equal(r.d.v[0].mark.line, 2);
+    if (r.d.v[0].mark.col != cases[i].col || !strstr(r.d.v[0].msg, "64-bit"))
+      fail_msg("case %zu: %u:%u: %s", i, r.d.v[0].mark.line, r.d.v[0].mark.col, r.d.v[0].msg);
+    assert_int_equal(r.out.len, 0);
+    done(&r);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_line_map),          cmocka_unit_test(test_error_diag),
       cmocka_unit_test(test_syntax_error_position), cmocka_unit_test(test_raise_exit_code),
       cmocka_unit_test(test_has_syntax),        cmocka_unit_test(test_vars_and_hooks),
       cmocka_unit_test(test_deep_input_is_an_error), cmocka_unit_test(test_repeatable),
+      cmocka_unit_test(test_loop_memory_is_bounded_by_output), cmocka_unit_test(test_template_loop_message),
+      cmocka_unit_test(test_line_map_extends),    cmocka_unit_test(test_big_integers_are_errors),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -401,6 +401,7 @@ static void on_command(void *ud, const brr_engine_result *res) {
   if (res->exit_code != 0) {
     r->exit_code = res->exit_code;
     r->failed_what = brr_xasprintf("command \"%s\"", cmd);
+    brr_task_finishing(r->task);
     brr_run_next(r);
     return;
   }
@@ -412,6 +413,8 @@ static void run_command(brr_run_task *r) {
   const char *cmd = command_at(r, r->cmd_i);
   if (!cmd) {
     r->ran = true;
+    /* what follows (caches, artifacts, commit) completes the step even if a sibling fails */
+    brr_task_finishing(r->task);
     brr_run_next(r);
     return;
   }
@@ -437,6 +440,7 @@ static void on_exited(void *ud, const brr_engine_result *res) {
   if (!brr_run_ok(r, res)) return;
   brr_task_log(r->task, BRR_LOG_INFO, "Container exited with code %lld", (long long)res->exit_code);
   r->ran = true;
+  brr_task_finishing(r->task);
   if (res->exit_code != 0) {
     r->exit_code = res->exit_code;
     r->failed_what = brr_xstrdup("the container");

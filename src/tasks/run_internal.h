@@ -22,6 +22,10 @@
 typedef struct brr_run_strv {
   char **v;
   size_t n, cap;
+  /* brr_run_strv_setenv only: the key of each entry (owned; NULL for brr_run_strv_add's),
+   * and key -> index, so that layering n variables costs O(n), not O(n^2) */
+  char **keys;
+  brr_strmap index;
 } brr_run_strv;
 
 void brr_run_strv_add(brr_run_strv *s, const char *fmt, ...) BRR_PRINTF(2, 3);

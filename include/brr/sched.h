@@ -68,7 +68,9 @@ typedef struct brr_sched_opts {
   size_t n_pools;
   double grace_s;           /* how long cancelled tasks may take to clean up (default 10) */
   const char *history_path; /* durations file: read for weights before, written after; NULL: none */
-  bool handle_signals;      /* install SIGINT/SIGTERM handlers (the CLI sets it) */
+  bool handle_signals;      /* install SIGINT/SIGTERM handlers (the CLI sets it); a stdout or
+                               stderr whose reader has gone then counts as SIGPIPE (exit 141),
+                               checked once a second: the caller ignores SIGPIPE */
   brr_bus *bus;
   brr_task_factory factory;
   void *factory_ud;

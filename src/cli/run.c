@@ -56,6 +56,12 @@ static void close_walk(uv_handle_t *h, void *arg) {
 }
 
 int brr_cli_run(const brr_cli *cli, brr_config *cfg, brr_graph *g) {
+  /* `brr | head`: a write to the closed pipe fails with EPIPE instead of killing brr with
+   * its containers running; the scheduler sees the closed output and cancels the run as for
+   * SIGTERM (exit 141). Children get the default disposition back when they are spawned. */
+  struct sigaction ign = {.sa_handler = SIG_IGN};
+  sigemptyset(&ign.sa_mask);
+  sigaction(SIGPIPE, &ign, NULL);
   int code = prepare_results_dir(cli, cfg);
   if (code) return code;
   if (cli->clean_cache && cfg->global.caches_root) {

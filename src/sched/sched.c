@@ -2,9 +2,11 @@
  * priority (heaviest path to the end) and start while job slots and their pool allow. Tasks
  * report through brr_task_done; reports are queued and handled from an idle callback, so a
  * task may report from inside its own start and no callback ever runs inside another. */
+#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "brr/diag.h"
 #include "sched_internal.h"
@@ -399,21 +401,38 @@ static void grace_cb(uv_timer_t *t) {
   abort_run(s, "cancelled tasks did not finish within the grace period");
 }
 
-static void signal_cb(uv_signal_t *h, int signum) {
-  brr_sched *s = h->data;
+static void interrupt(brr_sched *s, int signum) {
   if (s->signal) {
     abort_run(s, signum == SIGINT ? "second SIGINT" : "second signal");
     return;
   }
   s->signal = signum;
-  brr_bus_log(s->opts.bus, BRR_LOG_WARNING, NULL, "%s received: cancelling %zu running task%s (press Ctrl-C again to end at once)",
-              signum == SIGINT ? "SIGINT" : "SIGTERM", s->running, s->running == 1 ? "" : "s");
+  if (signum == SIGPIPE)
+    brr_bus_log(s->opts.bus, BRR_LOG_WARNING, NULL, "the output was closed (SIGPIPE): cancelling %zu "
+                "running task%s", s->running, s->running == 1 ? "" : "s");
+  else
+    brr_bus_log(s->opts.bus, BRR_LOG_WARNING, NULL, "%s received: cancelling %zu running task%s (press Ctrl-C again to end at once)",
+                signum == SIGINT ? "SIGINT" : "SIGTERM", s->running, s->running == 1 ? "" : "s");
   stop(s);   /* also after a failure: what was left to finish is cancelled now */
   if (s->rep_n) uv_idle_start(&s->idle, pump_cb);
 }
 
+static void signal_cb(uv_signal_t *h, int signum) { interrupt(h->data, signum); }
+
+/* Whether stdout or stderr is a pipe (or socket) whose reader has gone: `brr | head -1`.
+ * SIGPIPE is ignored while brr runs (a write then fails with EPIPE and the ui drops its
+ * output), so brr looks for that state itself, once a second. */
+static bool output_closed(void) {
+  struct pollfd pfd[2] = {{.fd = STDOUT_FILENO, .events = POLLOUT},
+                          {.fd = STDERR_FILENO, .events = POLLOUT}};
+  if (poll(pfd, 2, 0) <= 0) return false;
+  return (pfd[0].revents & POLLERR) || (pfd[1].revents & POLLERR);
+}
+
 static void tick_cb(uv_timer_t *t) {
   brr_sched *s = t->data;
+  /* a closed output ends the run as SIGTERM does, with 128 + SIGPIPE */
+  if (s->opts.handle_signals && !s->signal && output_closed()) interrupt(s, SIGPIPE);
   brr_event ev = {.type = BRR_EV_TICK};
   brr_bus_emit(s->opts.bus, &ev);
 }

@@ -240,7 +240,10 @@ static void finish(brr_sched *s, size_t i) {
   end_node(s, i, st, why);
   free(n->error);
   n->error = NULL;
-  if (s->running == 0 || (!s->aborting && !cancelled_out(s))) uv_timer_stop(&s->grace);
+  /* the grace period holds only while a cancelled task is out (cancelled_out scans: only
+   * once stopping) */
+  if (s->running == 0 || (s->stopping && !s->aborting && !cancelled_out(s)))
+    uv_timer_stop(&s->grace);
 }
 
 /* ---- starting nodes ---- */

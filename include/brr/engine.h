@@ -443,8 +443,13 @@ size_t brr_engine_tracked(const brr_engine *e, brr_engine_kind kind);
  * is 0, or BRR_EFAILED with the first failures in `error`. */
 brr_engine_req *brr_engine_cleanup(brr_engine *e, brr_engine_cb cb, void *ud);
 /* The same, blocking, with its own connections: for a signal path or when the loop cannot
- * run. Does not touch requests in flight. Returns 0 or the number of objects left. */
+ * run. Does not touch requests in flight. Each phase sends all its removals at once.
+ * Returns 0 or the number of objects left. */
 int brr_engine_cleanup_sync(brr_engine *e);
+/* The same within `budget_ms` (0: no limit): containers get most of it, then networks,
+ * volumes and images; what has not answered by then is counted as left. A removal the
+ * engine has received completes even after the caller is gone. */
+int brr_engine_cleanup_sync_within(brr_engine *e, unsigned budget_ms);
 
 /* Remove what earlier brr processes on this host left behind (e.g. after kill -9):
  * containers (forced, with their anonymous volumes), networks and volumes labelled

@@ -44,6 +44,10 @@ struct brr_task {
 /* Report completion, exactly once: status 0 success, BRR_ECANCELED after a cancel, any
  * other negative value failure; `error` (may be NULL) is a one-line reason for the summary. */
 void brr_task_done(brr_task *t, int status, const char *error);
+/* The task's command has ended (whatever its exit code): what remains is completing its
+ * own result (artifacts, commit, logs). After a sibling fails, such a node is not cancelled
+ * and ends with its own status; only a signal still cancels it. Call at most once. */
+void brr_task_finishing(brr_task *t);
 /* Raw output bytes of the task (any chunking): split into whole lines, prefixed by step. */
 void brr_task_output(brr_task *t, const char *source, int stream, const char *data, size_t len);
 void brr_task_log(brr_task *t, brr_log_level level, const char *fmt, ...) BRR_PRINTF(3, 4);
@@ -67,7 +71,9 @@ typedef struct brr_sched_opts {
   size_t n_pools;
   double grace_s;           /* how long cancelled tasks may take to clean up (default 10) */
   const char *history_path; /* durations file: read for weights before, written after; NULL: none */
-  bool handle_signals;      /* install SIGINT/SIGTERM handlers (the CLI sets it) */
+  bool handle_signals;      /* install SIGINT/SIGTERM handlers (the CLI sets it); a stdout or
+                               stderr whose reader has gone then counts as SIGPIPE (exit 141),
+                               checked once a second: the caller ignores SIGPIPE */
   brr_bus *bus;
   brr_task_factory factory;
   void *factory_ud;

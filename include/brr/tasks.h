@@ -331,6 +331,7 @@ typedef struct brr_runtime {
   void (*run_state_finish)(struct brr_runtime *rt, void (*done)(struct brr_runtime *rt));
   void (*build_state_finish)(struct brr_runtime *rt, void (*done)(struct brr_runtime *rt));
   bool config_failed;          /* a task failed on a configuration error: exit 78, not 1 */
+  bool aborted;                /* the last-resort cleanup ran: the end does not wait on the engine */
   int finish_pending;          /* internal to brr_runtime_finish */
   bool artifacts_written;      /* brr_runtime_write_artifacts ran */
   void *finish_state;
@@ -344,7 +345,9 @@ int brr_runtime_new(uv_loop_t *loop, const brr_config *cfg, const brr_graph *g,
 /* The scheduler's task factory (ud = the runtime). */
 int brr_runtime_factory(void *ud, const brr_graph *g, size_t node, brr_task **out);
 /* The scheduler's last-resort hook (ud = the runtime): remove every Docker object of the run
- * synchronously. */
+ * synchronously, all at once, within BRR_RUNTIME_ABORT_BUDGET_MS; the engine completes the
+ * removals it received after brr is gone. brr_runtime_finish then leaves the engine alone. */
+#define BRR_RUNTIME_ABORT_BUDGET_MS 1000
 void brr_runtime_abort(void *ud);
 /* End of run, on the loop: artifacts.json (always, when not empty), resource teardown, then
  * removal of every container, network and volume of the run and of brr's own temporary

@@ -56,6 +56,9 @@ void brr_val_list_push(brr_arena *a, brr_value *list, brr_value *item);
 void brr_val_map_set(brr_arena *a, brr_value *map, brr_value *key, brr_value *val,
                      brr_map_entry *replaced);
 void brr_val_map_sets(brr_arena *a, brr_value *map, const char *key, brr_value *val);
+/* Python's dict.update: brr_val_map_set for each entry of `over` in order (not a map: no-op),
+ * in time linear in both sizes (brr_val_map_set alone scans the map per key). */
+void brr_val_map_update(brr_arena *a, brr_value *map, const brr_value *over);
 /* Remove an entry by string key; returns true when one was removed. */
 bool brr_val_map_del(brr_value *map, const char *key);
 

@@ -121,6 +121,12 @@ static int preflight(const brr_cli *cli, brr_runtime *rt) {
 }
 
 int brr_cli_run(const brr_cli *cli, brr_config *cfg, brr_graph *g) {
+  /* `brr | head`: a write to the closed pipe fails with EPIPE instead of killing brr with
+   * its containers running; the scheduler sees the closed output and cancels the run as for
+   * SIGTERM (exit 141). Children get the default disposition back when they are spawned. */
+  struct sigaction ign = {.sa_handler = SIG_IGN};
+  sigemptyset(&ign.sa_mask);
+  sigaction(SIGPIPE, &ign, NULL);
   brr_engine_endpoint ep;
   int code = choose_engine(cli, &ep);
   if (code) return code;

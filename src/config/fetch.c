@@ -72,9 +72,7 @@ static brr_value *host_env(brr_arena *a) {
 }
 
 static void lay_over(brr_arena *a, brr_value *m, const brr_value *over) {
-  if (!over || over->type != BRR_VAL_MAP) return;
-  for (size_t i = 0; i < over->u.map.n; i++)
-    brr_val_map_set(a, m, over->u.map.v[i].key, over->u.map.v[i].val, NULL);
+  brr_val_map_update(a, m, over);
 }
 
 brr_value *brr_config_template_vars(brr_arena *a, const brr_value *base, const char *config_file,

@@ -52,19 +52,20 @@ static brr_value *env_dict(brr_config *cfg, const brr_load_opts *opts, const brr
   set_int_str(a, m, "VCSINFO_MODIFIED", (long long)vcs->modified);
   set_str(a, m, "VCSINFO_RELEASE", vcs->release);
   if (opts->push) brr_val_map_sets(a, m, "BUILDRUNNER_DO_PUSH", brr_val_int(a, BRR_MARK_NONE, 1));
-  const brr_value *genv = cfg->global.env;
-  for (size_t i = 0; genv && i < genv->u.map.n; i++)
-    brr_val_map_set(a, m, genv->u.map.v[i].key, genv->u.map.v[i].val, NULL);
+  /* linear however many keys the global env: has (dict.update, not a scan per key) */
+  brr_val_map_update(a, m, cfg->global.env);
+  brr_value *host = brr_val_map(a, BRR_MARK_NONE);
   for (char **e = environ; *e; e++) {
     const char *eq = strchr(*e, '=');
     if (!eq) continue;
     for (size_t i = 0; i < BRR_ARRAY_LEN(ENV_PREFIXES); i++) {
       if (!brr_startswith(*e, ENV_PREFIXES[i])) continue;
-      brr_val_map_set(a, m, brr_val_strn(a, BRR_MARK_NONE, *e, (size_t)(eq - *e)),
+      brr_val_map_set(a, host, brr_val_strn(a, BRR_MARK_NONE, *e, (size_t)(eq - *e)),
                       brr_val_str(a, BRR_MARK_NONE, eq + 1), NULL);
       break;
     }
   }
+  brr_val_map_update(a, m, host);
   return m;
 }
 

@@ -75,15 +75,7 @@ brr_map_entry *brr_val_find(const brr_value *map, const brr_value *key) {
   return NULL;
 }
 
-void brr_val_map_set(brr_arena *a, brr_value *map, brr_value *key, brr_value *val,
-                     brr_map_entry *replaced) {
-  brr_map_entry *e = brr_val_find(map, key);
-  if (e) {
-    if (replaced) *replaced = *e;
-    e->val = val;
-    return;
-  }
-  if (replaced) replaced->key = replaced->val = NULL;
+static void map_append(brr_arena *a, brr_value *map, brr_value *key, brr_value *val) {
   if (map->u.map.n == map->u.map.cap) {
     size_t cap = map->u.map.cap ? map->u.map.cap * 2 : 4;
     map->u.map.v = brr_arena_grow(a, map->u.map.v, map->u.map.cap * sizeof(brr_map_entry),
@@ -93,6 +85,47 @@ void brr_val_map_set(brr_arena *a, brr_value *map, brr_value *key, brr_value *va
   map->u.map.v[map->u.map.n].key = key;
   map->u.map.v[map->u.map.n].val = val;
   map->u.map.n++;
+}
+
+/* A string key without a NUL: what a brr_strmap can index. */
+static bool plain_key(const brr_value *k) {
+  return k->type == BRR_VAL_STR && !memchr(k->u.s.ptr, '\0', k->u.s.len);
+}
+
+void brr_val_map_set(brr_arena *a, brr_value *map, brr_value *key, brr_value *val,
+                     brr_map_entry *replaced) {
+  brr_map_entry *e = brr_val_find(map, key);
+  if (e) {
+    if (replaced) *replaced = *e;
+    e->val = val;
+    return;
+  }
+  if (replaced) replaced->key = replaced->val = NULL;
+  map_append(a, map, key, val);
+}
+
+void brr_val_map_update(brr_arena *a, brr_value *map, const brr_value *over) {
+  if (!map || map->type != BRR_VAL_MAP || !over || over->type != BRR_VAL_MAP) return;
+  /* plain string keys through an index (entries are only appended, so indices hold); any
+   * other key equals no plain string key and takes the ordinary scan */
+  brr_strmap ix = BRR_STRMAP_INIT;
+  for (size_t i = 0; i < map->u.map.n; i++)
+    if (plain_key(map->u.map.v[i].key)) brr_strmap_put(&ix, map->u.map.v[i].key->u.s.ptr, i);
+  for (size_t i = 0; i < over->u.map.n; i++) {
+    brr_value *k = over->u.map.v[i].key, *v = over->u.map.v[i].val;
+    size_t at;
+    if (!plain_key(k)) {
+      brr_val_map_set(a, map, k, v, NULL);
+      continue;
+    }
+    if (brr_strmap_get(&ix, k->u.s.ptr, &at)) {
+      map->u.map.v[at].val = v;
+      continue;
+    }
+    map_append(a, map, k, v);   /* new: no plain key equals it, and no other key can */
+    brr_strmap_put(&ix, k->u.s.ptr, map->u.map.n - 1);
+  }
+  brr_strmap_free(&ix);
 }
 
 void brr_val_map_sets(brr_arena *a, brr_value *map, const char *key, brr_value *val) {
@@ -181,8 +214,9 @@ brr_value *brr_val_copy(brr_arena *a, const brr_value *v) {
   }
   case BRR_VAL_MAP: {
     brr_value *m = brr_val_map(a, v->mark);
+    /* the keys of a map are distinct already: no lookup (a scan per key was quadratic) */
     for (size_t i = 0; i < v->u.map.n; i++)
-      brr_val_map_set(a, m, brr_val_copy(a, v->u.map.v[i].key), brr_val_copy(a, v->u.map.v[i].val), NULL);
+      map_append(a, m, brr_val_copy(a, v->u.map.v[i].key), brr_val_copy(a, v->u.map.v[i].val));
     return m;
   }
   default: {
@@ -232,12 +266,24 @@ brr_value *brr_val_merge(brr_arena *a, const brr_value *base, const brr_value *o
   if (!over) return brr_val_copy(a, base);
   if (base->type != BRR_VAL_MAP || over->type != BRR_VAL_MAP) return brr_val_copy(a, over);
   brr_value *m = brr_val_copy(a, base);
+  brr_strmap ix = BRR_STRMAP_INIT;   /* plain string keys -> entry, as brr_val_map_update */
+  for (size_t i = 0; i < m->u.map.n; i++)
+    if (plain_key(m->u.map.v[i].key)) brr_strmap_put(&ix, m->u.map.v[i].key->u.s.ptr, i);
   for (size_t i = 0; i < over->u.map.n; i++) {
     const brr_map_entry *oe = &over->u.map.v[i];
-    brr_map_entry *be = brr_val_find(m, oe->key);
-    if (be) be->val = brr_val_merge(a, be->val, oe->val);
-    else brr_val_map_set(a, m, brr_val_copy(a, oe->key), brr_val_copy(a, oe->val), NULL);
+    brr_map_entry *be = NULL;
+    size_t at;
+    if (!plain_key(oe->key)) be = brr_val_find(m, oe->key);
+    else if (brr_strmap_get(&ix, oe->key->u.s.ptr, &at)) be = &m->u.map.v[at];
+    if (be) {
+      be->val = brr_val_merge(a, be->val, oe->val);
+      continue;
+    }
+    brr_value *k = brr_val_copy(a, oe->key);
+    map_append(a, m, k, brr_val_copy(a, oe->val));
+    if (plain_key(k)) brr_strmap_put(&ix, k->u.s.ptr, m->u.map.n - 1);
   }
+  brr_strmap_free(&ix);
   return m;
 }
 

@@ -247,107 +247,224 @@ brr_engine_req *brr_engine_cleanup(brr_engine *e, brr_engine_cb cb, void *ud) {
 
 /* ---- blocking --------------------------------------------------------------------------------------- */
 
+/* The last resort runs every call of a phase at once, each on a connection of its own, from
+ * one curl multi handle: the engine removes hundreds of containers in parallel far faster
+ * than one after the other, and a removal it has received goes on even when brr leaves
+ * before the answer. Under a time budget the phases end at their deadline. */
+
+#define SYNC_MAX_PARALLEL 512   /* connections at once (the engine's accept backlog is larger) */
+
+typedef struct sync_call {
+  CURL *c;
+  brr_buf out;
+  long status;            /* HTTP status; 0 while (or when) no answer came */
+  brr_engine_kind kind;
+  char *id;               /* removals: what goes */
+  char *owner;            /* the sweep of killed runs: the owner label, for the report */
+} sync_call;
+
+typedef struct sync_batch {
+  sync_call *v;
+  size_t n, cap;
+} sync_batch;
+
 static size_t sync_write(char *p, size_t sz, size_t n, void *ud) {
   brr_buf_append(ud, p, sz * n);
   return sz * n;
 }
 
-/* One blocking call; returns the HTTP status, or 0 when no answer came. */
-static long sync_call(CURL *c, const brr_engine *e, const char *api, const char *method,
-                      const char *path, const char *const *query, brr_buf *out) {
+static uint64_t sync_now_ms(void) { return uv_hrtime() / 1000000; }
+
+/* Queue one call; nothing is sent before sync_batch_run. */
+static void sync_add(sync_batch *b, const brr_engine *e, const char *api, const char *method,
+                     const char *path, const char *const *query, brr_engine_kind kind,
+                     const char *id) {
   char *url = brr_engine_url(e->base_url, api, path, query);
-  if (!url) return 0;
-  brr_buf_reset(out);
+  if (!url) return;
+  CURL *c = curl_easy_init();
+  if (!c) abort();
+  sync_call call = {.c = c, .out = BRR_BUF_INIT, .kind = kind, .id = id ? brr_xstrdup(id) : NULL};
+  BRR_VEC_PUSH(b->v, b->n, b->cap, call);
+  brr_engine_curl_setup(e, c);  /* the socket, TLS or the ssh relay, as every call */
+  curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 5L);
+  curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
   curl_easy_setopt(c, CURLOPT_URL, url);
   curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
   curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, sync_write);
-  curl_easy_setopt(c, CURLOPT_WRITEDATA, out);
-  long status = 0;
-  if (curl_easy_perform(c) == CURLE_OK) curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
   free(url);
-  return status;
 }
 
-static int sync_remove(CURL *c, brr_engine *e, const char *api, brr_engine_kind kind,
-                       const char *id, brr_buf *out) {
+/* Run every queued call at once until all answered or `deadline_ms` (0: none) passes. The
+ * write targets are set here: the vector no longer moves. */
+static void sync_batch_run(sync_batch *b, uint64_t deadline_ms) {
+  if (b->n == 0) return;
+  CURLM *m = curl_multi_init();
+  if (!m) abort();
+  curl_multi_setopt(m, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long)SYNC_MAX_PARALLEL);
+  for (size_t i = 0; i < b->n; i++) {
+    curl_easy_setopt(b->v[i].c, CURLOPT_WRITEDATA, &b->v[i].out);
+    curl_easy_setopt(b->v[i].c, CURLOPT_PRIVATE, &b->v[i]);
+    curl_multi_add_handle(m, b->v[i].c);
+  }
+  int running = 1;
+  while (running > 0) {
+    if (curl_multi_perform(m, &running) != CURLM_OK) break;
+    CURLMsg *msg;
+    int left;
+    while ((msg = curl_multi_info_read(m, &left)) != NULL) {
+      if (msg->msg != CURLMSG_DONE) continue;
+      sync_call *call = NULL;
+      curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&call);
+      if (call && msg->data.result == CURLE_OK)
+        curl_easy_getinfo(msg->easy_handle, CURLINFO_RESPONSE_CODE, &call->status);
+    }
+    if (running == 0) break;
+    int wait_ms = 100;
+    if (deadline_ms) {
+      uint64_t now = sync_now_ms();
+      if (now >= deadline_ms) break;
+      if (deadline_ms - now < (uint64_t)wait_ms) wait_ms = (int)(deadline_ms - now);
+    }
+    curl_multi_poll(m, NULL, 0, wait_ms, NULL);
+  }
+  for (size_t i = 0; i < b->n; i++) curl_multi_remove_handle(m, b->v[i].c);
+  curl_multi_cleanup(m);
+}
+
+static void sync_batch_free(sync_batch *b) {
+  for (size_t i = 0; i < b->n; i++) {
+    curl_easy_cleanup(b->v[i].c);
+    brr_buf_free(&b->v[i].out);
+    free(b->v[i].id);
+    free(b->v[i].owner);
+  }
+  free(b->v);
+  *b = (sync_batch){0};
+}
+
+static const char *const SYNC_PREFIX[] = {"/containers/", "/networks/", "/volumes/", "/images/"};
+
+static void sync_add_removal(sync_batch *b, const brr_engine *e, const char *api,
+                             brr_engine_kind kind, const char *id) {
   static const char *const force_v[] = {"force", "1", "v", "1", NULL};
   static const char *const force[] = {"force", "1", NULL};
+  /* never the parents: an unnamed layer brr did not make may be someone's cache */
   static const char *const image_q[] = {"force", "1", "noprune", "1", NULL};
-  static const char *const prefix[] = {"/containers/", "/networks/", "/volumes/", "/images/"};
-  if (!brr_engine_name_ok(id)) return 1;
-  char *path = brr_xasprintf("%s%s", prefix[kind], id);
-  long st = sync_call(c, e, api, "DELETE", path,
-                      kind == BRR_ENGINE_CONTAINER ? force_v
-                      : kind == BRR_ENGINE_NETWORK ? NULL
-                      : kind == BRR_ENGINE_IMAGE   ? image_q : force, out);
+  if (!brr_engine_name_ok(id)) return;
+  char *path = brr_xasprintf("%s%s", SYNC_PREFIX[kind], id);
+  sync_add(b, e, api, "DELETE", path,
+           kind == BRR_ENGINE_CONTAINER ? force_v
+           : kind == BRR_ENGINE_NETWORK ? NULL
+           : kind == BRR_ENGINE_IMAGE   ? image_q : force,
+           kind, id);
   free(path);
-  bool gone = (st >= 200 && st < 300) || st == 404;
-  if (gone) brr_engine_untrack(e, kind, id);
-  return gone ? 0 : 1;
 }
 
-static void sync_list(CURL *c, const brr_engine *e, const char *api, brr_engine_kind kind,
-                      idset *s, brr_buf *out) {
-  char *filter = brr_engine_label_filter(e, NULL);
-  const char *q[] = {"filters", filter, kind == BRR_ENGINE_CONTAINER ? "all" : NULL, "1", NULL};
-  if (sync_call(c, e, api, "GET", brr_engine_list_path(kind), q, out) == 200) {
-    cJSON *j = cJSON_ParseWithLength(brr_buf_cstr(out), out->len);
-    const cJSON *list = kind == BRR_ENGINE_VOLUME ? cJSON_GetObjectItemCaseSensitive(j, "Volumes")
-                                                  : j;
-    idset_add_listed(s, kind, list);
-    cJSON_Delete(j);
+/* Removals answered 2xx or 404 are gone (and untracked); the others go to `rest`. */
+static void sync_removals_settle(sync_batch *b, brr_engine *e, idset *rest) {
+  for (size_t i = 0; i < b->n; i++) {
+    const sync_call *call = &b->v[i];
+    bool gone = (call->status >= 200 && call->status < 300) || call->status == 404;
+    if (gone) brr_engine_untrack(e, call->kind, call->id);
+    else idset_add(rest, call->id);
   }
-  free(filter);
 }
 
-/* A blocking handle on the engine and the API version to use (NULL when the engine did not
- * answer). */
-static CURL *sync_open(brr_engine *e, brr_buf *out, char **api) {
-  CURL *c = curl_easy_init();
-  if (!c) abort();
-  brr_engine_curl_setup(e, c);
-  curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 5L);
-  curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
-  *api = e->api ? brr_xstrdup(e->api) : NULL;
-  if (!*api && sync_call(c, e, NULL, "GET", "/version", NULL, out) == 200) {
-    cJSON *j = cJSON_ParseWithLength(brr_buf_cstr(out), out->len);
+static void sync_list_parse(const sync_call *call, idset *s) {
+  if (call->status != 200) return;
+  cJSON *j = cJSON_ParseWithLength(call->out.data ? call->out.data : "", call->out.data ? call->out.len : 0);
+  const cJSON *list = call->kind == BRR_ENGINE_VOLUME ? cJSON_GetObjectItemCaseSensitive(j, "Volumes")
+                                                      : j;
+  idset_add_listed(s, call->kind, list);
+  cJSON_Delete(j);
+}
+
+/* The API version to use: the negotiated one, else asked now. Heap string or NULL. */
+static char *sync_api(brr_engine *e, uint64_t deadline_ms) {
+  if (e->api) return brr_xstrdup(e->api);
+  sync_batch b = {0};
+  sync_add(&b, e, NULL, "GET", "/version", NULL, BRR_ENGINE_KIND_COUNT, NULL);
+  sync_batch_run(&b, deadline_ms);
+  char *api = NULL;
+  if (b.n && b.v[0].status == 200) {
+    cJSON *j = cJSON_ParseWithLength(brr_buf_cstr(&b.v[0].out), b.v[0].out.len);
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, "ApiVersion");
     if (cJSON_IsString(v))
-      *api = brr_xstrdup(brr_engine_version_cmp(v->valuestring, e->api_max) < 0 ? v->valuestring
-                                                                                : e->api_max);
+      api = brr_xstrdup(brr_engine_version_cmp(v->valuestring, e->api_max) < 0 ? v->valuestring
+                                                                               : e->api_max);
     cJSON_Delete(j);
   }
-  return c;
+  sync_batch_free(&b);
+  return api;
 }
 
-int brr_engine_cleanup_sync(brr_engine *e) {
-  brr_buf out = BRR_BUF_INIT;
-  char *api = NULL;
-  CURL *c = sync_open(e, &out, &api);
-  int left = 0;
-  for (size_t p = 0; p < BRR_ARRAY_LEN(PHASES); p++) {
-    if (PHASES[p].list) continue;
-    brr_engine_kind kind = PHASES[p].kind;
-    idset todo = {0};
-    if (api && kind != BRR_ENGINE_IMAGE) sync_list(c, e, api, kind, &todo, &out);
-    idset_add_tracked(&todo, e, kind, PHASES[p].ids);
-    /* images another of ours builds on fail until that one is gone: go round again while
-     * a round removes something */
-    size_t before;
-    do {
-      before = todo.n;
-      idset rest = {0};
-      for (size_t i = 0; i < todo.n; i++)
-        if (!api || sync_remove(c, e, api, kind, todo.v[i], &out)) idset_add(&rest, todo.v[i]);
-      idset_clear(&todo);
-      todo = rest;
-    } while (kind == BRR_ENGINE_IMAGE && todo.n && todo.n < before);
-    left += (int)todo.n;
-    idset_clear(&todo);
+int brr_engine_cleanup_sync(brr_engine *e) { return brr_engine_cleanup_sync_within(e, 0); }
+
+int brr_engine_cleanup_sync_within(brr_engine *e, unsigned budget_ms) {
+  uint64_t start = sync_now_ms();
+  uint64_t deadline = budget_ms ? start + budget_ms : 0;
+  /* containers first, with most of the budget: networks and volumes go only once their
+   * containers are gone */
+  uint64_t containers_deadline = budget_ms ? start + budget_ms * 7 / 10 : 0;
+  char *api = sync_api(e, containers_deadline);
+  idset todo[BRR_ENGINE_KIND_COUNT] = {{0}};
+  if (api) {
+    sync_batch lists = {0};
+    char *filter = brr_engine_label_filter(e, NULL);
+    for (int k = BRR_ENGINE_CONTAINER; k <= BRR_ENGINE_VOLUME; k++) {
+      const char *q[] = {"filters", filter, k == BRR_ENGINE_CONTAINER ? "all" : NULL, "1", NULL};
+      sync_add(&lists, e, api, "GET", brr_engine_list_path((brr_engine_kind)k), q,
+               (brr_engine_kind)k, NULL);
+    }
+    free(filter);
+    sync_batch_run(&lists, containers_deadline);
+    for (size_t i = 0; i < lists.n; i++) sync_list_parse(&lists.v[i], &todo[lists.v[i].kind]);
+    sync_batch_free(&lists);
   }
+  int left = 0;
+  for (int k = 0; k < BRR_ENGINE_KIND_COUNT; k++)
+    idset_add_tracked(&todo[k], e, (brr_engine_kind)k, k == BRR_ENGINE_IMAGE ? 0 : -1);
+  idset image_ids = {0};
+  idset_add_tracked(&image_ids, e, BRR_ENGINE_IMAGE, 1);
+  /* phase 1: every container at once; phase 2: networks, volumes and image names at once;
+   * then image ids, again while a round removes something (children before parents) */
+  static const int phase_kinds[2][3] = {
+      {BRR_ENGINE_CONTAINER, -1, -1},
+      {BRR_ENGINE_NETWORK, BRR_ENGINE_VOLUME, BRR_ENGINE_IMAGE},
+  };
+  for (int p = 0; p < 2; p++) {
+    sync_batch b = {0};
+    for (int j = 0; j < 3 && phase_kinds[p][j] >= 0; j++) {
+      idset *s = &todo[phase_kinds[p][j]];
+      for (size_t i = 0; api && i < s->n; i++)
+        sync_add_removal(&b, e, api, (brr_engine_kind)phase_kinds[p][j], s->v[i]);
+      if (!api) left += (int)s->n;
+      idset_clear(s);
+    }
+    sync_batch_run(&b, p == 0 ? containers_deadline : deadline);
+    idset rest = {0};
+    sync_removals_settle(&b, e, &rest);
+    left += (int)rest.n;
+    idset_clear(&rest);
+    sync_batch_free(&b);
+  }
+  size_t before;
+  do {
+    before = image_ids.n;
+    if (!api || (deadline && sync_now_ms() >= deadline)) break;
+    sync_batch b = {0};
+    for (size_t i = 0; i < image_ids.n; i++)
+      sync_add_removal(&b, e, api, BRR_ENGINE_IMAGE, image_ids.v[i]);
+    sync_batch_run(&b, deadline);
+    idset rest = {0};
+    sync_removals_settle(&b, e, &rest);
+    sync_batch_free(&b);
+    idset_clear(&image_ids);
+    image_ids = rest;
+  } while (image_ids.n && image_ids.n < before);
+  left += (int)image_ids.n;
+  idset_clear(&image_ids);
   free(api);
-  brr_buf_free(&out);
-  curl_easy_cleanup(c);
   return left;
 }
 
@@ -361,9 +478,7 @@ static const char *listed_label(const cJSON *it, const char *key) {
 
 int brr_engine_sweep_stale(brr_engine *e, brr_engine_sweep_cb cb, void *ud, char **error) {
   *error = NULL;
-  brr_buf out = BRR_BUF_INIT;
-  char *api = NULL;
-  CURL *c = sync_open(e, &out, &api);
+  char *api = sync_api(e, 0);
   int removed = 0;
   /* containers first (with their anonymous volumes): they hold the networks and volumes */
   static const brr_engine_kind kinds[] = {BRR_ENGINE_CONTAINER, BRR_ENGINE_NETWORK, BRR_ENGINE_VOLUME};
@@ -371,30 +486,43 @@ int brr_engine_sweep_stale(brr_engine *e, brr_engine_sweep_cb cb, void *ud, char
   for (size_t k = 0; api && k < BRR_ARRAY_LEN(kinds) && !*error; k++) {
     brr_engine_kind kind = kinds[k];
     const char *q[] = {"filters", filter, kind == BRR_ENGINE_CONTAINER ? "all" : NULL, "1", NULL};
-    long st = sync_call(c, e, api, "GET", brr_engine_list_path(kind), q, &out);
-    cJSON *j = st == 200 ? cJSON_ParseWithLength(brr_buf_cstr(&out), out.len) : NULL;
+    sync_batch list = {0};
+    sync_add(&list, e, api, "GET", brr_engine_list_path(kind), q, kind, NULL);
+    sync_batch_run(&list, 0);
+    long st = list.n ? list.v[0].status : 0;
+    cJSON *j = st == 200 ? cJSON_ParseWithLength(brr_buf_cstr(&list.v[0].out), list.v[0].out.len) : NULL;
+    sync_batch_free(&list);
     if (!j) {
       *error = brr_xasprintf("listing %s: HTTP %ld", brr_engine_list_path(kind), st);
       break;
     }
-    const cJSON *list = kind == BRR_ENGINE_VOLUME ? cJSON_GetObjectItemCaseSensitive(j, "Volumes") : j;
+    const cJSON *objs = kind == BRR_ENGINE_VOLUME ? cJSON_GetObjectItemCaseSensitive(j, "Volumes") : j;
     const cJSON *it;
-    cJSON_ArrayForEach(it, list) {
+    sync_batch b = {0};
+    cJSON_ArrayForEach(it, objs) {
       const char *owner = listed_label(it, BRR_ENGINE_LABEL_OWNER);
       const cJSON *id = cJSON_GetObjectItemCaseSensitive(it, kind == BRR_ENGINE_VOLUME ? "Name" : "Id");
       /* only brr's own objects, and only when their process is gone from this host */
       if (!cJSON_IsString(id) || !brr_streq(listed_label(it, BRR_ENGINE_LABEL_MANAGED), "1") ||
           brr_owner_check(owner) != BRR_OWNER_GONE)
         continue;
-      int failed = sync_remove(c, e, api, kind, id->valuestring, &out);
-      if (!failed) removed++;
-      if (cb) cb(ud, kind, id->valuestring, owner, failed ? brr_buf_cstr(&out) : NULL);
+      size_t before = b.n;
+      sync_add_removal(&b, e, api, kind, id->valuestring);
+      if (b.n > before) b.v[b.n - 1].owner = brr_xstrdup(owner);  /* for the report */
     }
     cJSON_Delete(j);
+    sync_batch_run(&b, 0);
+    for (size_t i = 0; i < b.n; i++) {
+      const sync_call *call = &b.v[i];
+      bool gone = (call->status >= 200 && call->status < 300) || call->status == 404;
+      if (gone) removed++;
+      if (cb)
+        cb(ud, call->kind, call->id, call->owner,
+           gone ? NULL : call->status ? brr_buf_cstr((brr_buf *)&call->out) : "no answer");
+    }
+    sync_batch_free(&b);
   }
   if (!api && !*error) *error = brr_xasprintf("the Docker engine at %s did not answer", e->host);
   free(api);
-  brr_buf_free(&out);
-  curl_easy_cleanup(c);
   return *error ? -1 : removed;
 }

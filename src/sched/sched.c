@@ -2,9 +2,11 @@
  * priority (heaviest path to the end) and start while job slots and their pool allow. Tasks
  * report through brr_task_done; reports are queued and handled from an idle callback, so a
  * task may report from inside its own start and no callback ever runs inside another. */
+#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "brr/diag.h"
 #include "sched_internal.h"
@@ -22,6 +24,7 @@ typedef struct sched_node {
   size_t blame;             /* that predecessor (for the skip message) */
   bool reported;            /* its task called brr_task_done; handled at the next pump */
   bool cancel_sent, abort_sent, abandoned;
+  bool finishing;           /* its command ended: a sibling's failure does not cancel it */
   brr_task *task;
   uint64_t start_ns, end_ns;
   uint64_t ready_ns;        /* when its last predecessor ended (or the run started) */
@@ -124,6 +127,15 @@ static void skip(brr_sched *s, size_t i) {
   free(why);
 }
 
+/* After a failure (not a signal), a step whose work is done still completes: its post-build
+ * image and its local tags (commit node) make what its finished run produced usable. Pushes
+ * and anything of another step do not start. */
+static bool completes_step(const brr_sched *s, size_t i) {
+  if (s->signal) return false;
+  brr_node_kind k = s->g->nodes[i].kind;
+  return k == BRR_NODE_COMMIT || k == BRR_NODE_POST_BUILD;
+}
+
 /* Walk the queued ends to their dependents: ready ones go to the heap, blocked ones (or all,
  * once stopping) are skipped, and their ends walk on in turn. Iterative: chains of thousands
  * of skipped nodes must not recurse. */
@@ -142,7 +154,7 @@ static void drain(brr_sched *s) {
         tn->blame = x;
       }
       if (--tn->waiting > 0) continue;
-      if (tn->blocked || s->stopping) {
+      if (tn->blocked || (s->stopping && !completes_step(s, t))) {
         skip(s, t);
       } else {
         tn->ready_ns = uv_hrtime();
@@ -153,29 +165,52 @@ static void drain(brr_sched *s) {
   s->draining = false;
 }
 
+/* Cancel what still runs its command; a node past it (finishing) is cancelled by a signal
+ * only. Every cancel is sent before any task gets to wait: the tasks stop in parallel. */
 static void cancel_running(brr_sched *s) {
   for (size_t i = 0; i < s->g->n_nodes; i++) {
     sched_node *n = &s->nodes[i];
     if (n->status != BRR_STATUS_RUNNING || n->reported || n->cancel_sent || !n->task) continue;
+    if ((n->finishing || completes_step(s, i)) && !s->signal) continue;
     n->cancel_sent = true;
     if (n->task->ops->cancel) n->task->ops->cancel(n->task);
   }
 }
 
+/* Whether a cancelled task has not reported yet: only those are held to the grace period. */
+static bool cancelled_out(const brr_sched *s) {
+  for (size_t i = 0; i < s->g->n_nodes; i++) {
+    const sched_node *n = &s->nodes[i];
+    if (n->status == BRR_STATUS_RUNNING && n->cancel_sent && !n->reported && n->task) return true;
+  }
+  return false;
+}
+
+/* Skip what waits in `h`, except the nodes that complete a step (when they may). */
+static void skip_waiting(brr_sched *s, sched_heap *h) {
+  size_t *keep = NULL, n_keep = 0, cap_keep = 0;
+  while (h->n) {
+    size_t i = sched_heap_pop(h);
+    if (completes_step(s, i)) BRR_VEC_PUSH(keep, n_keep, cap_keep, i);
+    else skip(s, i);
+  }
+  for (size_t k = 0; k < n_keep; k++) sched_heap_push(h, keep[k]);
+  free(keep);
+}
+
 static void grace_cb(uv_timer_t *t);
 static void pump_cb(uv_idle_t *h);
 
-/* Nothing new starts; what is ready is skipped; what runs is cancelled, with grace_s to
- * clean up before the run is aborted. */
+/* Nothing new starts (but the completion of finished steps after a failure); what is ready
+ * is skipped; what runs its command is cancelled, with grace_s to clean up before the run is
+ * aborted. Called again by a signal after a failure, it cancels the rest. */
 static void stop(brr_sched *s) {
-  if (s->stopping) return;
   s->stopping = true;
-  while (s->ready.n) skip(s, sched_heap_pop(&s->ready));
-  for (size_t p = 0; p < s->pools.n; p++)
-    while (s->pools.v[p].waiting.n) skip(s, sched_heap_pop(&s->pools.v[p].waiting));
+  skip_waiting(s, &s->ready);
+  for (size_t p = 0; p < s->pools.n; p++) skip_waiting(s, &s->pools.v[p].waiting);
   cancel_running(s);
   drain(s);
-  if (s->running > 0) {
+  if (!s->aborting && !uv_is_active((uv_handle_t *)&s->grace) && cancelled_out(s)) {
     double g = s->opts.grace_s > 0 ? s->opts.grace_s : 10;
     uv_timer_start(&s->grace, grace_cb, (uint64_t)(g * 1000), 0);
   }
@@ -183,7 +218,7 @@ static void stop(brr_sched *s) {
 
 static void end_node(brr_sched *s, size_t i, brr_status status, const char *text) {
   settle(s, i, status, text);
-  if (status == BRR_STATUS_FAILED && !s->opts.keep_going) stop(s);
+  if (status == BRR_STATUS_FAILED && !s->opts.keep_going && !s->stopping) stop(s);
   drain(s);
 }
 
@@ -206,7 +241,8 @@ static void pool_release(brr_sched *s, sched_node *n) {
   sched_pool *p = &s->pools.v[n->pool];
   p->in_use--;
   /* one freed slot lets one waiting node back into the race */
-  if (p->waiting.n && !s->stopping) sched_heap_push(&s->ready, sched_heap_pop(&p->waiting));
+  /* (once stopping, only nodes that may still start wait there) */
+  if (p->waiting.n) sched_heap_push(&s->ready, sched_heap_pop(&p->waiting));
 }
 
 /* A task reported: flush its last partial lines, free it, end the node. */
@@ -228,7 +264,10 @@ static void finish(brr_sched *s, size_t i) {
   end_node(s, i, st, why);
   free(n->error);
   n->error = NULL;
-  if (s->running == 0) uv_timer_stop(&s->grace);
+  /* the grace period holds only while a cancelled task is out (cancelled_out scans: only
+   * once stopping) */
+  if (s->running == 0 || (s->stopping && !s->aborting && !cancelled_out(s)))
+    uv_timer_stop(&s->grace);
 }
 
 /* ---- starting nodes ---- */
@@ -286,8 +325,13 @@ static void start_node(brr_sched *s, size_t i) {
 }
 
 static void schedule(brr_sched *s) {
-  while (!s->stopping && s->running < (size_t)s->jobs && s->ready.n) {
+  while (s->running < (size_t)s->jobs && s->ready.n) {
     size_t i = sched_heap_pop(&s->ready);
+    if (s->stopping && !completes_step(s, i)) {
+      skip(s, i);
+      drain(s);
+      continue;
+    }
     size_t p = s->nodes[i].pool;
     if (p != SCHED_NO_POOL && sched_pool_full(&s->pools.v[p])) {
       sched_heap_push(&s->pools.v[p].waiting, i);
@@ -326,6 +370,12 @@ void brr_task_done(brr_task *t, int status, const char *error) {
   n->error = error ? brr_xstrdup(error) : NULL;
   n->end_ns = uv_hrtime();
   queue_report(s, t->node);
+}
+
+void brr_task_finishing(brr_task *t) {
+  brr_sched *s = t->sched;
+  if (!s || s->returned) return;
+  s->nodes[t->node].finishing = true;
 }
 
 void brr_task_output(brr_task *t, const char *source, int stream, const char *data, size_t len) {
@@ -388,25 +438,42 @@ static void abort_run(brr_sched *s, const char *why) {
 
 static void grace_cb(uv_timer_t *t) {
   brr_sched *s = t->data;
-  if (s->running == 0) return;
+  if (s->running == 0 || !cancelled_out(s)) return;
   abort_run(s, "cancelled tasks did not finish within the grace period");
 }
 
-static void signal_cb(uv_signal_t *h, int signum) {
-  brr_sched *s = h->data;
+static void interrupt(brr_sched *s, int signum) {
   if (s->signal) {
     abort_run(s, signum == SIGINT ? "second SIGINT" : "second signal");
     return;
   }
   s->signal = signum;
-  brr_bus_log(s->opts.bus, BRR_LOG_WARNING, NULL, "%s received: cancelling %zu running task%s (press Ctrl-C again to end at once)",
-              signum == SIGINT ? "SIGINT" : "SIGTERM", s->running, s->running == 1 ? "" : "s");
-  stop(s);
+  if (signum == SIGPIPE)
+    brr_bus_log(s->opts.bus, BRR_LOG_WARNING, NULL, "the output was closed (SIGPIPE): cancelling %zu "
+                "running task%s", s->running, s->running == 1 ? "" : "s");
+  else
+    brr_bus_log(s->opts.bus, BRR_LOG_WARNING, NULL, "%s received: cancelling %zu running task%s (press Ctrl-C again to end at once)",
+                signum == SIGINT ? "SIGINT" : "SIGTERM", s->running, s->running == 1 ? "" : "s");
+  stop(s);   /* also after a failure: what was left to finish is cancelled now */
   if (s->rep_n) uv_idle_start(&s->idle, pump_cb);
+}
+
+static void signal_cb(uv_signal_t *h, int signum) { interrupt(h->data, signum); }
+
+/* Whether stdout or stderr is a pipe (or socket) whose reader has gone: `brr | head -1`.
+ * SIGPIPE is ignored while brr runs (a write then fails with EPIPE and the ui drops its
+ * output), so brr looks for that state itself, once a second. */
+static bool output_closed(void) {
+  struct pollfd pfd[2] = {{.fd = STDOUT_FILENO, .events = POLLOUT},
+                          {.fd = STDERR_FILENO, .events = POLLOUT}};
+  if (poll(pfd, 2, 0) <= 0) return false;
+  return (pfd[0].revents & POLLERR) || (pfd[1].revents & POLLERR);
 }
 
 static void tick_cb(uv_timer_t *t) {
   brr_sched *s = t->data;
+  /* a closed output ends the run as SIGTERM does, with 128 + SIGPIPE */
+  if (s->opts.handle_signals && !s->signal && output_closed()) interrupt(s, SIGPIPE);
   brr_event ev = {.type = BRR_EV_TICK};
   brr_bus_emit(s->opts.bus, &ev);
 }

@@ -74,6 +74,124 @@ void brr_run_fail(brr_run_task *r, int status, bool config, const char *fmt, ...
   to_teardown(r);
 }
 
+/* ---- a run container removed by someone else ---- */
+
+static bool container_live(int stage) {
+  return stage >= BRR_RUN_ST_PUT_SOURCE && stage < BRR_RUN_ST_TEARDOWN;
+}
+
+static void gone_report(brr_run_task *r, bool removed, int64_t exit_code) {
+  r->gone = true;
+  if (!r->status && !r->cancelled) {
+    r->status = BRR_EFAILED;
+    char code[48] = "";
+    if (exit_code) snprintf(code, sizeof code, " (exit code %lld)", (long long)exit_code);
+    r->error = brr_xasprintf("container %.12s was %s while the step ran%s", r->id,
+                             removed ? "removed" : "stopped or removed by someone else", code);
+  }
+  /* its anonymous /source volume stays behind such a removal: the teardown takes it */
+  if (r->anon_volume && !r->volume) {
+    r->volume = r->anon_volume;
+    r->anon_volume = NULL;
+    r->volume_made = true;
+  }
+}
+
+/* A removal from outside shows late: docker rm -f kills first (the exec ends with 137, the
+ * next exec with 126) while the container still reads as running. So a running container is
+ * asked again a few times, 200 ms apart, before the failure counts as the step's own. */
+#define GONE_TRIES 6
+
+typedef struct brr_run_gone {
+  int status;               /* what to report when the container is still there */
+  char *error;
+  int64_t exit_code;
+  void (*then)(brr_run_task *r);   /* the container is there: go on (NULL: fail) */
+  int tries;
+} brr_run_gone;
+
+static void gone_free(brr_run_task *r) {
+  if (!r->gone_check) return;
+  free(r->gone_check->error);
+  free(r->gone_check);
+  r->gone_check = NULL;
+}
+
+static void gone_ask(brr_run_task *r);
+
+static void on_gone_timer(uv_timer_t *t) { gone_ask(t->data); }
+
+static void on_gone_check(void *ud, const brr_engine_result *res) {
+  brr_run_task *r = ud;
+  brr_run_gone *g = r->gone_check;
+  r->req = NULL;
+  const cJSON *state = cJSON_GetObjectItemCaseSensitive(res->json, "State");
+  const cJSON *st = cJSON_GetObjectItemCaseSensitive(state, "Status");
+  const char *s = res->status == 0 && cJSON_IsString(st) ? st->valuestring : "";
+  bool removing = res->status == BRR_ENOENT || !strcmp(s, "removing") || !strcmp(s, "dead");
+  /* the shell a step's commands run in never ends by itself: not running means stopped from
+   * outside */
+  bool stopped = r->plan.shell && res->status == 0 && *s && strcmp(s, "running") != 0 &&
+                 strcmp(s, "restarting") != 0 && strcmp(s, "paused") != 0;
+  if (r->cancelled || res->status == BRR_ECANCELED) {
+    gone_free(r);
+    to_teardown(r);
+  } else if (removing || (stopped && g->tries + 1 >= GONE_TRIES)) {
+    /* stopped: a removal (docker rm -f kills first) usually follows, asked again below */
+    int64_t code = g->exit_code;
+    gone_free(r);
+    gone_report(r, removing, code);
+    to_teardown(r);
+  } else if (res->status == 0 && ++g->tries < GONE_TRIES) {
+    uv_timer_start(brr_run_timer(r), on_gone_timer, 200, 0);
+  } else if (g->then) {
+    void (*then)(brr_run_task *r) = g->then;
+    gone_free(r);
+    then(r);
+  } else {
+    int status = g->status;
+    char *error = g->error ? brr_xstrdup(g->error) : NULL;
+    gone_free(r);
+    brr_run_fail(r, status, false, "%s", error ? error : "the engine failed");
+    free(error);
+  }
+}
+
+static void gone_ask(brr_run_task *r) {
+  if (r->cancelled) {
+    gone_free(r);
+    to_teardown(r);
+    return;
+  }
+  r->req = brr_engine_container_inspect(r->rt->engine, r->id, on_gone_check, r);
+}
+
+/* Before a failure of the run container is reported as what it seems (an exec that failed,
+ * a command killed with 137), ask the engine whether the container still exists: when it
+ * was removed, that is what the step reports. `then` NULL: fail with status/error. */
+static void check_gone(brr_run_task *r, int status, const char *error, int64_t exit_code,
+                       void (*then)(brr_run_task *r)) {
+  brr_run_gone *g = brr_xcalloc(1, sizeof *g);
+  g->status = status;
+  g->error = error ? brr_xstrdup(error) : NULL;
+  g->exit_code = exit_code;
+  g->then = then;
+  r->gone_check = g;
+  gone_ask(r);
+}
+
+void brr_run_fail_container(brr_run_task *r, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  char *msg = brr_xvasprintf(fmt, ap);
+  va_end(ap);
+  if (r->id && !r->gone && !r->status && !r->cancelled && container_live(r->stage))
+    check_gone(r, BRR_EFAILED, msg, r->exit_code, NULL);
+  else
+    brr_run_fail(r, BRR_EFAILED, false, "%s", msg);
+  free(msg);
+}
+
 bool brr_run_ok(brr_run_task *r, const brr_engine_result *res) {
   r->req = NULL;
   if (r->cancelled || res->status == BRR_ECANCELED) {
@@ -81,6 +199,10 @@ bool brr_run_ok(brr_run_task *r, const brr_engine_result *res) {
     return false;
   }
   if (res->status != 0) {
+    if (r->id && !r->gone && !r->status && container_live(r->stage)) {
+      check_gone(r, res->status, res->error, 0, NULL);
+      return false;
+    }
     brr_run_fail(r, res->status, false, "%s", res->error ? res->error : "the engine failed");
     return false;
   }
@@ -243,10 +365,31 @@ static void systemd_spec(bool cgroup2, brr_run_strv *binds, brr_run_strv *tmpfs,
   }
 }
 
+/* The anonymous /source volume's name: the container's removal takes the volume along, but
+ * a removal by someone else (docker rm -f, without -v) leaves it, and then brr removes it. */
+static void on_created_inspect(void *ud, const brr_engine_result *res) {
+  brr_run_task *r = ud;
+  const cJSON *it;
+  if (res->status == 0)
+    cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(res->json, "Mounts")) {
+      const cJSON *dst = cJSON_GetObjectItemCaseSensitive(it, "Destination");
+      const cJSON *name = cJSON_GetObjectItemCaseSensitive(it, "Name");
+      if (cJSON_IsString(dst) && strcmp(dst->valuestring, BRR_RUN_SOURCE_DIR) == 0 &&
+          cJSON_IsString(name) && *name->valuestring)
+        brr_runtime_set(&r->anon_volume, name->valuestring);
+    }
+  if (!brr_run_ok(r, res)) return;
+  brr_run_next(r);
+}
+
 static void on_created(void *ud, const brr_engine_result *res) {
   brr_run_task *r = ud;
   if (res->status == 0 && res->id) r->id = brr_xstrdup(res->id);
   if (!brr_run_ok(r, res)) return;
+  if (!r->volume) {
+    r->req = brr_engine_container_inspect(r->rt->engine, r->id, on_created_inspect, r);
+    return;
+  }
   brr_run_next(r);
 }
 
@@ -424,7 +567,10 @@ static void on_command(void *ud, const brr_engine_result *res) {
   if (res->exit_code != 0) {
     r->exit_code = res->exit_code;
     r->failed_what = brr_xasprintf("command \"%s\"", cmd);
-    brr_run_next(r);
+    brr_task_finishing(r->task);
+    /* killed (137): was it the container's removal? */
+    if (res->exit_code == 137) check_gone(r, 0, NULL, res->exit_code, brr_run_next);
+    else brr_run_next(r);
     return;
   }
   r->cmd_i++;
@@ -435,6 +581,8 @@ static void run_command(brr_run_task *r) {
   const char *cmd = command_at(r, r->cmd_i);
   if (!cmd) {
     r->ran = true;
+    /* what follows (caches, artifacts, commit) completes the step even if a sibling fails */
+    brr_task_finishing(r->task);
     brr_run_next(r);
     return;
   }
@@ -460,6 +608,7 @@ static void on_exited(void *ud, const brr_engine_result *res) {
   if (!brr_run_ok(r, res)) return;
   brr_task_log(r->task, BRR_LOG_INFO, "Container exited with code %lld", (long long)res->exit_code);
   r->ran = true;
+  brr_task_finishing(r->task);
   if (res->exit_code != 0) {
     r->exit_code = res->exit_code;
     r->failed_what = brr_xstrdup("the container");
@@ -551,6 +700,13 @@ static void on_container_removed(void *ud, const brr_engine_result *res) {
   brr_run_rm *x = ud;
   brr_run_task *r = x->r;
   x->req = NULL;
+  if (res->http_status == 409 && res->error && strstr(res->error, "already in progress") &&
+      !r->aborted) {
+    /* someone else removes it (a container removed mid-run): wait until it is gone, so that
+     * its /source volume is free for the removal that follows */
+    x->req = brr_engine_container_wait(r->rt->engine, x->ref, "removed", on_container_removed, x);
+    return;
+  }
   if (res->status == BRR_ENOENT && x->by_label && !r->aborted) {
     /* no container of that name: buildrunner then removes the containers with that label */
     x->req = brr_engine_list(r->rt->engine, BRR_ENGINE_CONTAINER, x->ref, on_labelled, x);
@@ -703,6 +859,7 @@ static void run_cancel(brr_task *t) {
   }
   if (r->src_wait.waiting) brr_run_source_drop(r->rt, &r->src_wait);
   if (r->timer) uv_timer_stop(r->timer);
+  gone_free(r);
   brr_run_probe_drop(r);
   to_teardown(r);
 }
@@ -747,6 +904,8 @@ static void run_free(brr_task *t) {
   free(r->name);
   free(r->id);
   free(r->failed_what);
+  free(r->anon_volume);
+  gone_free(r);
   free(r->error);
   free(r->join_error);
   free(r->img.ref);

@@ -260,8 +260,8 @@ static void on_listing(void *ud, const brr_engine_result *res) {
   brr_run_task *r = ud;
   if (!brr_run_ok(r, res)) return;
   if (res->exit_code != 0) {
-    brr_run_fail(r, BRR_EFAILED, false, "listing artifacts: the script exited with code %lld",
-                 (long long)res->exit_code);
+    brr_run_fail_container(r, "listing artifacts: the script exited with code %lld",
+                           (long long)res->exit_code);
     return;
   }
   listed(r);

@@ -22,6 +22,10 @@
 typedef struct brr_run_strv {
   char **v;
   size_t n, cap;
+  /* brr_run_strv_setenv only: the key of each entry (owned; NULL for brr_run_strv_add's),
+   * and key -> index, so that layering n variables costs O(n), not O(n^2) */
+  char **keys;
+  brr_strmap index;
 } brr_run_strv;
 
 void brr_run_strv_add(brr_run_strv *s, const char *fmt, ...) BRR_PRINTF(2, 3);
@@ -229,6 +233,9 @@ typedef struct brr_run_task {
   char *error;
   bool config_error;
   bool cancelled, aborted, done;
+  char *anon_volume;        /* the run container's anonymous /source volume (from inspect) */
+  bool gone;                /* someone else removed the run container mid-run */
+  struct brr_run_gone *gone_check;  /* finding out whether it was removed (run.c) */
 } brr_run_task;
 
 /* The sequence. Each stage starts one operation whose callback calls brr_run_next (or
@@ -260,6 +267,9 @@ enum {
 void brr_run_next(brr_run_task *r);
 /* Record the first failure and go to the teardown. `config`: exit code 78. */
 void brr_run_fail(brr_run_task *r, int status, bool config, const char *fmt, ...) BRR_PRINTF(4, 5);
+/* A failure of something run in the run container (an exec that ended badly): when the
+ * container turns out to be removed or stopped from outside, the step reports that instead. */
+void brr_run_fail_container(brr_run_task *r, const char *fmt, ...) BRR_PRINTF(2, 3);
 /* The common callback prologue: an engine failure fails the task (a cancel goes to the
  * teardown); returns true when the caller should go on. */
 bool brr_run_ok(brr_run_task *r, const brr_engine_result *res);

@@ -19,11 +19,13 @@
 
 /* ---- string vectors ---- */
 
-static void strv_push(brr_run_strv *s, char *owned) {
+static void strv_push(brr_run_strv *s, char *owned, char *key) {
   if (s->n + 1 >= s->cap) {
     s->cap = s->cap ? s->cap * 2 : 8;
     s->v = brr_xrealloc(s->v, s->cap * sizeof *s->v);
+    s->keys = brr_xrealloc(s->keys, s->cap * sizeof *s->keys);
   }
+  s->keys[s->n] = key;
   s->v[s->n++] = owned;
   s->v[s->n] = NULL;
 }
@@ -31,20 +33,21 @@ static void strv_push(brr_run_strv *s, char *owned) {
 void brr_run_strv_add(brr_run_strv *s, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  strv_push(s, brr_xvasprintf(fmt, ap));
+  strv_push(s, brr_xvasprintf(fmt, ap), NULL);
   va_end(ap);
 }
 
 void brr_run_strv_setenv(brr_run_strv *s, const char *key, const char *val) {
   char *item = val ? brr_xasprintf("%s=%s", key, val) : brr_xstrdup(key);
-  size_t klen = strlen(key);
-  for (size_t i = 0; i < s->n; i++) {
-    if (strncmp(s->v[i], key, klen) || (s->v[i][klen] != '=' && s->v[i][klen] != '\0')) continue;
+  size_t i;
+  if (brr_strmap_get(&s->index, key, &i)) {
     free(s->v[i]);
     s->v[i] = item;
     return;
   }
-  strv_push(s, item);
+  char *k = brr_xstrdup(key);
+  strv_push(s, item, k);
+  brr_strmap_put(&s->index, k, s->n - 1);
 }
 
 const char *const *brr_run_strv_get(const brr_run_strv *s) {
@@ -52,8 +55,13 @@ const char *const *brr_run_strv_get(const brr_run_strv *s) {
 }
 
 void brr_run_strv_free(brr_run_strv *s) {
-  for (size_t i = 0; i < s->n; i++) free(s->v[i]);
+  for (size_t i = 0; i < s->n; i++) {
+    free(s->v[i]);
+    free(s->keys[i]);
+  }
   free(s->v);
+  free(s->keys);
+  brr_strmap_free(&s->index);
   memset(s, 0, sizeof *s);
 }
 

@@ -190,10 +190,15 @@ static void keep_images(brr_runtime *rt) {
 
 void brr_runtime_abort(void *ud) {
   brr_runtime *rt = ud;
+  rt->aborted = true;
   if (!rt->engine) return;
   /* no time to tell a generated image from a cache hit: every one stays */
   keep_images(rt);
-  brr_engine_cleanup_sync(rt->engine);
+  int left = brr_engine_cleanup_sync_within(rt->engine, BRR_RUNTIME_ABORT_BUDGET_MS);
+  if (left > 0)
+    brr_bus_log(rt->bus, BRR_LOG_WARNING, NULL, "ending at once: %d object%s of this run had not "
+                "answered their removal yet (the engine finishes the removals it received)",
+                left, left == 1 ? "" : "s");
   /* the process leaves next: no ssh of an ssh:// engine may outlive it */
   brr_engine_close_transport(rt->engine);
 }
@@ -298,7 +303,16 @@ static void start_engine_cleanup(brr_runtime *rt) {
 }
 
 static void on_state_finished(brr_runtime *rt) {
-  if (--rt->finish_pending == 0) start_engine_cleanup(rt);
+  if (--rt->finish_pending > 0) return;
+  if (rt->aborted) {
+    /* the run ended at once: the last-resort cleanup already sent every removal, and a
+     * second pass would only wait for the engine to finish them */
+    finish_state *fs = rt->finish_state;
+    fs->done = true;
+    uv_stop(rt->loop);
+    return;
+  }
+  start_engine_cleanup(rt);
 }
 
 int brr_runtime_finish(brr_runtime *rt) {

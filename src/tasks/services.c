@@ -462,6 +462,8 @@ static void svc_put(brr_run_task *r) {
                                             on_svc_put, r);
 }
 
+static void svc_wait_stop(brr_run_task *r, const brr_run_svc *v, const brr_engine_result *res);
+
 static void on_svc_stream(void *ud, const brr_engine_result *res) {
   brr_run_svc *v = ud;
   brr_run_task *r = v->r;
@@ -470,6 +472,13 @@ static void on_svc_stream(void *ud, const brr_engine_result *res) {
       r->stage < BRR_RUN_ST_TEARDOWN)
     brr_task_log(r->task, BRR_LOG_INFO, "Service command \"%s\" exited with code %lld",
                  v->cfg->c.cmd.s, (long long)res->exit_code);
+  /* A command that failed, or a container whose own command ended, will never open the port
+   * the step waits for: fail now, not at the timeout. A command that ends with 0 may have
+   * started a daemon (`nginx`, `service x start`), which buildrunner allows: keep waiting. */
+  bool waiting = r->stage == BRR_RUN_ST_SERVICES && r->svc_i < r->n_svcs && cur(r) == v &&
+                 r->svc_sub == SVC_WAIT && !r->cancelled && !r->status;
+  if (waiting && res->status == 0 && (!v->cfg->c.cmd.s || res->exit_code != 0))
+    svc_wait_stop(r, v, res);
   brr_run_stream_end(r);
 }
 
@@ -668,6 +677,29 @@ static void on_wait_status(void *ud, const brr_engine_result *res) {
     return;
   }
   uv_timer_start(brr_run_timer(r), on_wait_timer, 2000, 0);
+}
+
+/* The service stopped (its command ended, or its container, whose attach ended) while the
+ * step waits for one of its ports: fail at once. What is in flight for the wait (an inspect,
+ * a connection attempt, the retry timer) is dropped; a cancelled inspect's callback goes to
+ * the teardown, otherwise this does. */
+static void svc_wait_stop(brr_run_task *r, const brr_run_svc *v, const brr_engine_result *res) {
+  const brr_wait_for *w = &v->cfg->wait_for[r->wait_i < v->cfg->n_wait_for ? r->wait_i : 0];
+  if (v->cfg->c.cmd.s && res->status == 0)
+    r->error = brr_xasprintf("service %s: its command \"%s\" exited with code %lld while waiting "
+                             "for port %lld", v->cfg->name.s, v->cfg->c.cmd.s,
+                             (long long)res->exit_code, (long long)w->port);
+  else
+    r->error = brr_xasprintf("service %s: its container stopped while waiting for port %lld",
+                             v->cfg->name.s, (long long)w->port);
+  r->status = BRR_EFAILED;
+  brr_run_probe_drop(r);
+  if (r->timer) uv_timer_stop(r->timer);
+  if (r->req) {
+    brr_engine_cancel(r->req);
+    return;
+  }
+  brr_run_next(r);   /* failed: to the teardown */
 }
 
 static void wait_attempt(brr_run_task *r) {

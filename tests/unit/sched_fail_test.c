@@ -310,6 +310,73 @@ static void test_deaf_task_is_abandoned(void **state) {
   brr_graph_free(g);
 }
 
+/* A node whose command had ended when a sibling failed completes with its own status (make,
+ * ninja: running jobs finish); one still in its command is cancelled. The commit node of the
+ * finished step still runs; a push after it and the steps not started do not. */
+static void test_finishing_node_completes(void **state) {
+  (void)state;
+  brr_graph *g = tt_graph_flat(6);
+  /* 0 fails at 60 ms; 1 ended its command at 10 ms and completes at 200 ms; 2 runs its
+   * command for 5 s; 3 is 1's commit; 4 a push after 3; 5 finished its command and then fails */
+  g->nodes[3].kind = BRR_NODE_COMMIT;
+  g->nodes[3].step = 1;
+  g->nodes[4].kind = BRR_NODE_PUSH;
+  g->nodes[4].step = BRR_NO_STEP;
+  brr_graph_add_edge(g, 1, 3, BRR_EDGE_TASK, BRR_MARK_NONE, NULL);
+  brr_graph_add_edge(g, 3, 4, BRR_EDGE_PUSH_BARRIER, BRR_MARK_NONE, NULL);
+  assert_int_equal(tt_finish(g), 0);
+  W->spec[0] = (tt_spec){.ms = 60, .status = BRR_EFAILED};
+  W->spec[1] = (tt_spec){.ms = 200, .finishing_ms = 10};
+  W->spec[2] = (tt_spec){.ms = 5000};
+  W->spec[3] = (tt_spec){.ms = 1};
+  W->spec[4] = (tt_spec){.ms = 1};
+  W->spec[5] = (tt_spec){.ms = 250, .finishing_ms = 10, .status = BRR_EFAILED};
+  brr_sched_opts o = {.jobs = 8};
+  brr_sched_result res;
+  assert_int_equal(tt_run(g, W, &o, E, &res), 1);
+  assert_int_equal(res.status[0], BRR_STATUS_FAILED);
+  assert_int_equal(res.status[1], BRR_STATUS_SUCCEEDED);
+  assert_false(W->canceled[1]);
+  assert_int_equal(res.status[2], BRR_STATUS_CANCELED);
+  assert_true(W->canceled[2]);
+  assert_int_equal(res.status[3], BRR_STATUS_SUCCEEDED);
+  assert_true(W->started[3]);
+  assert_int_equal(res.status[4], BRR_STATUS_SKIPPED);
+  assert_false(W->started[4]);
+  assert_int_equal(res.status[5], BRR_STATUS_FAILED);   /* its own failure, not "canceled" */
+  assert_false(W->canceled[5]);
+  assert_int_equal(res.n_failed, 2);
+  assert_int_equal(res.exit_code, 1);
+  free(res.status);
+  brr_graph_free(g);
+}
+
+/* With a pool: a commit node running at the failure is not cancelled (it completes its
+ * step), and its sibling waiting for the pool slot still runs after the failure. */
+static void test_finishing_commit_waits_for_pool(void **state) {
+  (void)state;
+  brr_graph *g = tt_graph_flat(4);
+  g->nodes[2].kind = g->nodes[3].kind = BRR_NODE_COMMIT;
+  g->nodes[2].step = g->nodes[3].step = 1;
+  g->nodes[2].pool = g->nodes[3].pool = "tag";
+  brr_graph_add_edge(g, 1, 2, BRR_EDGE_TASK, BRR_MARK_NONE, NULL);
+  brr_graph_add_edge(g, 1, 3, BRR_EDGE_TASK, BRR_MARK_NONE, NULL);
+  assert_int_equal(tt_finish(g), 0);
+  W->spec[0] = (tt_spec){.ms = 40, .status = BRR_EFAILED};
+  W->spec[1] = (tt_spec){.ms = 20, .finishing_ms = 5};
+  W->spec[2] = (tt_spec){.ms = 50};
+  W->spec[3] = (tt_spec){.ms = 50};
+  brr_pool_limit pools[] = {{"tag", 1}};
+  brr_sched_opts o = {.jobs = 8, .pools = pools, .n_pools = 1};
+  brr_sched_result res;
+  assert_int_equal(tt_run(g, W, &o, E, &res), 1);
+  assert_int_equal(res.status[1], BRR_STATUS_SUCCEEDED);
+  assert_int_equal(res.status[2], BRR_STATUS_SUCCEEDED);
+  assert_int_equal(res.status[3], BRR_STATUS_SUCCEEDED);
+  free(res.status);
+  brr_graph_free(g);
+}
+
 /* The same process tests through the uv_spawn path (used where pidfds are missing). */
 static void test_fail_fast_processes_uv_spawn(void **state) {
   setenv("BRR_SPAWN", "uv", 1);
@@ -328,6 +395,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_fail_fast, tt_setup, tt_teardown),
       cmocka_unit_test_setup_teardown(test_keep_going, tt_setup, tt_teardown),
       cmocka_unit_test_setup_teardown(test_skip_long_chain, tt_setup, tt_teardown),
+      cmocka_unit_test_setup_teardown(test_finishing_node_completes, tt_setup, tt_teardown),
+      cmocka_unit_test_setup_teardown(test_finishing_commit_waits_for_pool, tt_setup, tt_teardown),
       cmocka_unit_test_setup_teardown(test_fail_fast_processes, tt_setup, tt_teardown),
       cmocka_unit_test_setup_teardown(test_process_results, tt_setup, tt_teardown),
       cmocka_unit_test_setup_teardown(test_fail_fast_processes_uv_spawn, tt_setup, tt_teardown),

@@ -166,6 +166,33 @@ static void test_second_sigint_uv_spawn(void **state) {
   unsetenv("BRR_SPAWN");
 }
 
+/* A failure lets a node past its command finish; a SIGTERM after that cancels it too (the
+ * user asked for the end), and the commit of its step that was left to run is skipped. */
+static void test_signal_after_failure_cancels_finishing(void **state) {
+  (void)state;
+  brr_graph *g = tt_graph_flat(3);
+  g->nodes[2].kind = BRR_NODE_COMMIT;
+  g->nodes[2].step = 1;
+  brr_graph_add_edge(g, 1, 2, BRR_EDGE_TASK, BRR_MARK_NONE, NULL);
+  assert_int_equal(tt_finish(g), 0);
+  W->spec[0] = (tt_spec){.ms = 20, .status = BRR_EFAILED};
+  W->spec[1] = (tt_spec){.ms = 30000, .finishing_ms = 5};
+  W->spec[2] = (tt_spec){.ms = 1};
+  killer k = {.sig = {SIGTERM}, .at_ms = {200}, .n = 1};
+  brr_sched_opts o = {.jobs = 4};
+  brr_sched_result res;
+  abort_calls = 0;
+  assert_int_equal(run_with_signals(g, &o, &k, &res), 143);
+  assert_int_equal(res.status[0], BRR_STATUS_FAILED);
+  assert_int_equal(res.status[1], BRR_STATUS_CANCELED);
+  assert_true(W->canceled[1]);
+  assert_int_equal(res.status[2], BRR_STATUS_SKIPPED);
+  assert_false(W->started[2]);
+  assert_int_equal(abort_calls, 0);
+  free(res.status);
+  brr_graph_free(g);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_sigint, tt_setup, tt_teardown),
@@ -173,6 +200,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_second_sigint_ends_at_once, tt_setup, tt_teardown),
       cmocka_unit_test_setup_teardown(test_grace_expiry_aborts, tt_setup, tt_teardown),
       cmocka_unit_test_setup_teardown(test_second_sigint_uv_spawn, tt_setup, tt_teardown),
+      cmocka_unit_test_setup_teardown(test_signal_after_failure_cancels_finishing, tt_setup, tt_teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

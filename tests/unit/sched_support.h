@@ -31,6 +31,7 @@ typedef struct tt_spec {
   char **env;              /* process task: its environment, or NULL to inherit */
   const char *cwd;         /* process task: its working directory, or NULL */
   const char *source;      /* process task: its output's source name, or NULL */
+  int finishing_ms;        /* timer task: > 0, it reports its command ended after this long */
 } tt_spec;
 
 typedef struct tt_world {
@@ -50,6 +51,8 @@ typedef struct tt_task {
   brr_task base;
   tt_world *w;
   uv_timer_t timer;
+  uv_timer_t command;      /* finishing_ms: the end of its "command" */
+  bool command_open;
   int status;
 } tt_task;
 
@@ -74,6 +77,22 @@ static TT_UNUSED void tt_leave(tt_world *w, size_t node) {
   if (p >= 0) w->pool_running[p]--;
 }
 
+static TT_UNUSED void tt_command_closed(uv_handle_t *h) {
+  tt_task *t = h->data;
+  t->command_open = false;
+}
+
+static TT_UNUSED void tt_command_close(tt_task *t) {
+  if (t->command_open && !uv_is_closing((uv_handle_t *)&t->command))
+    uv_close((uv_handle_t *)&t->command, tt_command_closed);
+}
+
+static TT_UNUSED void tt_command_end(uv_timer_t *h) {
+  tt_task *t = h->data;
+  brr_task_finishing(&t->base);
+  tt_command_close(t);
+}
+
 static TT_UNUSED void tt_closed(uv_handle_t *h) {
   tt_task *t = h->data;
   tt_leave(t->w, t->base.node);
@@ -85,6 +104,7 @@ static TT_UNUSED void tt_fire(uv_timer_t *h) {
   const tt_spec *sp = &t->w->spec[t->base.node];
   if (sp->line) brr_task_output(&t->base, NULL, 1, sp->line, strlen(sp->line));
   t->status = sp->status;
+  tt_command_close(t);
   uv_close((uv_handle_t *)&t->timer, tt_closed);
 }
 
@@ -96,6 +116,12 @@ static TT_UNUSED int tt_start(brr_task *bt, uv_loop_t *loop) {
   uv_timer_init(loop, &t->timer);
   t->timer.data = t;
   uv_timer_start(&t->timer, tt_fire, (uint64_t)sp->ms, 0);
+  if (sp->finishing_ms > 0) {
+    uv_timer_init(loop, &t->command);
+    t->command.data = t;
+    t->command_open = true;
+    uv_timer_start(&t->command, tt_command_end, (uint64_t)sp->finishing_ms, 0);
+  }
   return 0;
 }
 
@@ -104,6 +130,7 @@ static TT_UNUSED void tt_cancel(brr_task *bt) {
   t->w->canceled[bt->node] = true;
   uv_timer_stop(&t->timer);
   t->status = BRR_ECANCELED;
+  tt_command_close(t);
   uv_close((uv_handle_t *)&t->timer, tt_closed);
 }
 

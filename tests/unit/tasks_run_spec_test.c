@@ -284,6 +284,119 @@ static void test_plan_errors(void **state) {
   assert_null(p.env.v);   /* freed */
 }
 
+/* 200,000 variables: every key keeps the place it was first set at, the last value wins,
+ * and a bare key (no value) replaces a value and is replaced by one. The index makes this
+ * linear (it was a scan per key). */
+static void test_setenv_many(void **state) {
+  (void)state;
+  enum { N = 200000 };
+  brr_run_strv v = {0};
+  char key[32], val[32];
+  for (int i = 0; i < N; i++) {
+    snprintf(key, sizeof key, "K%d", i);
+    snprintf(val, sizeof val, "a%d", i);
+    brr_run_strv_setenv(&v, key, val);
+  }
+  for (int i = 1; i < N; i += 2) {   /* odd keys: a new value */
+    snprintf(key, sizeof key, "K%d", i);
+    snprintf(val, sizeof val, "b%d", i);
+    brr_run_strv_setenv(&v, key, val);
+  }
+  for (int i = 0; i < N; i += 7) {   /* multiples of 7: bare */
+    snprintf(key, sizeof key, "K%d", i);
+    brr_run_strv_setenv(&v, key, NULL);
+  }
+  brr_run_strv_setenv(&v, "K", "prefix-of-every-key");   /* a new key, not K0's prefix */
+  assert_int_equal(v.n, N + 1);
+  const char *const *g = brr_run_strv_get(&v);
+  char want[64];
+  for (int i = 0; i < N; i++) {
+    if (i % 7 == 0) snprintf(want, sizeof want, "K%d", i);
+    else snprintf(want, sizeof want, "K%d=%c%d", i, i % 2 ? 'b' : 'a', i);
+    if (strcmp(g[i], want) != 0) fail_msg("entry %d: %s, expected %s", i, g[i], want);
+  }
+  assert_string_equal(g[N], "K=prefix-of-every-key");
+  assert_null(g[N + 1]);
+  brr_run_strv_free(&v);
+}
+
+/* "V<digits>=...": a variable of test_plan_many_env (not VCSINFO_*). */
+static bool is_v(const char *e) { return e[0] == 'V' && e[1] >= '0' && e[1] <= '9'; }
+
+/* The same through a plan: 100,000 variables from the global config, 200,000 in the step,
+ * half of which override global ones, and one that overrides a variable brr sets. The
+ * order is buildrunner's dict order: global keys first, then the step's new ones. */
+static void test_plan_many_env(void **state) {
+  (void)state;
+  enum { G = 100000, S = 200000 };
+  char *dir = tu_mkdtemp();
+  brr_buf b = BRR_BUF_INIT;
+  brr_buf_puts(&b, "env:\n");
+  for (int i = 0; i < G; i++) brr_buf_printf(&b, "  V%d: global%d\n", i, i);
+  tu_write(dir, ".buildrunner.yaml", brr_buf_cstr(&b), 0644);
+  brr_buf_reset(&b);
+  brr_buf_puts(&b, "steps:\n  s:\n    run:\n      image: busybox\n      cmd: 'true'\n      env:\n");
+  brr_buf_puts(&b, "        BUILDRUNNER_STEP_NAME: mine\n");
+  for (int i = G / 2; i < G / 2 + S; i++) brr_buf_printf(&b, "        V%d: step%d\n", i, i);
+  tu_write(dir, "buildrunner.yaml", brr_buf_cstr(&b), 0644);
+  brr_buf_free(&b);
+
+  brr_diags d = BRR_DIAGS_INIT;
+  brr_load_opts o = {0};
+  o.build_dir = dir;
+  o.master_config_path = "";
+  o.user_config_path = "";
+  brr_config *cfg = NULL;
+  if (brr_config_load(&o, &cfg, &d) != 0) fail_msg("config: %s", d.n ? d.v[0].msg : "?");
+  brr_graph *g = NULL;
+  brr_graph_opts go = {0};
+  assert_int_equal(brr_graph_compile(cfg, &go, &g, &d), 0);
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  brr_bus *bus = brr_bus_new();
+  brr_runtime_opts ro = {0};
+  ro.docker_host = "unix:///nonexistent/docker.sock";
+  brr_runtime *rt = NULL;
+  assert_int_equal(brr_runtime_new(&loop, cfg, g, &ro, bus, &rt, &d), 0);
+  assert_int_equal(brr_runtime_step_begin(rt, 0, &d), 0);
+
+  brr_run_plan p;
+  const brr_step *s = brr_config_step(cfg, "s");
+  assert_int_equal(brr_run_plan_make(rt, 0, &s->run->c, NULL, "the-name", &p, &d), 0);
+  /* V0..V(G-1) come first in their order, the step's new keys after them in theirs */
+  size_t first_v = 0;
+  while (first_v < p.env.n && !is_v(p.env.v[first_v])) first_v++;
+  char want[64];
+  size_t at = first_v;
+  for (int i = 0; i < G / 2 + S; i++, at++) {
+    assert_true(at < p.env.n);
+    /* the global keys run unbroken from first_v; brr's own variables follow them */
+    if (i == G) {
+      while (at < p.env.n && !is_v(p.env.v[at])) at++;
+      assert_true(at < p.env.n);
+    }
+    if (i < G / 2) snprintf(want, sizeof want, "V%d=global%d", i, i);
+    else snprintf(want, sizeof want, "V%d=step%d", i, i);
+    if (strcmp(p.env.v[at], want) != 0) fail_msg("entry %zu: %s, expected %s", at, p.env.v[at], want);
+  }
+  assert_string_equal(find(&p.env, "BUILDRUNNER_STEP_NAME="), "BUILDRUNNER_STEP_NAME=mine");
+  size_t n_step_name = 0;
+  for (size_t i = 0; i < p.env.n; i++)
+    n_step_name += brr_startswith(p.env.v[i], "BUILDRUNNER_STEP_NAME=");
+  assert_int_equal(n_step_name, 1);
+  brr_run_plan_free(&p);
+
+  brr_runtime_free(rt);
+  brr_bus_free(bus);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  uv_loop_close(&loop);
+  brr_graph_free(g);
+  brr_config_free(cfg);
+  brr_diags_free(&d);
+  brr_rm_rf(dir);
+  free(dir);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_mem_limit),
@@ -291,6 +404,8 @@ int main(void) {
       cmocka_unit_test(test_file_bind),
       cmocka_unit_test(test_volumes_from),
       cmocka_unit_test(test_setenv),
+      cmocka_unit_test(test_setenv_many),
+      cmocka_unit_test(test_plan_many_env),
       cmocka_unit_test_setup_teardown(test_plan, setup, teardown),
       cmocka_unit_test_setup_teardown(test_plan_errors, setup, teardown),
   };

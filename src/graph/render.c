@@ -272,37 +272,73 @@ static void json_edge(brr_buf *out, const brr_graph *g, const brr_edge *e) {
   brr_buf_putc(out, '}');
 }
 
-static void json_ids(brr_buf *out, const brr_graph *g, const size_t *v, size_t n) {
+/* Where the document goes: `out` alone, or `out` passed on to `f` in pieces of about 64 KB,
+ * so a big graph is never held whole (4 MB at 10,000 steps). */
+typedef struct jsink {
+  brr_buf *out;
+  FILE *f;
+  bool failed;
+} jsink;
+
+static void jflush(jsink *j, bool last) {
+  if (!j->f || (!last && j->out->len < 65536)) return;
+  if (j->out->len && fwrite(j->out->data, 1, j->out->len, j->f) != j->out->len) j->failed = true;
+  brr_buf_reset(j->out);
+}
+
+static void json_ids(jsink *j, const brr_graph *g, const size_t *v, size_t n) {
   for (size_t k = 0; k < n; k++) {
-    if (k) brr_buf_putc(out, ',');
-    jstr(out, g->nodes[v[k]].id);
+    if (k) brr_buf_putc(j->out, ',');
+    jstr(j->out, g->nodes[v[k]].id);
+    jflush(j, false);
   }
 }
 
-static void render_json(const brr_graph *g, brr_buf *out) {
+static void render_json(const brr_graph *g, jsink *j) {
+  brr_buf *out = j->out;
   JLIT(out, "{\"format_version\":\"1\",\"nodes\":[");
   for (size_t i = 0; i < g->n_nodes; i++) {
     if (i) brr_buf_putc(out, ',');
     json_node(out, g, &g->nodes[i]);
+    jflush(j, false);
   }
   JLIT(out, "],\"edges\":[");
   for (size_t k = 0; k < g->n_edges; k++) {
     if (k) brr_buf_putc(out, ',');
     json_edge(out, g, &g->edges[k]);
+    jflush(j, false);
   }
   JLIT(out, "],\"order\":[");
-  json_ids(out, g, g->order, g->n_nodes);
+  json_ids(j, g, g->order, g->n_nodes);
   JLIT(out, "],\"critical_path\":[");
-  json_ids(out, g, g->critical_path, g->n_critical);
+  json_ids(j, g, g->critical_path, g->n_critical);
   JLIT(out, "]}\n");
+  jflush(j, true);
 }
 
 void brr_graph_render(const brr_graph *g, brr_graph_format fmt, brr_buf *out) {
   switch (fmt) {
   case BRR_GRAPH_DOT: render_dot(g, out); break;
   case BRR_GRAPH_MERMAID: render_mermaid(g, out); break;
-  case BRR_GRAPH_JSON: render_json(g, out); break;
+  case BRR_GRAPH_JSON: {
+    jsink j = {out, NULL, false};
+    render_json(g, &j);
+    break;
+  }
   case BRR_GRAPH_TEXT:
   default: render_text(g, out); break;
   }
+}
+
+int brr_graph_render_file(const brr_graph *g, brr_graph_format fmt, FILE *f) {
+  brr_buf out = BRR_BUF_INIT;
+  jsink j = {&out, f, false};
+  if (fmt == BRR_GRAPH_JSON) {
+    render_json(g, &j);
+  } else {
+    brr_graph_render(g, fmt, &out);
+    jflush(&j, true);
+  }
+  brr_buf_free(&out);
+  return j.failed || fflush(f) != 0 ? -1 : 0;
 }

@@ -103,6 +103,25 @@ static char *compile_case(const char *dir, const char *name, const variant *v) {
   if (rc) brr_diags_print(&d, stderr, false);
   assert_int_equal(rc, 0);
   char *json = render_json(g);
+  /* the same bytes when written to a file in pieces (gen200 is several pieces) */
+  FILE *f = tmpfile();
+  assert_non_null(f);
+  assert_int_equal(brr_graph_render_file(g, BRR_GRAPH_JSON, f), 0);
+  long size = ftell(f);
+  assert_int_equal((size_t)size, strlen(json));
+  rewind(f);
+  char *back = brr_xmalloc((size_t)size + 1);
+  assert_int_equal(fread(back, 1, (size_t)size, f), (size_t)size);
+  back[size] = '\0';
+  assert_string_equal(back, json);
+  free(back);
+  fclose(f);
+  /* a write that fails is reported */
+  FILE *full = fopen("/dev/full", "w");
+  if (full) {
+    assert_int_equal(brr_graph_render_file(g, BRR_GRAPH_JSON, full), -1);
+    fclose(full);
+  }
   /* the cJSON writer, here, on the same graph */
   char *ref = reference_json(g);
   assert_string_equal(json, ref);

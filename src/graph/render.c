@@ -172,13 +172,17 @@ static void render_mermaid(const brr_graph *g, brr_buf *out) {
 
 /* A string as cJSON prints one: ", \ and the controls escaped (\b \f \n \r \t, the others
  * \u00xx), every other byte as it is. */
+#define CTL8(x) [x] = 1, [x + 1] = 1, [x + 2] = 1, [x + 3] = 1, [x + 4] = 1, [x + 5] = 1, [x + 6] = 1, [x + 7] = 1
+/* the bytes a string's run of plain bytes stops at: NUL (its end), the controls, " and \ */
+static const unsigned char JSTOP[256] = {CTL8(0), CTL8(8), CTL8(16), CTL8(24), ['"'] = 1, ['\\'] = 1};
+
 static void jstr(brr_buf *out, const char *s) {
   static const char hex[] = "0123456789abcdef";
   brr_buf_putc(out, '"');
   const char *run = s;
   for (const unsigned char *p = (const unsigned char *)s;; p++) {
     unsigned char ch = *p;
-    if (ch >= 32 && ch != '"' && ch != '\\') continue;
+    if (!JSTOP[ch]) continue;
     brr_buf_append(out, run, (size_t)((const char *)p - run));
     if (!ch) break;
     run = (const char *)p + 1;

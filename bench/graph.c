@@ -249,6 +249,7 @@ int main(int argc, char **argv) {
   char **sizes = brr_split(sizes_arg, ',', &n_sizes);
   double first_brr = 0, first_ninja = 0, last_brr = 0, last_ninja = 0;
   size_t first_n = 0, last_n = 0;
+  long last_kb = 0;
   printf("brr --graph=json vs ninja -t graph, same dependency structure, median of %d runs\n", runs);
   printf("%7s %7s %7s | %9s %9s %6s | %7s %8s | %8s %8s %8s\n", "steps", "nodes", "edges", "brr ms",
          "ninja ms", "ratio", "brr MB", "ninja MB", "load ms", "comp ms", "json ms");
@@ -273,12 +274,16 @@ int main(int argc, char **argv) {
            tn, tb / tn, (double)brr_kb / 1024, (double)ninja_kb / 1024, st.load, st.compile, st.render);
     if (i == 0) first_n = n, first_brr = tb, first_ninja = tn;
     last_n = n, last_brr = tb, last_ninja = tn;
+    last_kb = brr_kb;
     if (keep) printf("        kept %s\n", dir);
     else brr_rm_rf(dir);
   }
   if (rc == 0 && last_n > first_n)
     printf("scaling %zu -> %zu steps (x%.0f): brr x%.1f, ninja x%.1f\n", first_n, last_n,
            (double)last_n / (double)first_n, last_brr / first_brr, last_ninja / first_ninja);
+  if (rc == 0 && last_n)
+    printf("at %zu steps: brr / ninja wall %.2f (target <= 2, issue 15), brr peak %.1f MB (target <= 40)\n", last_n,
+           last_brr / last_ninja, (double)last_kb / 1024);
   brr_strv_free(sizes);
   free(brr);
   return rc;

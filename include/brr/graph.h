@@ -79,7 +79,7 @@ typedef struct brr_node {
 typedef struct brr_graph {
   brr_arena *arena;         /* owns everything below */
   const brr_config *cfg;
-  brr_node *nodes;
+  brr_node *nodes;          /* heap (brr_graph_free frees it) */
   size_t n_nodes;
   brr_edge *edges;
   size_t n_edges;
@@ -142,6 +142,9 @@ void brr_graph_set_weights(brr_graph *g, brr_weight_fn fn, void *ud);
 
 /* Print the graph. The same graph gives the same bytes. */
 void brr_graph_render(const brr_graph *g, brr_graph_format fmt, brr_buf *out);
+/* The same bytes written to `f` (JSON in pieces, never whole in memory). 0, or -1 when a
+ * write failed. */
+int brr_graph_render_file(const brr_graph *g, brr_graph_format fmt, FILE *f);
 int brr_graph_format_parse(const char *s, brr_graph_format *out);   /* 0 or BRR_EINVAL */
 
 const char *brr_node_kind_name(brr_node_kind k);      /* "build", "platform-build", ... */

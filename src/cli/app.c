@@ -138,11 +138,7 @@ static int print_graph(const brr_cli *cli, const brr_config *cfg, brr_graph *g) 
   free(history);
   brr_graph_format fmt = BRR_GRAPH_TEXT;
   brr_graph_format_parse(cli->graph, &fmt); /* brr_cli_parse already refused other values */
-  brr_buf out = BRR_BUF_INIT;
-  brr_graph_render(g, fmt, &out);
-  fwrite(brr_buf_cstr(&out), 1, out.len, stdout);
-  brr_buf_free(&out);
-  return fflush(stdout) == 0 ? BRR_EXIT_OK : BRR_EXIT_FAILED;
+  return brr_graph_render_file(g, fmt, stdout) == 0 ? BRR_EXIT_OK : BRR_EXIT_FAILED;
 }
 
 /* ---- what brr prints about itself ---------------------------------------------------------- */

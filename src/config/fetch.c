@@ -153,9 +153,10 @@ static int load_one(brr_arena *a, const char *file, const brr_render_ctx *rc, br
   out->path = file;
   out->len = rendered.len;
   out->text = brr_arena_strndup(a, brr_buf_cstr(&rendered), rendered.len);
-  out->root = brr_yaml_load_mapped(a, out->text, out->len, file, map, n_lines, d);
+  /* the source and the render's buffer go before the tree is made, which reuses them */
   brr_buf_free(&src);
   brr_buf_free(&rendered);
+  out->root = brr_yaml_load_mapped(a, out->text, out->len, file, map, n_lines, d);
   free(map);
   return 0;
 }

@@ -202,7 +202,7 @@ static void fill_moving_tags(brr_schk *c, const brr_value *root, brr_global *g) 
 }
 
 size_t brr_schema_global(brr_config *cfg, const brr_value *root, brr_diags *d) {
-  brr_schk ck = {cfg->arena, d, 0};
+  brr_schk ck = {cfg->arena, d, 0, NULL};
   brr_schk *c = &ck;
   brr_global *g = &cfg->global;
   g->root = root;

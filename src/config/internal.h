@@ -67,6 +67,8 @@ typedef struct brr_schk {
   brr_arena *a;
   brr_diags *d;
   size_t n_errors;   /* errors this checker added */
+  brr_arena *paths;  /* where key paths go (they only name keys in diagnostics, which copy
+                        them): freed after the steps are checked; NULL: `a` */
 } brr_schk;
 
 /* Dotted path "a.b" built in the arena. */

@@ -296,15 +296,22 @@ static void warn_duplicate(loader *L, const brr_value *first, const brr_value *a
 static void finish_map(loader *L, frame *f) {
   brr_value *map = f->node;
   size_t total = f->n_merge + f->n_pairs;
-  bool *explicit_at = brr_xcalloc(total + 1, sizeof(bool));
-  brr_strmap index = BRR_STRMAP_INIT;  /* string keys -> entry, so big maps stay linear */
+  bool small_explicit[16];
+  bool *explicit_at = total < 16 ? memset(small_explicit, 0, sizeof small_explicit)
+                                 : brr_xcalloc(total + 1, sizeof(bool));
+  /* string keys -> entry, so big maps stay linear; most maps have a few keys, and a look
+   * along them costs less than hashing (a hash per map was 3% of loading 10,000 steps) */
+  bool indexed = total > 8;
+  brr_strmap index = BRR_STRMAP_INIT;
   for (size_t i = 0; i < total; i++) {
     const pair *p = i < f->n_merge ? &f->merge[i] : &f->pairs[i - f->n_merge];
     brr_value *k = p->key;
     brr_value *v = f->is_set ? brr_val_null(L->a, k->mark) : p->val;
     brr_map_entry *e = NULL;
     size_t at;
-    if (k->type == BRR_VAL_STR) {
+    if (!indexed) {
+      e = brr_val_find(map, k);
+    } else if (k->type == BRR_VAL_STR) {
       if (!memchr(k->u.s.ptr, '\0', k->u.s.len) && brr_strmap_get(&index, k->u.s.ptr, &at))
         e = &map->u.map.v[at];
       else if (memchr(k->u.s.ptr, '\0', k->u.s.len))
@@ -320,7 +327,7 @@ static void finish_map(loader *L, frame *f) {
       continue;
     }
     explicit_at[map->u.map.n] = !p->merged;
-    if (k->type == BRR_VAL_STR && !memchr(k->u.s.ptr, '\0', k->u.s.len))
+    if (indexed && k->type == BRR_VAL_STR && !memchr(k->u.s.ptr, '\0', k->u.s.len))
       brr_strmap_put(&index, k->u.s.ptr, map->u.map.n);
     /* append directly: the lookup above already established the key is new */
     if (map->u.map.n == map->u.map.cap) {
@@ -332,7 +339,7 @@ static void finish_map(loader *L, frame *f) {
     map->u.map.v[map->u.map.n++] = (brr_map_entry){k, v};
   }
   brr_strmap_free(&index);
-  free(explicit_at);
+  if (explicit_at != small_explicit) free(explicit_at);
 }
 
 /* ---- the event loop ------------------------------------------------------------------------ */

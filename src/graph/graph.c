@@ -48,13 +48,17 @@ brr_graph *brr_graph_new(const brr_config *cfg) {
 void brr_graph_free(brr_graph *g) {
   if (!g) return;
   brr_strmap_free(&g->ids);
+  free(g->nodes);
+  free(g->edges);
   brr_arena_free(g->arena);
 }
 
 size_t brr_graph_add_node(brr_graph *g, const char *id, brr_node_kind kind, size_t step) {
   if (g->n_nodes == g->cap_nodes) {
     size_t cap = g->cap_nodes ? g->cap_nodes * 2 : 64;
-    g->nodes = brr_arena_grow(g->arena, g->nodes, g->cap_nodes * sizeof(brr_node), cap * sizeof(brr_node));
+    /* on the heap, not in the arena: growing there would keep every smaller copy (3 MB of
+     * the 10,000-step graph's nodes and edges) */
+    g->nodes = brr_xrealloc(g->nodes, cap * sizeof(brr_node));
     g->cap_nodes = cap;
   }
   size_t i = g->n_nodes++;
@@ -84,7 +88,7 @@ size_t brr_graph_add_edge(brr_graph *g, size_t from, size_t to, brr_edge_reason 
   }
   if (g->n_edges == g->cap_edges) {
     size_t cap = g->cap_edges ? g->cap_edges * 2 : 128;
-    g->edges = brr_arena_grow(g->arena, g->edges, g->cap_edges * sizeof(brr_edge), cap * sizeof(brr_edge));
+    g->edges = brr_xrealloc(g->edges, cap * sizeof(brr_edge));
     g->cap_edges = cap;
   }
   size_t i = g->n_edges++;

@@ -65,6 +65,9 @@ typedef void (*brr_breg_cb)(void *ud, int status, const char *host, const char *
 /* Get the build registry's host: global `build-registry`, or a temporary registry container
  * started on first use. `cb` runs once, from the loop, never inside this call. */
 brr_breg_wait *brr_build_registry_acquire(brr_runtime *rt, brr_breg_cb cb, void *ud);
+/* Start the temporary registry now, with nobody waiting yet, when a node of the graph will
+ * use it: the run's first node starts it, so it is up by the time a platform is built. */
+void brr_build_registry_prestart(brr_runtime *rt);
 /* Stop waiting: `cb` will not run. */
 void brr_build_registry_cancel(brr_breg_wait *w);
 /* End of run: remove the temporary registry, then call done(rt). */

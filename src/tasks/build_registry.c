@@ -206,6 +206,13 @@ static void start(brr_runtime *rt) {
   free(image);
 }
 
+void brr_build_registry_prestart(brr_runtime *rt) {
+  brr_build_state *bs = brr_build_state_get(rt);
+  if (bs->breg != 0 || bs->breg_users == 0) return;
+  bs->breg = 1;
+  start(rt);
+}
+
 brr_breg_wait *brr_build_registry_acquire(brr_runtime *rt, brr_breg_cb cb, void *ud) {
   brr_build_state *bs = brr_build_state_get(rt);
   brr_breg_wait *w = brr_xcalloc(1, sizeof *w);

@@ -133,6 +133,8 @@ void brr_build_begin(brr_runtime *rt) {
   size_t users = 0;
   for (size_t i = 0; i < rt->graph->n_nodes; i++) users += brr_build_registry_user(rt->graph, i);
   bs->breg_users = users;
+  /* the registry comes up beside whatever runs first, not on a platform build's path */
+  brr_build_registry_prestart(rt);
   size_t n = 0;
   char **pulls = brr_build_hub_pulls(rt->cfg, rt->graph, &n);
   if (n > 0) {

@@ -1,7 +1,9 @@
 /* The MANIFEST node: once every platform of a multi-platform step is in the build registry,
  * join them in an OCI index ("<registry>/buildrunner-mp-<host>:<uuid>") through the
- * registry's HTTP API, and hand the native platform's image (loaded into the engine by its
- * platform build) to the commit node, so later single-platform steps can run it (spec §7). */
+ * registry's HTTP API, and hand the native platform's image to the step's run and commit
+ * nodes, so later single-platform steps can run it (spec §7). Only a step that has such a
+ * node needs that image in the engine: buildx's docker driver left it there when it pushed;
+ * another builder did not, and it is pulled from the build registry. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,11 +16,43 @@ typedef struct manifest_task {
   char *list_ref;
   const char *native_ref;
   const char *native_platform;
+  bool pulled;
 } manifest_task;
+
+static void native_inspected(void *ud, const brr_engine_result *res);
+
+static void native_pulled(void *ud, const brr_engine_result *res) {
+  manifest_task *t = ud;
+  t->b.req = NULL;
+  if (res->status) {
+    brr_btask_finish(&t->b, res->status, "%s", res->error ? res->error : "cannot pull the native image");
+    return;
+  }
+  t->pulled = true;
+  brr_engine_track(t->b.rt->engine, BRR_ENGINE_IMAGE, t->native_ref);
+  t->b.req = brr_engine_image_inspect(t->b.rt->engine, t->native_ref, native_inspected, t);
+}
+
+/* Whether a node of this step runs or tags its image in the engine. */
+static bool needed_locally(const manifest_task *t) {
+  const brr_graph *g = t->b.rt->graph;
+  for (size_t i = 0; i < g->n_nodes; i++) {
+    const brr_node *x = &g->nodes[i];
+    if (x->step == t->b.step && (x->kind == BRR_NODE_RUN || x->kind == BRR_NODE_COMMIT)) return true;
+  }
+  return false;
+}
 
 static void native_inspected(void *ud, const brr_engine_result *res) {
   manifest_task *t = ud;
   t->b.req = NULL;
+  if (res->status == BRR_ENOENT && !t->pulled && !t->b.cancelled) {
+    /* built by a builder that does not write the engine's image store */
+    brr_task_log(t->b.task, BRR_LOG_INFO, "Pulling the native image %s", t->native_ref);
+    t->b.req = brr_engine_image_pull(t->b.rt->engine, t->native_ref, t->native_platform, NULL, NULL,
+                                     native_pulled, t);
+    return;
+  }
   const cJSON *id = res->status ? NULL : cJSON_GetObjectItemCaseSensitive(res->json, "Id");
   if (!cJSON_IsString(id)) {
     brr_btask_finish(&t->b, res->status ? res->status : BRR_EIO, "%s",
@@ -47,8 +81,13 @@ static void indexed(void *ud, const brr_registry_result *res) {
   brr_runtime_set(&m->list_digest, res->digest);
   brr_task_log(t->b.task, BRR_LOG_INFO, "Created the manifest list %s (%s)", t->list_ref,
                res->digest ? res->digest : "no digest");
-  /* buildrunner pulls the native ref; here each platform was loaded into the engine before
-   * it was pushed, so the image is at hand */
+  rt->steps[t->b.step].multi_platform = true;
+  if (!needed_locally(t)) {
+    brr_btask_finish(&t->b, 0, NULL);
+    return;
+  }
+  /* buildrunner pulls the native ref; buildx's docker driver kept it in the engine when it
+   * pushed it, so it is usually at hand */
   t->b.req = brr_engine_image_inspect(rt->engine, t->native_ref, native_inspected, t);
 }
 

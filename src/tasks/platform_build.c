@@ -1,7 +1,10 @@
 /* The PLATFORM_BUILD node: one platform of a multi-platform build (spec §7). All platforms of a
- * step run at the same time, each `docker buildx build --platform P --push` to the build
- * registry as "<registry>/buildrunner-mp-<host>:<uuid>-<platform>", with its output prefixed
- * by the platform. A failed platform is tried again on its own (5 tries, 1 -> 3 -> 9 -> 27 s).
+ * step run at the same time, each `docker buildx build --platform P --push` straight into the
+ * build registry as "<registry>/buildrunner-mp-<host>:<uuid>-<platform>" (the registry was
+ * started with the run: brr_build_begin), with its output prefixed by the platform. There is
+ * no load-then-push: buildx's image output writes the registry itself (with the docker driver
+ * it keeps the image in the engine under that name too; the run removes it at its end). A
+ * failed platform is tried again on its own (5 tries, 1 -> 3 -> 9 -> 27 s).
  *
  * A build FROM another multi-platform step's image of this run (the graph marks it
  * base_from_build_registry) gets its FROM lines rewritten to that step's image for this
@@ -19,72 +22,22 @@ typedef struct pbuild_task {
   brr_btask b;               /* first: the base */
   const brr_build *build;
   const char *platform;
-  char *local;               /* the tag buildx loads the image under */
   char *host;                /* the build registry, once it answers */
   char *ref;                 /* where this platform goes in it */
   char *dockerfile;          /* a rewritten Dockerfile, or NULL */
-  unsigned tries, push_tries;
-  bool built;
+  unsigned tries;
+  bool prepared;             /* the context is ready: build once the registry is too */
   brr_bx_args bx;
 } pbuild_task;
 
 static void attempt(pbuild_task *t);
-static void registry_ready(void *ud, int status, const char *host, const char *error);
-static void push_now(pbuild_task *t);
 
 static void retry_build(brr_btask *b) { attempt((pbuild_task *)b); }
-static void retry_push(brr_btask *b) { push_now((pbuild_task *)b); }
 
 static unsigned backoff_ms(unsigned tries) {
   unsigned delay = 1000;
   for (unsigned i = 1; i < tries && delay < MAX_DELAY_MS; i++) delay *= 3;
   return delay > MAX_DELAY_MS ? MAX_DELAY_MS : delay;
-}
-
-static void pushed(void *ud, const brr_engine_result *res) {
-  pbuild_task *t = ud;
-  t->b.req = NULL;
-  if (res->status == 0 && res->digest) {
-    brr_build_mp_add(t->b.rt, t->b.step, t->platform, t->ref, res->digest);
-    brr_task_log(t->b.task, BRR_LOG_INFO, "Pushed %s (%s)", t->ref, res->digest);
-    brr_btask_finish(&t->b, 0, NULL);
-    return;
-  }
-  const char *why = res->error ? res->error : "the build registry reported no digest";
-  if (t->b.cancelled || res->status == BRR_ECANCELED || t->push_tries >= 3) {
-    brr_btask_finish(&t->b, res->status ? res->status : BRR_EIO, "%s", why);
-    return;
-  }
-  brr_task_log(t->b.task, BRR_LOG_WARNING, "%s: push %u of 3 failed: %s; trying again", t->platform, t->push_tries, why);
-  brr_btask_after(&t->b, backoff_ms(t->push_tries), retry_push);
-}
-
-static void push_now(pbuild_task *t) {
-  t->push_tries++;
-  /* an open registry: X-Registry-Auth of no credentials */
-  t->b.req = brr_engine_image_push(t->b.rt->engine, t->ref, NULL, NULL, pushed, t);
-}
-
-static void tagged(void *ud, const brr_engine_result *res) {
-  pbuild_task *t = ud;
-  t->b.req = NULL;
-  if (res->status) {
-    brr_btask_finish(&t->b, res->status, "%s", res->error ? res->error : "cannot tag the image");
-    return;
-  }
-  push_now(t);
-}
-
-/* Both the image and the registry are there: name it for the registry and push it. */
-static void push_phase(pbuild_task *t) {
-  if (!t->built || !t->host || t->b.req || t->ref) return;
-  brr_runtime *rt = t->b.rt;
-  char *repo = brr_build_registry_repo(t->host);
-  char *ptag = brr_build_platform_tag(t->platform);
-  t->ref = brr_xasprintf("%s:%s-%s", repo, brr_build_mp_step(rt, t->b.step)->uuid, ptag);
-  free(repo);
-  free(ptag);
-  t->b.req = brr_engine_image_tag(rt->engine, t->local, t->ref, tagged, t);
 }
 
 static void bx_line(void *ud, int stream, const char *line, size_t len) {
@@ -95,18 +48,21 @@ static void bx_line(void *ud, int stream, const char *line, size_t len) {
 static void bx_done(void *ud, const brr_buildx_result *res) {
   pbuild_task *t = ud;
   t->b.bx = NULL;
-  /* the tag exists once buildx loaded it, whatever came after */
-  brr_engine_track(t->b.rt->engine, BRR_ENGINE_IMAGE, t->local);
+  /* the docker driver keeps what it pushed in the engine under the same name: gone at the
+   * end of the run (the native image is kept by its id where a later step needs it) */
+  brr_engine_track(t->b.rt->engine, BRR_ENGINE_IMAGE, t->ref);
   if (t->b.cancelled || res->status == BRR_ECANCELED) {
     brr_btask_finish(&t->b, BRR_ECANCELED, NULL);
     return;
   }
-  if (res->status == 0) {
-    t->built = true;
-    push_phase(t);
+  if (res->status == 0 && res->digest) {
+    brr_build_mp_add(t->b.rt, t->b.step, t->platform, t->ref, res->digest);
+    brr_task_log(t->b.task, BRR_LOG_INFO, "Pushed %s (%s)", t->ref, res->digest);
+    brr_btask_finish(&t->b, 0, NULL);
     return;
   }
-  const char *why = res->error ? res->error : "docker buildx build failed";
+  const char *why = res->error ? res->error : res->status ? "docker buildx build failed"
+                                                          : "docker buildx reported no pushed digest";
   if (t->tries >= MAX_TRIES || res->status == BRR_EIO) {
     brr_btask_finish(&t->b, res->status, "%s (%u tr%s)", why, t->tries, t->tries == 1 ? "y" : "ies");
     return;
@@ -120,14 +76,21 @@ static void bx_done(void *ud, const brr_buildx_result *res) {
 static void attempt(pbuild_task *t) {
   brr_runtime *rt = t->b.rt;
   t->tries++;
+  if (!t->ref) {
+    char *repo = brr_build_registry_repo(t->host);
+    char *ptag = brr_build_platform_tag(t->platform);
+    t->ref = brr_xasprintf("%s:%s-%s", repo, brr_build_mp_step(rt, t->b.step)->uuid, ptag);
+    free(repo);
+    free(ptag);
+  }
   brr_bx_args_free(&t->bx);
   brr_buildx_opts o;
-  brr_bx_args_make(rt, t->build, t->b.n->builder, t->local, &t->bx, &o);
+  brr_bx_args_make(rt, t->build, t->b.n->builder, t->ref, &t->bx, &o);
   o.context = t->b.prep.ctx.dir;
   o.dockerfile = t->dockerfile ? t->dockerfile : t->b.prep.ctx.dockerfile;
   o.platform = t->platform;
-  /* loaded, not pushed: the build does not wait for the registry to start */
-  o.push = false;
+  /* straight into the build registry: no load, no second push */
+  o.push = true;
   o.on_line = bx_line;
   o.on_done = bx_done;
   o.ud = t;
@@ -212,7 +175,8 @@ static void prepared(brr_build_prep *p) {
     return;
   }
   if (t->b.n->base_from_build_registry) rewrite_from(t);
-  attempt(t);
+  t->prepared = true;
+  if (t->host) attempt(t);
 }
 
 static void registry_ready(void *ud, int status, const char *host, const char *error) {
@@ -224,18 +188,15 @@ static void registry_ready(void *ud, int status, const char *host, const char *e
     return;
   }
   t->host = brr_xstrdup(host);
-  push_phase(t);
+  if (t->prepared && !t->b.cancelled) attempt(t);
 }
 
 static int pbuild_start(brr_task *task, uv_loop_t *loop) {
   pbuild_task *t = task->impl;
   if (!brr_btask_begin(&t->b, loop)) return 0;
   brr_runtime *rt = t->b.rt;
-  char *ptag = brr_build_platform_tag(t->platform);
-  t->local = brr_xasprintf("brr-mp-%s:%s-%s", brr_engine_run_id(rt->engine), brr_build_mp_step(rt, t->b.step)->uuid, ptag);
-  free(ptag);
-  /* the registry starts (once per run) while this platform builds: the build is loaded
-   * into the engine and pushed when both are done */
+  /* the registry was started with the run (brr_build_begin); the context is made while it
+   * comes up, and buildx starts once both are ready */
   t->b.bw = brr_build_registry_acquire(rt, registry_ready, t);
   brr_build_prep *p = &t->b.prep;
   p->build = t->build;
@@ -260,7 +221,6 @@ static void pbuild_free(brr_task *task) {
   free(t->dockerfile);
   free(t->host);
   free(t->ref);
-  free(t->local);
   free(t);
   free(task);
 }

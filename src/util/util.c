@@ -151,7 +151,8 @@ void brr_arena_free(brr_arena *a) {
   free(a);
 }
 
-void *brr_arena_alloc(brr_arena *a, size_t n) {
+/* `zero`: what the caller does not fill itself reads as zero (strings fill every byte). */
+static void *arena_alloc(brr_arena *a, size_t n, bool zero) {
   n = (n + 15) & ~(size_t)15;
   arena_block *b = a->head;
   if (!b || b->size - b->used < n) {
@@ -168,7 +169,7 @@ void *brr_arena_alloc(brr_arena *a, size_t n) {
         big->next = NULL;
         a->head = big;
       }
-      memset(big->mem, 0, n);
+      if (zero) memset(big->mem, 0, n);
       return big->mem;
     }
     b = brr_xmalloc(sizeof(arena_block) + size);
@@ -179,12 +180,14 @@ void *brr_arena_alloc(brr_arena *a, size_t n) {
   }
   void *p = b->mem + b->used;
   b->used += n;
-  memset(p, 0, n);
+  if (zero) memset(p, 0, n);
   return p;
 }
 
+void *brr_arena_alloc(brr_arena *a, size_t n) { return arena_alloc(a, n, true); }
+
 char *brr_arena_strndup(brr_arena *a, const char *s, size_t n) {
-  char *p = brr_arena_alloc(a, n + 1);
+  char *p = arena_alloc(a, n + 1, false);
   memcpy(p, s, n);
   p[n] = '\0';
   return p;

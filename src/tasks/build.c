@@ -76,6 +76,7 @@ static void legacy_build(build_task *t) {
   o.pull = brr_build_should_pull(rt, b);
   o.auths = t->auths;
   o.n_auths = t->n_auths;
+  brr_btask_phase(&t->b, "build");
   brr_task_log(t->b.task, BRR_LOG_INFO, "Running docker build (pull %s%s%s)", o.pull ? "true" : "false",
                t->platform ? ", platform " : "", t->platform ? t->platform : "");
   brr_engine_body body = {0};
@@ -173,6 +174,7 @@ static void next_cache(build_task *t) {
     return;
   }
   const char *ref = b->cache_from_refs.v[t->next_cache++].s;
+  brr_btask_phase(&t->b, "pull");
   t->b.req = brr_engine_image_pull(t->b.rt->engine, ref, t->platform, NULL, NULL, cache_pulled, t);
 }
 
@@ -230,6 +232,7 @@ static void buildx_build(build_task *t) {
   o.on_line = bx_line;
   o.on_done = bx_done;
   o.ud = t;
+  brr_btask_phase(&t->b, "build");
   brr_task_log(t->b.task, BRR_LOG_INFO, "Running docker buildx build for %s%s%s", platform,
                t->b.n->builder ? " on builder " : "", t->b.n->builder ? t->b.n->builder : "");
   t->b.bx = brr_buildx_build(rt->loop, &o);
@@ -261,6 +264,7 @@ static void start_import(build_task *t) {
     free(path);
     return;
   }
+  brr_btask_phase(&t->b, "import");
   brr_task_log(t->b.task, BRR_LOG_INFO, "Importing %s as a Docker image", imp->s);
   brr_engine_body body = {0};
   body.path = path;
@@ -293,6 +297,7 @@ static int build_start(brr_task *task, uv_loop_t *loop) {
     return 0;
   }
   const brr_step *s = &rt->cfg->steps[t->b.step];
+  brr_btask_phase(&t->b, "context");
   brr_build_prep *p = &t->b.prep;
   p->build = t->build;
   p->build_dir = rt->cfg->build_dir;

@@ -166,6 +166,7 @@ typedef struct brr_btask {
   const brr_node *n;
   uv_timer_t timer;          /* backoff waits; closed to finish, the report follows */
   bool timer_init, finishing, cancelled;
+  const char *phase;         /* the trace phase open now (brr_btask_phase), or NULL */
   int status;
   char *error;
   int stop_status;           /* brr_btask_stop: the failure to report once all stopped */
@@ -180,6 +181,9 @@ typedef struct brr_btask {
 
 /* Fill the base for `node` of the runtime's graph. */
 void brr_btask_init(brr_btask *b, brr_runtime *rt, size_t node, brr_task *t);
+/* Enter the trace phase `phase` (a static string: "context", "pull", "build", "push", ...),
+ * ending the one open before; NULL only ends it. brr_btask_finish ends the last one. */
+void brr_btask_phase(brr_btask *b, const char *phase);
 /* Begin: the step's results dir, the timer. False (and finished) when that failed. */
 bool brr_btask_begin(brr_btask *b, uv_loop_t *loop);
 /* End with `status` and a one-line reason (printf); brr_task_done follows on the loop. */

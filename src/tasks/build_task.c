@@ -29,6 +29,13 @@ bool brr_btask_begin(brr_btask *b, uv_loop_t *loop) {
   return rc == 0;
 }
 
+void brr_btask_phase(brr_btask *b, const char *phase) {
+  if (b->phase == phase) return;
+  if (b->phase) brr_task_phase(b->task, b->phase, true);
+  b->phase = phase;
+  if (phase) brr_task_phase(b->task, phase, false);
+}
+
 static void closed(uv_handle_t *h) {
   brr_btask *b = h->data;
   brr_task_done(b->task, b->status, b->error);
@@ -37,6 +44,7 @@ static void closed(uv_handle_t *h) {
 void brr_btask_finish(brr_btask *b, int status, const char *fmt, ...) {
   if (b->finishing) return;
   b->finishing = true;
+  brr_btask_phase(b, NULL);
   b->status = b->cancelled && status != 0 ? BRR_ECANCELED : status;
   if (b->cancelled && status != 0 && b->stop_status) {
     /* stopped because of a failure (not a cancel): report that */

@@ -102,12 +102,17 @@ static void plan_spec(commit_task *c, const brr_pushspec *ps) {
 
 static void tag_next(commit_task *c);
 
+/* The end of the task: the trace's "tag" phase first (it began in commit_start). */
+static void commit_done(commit_task *c, int status, const char *error) {
+  brr_task_phase(c->task, "tag", true);
+  brr_task_done(c->task, status, error);
+}
+
 static void on_tagged(void *ud, const brr_engine_result *res) {
   commit_task *c = ud;
   c->req = NULL;
   if (res->status != 0) {
-    brr_task_done(c->task, c->cancelled ? BRR_ECANCELED : res->status,
-                  res->error ? res->error : "tagging failed");
+    commit_done(c, c->cancelled ? BRR_ECANCELED : res->status, res->error ? res->error : "tagging failed");
     return;
   }
   const char *target = c->targets[c->next++];
@@ -118,12 +123,12 @@ static void on_tagged(void *ud, const brr_engine_result *res) {
 
 static void tag_next(commit_task *c) {
   if (c->cancelled) {
-    brr_task_done(c->task, BRR_ECANCELED, NULL);
+    commit_done(c, BRR_ECANCELED, NULL);
     return;
   }
   if (c->next == c->n_targets) {
     brr_runtime_keep_image(c->rt, c->image);
-    brr_task_done(c->task, 0, NULL);
+    commit_done(c, 0, NULL);
     return;
   }
   brr_task_log(c->task, BRR_LOG_INFO, "Tagging image %s as %s", c->image, c->targets[c->next]);
@@ -153,6 +158,7 @@ static int commit_start(brr_task *t, uv_loop_t *loop) {
   const brr_step *s = &rt->cfg->steps[c->step];
   for (size_t i = 0; i < s->n_push; i++) plan_spec(c, &s->push[i]);
   for (size_t i = 0; i < s->n_commit; i++) plan_spec(c, &s->commit[i]);
+  brr_task_phase(t, "tag", false);
   tag_next(c);
   return 0;
 }

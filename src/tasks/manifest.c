@@ -48,6 +48,7 @@ static void native_inspected(void *ud, const brr_engine_result *res) {
   t->b.req = NULL;
   if (res->status == BRR_ENOENT && !t->pulled && !t->b.cancelled) {
     /* built by a builder that does not write the engine's image store */
+    brr_btask_phase(&t->b, "pull");
     brr_task_log(t->b.task, BRR_LOG_INFO, "Pulling the native image %s", t->native_ref);
     t->b.req = brr_engine_image_pull(t->b.rt->engine, t->native_ref, t->native_platform, NULL, NULL,
                                      native_pulled, t);
@@ -88,12 +89,14 @@ static void indexed(void *ud, const brr_registry_result *res) {
   }
   /* buildrunner pulls the native ref; buildx's docker driver kept it in the engine when it
    * pushed it, so it is usually at hand */
+  brr_btask_phase(&t->b, "native image");
   t->b.req = brr_engine_image_inspect(rt->engine, t->native_ref, native_inspected, t);
 }
 
 static int manifest_start(brr_task *task, uv_loop_t *loop) {
   manifest_task *t = task->impl;
   if (!brr_btask_begin(&t->b, loop)) return 0;
+  brr_btask_phase(&t->b, "index");
   brr_runtime *rt = t->b.rt;
   brr_build_state *bs = brr_build_state_get(rt);
   brr_mp_step *m = brr_build_mp_step(rt, t->b.step);

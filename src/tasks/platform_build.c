@@ -83,6 +83,7 @@ static void attempt(pbuild_task *t) {
     free(repo);
     free(ptag);
   }
+  brr_btask_phase(&t->b, "build");  /* buildx pushes into the build registry as it builds */
   brr_bx_args_free(&t->bx);
   brr_buildx_opts o;
   brr_bx_args_make(rt, t->build, t->b.n->builder, t->ref, &t->bx, &o);
@@ -177,6 +178,7 @@ static void prepared(brr_build_prep *p) {
   if (t->b.n->base_from_build_registry) rewrite_from(t);
   t->prepared = true;
   if (t->host) attempt(t);
+  else brr_btask_phase(&t->b, "registry");  /* the context is ready, the build registry not yet */
 }
 
 static void registry_ready(void *ud, int status, const char *host, const char *error) {
@@ -197,6 +199,7 @@ static int pbuild_start(brr_task *task, uv_loop_t *loop) {
   brr_runtime *rt = t->b.rt;
   /* the registry was started with the run (brr_build_begin); the context is made while it
    * comes up, and buildx starts once both are ready */
+  brr_btask_phase(&t->b, "context");
   t->b.bw = brr_build_registry_acquire(rt, registry_ready, t);
   brr_build_prep *p = &t->b.prep;
   p->build = t->build;

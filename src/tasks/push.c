@@ -101,6 +101,7 @@ static void copied(void *ud, const brr_registry_result *res) {
 static int push_start(brr_task *task, uv_loop_t *loop) {
   push_task *t = task->impl;
   if (!brr_btask_begin(&t->b, loop)) return 0;
+  brr_btask_phase(&t->b, "push");
   brr_runtime *rt = t->b.rt;
   brr_build_state *bs = brr_build_state_get(rt);
   const brr_step_state *st = &rt->steps[t->b.step];

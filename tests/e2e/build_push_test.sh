@@ -89,6 +89,25 @@ assert len(ids) == 2 and all(re.fullmatch("[0-9a-f]{12}", i) for i in ids), m
 assert [p.split(":")[1] for p in m["docker:platforms"]] == ids, m
 PY' "artifacts.json names images as buildrunner does (<step>/<12 hex>, short digests)"
 
+# the trace: build-family nodes carry their phases, each inside its node's bar
+check 'python3 - "$P/buildrunner.results/trace.json" <<"PY"
+import json, sys
+evs = json.load(open(sys.argv[1]))["traceEvents"]
+nodes = {e["name"]: e for e in evs if e.get("ph") == "X" and e.get("cat") == "node"}
+phases = {}
+for p in (e for e in evs if e.get("cat") == "phase"):
+    n = nodes[p["args"]["node"]]
+    assert n["ts"] <= p["ts"] and p["ts"] + p["dur"] <= n["ts"] + n["dur"], (p, n)
+    phases.setdefault(p["args"]["node"], set()).add(p["name"])
+# (the trace has millisecond resolution and leaves out phases shorter than that: only the
+# phases that take a build or a registry round trip are asked for)
+want = {"single/build": {"build"}, "multi/build@linux/arm64": {"build"}, "multi/manifest": {"index"}}
+for node, names in want.items():
+    assert names <= phases.get(node, set()), (node, phases.get(node))
+pushes = [n for n in nodes if n.startswith("push:")]
+assert pushes and all("push" in phases.get(n, set()) for n in pushes), (pushes, phases)
+PY' "trace.json: build, platform-build, manifest and push nodes show their phases"
+
 # pulled back: the single image by both kinds of tag, the multi-platform one for each platform
 docker rmi "$R1/$N-single:v1" "$R1/$N-single:latest" >/dev/null 2>&1
 check '[ "$(docker run --rm "$R1/$N-single:latest" cat /which 2>/dev/null)" = "single-$ID" ]' "latest pulls back the image"

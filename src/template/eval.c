@@ -311,6 +311,9 @@ BRR_NOINLINE static tv eval_compare(tctx *c, tframe *f, const tnode *n) {
   for (size_t i = 0; i < n->l1.n; i++) {
     const tnode *o = n->l1.v[i];
     tv right = teval(c, f, o->a);
+    /* StrictUndefined's comparisons (and __contains__) raise */
+    if (c->env->strict_undefined && (left.t == TV_UNDEF || right.t == TV_UNDEF))
+      terr_undef(c, o, left.t == TV_UNDEF ? left : right);
     if (!top_compare(c, o, o->op, left, right)) return TV_FALSE_V;
     left = right;
   }
@@ -364,7 +367,11 @@ tv teval(tctx *c, tframe *f, const tnode *n) {
   }
   case N_CONCAT: {
     tbuf b = {0};
-    for (size_t i = 0; i < n->l1.n; i++) tv_str_to(c, &b, teval(c, f, n->l1.v[i]));
+    for (size_t i = 0; i < n->l1.n; i++) {
+      tv v = teval(c, f, n->l1.v[i]);
+      if (v.t == TV_UNDEF && c->env->strict_undefined) terr_undef(c, n->l1.v[i], v);  /* __str__ raises */
+      tv_str_to(c, &b, v);
+    }
     return tbuf_str(c, &b);
   }
   case N_COMPARE: return eval_compare(c, f, n);

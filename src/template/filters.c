@@ -612,7 +612,9 @@ static void json_emit(tctx *c, const tnode *at, tbuf *b, tv v, const tv *indent,
     tbuf_addc(c, b, '}');
     return;
   }
-  default: terr(c, at, "Object of type %s is not JSON serializable", tv_typename(v));
+  default:
+    terr(c, at, "Object of type %s is not JSON serializable",
+         v.t == TV_UNDEF && c->env->strict_undefined ? "StrictUndefined" : tv_typename(v));
   }
 }
 

@@ -163,11 +163,15 @@ static void fmt_object(tctx *c, tbuf *b, tv v) {
   c->rdepth--;
 }
 
-void tv_str_to(tctx *c, tbuf *b, tv v) { fmt_value(c, b, v, false); }
+void tv_str_to(tctx *c, tbuf *b, tv v) {
+  if (v.t == TV_UNDEF && c->env->strict_undefined) terr_undef(c, NULL, v);  /* __str__ raises */
+  fmt_value(c, b, v, false);
+}
 void tv_repr_to(tctx *c, tbuf *b, tv v) { fmt_value(c, b, v, true); }
 
 tv tv_to_str(tctx *c, tv v) {
   if (v.t == TV_STR) return v;
+  if (v.t == TV_UNDEF && c->env->strict_undefined) terr_undef(c, NULL, v);  /* __str__ raises */
   if (tv_is_undef(v)) return tv_str_nocopy("", 0);
   tbuf b = {0};
   fmt_value(c, &b, v, false);

@@ -211,8 +211,11 @@ tdict *td_copy(tctx *c, const tdict *d) {
 
 bool tv_truthy(tctx *c, const tnode *at, tv v) {
   switch (v.t) {
-  case TV_MISSING:
   case TV_UNDEF:
+    /* StrictUndefined.__bool__ raises: `{% if X %}` and `X or Y` on an undefined X */
+    if (c->env->strict_undefined) terr_undef(c, at, v);
+    return false;
+  case TV_MISSING:
   case TV_NONE: return false;
   case TV_BOOL: return v.u.b;
   case TV_INT: return v.u.i != 0;
@@ -404,8 +407,10 @@ bool tv_has_len(tv v) {
 
 size_t tv_len(tctx *c, const tnode *at, tv v) {
   switch (v.t) {
-  case TV_MISSING:
-  case TV_UNDEF: return 0;
+  case TV_UNDEF:
+    if (c->env->strict_undefined) terr_undef(c, at, v);  /* StrictUndefined.__len__ raises */
+    return 0;
+  case TV_MISSING: return 0;
   case TV_STR: return u8_len(v.u.str, v.slen);
   case TV_LIST:
   case TV_TUPLE: return v.u.l->n;
@@ -427,8 +432,11 @@ size_t tv_range_len(tctx *c, const tnode *at, tv v) {
 
 tv *tv_iterate(tctx *c, const tnode *at, tv v, size_t *n) {
   switch (v.t) {
-  case TV_MISSING:
-  case TV_UNDEF: *n = 0; return NULL;
+  case TV_UNDEF:
+    if (c->env->strict_undefined) terr_undef(c, at, v);  /* StrictUndefined.__iter__ raises */
+    *n = 0;
+    return NULL;
+  case TV_MISSING: *n = 0; return NULL;
   case TV_LIST:
   case TV_TUPLE:
     /* the list's own items, as they are now: a loop body appending to the list grows

@@ -102,5 +102,39 @@ except jinja2.UndefinedError as x:
 has "buildrunner.yaml.j2:5:"
 has "$want"
 
+# everything StrictUndefined refuses, brr refuses with the same message; what it allows
+# (is defined, default, set, tests) renders the same (the oracle is Debian's python3-jinja2)
+while IFS= read -r expr; do
+  printf 'steps:\n  a:\n    run:\n      image: busybox\n      cmd: "%s"\n' "$expr" >"$work/t/strict.yaml"
+  want=$(/usr/bin/python3 -c '
+import jinja2, sys
+e = jinja2.Environment(undefined=jinja2.StrictUndefined)
+try:
+    print("ok " + e.from_string(open(sys.argv[1]).read()).render().splitlines()[-1].strip())
+except jinja2.UndefinedError as x:
+    print("error " + str(x))' "$work/t/strict.yaml")
+  run -d "$work/t" -f strict.yaml --print-generated-files --strict-templates
+  case $want in
+    ok\ *) rc_is 0; grep -qF -- "${want#ok }" "$work/out" || fail "strict: $expr should render ${want#ok }" ;;
+    *) rc_is 78; grep -qF -- "${want#error }" "$work/err" || fail "strict: $expr should fail with ${want#error }" ;;
+  esac
+done <<'EXPRS'
+{% if X %}a{% endif %}
+{% for i in X %}{{ i }}{% endfor %}
+{{ X or 'y' }}
+{{ 'a' ~ X }}
+{{ X == 1 }}
+{{ 1 in X }}
+{{ X | length }}
+{{ X | upper }}
+{{ '%s' % X }}
+{{ X.y }}
+{{ X | default('d', true) }}
+{% if X is defined and X %}z{% endif %}
+{% set y = X %}ok
+{{ X is none }}
+{{ [X] | length }}
+EXPRS
+
 [ $bad = 0 ] && echo ok
 exit $bad

@@ -16,6 +16,8 @@ PKGS=(
   # man page rendering check, cpack -G DEB's dpkg-shlibdeps (dpkg-dev) and ELF detection, and
   # Debian's package checker on the .deb
   python3-jsonschema bash-completion zsh fish man-db groff-base dpkg-dev file lintian
+  # pypi-push uploads (brr runs twine; the e2e test uploads to an endpoint of its own)
+  twine
   # fuzzing (libFuzzer) and benchmarks' peers and timers
   clang libclang-rt-14-dev make time hyperfine
 )

@@ -405,6 +405,8 @@ int brr_task_build_new(brr_runtime *rt, size_t node, brr_task **out);
 int brr_task_platform_build_new(brr_runtime *rt, size_t node, brr_task **out);
 int brr_task_manifest_new(brr_runtime *rt, size_t node, brr_task **out);
 int brr_task_push_new(brr_runtime *rt, size_t node, brr_task **out);
+/* A step's Python packages uploaded with twine (pypi_push.c; docs/builds.md). */
+int brr_task_pypi_push_new(brr_runtime *rt, size_t node, brr_task **out);
 
 /* One platform image of a multi-platform step (strings owned by the runtime). */
 typedef struct brr_mp_image {

@@ -1,7 +1,10 @@
 /* The commit node: tag the step's final image with every repository:tag of its push and
  * commit specs (push first, as buildrunner runs the push task before the commit task), add
  * them to the committed set, and record push specs in artifacts.json (spec §8, §9.8). The
- * registry push itself is a separate node (push.c), only with --push. */
+ * registry push itself is a separate node (push.c), only with --push. Push entries with
+ * `security-scan` enabled are then scanned (scan.c), with or without --push, as buildrunner
+ * does in its push task: the results go into the entry's artifact, and a max score at or
+ * above the threshold fails the step. */
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +21,15 @@ typedef struct commit_task {
   size_t n_targets, cap_targets, next;
   brr_engine_req *req;
   bool cancelled;
+  /* security scans of the push entries, after the tagging (scan.c) */
+  struct scan_item {
+    char *ref;             /* "repo:<last tag>" */
+    char *key;             /* its artifacts.json key */
+    brr_value *props;      /* its artifacts.json entry */
+    brr_scan_settings s;
+  } *scans;
+  size_t n_scans, cap_scans, next_scan;
+  brr_scan *scan;
 } commit_task;
 
 /* Repository lower-cased; a ":tag" after the last '/' is split off (spec §8 task). */
@@ -91,16 +103,68 @@ static void plan_spec(commit_task *c, const brr_pushspec *ps) {
     brr_val_map_sets(rt->arena, props, "docker:tags", tags);
     char *key = brr_xasprintf("%s/%s", rt->cfg->steps[c->step].name.s, short_id);
     brr_val_map_sets(rt->arena, rt->artifacts, key, props);
+    brr_scan_settings ss;
+    brr_scan_settings_resolve(rt->arena, rt->cfg->global.security_scan, ps->security_scan, &ss);
+    const brr_value *last = tags->u.list.n ? tags->u.list.v[tags->u.list.n - 1] : NULL;
+    if (ss.enabled && last) {
+      struct scan_item it = {brr_xasprintf("%s:%s", repo, brr_val_cstr(last)), key, props, ss};
+      BRR_VEC_PUSH(c->scans, c->n_scans, c->cap_scans, it);
+      key = NULL;
+    }
     free(key);
     free(short_id);
   } else if (ps->push) {
     add_mp_artifact(c, repo, tags);
+    brr_scan_settings ss;
+    brr_scan_settings_resolve(rt->arena, rt->cfg->global.security_scan, ps->security_scan, &ss);
+    if (ss.enabled)
+      brr_task_log(c->task, BRR_LOG_WARNING,
+                   "security-scan: brr scans single-platform images only; %s (multi-platform) is not scanned", repo);
   }
   free(repo);
   free(extra);
 }
 
 static void tag_next(commit_task *c);
+static void scan_next(commit_task *c);
+
+static void scanned(void *ud, int status, const char *error, brr_value *result, double max_score) {
+  commit_task *c = ud;
+  c->scan = NULL;
+  struct scan_item *it = &c->scans[c->next_scan++];
+  (void)max_score;
+  if (status == BRR_EFAILED && result) {
+    /* buildrunner raises while making the entry: the image's artifact is not recorded */
+    brr_val_map_del(c->rt->artifacts, it->key);
+    brr_task_done(c->task, BRR_EFAILED, error);
+    return;
+  }
+  if (status != 0) {
+    brr_task_done(c->task, c->cancelled ? BRR_ECANCELED : status, error ? error : "the security scan failed");
+    return;
+  }
+  /* {"docker:security-scan": {<native platform>: {max_score, vulnerabilities}}} */
+  brr_arena *a = c->rt->arena;
+  brr_value *per = brr_val_map(a, BRR_MARK_NONE);
+  brr_val_map_sets(a, per, c->rt->native_platform ? c->rt->native_platform : "linux/amd64", result);
+  brr_val_map_sets(a, it->props, "docker:security-scan", per);
+  scan_next(c);
+}
+
+static void scan_next(commit_task *c) {
+  if (c->cancelled) {
+    brr_task_done(c->task, BRR_ECANCELED, NULL);
+    return;
+  }
+  if (c->next_scan == c->n_scans) {
+    brr_task_done(c->task, 0, NULL);
+    return;
+  }
+  struct scan_item *it = &c->scans[c->next_scan];
+  /* NULL: it could not start and `scanned` already ran (and went on) */
+  brr_scan *sc = brr_scan_start(c->rt, c->task, &it->s, it->ref, scanned, c);
+  if (sc) c->scan = sc;
+}
 
 static void on_tagged(void *ud, const brr_engine_result *res) {
   commit_task *c = ud;
@@ -123,7 +187,7 @@ static void tag_next(commit_task *c) {
   }
   if (c->next == c->n_targets) {
     brr_runtime_keep_image(c->rt, c->image);
-    brr_task_done(c->task, 0, NULL);
+    scan_next(c);
     return;
   }
   brr_task_log(c->task, BRR_LOG_INFO, "Tagging image %s as %s", c->image, c->targets[c->next]);
@@ -161,10 +225,16 @@ static void commit_cancel(brr_task *t) {
   commit_task *c = t->impl;
   c->cancelled = true;
   if (c->req) brr_engine_cancel(c->req);
+  if (c->scan) brr_scan_cancel(c->scan);
 }
 
 static void commit_free(brr_task *t) {
   commit_task *c = t->impl;
+  for (size_t i = 0; i < c->n_scans; i++) {
+    free(c->scans[i].ref);
+    free(c->scans[i].key);
+  }
+  free(c->scans);
   for (size_t i = 0; i < c->n_targets; i++) free(c->targets[i]);
   free(c->targets);
   free(c->image);

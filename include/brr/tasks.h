@@ -455,6 +455,7 @@ int brr_task_pypi_push_new(brr_runtime *rt, size_t node, brr_task **out);
 typedef struct brr_mp_image {
   const char *platform;   /* as configured */
   const char *digest;     /* its manifest digest in the build registry */
+  const char *ref;        /* its name in the build registry, also tagged in the engine */
 } brr_mp_image;
 /* The platform images of `step` in the order of its `platforms` (up to `max` into `out`);
  * returns how many there are (0 when it is not a multi-platform step of this run). */

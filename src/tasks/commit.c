@@ -23,7 +23,8 @@ typedef struct commit_task {
   bool cancelled;
   /* security scans of the push entries, after the tagging (scan.c) */
   struct scan_item {
-    char *ref;             /* "repo:<last tag>" */
+    char *ref;             /* "repo:<last tag>", or a platform image of a multi-platform step */
+    const char *platform;  /* the results' key: the platform as configured, NULL: native */
     char *key;             /* its artifacts.json key */
     brr_value *props;      /* its artifacts.json entry */
     brr_scan_settings s;
@@ -53,7 +54,7 @@ static void add_target(commit_task *c, const char *repo, const char *tag) {
 
 /* A multi-platform push's artifact (spec §9.8): keyed by repository, the platforms' manifest
  * digests cut to 12 characters as buildrunner's trunc_digest. */
-static void add_mp_artifact(commit_task *c, const char *repo, brr_value *tags) {
+static brr_value *add_mp_artifact(commit_task *c, const char *repo, brr_value *tags) {
   brr_runtime *rt = c->rt;
   brr_mp_image imgs[64];
   size_t n = brr_build_mp_images(rt, c->step, imgs, 64);
@@ -76,6 +77,7 @@ static void add_mp_artifact(commit_task *c, const char *repo, brr_value *tags) {
   brr_val_map_sets(rt->arena, props, "docker:platforms", plats);
   brr_val_map_sets(rt->arena, rt->artifacts, repo, props);
   brr_buf_free(&ids);
+  return props;
 }
 
 /* Collect the targets of one spec and, for pushes of a single-platform step, its artifact. */
@@ -107,19 +109,25 @@ static void plan_spec(commit_task *c, const brr_pushspec *ps) {
     brr_scan_settings_resolve(rt->arena, rt->cfg->global.security_scan, ps->security_scan, &ss);
     const brr_value *last = tags->u.list.n ? tags->u.list.v[tags->u.list.n - 1] : NULL;
     if (ss.enabled && last) {
-      struct scan_item it = {brr_xasprintf("%s:%s", repo, brr_val_cstr(last)), key, props, ss};
+      struct scan_item it = {brr_xasprintf("%s:%s", repo, brr_val_cstr(last)), NULL, key, props, ss};
       BRR_VEC_PUSH(c->scans, c->n_scans, c->cap_scans, it);
       key = NULL;
     }
     free(key);
     free(short_id);
   } else if (ps->push) {
-    add_mp_artifact(c, repo, tags);
+    brr_value *props = add_mp_artifact(c, repo, tags);
     brr_scan_settings ss;
     brr_scan_settings_resolve(rt->arena, rt->cfg->global.security_scan, ps->security_scan, &ss);
-    if (ss.enabled)
-      brr_task_log(c->task, BRR_LOG_WARNING,
-                   "security-scan: brr scans single-platform images only; %s (multi-platform) is not scanned", repo);
+    /* each platform's image, as buildrunner scans the per-platform refs it pulls from the
+     * build registry (here they are still tagged locally) */
+    brr_mp_image imgs[64];
+    size_t n = ss.enabled ? brr_build_mp_images(rt, c->step, imgs, 64) : 0;
+    for (size_t i = 0; i < n && i < 64; i++) {
+      if (!imgs[i].ref) continue;
+      struct scan_item it = {brr_xstrdup(imgs[i].ref), imgs[i].platform, brr_xstrdup(repo), props, ss};
+      BRR_VEC_PUSH(c->scans, c->n_scans, c->cap_scans, it);
+    }
   }
   free(repo);
   free(extra);
@@ -145,9 +153,13 @@ static void scanned(void *ud, int status, const char *error, brr_value *result, 
   }
   /* {"docker:security-scan": {<native platform>: {max_score, vulnerabilities}}} */
   brr_arena *a = c->rt->arena;
-  brr_value *per = brr_val_map(a, BRR_MARK_NONE);
-  brr_val_map_sets(a, per, c->rt->native_platform ? c->rt->native_platform : "linux/amd64", result);
-  brr_val_map_sets(a, it->props, "docker:security-scan", per);
+  brr_value *per = brr_val_get(it->props, "docker:security-scan");
+  if (!per) {
+    per = brr_val_map(a, BRR_MARK_NONE);
+    brr_val_map_sets(a, it->props, "docker:security-scan", per);
+  }
+  const char *plat = it->platform ? it->platform : c->rt->native_platform ? c->rt->native_platform : "linux/amd64";
+  brr_val_map_sets(a, per, plat, result);
   scan_next(c);
 }
 

@@ -110,6 +110,31 @@ assert vuln[0]["type"] == "docker-image" and vuln[0]["docker:repository"] == n +
 PY' "artifacts.json: docker:security-scan per platform, max_score and the vulnerabilities as buildrunner records them"
 no_leftovers "$N-(vuln|clean|commit):.*" "after the scans (the scanner container is gone)"
 
+# ---- a multi-platform step: each platform's image scanned, results under its platform ----
+: >"$CACHE/calls.log"
+cat >"$P/mp.yaml" <<EOF
+steps:
+  multi:
+    build:
+      dockerfile: |
+        FROM {{ DOCKER_REGISTRY }}/busybox:latest
+        RUN uname -m > /which
+      platforms: [linux/amd64, linux/arm64]
+    push: {repository: $N-multi, tags: [v1]}
+EOF
+run_brr "$P" -f mp.yaml
+check '[ "$RC" = 0 ]' "a multi-platform step with scanning succeeds (exit $RC)"
+check '[ "$(grep -c "^call: .* -o /trivy/results.json [^ ]*buildrunner-mp-[^ ]* socket=yes$" "$CACHE/calls.log")" = 2 ]' \
+  "each platform's image was scanned (the build registry refs, as buildrunner)"
+check '/usr/bin/python3 - "$P/buildrunner.results/artifacts.json" "$N-multi" <<"PY"
+import json, sys
+a = json.load(open(sys.argv[1]))
+s = a[sys.argv[2]]["docker:security-scan"]
+assert list(s) == ["linux/amd64", "linux/arm64"], s
+assert all(v == {"max_score": 0, "vulnerabilities": []} for v in s.values()), s
+PY' "artifacts.json: the repository's entry has the scan of every platform"
+drop_kept
+
 # ---- with --push, to a registry of the test's own: scanned, then pushed ----
 RID=$(docker run -d --label "brr.testinfra=$ID" -p 127.0.0.1::5000 "$REG/registry:2")
 extra_cleanup+=("docker rm -fv $RID")
@@ -173,6 +198,6 @@ run_brr "$P" --security-scan-enabled true --security-scan-config-file "$WORK/sca
 check '[ "$RC" = 0 ] && [ "$(grep -c "^call:" "$CACHE/calls.log")" = 2 ]' "--security-scan-enabled true scans (exit $RC)"
 check 'grep -q "\"severity\": \"HIGH,CRITICAL\"" "$CACHE/calls.log" && grep -q "\"timeout\": \"5m\"" "$CACHE/calls.log"' \
   "--security-scan-config-file's keys are in trivy's config.yaml"
-no_leftovers "$N-(vuln|clean|commit):.*|$RHOST/$N-pushed:.*" "after every run"
+no_leftovers "$N-(vuln|clean|commit|multi):.*|$RHOST/$N-pushed:.*" "after every run"
 drop_kept
 finish

@@ -277,7 +277,8 @@ static int scan_overrides(brr_arena *a, const brr_load_opts *o, brr_value **out,
       return BRR_ECONFIG;
     }
     size_t before = d->n;
-    brr_value *v = brr_yaml_load(a, text.data ? text.data : "", text.len, brr_arena_strdup(a, f), d);
+    /* the marks outlive the config (diagnostics are printed after a failed load frees it) */
+    brr_value *v = brr_yaml_load(a, text.data ? text.data : "", text.len, brr_config_intern(f), d);
     brr_buf_free(&text);
     if (!v) {
       if (d->n == before)

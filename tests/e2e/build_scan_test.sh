@@ -198,6 +198,14 @@ run_brr "$P" --security-scan-enabled true --security-scan-config-file "$WORK/sca
 check '[ "$RC" = 0 ] && [ "$(grep -c "^call:" "$CACHE/calls.log")" = 2 ]' "--security-scan-enabled true scans (exit $RC)"
 check 'grep -q "\"severity\": \"HIGH,CRITICAL\"" "$CACHE/calls.log" && grep -q "\"timeout\": \"5m\"" "$CACHE/calls.log"' \
   "--security-scan-config-file's keys are in trivy's config.yaml"
+# ---- SIGINT during a scan: the scanner container and the run dir go too ----
+touch "$CACHE/slow"
+interrupt_brr "$P" INT "trivy --config" -f pushed.yaml --security-scan-enabled true
+rm -f "$CACHE/slow"
+check '[ "$RC" = 130 ]' "SIGINT during a scan exits 130 (exit $RC)"
+check '[ -z "$(docker ps -aq --filter "label=$LABEL")" ]' "... and the scanner container is gone"
+check '[ -z "$(ls -d /tmp/brr-run.* 2>/dev/null | while read -r d; do ls "$d" 2>/dev/null | grep trivy-run; done)" ]' \
+  "... and no trivy run directory is left"
 no_leftovers "$N-(vuln|clean|commit|multi):.*|$RHOST/$N-pushed:.*" "after every run"
 drop_kept
 finish

@@ -49,6 +49,17 @@ static void collect(pypi_task *t) {
 
 static void upload_next(pypi_task *t);
 
+/* The repository as it may be logged: an URL's user:password@ becomes ***@. Heap string. */
+static char *shown(const char *repo) {
+  const char *scheme = strstr(repo, "://");
+  if (!scheme) return brr_xstrdup(repo);
+  const char *host = scheme + 3, *end = host + strcspn(host, "/?#"), *at = NULL;
+  for (const char *p = host; p < end; p++)
+    if (*p == '@') at = p;
+  if (!at) return brr_xstrdup(repo);
+  return brr_xasprintf("%.*s***%s", (int)(host - repo), repo, at);
+}
+
 static void on_line(void *ud, int stream, const char *line, size_t len) {
   pypi_task *t = ud;
   brr_buf b = BRR_BUF_INIT;
@@ -66,7 +77,9 @@ static void on_done(void *ud, int status, const char *error) {
     return;
   }
   const brr_pypi_push *pp = &t->rt->cfg->steps[t->step].pypi_push[t->next - 1];
-  brr_task_log(t->task, BRR_LOG_INFO, "Uploaded %zu package(s) to %s", t->n_files, pp->repository.s);
+  char *repo = shown(pp->repository.s);
+  brr_task_log(t->task, BRR_LOG_INFO, "Uploaded %zu package(s) to %s", t->n_files, repo);
+  free(repo);
   upload_next(t);
 }
 
@@ -94,8 +107,10 @@ static void upload_next(pypi_task *t) {
   o.on_line = on_line;
   o.on_done = on_done;
   o.ud = t;
-  brr_task_log(t->task, BRR_LOG_INFO, "Uploading %zu package(s) to %s%s", t->n_files, pp->repository.s,
+  char *repo = shown(pp->repository.s);
+  brr_task_log(t->task, BRR_LOG_INFO, "Uploading %zu package(s) to %s%s", t->n_files, repo,
                o.url ? "" : " (from ~/.pypirc)");
+  free(repo);
   t->tw = brr_twine_upload(t->rt->loop, &o);
   if (!t->tw) finish(t, BRR_EINVAL, "pypi-push: no repository to upload to");
 }

@@ -27,6 +27,8 @@ start_server() {  # NAME USER PASSWORD -> sets PORT; record in $WORK/NAME.jsonl
 }
 start_server a brr-user "$PW_A"
 URL_A="http://127.0.0.1:$PORT/legacy/"
+# the same with the credentials in it: neither brr's lines nor twine's may show the password
+URL_A_CRED="http://brr-user:$PW_A@127.0.0.1:$PORT/legacy/"
 start_server b pypirc-user "$PW_B"
 URL_B="http://127.0.0.1:$PORT/legacy/"
 
@@ -78,7 +80,7 @@ steps:
         "dist/*.whl": {type: python-wheel}
         "dist/notes.txt": {type: text}
     pypi-push:
-      - repository: $URL_A
+      - repository: $URL_A_CRED
         username: brr-user
         password: $PW_A
       - internal
@@ -124,6 +126,7 @@ for server, user in (("a", "brr-user"), ("b", "pypirc-user")):
 PY' "each repository received the sdist and the wheel: name, version, type, sha256 and content as produced"
 check '! grep -h notes "$WORK/a.jsonl" "$WORK/b.jsonl" | grep -q .' "the text artifact was not uploaded"
 check 'grep -q "pypi-push:package" "$WORK/out"' "the upload ran as node pypi-push:package"
+check 'grep -qF "Uploaded 2 package(s) to http://***@127.0.0.1:" "$WORK/out"' "an URL's credentials are shown as ***"
 check '! grep -q -e "$PW_A" -e "$PW_B" "$WORK/out" && ! grep -rq -e "$PW_A" -e "$PW_B" "$P/buildrunner.results"' \
   "no password in the output, build.log or artifacts.json"
 

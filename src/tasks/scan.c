@@ -202,13 +202,28 @@ static void on_output(void *ud, int stream, const char *data, size_t len) {
   brr_task_output(sc->task, "trivy", stream == BRR_ENGINE_STDERR ? 2 : 1, data, len);
 }
 
-enum { S_INSPECT, S_PULL, S_CREATE, S_START, S_VERSION, S_SCAN, S_CHOWN, S_REMOVE, S_DONE };
+enum { S_TARGET, S_TARGET_PULL, S_INSPECT, S_PULL, S_CREATE, S_START, S_VERSION, S_SCAN, S_CHOWN, S_REMOVE, S_DONE };
 
 static void answered(void *ud, const brr_engine_result *r) {
   brr_scan *sc = ud;
   sc->req = NULL;
   int stage = sc->stage;
   switch (stage) {
+  case S_TARGET:
+    /* a platform image buildx pushed without keeping it in the engine: pull it, as
+     * buildrunner pulls every per-platform ref before scanning */
+    sc->stage = r->status == BRR_ENOENT ? S_TARGET_PULL : S_INSPECT;
+    break;
+  case S_TARGET_PULL:
+    if (r->status) {
+      fail(sc, r->status, brr_xasprintf("cannot pull %s to scan it: %s", sc->ref, r->error ? r->error : "failed"));
+      sc->stage = S_DONE;
+    } else {
+      /* brr put it there: the run's cleanup removes it */
+      brr_engine_track(sc->rt->engine, BRR_ENGINE_IMAGE, sc->ref);
+      sc->stage = S_INSPECT;
+    }
+    break;
   case S_INSPECT:
     sc->stage = r->status == 0 ? S_CREATE : S_PULL;
     break;
@@ -303,6 +318,13 @@ static void exec_sh(brr_scan *sc, const char *cmd) {
 static void step(brr_scan *sc) {
   brr_engine *e = sc->rt->engine;
   switch (sc->stage) {
+  case S_TARGET:
+    sc->req = brr_engine_image_inspect(e, sc->ref, answered, sc);
+    return;
+  case S_TARGET_PULL:
+    brr_task_log(sc->task, BRR_LOG_INFO, "Pulling %s to scan it", sc->ref);
+    sc->req = brr_engine_image_pull(e, sc->ref, NULL, NULL, NULL, answered, sc);
+    return;
   case S_INSPECT:
     sc->req = brr_engine_image_inspect(e, sc->image, answered, sc);
     return;
@@ -418,7 +440,7 @@ brr_scan *brr_scan_start(brr_runtime *rt, brr_task *task, const brr_scan_setting
     start_failed(sc);
     return NULL;
   }
-  sc->stage = S_INSPECT;
+  sc->stage = S_TARGET;
   step(sc);
   return sc;
 }

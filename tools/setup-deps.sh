@@ -18,6 +18,8 @@ PKGS=(
   python3-jsonschema bash-completion zsh fish man-db groff-base dpkg-dev file lintian
   # the --graph=dot check (tests/ui)
   graphviz
+  # pypi-push uploads (brr runs twine; the e2e test uploads to an endpoint of its own)
+  twine
   # fuzzing (libFuzzer) and benchmarks' peers and timers
   clang libclang-rt-14-dev make time hyperfine
 )

@@ -53,14 +53,11 @@ typedef struct brr_cli {
   bool list_steps;                /* --list-steps: print the step names (for completions) */
   bool help_man;                  /* --help-man (hidden): the man page, from the option table */
   const char *completion;         /* --completion=bash|zsh|fish (hidden): a completion script */
-  unsigned long long used_mask;   /* one bit per option seen (for the not-implemented check) */
+  unsigned long long used_mask;   /* one bit per option seen (conflicting-flag warnings) */
 } brr_cli;
 
 /* Parse argv. Returns 0, or BRR_EXIT_USAGE after printing the problem to `err`. */
 int brr_cli_parse(brr_cli *cli, int argc, char **argv, FILE *err);
-/* Refuse flags whose feature is not there yet: prints which and returns BRR_EXIT_USAGE,
- * or 0 when every flag used is implemented. */
-int brr_cli_check_implemented(const brr_cli *cli, FILE *err);
 void brr_cli_print_help(FILE *out, const char *prog);
 
 /* One visible option of the table --help prints (hidden ones are skipped): what the man page
@@ -72,7 +69,6 @@ typedef struct brr_cli_optinfo {
   const char *metavar;         /* DIR, FILE, N... or NULL */
   const char *group;
   const char *help;
-  bool pending;                /* refused: the feature is not there yet */
   const char *const *values;   /* the fixed set of values it takes (NULL-terminated) or NULL */
 } brr_cli_optinfo;
 bool brr_cli_opt_info(size_t i, brr_cli_optinfo *out);

@@ -246,6 +246,14 @@ typedef struct brr_load_opts {
   bool strict_templates;        /* --strict-templates: an undefined variable printed is an error */
   char **steps;                 /* --steps, NULL-terminated, or NULL */
   const brr_value *global_overrides;  /* deep-merged over the global config last, or NULL */
+  /* --security-scan-*: deep-merged into the global `security-scan` last (NULL: not given).
+   * config_file is YAML holding a map (read relative to the cwd); a missing or bad file is a
+   * configuration error (78). The threshold is a float's text. */
+  const char *security_scan_enabled;        /* "true" / "false" */
+  const char *security_scan_scanner;
+  const char *security_scan_version;
+  const char *security_scan_config_file;
+  const char *security_scan_max_score_threshold;
   int64_t build_time;           /* 0: now */
   /* test hooks: replace /etc/buildrunner/buildrunner.yaml and ~/.buildrunner.yaml; when
    * NULL, $BRR_MASTER_CONFIG / $BRR_USER_CONFIG do, then the real paths; "" reads no file */

@@ -573,4 +573,33 @@ void brr_buildx_abandon(brr_buildx *b);
 /* The CLI's pid while it runs, else 0. */
 int brr_buildx_pid(const brr_buildx *b);
 
+/* ---- twine: Python packages to a PyPI repository (the `pypi-push` step key) ---- */
+
+typedef struct brr_twine brr_twine;
+
+typedef struct brr_twine_opts {
+  const char *twine;                /* the program; NULL: $BRR_TWINE, else "twine" */
+  const char *repository;           /* a ~/.pypirc section name, or the upload URL (url true) */
+  bool url;                         /* --repository-url (credentials given) vs --repository */
+  const char *username, *password;  /* passed in TWINE_USERNAME/TWINE_PASSWORD, never argv */
+  bool skip_existing;               /* --skip-existing */
+  const char *const *files;         /* the distributions, NULL-terminated (at least one) */
+  /* One line of twine's output without its newline; the password never appears in it. */
+  void (*on_line)(void *ud, int stream, const char *line, size_t len);
+  /* Once: status 0, BRR_ECANCELED, or BRR_EFAILED/BRR_EIO with a one-line reason. */
+  void (*on_done)(void *ud, int status, const char *error);
+  void *ud;
+} brr_twine_opts;
+
+/* The command line for `o` (heap strings, NULL-terminated; brr_strv_free), or NULL when the
+ * repository or the files are missing. Credentials are not in it. */
+char **brr_twine_argv(const brr_twine_opts *o);
+/* Start `twine upload` in its own process group, stdin from /dev/null. NULL when `o` lacks
+ * the repository or files (nothing started, no callback). */
+brr_twine *brr_twine_upload(uv_loop_t *loop, const brr_twine_opts *o);
+/* SIGTERM to twine's process group (SIGKILL 5 s later); on_done reports BRR_ECANCELED. */
+void brr_twine_cancel(brr_twine *t);
+/* SIGKILL now and no callback: the owner is going away. */
+void brr_twine_abandon(brr_twine *t);
+
 #endif

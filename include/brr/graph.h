@@ -9,6 +9,7 @@
  *   <step>/post-build               the post-build image
  *   <step>/commit                   local tagging for the step's commit and push specs
  *   push:<repository>:<tag>         one registry push (only with --push)
+ *   pypi-push:<step>                the step's Python packages uploaded with twine (--push)
  */
 #ifndef BRR_GRAPH_H
 #define BRR_GRAPH_H
@@ -30,6 +31,7 @@ typedef enum {
   BRR_NODE_POST_BUILD,
   BRR_NODE_COMMIT,
   BRR_NODE_PUSH,
+  BRR_NODE_PYPI_PUSH,
   BRR_NODE_KIND_COUNT
 } brr_node_kind;
 
@@ -39,7 +41,7 @@ typedef enum {
   BRR_EDGE_IMAGE,         /* consumer of an image another step produces */
   BRR_EDGE_ARTIFACTS,     /* mentions /artifacts/<step>/ */
   BRR_EDGE_PLATFORM,      /* per-platform build -> manifest; MP base -> MP dependent */
-  BRR_EDGE_PUSH_BARRIER,  /* every step before any push */
+  BRR_EDGE_PUSH_BARRIER,  /* every step before any push (image or PyPI) */
   BRR_EDGE_MOVING_TAG,    /* every immutable push before a moving-tag push */
   BRR_EDGE_SERIAL,        /* --serial / -j 1: buildrunner's exact order */
   BRR_EDGE_REASON_COUNT
@@ -96,7 +98,7 @@ typedef struct brr_graph {
 } brr_graph;
 
 typedef struct brr_graph_opts {
-  bool push;                /* --push: add push nodes */
+  bool push;                /* --push: add push and pypi-push nodes */
   bool serial;              /* --serial or -j 1: chain steps in buildrunner's order */
   char **steps;             /* --steps (NULL-terminated) or NULL for all */
   bool with_deps;           /* --with-deps: add what the selected steps depend on */

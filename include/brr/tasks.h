@@ -174,6 +174,40 @@ void brr_artifact_sink_free(brr_artifact_sink *s);
  * places; new values replace old ones. Nothing is written for an empty map. Atomic. */
 int brr_artifacts_json_write(const char *path, const brr_value *artifacts, brr_diags *d);
 
+/* ==== security scans (spec §3 security-scan, §8; docs/builds.md) ========================= */
+
+#define BRR_SCAN_TRIVY_VERSION "0.69.3"
+
+/* The scan settings in effect for one push entry. Strings point into the config or `a`. */
+typedef struct brr_scan_settings {
+  bool enabled;
+  const char *scanner;      /* "trivy" */
+  const char *version;      /* the aquasec/trivy image tag */
+  const char *cache_dir;    /* host cache directory (global only), or NULL */
+  brr_value *config;        /* trivy's config.yaml keys (a map) */
+  bool has_threshold;       /* a truthy max-score-threshold */
+  double threshold;
+} brr_scan_settings;
+
+/* buildrunner's defaults, then the global `security-scan` (files and --security-scan-*
+ * flags, already merged: `config` replaces the default map), then a push entry's
+ * `security-scan`: each non-null field wins, its `config` merged key by key. */
+void brr_scan_settings_resolve(brr_arena *a, const brr_value *global, const brr_value *push,
+                               brr_scan_settings *out);
+/* Parse trivy's JSON report: *result = {"max_score", "vulnerabilities": [{cvss_v3_score,
+ * severity, vulnerability_id, pkg_name, installed_version, primary_url}]} (values in `a`,
+ * nvd V3Score for the score). Returns 0; BRR_EFAILED with *error (heap) when a threshold is
+ * set and the max score reaches it (the result is still made); BRR_EINVAL when the text is
+ * not a JSON object. */
+int brr_scan_parse_trivy(brr_arena *a, const char *text, size_t len, const brr_scan_settings *s,
+                         brr_value **result, double *max_score, char **error);
+
+typedef struct brr_scan brr_scan;
+/* status 0 (result set), BRR_EFAILED (threshold: result set; or a scanner failure: NULL),
+ * BRR_ECANCELED, or another failure; error is a one-line reason or NULL. */
+typedef void (*brr_scan_done_cb)(void *ud, int status, const char *error, brr_value *result,
+                                 double max_score);
+
 /* ==== caches (spec §9.3) ================================================================== */
 
 /* How long a cache lock may be waited for before the cache is skipped (buildrunner: 30 min). */
@@ -397,6 +431,15 @@ void brr_runtime_generated(brr_runtime *rt, const char *id);
 bool brr_runtime_should_pull(const brr_runtime *rt, brr_tri pull, const char *image);
 
 
+/* Scan the local image `ref` with trivy in `<docker-registry>/aquasec/trivy:<version>`
+ * (scan.c): output to `task`; `done` follows once the scanner container is gone. NULL when
+ * it could not start (done has then already been called). */
+struct brr_task;
+brr_scan *brr_scan_start(brr_runtime *rt, brr_task *task, const brr_scan_settings *s,
+                         const char *ref, brr_scan_done_cb done, void *ud);
+/* Stop the scan; done follows with BRR_ECANCELED after the container is removed. */
+void brr_scan_cancel(brr_scan *sc);
+
 /* ---- node kinds (each in its own file) ---- */
 int brr_task_commit_new(brr_runtime *rt, size_t node, brr_task **out);
 /* A step's run container, with its services, caches and artifacts (run.c; docs/run.md). */
@@ -408,11 +451,14 @@ int brr_task_build_new(brr_runtime *rt, size_t node, brr_task **out);
 int brr_task_platform_build_new(brr_runtime *rt, size_t node, brr_task **out);
 int brr_task_manifest_new(brr_runtime *rt, size_t node, brr_task **out);
 int brr_task_push_new(brr_runtime *rt, size_t node, brr_task **out);
+/* A step's Python packages uploaded with twine (pypi_push.c; docs/builds.md). */
+int brr_task_pypi_push_new(brr_runtime *rt, size_t node, brr_task **out);
 
 /* One platform image of a multi-platform step (strings owned by the runtime). */
 typedef struct brr_mp_image {
   const char *platform;   /* as configured */
   const char *digest;     /* its manifest digest in the build registry */
+  const char *ref;        /* its name in the build registry, also tagged in the engine */
 } brr_mp_image;
 /* The platform images of `step` in the order of its `platforms` (up to `max` into `out`);
  * returns how many there are (0 when it is not a multi-platform step of this run). */

@@ -46,6 +46,11 @@ static void cli_to_load_opts(const brr_cli *cli, gen_out *gen, brr_load_opts *o)
   o->disable_multi_platform = cli->disable_multi_platform;
   o->strict_templates = cli->strict_templates;
   o->steps = cli->steps;
+  o->security_scan_enabled = cli->security_scan_enabled;
+  o->security_scan_scanner = cli->security_scan_scanner;
+  o->security_scan_version = cli->security_scan_version;
+  o->security_scan_config_file = cli->security_scan_config_file;
+  o->security_scan_max_score_threshold = cli->security_scan_max_score_threshold;
   gen->print = cli->print_generated_files;
   gen->log = cli->log_generated_files;
   if (gen->print || gen->log) {
@@ -194,9 +199,8 @@ int brr_main(int argc, char **argv) {
     brr_cli_free(&cli);
     return rc;
   }
-  rc = brr_cli_check_implemented(&cli, stderr);
   brr_config *cfg = NULL;
-  if (rc == 0) rc = load_config(&cli, &cfg);
+  rc = load_config(&cli, &cfg);
   if (rc == 0 && cli.list_steps) {
     rc = list_steps(cfg);
     brr_config_free(cfg);

@@ -99,7 +99,6 @@ static void man_option(FILE *out, const brr_cli_optinfo *o) {
     }
     fputc(')', out);
   }
-  if (o->pending) fputs(" [not implemented yet: brr refuses it]", out);
   fputs(".\n", out);
 }
 

@@ -1,5 +1,5 @@
 /* Command-line parsing: one table drives getopt_long, --help, the man page and the shell
- * completions (docgen.c reads it through brr_cli_opt_info) and the not-implemented check. */
+ * completions (docgen.c reads it through brr_cli_opt_info). */
 #include <getopt.h>
 #include <stdarg.h>
 #include <limits.h>
@@ -54,66 +54,61 @@ typedef struct opt_def {
   const char *metavar;
   const char *group;   /* NULL: hidden (for the build's own use: man page, completions) */
   const char *help;
-  /* NULL when the feature exists; otherwise what is missing (printed with the refusal). */
-  const char *pending;
 } opt_def;
 
-static const char *const SCAN_PENDING =
-    "security scanning runs trivy in a container; brr does not run scanners yet";
-
 static const opt_def OPTS[] = {
-    {"directory", 'd', required_argument, "DIR", "Input", "build directory (default: the current directory)", NULL},
-    {"file", 'f', required_argument, "FILE", "Input", "build configuration file, relative to DIR (default: buildrunner.yaml)", NULL},
-    {"global-config", 'c', required_argument, "FILE", "Input", "global configuration file (default: DIR/.buildrunner.yaml)", NULL},
-    {"build-results-directory", 'b', required_argument, "DIR", "Input", "results directory (default: DIR/buildrunner.results)", NULL},
-    {"build-number", 'n', required_argument, "N", "Input", "build number (default: epoch seconds)", NULL},
+    {"directory", 'd', required_argument, "DIR", "Input", "build directory (default: the current directory)"},
+    {"file", 'f', required_argument, "FILE", "Input", "build configuration file, relative to DIR (default: buildrunner.yaml)"},
+    {"global-config", 'c', required_argument, "FILE", "Input", "global configuration file (default: DIR/.buildrunner.yaml)"},
+    {"build-results-directory", 'b', required_argument, "DIR", "Input", "results directory (default: DIR/buildrunner.results)"},
+    {"build-number", 'n', required_argument, "N", "Input", "build number (default: epoch seconds)"},
 
-    {"strict-templates", OPT_STRICT_TEMPLATES, no_argument, NULL, "Input", "printing an undefined template variable is an error (default: empty, as Jinja2)", NULL},
+    {"strict-templates", OPT_STRICT_TEMPLATES, no_argument, NULL, "Input", "printing an undefined template variable is an error (default: empty, as Jinja2)"},
 
-    {"steps", 's', required_argument, "A,B", "Selection and order", "run only these steps (repeatable, comma-separated)", NULL},
-    {"with-deps", OPT_WITH_DEPS, no_argument, NULL, "Selection and order", "with --steps: also run what those steps depend on", NULL},
-    {"jobs", 'j', required_argument, "N", "Selection and order", "run at most N nodes at once (default: cores + 2, at least 16)", NULL},
-    {"serial", OPT_SERIAL, no_argument, NULL, "Selection and order", "run one node at a time in buildrunner's exact order", NULL},
-    {"keep-going", 'k', no_argument, NULL, "Selection and order", "after a failure, run everything that does not depend on it", NULL},
-    {"graph", OPT_GRAPH, optional_argument, "FMT", "Selection and order", "print the graph (text|dot|mermaid|json) and exit", NULL},
+    {"steps", 's', required_argument, "A,B", "Selection and order", "run only these steps (repeatable, comma-separated)"},
+    {"with-deps", OPT_WITH_DEPS, no_argument, NULL, "Selection and order", "with --steps: also run what those steps depend on"},
+    {"jobs", 'j', required_argument, "N", "Selection and order", "run at most N nodes at once (default: cores + 2, at least 16)"},
+    {"serial", OPT_SERIAL, no_argument, NULL, "Selection and order", "run one node at a time in buildrunner's exact order"},
+    {"keep-going", 'k', no_argument, NULL, "Selection and order", "after a failure, run everything that does not depend on it"},
+    {"graph", OPT_GRAPH, optional_argument, "FMT", "Selection and order", "print the graph (text|dot|mermaid|json) and exit"},
 
-    {"push", OPT_PUSH, no_argument, NULL, "Images", "push images to their registries after every step succeeded", NULL},
-    {"local-images", OPT_LOCAL_IMAGES, no_argument, NULL, "Images", "never pull images that exist locally (pull: false everywhere)", NULL},
-    {"platform", OPT_PLATFORM, required_argument, "P", "Images", "build and run for platform P only (collapses platforms)", NULL},
-    {"disable-multi-platform", OPT_DISABLE_MP, no_argument, NULL, "Images", "build one platform of multi-platform steps", NULL},
-    {"cleanup-images", OPT_CLEANUP_IMAGES, no_argument, NULL, "Images", "remove the images this run generated at the end (never an image it did not create)", NULL},
-    {"keep-images", OPT_KEEP_IMAGES, no_argument, NULL, "Images", "deprecated, does nothing", NULL},
-    {"docker-timeout", 't', required_argument, "S", "Images", "Docker API timeout in seconds (default: 600; 0: 3600)", NULL},
-    {"context", OPT_CONTEXT, required_argument, "NAME", "Images", "the docker context to use (default: DOCKER_HOST, DOCKER_CONTEXT, the current one)", NULL},
+    {"push", OPT_PUSH, no_argument, NULL, "Images", "push images to their registries after every step succeeded"},
+    {"local-images", OPT_LOCAL_IMAGES, no_argument, NULL, "Images", "never pull images that exist locally (pull: false everywhere)"},
+    {"platform", OPT_PLATFORM, required_argument, "P", "Images", "build and run for platform P only (collapses platforms)"},
+    {"disable-multi-platform", OPT_DISABLE_MP, no_argument, NULL, "Images", "build one platform of multi-platform steps"},
+    {"cleanup-images", OPT_CLEANUP_IMAGES, no_argument, NULL, "Images", "remove the images this run generated at the end (never an image it did not create)"},
+    {"keep-images", OPT_KEEP_IMAGES, no_argument, NULL, "Images", "deprecated, does nothing"},
+    {"docker-timeout", 't', required_argument, "S", "Images", "Docker API timeout in seconds (default: 600; 0: 3600)"},
+    {"context", OPT_CONTEXT, required_argument, "NAME", "Images", "the docker context to use (default: DOCKER_HOST, DOCKER_CONTEXT, the current one)"},
 
-    {"publish-ports", OPT_PUBLISH_PORTS, no_argument, NULL, "Run steps", "publish the ports of run steps on the host", NULL},
-    {"container-labels", OPT_CONTAINER_LABELS, required_argument, "K=V,..", "Run steps", "labels for every container brr creates", NULL},
-    {"keep-step-artifacts", OPT_KEEP_STEP_ARTIFACTS, no_argument, NULL, "Run steps", "keep the results directory of an earlier run", NULL},
-    {"clean-cache", OPT_CLEAN_CACHE, no_argument, NULL, "Run steps", "empty caches-root before the build", NULL},
-    {"clean", OPT_CLEAN, no_argument, NULL, "Run steps", "remove what killed brr runs on this host left (containers, networks, volumes, temp dirs), and exit", NULL},
+    {"publish-ports", OPT_PUBLISH_PORTS, no_argument, NULL, "Run steps", "publish the ports of run steps on the host"},
+    {"container-labels", OPT_CONTAINER_LABELS, required_argument, "K=V,..", "Run steps", "labels for every container brr creates"},
+    {"keep-step-artifacts", OPT_KEEP_STEP_ARTIFACTS, no_argument, NULL, "Run steps", "keep the results directory of an earlier run"},
+    {"clean-cache", OPT_CLEAN_CACHE, no_argument, NULL, "Run steps", "empty caches-root before the build"},
+    {"clean", OPT_CLEAN, no_argument, NULL, "Run steps", "remove what killed brr runs on this host left (containers, networks, volumes, temp dirs), and exit"},
 
-    {"security-scan-enabled", OPT_SS_ENABLED, required_argument, "true|false", "Security scan", "override security-scan.enabled", SCAN_PENDING},
-    {"security-scan-scanner", OPT_SS_SCANNER, required_argument, "NAME", "Security scan", "override security-scan.scanner", SCAN_PENDING},
-    {"security-scan-version", OPT_SS_VERSION, required_argument, "V", "Security scan", "override security-scan.version", SCAN_PENDING},
-    {"security-scan-config-file", OPT_SS_CONFIG_FILE, required_argument, "FILE", "Security scan", "override security-scan.config from a YAML file", SCAN_PENDING},
-    {"security-scan-max-score-threshold", OPT_SS_MAX_SCORE, required_argument, "X", "Security scan", "override security-scan.max-score-threshold", SCAN_PENDING},
+    {"security-scan-enabled", OPT_SS_ENABLED, required_argument, "true|false", "Security scan", "override security-scan.enabled"},
+    {"security-scan-scanner", OPT_SS_SCANNER, required_argument, "NAME", "Security scan", "override security-scan.scanner (only trivy)"},
+    {"security-scan-version", OPT_SS_VERSION, required_argument, "V", "Security scan", "override security-scan.version"},
+    {"security-scan-config-file", OPT_SS_CONFIG_FILE, required_argument, "FILE", "Security scan", "override security-scan.config from a YAML file"},
+    {"security-scan-max-score-threshold", OPT_SS_MAX_SCORE, required_argument, "X", "Security scan", "override security-scan.max-score-threshold"},
 
-    {"progress", OPT_PROGRESS, required_argument, "MODE", "Output", "auto|tty|plain|ci|json (default: $BRR_PROGRESS or auto)", NULL},
-    {"heartbeat", OPT_HEARTBEAT, required_argument, "S", "Output", "ci mode: a line naming the running steps every S seconds while output is held (default: $BRR_HEARTBEAT or 30; 0: none)", NULL},
-    {"trace", OPT_TRACE, required_argument, "FILE", "Output", "write a Chrome trace of the run to FILE (default: trace.json in the results directory)", NULL},
-    {"no-color", OPT_NO_COLOR, no_argument, NULL, "Output", "no colours (NO_COLOR is honoured too)", NULL},
-    {"disable-timestamps", OPT_DISABLE_TIMESTAMPS, no_argument, NULL, "Output", "no timestamps on the console", NULL},
-    {"debug", 'x', no_argument, NULL, "Output", "show debug messages", NULL},
-    {"print-generated-files", OPT_PRINT_GENERATED, no_argument, NULL, "Output", "print the rendered configuration and exit", NULL},
-    {"log-generated-files", OPT_LOG_GENERATED, no_argument, NULL, "Output", "log the rendered configuration and continue", NULL},
+    {"progress", OPT_PROGRESS, required_argument, "MODE", "Output", "auto|tty|plain|ci|json (default: $BRR_PROGRESS or auto)"},
+    {"heartbeat", OPT_HEARTBEAT, required_argument, "S", "Output", "ci mode: a line naming the running steps every S seconds while output is held (default: $BRR_HEARTBEAT or 30; 0: none)"},
+    {"trace", OPT_TRACE, required_argument, "FILE", "Output", "write a Chrome trace of the run to FILE (default: trace.json in the results directory)"},
+    {"no-color", OPT_NO_COLOR, no_argument, NULL, "Output", "no colours (NO_COLOR is honoured too)"},
+    {"disable-timestamps", OPT_DISABLE_TIMESTAMPS, no_argument, NULL, "Output", "no timestamps on the console"},
+    {"debug", 'x', no_argument, NULL, "Output", "show debug messages"},
+    {"print-generated-files", OPT_PRINT_GENERATED, no_argument, NULL, "Output", "print the rendered configuration and exit"},
+    {"log-generated-files", OPT_LOG_GENERATED, no_argument, NULL, "Output", "log the rendered configuration and continue"},
 
-    {"help", 'h', no_argument, NULL, "Information", "show this help and exit", NULL},
-    {"version", OPT_VERSION, no_argument, NULL, "Information", "print the version, the commit and the libraries' versions and exit", NULL},
-    {"print-schema", OPT_PRINT_SCHEMA, optional_argument, "global", "Information", "print the JSON Schema of buildrunner.yaml (or of the global configuration) and exit", NULL},
-    {"list-steps", OPT_LIST_STEPS, no_argument, NULL, "Information", "print the names of the steps, one a line, and exit", NULL},
+    {"help", 'h', no_argument, NULL, "Information", "show this help and exit"},
+    {"version", OPT_VERSION, no_argument, NULL, "Information", "print the version, the commit and the libraries' versions and exit"},
+    {"print-schema", OPT_PRINT_SCHEMA, optional_argument, "global", "Information", "print the JSON Schema of buildrunner.yaml (or of the global configuration) and exit"},
+    {"list-steps", OPT_LIST_STEPS, no_argument, NULL, "Information", "print the names of the steps, one a line, and exit"},
 
-    {"help-man", OPT_HELP_MAN, no_argument, NULL, NULL, "print the man page (roff) and exit", NULL},
-    {"completion", OPT_COMPLETION, required_argument, "SHELL", NULL, "print the completion script for bash, zsh or fish and exit", NULL},
+    {"help-man", OPT_HELP_MAN, no_argument, NULL, NULL, "print the man page (roff) and exit"},
+    {"completion", OPT_COMPLETION, required_argument, "SHELL", NULL, "print the completion script for bash, zsh or fish and exit"},
 };
 
 /* The values of options that take one of a fixed set (validated here, completed by the shells). */
@@ -167,7 +162,7 @@ bool brr_cli_opt_info(size_t i, brr_cli_optinfo *out) {
     if (k++ != i) continue;
     *out = (brr_cli_optinfo){OPTS[j].name, OPTS[j].val < 128 ? (char)OPTS[j].val : '\0',
                              OPTS[j].has_arg, OPTS[j].metavar, OPTS[j].group, OPTS[j].help,
-                             OPTS[j].pending != NULL, choices_of(OPTS[j].val)};
+                             choices_of(OPTS[j].val)};
     return true;
   }
   return false;
@@ -195,7 +190,7 @@ void brr_cli_print_help(FILE *out, const char *prog) {
       n = snprintf(left, sizeof left, "      --%s", o->name);
     if (o->metavar && n > 0 && (size_t)n < sizeof left)
       snprintf(left + n, sizeof left - (size_t)n, o->has_arg == optional_argument ? "[=%s]" : " %s", o->metavar);
-    fprintf(out, "%-36s %s%s\n", left, o->help, o->pending ? " [not implemented yet]" : "");
+    fprintf(out, "%-36s %s\n", left, o->help);
   }
   fputc('\n', out);
   brr_cli_print_exit_codes(out);
@@ -336,10 +331,21 @@ int brr_cli_parse(brr_cli *cli, int argc, char **argv, FILE *err) {
         return usage_error(err, "--security-scan-enabled takes true or false, got '%s'", optarg);
       cli->security_scan_enabled = optarg;
       break;
-    case OPT_SS_SCANNER: cli->security_scan_scanner = optarg; break;
+    case OPT_SS_SCANNER:
+      if (strcmp(optarg, "trivy") != 0)
+        return usage_error(err, "--security-scan-scanner takes trivy, got '%s'", optarg);
+      cli->security_scan_scanner = optarg;
+      break;
     case OPT_SS_VERSION: cli->security_scan_version = optarg; break;
     case OPT_SS_CONFIG_FILE: cli->security_scan_config_file = optarg; break;
-    case OPT_SS_MAX_SCORE: cli->security_scan_max_score_threshold = optarg; break;
+    case OPT_SS_MAX_SCORE: {
+      char *end;
+      (void)strtod(optarg, &end);
+      if (!*optarg || *end)
+        return usage_error(err, "--security-scan-max-score-threshold needs a number, got '%s'", optarg);
+      cli->security_scan_max_score_threshold = optarg;
+      break;
+    }
     case OPT_SERIAL: cli->serial = true; break;
     case OPT_WITH_DEPS: cli->with_deps = true; break;
     case OPT_GRAPH: cli->graph = optarg ? optarg : "text"; break;
@@ -406,15 +412,6 @@ int brr_cli_parse(brr_cli *cli, int argc, char **argv, FILE *err) {
     return usage_error(err, "--%s takes %s, got '%s'", chosen[i].name, list, chosen[i].value);
   }
   warn_conflicts(cli, err);
-  return 0;
-}
-
-int brr_cli_check_implemented(const brr_cli *cli, FILE *err) {
-  for (size_t i = 0; i < N_OPTS; i++) {
-    if (!(cli->used_mask & (1ull << i)) || !OPTS[i].pending) continue;
-    fprintf(err, "brr: --%s is not implemented yet: %s\n", OPTS[i].name, OPTS[i].pending);
-    return BRR_EXIT_USAGE;
-  }
   return 0;
 }
 

@@ -259,6 +259,52 @@ size_t brr_schema_global(brr_config *cfg, const brr_value *root, brr_diags *d) {
   return c->n_errors;
 }
 
+/* The --security-scan-* flags as a global config layer: {"security-scan": {...}} with only
+ * the keys given (buildrunner deep-merges them over the files). */
+static int scan_overrides(brr_arena *a, const brr_load_opts *o, brr_value **out, brr_diags *d) {
+  *out = NULL;
+  brr_value *ss = brr_val_map(a, BRR_MARK_NONE);
+  if (o->security_scan_enabled)
+    brr_val_map_sets(a, ss, "enabled", brr_val_bool(a, BRR_MARK_NONE, strcmp(o->security_scan_enabled, "true") == 0));
+  if (o->security_scan_scanner) brr_val_map_sets(a, ss, "scanner", brr_val_str(a, BRR_MARK_NONE, o->security_scan_scanner));
+  if (o->security_scan_version) brr_val_map_sets(a, ss, "version", brr_val_str(a, BRR_MARK_NONE, o->security_scan_version));
+  if (o->security_scan_config_file) {
+    const char *f = o->security_scan_config_file;
+    brr_buf text = BRR_BUF_INIT;
+    if (brr_read_file(f, &text) != 0) {
+      brr_diag_error(d, BRR_MARK_NONE, NULL, "The specified security scan config file (%s) could not be found", f);
+      brr_buf_free(&text);
+      return BRR_ECONFIG;
+    }
+    size_t before = d->n;
+    /* the marks outlive the config (diagnostics are printed after a failed load frees it) */
+    brr_value *v = brr_yaml_load(a, text.data ? text.data : "", text.len, brr_config_intern(f), d);
+    brr_buf_free(&text);
+    if (!v) {
+      if (d->n == before)
+        brr_diag_error(d, BRR_MARK_NONE, NULL, "The specified security scan config file (%s) could not be loaded", f);
+      return BRR_ECONFIG;
+    }
+    if (v->type != BRR_VAL_MAP || v->u.map.n == 0) {
+      brr_diag_error(d, v->mark, NULL, "The specified security scan config file (%s) must contain a dictionary", f);
+      return BRR_ECONFIG;
+    }
+    brr_val_map_sets(a, ss, "config", v);
+  }
+  if (o->security_scan_max_score_threshold) {
+    char *end;
+    double x = strtod(o->security_scan_max_score_threshold, &end);
+    brr_val_map_sets(a, ss, "max-score-threshold",
+                     *end == '\0' && end != o->security_scan_max_score_threshold
+                         ? brr_val_float(a, BRR_MARK_NONE, x)
+                         : brr_val_str(a, BRR_MARK_NONE, o->security_scan_max_score_threshold));
+  }
+  if (ss->u.map.n == 0) return 0;
+  *out = brr_val_map(a, BRR_MARK_NONE);
+  brr_val_map_sets(a, *out, "security-scan", ss);
+  return 0;
+}
+
 /* ---- the chain ----------------------------------------------------------------------------- */
 
 int brr_config_load_global(brr_config *cfg, const brr_load_opts *opts, brr_diags *d) {
@@ -319,5 +365,8 @@ int brr_config_load_global(brr_config *cfg, const brr_load_opts *opts, brr_diags
     merged = brr_val_merge(a, merged, over);
   }
   if (opts->global_overrides) merged = brr_val_merge(a, merged, opts->global_overrides);
+  brr_value *scan = NULL;
+  if (scan_overrides(a, opts, &scan, d) != 0) return BRR_ECONFIG;
+  if (scan) merged = brr_val_merge(a, merged, scan);
   return brr_schema_global(cfg, merged, d) ? BRR_ECONFIG : 0;
 }

@@ -51,9 +51,6 @@ static void setup_step(compiler *c, size_t i) {
   if (st->remote)
     brr_diag_warn(c->d, st->remote->host.s ? st->remote->host.mark : st->name.mark, NULL,
                   "step '%s': brr does not run remote builds; the remote task is left out", st->name.s);
-  if (st->n_pypi_push)
-    brr_diag_warn(c->d, st->pypi_push[0].mark, NULL,
-                  "step '%s': brr does not upload to PyPI; pypi-push is left out", st->name.s);
 }
 
 /* ---- --steps and --with-deps ------------------------------------------------------------- */

@@ -339,6 +339,34 @@ static void push_edges(compiler *c, size_t first_push, bool *has_out) {
     }
 }
 
+/* One node per step with `pypi-push`: its Python packages uploaded with twine. Like an image
+ * push it waits for every step to succeed (the barrier); buildrunner runs the uploads after
+ * the image pushes, which --serial keeps. */
+static void add_pypi_pushes(compiler *c, const size_t *order, size_t first_push, const bool *has_out, brr_buf *id) {
+  brr_graph *g = c->g;
+  size_t first_pypi = g->n_nodes, prev = BRR_NO_STEP;
+  /* the last image push in the serial chain: a moving tag when there is one */
+  if (c->opts->serial && first_pypi > first_push) {
+    prev = BRR_NO_STEP;
+    for (size_t p = first_push; p < first_pypi; p++)
+      if (g->nodes[p].moving) prev = p;
+    if (prev == BRR_NO_STEP) prev = first_pypi - 1;
+  }
+  for (size_t r = 0; r < c->cfg->n_steps; r++) {
+    size_t i = order[r];
+    const brr_step *st = &c->cfg->steps[i];
+    if (!c->si[i].selected || !st->n_pypi_push) continue;
+    set_id(id, "pypi-push:", st->name.s, NULL);
+    size_t k = add_node(c, id, BRR_NODE_PYPI_PUSH, i);
+    brr_mark m = st->pypi_push[0].mark;
+    for (size_t s = 0; s < first_push; s++)
+      if (!has_out[s]) brr_graph_add_edge(g, s, k, BRR_EDGE_PUSH_BARRIER, m, NULL);
+    if (!c->opts->serial) continue;
+    if (prev != BRR_NO_STEP) brr_graph_add_edge(g, prev, k, BRR_EDGE_SERIAL, m, NULL);
+    prev = k;
+  }
+}
+
 static void emit_pushes(compiler *c, const size_t *order, brr_buf *id) {
   if (!c->opts->push) return;
   brr_graph *g = c->g;
@@ -353,6 +381,7 @@ static void emit_pushes(compiler *c, const size_t *order, brr_buf *id) {
       if (c->si[i].selected && !c->si[i].empty && c->si[i].mp == (mp == 1)) add_pushes_of(c, i, &seen, id);
     }
   push_edges(c, first_push, has_out);
+  add_pypi_pushes(c, order, first_push, has_out, id);
   brr_strmap_free(&seen);
   free(has_out);
 }

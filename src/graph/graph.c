@@ -7,7 +7,7 @@
 #include "brr/graph.h"
 
 static const char *const KIND_NAMES[BRR_NODE_KIND_COUNT] = {
-    "build", "platform-build", "manifest", "run", "post-build", "commit", "push",
+    "build", "platform-build", "manifest", "run", "post-build", "commit", "push", "pypi-push",
 };
 
 static const char *const REASON_NAMES[BRR_EDGE_REASON_COUNT] = {
@@ -33,6 +33,7 @@ double brr_node_default_weight(brr_node_kind k) {
   case BRR_NODE_POST_BUILD: return 5;
   case BRR_NODE_COMMIT: return 0.5;
   case BRR_NODE_PUSH: return 2;
+  case BRR_NODE_PYPI_PUSH: return 3;
   default: return 1;
   }
 }

@@ -95,6 +95,7 @@ size_t brr_build_mp_images(brr_runtime *rt, size_t step, brr_mp_image *out, size
         if (k < max) {
           out[k].platform = m->v[j].platform;
           out[k].digest = m->v[j].digest;
+          out[k].ref = m->v[j].ref;
         }
         k++;
       }

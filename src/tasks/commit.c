@@ -1,7 +1,10 @@
 /* The commit node: tag the step's final image with every repository:tag of its push and
  * commit specs (push first, as buildrunner runs the push task before the commit task), add
  * them to the committed set, and record push specs in artifacts.json (spec §8, §9.8). The
- * registry push itself is a separate node (push.c), only with --push. */
+ * registry push itself is a separate node (push.c), only with --push. Push entries with
+ * `security-scan` enabled are then scanned (scan.c), with or without --push, as buildrunner
+ * does in its push task: the results go into the entry's artifact, and a max score at or
+ * above the threshold fails the step. */
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +21,17 @@ typedef struct commit_task {
   size_t n_targets, cap_targets, next;
   brr_engine_req *req;
   bool cancelled;
+  /* security scans of the push entries, after the tagging (scan.c) */
+  struct scan_item {
+    char *ref;             /* "repo:<last tag>", or a platform image of a multi-platform step */
+    const char *platform;  /* the results' key: the platform as configured, NULL: native */
+    char *key;             /* its artifacts.json key */
+    brr_value *props;      /* its artifacts.json entry */
+    brr_scan_settings s;
+  } *scans;
+  size_t n_scans, cap_scans, next_scan;
+  brr_scan *scan;
+  const char *phase;     /* the trace phase open now, or NULL */
 } commit_task;
 
 /* Repository lower-cased; a ":tag" after the last '/' is split off (spec §8 task). */
@@ -41,7 +55,7 @@ static void add_target(commit_task *c, const char *repo, const char *tag) {
 
 /* A multi-platform push's artifact (spec §9.8): keyed by repository, the platforms' manifest
  * digests cut to 12 characters as buildrunner's trunc_digest. */
-static void add_mp_artifact(commit_task *c, const char *repo, brr_value *tags) {
+static brr_value *add_mp_artifact(commit_task *c, const char *repo, brr_value *tags) {
   brr_runtime *rt = c->rt;
   brr_mp_image imgs[64];
   size_t n = brr_build_mp_images(rt, c->step, imgs, 64);
@@ -64,6 +78,7 @@ static void add_mp_artifact(commit_task *c, const char *repo, brr_value *tags) {
   brr_val_map_sets(rt->arena, props, "docker:platforms", plats);
   brr_val_map_sets(rt->arena, rt->artifacts, repo, props);
   brr_buf_free(&ids);
+  return props;
 }
 
 /* Collect the targets of one spec and, for pushes of a single-platform step, its artifact. */
@@ -91,21 +106,92 @@ static void plan_spec(commit_task *c, const brr_pushspec *ps) {
     brr_val_map_sets(rt->arena, props, "docker:tags", tags);
     char *key = brr_xasprintf("%s/%s", rt->cfg->steps[c->step].name.s, short_id);
     brr_val_map_sets(rt->arena, rt->artifacts, key, props);
+    brr_scan_settings ss;
+    brr_scan_settings_resolve(rt->arena, rt->cfg->global.security_scan, ps->security_scan, &ss);
+    const brr_value *last = tags->u.list.n ? tags->u.list.v[tags->u.list.n - 1] : NULL;
+    if (ss.enabled && last) {
+      struct scan_item it = {brr_xasprintf("%s:%s", repo, brr_val_cstr(last)), NULL, key, props, ss};
+      BRR_VEC_PUSH(c->scans, c->n_scans, c->cap_scans, it);
+      key = NULL;
+    }
     free(key);
     free(short_id);
   } else if (ps->push) {
-    add_mp_artifact(c, repo, tags);
+    brr_value *props = add_mp_artifact(c, repo, tags);
+    brr_scan_settings ss;
+    brr_scan_settings_resolve(rt->arena, rt->cfg->global.security_scan, ps->security_scan, &ss);
+    /* each platform's image, as buildrunner scans the per-platform refs it pulls from the
+     * build registry (here they are still tagged locally) */
+    brr_mp_image imgs[64];
+    size_t n = ss.enabled ? brr_build_mp_images(rt, c->step, imgs, 64) : 0;
+    for (size_t i = 0; i < n && i < 64; i++) {
+      if (!imgs[i].ref) continue;
+      struct scan_item it = {brr_xstrdup(imgs[i].ref), imgs[i].platform, brr_xstrdup(repo), props, ss};
+      BRR_VEC_PUSH(c->scans, c->n_scans, c->cap_scans, it);
+    }
   }
   free(repo);
   free(extra);
 }
 
 static void tag_next(commit_task *c);
+static void scan_next(commit_task *c);
 
-/* The end of the task: the trace's "tag" phase first (it began in commit_start). */
+/* Enter the trace phase `phase` ("tag", "scan"), ending the one open before; NULL ends it. */
+static void commit_phase(commit_task *c, const char *phase) {
+  if (c->phase == phase) return;
+  if (c->phase) brr_task_phase(c->task, c->phase, true);
+  c->phase = phase;
+  if (phase) brr_task_phase(c->task, phase, false);
+}
+
+/* The end of the task: the open trace phase first. */
 static void commit_done(commit_task *c, int status, const char *error) {
-  brr_task_phase(c->task, "tag", true);
+  commit_phase(c, NULL);
   brr_task_done(c->task, status, error);
+}
+
+static void scanned(void *ud, int status, const char *error, brr_value *result, double max_score) {
+  commit_task *c = ud;
+  c->scan = NULL;
+  struct scan_item *it = &c->scans[c->next_scan++];
+  (void)max_score;
+  if (status == BRR_EFAILED && result) {
+    /* buildrunner raises while making the entry: the image's artifact is not recorded */
+    brr_val_map_del(c->rt->artifacts, it->key);
+    commit_done(c, BRR_EFAILED, error);
+    return;
+  }
+  if (status != 0) {
+    commit_done(c, c->cancelled ? BRR_ECANCELED : status, error ? error : "the security scan failed");
+    return;
+  }
+  /* {"docker:security-scan": {<native platform>: {max_score, vulnerabilities}}} */
+  brr_arena *a = c->rt->arena;
+  brr_value *per = brr_val_get(it->props, "docker:security-scan");
+  if (!per) {
+    per = brr_val_map(a, BRR_MARK_NONE);
+    brr_val_map_sets(a, it->props, "docker:security-scan", per);
+  }
+  const char *plat = it->platform ? it->platform : c->rt->native_platform ? c->rt->native_platform : "linux/amd64";
+  brr_val_map_sets(a, per, plat, result);
+  scan_next(c);
+}
+
+static void scan_next(commit_task *c) {
+  if (c->cancelled) {
+    commit_done(c, BRR_ECANCELED, NULL);
+    return;
+  }
+  if (c->next_scan == c->n_scans) {
+    commit_done(c, 0, NULL);
+    return;
+  }
+  struct scan_item *it = &c->scans[c->next_scan];
+  commit_phase(c, "scan");
+  /* NULL: it could not start and `scanned` already ran (and went on) */
+  brr_scan *sc = brr_scan_start(c->rt, c->task, &it->s, it->ref, scanned, c);
+  if (sc) c->scan = sc;
 }
 
 static void on_tagged(void *ud, const brr_engine_result *res) {
@@ -128,7 +214,7 @@ static void tag_next(commit_task *c) {
   }
   if (c->next == c->n_targets) {
     brr_runtime_keep_image(c->rt, c->image);
-    commit_done(c, 0, NULL);
+    scan_next(c);
     return;
   }
   brr_task_log(c->task, BRR_LOG_INFO, "Tagging image %s as %s", c->image, c->targets[c->next]);
@@ -158,7 +244,7 @@ static int commit_start(brr_task *t, uv_loop_t *loop) {
   const brr_step *s = &rt->cfg->steps[c->step];
   for (size_t i = 0; i < s->n_push; i++) plan_spec(c, &s->push[i]);
   for (size_t i = 0; i < s->n_commit; i++) plan_spec(c, &s->commit[i]);
-  brr_task_phase(t, "tag", false);
+  commit_phase(c, "tag");
   tag_next(c);
   return 0;
 }
@@ -167,10 +253,16 @@ static void commit_cancel(brr_task *t) {
   commit_task *c = t->impl;
   c->cancelled = true;
   if (c->req) brr_engine_cancel(c->req);
+  if (c->scan) brr_scan_cancel(c->scan);
 }
 
 static void commit_free(brr_task *t) {
   commit_task *c = t->impl;
+  for (size_t i = 0; i < c->n_scans; i++) {
+    free(c->scans[i].ref);
+    free(c->scans[i].key);
+  }
+  free(c->scans);
   for (size_t i = 0; i < c->n_targets; i++) free(c->targets[i]);
   free(c->targets);
   free(c->image);

@@ -174,6 +174,8 @@ int brr_runtime_factory(void *ud, const brr_graph *g, size_t node, brr_task **ou
     return brr_task_manifest_new(rt, node, out);
   case BRR_NODE_PUSH:
     return brr_task_push_new(rt, node, out);
+  case BRR_NODE_PYPI_PUSH:
+    return brr_task_pypi_push_new(rt, node, out);
   default:
     return BRR_EINVAL;  /* every kind the graph makes is handled above */
   }

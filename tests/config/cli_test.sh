@@ -49,6 +49,25 @@ check '[ "$(rc)" = 1 ]' "a version newer than 3.26 exits 1 as buildrunner"
 printf 'steps:\n  one:\n    run: {image: x}\n' >"$tmp/b/buildrunner.yaml"
 run --steps one,nope
 check '[ "$(rc)" = 78 ] && grep -q "The following steps do not exist: nope" "$tmp/err"' "unknown --steps exit 78"
-run --security-scan-enabled true
-check '[ "$(rc)" = 2 ]' "flags whose feature is missing are still refused before loading"
+# the --security-scan-* flags are taken (none is refused any more); bad values are usage
+# errors, a bad config file a configuration error, as buildrunner
+run --security-scan-enabled true --security-scan-version 0.1 --security-scan-max-score-threshold 7.5 --graph=json
+check '[ "$(rc)" = 0 ]' "the --security-scan-* flags load"
+check '! "$BRR" --help | grep -qi "not implemented"' "--help says nothing is not implemented"
+run --security-scan-scanner grype
+check '[ "$(rc)" = 2 ] && grep -q "takes trivy" "$tmp/err"' "--security-scan-scanner takes only trivy"
+run --security-scan-max-score-threshold high
+check '[ "$(rc)" = 2 ]' "--security-scan-max-score-threshold needs a number"
+run --security-scan-config-file "$tmp/nope.yaml"
+check '[ "$(rc)" = 78 ] && grep -q "security scan config file (.*nope.yaml) could not be found" "$tmp/err"' "a missing scan config file exits 78"
+printf -- '- a list\n' >"$tmp/list.yaml"
+run --security-scan-config-file "$tmp/list.yaml"
+check '[ "$(rc)" = 78 ] && grep -q "must contain a dictionary" "$tmp/err"' "a scan config file that is not a map exits 78"
+printf 'timeout: [\n' >"$tmp/bad.yaml"
+run --security-scan-config-file "$tmp/bad.yaml"
+check '[ "$(rc)" = 78 ] && grep -q "bad.yaml:" "$tmp/err"' "a malformed scan config file exits 78 naming file:line"
+printf 'security-scan: {enabled: maybe}\n' >"$tmp/b/.buildrunner.yaml"
+run --security-scan-enabled true --graph
+check '[ "$(rc)" = 0 ]' "the flag replaces a global value it overrides before validation"
+printf 'env: {G: 1}\n' >"$tmp/b/.buildrunner.yaml"
 exit $fail

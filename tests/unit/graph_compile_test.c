@@ -527,7 +527,7 @@ static void test_builders_and_pools(void **state) {
   fx_free(cfg);
 }
 
-/* remote and pypi-push have no node kinds: they are left out, with a warning */
+/* remote has no node kind: it is left out, with a warning */
 static void test_unsupported_tasks(void **state) {
   (void)state;
   brr_config *cfg = fx_new(4);

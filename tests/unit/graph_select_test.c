@@ -297,6 +297,57 @@ static void test_push_serial(void **state) {
   fx_free(cfg);
 }
 
+/* pypi-push: one node per step, only with --push, behind the barrier like the image pushes;
+ * with --serial after the last image push (buildrunner uploads after pushing images). */
+static void test_pypi_push(void **state) {
+  (void)state;
+  brr_config *cfg = fx_new(8);
+  brr_step *a = fx_step(cfg, "a");
+  fx_build(cfg, a, "FROM busybox\n");
+  fx_push(cfg, a, "x/a", "latest", "1", NULL);
+  brr_step *p = fx_step(cfg, "pkg");
+  fx_run(cfg, p, "busybox");
+  p->pypi_push = brr_arena_alloc(cfg->arena, 2 * sizeof *p->pypi_push);
+  p->pypi_push[0].repository = fx_str(cfg, "internal", fx_line(cfg, p, 8));
+  p->pypi_push[0].mark = p->pypi_push[0].repository.mark;
+  p->pypi_push[1].repository = fx_str(cfg, "https://pypi.example.com/legacy/", fx_line(cfg, p, 9));
+  p->n_pypi_push = 2;
+  brr_step *t = fx_step(cfg, "t");
+  fx_run(cfg, t, "busybox");
+  brr_diags d = BRR_DIAGS_INIT;
+  brr_graph *g = compile_ok(cfg, NULL, &d);
+  assert_int_equal(d.n, 0);  /* no "left out" warning any more */
+  assert_int_equal(brr_graph_find(g, "pypi-push:pkg"), BRR_NO_STEP);
+  brr_graph_free(g);
+
+  brr_graph_opts o = {.push = true};
+  g = compile_ok(cfg, &o, &d);
+  const brr_node *n = fx_node(g, "pypi-push:pkg");
+  assert_non_null(n);
+  assert_int_equal(n->kind, BRR_NODE_PYPI_PUSH);
+  assert_int_equal(n->step, 1);
+  assert_string_equal(brr_node_kind_name(n->kind), "pypi-push");
+  const char *sinks[] = {"a/commit", "pkg/run", "t/run"};
+  for (int s = 0; s < 3; s++) {
+    const brr_edge *e = fx_edge(g, sinks[s], "pypi-push:pkg");
+    assert_non_null(e);
+    assert_int_equal(e->reason, BRR_EDGE_PUSH_BARRIER);
+    assert_int_equal(e->mark.line, fx_line(cfg, p, 8));
+  }
+  /* side by side with the image pushes otherwise */
+  assert_false(fx_reaches(g, "push:x/a:1", "pypi-push:pkg"));
+  assert_int_equal(brr_graph_find(g, "pypi-push:a"), BRR_NO_STEP);
+  brr_graph_free(g);
+
+  o.serial = true;
+  g = compile_ok(cfg, &o, &d);
+  assert_int_equal(fx_edge(g, "push:x/a:latest", "pypi-push:pkg")->reason, BRR_EDGE_SERIAL);
+  assert_true(fx_pos(g, "push:x/a:1") < fx_pos(g, "pypi-push:pkg"));
+  brr_graph_free(g);
+  brr_diags_free(&d);
+  fx_free(cfg);
+}
+
 /* Priorities: the heaviest path starts first with one slot. */
 static void test_priority_order(void **state) {
   (void)state;
@@ -328,6 +379,7 @@ int main(void) {
       cmocka_unit_test(test_push_barrier_and_moving_tags),
       cmocka_unit_test(test_push_only_moving),
       cmocka_unit_test(test_push_serial),
+      cmocka_unit_test(test_pypi_push),
       cmocka_unit_test(test_priority_order),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -204,11 +204,21 @@ brr_spawn *brr_spawn_start(uv_loop_t *loop, const brr_spawn_opts *o) {
     s->open++;
     stdio[0].flags = UV_CREATE_PIPE | UV_READABLE_PIPE;
     stdio[0].data.stream = (uv_stream_t *)&s->in;
+  } else if (o->stdin_fd > 0) {
+    stdio[0].flags = UV_INHERIT_FD;
+    stdio[0].data.fd = o->stdin_fd;
   } else {
     stdio[0].flags = UV_IGNORE;
   }
-  stdio[1].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
-  stdio[1].data.stream = (uv_stream_t *)&s->out.pipe;
+  if (o->stdout_fd > 0) {
+    /* the child writes straight to the caller's file: our end of stdout is done already */
+    stdio[1].flags = UV_INHERIT_FD;
+    stdio[1].data.fd = o->stdout_fd;
+    close_handle(s, (uv_handle_t *)&s->out.pipe);
+  } else {
+    stdio[1].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
+    stdio[1].data.stream = (uv_stream_t *)&s->out.pipe;
+  }
   stdio[2].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
   stdio[2].data.stream = (uv_stream_t *)&s->err.pipe;
   uv_process_options_t po;
@@ -230,7 +240,7 @@ brr_spawn *brr_spawn_start(uv_loop_t *loop, const brr_spawn_opts *o) {
     s->exited = true;
     close_handle(s, (uv_handle_t *)&s->proc);
     s->open++;
-    close_handle(s, (uv_handle_t *)&s->out.pipe);
+    if (o->stdout_fd <= 0) close_handle(s, (uv_handle_t *)&s->out.pipe);
     close_handle(s, (uv_handle_t *)&s->err.pipe);
     if (o->input) close_handle(s, (uv_handle_t *)&s->in);
     uv_timer_start(&s->timer, start_failed, 0, 0);
@@ -239,7 +249,7 @@ brr_spawn *brr_spawn_start(uv_loop_t *loop, const brr_spawn_opts *o) {
   s->open++;
   s->started = true;
   s->pid = s->proc.pid;
-  uv_read_start((uv_stream_t *)&s->out.pipe, alloc_cb, read_cb);
+  if (o->stdout_fd <= 0) uv_read_start((uv_stream_t *)&s->out.pipe, alloc_cb, read_cb);
   uv_read_start((uv_stream_t *)&s->err.pipe, alloc_cb, read_cb);
   if (o->input) {
     s->input = brr_xmalloc(o->input_len + 1);

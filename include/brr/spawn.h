@@ -51,6 +51,11 @@ void brr_spawn_kill(brr_spawn *s);
 void brr_spawn_kill_now(brr_spawn *s);
 /* SIGKILL to the process group now, and no more callbacks: for an owner going away. */
 void brr_spawn_abandon(brr_spawn *s);
+/* Run a short program to its end, blocking (for the abort path and a few setup commands):
+ * a session of its own, stdin and stdout from/to /dev/null, stderr to `err_path` (created,
+ * truncated) or /dev/null. `env` NULL: inherit. After `timeout_s` the group gets SIGKILL.
+ * Returns the exit status, 128+signal when killed by one, or -errno when it did not start. */
+int brr_spawn_sync(const char *const *argv, char *const *env, const char *err_path, double timeout_s);
 /* The child's pid (0 before it started or after a start failure). */
 int brr_spawn_pid(const brr_spawn *s);
 

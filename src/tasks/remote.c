@@ -14,13 +14,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <signal.h>
 #include <stdarg.h>
-#include <spawn.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "brr/spawn.h"
@@ -486,37 +482,12 @@ int brr_task_remote_new(brr_runtime *rt, size_t node, brr_task **out) {
 
 /* ---- the abort path: synchronous, the loop is about to go ---- */
 
-extern char **environ;
-
 static void remove_now(const char *host, const char *dir) {
   char *cmd = clean_command(dir);
-  char *const argv[] = {"ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=5", "--", (char *)host, cmd, NULL};
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-  posix_spawnattr_t at;
-  posix_spawnattr_init(&at);
-  sigset_t none, all;
-  sigemptyset(&none);
-  sigfillset(&all);
-  posix_spawnattr_setsigmask(&at, &none);
-  posix_spawnattr_setsigdefault(&at, &all);
-  posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-  pid_t pid;
-  int rc = posix_spawnp(&pid, "ssh", &fa, &at, argv, environ);
-  posix_spawn_file_actions_destroy(&fa);
-  posix_spawnattr_destroy(&at);
-  free(cmd);
-  if (rc != 0) return;
+  const char *argv[] = {"ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=5", "--", host, cmd, NULL};
   /* at most 15 s: the run is ending, a dead host must not hold it */
-  for (int i = 0; i < 300; i++) {
-    if (waitpid(pid, NULL, WNOHANG) == pid) return;
-    struct timespec ts = {0, 50 * 1000 * 1000};
-    nanosleep(&ts, NULL);
-  }
-  kill(-pid, SIGKILL);
-  waitpid(pid, NULL, 0);
+  brr_spawn_sync(argv, NULL, NULL, 15);
+  free(cmd);
 }
 
 void brr_remote_forget(brr_runtime *rt) {

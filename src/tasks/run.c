@@ -161,6 +161,12 @@ static void stage_plan(brr_run_task *r) {
                  r->run->ssh_keys.n, r->agent.sock);
     brr_run_strv_add(&r->plan.binds, "%s:/ssh-agent", r->agent.dir);
     brr_run_strv_setenv(&r->plan.env, "SSH_AUTH_SOCK", "/ssh-agent/agent");
+    /* services see the agent only when they ask (inject-ssh-agent, spec §6) */
+    for (size_t i = 0; i < r->n_svcs; i++) {
+      if (!r->svcs[i].cfg || !r->svcs[i].cfg->inject_ssh_agent) continue;
+      brr_run_strv_add(&r->svcs[i].plan.binds, "%s:/ssh-agent", r->agent.dir);
+      brr_run_strv_setenv(&r->svcs[i].plan.env, "SSH_AUTH_SOCK", "/ssh-agent/agent");
+    }
   }
   brr_run_next(r);
 }

@@ -66,7 +66,18 @@ steps:
       image: $IMG
       pull: false
       ssh-keys: [ deploy-key, other-name ]
+      services:
+        agentsvc:
+          image: $IMG
+          pull: false
+          inject-ssh-agent: true
+          cmd: 'ssh-add -l | sed "s/^/svc-listed: /"; sleep 300'
+        plainsvc:
+          image: $IMG
+          pull: false
+          cmd: 'echo "plain-sock=[\$SSH_AUTH_SOCK]"; sleep 300'
       cmds:
+        - 'sleep 2'
         - 'echo "sock=\$SSH_AUTH_SOCK"'
         - 'ssh-add -l | sed "s/^/listed: /"'
         - 'ssh $SSH_OPTS -p $SSHD_PORT root@$GW echo logged-in-with-agent-$ID'
@@ -77,6 +88,8 @@ check 'grep -q "sock=/ssh-agent/agent" "$WORK/out"' "SSH_AUTH_SOCK is /ssh-agent
 check 'grep -q "listed: .*agent-key-$ID" "$WORK/out" && grep -q "listed: .*inline-key-$ID" "$WORK/out"' \
   "the agent holds the passphrase key and the inline key"
 check 'grep -q "logged-in-with-agent-$ID" "$WORK/out"' "ssh inside the container logs into the sshd with the agent alone"
+check 'grep -q "svc-listed: .*agent-key-$ID" "$WORK/out"' "a service with inject-ssh-agent sees the agent"
+check 'grep -q "plain-sock=\[\]" "$WORK/out"' "a service without it does not"
 SOCK=$(grep -oE "ssh agent with [0-9]+ key\(s\) at [^ ]+" "$WORK/out" | awk '{print $NF}' | head -1)
 check '[ -n "$SOCK" ] && [ ! -e "$SOCK" ] && [ ! -e "$(dirname "$SOCK")" ]' "the agent's socket and directory are gone after the step ($SOCK)"
 for _ in $(seq 50); do [ -z "$(pgrep -f "ssh-agent -D -a $SOCK")" ] && break; sleep 0.1; done

@@ -4,7 +4,8 @@
  *   setup   mktemp -d on the host, the /source tar (the same file run steps get) on ssh's
  *           stdin, unpacked in <dir>/src; the directory name comes back on stdout
  *   cmd     cd <dir>/src, the shell's pid kept in <dir>/pid, `cmd`; its output live, by line
- *   list    the run steps' artifact listing script in <dir>/src
+ *   list    the run steps' artifact listing script in <dir>/src (after a failed cmd too,
+ *           as buildrunner gathers them before it fails the step)
  *   fetch   per match, a tar stream (the archive API's layout) into the run steps' artifact
  *           sink: results dir, `rename`/`archive`/`format` properties, artifacts.json
  *   clean   the process group of the cmd signalled, <dir> removed: after success, failure
@@ -342,8 +343,12 @@ static void ran(remote_task *r, const brr_spawn_result *res) {
     char *w = why(res);
     set_result(r, BRR_EFAILED, false, "remote command on %s failed: %s", r->host, w);
     free(w);
-    clean(r);
-    return;
+    /* buildrunner gathers the artifacts of a failed command too, then fails the step; not
+     * when ssh itself failed (255) or was killed */
+    if (res->spawn_error || res->exit_status == 255 || res->term_signal) {
+      clean(r);
+      return;
+    }
   }
   list(r);
 }

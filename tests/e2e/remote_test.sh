@@ -6,7 +6,7 @@
 #   - a cmd that builds files from the source: output live with the step's prefix, the
 #     artifacts byte for byte in the results dir and in artifacts.json with their properties,
 #     beside a container step running at the same time; the remote dir gone;
-#   - a failing cmd: exit 1, the remote dir gone;
+#   - a failing cmd: exit 1, its artifacts still gathered (as buildrunner), the remote dir gone;
 #   - SIGINT during the cmd: the remote dir gone, the remote cmd ended, no ssh process left.
 . "$BRR_SOURCE_DIR/tests/e2e/build/lib.sh"
 . "$BRR_SOURCE_DIR/tests/e2e/lib/sshd.sh"
@@ -90,15 +90,17 @@ steps:
   broken:
     remote:
       host: root@sshd-test
-      cmd: echo before-the-failure; exit 3
+      cmd: echo partial > partial.log; echo before-the-failure; exit 3
       artifacts:
-        '*.txt':
+        '*.log': {type: log}
 EOF
 run_brr "$F"
 check '[ "$RC" = 1 ]' "a failing remote cmd fails the run with exit 1 (got $RC)"
 check 'grep -q "before-the-failure" "$WORK/out"' "its output arrived before it failed"
 check 'grep -q "exit status 3" "$WORK/out"' "the failure names the remote exit status"
-check '[ ! -e "$F/buildrunner.results/broken/input.txt" ]' "no artifacts are fetched after a failure"
+check '[ "$(cat "$F/buildrunner.results/broken/partial.log" 2>/dev/null)" = partial ]' \
+  "the artifacts of a failed cmd are still gathered, as buildrunner does"
+check 'grep -q "\"broken/partial.log\"" "$F/buildrunner.results/artifacts.json"' "and listed in artifacts.json"
 check '[ -z "$(remote_left)" ]' "the remote temp dir is gone after a failure (left: $(remote_left))"
 
 # ---- SIGINT during the cmd ----

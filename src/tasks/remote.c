@@ -360,7 +360,10 @@ static void run_cmd(remote_task *r) {
   sq(&b, r->dir);
   brr_buf_puts(&b, "/src && echo $$ > ../pid && ");
   brr_buf_puts(&b, r->remote->cmd.s);
-  brr_task_log(r->task, BRR_LOG_INFO, "Running on %s: %s", r->host, r->remote->cmd.s);
+  /* one line of log: a multi-line cmd shows its first line */
+  const char *cmd = r->remote->cmd.s;
+  int first = (int)strcspn(cmd, "\r\n");
+  brr_task_log(r->task, BRR_LOG_INFO, "Running on %s: %.*s%s", r->host, first, cmd, cmd[first] ? " ..." : "");
   run_ssh(r, brr_buf_cstr(&b), false, 0, 0, ran);
   brr_buf_free(&b);
 }

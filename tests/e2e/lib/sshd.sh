@@ -9,7 +9,10 @@
 #                                           authorized_keys file; append to it), and puts
 #                                           DIR/bin (the wrapper) first in PATH. 0 when a
 #                                           login works.
+#   sshd_client_key KEY                     rewrite the client config to log in with KEY
 #   sshd_stop                               stop it (only the pid it started)
+#
+# The config also covers `ssh -p $SSHD_PORT root@127.0.0.1` (and ssh://root@127.0.0.1:PORT).
 #
 # /run/sshd (privilege separation) is made when missing and left: it is the directory the
 # openssh-server package itself expects, and another test's sshd may be using it.
@@ -40,17 +43,7 @@ sshd_start() {
   /usr/sbin/sshd -D -e -f "$SSHD_DIR/sshd_config" >"$SSHD_DIR/sshd.log" 2>&1 &
   SSHD_PID=$!
   printf '[127.0.0.1]:%s %s\n' "$SSHD_PORT" "$(cut -d' ' -f1,2 "$SSHD_DIR/hostkey.pub")" >"$SSHD_DIR/known_hosts"
-  cat >"$SSHD_DIR/config" <<EOF
-Host sshd-test
-  HostName 127.0.0.1
-  HostKeyAlias [127.0.0.1]:$SSHD_PORT
-  Port $SSHD_PORT
-  IdentityFile $SSHD_KEY
-  IdentitiesOnly yes
-  UserKnownHostsFile $SSHD_DIR/known_hosts
-  StrictHostKeyChecking yes
-  BatchMode yes
-EOF
+  sshd_client_key "$SSHD_KEY"
   printf '#!/bin/sh\nexec /usr/bin/ssh -F %s "$@"\n' "$SSHD_DIR/config" >"$SSHD_DIR/bin/ssh"
   chmod +x "$SSHD_DIR/bin/ssh"
   export PATH="$SSHD_DIR/bin:$PATH"
@@ -60,6 +53,21 @@ EOF
     sleep 0.1
   done
   ssh root@sshd-test true
+}
+
+sshd_client_key() {
+  cat >"$SSHD_DIR/config" <<EOF
+Host sshd-test
+  HostName 127.0.0.1
+  HostKeyAlias [127.0.0.1]:$SSHD_PORT
+  Port $SSHD_PORT
+Host sshd-test 127.0.0.1
+  IdentityFile $1
+  IdentitiesOnly yes
+  UserKnownHostsFile $SSHD_DIR/known_hosts
+  StrictHostKeyChecking yes
+  BatchMode yes
+EOF
 }
 
 sshd_stop() {

@@ -64,6 +64,9 @@ check 'grep -qE "rem.*remote line one" "$WORK/out"' "the remote cmd's output arr
 check 'grep -qE "rem.*remote line two on stderr" "$WORK/out"' "the remote cmd's stderr arrives too"
 check 'grep -q "remote pwd $RT/" "$WORK/out"' "the cmd ran in a temp dir made by mktemp -d on the host"
 check 'grep -q "container-step-ran" "$WORK/out"' "the container step ran beside it"
+# both nodes are ready at the start: the container step starts before the remote one ends
+check 'awk "/==> local\/run/ {l=NR} /<== rem\/remote/ {r=NR} END {exit !(l && r && l < r)}" "$WORK/out"' \
+  "the container step started while the remote step ran"
 check '[ "$(cat "$R/rem/upper.txt" 2>/dev/null)" = "HELLO REMOTE" ]' "a file built from the source came back"
 check 'cmp -s "$P/data.bin" "$R/rem/blob.bin"' "a binary artifact arrived byte for byte"
 check 'cmp -s "$P/sub dir/note.txt" "$R/rem/note.txt"' "a glob match came back"

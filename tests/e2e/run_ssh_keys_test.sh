@@ -6,9 +6,10 @@
 # into the test's sshd (tests/e2e/lib/sshd.sh, also listening on the Docker bridge's gateway
 # so the container reaches it) with the agent alone. The agent and its socket are gone after
 # the step; an unknown alias is a configuration error (78, file:line:col); a wrong passphrase
-# fails the step (1).
+# fails the step (1); with a remote (tcp://) engine ssh-keys are a configuration error (78).
 . "$BRR_SOURCE_DIR/tests/e2e/build/lib.sh"
 . "$BRR_SOURCE_DIR/tests/e2e/lib/sshd.sh"
+. "$BRR_SOURCE_DIR/tests/e2e/lib/tls_engine.sh"
 
 GW=$(docker network inspect bridge -f '{{range .IPAM.Config}}{{.Gateway}}{{end}}' 2>/dev/null)
 [ -n "$GW" ] || GW=$(ip -4 -o addr show docker0 2>/dev/null | awk '{print $4}' | cut -d/ -f1 | head -1)
@@ -17,7 +18,7 @@ if [ -z "$GW" ]; then
   finish
 fi
 IMG="brr-e2e-sshclient-$ID:latest"
-extra_cleanup+=("sshd_stop" "docker rmi -f $IMG")
+extra_cleanup+=("sshd_stop" "docker rmi -f $IMG" "tls_engine_stop")
 if ! sshd_start "$WORK/sshd" "ListenAddress $GW"; then
   fail "the test's sshd lets the test's key in ($(tail -3 "$WORK/sshd/sshd.log" | tr '\n' ' '))"
   finish
@@ -117,6 +118,20 @@ check 'grep -q "loading $K/deploy into the agent" "$WORK/out"' "the failure name
 # SIGKILL is sent as the step fails; the kernel takes a moment to end the process
 for _ in $(seq 50); do [ "$(pgrep -c -x ssh-agent)" = "$AGENTS0" ] && break; sleep 0.1; done
 check '[ "$(pgrep -c -x ssh-agent)" = "$AGENTS0" ]' "the agent of the failed step is gone too"
+
+# ---- a remote engine: the socket cannot be bind-mounted there, a configuration error ----
+sed -i "s/password: 'not the passphrase'/password: '$PASS'/" "$P/.buildrunner.yaml"
+if tls_engine_start "$WORK/engine"; then
+  (cd "$P" && env -u DOCKER_CONTEXT DOCKER_HOST="$TLS_ENGINE_HOST" DOCKER_TLS_VERIFY=1 \
+     DOCKER_CERT_PATH="$TLS_ENGINE_CERTS" "$BRR" --progress plain --no-color --container-labels "$LABEL") \
+    >"$WORK/out" 2>&1
+  RC=$?
+  sanitizer_guard
+  check '[ "$RC" = 78 ]' "ssh-keys with a remote (tcp://) engine exit 78 (got $RC)"
+  check 'grep -q "ssh-keys need a Docker engine on this machine" "$WORK/out"' "the error says a local engine is needed"
+else
+  fail "the TLS engine did not start ($(tail -2 "$WORK/engine/dockerd.log" 2>/dev/null | tr '\n' ' '))"
+fi
 
 no_leftovers "brr-e2e-sshclient-$ID:latest"
 finish

@@ -8,6 +8,7 @@
  *   <step>/run                      the run container (services, commands, artifacts)
  *   <step>/post-build               the post-build image
  *   <step>/commit                   local tagging for the step's commit and push specs
+ *   <step>/remote                   the `remote` task: cmd run on a host over ssh
  *   push:<repository>:<tag>         one registry push (only with --push)
  *   pypi-push:<step>                the step's Python packages uploaded with twine (--push)
  */
@@ -32,6 +33,7 @@ typedef enum {
   BRR_NODE_COMMIT,
   BRR_NODE_PUSH,
   BRR_NODE_PYPI_PUSH,
+  BRR_NODE_REMOTE,
   BRR_NODE_KIND_COUNT
 } brr_node_kind;
 
@@ -65,7 +67,8 @@ typedef struct brr_node {
   bool base_from_build_registry; /* platform build whose FROM is another MP step's image:
                                     take the base for this platform from the build registry */
   size_t base_step;         /* that base step, or BRR_NO_STEP */
-  const char *pool;         /* resource pool ("engine", "push:<host>", "builder:<name>"), or NULL */
+  const char *pool;         /* resource pool ("engine", "push:<host>", "builder:<name>",
+                               "ssh:<host>"), or NULL */
   const char *builder;      /* buildx builder from `platform-builders`, or NULL (the default) */
   double weight;            /* expected duration, seconds (default per kind, or history) */
   bool measured;            /* weight is a duration an earlier run measured (history) */
@@ -151,6 +154,9 @@ int brr_graph_format_parse(const char *s, brr_graph_format *out);   /* 0 or BRR_
 
 const char *brr_node_kind_name(brr_node_kind k);      /* "build", "platform-build", ... */
 const char *brr_edge_reason_name(brr_edge_reason r);  /* "task", "depends", ... */
+/* The host a `remote` step runs on: the `build-servers` key (user@host) whose alias list holds
+ * `host`, else `host` as given (spec: remote-builds). Returns a string of cfg's or `host`. */
+const char *brr_remote_host(const brr_config *cfg, const char *host);
 /* Normalise an image reference: docker.io/library/ prefix, implicit :latest. Heap string. */
 char *brr_image_ref_normalize(const char *ref);
 

@@ -364,6 +364,7 @@ typedef struct brr_runtime {
    * cleanup; each calls `done(rt)` when finished. May be NULL. */
   void (*run_state_finish)(struct brr_runtime *rt, void (*done)(struct brr_runtime *rt));
   void (*build_state_finish)(struct brr_runtime *rt, void (*done)(struct brr_runtime *rt));
+  void *remote_state;          /* remote.c: the hosts' temp dirs that exist right now */
   bool config_failed;          /* a task failed on a configuration error: exit 78, not 1 */
   bool aborted;                /* the last-resort cleanup ran: the end does not wait on the engine */
   int finish_pending;          /* internal to brr_runtime_finish */
@@ -453,6 +454,13 @@ int brr_task_manifest_new(brr_runtime *rt, size_t node, brr_task **out);
 int brr_task_push_new(brr_runtime *rt, size_t node, brr_task **out);
 /* A step's Python packages uploaded with twine (pypi_push.c; docs/builds.md). */
 int brr_task_pypi_push_new(brr_runtime *rt, size_t node, brr_task **out);
+/* The `remote` task over ssh (remote.c). */
+int brr_task_remote_new(brr_runtime *rt, size_t node, brr_task **out);
+/* The abort path: remove every remote temp dir still there with a synchronous ssh (at most
+ * 15 s each). */
+void brr_remote_abort(brr_runtime *rt);
+/* Forget the list (the runtime is freed). */
+void brr_remote_forget(brr_runtime *rt);
 
 /* One platform image of a multi-platform step (strings owned by the runtime). */
 typedef struct brr_mp_image {

@@ -2,9 +2,14 @@
  * signalled: buildx starts helpers of its own), stdout/stderr read through pipes and split
  * into lines, stdin fed from memory. The owner hears about the end only after the exit and
  * both EOFs, so no line is lost; memory goes when the last handle is closed. */
+#include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <time.h>
 
 #include "brr/util.h"
 #include "spawn.h"
@@ -204,11 +209,21 @@ brr_spawn *brr_spawn_start(uv_loop_t *loop, const brr_spawn_opts *o) {
     s->open++;
     stdio[0].flags = UV_CREATE_PIPE | UV_READABLE_PIPE;
     stdio[0].data.stream = (uv_stream_t *)&s->in;
+  } else if (o->stdin_fd > 0) {
+    stdio[0].flags = UV_INHERIT_FD;
+    stdio[0].data.fd = o->stdin_fd;
   } else {
     stdio[0].flags = UV_IGNORE;
   }
-  stdio[1].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
-  stdio[1].data.stream = (uv_stream_t *)&s->out.pipe;
+  if (o->stdout_fd > 0) {
+    /* the child writes straight to the caller's file: our end of stdout is done already */
+    stdio[1].flags = UV_INHERIT_FD;
+    stdio[1].data.fd = o->stdout_fd;
+    close_handle(s, (uv_handle_t *)&s->out.pipe);
+  } else {
+    stdio[1].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
+    stdio[1].data.stream = (uv_stream_t *)&s->out.pipe;
+  }
   stdio[2].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
   stdio[2].data.stream = (uv_stream_t *)&s->err.pipe;
   uv_process_options_t po;
@@ -230,7 +245,7 @@ brr_spawn *brr_spawn_start(uv_loop_t *loop, const brr_spawn_opts *o) {
     s->exited = true;
     close_handle(s, (uv_handle_t *)&s->proc);
     s->open++;
-    close_handle(s, (uv_handle_t *)&s->out.pipe);
+    if (o->stdout_fd <= 0) close_handle(s, (uv_handle_t *)&s->out.pipe);
     close_handle(s, (uv_handle_t *)&s->err.pipe);
     if (o->input) close_handle(s, (uv_handle_t *)&s->in);
     uv_timer_start(&s->timer, start_failed, 0, 0);
@@ -239,7 +254,7 @@ brr_spawn *brr_spawn_start(uv_loop_t *loop, const brr_spawn_opts *o) {
   s->open++;
   s->started = true;
   s->pid = s->proc.pid;
-  uv_read_start((uv_stream_t *)&s->out.pipe, alloc_cb, read_cb);
+  if (o->stdout_fd <= 0) uv_read_start((uv_stream_t *)&s->out.pipe, alloc_cb, read_cb);
   uv_read_start((uv_stream_t *)&s->err.pipe, alloc_cb, read_cb);
   if (o->input) {
     s->input = brr_xmalloc(o->input_len + 1);
@@ -279,3 +294,44 @@ void brr_spawn_abandon(brr_spawn *s) {
 }
 
 int brr_spawn_pid(const brr_spawn *s) { return s && s->started ? s->pid : 0; }
+
+extern char **environ;
+
+int brr_spawn_sync(const char *const *argv, char *const *env, const char *err_path, double timeout_s) {
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+  posix_spawn_file_actions_addopen(&fa, 2, err_path ? err_path : "/dev/null",
+                                   O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  posix_spawnattr_t at;
+  posix_spawnattr_init(&at);
+  sigset_t none, all;
+  sigemptyset(&none);
+  sigfillset(&all);
+  posix_spawnattr_setsigmask(&at, &none);
+  posix_spawnattr_setsigdefault(&at, &all);
+  posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  pid_t pid;
+  int rc = posix_spawnp(&pid, argv[0], &fa, &at, (char *const *)argv, env ? env : environ);
+  posix_spawn_file_actions_destroy(&fa);
+  posix_spawnattr_destroy(&at);
+  if (rc != 0) return -rc;
+  int status = 0;
+  long steps = (long)(timeout_s * 100);
+  for (long i = 0;; i++) {
+    pid_t w = waitpid(pid, &status, WNOHANG);
+    if (w == pid) break;
+    if (w < 0 && errno != EINTR) return -errno;
+    if (i >= steps) {
+      kill(-pid, SIGKILL);
+      while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+      }
+      break;
+    }
+    struct timespec ts = {0, 10 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+  }
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  return 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+}

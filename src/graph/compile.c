@@ -45,12 +45,9 @@ static void setup_platforms(compiler *c, size_t i) {
 static void setup_step(compiler *c, size_t i) {
   const brr_step *st = &c->cfg->steps[i];
   stepinfo *si = &c->si[i];
-  si->build = si->manifest = si->run = si->post = si->commit = BRR_NO_STEP;
-  si->empty = !st->build && !st->run && !st->n_commit && !st->n_push;
+  si->build = si->manifest = si->run = si->post = si->commit = si->remote = BRR_NO_STEP;
+  si->empty = !st->build && !st->run && !st->n_commit && !st->n_push && !st->remote;
   setup_platforms(c, i);
-  if (st->remote)
-    brr_diag_warn(c->d, st->remote->host.s ? st->remote->host.mark : st->name.mark, NULL,
-                  "step '%s': brr does not run remote builds; the remote task is left out", st->name.s);
 }
 
 /* ---- --steps and --with-deps ------------------------------------------------------------- */

@@ -40,6 +40,7 @@ typedef struct stepinfo {
   const char *platform;     /* single build: its platform, or NULL */
   size_t build, n_build;    /* first build node and how many (n_platforms when mp) */
   size_t manifest, run, post, commit;  /* node indices or BRR_NO_STEP */
+  size_t remote;            /* the remote node, or BRR_NO_STEP */
   size_t rank;              /* position in buildrunner's order (--serial) */
   unsigned char state;      /* empty-step resolution: 0 new, 1 visiting, 2 done */
   size_t *exits;            /* empty steps: the nodes that stand for their end */

@@ -74,8 +74,18 @@ static void make_step(compiler *c, size_t i, brr_buf *id) {
   stepinfo *si = &c->si[i];
   const char *name = st->name.s;
   size_t last = BRR_NO_STEP;
+  /* buildrunner runs a step's tasks remote -> build -> run -> push -> commit */
+  if (st->remote) {
+    set_id(id, name, "/remote", NULL);
+    si->remote = last = add_node(c, id, BRR_NODE_REMOTE, i);
+    const char *host = brr_remote_host(c->cfg, st->remote->host.s);
+    c->g->nodes[si->remote].pool = brr_arena_printf(c->g->arena, "ssh:%s", host ? host : "");
+  }
   if (st->build) {
     make_builds(c, i, id);
+    if (last != BRR_NO_STEP)
+      for (size_t k = 0; k < si->n_build; k++)
+        brr_graph_add_edge(c->g, last, si->build + k, BRR_EDGE_TASK, st->name.mark, NULL);
     last = si->mp ? si->manifest : si->build;
   }
   if (st->run) {
@@ -121,7 +131,9 @@ static void role_range(const stepinfo *s, role r, size_t *first, size_t *n) {
   case ROLE_COMMIT: if (s->commit != BRR_NO_STEP) { *first = s->commit; return; } break;
   case ROLE_MANIFEST: if (s->manifest != BRR_NO_STEP) { *first = s->manifest; return; } break;
   case ROLE_ENTRY:
-    if (s->n_build) {
+    if (s->remote != BRR_NO_STEP) {
+      *first = s->remote;
+    } else if (s->n_build) {
       *first = s->build;
       *n = s->n_build;
     } else {
@@ -132,7 +144,8 @@ static void role_range(const stepinfo *s, role r, size_t *first, size_t *n) {
   }
   /* a missing role (artifacts of a step without run, ...) means the whole step */
   *first = s->commit != BRR_NO_STEP ? s->commit : s->post != BRR_NO_STEP ? s->post
-         : s->run != BRR_NO_STEP ? s->run : s->manifest != BRR_NO_STEP ? s->manifest : s->build;
+         : s->run != BRR_NO_STEP ? s->run : s->manifest != BRR_NO_STEP ? s->manifest
+         : s->n_build ? s->build : s->remote;
 }
 
 static bool keep_sedge(const compiler *c, const sedge *e) {

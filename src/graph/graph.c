@@ -8,6 +8,7 @@
 
 static const char *const KIND_NAMES[BRR_NODE_KIND_COUNT] = {
     "build", "platform-build", "manifest", "run", "post-build", "commit", "push", "pypi-push",
+    "remote",
 };
 
 static const char *const REASON_NAMES[BRR_EDGE_REASON_COUNT] = {
@@ -34,8 +35,25 @@ double brr_node_default_weight(brr_node_kind k) {
   case BRR_NODE_COMMIT: return 0.5;
   case BRR_NODE_PUSH: return 2;
   case BRR_NODE_PYPI_PUSH: return 3;
+  case BRR_NODE_REMOTE: return 5;
   default: return 1;
   }
+}
+
+const char *brr_remote_host(const brr_config *cfg, const char *host) {
+  const brr_value *bs = cfg ? cfg->global.build_servers : NULL;
+  if (!host || !brr_val_is(bs, BRR_VAL_MAP)) return host;
+  /* the first server (in file order) whose alias list holds the name */
+  for (size_t i = 0; i < bs->u.map.n; i++) {
+    const brr_value *aliases = bs->u.map.v[i].val;
+    if (!brr_val_is(aliases, BRR_VAL_LIST)) continue;
+    for (size_t k = 0; k < aliases->u.list.n; k++) {
+      const char *a = brr_val_cstr(aliases->u.list.v[k]);
+      const char *server = brr_val_cstr(bs->u.map.v[i].key);
+      if (a && server && strcmp(a, host) == 0) return server;
+    }
+  }
+  return host;
 }
 
 brr_graph *brr_graph_new(const brr_config *cfg) {

@@ -253,10 +253,6 @@ static void stage_plan(brr_run_task *r) {
     return;
   }
   const brr_runlike *c = &r->run->c;
-  if (r->run->ssh_keys.n) {
-    brr_run_fail(r, BRR_EFAILED, false, "ssh-keys are not supported by brr yet");
-    return;
-  }
   if (c->image.s) {
     r->image = lower(c->image.s);
     /* the committed set is matched verbatim, before lower-casing (spec §5) */
@@ -291,6 +287,31 @@ static void stage_plan(brr_run_task *r) {
   }
   for (size_t i = 0; i < d.n; i++) brr_task_log(r->task, BRR_LOG_WARNING, "%s", d.v[i].msg);
   brr_diags_free(&d);
+  if (r->run->ssh_keys.n) {
+    brr_diags ad = BRR_DIAGS_INIT;
+    int arc = brr_run_agent_start(rt, r->run, &r->agent, &ad);
+    if (arc != 0) {
+      const brr_diag *g = ad.v;
+      char *where = g && g->mark.file ? brr_xasprintf("%s:%u:%u: ", g->mark.file, g->mark.line, g->mark.col)
+                                      : brr_xstrdup("");
+      bool config = arc == BRR_ECONFIG;
+      brr_run_fail(r, config ? BRR_ECONFIG : BRR_EFAILED, config, "%s%s", where, g ? g->msg : "ssh-keys");
+      free(where);
+      brr_diags_free(&ad);
+      return;
+    }
+    brr_diags_free(&ad);
+    brr_task_log(r->task, BRR_LOG_INFO, "ssh agent with %zu key(s) at %s (the container's /ssh-agent/agent)",
+                 r->run->ssh_keys.n, r->agent.sock);
+    brr_run_strv_add(&r->plan.binds, "%s:/ssh-agent", r->agent.dir);
+    brr_run_strv_setenv(&r->plan.env, "SSH_AUTH_SOCK", "/ssh-agent/agent");
+    /* services see the agent only when they ask (inject-ssh-agent, spec §6) */
+    for (size_t i = 0; i < r->n_svcs; i++) {
+      if (!r->svcs[i].cfg || !r->svcs[i].cfg->inject_ssh_agent) continue;
+      brr_run_strv_add(&r->svcs[i].plan.binds, "%s:/ssh-agent", r->agent.dir);
+      brr_run_strv_setenv(&r->svcs[i].plan.env, "SSH_AUTH_SOCK", "/ssh-agent/agent");
+    }
+  }
   brr_run_next(r);
 }
 
@@ -775,6 +796,8 @@ static void stage_teardown(brr_run_task *r) {
 static void report(brr_run_task *r) {
   r->done = true;
   brr_runtime *rt = r->rt;
+  /* the agent lives exactly as long as the step */
+  brr_run_agent_stop(&r->agent);
   if (r->cancelled) {
     brr_task_done(r->task, BRR_ECANCELED, NULL);
     return;
@@ -885,6 +908,7 @@ static void run_abort(brr_task *t) {
 
 static void run_free(brr_task *t) {
   brr_run_task *r = t->impl;
+  brr_run_agent_stop(&r->agent);
   brr_run_plan_free(&r->plan);
   for (size_t i = 0; i < r->n_svcs; i++) {
     brr_run_svc *v = &r->svcs[i];

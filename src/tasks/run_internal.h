@@ -160,6 +160,20 @@ typedef struct brr_run_rm {
   struct brr_run_rm *next;
 } brr_run_rm;
 
+/* A run step's ssh agent (run_agent.c). */
+typedef struct brr_run_agent {
+  char *dir;                /* in the run's temp dir; bind-mounted at /ssh-agent */
+  char *sock;               /* <dir>/agent */
+  struct brr_spawn *proc;   /* ssh-agent -D, or NULL */
+} brr_run_agent;
+
+/* Start the agent for `run`'s ssh-keys and load the keys (blocking: a few ms per key).
+ * Unknown aliases and a remote engine are configuration errors (BRR_ECONFIG); a key that does
+ * not load fails (BRR_EFAILED). Nothing is left on failure. */
+int brr_run_agent_start(brr_runtime *rt, const brr_run *run, brr_run_agent *a, brr_diags *d);
+/* Kill the agent and remove its directory; safe to call twice. */
+void brr_run_agent_stop(brr_run_agent *a);
+
 typedef struct brr_run_task {
   brr_runtime *rt;
   brr_task *task;
@@ -172,6 +186,7 @@ typedef struct brr_run_task {
 
   /* the run container */
   brr_run_plan plan;
+  brr_run_agent agent;      /* ssh-keys */
   char *image;
   bool pull, local_image;
   char *name, *id;

@@ -176,6 +176,8 @@ int brr_runtime_factory(void *ud, const brr_graph *g, size_t node, brr_task **ou
     return brr_task_push_new(rt, node, out);
   case BRR_NODE_PYPI_PUSH:
     return brr_task_pypi_push_new(rt, node, out);
+  case BRR_NODE_REMOTE:
+    return brr_task_remote_new(rt, node, out);
   default:
     return BRR_EINVAL;  /* every kind the graph makes is handled above */
   }
@@ -193,6 +195,8 @@ static void keep_images(brr_runtime *rt) {
 void brr_runtime_abort(void *ud) {
   brr_runtime *rt = ud;
   rt->aborted = true;
+  /* the hosts' temp dirs first: they need no engine */
+  brr_remote_abort(rt);
   if (!rt->engine) return;
   /* no time to tell a generated image from a cache hit: every one stays */
   keep_images(rt);
@@ -342,6 +346,7 @@ void brr_runtime_free(brr_runtime *rt) {
   if (!rt) return;
   if (rt->run_state_free) rt->run_state_free(rt);
   if (rt->build_state_free) rt->build_state_free(rt);
+  brr_remote_forget(rt);
   if (rt->engine) {
     brr_engine_free(rt->engine);
     /* the engine releases its last memory on the next loop turn */

@@ -12,58 +12,24 @@
 . "$BRR_SOURCE_DIR/tests/e2e/build/lib.sh"
 . "$BRR_SOURCE_DIR/tests/e2e/lib/tls_engine.sh"
 
-SSHD_PID=
-stop_sshd() {
-  [ -n "$SSHD_PID" ] && kill "$SSHD_PID" 2>/dev/null && wait "$SSHD_PID" 2>/dev/null
-  SSHD_PID=
-  [ -n "${MADE_RUN_SSHD:-}" ] && rmdir /run/sshd 2>/dev/null
-  return 0
-}
-extra_cleanup+=("stop_sshd" "tls_engine_stop")
+. "$BRR_SOURCE_DIR/tests/e2e/lib/sshd.sh"
+extra_cleanup+=("sshd_stop" "tls_engine_stop")
 
 if ! tls_engine_start "$WORK/engine"; then
   fail "the TLS engine did not start"
   finish
 fi
 
-# ---- the sshd and the client's config ----
-S=$WORK/ssh
-mkdir -p "$S" "$WORK/bin" "$WORK/tmp"
-ssh-keygen -q -t ed25519 -N '' -f "$S/hostkey" >/dev/null
-ssh-keygen -q -t ed25519 -N '' -f "$S/id" >/dev/null
+# ---- the sshd and the client's config (tests/e2e/lib/sshd.sh) ----
+mkdir -p "$WORK/tmp"
+if ! sshd_start "$WORK/ssh" "SetEnv DOCKER_HOST=$TLS_ENGINE_HOST DOCKER_TLS_VERIFY=1 DOCKER_CERT_PATH=$TLS_ENGINE_CERTS"; then
+  fail "the test's sshd lets the test's key in ($(tail -3 "$WORK/ssh/sshd.log" | tr '\n' ' '))"
+  finish
+fi
+S=$SSHD_DIR
+PORT=$SSHD_PORT
 ssh-keygen -q -t ed25519 -N '' -f "$S/other" >/dev/null
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-[ -d /run/sshd ] || { mkdir -p /run/sshd && MADE_RUN_SSHD=1; }
-cat >"$S/sshd_config" <<EOF
-ListenAddress 127.0.0.1
-Port $PORT
-HostKey $S/hostkey
-AuthorizedKeysFile $S/id.pub
-PermitRootLogin prohibit-password
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-StrictModes no
-PidFile none
-UsePAM no
-SetEnv DOCKER_HOST=$TLS_ENGINE_HOST DOCKER_TLS_VERIFY=1 DOCKER_CERT_PATH=$TLS_ENGINE_CERTS
-EOF
-/usr/sbin/sshd -D -e -f "$S/sshd_config" >"$S/sshd.log" 2>&1 &
-SSHD_PID=$!
-printf '[127.0.0.1]:%s %s\n' "$PORT" "$(cut -d' ' -f1,2 "$S/hostkey.pub")" >"$S/known_hosts"
-write_client_config() {  # write_client_config KEY
-  cat >"$S/config" <<EOF
-Host 127.0.0.1
-  IdentityFile $1
-  IdentitiesOnly yes
-  UserKnownHostsFile $S/known_hosts
-  StrictHostKeyChecking yes
-  BatchMode yes
-EOF
-}
-write_client_config "$S/id"
-printf '#!/bin/sh\nexec /usr/bin/ssh -F %s "$@"\n' "$S/config" >"$WORK/bin/ssh"
-chmod +x "$WORK/bin/ssh"
-export PATH="$WORK/bin:$PATH"
+write_client_config() { sshd_client_key "$1"; }  # write_client_config KEY
 HOST=ssh://root@127.0.0.1:$PORT
 for _ in $(seq 50); do
   ssh -p "$PORT" root@127.0.0.1 true 2>/dev/null && break

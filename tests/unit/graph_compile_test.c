@@ -527,20 +527,27 @@ static void test_builders_and_pools(void **state) {
   fx_free(cfg);
 }
 
-/* remote has no node kind: it is left out, with a warning */
-static void test_unsupported_tasks(void **state) {
+/* a remote step is one node, first in its step; pypi-push has a node only with --push; neither
+ * is left out any more, so nothing is warned about */
+static void test_remote_and_pypi(void **state) {
   (void)state;
   brr_config *cfg = fx_new(4);
   brr_step *s = fx_step(cfg, "rem");
   s->remote = brr_arena_alloc(cfg->arena, sizeof(brr_remote));
   s->remote->host = fx_str(cfg, "builder", 4);
+  brr_step *p = fx_step(cfg, "py");
+  p->pypi_push = brr_arena_alloc(cfg->arena, sizeof(brr_pypi_push));
+  p->pypi_push[0].mark.line = 7;
+  p->n_pypi_push = 1;
   brr_diags d = BRR_DIAGS_INIT;
   brr_graph *g = compile_ok(cfg, NULL, &d);
-  assert_int_equal(g->n_nodes, 0);
-  assert_int_equal(g->n_steps, 1);
-  assert_int_equal(d.n, 1);
-  assert_int_equal(d.v[0].level, BRR_DIAG_WARNING);
-  assert_int_equal(d.v[0].mark.line, 4);
+  assert_int_equal(g->n_nodes, 1);
+  assert_int_equal(g->n_steps, 2);
+  const brr_node *n = fx_node(g, "rem/remote");
+  assert_non_null(n);
+  assert_int_equal(n->kind, BRR_NODE_REMOTE);
+  assert_string_equal(n->pool, "ssh:builder");
+  assert_int_equal(d.n, 0);
   brr_graph_free(g);
   brr_diags_free(&d);
   fx_free(cfg);
@@ -559,7 +566,7 @@ int main(void) {
       cmocka_unit_test(test_artifacts),
       cmocka_unit_test(test_multi_platform),
       cmocka_unit_test(test_builders_and_pools),
-      cmocka_unit_test(test_unsupported_tasks),
+      cmocka_unit_test(test_remote_and_pypi),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

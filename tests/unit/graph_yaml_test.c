@@ -341,6 +341,68 @@ static void test_seed_dockerfile_on_disk(void **state) {
   free(global);
 }
 
+/* remote steps: `host` through the global build-servers aliases (the first server whose list
+ * holds it), else as given; the node runs first in its step, in the pool ssh:<host> */
+static void test_seed_remote_build_servers(void **state) {
+  (void)state;
+  char *dir = scenario("steps:\n"
+                       "  aliased:\n"
+                       "    remote: {host: alias2, cmd: make}\n"
+                       "  later:\n"
+                       "    remote: {host: shared, cmd: make}\n"
+                       "  plain:\n"
+                       "    remote: {host: ops@elsewhere, cmd: make, artifacts: {'*.rpm': ~}}\n"
+                       "  both:\n"
+                       "    remote: {host: alias1, cmd: make}\n"
+                       "    run: {image: busybox, cmd: 'true'}\n",
+                       NULL);
+  char *global = brr_path_join(dir, "global.yaml");
+  const char *g = "build-servers:\n"
+                  "  user@server1: [alias1, alias2, shared]\n"
+                  "  user@server2: [shared, alias3]\n";
+  assert_int_equal(brr_write_file(global, g, strlen(g)), 0);
+  loaded l = load_dir(dir, NULL, global, NULL);
+  assert_string_equal(brr_remote_host(l.cfg, "alias2"), "user@server1");
+  assert_string_equal(brr_remote_host(l.cfg, "alias3"), "user@server2");
+  assert_string_equal(brr_remote_host(l.cfg, "shared"), "user@server1");
+  assert_string_equal(brr_remote_host(l.cfg, "user@server1"), "user@server1");
+  assert_string_equal(brr_remote_host(l.cfg, "nobody"), "nobody");
+  const brr_node *n = fx_node(l.g, "aliased/remote");
+  assert_non_null(n);
+  assert_int_equal(n->kind, BRR_NODE_REMOTE);
+  assert_string_equal(brr_node_kind_name(n->kind), "remote");
+  assert_string_equal(n->pool, "ssh:user@server1");
+  assert_string_equal(fx_node(l.g, "later/remote")->pool, "ssh:user@server1");
+  assert_string_equal(fx_node(l.g, "plain/remote")->pool, "ssh:ops@elsewhere");
+  /* buildrunner's task order: remote before run */
+  assert_edge(l.g, "both/remote", "both/run", BRR_EDGE_TASK);
+  /* --graph json names the kind and the pool */
+  brr_buf out = BRR_BUF_INIT;
+  brr_graph_render(l.g, BRR_GRAPH_JSON, &out);
+  cJSON *j = cJSON_Parse(brr_buf_cstr(&out));
+  assert_non_null(j);
+  bool seen = false;
+  const cJSON *node;
+  cJSON_ArrayForEach(node, cJSON_GetObjectItem(j, "nodes")) {
+    const cJSON *id = cJSON_GetObjectItem(node, "id");
+    if (!cJSON_IsString(id) || strcmp(id->valuestring, "plain/remote") != 0) continue;
+    seen = true;
+    assert_string_equal(cJSON_GetObjectItem(node, "kind")->valuestring, "remote");
+    assert_string_equal(cJSON_GetObjectItem(node, "pool")->valuestring, "ssh:ops@elsewhere");
+  }
+  assert_true(seen);
+  cJSON_Delete(j);
+  brr_buf_free(&out);
+  unload(&l);
+  /* no build-servers: the host as given */
+  l = load_dir(dir, NULL, NULL, NULL);
+  assert_string_equal(fx_node(l.g, "aliased/remote")->pool, "ssh:alias2");
+  unload(&l);
+  brr_rm_rf(dir);
+  free(dir);
+  free(global);
+}
+
 int main(void) {
   const struct CMUnitTest examples[] = {
       cmocka_unit_test(test_example_depends),   cmocka_unit_test(test_example_commit),
@@ -349,7 +411,7 @@ int main(void) {
       cmocka_unit_test(test_all_examples),
   };
   const struct CMUnitTest seeds[] = {
-      cmocka_unit_test(test_seed_latest_last),
+      cmocka_unit_test(test_seed_latest_last),  cmocka_unit_test(test_seed_remote_build_servers),
       cmocka_unit_test(test_seed_mp_base),      cmocka_unit_test(test_seed_dockerfile_on_disk),
   };
   int failed = cmocka_run_group_tests_name("seed scenarios", seeds, NULL, NULL);

@@ -78,6 +78,9 @@ void brr_schk_error(brr_schk *c, const brr_value *at, const char *path, const ch
     BRR_PRINTF(4, 5);
 void brr_schk_error_mark(brr_schk *c, brr_mark m, const char *path, const char *fmt, ...)
     BRR_PRINTF(4, 5);
+/* The mark of `key` itself in `map`, or `fallback`: an error about a key points at the key,
+ * not at the first line of its value. */
+brr_mark brr_schk_key_mark(const brr_value *map, const char *key, brr_mark fallback);
 /* "expected <what>, got <type of v>" */
 void brr_schk_expected(brr_schk *c, const brr_value *v, const char *path, const char *what);
 
@@ -114,8 +117,8 @@ bool brr_lax_int(const brr_value *v, int64_t *out);
 
 /* `build:` of a step, a service or post-build (a string means {path: s}); NULL when absent
  * or when it is not even a map. Resolves path and dockerfile against cfg->build_dir. */
-brr_build *brr_schema_build(brr_schk *c, const brr_config *cfg, const brr_value *node,
-                            const char *path);
+brr_build *brr_schema_build(brr_schk *c, const brr_config *cfg, const brr_value *parent,
+                            const char *key, const char *path);
 /* The keys run steps and services share; unknown keys are checked by the caller. */
 void brr_schema_runlike(brr_schk *c, const brr_value *node, const char *path, brr_runlike *r);
 

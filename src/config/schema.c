@@ -52,6 +52,15 @@ void brr_schk_error(brr_schk *c, const brr_value *at, const char *path, const ch
   c->n_errors++;
 }
 
+brr_mark brr_schk_key_mark(const brr_value *map, const char *key, brr_mark fallback) {
+  if (!map || map->type != BRR_VAL_MAP) return fallback;
+  for (size_t i = 0; i < map->u.map.n; i++) {
+    const brr_value *k = map->u.map.v[i].key;
+    if (k && k->type == BRR_VAL_STR && strcmp(k->u.s.ptr, key) == 0) return k->mark;
+  }
+  return fallback;
+}
+
 void brr_schk_expected(brr_schk *c, const brr_value *v, const char *path, const char *what) {
   /* a number where a string belongs is nearly always a YAML typing surprise (2.0, 1:20) */
   bool hint = v && (v->type == BRR_VAL_INT || v->type == BRR_VAL_FLOAT || v->type == BRR_VAL_BOOL) &&

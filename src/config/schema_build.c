@@ -136,8 +136,9 @@ static void resolve_dockerfile(brr_schk *c, const brr_config *cfg, brr_build *b)
   }
 }
 
-brr_build *brr_schema_build(brr_schk *c, const brr_config *cfg, const brr_value *node,
-                            const char *path) {
+brr_build *brr_schema_build(brr_schk *c, const brr_config *cfg, const brr_value *parent,
+                            const char *key, const char *path) {
+  const brr_value *node = brr_val_get(parent, key);
   if (!node || node->type == BRR_VAL_NULL) return NULL;
   brr_build *b = brr_arena_alloc(c->a, sizeof *b);
   b->node = node;
@@ -170,7 +171,8 @@ brr_build *brr_schema_build(brr_schk *c, const brr_config *cfg, const brr_value 
     brr_schk_strlist(c, brr_val_get(node, "secrets"), brr_schk_path(c, path, "secrets"), &b->secrets);
   }
   if (!b->path.s && !b->dockerfile.s && !b->n_inject && !b->import.s) {
-    brr_schk_error(c, node, path, "a build needs a path, a dockerfile, inject or import");
+    brr_schk_error_mark(c, brr_schk_key_mark(parent, key, node->mark), path,
+                        "a build needs a path, a dockerfile, inject or import");
     return b;
   }
   if (b->path.s) {

@@ -8,16 +8,6 @@
 
 #include "internal.h"
 
-/* The mark of `key` itself in `map` (an error about a key points at the key, not at the
- * first line of its value), or `fallback`. */
-static brr_mark key_mark(const brr_value *map, const char *key, brr_mark fallback) {
-  if (!map || map->type != BRR_VAL_MAP) return fallback;
-  for (size_t i = 0; i < map->u.map.n; i++) {
-    const brr_value *k = map->u.map.v[i].key;
-    if (k && k->type == BRR_VAL_STR && strcmp(k->u.s.ptr, key) == 0) return k->mark;
-  }
-  return fallback;
-}
 
 static bool is_mp(const brr_step *s) { return s->build && s->build->platforms.n > 0; }
 
@@ -92,7 +82,7 @@ static void check_mp_step(brr_schk *c, const brr_step *st, taglist *mp_tags) {
     brr_schk_error_mark(c, b->import.mark, brr_arena_printf(c->a, "%s.import", path),
                         "import is not allowed in multi-platform build step %s", st->name.s);
   if (st->run)
-    brr_schk_error_mark(c, key_mark(st->node, "run", st->run->c.node->mark),
+    brr_schk_error_mark(c, brr_schk_key_mark(st->node, "run", st->run->c.node->mark),
                         brr_arena_printf(c->a, "steps.%s.run", st->name.s),
                         "run is not allowed in the same step as a multi-platform build step %s", st->name.s);
   check_push_tags(c, st, mp_tags, true);
@@ -192,7 +182,7 @@ void brr_schema_cross(brr_schk *c, brr_config *cfg) {
     const brr_step *st = &cfg->steps[i];
     any_mp |= is_mp(st);
     if (st->build && st->build->secrets.v && !is_mp(st) && cfg->use_legacy_builder)
-      brr_schk_error(c, brr_val_get(st->build->node, "secrets"),
+      brr_schk_error_mark(c, brr_schk_key_mark(st->build->node, "secrets", brr_val_get(st->build->node, "secrets")->mark),
                      brr_arena_printf(c->a, "steps.%s.build.secrets", st->name.s),
                      "Build secrets are not supported with the legacy builder. Please set "
                      "use-legacy-builder to false or add platforms to the build section in order "

@@ -114,16 +114,16 @@ static void parse_services(brr_schk *c, const brr_config *cfg, const brr_value *
     brr_service *s = &r->services[r->n_services++];
     s->name = kv.v[i].key;
     brr_schema_runlike(c, node, sub, &s->c);
-    s->build = brr_schema_build(c, cfg, G(node, "build"), brr_schk_path(c, sub, "build"));
+    s->build = brr_schema_build(c, cfg, node, "build", brr_schk_path(c, sub, "build"));
     parse_wait_for(c, G(node, "wait_for"), brr_schk_path(c, sub, "wait_for"), s);
     brr_tri agent;
     brr_schk_bool(c, G(node, "inject-ssh-agent"), brr_schk_path(c, sub, "inject-ssh-agent"), &agent);
     s->inject_ssh_agent = agent == BRR_TRUE;
     bool has_build = G(node, "build") && G(node, "build")->type != BRR_VAL_NULL;
     if (!has_build && !s->c.image.s)
-      brr_schk_error(c, node, sub, "a service needs an image or a build");
+      brr_schk_error_mark(c, kv.v[i].key.mark, sub, "a service needs an image or a build");
     else if (has_build && s->c.image.s)
-      brr_schk_error(c, node, sub, "a service takes an image or a build, not both");
+      brr_schk_error_mark(c, kv.v[i].key.mark, sub, "a service takes an image or a build, not both");
   }
 }
 
@@ -151,7 +151,7 @@ static brr_run *parse_run(brr_schk *c, const brr_config *cfg, const brr_value *n
   }
   brr_schk_bool(c, G(node, "privileged"), P("privileged"), &t);
   r->privileged = t == BRR_TRUE;
-  r->post_build = brr_schema_build(c, cfg, G(node, "post-build"), P("post-build"));
+  r->post_build = brr_schema_build(c, cfg, node, "post-build", P("post-build"));
   brr_schk_bool(c, G(node, "no-cache"), P("no-cache"), &t);  /* accepted, has no effect */
   return r;
 }
@@ -328,7 +328,7 @@ void brr_schema_step(brr_schk *c, brr_config *cfg, const brr_value *key, const b
     return;
   }
   if (!brr_schk_keys(c, node, path, BRR_STEP_KEYS, BRR_N_STEP_KEYS, "a step")) return;
-  st->build = brr_schema_build(c, cfg, G(node, "build"), P("build"));
+  st->build = brr_schema_build(c, cfg, node, "build", P("build"));
   st->run = parse_run(c, cfg, G(node, "run"), P("run"));
   parse_pushlist(c, cfg, G(node, "push"), P("push"), true, &st->push, &st->n_push);
   parse_pushlist(c, cfg, G(node, "commit"), P("commit"), false, &st->commit, &st->n_commit);

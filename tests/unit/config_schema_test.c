@@ -170,7 +170,7 @@ static void test_build(void **state) {
   /* missing context: a warning, not an error (it may be produced by an earlier step) */
   ok(f, "steps:\n  a:\n    build: {path: later}\n");
   assert_non_null(th_find(&f->d, "build context 'later' does not exist", true));
-  bad(f, "steps:\n  a:\n    build: {target: x}\n", "a build needs a path", 3, "{target");
+  bad(f, "steps:\n  a:\n    build: {target: x}\n", "a build needs a path", 3, "build:");  /* the key, not its value */
   bad(f, "steps:\n  a:\n    build: 5\n", "expected a map, got an integer", 3, "5");
 }
 
@@ -332,7 +332,7 @@ static void test_remote_pypi_depends(void **state) {
 static void test_cross_step_rules(void **state) {
   fx *f = *state;
   /* secrets: legacy builder refuses them on single-platform steps only */
-  bad(f, "steps:\n  a: {build: {dockerfile: x, secrets: [id=a]}}\n", "Build secrets are not supported", 2, "[id=a]");
+  bad(f, "steps:\n  a: {build: {dockerfile: x, secrets: [id=a]}}\n", "Build secrets are not supported", 2, "secrets:");
   ok(f, "use-legacy-builder: false\nsteps:\n  a: {build: {dockerfile: x, secrets: [id=a]}}\n");
   ok(f, "steps:\n  a: {build: {dockerfile: x, secrets: [id=a], platforms: [linux/amd64]}}\n");
   /* multi-platform: no duplicate push tags, also against single-platform pushes */

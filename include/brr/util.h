@@ -112,6 +112,20 @@ int brr_mkdir_p(const char *path, unsigned mode);
 /* rm -rf; returns 0 or -errno (a missing path is 0). */
 int brr_rm_rf(const char *path);
 
+/* File access handed to modules that must not touch the file system themselves (the graph
+ * compiler reads Dockerfiles only through one). `ud` is passed back to every call. */
+typedef struct brr_fs_ops {
+  /* Append the whole file to `out`. Returns 0 or a negative error (-ENOENT...). */
+  int (*read_file)(void *ud, const char *path, brr_buf *out);
+  /* Whether `path` is a directory. */
+  bool (*is_dir)(void *ud, const char *path);
+  /* The first path glob(3) matches for `pattern` (heap), or NULL when none. */
+  char *(*glob_first)(void *ud, const char *pattern);
+  void *ud;
+} brr_fs_ops;
+/* The real file system (src/util/host_fs.c). */
+extern const brr_fs_ops brr_host_fs;
+
 /* This machine's platform as Docker names it: "linux/amd64", "linux/arm64", "linux/arm/v7",
  * else "linux/<uname machine>". The graph and the build tasks must agree on it. */
 const char *brr_native_platform(void);

@@ -38,6 +38,29 @@ char *brr_xvasprintf(const char *fmt, va_list ap) BRR_PRINTF(1, 0);
     (arr)[(n)++] = (item);                                                           \
   } while (0)
 
+/* ---- errors ------------------------------------------------------------------ */
+/* One error space, the libuv way: functions return 0, a negative errno value (-ENOENT...)
+ * passed through unchanged, a libuv code (UV_EOF...; on Unix the others equal -errno), or one
+ * of brr's own codes below. brr's codes sit at BRR_ERRNO_BASE - n, far below any errno
+ * (1..133 on Linux) and libuv's (down to UV_EOF = -4095), so none can be mistaken for another;
+ * brr_strerror() names any of them. */
+#define BRR_ERRNO_BASE (-30000)
+enum {
+  BRR_EINVAL = BRR_ERRNO_BASE - 1,    /* bad input; details are in the brr_diags */
+  BRR_ENOENT = BRR_ERRNO_BASE - 2,    /* a file or object does not exist */
+  BRR_EIO = BRR_ERRNO_BASE - 3,       /* an I/O or system error */
+  BRR_ECANCELED = BRR_ERRNO_BASE - 4,
+  BRR_EFAILED = BRR_ERRNO_BASE - 5,   /* an external operation (build, command, push) failed */
+  BRR_ECONFIG = BRR_ERRNO_BASE - 6,   /* configuration error (exit 78) */
+  BRR_ETIMEOUT = BRR_ERRNO_BASE - 7,
+  BRR_ELAST = BRR_ETIMEOUT,           /* the lowest of brr's codes */
+};
+
+/* A message for any error code: brr's own (table), a negative errno (strerror), a libuv code
+ * (uv_strerror); a positive value is taken as an errno. 0 is "success"; an unknown code gives
+ * "unknown error <n>" (in a buffer of the calling thread's, valid until its next call). */
+const char *brr_strerror(int code);
+
 /* ---- growable byte buffer; data is always NUL-terminated ------------------- */
 typedef struct brr_buf {
   char *data;  /* NULL until the first append */

@@ -178,7 +178,8 @@ static int measure_stages(const char *dir, int runs, stages *out) {
     int rc = brr_config_load(&lo, &cfg, &d);
     double t1 = now_ms();
     brr_graph *g = NULL;
-    if (rc == 0) rc = brr_graph_compile(cfg, NULL, &g, &d);
+    brr_graph_opts go = {.native_platform = brr_native_platform(), .fs = &brr_host_fs};  /* as the CLI */
+    if (rc == 0) rc = brr_graph_compile(cfg, &go, &g, &d);
     double t2 = now_ms();
     brr_buf b = BRR_BUF_INIT;
     if (rc == 0) brr_graph_render(g, BRR_GRAPH_JSON, &b);

@@ -21,16 +21,7 @@ enum {
   BRR_EXIT_SIGNAL = 128,   /* + signal number */
 };
 
-/* Negative error codes returned by brr functions (0 is success). */
-enum {
-  BRR_EINVAL = -1,   /* bad input; details are in the brr_diags */
-  BRR_ENOENT = -2,   /* a file or object does not exist */
-  BRR_EIO = -3,      /* an I/O or system error */
-  BRR_ECANCELED = -4,
-  BRR_EFAILED = -5,  /* an external operation (build, command, push) failed */
-  BRR_ECONFIG = -6,  /* configuration error (exit 78) */
-  BRR_ETIMEOUT = -7,
-};
+/* The error codes (BRR_E*) and brr_strerror() are in util.h. */
 
 /* A position in a source file; line and col are 1-based, 0 when unknown. `file` points to a
  * string that outlives the mark (interned by the loader). */

@@ -107,7 +107,12 @@ typedef struct brr_graph_opts {
   bool with_deps;           /* --with-deps: add what the selected steps depend on */
   const char *platform;     /* --platform: collapses `platforms` */
   bool disable_multi_platform; /* flag or global config: keep one platform */
-  const char *native_platform; /* "linux/amd64" etc.; NULL: from uname */
+  /* The graph never asks the host: the caller names the native platform ("linux/amd64"
+   * etc.; NULL: "linux/amd64") and hands it the file system it may read Dockerfiles and
+   * shell provisioners from (NULL: none, so only inline Dockerfiles are scanned). The CLI
+   * passes the host's platform (util.h) and &brr_host_fs. */
+  const char *native_platform;
+  const brr_fs_ops *fs;
 } brr_graph_opts;
 
 typedef enum {

@@ -9,7 +9,7 @@
 #include <uv.h>
 
 #include "brr/graph.h"
-#include "brr/ui.h"
+#include "brr/events.h"
 
 typedef struct brr_sched brr_sched;
 typedef struct brr_task brr_task;

@@ -304,7 +304,7 @@ int brr_cache_clean(const char *root);
 #include "brr/engine.h"
 #include "brr/graph.h"
 #include "brr/sched.h"
-#include "brr/ui.h"
+#include "brr/events.h"
 
 typedef struct brr_runtime_opts {
   bool push;                   /* --push */

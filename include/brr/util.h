@@ -38,6 +38,29 @@ char *brr_xvasprintf(const char *fmt, va_list ap) BRR_PRINTF(1, 0);
     (arr)[(n)++] = (item);                                                           \
   } while (0)
 
+/* ---- errors ------------------------------------------------------------------ */
+/* One error space, the libuv way: functions return 0, a negative errno value (-ENOENT...)
+ * passed through unchanged, a libuv code (UV_EOF...; on Unix the others equal -errno), or one
+ * of brr's own codes below. brr's codes sit at BRR_ERRNO_BASE - n, far below any errno
+ * (1..133 on Linux) and libuv's (down to UV_EOF = -4095), so none can be mistaken for another;
+ * brr_strerror() names any of them. */
+#define BRR_ERRNO_BASE (-30000)
+enum {
+  BRR_EINVAL = BRR_ERRNO_BASE - 1,    /* bad input; details are in the brr_diags */
+  BRR_ENOENT = BRR_ERRNO_BASE - 2,    /* a file or object does not exist */
+  BRR_EIO = BRR_ERRNO_BASE - 3,       /* an I/O or system error */
+  BRR_ECANCELED = BRR_ERRNO_BASE - 4,
+  BRR_EFAILED = BRR_ERRNO_BASE - 5,   /* an external operation (build, command, push) failed */
+  BRR_ECONFIG = BRR_ERRNO_BASE - 6,   /* configuration error (exit 78) */
+  BRR_ETIMEOUT = BRR_ERRNO_BASE - 7,
+  BRR_ELAST = BRR_ETIMEOUT,           /* the lowest of brr's codes */
+};
+
+/* A message for any error code: brr's own (table), a negative errno (strerror), a libuv code
+ * (uv_strerror); a positive value is taken as an errno. 0 is "success"; an unknown code gives
+ * "unknown error <n>" (in a buffer of the calling thread's, valid until its next call). */
+const char *brr_strerror(int code);
+
 /* ---- growable byte buffer; data is always NUL-terminated ------------------- */
 typedef struct brr_buf {
   char *data;  /* NULL until the first append */
@@ -111,6 +134,20 @@ int brr_write_file(const char *path, const void *data, size_t len);
 int brr_mkdir_p(const char *path, unsigned mode);
 /* rm -rf; returns 0 or -errno (a missing path is 0). */
 int brr_rm_rf(const char *path);
+
+/* File access handed to modules that must not touch the file system themselves (the graph
+ * compiler reads Dockerfiles only through one). `ud` is passed back to every call. */
+typedef struct brr_fs_ops {
+  /* Append the whole file to `out`. Returns 0 or a negative error (-ENOENT...). */
+  int (*read_file)(void *ud, const char *path, brr_buf *out);
+  /* Whether `path` is a directory. */
+  bool (*is_dir)(void *ud, const char *path);
+  /* The first path glob(3) matches for `pattern` (heap), or NULL when none. */
+  char *(*glob_first)(void *ud, const char *pattern);
+  void *ud;
+} brr_fs_ops;
+/* The real file system (src/util/host_fs.c). */
+extern const brr_fs_ops brr_host_fs;
 
 /* This machine's platform as Docker names it: "linux/amd64", "linux/arm64", "linux/arm/v7",
  * else "linux/<uname machine>". The graph and the build tasks must agree on it. */

@@ -121,6 +121,8 @@ static int compile_graph(const brr_cli *cli, const brr_config *cfg, brr_graph **
       .platform = cli->platform,
       .disable_multi_platform =
           cli->disable_multi_platform || cfg->global.disable_multi_platform == BRR_TRUE,
+      .native_platform = brr_native_platform(),
+      .fs = &brr_host_fs,
   };
   brr_diags d = BRR_DIAGS_INIT;
   int rc = brr_graph_compile(cfg, &o, g, &d);

@@ -35,7 +35,7 @@ static int prepare_results_dir(const brr_cli *cli, const brr_config *cfg, brr_re
   if (rc != 0) {
     if (err) fprintf(stderr, "brr: error: %s\n", err);
     else fprintf(stderr, "brr: error: cannot prepare the results directory %s: %s\n", cfg->results_dir,
-                 strerror(-rc));
+                 brr_strerror(rc));
     free(err);
     brr_results_close(*out);
     *out = NULL;
@@ -140,7 +140,7 @@ int brr_cli_run(const brr_cli *cli, brr_config *cfg, brr_graph *g) {
     int rc = brr_cache_clean(cfg->global.caches_root);
     if (rc != 0)
       fprintf(stderr, "brr: warning: --clean-cache: cannot remove %s: %s\n", cfg->global.caches_root,
-              strerror(-rc));
+              brr_strerror(rc));
   }
 
   uv_loop_t loop;

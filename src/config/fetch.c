@@ -136,7 +136,7 @@ static int load_one(brr_arena *a, const char *file, const brr_render_ctx *rc, br
   brr_buf src = BRR_BUF_INIT;
   int r = brr_read_file(file, &src);
   if (r != 0) {
-    brr_diag_error(d, from, from.file ? "redirect" : NULL, "cannot read %s: %s", file, strerror(-r));
+    brr_diag_error(d, from, from.file ? "redirect" : NULL, "cannot read %s: %s", file, brr_strerror(r));
     brr_buf_free(&src);
     return BRR_ECONFIG;
   }

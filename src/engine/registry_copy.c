@@ -258,7 +258,7 @@ static void blob_download(blob_job *b) {
   copy_op *o = b->op;
   int rc = blob_spool_open(b);
   if (rc != 0) {
-    brr_reg_req_fail(o->q, BRR_EIO, 0, "cannot make a spool file in %s: %s", o->q->reg->temp_dir, strerror(-rc));
+    brr_reg_req_fail(o->q, BRR_EIO, 0, "cannot make a spool file in %s: %s", o->q->reg->temp_dir, brr_strerror(rc));
     brr_reg_req_stopping(o->q);
     return;
   }

@@ -1,9 +1,7 @@
 /* Edges between steps, inferred from the whole file: explicit depends, images one step
  * produces and another uses, and /artifacts/<step>/ mentions. The result is a list of
  * step-level edges (compile.h); emit.c turns them into node edges for the selected steps. */
-#include <sys/stat.h>
 #include <ctype.h>
-#include <glob.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -157,10 +155,17 @@ static size_t build_args(compiler *c, const brr_build *b, brr_build_arg **out) {
   return n;
 }
 
-static bool dir_exists(const char *file) {
+/* File access goes only through the caller's brr_fs_ops (the graph is pure data). */
+static int fs_read(const compiler *c, const char *path, brr_buf *out) {
+  const brr_fs_ops *fs = c->opts->fs;
+  return fs && fs->read_file ? fs->read_file(fs->ud, path, out) : -1;
+}
+
+static bool dir_exists(const compiler *c, const char *file) {
+  const brr_fs_ops *fs = c->opts->fs;
+  if (!fs || !fs->is_dir) return false;
   char *dir = brr_path_dirname(file);
-  struct stat st;
-  bool ok = stat(dir, &st) == 0 && S_ISDIR(st.st_mode);
+  bool ok = fs->is_dir(fs->ud, dir);
   free(dir);
   return ok;
 }
@@ -187,7 +192,7 @@ static void collect_build(compiler *c, sites *ss, size_t step, const brr_build *
                         : (brr_mark){dm.file, dm.line + (block && dm.line ? im[i].line : 0), block ? 0 : dm.col};
       add_site(c, ss, step, r, true, im[i].ref, m);
     }
-  } else if (file && dir_exists(file)) {   /* a missing context was already reported */
+  } else if (file && dir_exists(c, file)) {   /* a missing context was already reported */
     /* found by --graph, not only when the build starts; a step that runs earlier may still
      * write it, so this is a warning */
     brr_mark dm = b->dockerfile.s ? b->dockerfile.mark : b->path.mark;
@@ -221,7 +226,7 @@ static void collect_runlike(compiler *c, sites *ss, size_t step, const brr_runli
     /* shell provisioners are scripts (relative to the cwd, as buildrunner reads them) */
     if (!brr_streq(rl->provisioners.v[i].key.s, "shell")) continue;
     brr_buf script = BRR_BUF_INIT;
-    if (brr_read_file(v, &script) == 0) scan_artifacts(c, step, ROLE_RUN, brr_buf_cstr(&script), script.len, m);
+    if (fs_read(c, v, &script) == 0) scan_artifacts(c, step, ROLE_RUN, brr_buf_cstr(&script), script.len, m);
     brr_buf_free(&script);
   }
 }
@@ -345,12 +350,9 @@ void brr_graph__infer(compiler *c) {
 
 /* ---- reading a build's Dockerfile ------------------------------------------------------------ */
 
-static char *first_glob_match(const char *pattern) {
-  glob_t gl;
-  char *r = NULL;
-  if (glob(pattern, 0, NULL, &gl) == 0 && gl.gl_pathc > 0) r = brr_xstrdup(gl.gl_pathv[0]);
-  globfree(&gl);
-  return r;
+static char *first_glob_match(const compiler *c, const char *pattern) {
+  const brr_fs_ops *fs = c->opts->fs;
+  return fs && fs->glob_first ? fs->glob_first(fs->ud, pattern) : NULL;
 }
 
 bool brr_graph__dockerfile(compiler *c, const brr_build *b, brr_buf *out, const char **file) {
@@ -360,7 +362,7 @@ bool brr_graph__dockerfile(compiler *c, const brr_build *b, brr_buf *out, const 
     const char *dest = b->inject[i].dest.s;
     if (!brr_streq(dest, "Dockerfile") && !brr_streq(dest, "/Dockerfile")) continue;
     char *pat = brr_path_join(base, b->inject[i].glob.s);
-    path = first_glob_match(pat);
+    path = first_glob_match(c, pat);
     free(pat);
   }
   if (!path && b->dockerfile_inline && b->dockerfile.s) {
@@ -375,7 +377,7 @@ bool brr_graph__dockerfile(compiler *c, const brr_build *b, brr_buf *out, const 
     path = brr_path_join(dir, "Dockerfile");
     free(dir);
   }
-  bool ok = path && brr_read_file(path, out) == 0;
+  bool ok = path && fs_read(c, path, out) == 0;
   /* on failure *file names the path searched (NULL when there was none) */
   *file = path ? brr_arena_strdup(c->g->arena, path) : NULL;
   free(path);

@@ -301,7 +301,7 @@ static void start_node(brr_sched *s, size_t i) {
   }
   if (rc < 0 || !t) {
     /* no work, or no task could be made: the node ends at once without a slot */
-    char *why = rc < 0 ? brr_xasprintf("could not create its task (error %d)", rc) : NULL;
+    char *why = rc < 0 ? brr_xasprintf("could not create its task: %s", brr_strerror(rc)) : NULL;
     end_node(s, i, rc < 0 ? BRR_STATUS_FAILED : BRR_STATUS_SUCCEEDED, why);
     free(why);
     return;
@@ -318,7 +318,7 @@ static void start_node(brr_sched *s, size_t i) {
   if (rc < 0 && !n->reported) {
     n->reported = true;
     n->result = rc;
-    n->error = brr_xasprintf("could not start (error %d)", rc);
+    n->error = brr_xasprintf("could not start: %s", brr_strerror(rc));
     n->end_ns = uv_hrtime();
     queue_report(s, i);
   }
@@ -647,7 +647,7 @@ static void save_history(brr_sched *s, sched_history *h) {
   int rc = sched_history_save(h, s->opts.history_path);
   if (rc < 0)
     brr_bus_log(s->opts.bus, BRR_LOG_WARNING, NULL, "cannot write the duration history %s: %s",
-                s->opts.history_path, strerror(-rc));
+                s->opts.history_path, brr_strerror(rc));
 }
 
 static void fill_result(brr_sched *s, brr_sched_result *res) {

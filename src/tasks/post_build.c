@@ -112,7 +112,7 @@ static int prepend_from(post_task *p, brr_diags *d) {
     int r = brr_read_file(p->in.dockerfile_path, &df);
     if (r != 0) {
       brr_diag *g = brr_diag_error(d, BRR_MARK_NONE, NULL, "reading %s: %s", p->in.dockerfile_path,
-                                   strerror(-r));
+                                   brr_strerror(r));
       g->exit_code = BRR_EXIT_FAILED;
       brr_buf_free(&df);
       return BRR_EIO;

@@ -98,7 +98,7 @@ static int add_key(brr_run_agent *a, const char *keyfile, const char *password, 
       brr_buf err = BRR_BUF_INIT;
       brr_read_file(errf, &err);
       while (err.len && (err.data[err.len - 1] == '\n' || err.data[err.len - 1] == '\r')) err.data[--err.len] = '\0';
-      char *why = st < 0 ? brr_xasprintf("cannot run ssh-add: %s", strerror(-st))
+      char *why = st < 0 ? brr_xasprintf("cannot run ssh-add: %s", brr_strerror(st))
                          : brr_xasprintf("ssh-add exited with %d%s%s", st, err.len ? ": " : "",
                                          brr_buf_cstr(&err));
       rc = fail(d, m, false, "ssh-keys: loading %s into the agent: %s", keyfile, why);

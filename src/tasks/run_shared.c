@@ -68,7 +68,7 @@ static void tar_after(uv_work_t *w, int status) {
   run_shared *sh = w->data;
   if (status != 0 || sh->work_rc != 0) {
     sh->src = SRC_FAILED;
-    const char *why = sh->work_d.n ? sh->work_d.v[0].msg : status ? uv_strerror(status) : "failed";
+    const char *why = sh->work_d.n ? sh->work_d.v[0].msg : status ? uv_strerror(status) : brr_strerror(sh->work_rc);
     sh->src_error = brr_xasprintf("cannot make the /source tar: %s", why);
   } else {
     sh->src = SRC_READY;

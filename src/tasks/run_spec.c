@@ -173,7 +173,7 @@ static char *literal_file(const char *temp_dir, const char *alias, const char *t
   if (rc == 0 && chmod(path, 0644) != 0) rc = -errno;
   if (rc != 0) {
     brr_diag *g = brr_diag_error(d, key->mark, NULL, "cannot write the contents of local file "
-                                 "\"%s\": %s", alias, strerror(-rc));
+                                 "\"%s\": %s", alias, brr_strerror(rc));
     g->exit_code = BRR_EXIT_FAILED;
     free(path);
     return NULL;
@@ -315,7 +315,7 @@ static int plan_scripts(const brr_runlike *c, brr_run_plan *p, brr_diags *d) {
     int r = path ? brr_read_file(path, &b) : -ENOENT;
     if (r != 0) {
       brr_diag_error(d, kv->val ? kv->val->mark : kv->key.mark, NULL, "cannot read shell "
-                     "provisioner \"%s\": %s", path ? path : "", strerror(-r));
+                     "provisioner \"%s\": %s", path ? path : "", brr_strerror(r));
       brr_buf_free(&b);
       rc = BRR_ECONFIG;
       continue;

@@ -83,7 +83,7 @@ int brr_runtime_step_begin(brr_runtime *rt, size_t step, brr_diags *d) {
   free(name);
   if (rc != 0) {
     brr_diag *g = brr_diag_error(d, BRR_MARK_NONE, NULL, "cannot create %s: %s", st->results_dir,
-                                 strerror(-rc));
+                                 brr_strerror(rc));
     g->exit_code = BRR_EXIT_RESULTS;
     return BRR_EIO;
   }

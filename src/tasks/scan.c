@@ -398,7 +398,7 @@ static int prepare(brr_scan *sc) {
   sc->s.cache_dir = brr_arena_strdup(rt->arena, cache);
   free(cache);
   if (rc != 0) {
-    fail(sc, BRR_EIO, brr_xasprintf("cannot create the scanner cache %s: %s", sc->s.cache_dir, strerror(-rc)));
+    fail(sc, BRR_EIO, brr_xasprintf("cannot create the scanner cache %s: %s", sc->s.cache_dir, brr_strerror(rc)));
     return -1;
   }
   /* config.yaml: JSON is YAML; the cache path inside the container first, as buildrunner */
@@ -413,7 +413,7 @@ static int prepare(brr_scan *sc) {
   char *path = brr_path_join(sc->run_dir, "config.yaml");
   rc = brr_write_file(path, text.data, text.len);
   brr_buf_free(&text);
-  if (rc != 0) fail(sc, BRR_EIO, brr_xasprintf("cannot write %s: %s", path, strerror(-rc)));
+  if (rc != 0) fail(sc, BRR_EIO, brr_xasprintf("cannot write %s: %s", path, brr_strerror(rc)));
   free(path);
   return rc ? -1 : 0;
 }

@@ -250,7 +250,7 @@ tv tbr_read_yaml_file(tctx *c, tcall *a) {
   int rc = brr_read_file(path, &text);
   if (rc < 0) {
     brr_buf_free(&text);
-    terr(c, a->at, "[Errno %d] %s: '%s'", -rc, strerror(-rc), name);
+    terr(c, a->at, "[Errno %d] %s: '%s'", -rc, brr_strerror(rc), name);
   }
   char *src = tstrndup(c, text.data ? text.data : "", text.len);
   size_t srclen = text.len;

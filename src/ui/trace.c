@@ -219,7 +219,7 @@ int ui_trace_write(ui_trace *t) {
   if (f && (fputs(text, f) == EOF || fputc('\n', f) == EOF)) rc = -errno;
   if (f && fclose(f) != 0 && rc == 0) rc = -errno;
   cJSON_free(text);
-  if (rc < 0) fprintf(stderr, "brr: warning: cannot write the trace %s: %s\n", t->path, strerror(-rc));
+  if (rc < 0) fprintf(stderr, "brr: warning: cannot write the trace %s: %s\n", t->path, brr_strerror(rc));
   return rc;
 }
 

@@ -192,7 +192,7 @@ static void github_summary(brr_ui *ui, const brr_event *ev) {
   if (rc == 0) return;
   /* stderr: in JSON mode stdout carries events only */
   fprintf(stderr, "brr: warning: cannot append the summary to $GITHUB_STEP_SUMMARY (%s): %s\n", path,
-          strerror(-rc));
+          brr_strerror(rc));
 }
 
 static void ui_on_event(void *ud, const brr_event *ev) {

@@ -49,7 +49,7 @@ static int clear_previous(const char *dir, char **err) {
   brr_buf text = BRR_BUF_INIT;
   int rc = brr_read_file(path, &text);
   if (rc == -ENOENT) rc = 0;
-  else if (rc < 0) *err = brr_xasprintf("cannot read %s: %s", path, strerror(-rc));
+  else if (rc < 0) *err = brr_xasprintf("cannot read %s: %s", path, brr_strerror(rc));
   char *save = NULL;
   for (char *line = rc == 0 && text.len ? strtok_r(text.data, "\n", &save) : NULL; line;
        line = strtok_r(NULL, "\n", &save)) {
@@ -57,7 +57,7 @@ static int clear_previous(const char *dir, char **err) {
     char *victim = brr_path_join(dir, line);
     int r = brr_rm_rf(victim);
     if (r < 0 && rc == 0) {
-      *err = brr_xasprintf("cannot remove %s, made by an earlier run: %s", victim, strerror(-r));
+      *err = brr_xasprintf("cannot remove %s, made by an earlier run: %s", victim, brr_strerror(r));
       rc = r;
     }
     free(victim);
@@ -116,7 +116,7 @@ int brr_results_open(const char *dir, const brr_results_guard *protect, size_t n
   if (rc < 0) return rc;
   rc = brr_mkdir_p(dir, 0755);
   if (rc < 0) {
-    *err = brr_xasprintf("cannot create the results directory %s: %s", dir, strerror(-rc));
+    *err = brr_xasprintf("cannot create the results directory %s: %s", dir, brr_strerror(rc));
     return rc;
   }
   int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);

@@ -7,13 +7,23 @@
 #include <cmocka.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <errno.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "unit/graph_fixture.h"
 
-static brr_graph *compile_ok(const brr_config *cfg, const brr_graph_opts *o, brr_diags *d) {
+/* These tests read Dockerfiles from disk unless they say otherwise: hand the graph the host's
+ * file system when the options name none. */
+static brr_graph_opts with_host_fs(const brr_graph_opts *o) {
+  brr_graph_opts r = o ? *o : (brr_graph_opts){0};
+  if (!r.fs) r.fs = &brr_host_fs;
+  return r;
+}
+
+static brr_graph *compile_ok(const brr_config *cfg, const brr_graph_opts *opts, brr_diags *d) {
   brr_graph *g = NULL;
+  brr_graph_opts ho = with_host_fs(opts), *o = &ho;
   int rc = brr_graph_compile(cfg, o, &g, d);
   if (rc != 0) brr_diags_print(d, stderr, false);
   assert_int_equal(rc, 0);
@@ -21,8 +31,9 @@ static brr_graph *compile_ok(const brr_config *cfg, const brr_graph_opts *o, brr
   return g;
 }
 
-static const brr_diag *compile_err(const brr_config *cfg, const brr_graph_opts *o, brr_diags *d) {
+static const brr_diag *compile_err(const brr_config *cfg, const brr_graph_opts *opts, brr_diags *d) {
   brr_graph *g = (brr_graph *)1;
+  brr_graph_opts ho = with_host_fs(opts), *o = &ho;
   assert_int_equal(brr_graph_compile(cfg, o, &g, d), BRR_ECONFIG);
   assert_null(g);
   assert_int_equal(brr_diags_exit_code(d), BRR_EXIT_CONFIG);
@@ -363,6 +374,104 @@ static void test_dockerfile_on_disk(void **state) {
   free(other);
 }
 
+/* ---- the graph reads nothing itself: a Dockerfile served only by the caller's brr_fs_ops ---- */
+
+typedef struct fake_fs {
+  const char *path, *text;  /* the one file it serves */
+  const char *dir;          /* the one directory that exists */
+  const char *pattern;      /* a glob pattern that matches `path` */
+  int reads, globs, dir_asks;
+  char last[256];
+} fake_fs;
+
+static int fake_read(void *ud, const char *path, brr_buf *out) {
+  fake_fs *f = ud;
+  f->reads++;
+  snprintf(f->last, sizeof f->last, "%s", path);
+  if (!brr_streq(path, f->path)) return -ENOENT;
+  brr_buf_puts(out, f->text);
+  return 0;
+}
+
+static bool fake_is_dir(void *ud, const char *path) {
+  fake_fs *f = ud;
+  f->dir_asks++;
+  return brr_streq(path, f->dir);
+}
+
+static char *fake_glob(void *ud, const char *pattern) {
+  fake_fs *f = ud;
+  f->globs++;
+  return f->pattern && brr_streq(pattern, f->pattern) ? brr_xstrdup(f->path) : NULL;
+}
+
+static void test_dockerfile_from_fs_callback(void **state) {
+  (void)state;
+  /* nothing of this exists on disk: the text comes only from the callback */
+  fake_fs f = {.path = "/nonexistent/brr-graph-fs/app/Dockerfile",
+               .text = "FROM team/base:1 AS b\nFROM b\nCOPY --from=team/tools:2 /t /t\n",
+               .dir = "/nonexistent/brr-graph-fs/app"};
+  brr_fs_ops ops = {fake_read, fake_is_dir, fake_glob, &f};
+  brr_config *cfg = fx_new(8);
+  cfg->build_dir = "/nonexistent/brr-graph-fs";
+  brr_step *base = fx_step(cfg, "base");
+  fx_build(cfg, base, "FROM busybox\n");
+  fx_commit(cfg, base, "team/base", "1", NULL);
+  brr_step *tools = fx_step(cfg, "tools");
+  fx_build(cfg, tools, "FROM busybox\n");
+  fx_commit(cfg, tools, "team/tools", "2", NULL);
+  brr_step *app = fx_step(cfg, "app");
+  brr_build *b = fx_build(cfg, app, NULL);
+  b->path = fx_str(cfg, "app", fx_line(cfg, app, 2));
+  brr_graph_opts o = {.native_platform = "linux/amd64", .fs = &ops};
+  brr_diags d = BRR_DIAGS_INIT;
+  brr_graph *g = NULL;
+  assert_int_equal(brr_graph_compile(cfg, &o, &g, &d), 0);
+  assert_int_equal(f.reads, 1);
+  assert_string_equal(f.last, f.path);
+  assert_edge(g, "base/commit", "app/build", BRR_EDGE_IMAGE);
+  assert_string_equal(fx_edge(g, "base/commit", "app/build")->mark.file, f.path);
+  assert_int_equal(fx_edge(g, "base/commit", "app/build")->mark.line, 1);
+  assert_edge(g, "tools/commit", "app/build", BRR_EDGE_IMAGE);
+  assert_int_equal(fx_edge(g, "tools/commit", "app/build")->mark.line, 3);
+  brr_graph_free(g);
+
+  /* an injected Dockerfile is found by the callback's glob */
+  b->path.s = NULL;
+  b->inject = brr_arena_alloc(cfg->arena, sizeof(brr_inject));
+  b->n_inject = 1;
+  b->inject[0].glob = fx_str(cfg, "app/Docker*", 0);
+  b->inject[0].dest = fx_str(cfg, "Dockerfile", 0);
+  f.pattern = "/nonexistent/brr-graph-fs/app/Docker*";
+  assert_int_equal(brr_graph_compile(cfg, &o, &g, &d), 0);
+  assert_int_equal(f.globs, 1);
+  assert_edge(g, "tools/commit", "app/build", BRR_EDGE_IMAGE);
+  brr_graph_free(g);
+
+  /* a Dockerfile the callback does not have, in a directory it says exists: the warning */
+  b->n_inject = 0;
+  b->dockerfile = fx_str(cfg, "app/Missing.dockerfile", fx_line(cfg, app, 2));
+  size_t warned = d.n;
+  assert_int_equal(brr_graph_compile(cfg, &o, &g, &d), 0);
+  assert_true(f.dir_asks >= 1);
+  assert_null(fx_edge(g, "tools/commit", "app/build"));
+  assert_true(d.n > warned);
+  assert_non_null(strstr(d.v[d.n - 1].msg, "/nonexistent/brr-graph-fs/app/Missing.dockerfile"));
+  brr_graph_free(g);
+
+  /* no file system at all: nothing is read, no edge is inferred, and it still compiles */
+  b->dockerfile.s = NULL;
+  b->path = fx_str(cfg, "app", fx_line(cfg, app, 2));
+  o.fs = NULL;
+  int reads = f.reads;
+  assert_int_equal(brr_graph_compile(cfg, &o, &g, &d), 0);
+  assert_int_equal(f.reads, reads);
+  assert_null(fx_edge(g, "base/commit", "app/build"));
+  brr_graph_free(g);
+  brr_diags_free(&d);
+  fx_free(cfg);
+}
+
 /* ---- artifacts ---- */
 
 static void test_artifacts(void **state) {
@@ -563,6 +672,7 @@ int main(void) {
       cmocka_unit_test(test_image_consumers),
       cmocka_unit_test(test_image_producers_in_file_order),
       cmocka_unit_test(test_dockerfile_on_disk),
+      cmocka_unit_test(test_dockerfile_from_fs_callback),
       cmocka_unit_test(test_artifacts),
       cmocka_unit_test(test_multi_platform),
       cmocka_unit_test(test_builders_and_pools),

@@ -44,7 +44,9 @@ static loaded load_dir(const char *dir, const char *file, const char *global, co
   int rc = brr_config_load(&lo, &l.cfg, &l.d);
   if (rc != 0) brr_diags_print(&l.d, stderr, false);
   assert_int_equal(rc, 0);
-  rc = brr_graph_compile(l.cfg, o, &l.g, &l.d);
+  brr_graph_opts go = o ? *o : (brr_graph_opts){0};
+  if (!go.fs) go.fs = &brr_host_fs;   /* the examples' Dockerfiles are on disk */
+  rc = brr_graph_compile(l.cfg, &go, &l.g, &l.d);
   if (rc != 0) brr_diags_print(&l.d, stderr, false);
   assert_int_equal(rc, 0);
   return l;
@@ -188,7 +190,7 @@ static void test_all_examples(void **state) {
     brr_diags d = BRR_DIAGS_INIT;
     brr_config *cfg = NULL;
     brr_graph *g = NULL;
-    brr_graph_opts o = {.push = true, .native_platform = "linux/amd64"};
+    brr_graph_opts o = {.push = true, .native_platform = "linux/amd64", .fs = &brr_host_fs};
     if (brr_config_load(&lo, &cfg, &d) == 0) {
       if (brr_graph_compile(cfg, &o, &g, &d) != 0) {
         brr_diags_print(&d, stderr, false);

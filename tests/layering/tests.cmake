@@ -1,0 +1,8 @@
+# Layering rules the code must keep (docs/architecture.md):
+#   graph_pure          no file under src/graph calls the file system or asks the host
+set(BRR_LAYERING_TESTS_DIR ${CMAKE_CURRENT_LIST_DIR})
+add_test(NAME graph_pure COMMAND bash ${BRR_LAYERING_TESTS_DIR}/graph_pure_test.sh ${PROJECT_SOURCE_DIR})
+set_tests_properties(graph_pure PROPERTIES LABELS unit)
+#   layering_producers  sched.h, tasks.h, src/sched and src/tasks include events.h, not ui.h
+add_test(NAME layering_producers COMMAND bash ${BRR_LAYERING_TESTS_DIR}/producers_test.sh ${PROJECT_SOURCE_DIR})
+set_tests_properties(layering_producers PROPERTIES LABELS unit)

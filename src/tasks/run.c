@@ -422,8 +422,7 @@ static void systemd_spec(bool cgroup2, brr_run_strv *binds, brr_run_strv *tmpfs,
 
 /* The anonymous /source volume's name: the container's removal takes the volume along, but
  * a removal by someone else (docker rm -f, without -v) leaves it, and then brr removes it. */
-static void on_created_inspect(void *ud, const brr_engine_result *res) {
-  brr_run_task *r = ud;
+static void note_anon_volume(brr_run_task *r, const brr_engine_result *res) {
   const cJSON *it;
   if (res->status == 0)
     cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(res->json, "Mounts")) {
@@ -433,6 +432,11 @@ static void on_created_inspect(void *ud, const brr_engine_result *res) {
           cJSON_IsString(name) && *name->valuestring)
         brr_runtime_set(&r->anon_volume, name->valuestring);
     }
+}
+
+static void on_created_inspect(void *ud, const brr_engine_result *res) {
+  brr_run_task *r = ud;
+  note_anon_volume(r, res);
   if (!brr_run_ok(r, res)) return;
   brr_run_next(r);
 }
@@ -441,7 +445,8 @@ static void on_created(void *ud, const brr_engine_result *res) {
   brr_run_task *r = ud;
   if (res->status == 0 && res->id) r->id = brr_xstrdup(res->id);
   if (!brr_run_ok(r, res)) return;
-  if (!r->volume) {
+  if (!r->volume && !r->own) {
+    /* (an own-process container is inspected while /source goes in) */
     r->req = brr_engine_container_inspect(r->rt->engine, r->id, on_created_inspect, r);
     return;
   }
@@ -540,13 +545,21 @@ static void join_done(brr_run_task *r, const brr_engine_result *res) {
     brr_run_fail(r, r->join_status, false, "%s", r->join_error);
     return;
   }
-  r->source_put = r->started = true;
+  r->source_put = true;
+  if (!r->own) r->started = true;   /* the own process starts after /source is in */
   brr_run_next(r);
 }
 
 static void on_join_put(void *ud, const brr_engine_result *res) {
   brr_run_task *r = ud;
   r->req2 = NULL;
+  join_done(r, res);
+}
+
+static void on_join_inspect(void *ud, const brr_engine_result *res) {
+  brr_run_task *r = ud;
+  r->req = NULL;
+  note_anon_volume(r, res);
   join_done(r, res);
 }
 
@@ -567,6 +580,15 @@ static void stage_put_source(brr_run_task *r) {
      * it starts */
     r->join_n = 2;
     r->req = brr_engine_container_start(r->rt->engine, r->id, on_join_start, r);
+    r->req2 = brr_engine_container_archive_put(r->rt->engine, r->id, BRR_RUN_SOURCE_DIR, &body,
+                                               on_join_put, r);
+    return;
+  }
+  if (r->own && !r->volume) {
+    /* the own process starts only once /source is in; the inspect for the name of the
+     * anonymous volume goes at the same time */
+    r->join_n = 2;
+    r->req = brr_engine_container_inspect(r->rt->engine, r->id, on_join_inspect, r);
     r->req2 = brr_engine_container_archive_put(r->rt->engine, r->id, BRR_RUN_SOURCE_DIR, &body,
                                                on_join_put, r);
     return;

@@ -131,7 +131,7 @@ static void on_gone_check(void *ud, const brr_engine_result *res) {
   bool removing = res->status == BRR_ENOENT || !strcmp(s, "removing") || !strcmp(s, "dead");
   /* the shell a step's commands run in never ends by itself: not running means stopped from
    * outside */
-  bool stopped = r->plan.shell && res->status == 0 && *s && strcmp(s, "running") != 0 &&
+  bool stopped = r->plan.shell && !r->own && res->status == 0 && *s && strcmp(s, "running") != 0 &&
                  strcmp(s, "restarting") != 0 && strcmp(s, "paused") != 0;
   if (r->cancelled || res->status == BRR_ECANCELED) {
     gone_free(r);
@@ -234,6 +234,40 @@ uv_timer_t *brr_run_timer(brr_run_task *r) {
 
 static bool has_commands(const brr_run_task *r) {
   return r->run->c.cmd.s || r->run->c.cmds.n;
+}
+
+/* Whether the step's command can be the container's own process instead of an exec in an
+ * idle shell: one command, and nothing that needs the live container before it (provisioners,
+ * cache restores, systemd) or after it (cache saves, artifacts, a commit). The container then
+ * costs create, attach, start, wait and a removal of an exited container, as `docker run`. */
+static const char *command_at(const brr_run_task *r, size_t i) {
+  const brr_runlike *c = &r->run->c;
+  if (c->cmd.s) {
+    if (i == 0) return c->cmd.s;
+    i--;
+  }
+  return i < c->cmds.n ? c->cmds.v[i].s : NULL;
+}
+
+/* The first command as `<shell> -xc <cmd>`, after what buildrunner runs in an exec of its own
+ * and whose outcome it ignores: `git config --global --add safe.directory /source`. Doing it
+ * silently in the same process saves an exec per step. `argv` has room for 5 and a NULL. */
+static void first_command_argv(const brr_run_task *r, const char **argv) {
+  argv[0] = r->plan.shell;
+  argv[1] = "-c";
+  argv[2] = "git config --global --add safe.directory " BRR_RUN_SOURCE_DIR " >/dev/null 2>&1; "
+            "exec \"$0\" -xc \"$1\"";
+  argv[3] = r->plan.shell;
+  argv[4] = command_at(r, 0);
+  argv[5] = NULL;
+}
+
+static bool own_process(const brr_run_task *r) {
+  const brr_runlike *c = &r->run->c;
+  size_t n = (c->cmd.s ? 1 : 0) + c->cmds.n;
+  return n == 1 && r->plan.shell && !r->systemd && r->plan.n_scripts == 0 &&
+         !(r->caches_planned && r->caches.n) && r->run->artifacts.n == 0 &&
+         !(r->s->n_commit || r->s->n_push || r->run->post_build);
 }
 
 /* ---- plan ---- */
@@ -388,8 +422,7 @@ static void systemd_spec(bool cgroup2, brr_run_strv *binds, brr_run_strv *tmpfs,
 
 /* The anonymous /source volume's name: the container's removal takes the volume along, but
  * a removal by someone else (docker rm -f, without -v) leaves it, and then brr removes it. */
-static void on_created_inspect(void *ud, const brr_engine_result *res) {
-  brr_run_task *r = ud;
+static void note_anon_volume(brr_run_task *r, const brr_engine_result *res) {
   const cJSON *it;
   if (res->status == 0)
     cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(res->json, "Mounts")) {
@@ -399,6 +432,11 @@ static void on_created_inspect(void *ud, const brr_engine_result *res) {
           cJSON_IsString(name) && *name->valuestring)
         brr_runtime_set(&r->anon_volume, name->valuestring);
     }
+}
+
+static void on_created_inspect(void *ud, const brr_engine_result *res) {
+  brr_run_task *r = ud;
+  note_anon_volume(r, res);
   if (!brr_run_ok(r, res)) return;
   brr_run_next(r);
 }
@@ -407,7 +445,8 @@ static void on_created(void *ud, const brr_engine_result *res) {
   brr_run_task *r = ud;
   if (res->status == 0 && res->id) r->id = brr_xstrdup(res->id);
   if (!brr_run_ok(r, res)) return;
-  if (!r->volume) {
+  if (!r->volume && !r->own) {
+    /* (an own-process container is inspected while /source goes in) */
     r->req = brr_engine_container_inspect(r->rt->engine, r->id, on_created_inspect, r);
     return;
   }
@@ -419,8 +458,10 @@ static void stage_create(brr_run_task *r) {
   brr_engine_container_spec sp = {0};
   brr_run_strv binds = {0}, vf = {0}, dns = {0}, hosts = {0}, caps = {0}, tmpfs = {0}, labels = {0};
   for (size_t i = 0; i < r->plan.binds.n; i++) brr_run_strv_add(&binds, "%s", r->plan.binds.v[i]);
-  const char *cmd[] = {r->plan.shell, NULL};
+  const char *cmd[] = {r->plan.shell, NULL, NULL, NULL, NULL, NULL};
   sp.cmd = r->plan.shell ? cmd : NULL;
+  r->own = own_process(r);
+  if (r->own) first_command_argv(r, cmd);
   if (r->systemd) systemd_spec(r->cgroup2, &binds, &tmpfs, &sp);
   cJSON *extra = NULL;
   if (r->volume) {
@@ -445,8 +486,10 @@ static void stage_create(brr_run_task *r) {
   sp.working_dir = c->cwd.s ? c->cwd.s : BRR_RUN_SOURCE_DIR;
   sp.user = c->user.s;
   sp.hostname = c->hostname.s;
-  sp.tty = true;
-  sp.open_stdin = true;
+  /* the idle shell needs a terminal to wait on; the command itself runs as an exec would:
+   * no terminal, stdin empty, stdout and stderr apart */
+  sp.tty = !r->own;
+  sp.open_stdin = !r->own;
   sp.privileged = r->run->privileged;
   sp.labels = brr_run_strv_get(&labels);
   sp.binds = brr_run_strv_get(&binds);
@@ -502,13 +545,21 @@ static void join_done(brr_run_task *r, const brr_engine_result *res) {
     brr_run_fail(r, r->join_status, false, "%s", r->join_error);
     return;
   }
-  r->source_put = r->started = true;
+  r->source_put = true;
+  if (!r->own) r->started = true;   /* the own process starts after /source is in */
   brr_run_next(r);
 }
 
 static void on_join_put(void *ud, const brr_engine_result *res) {
   brr_run_task *r = ud;
   r->req2 = NULL;
+  join_done(r, res);
+}
+
+static void on_join_inspect(void *ud, const brr_engine_result *res) {
+  brr_run_task *r = ud;
+  r->req = NULL;
+  note_anon_volume(r, res);
   join_done(r, res);
 }
 
@@ -524,11 +575,20 @@ static void stage_put_source(brr_run_task *r) {
     return;
   }
   brr_engine_body body = {.path = r->source_tar};
-  if (has_commands(r) && !r->systemd) {
+  if (has_commands(r) && !r->systemd && !r->own) {
     /* the container only idles in its shell until the first exec: /source can go in while
      * it starts */
     r->join_n = 2;
     r->req = brr_engine_container_start(r->rt->engine, r->id, on_join_start, r);
+    r->req2 = brr_engine_container_archive_put(r->rt->engine, r->id, BRR_RUN_SOURCE_DIR, &body,
+                                               on_join_put, r);
+    return;
+  }
+  if (r->own && !r->volume) {
+    /* the own process starts only once /source is in; the inspect for the name of the
+     * anonymous volume goes at the same time */
+    r->join_n = 2;
+    r->req = brr_engine_container_inspect(r->rt->engine, r->id, on_join_inspect, r);
     r->req2 = brr_engine_container_archive_put(r->rt->engine, r->id, BRR_RUN_SOURCE_DIR, &body,
                                                on_join_put, r);
     return;
@@ -553,8 +613,10 @@ static void stage_start(brr_run_task *r) {
     return;
   }
   r->started = true;
-  if (!r->plan.shell && !r->systemd) {
-    brr_engine_stream_opts so = {.tty = 1, .on_output = brr_run_output, .on_open = on_attach_open};
+  if (r->own) brr_task_log(r->task, BRR_LOG_INFO, "cmd> %s", command_at(r, 0));
+  if ((!r->plan.shell || r->own) && !r->systemd) {
+    brr_engine_stream_opts so = {.tty = r->own ? 0 : 1, .on_output = brr_run_output,
+                                 .on_open = on_attach_open};
     brr_run_stream_begin(r);
     r->attach = brr_engine_container_attach(r->rt->engine, r->id, &so, on_attach_end, r);
     return;
@@ -567,15 +629,6 @@ static void stage_provision(brr_run_task *r) {
 }
 
 /* ---- commands ---- */
-
-static const char *command_at(const brr_run_task *r, size_t i) {
-  const brr_runlike *c = &r->run->c;
-  if (c->cmd.s) {
-    if (i == 0) return c->cmd.s;
-    i--;
-  }
-  return i < c->cmds.n ? c->cmds.v[i].s : NULL;
-}
 
 static void run_command(brr_run_task *r);
 
@@ -608,25 +661,43 @@ static void run_command(brr_run_task *r) {
     return;
   }
   brr_task_log(r->task, BRR_LOG_INFO, "cmd> %s", cmd);
-  /* buildrunner first runs `git config --global --add safe.directory /source` in an exec of
-   * its own and ignores the outcome; the first command's exec does it silently and then
-   * becomes `<shell> -xc <cmd>`, which saves an exec per step */
   const char *argv[] = {r->plan.shell, "-xc", cmd, NULL, NULL, NULL};
-  if (r->cmd_i == 0) {
-    argv[1] = "-c";
-    argv[2] = "git config --global --add safe.directory " BRR_RUN_SOURCE_DIR " >/dev/null 2>&1; "
-              "exec \"$0\" -xc \"$1\"";
-    argv[3] = r->plan.shell;
-    argv[4] = cmd;
-  }
+  if (r->cmd_i == 0) first_command_argv(r, argv);
   const char *const *av = argv;
   brr_engine_exec_spec ex = {.cmd = av, .on_output = brr_run_output};
   r->req = brr_engine_exec_run(r->rt->engine, r->id, &ex, on_command, r);
 }
 
+/* After the own process ended (and any check that it was not removed from outside): on once
+ * its output has ended too. */
+static void own_exited_next(brr_run_task *r) {
+  r->exited = true;
+  if (!r->attach) brr_run_next(r);
+}
+
 static void on_exited(void *ud, const brr_engine_result *res) {
   brr_run_task *r = ud;
   if (!brr_run_ok(r, res)) return;
+  if (r->own) {
+    /* the command was the container's process: reported as its exec would have been */
+    const char *cmd = command_at(r, 0);
+    brr_task_log(r->task, res->exit_code ? BRR_LOG_ERROR : BRR_LOG_INFO,
+                 "Command \"%s\" exited with code %lld", cmd, (long long)res->exit_code);
+    brr_task_finishing(r->task);
+    if (res->exit_code == 0) {
+      r->ran = true;
+    } else {
+      r->exit_code = res->exit_code;
+      r->failed_what = brr_xasprintf("command \"%s\"", cmd);
+      /* killed (137): was it the container's removal? */
+      if (res->exit_code == 137) {
+        check_gone(r, 0, NULL, res->exit_code, own_exited_next);
+        return;
+      }
+    }
+    own_exited_next(r);
+    return;
+  }
   brr_task_log(r->task, BRR_LOG_INFO, "Container exited with code %lld", (long long)res->exit_code);
   r->ran = true;
   brr_task_finishing(r->task);
@@ -652,11 +723,11 @@ static void on_attach_end(void *ud, const brr_engine_result *res) {
 }
 
 static void stage_commands(brr_run_task *r) {
-  if (has_commands(r)) {
+  if (has_commands(r) && !r->own) {
     run_command(r);
     return;
   }
-  if (!r->attach) {
+  if (!r->attach && !r->attach_open) {
     /* a shell or init with no commands to exec: buildrunner waits for it as well */
     brr_engine_stream_opts so = {.tty = 1, .logs = true, .on_output = brr_run_output};
     brr_run_stream_begin(r);

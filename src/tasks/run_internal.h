@@ -191,6 +191,7 @@ typedef struct brr_run_task {
   bool pull, local_image;
   char *name, *id;
   bool systemd, cgroup2;
+  bool own;                 /* the one command is the container's own process (run.c) */
   const char *source_tar;   /* path of the /source tar (owned by the shared state) */
   bool source_put;          /* the tar is in the step's /source volume */
 

@@ -132,9 +132,6 @@ int brr_engine_new(uv_loop_t *loop, const brr_engine_opts *opts, brr_engine **ou
  * return NULL. Objects are not removed (call brr_engine_cleanup first). Like uv_close, the
  * last memory is released when the loop runs once more. Safe to call from any callback. */
 void brr_engine_free(brr_engine *e);
-/* Whether the engine never answered: connecting for GET /version failed and no later try
- * succeeded (the CLI then exits 69, as for an unusable resource). */
-bool brr_engine_unreachable(const brr_engine *e);
 /* The engine's address and where it came from ("DOCKER_HOST", "--context x", ...). */
 const char *brr_engine_host(const brr_engine *e);
 const char *brr_engine_source(const brr_engine *e);

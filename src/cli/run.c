@@ -225,7 +225,6 @@ int brr_cli_run(const brr_cli *cli, brr_config *cfg, brr_graph *g) {
   brr_sched_result res = {0};
   code = brr_sched_run(&loop, g, &so, &res);
   if (code == BRR_EXIT_FAILED && rt->config_failed) code = BRR_EXIT_CONFIG;
-  if (code == BRR_EXIT_FAILED && brr_engine_unreachable(rt->engine)) code = BRR_EXIT_UNAVAILABLE;
 
   if (res.n_abandoned > 0) {
     /* tasks that never reported may still hold the loop's handles: everything was removed

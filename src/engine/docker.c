@@ -509,7 +509,6 @@ static void negotiated(void *ud, const brr_engine_result *res) {
   e->negotiation = NULL;
   char *fail = res->status ? brr_xstrdup(res->error) : NULL;
   int fail_status = res->status;
-  if (fail && res->status != BRR_ECANCELED && !e->version_json) e->unreachable = true;
   if (!fail) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(res->json, "ApiVersion");
     if (!cJSON_IsString(v) || !*v->valuestring) {
@@ -548,8 +547,6 @@ static void negotiated(void *ud, const brr_engine_result *res) {
   }
   free(fail);
 }
-
-bool brr_engine_unreachable(const brr_engine *e) { return e && e->unreachable && !e->version_json; }
 
 static void queue_for_version(brr_engine_req *r) {
   brr_engine *e = r->e;

@@ -122,7 +122,6 @@ struct brr_engine {
   char *api_max;
   char *api;                   /* negotiated, or NULL */
   cJSON *version_json;
-  bool unreachable;            /* GET /version failed before any answer: no engine there */
   char *run_id;
   char **labels;               /* "k=v" for everything created, brr's own first */
   size_t nlabels;

@@ -268,11 +268,6 @@ typedef struct sync_batch {
   size_t n, cap;
 } sync_batch;
 
-static size_t sync_write(char *p, size_t sz, size_t n, void *ud) {
-  brr_buf_append(ud, p, sz * n);
-  return sz * n;
-}
-
 static uint64_t sync_now_ms(void) { return uv_hrtime() / 1000000; }
 
 /* Queue one call; nothing is sent before sync_batch_run. */
@@ -290,7 +285,7 @@ static void sync_add(sync_batch *b, const brr_engine *e, const char *api, const 
   curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
   curl_easy_setopt(c, CURLOPT_URL, url);
   curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, sync_write);
+  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, brr_engine_curl_to_buf);
   free(url);
 }
 

@@ -792,8 +792,8 @@ const char *brr_engine_source(const brr_engine *e) { return e->source; }
 bool brr_engine_uses_tls(const brr_engine *e) { return e->use_tls; }
 char *brr_engine_remote_host(const brr_engine *e) { return brr_engine_host_remote_part(e->host); }
 
-static size_t preflight_write(char *p, size_t sz, size_t n, void *ud) {
-  brr_buf_append(ud, p, sz * n);
+size_t brr_engine_curl_to_buf(char *p, size_t sz, size_t n, void *buf) {
+  brr_buf_append(buf, p, sz * n);
   return sz * n;
 }
 
@@ -812,9 +812,9 @@ int brr_engine_preflight(brr_engine *e, int timeout_s, char **cause) {
   brr_engine_curl_setup(e, c);
   curl_easy_setopt(c, CURLOPT_URL, url);
   curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
-  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, preflight_write);
+  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, brr_engine_curl_to_buf);
   curl_easy_setopt(c, CURLOPT_WRITEDATA, &body);
-  curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, preflight_write);
+  curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, brr_engine_curl_to_buf);
   curl_easy_setopt(c, CURLOPT_HEADERDATA, &headers);
   long connect_s = timeout_s > 0 && timeout_s < 10 ? timeout_s : 10;
   curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, connect_s);

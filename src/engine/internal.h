@@ -107,6 +107,9 @@ char *brr_engine_host_remote_part(const char *host);
 
 /* Set up an easy handle for this engine: its socket and TLS (blocking calls). */
 void brr_engine_curl_setup(const brr_engine *e, void *curl_easy);
+/* A libcurl write (or header) callback appending to the brr_buf in its user data; for the
+ * blocking calls (pre-flight, last-resort cleanup). */
+size_t brr_engine_curl_to_buf(char *p, size_t sz, size_t n, void *buf);
 
 struct brr_engine {
   uv_loop_t *loop;

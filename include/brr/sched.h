@@ -54,6 +54,9 @@ void brr_task_log(brr_task *t, brr_log_level level, const char *fmt, ...) BRR_PR
 /* A phase of the task begins (`end` false) or ends: "pull", "create", "source", "command",
  * "artifacts", "commit", "push". For the trace; phases of one task may nest, not overlap. */
 void brr_task_phase(brr_task *t, const char *phase, bool end);
+/* For a task that goes through its phases one after another: end the phase *open (if any),
+ * begin `next` (NULL: none) and remember it in *open. Nothing happens when *open == next. */
+void brr_task_phase_to(brr_task *t, const char **open, const char *next);
 
 /* Make the task for node `node` of `g`. Returning 0 with *out == NULL means the node has no
  * work (it succeeds at once). */

@@ -395,6 +395,13 @@ void brr_task_output(brr_task *t, const char *source, int stream, const char *da
   brr_lines_feed(&o->lines, data, len);
 }
 
+void brr_task_phase_to(brr_task *t, const char **open, const char *next) {
+  if (*open == next) return;
+  if (*open) brr_task_phase(t, *open, true);
+  *open = next;
+  if (next) brr_task_phase(t, next, false);
+}
+
 void brr_task_phase(brr_task *t, const char *phase, bool end) {
   brr_sched *s = t->sched;
   if (!s || s->returned || s->nodes[t->node].abandoned) return;

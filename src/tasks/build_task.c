@@ -29,12 +29,7 @@ bool brr_btask_begin(brr_btask *b, uv_loop_t *loop) {
   return rc == 0;
 }
 
-void brr_btask_phase(brr_btask *b, const char *phase) {
-  if (b->phase == phase) return;
-  if (b->phase) brr_task_phase(b->task, b->phase, true);
-  b->phase = phase;
-  if (phase) brr_task_phase(b->task, phase, false);
-}
+void brr_btask_phase(brr_btask *b, const char *phase) { brr_task_phase_to(b->task, &b->phase, phase); }
 
 static void closed(uv_handle_t *h) {
   brr_btask *b = h->data;

@@ -137,17 +137,9 @@ static void plan_spec(commit_task *c, const brr_pushspec *ps) {
 static void tag_next(commit_task *c);
 static void scan_next(commit_task *c);
 
-/* Enter the trace phase `phase` ("tag", "scan"), ending the one open before; NULL ends it. */
-static void commit_phase(commit_task *c, const char *phase) {
-  if (c->phase == phase) return;
-  if (c->phase) brr_task_phase(c->task, c->phase, true);
-  c->phase = phase;
-  if (phase) brr_task_phase(c->task, phase, false);
-}
-
 /* The end of the task: the open trace phase first. */
 static void commit_done(commit_task *c, int status, const char *error) {
-  commit_phase(c, NULL);
+  brr_task_phase_to(c->task, &c->phase, NULL);
   brr_task_done(c->task, status, error);
 }
 
@@ -188,7 +180,7 @@ static void scan_next(commit_task *c) {
     return;
   }
   struct scan_item *it = &c->scans[c->next_scan];
-  commit_phase(c, "scan");
+  brr_task_phase_to(c->task, &c->phase, "scan");
   /* NULL: it could not start and `scanned` already ran (and went on) */
   brr_scan *sc = brr_scan_start(c->rt, c->task, &it->s, it->ref, scanned, c);
   if (sc) c->scan = sc;
@@ -244,7 +236,7 @@ static int commit_start(brr_task *t, uv_loop_t *loop) {
   const brr_step *s = &rt->cfg->steps[c->step];
   for (size_t i = 0; i < s->n_push; i++) plan_spec(c, &s->push[i]);
   for (size_t i = 0; i < s->n_commit; i++) plan_spec(c, &s->commit[i]);
-  commit_phase(c, "tag");
+  brr_task_phase_to(c->task, &c->phase, "tag");
   tag_next(c);
   return 0;
 }

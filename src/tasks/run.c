@@ -37,16 +37,8 @@ static const char *const PHASES[BRR_RUN_ST_COUNT] = {
 };
 
 static void run_stage(brr_run_task *r, int stage) {
-  const char *next = PHASES[stage];
-  if (r->phase && r->phase != next) {
-    brr_task_phase(r->task, r->phase, true);
-    r->phase = NULL;
-  }
+  brr_task_phase_to(r->task, &r->phase, PHASES[stage]);
   r->stage = stage;
-  if (next && !r->phase) {
-    r->phase = next;
-    brr_task_phase(r->task, next, false);
-  }
   STAGES[stage](r);
 }
 

@@ -312,8 +312,8 @@ BRR_NOINLINE static tv eval_compare(tctx *c, tframe *f, const tnode *n) {
     const tnode *o = n->l1.v[i];
     tv right = teval(c, f, o->a);
     /* StrictUndefined's comparisons (and __contains__) raise */
-    if (c->env->strict_undefined && (left.t == TV_UNDEF || right.t == TV_UNDEF))
-      terr_undef(c, o, left.t == TV_UNDEF ? left : right);
+    tv_strict(c, o, left);
+    tv_strict(c, o, right);
     if (!top_compare(c, o, o->op, left, right)) return TV_FALSE_V;
     left = right;
   }
@@ -369,7 +369,7 @@ tv teval(tctx *c, tframe *f, const tnode *n) {
     tbuf b = {0};
     for (size_t i = 0; i < n->l1.n; i++) {
       tv v = teval(c, f, n->l1.v[i]);
-      if (v.t == TV_UNDEF && c->env->strict_undefined) terr_undef(c, n->l1.v[i], v);  /* __str__ raises */
+      tv_strict(c, n->l1.v[i], v);  /* at the operand, not the statement */
       tv_str_to(c, &b, v);
     }
     return tbuf_str(c, &b);
@@ -497,7 +497,6 @@ static void exec_output(tctx *c, tframe *f, const tnode *n) {
     } else {
       mark(c, ch);
       tv v = teval(c, f, ch);
-      if (v.t == TV_UNDEF && c->env->strict_undefined) terr_undef(c, ch, v);
       temit_value(c, v, ch->line);
     }
   }

@@ -404,6 +404,11 @@ BRR_NORETURN void terr_at(tctx *c, unsigned line, unsigned col, const char *fmt,
 BRR_NORETURN void terr_raise(tctx *c, const tnode *at, const char *msg);
 /* the error an operation on an Undefined raises */
 BRR_NORETURN void terr_undef(tctx *c, const tnode *at, tv u);
+/* --strict-templates: Jinja2's StrictUndefined raises wherever Python would take an undefined
+ * value's str, truth, length, items or compare it; call this at each such use. */
+static inline void tv_strict(tctx *c, const tnode *at, tv v) {
+  if (v.t == TV_UNDEF && c->env->strict_undefined) terr_undef(c, at, v);
+}
 /* Keep `p` alive until the render ends or unwinds; returns an id for tctx_untrack. */
 size_t tctx_track(tctx *c, void (*fn)(void *), void *p);
 void tctx_untrack(tctx *c, size_t id); /* runs fn(p) now */

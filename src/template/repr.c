@@ -164,14 +164,14 @@ static void fmt_object(tctx *c, tbuf *b, tv v) {
 }
 
 void tv_str_to(tctx *c, tbuf *b, tv v) {
-  if (v.t == TV_UNDEF && c->env->strict_undefined) terr_undef(c, NULL, v);  /* __str__ raises */
+  tv_strict(c, NULL, v);  /* __str__; printed values come here too */
   fmt_value(c, b, v, false);
 }
 void tv_repr_to(tctx *c, tbuf *b, tv v) { fmt_value(c, b, v, true); }
 
 tv tv_to_str(tctx *c, tv v) {
   if (v.t == TV_STR) return v;
-  if (v.t == TV_UNDEF && c->env->strict_undefined) terr_undef(c, NULL, v);  /* __str__ raises */
+  tv_strict(c, NULL, v);  /* __str__; printed values come here too */
   if (tv_is_undef(v)) return tv_str_nocopy("", 0);
   tbuf b = {0};
   fmt_value(c, &b, v, false);

@@ -212,8 +212,7 @@ tdict *td_copy(tctx *c, const tdict *d) {
 bool tv_truthy(tctx *c, const tnode *at, tv v) {
   switch (v.t) {
   case TV_UNDEF:
-    /* StrictUndefined.__bool__ raises: `{% if X %}` and `X or Y` on an undefined X */
-    if (c->env->strict_undefined) terr_undef(c, at, v);
+    tv_strict(c, at, v);  /* __bool__: `{% if X %}`, `X or Y` */
     return false;
   case TV_MISSING:
   case TV_NONE: return false;
@@ -408,7 +407,7 @@ bool tv_has_len(tv v) {
 size_t tv_len(tctx *c, const tnode *at, tv v) {
   switch (v.t) {
   case TV_UNDEF:
-    if (c->env->strict_undefined) terr_undef(c, at, v);  /* StrictUndefined.__len__ raises */
+    tv_strict(c, at, v);  /* __len__ */
     return 0;
   case TV_MISSING: return 0;
   case TV_STR: return u8_len(v.u.str, v.slen);
@@ -433,7 +432,7 @@ size_t tv_range_len(tctx *c, const tnode *at, tv v) {
 tv *tv_iterate(tctx *c, const tnode *at, tv v, size_t *n) {
   switch (v.t) {
   case TV_UNDEF:
-    if (c->env->strict_undefined) terr_undef(c, at, v);  /* StrictUndefined.__iter__ raises */
+    tv_strict(c, at, v);  /* __iter__ */
     *n = 0;
     return NULL;
   case TV_MISSING: *n = 0; return NULL;

@@ -4,6 +4,7 @@
 #ifndef BRR_UTIL_H
 #define BRR_UTIL_H
 
+#include <spawn.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -154,6 +155,11 @@ extern const brr_fs_ops brr_host_fs;
 const char *brr_native_platform(void);
 /* A random (version 4) UUID in its 36-character text form, from OpenSSL's generator. Heap. */
 char *brr_uuid4(void);
+
+/* posix_spawn attributes for a child of brr's, as uv_spawn makes them: no blocked signals,
+ * default dispositions (brr ignores SIGPIPE; its children must not), its own session and
+ * group. posix_spawnattr_destroy after the spawn. */
+void brr_spawnattr_child(posix_spawnattr_t *at);
 
 /* ---- the results directory (src/util/results.c, docs/output.md) ------------------------ */
 /* brr owns only what it made in the results dir: the top-level entries it created are listed

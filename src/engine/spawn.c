@@ -305,13 +305,7 @@ int brr_spawn_sync(const char *const *argv, char *const *env, const char *err_pa
   posix_spawn_file_actions_addopen(&fa, 2, err_path ? err_path : "/dev/null",
                                    O_WRONLY | O_CREAT | O_TRUNC, 0600);
   posix_spawnattr_t at;
-  posix_spawnattr_init(&at);
-  sigset_t none, all;
-  sigemptyset(&none);
-  sigfillset(&all);
-  posix_spawnattr_setsigmask(&at, &none);
-  posix_spawnattr_setsigdefault(&at, &all);
-  posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  brr_spawnattr_child(&at);
   pid_t pid;
   int rc = posix_spawnp(&pid, argv[0], &fa, &at, (char *const *)argv, env ? env : environ);
   posix_spawn_file_actions_destroy(&fa);

@@ -166,14 +166,7 @@ static int spawn_posix(proc_task *p, int *out_rd, int *err_rd) {
   posix_spawn_file_actions_adddup2(&fa, fds[3], 2);
   if (p->cwd) posix_spawn_file_actions_addchdir_np(&fa, p->cwd);
   posix_spawnattr_t at;
-  posix_spawnattr_init(&at);
-  sigset_t none, all;
-  sigemptyset(&none);
-  sigfillset(&all);
-  /* as uv_spawn: no blocked signals, default dispositions, its own session and group */
-  posix_spawnattr_setsigmask(&at, &none);
-  posix_spawnattr_setsigdefault(&at, &all);
-  posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  brr_spawnattr_child(&at);
   pid_t pid;
   int rc = posix_spawnp(&pid, p->argv[0], &fa, &at, p->argv, p->env ? p->env : environ);
   posix_spawn_file_actions_destroy(&fa);

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <time.h>
 #include <sys/utsname.h>
 #include <unistd.h>
@@ -460,4 +461,14 @@ const char *brr_native_platform(void) {
   else if (!strncmp(m, "arm", 3)) snprintf(buf, sizeof buf, "linux/arm/v7");
   else snprintf(buf, sizeof buf, "linux/%.60s", m);
   return buf;
+}
+
+void brr_spawnattr_child(posix_spawnattr_t *at) {
+  posix_spawnattr_init(at);
+  sigset_t none, all;
+  sigemptyset(&none);
+  sigfillset(&all);
+  posix_spawnattr_setsigmask(at, &none);
+  posix_spawnattr_setsigdefault(at, &all);
+  posix_spawnattr_setflags(at, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
 }

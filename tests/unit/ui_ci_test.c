@@ -14,27 +14,11 @@
 
 #include "brr/diag.h"
 #include "brr/ui.h"
+#include "unit/ui_support.h"
 
 #define T0 1700000000000LL
 
-static int tmpfd(void) {
-  char p[] = "/tmp/brr-ci-XXXXXX";
-  int fd = mkstemp(p);
-  assert_true(fd >= 0);
-  unlink(p);
-  return fd;
-}
 
-/* Everything written to fd so far. */
-static char *slurp(int fd) {
-  brr_buf b = BRR_BUF_INIT;
-  char tmp[4096];
-  lseek(fd, 0, SEEK_SET);
-  ssize_t n;
-  while ((n = read(fd, tmp, sizeof tmp)) > 0) brr_buf_append(&b, tmp, (size_t)n);
-  lseek(fd, 0, SEEK_END);
-  return brr_buf_detach(&b);
-}
 
 static int setup(void **state) {
   (void)state;

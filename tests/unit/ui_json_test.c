@@ -13,25 +13,11 @@
 #include <unistd.h>
 
 #include "brr/ui.h"
+#include "unit/ui_support.h"
 
 #define REPL "\xef\xbf\xbd"
 
-static int tmpfd(void) {
-  char p[] = "/tmp/brr-json-XXXXXX";
-  int fd = mkstemp(p);
-  assert_true(fd >= 0);
-  unlink(p);
-  return fd;
-}
 
-static char *slurp(int fd) {
-  brr_buf b = BRR_BUF_INIT;
-  char tmp[4096];
-  lseek(fd, 0, SEEK_SET);
-  ssize_t n;
-  while ((n = read(fd, tmp, sizeof tmp)) > 0) brr_buf_append(&b, tmp, (size_t)n);
-  return brr_buf_detach(&b);
-}
 
 /* An independent strict check of the whole output (RFC 3629 table 3-7). */
 static bool valid_utf8(const unsigned char *p, size_t n) {

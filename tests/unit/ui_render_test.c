@@ -22,25 +22,11 @@
 
 #include "brr/diag.h"
 #include "brr/ui.h"
+#include "unit/ui_support.h"
 
 #define T0 1700000000000LL   /* 2023-11-14 22:13:20 UTC */
 
-static int tmpfd(void) {
-  char p[] = "/tmp/brr-ui-XXXXXX";
-  int fd = mkstemp(p);
-  assert_true(fd >= 0);
-  unlink(p);
-  return fd;
-}
 
-static char *slurp(int fd) {
-  brr_buf b = BRR_BUF_INIT;
-  char tmp[4096];
-  lseek(fd, 0, SEEK_SET);
-  ssize_t n;
-  while ((n = read(fd, tmp, sizeof tmp)) > 0) brr_buf_append(&b, tmp, (size_t)n);
-  return brr_buf_detach(&b);
-}
 
 static void clean_env(void) {
   const char *vars[] = {"GITHUB_ACTIONS", "GITLAB_CI", "BUILDKITE", "NO_COLOR", "FORCE_COLOR", "CLICOLOR_FORCE", "CI"};

@@ -263,6 +263,16 @@ static void fmt_failure(brr_buf *b, const ui_step *st, bool color) {
   }
 }
 
+/* "Wall time X, sum of step times Y, critical path Z" (the summary's and the Markdown's). */
+static void fmt_times(const brr_ui *ui, brr_buf *b) {
+  brr_buf_puts(b, "Wall time ");
+  ui_fmt_duration(b, ui->wall_s);
+  brr_buf_puts(b, ", sum of step times ");
+  ui_fmt_duration(b, ui->sum_s);
+  brr_buf_puts(b, ", critical path ");
+  ui_fmt_duration(b, ui->critical_s);
+}
+
 void ui_fmt_summary(brr_ui *ui, brr_buf *b, bool color) {
   brr_buf_puts(b, "\nSummary:\n");
   for (size_t i = 0; i < ui->n_steps; i++) fmt_step_row(ui, b, ui->steps[i], color);
@@ -270,12 +280,7 @@ void ui_fmt_summary(brr_ui *ui, brr_buf *b, bool color) {
   double bound = ui->critical_s > ui->sum_s / jobs ? ui->critical_s : ui->sum_s / jobs;
   double eff = ui->wall_s > 0 ? bound / ui->wall_s : 1.0;
   if (eff > 1) eff = 1;
-  brr_buf_puts(b, "Wall time ");
-  ui_fmt_duration(b, ui->wall_s);
-  brr_buf_puts(b, ", sum of step times ");
-  ui_fmt_duration(b, ui->sum_s);
-  brr_buf_puts(b, ", critical path ");
-  ui_fmt_duration(b, ui->critical_s);
+  fmt_times(ui, b);
   brr_buf_printf(b, ", parallelism %.2fx, efficiency %.0f%% (%d job%s)\n",
                  ui->wall_s > 0 ? ui->sum_s / ui->wall_s : 0.0, eff * 100, jobs, jobs == 1 ? "" : "s");
   for (size_t i = 0; i < ui->n_steps; i++)
@@ -342,12 +347,8 @@ void ui_fmt_markdown(brr_ui *ui, brr_buf *b, const char *const *critical, size_t
     md_cell(b, st->error ? st->error : s == BRR_STATUS_SKIPPED ? st->skip_reason : NULL);
     brr_buf_puts(b, " |\n");
   }
-  brr_buf_puts(b, "\nWall time ");
-  ui_fmt_duration(b, ui->wall_s);
-  brr_buf_puts(b, ", sum of step times ");
-  ui_fmt_duration(b, ui->sum_s);
-  brr_buf_puts(b, ", critical path ");
-  ui_fmt_duration(b, ui->critical_s);
+  brr_buf_putc(b, '\n');
+  fmt_times(ui, b);
   int jobs = ui->jobs > 0 ? ui->jobs : 1;
   brr_buf_printf(b, ", parallelism %.2fx (%d job%s).\n", ui->wall_s > 0 ? ui->sum_s / ui->wall_s : 0.0, jobs,
                  jobs == 1 ? "" : "s");

@@ -43,27 +43,7 @@ relay_left() { ls "$WORK/tmp" | grep '^brr-ssh' | tr '\n' ' '; }
 
 N="brr-e2e-$ID"
 P=$(project ssh)
-cat >"$P/buildrunner.yaml" <<EOF
-steps:
-  legacy:
-    build:
-      dockerfile: |
-        FROM {{ DOCKER_REGISTRY }}/busybox:latest
-        RUN echo built-over-ssh | tr a-z A-Z > /marker
-    run:
-      cmd: cat /marker
-  mp:
-    build:
-      dockerfile: |
-        FROM {{ DOCKER_REGISTRY }}/busybox:latest
-        RUN uname -m > /arch
-      platforms:
-        - linux/amd64
-        - linux/arm64/v8
-    push:
-      repository: $REG/$N-mp
-      tags: [v1]
-EOF
+tls_engine_pipeline "$P/buildrunner.yaml" built-over-ssh "$REG/$N-mp"
 
 # ---- a whole run over ssh ----
 t0=$(date +%s)
@@ -85,9 +65,7 @@ check 'grep -q "^container create" "$WORK/ev-far"' "the run's containers were cr
 check '[ "$(tls_engine_docker image inspect -f "{{.Architecture}}" "$REG/$N-mp:v1")" = amd64 ] && ! docker image inspect "$REG/$N-mp:v1" >/dev/null 2>&1' \
   "the buildx build's native image is on the far engine, not on the default one"
 check '[ ! -s "$WORK/ev-default" ]' "nothing of the run happened on the default engine"
-left=$( { tls_engine_docker ps -aq --filter "label=$LABEL"; tls_engine_docker network ls -q --filter "label=$LABEL";
-          tls_engine_docker volume ls -q --filter "label=$LABEL";
-          tls_engine_docker images --filter "label=$LABEL" --format '{{.Repository}}:{{.Tag}}' | grep -vE "^$REG/$N-mp:"; } | tr '\n' ' ')
+left=$(tls_engine_leftovers "$LABEL" "^$REG/$N-mp:")
 check '[ -z "$left" ]' "nothing is left on the far engine${left:+ (left: $left)}"
 no_leftovers "" "on the default engine"
 check '[ -z "$(ssh_left)" ]' "no ssh process outlives brr ($(ssh_left))"

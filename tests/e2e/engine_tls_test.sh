@@ -24,27 +24,7 @@ check '! curl -s -o /dev/null --max-time 5 "http://${TLS_ENGINE_HOST#tcp://}/_pi
 
 N="brr-e2e-$ID"
 P=$(project tls)
-cat >"$P/buildrunner.yaml" <<EOF
-steps:
-  legacy:
-    build:
-      dockerfile: |
-        FROM {{ DOCKER_REGISTRY }}/busybox:latest
-        RUN echo built-on-tls | tr a-z A-Z > /marker
-    run:
-      cmd: cat /marker
-  mp:
-    build:
-      dockerfile: |
-        FROM {{ DOCKER_REGISTRY }}/busybox:latest
-        RUN uname -m > /arch
-      platforms:
-        - linux/amd64
-        - linux/arm64/v8
-    push:
-      repository: $REG/$N-mp
-      tags: [v1]
-EOF
+tls_engine_pipeline "$P/buildrunner.yaml" built-on-tls "$REG/$N-mp"
 
 # events with our label on an engine between two times ("docker" args before "events")
 labelled_events() {  # labelled_events SINCE UNTIL docker-command...
@@ -53,15 +33,7 @@ labelled_events() {  # labelled_events SINCE UNTIL docker-command...
   "$@" events --since "$since" --until "$until" --filter "label=$LABEL" --format '{{.Type}} {{.Action}}' 2>&1
 }
 
-tls_leftovers() {  # what our label left on the TLS engine, but the kept tags of the mp step
-  {
-    tls_engine_docker ps -aq --filter "label=$LABEL"
-    tls_engine_docker volume ls -q --filter "label=$LABEL"
-    tls_engine_docker network ls -q --filter "label=$LABEL"
-    tls_engine_docker images --filter "label=$LABEL" --format '{{.Repository}}:{{.Tag}}' |
-      grep -vE "^$REG/$N-mp:" || true
-  } | tr '\n' ' '
-}
+tls_leftovers() { tls_engine_leftovers "$LABEL" "^$REG/$N-mp:"; }  # but the mp step's kept tags
 
 # run_on WHAT [env assignments...] -- [brr args...]: the project on the TLS engine
 run_on() {

@@ -1,7 +1,7 @@
 # A second Docker engine of a test's own, listening only on TLS on 127.0.0.1 (sourced by
 # e2e tests; bash). Certificates are made here with openssl: a CA, a server certificate for
 # IP:127.0.0.1 and a client certificate. The engine has its own --data-root, --exec-root,
-# pidfile and its own bridge (never --bridge none: that deletes the main engine's docker0),
+# pidfile and its own bridge (never the bridge setting 'none': that deletes the main engine's docker0),
 # and no iptables changes. Only the dockerd started here is ever stopped, by its pid.
 #
 #   tls_engine_start DIR     start it; sets TLS_ENGINE_HOST (tcp://127.0.0.1:PORT),
@@ -12,6 +12,13 @@
 #   tls_engine_docker ARGS   the docker CLI against it (TLS variables, no context)
 #   tls_engine_stop          stop it (by pid), remove its bridge and its directories;
 #                            idempotent, meant for an EXIT trap
+#   tls_engine_pipeline FILE MARKER REPO
+#                            the pipeline the engine tests run there: a legacy build whose
+#                            run step prints MARKER upper-cased, and a two-platform buildx
+#                            build pushed to REPO:v1
+#   tls_engine_leftovers LABEL KEEP
+#                            containers, volumes, networks and images carrying LABEL on it,
+#                            but images whose repository:tag matches the regex KEEP
 #
 # Several of these may run at once (tests under ctest -j): ports, bridges and subnets are
 # chosen free at start.
@@ -121,4 +128,37 @@ tls_engine_stop() {
   [ -n "$TLS_ENGINE_DIR" ] && rm -rf "$TLS_ENGINE_DIR"
   TLS_ENGINE_EXEC= TLS_ENGINE_DIR=
   return 0
+}
+
+tls_engine_pipeline() {
+  cat >"$1" <<EOF
+steps:
+  legacy:
+    build:
+      dockerfile: |
+        FROM {{ DOCKER_REGISTRY }}/busybox:latest
+        RUN echo $2 | tr a-z A-Z > /marker
+    run:
+      cmd: cat /marker
+  mp:
+    build:
+      dockerfile: |
+        FROM {{ DOCKER_REGISTRY }}/busybox:latest
+        RUN uname -m > /arch
+      platforms:
+        - linux/amd64
+        - linux/arm64/v8
+    push:
+      repository: $3
+      tags: [v1]
+EOF
+}
+
+tls_engine_leftovers() {
+  {
+    tls_engine_docker ps -aq --filter "label=$1"
+    tls_engine_docker volume ls -q --filter "label=$1"
+    tls_engine_docker network ls -q --filter "label=$1"
+    tls_engine_docker images --filter "label=$1" --format '{{.Repository}}:{{.Tag}}' | grep -vE "$2" || true
+  } | tr '\n' ' '
 }

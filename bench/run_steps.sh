@@ -13,33 +13,7 @@ build=${1:-build}
 n=${2:-20}
 m=${3:-16}
 rounds=${4:-3}
-brr=$(realpath "$build/brr")
-image=127.0.0.1:5000/busybox:latest
-[ -x "$brr" ] || { echo "build first: $brr is missing" >&2; exit 2; }
-command -v docker >/dev/null || { echo "the peer needs the docker CLI" >&2; exit 2; }
-
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-export BRR_MASTER_CONFIG=/nonexistent BRR_USER_CONFIG=/nonexistent BRR_PROGRESS=plain
-ms() { date +%s%3N; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
-
-# a project of `count` steps running `cmd`, with pull: false so both sides use the local image
-project() {
-  local dir=$1 count=$2 cmd=$3
-  mkdir -p "$dir"
-  echo "docker-registry: 127.0.0.1:5000" >"$dir/.buildrunner.yaml"
-  {
-    echo "steps:"
-    for i in $(seq "$count"); do
-      printf '  s%02d:\n    run:\n      image: %s\n      pull: false\n      cmd: "%s"\n' "$i" "$image" "$cmd"
-    done
-  } >"$dir/buildrunner.yaml"
-}
-
-docker pull -q "$image" >/dev/null
-project "$tmp/warm" 1 true
-"$brr" -d "$tmp/warm" >/dev/null 2>&1   # page cache, engine caches
+. "$(dirname "$0")/run_steps_lib.sh"
 
 # 1. sequential cost per step
 project "$tmp/seq" "$n" true
@@ -48,11 +22,11 @@ for _ in $(seq "$rounds"); do
   t0=$(ms)
   "$brr" -d "$tmp/seq" -j 1 >/dev/null 2>&1
   t=$(($(ms) - t0))
-  [ -n "$brr_seq" ] && [ "$brr_seq" -le "$t" ] || brr_seq=$t
+  keep_min brr_seq "$t"
   t0=$(ms)
   for _ in $(seq "$n"); do docker run --rm "$image" true; done
   t=$(($(ms) - t0))
-  [ -n "$docker_seq" ] && [ "$docker_seq" -le "$t" ] || docker_seq=$t
+  keep_min docker_seq "$t"
 done
 echo "brr_run_steps_j1_ms $brr_seq   ($n steps, best of $rounds)"
 echo "docker_run_rm_loop_ms $docker_seq   ($n containers, best of $rounds)"

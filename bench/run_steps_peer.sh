@@ -10,48 +10,19 @@
 set -euo pipefail
 build=${1:-build}
 rounds=${2:-3}
-brr=$(realpath "$build/brr")
-image=127.0.0.1:5000/busybox:latest
-[ -x "$brr" ] || { echo "build first: $brr is missing" >&2; exit 2; }
-command -v docker >/dev/null || { echo "the peer needs the docker CLI" >&2; exit 2; }
-
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-export BRR_MASTER_CONFIG=/nonexistent BRR_USER_CONFIG=/nonexistent BRR_PROGRESS=plain
-ms() { date +%s%3N; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
-
-# a project of `count` steps running `true`, with pull: false so both sides use the local image
-project() {
-  local dir=$1 count=$2
-  mkdir -p "$dir"
-  echo "docker-registry: 127.0.0.1:5000" >"$dir/.buildrunner.yaml"
-  {
-    echo "steps:"
-    for i in $(seq "$count"); do
-      printf '  s%02d:\n    run:\n      image: %s\n      pull: false\n      cmd: "true"\n' "$i" "$image"
-    done
-  } >"$dir/buildrunner.yaml"
-}
-
-docker pull -q "$image" >/dev/null
-project "$tmp/warm" 1
-"$brr" -d "$tmp/warm" >/dev/null 2>&1   # page cache, engine caches
-
-best=
-keep() { [ -n "$best" ] && [ "$best" -le "$1" ] || best=$1; }
+. "$(dirname "$0")/run_steps_lib.sh"
 
 # compare <label> <steps> <brr -j args...> : brr's best and the peer's best, then the ratio
 compare() {
   local label=$1 n=$2 mode=$3 b d t0
-  project "$tmp/p$n" "$n"
+  project "$tmp/p$n" "$n" true
   local brr_best= peer_best=
   for _ in $(seq "$rounds"); do
     t0=$(ms)
     if [ "$mode" = seq ]; then "$brr" -d "$tmp/p$n" -j 1 >/dev/null 2>&1
     else "$brr" -d "$tmp/p$n" >/dev/null 2>&1; fi
     b=$(($(ms) - t0))
-    [ -n "$brr_best" ] && [ "$brr_best" -le "$b" ] || brr_best=$b
+    keep_min brr_best "$b"
     t0=$(ms)
     if [ "$mode" = seq ]; then
       for _ in $(seq "$n"); do docker run --rm "$image" true; done
@@ -59,7 +30,7 @@ compare() {
       seq "$n" | xargs -P16 -I{} docker run --rm "$image" true
     fi
     d=$(($(ms) - t0))
-    [ -n "$peer_best" ] && [ "$peer_best" -le "$d" ] || peer_best=$d
+    keep_min peer_best "$d"
   done
   printf '%-28s brr %6d ms  peer %6d ms  ratio %sx\n' "$label" "$brr_best" "$peer_best" \
     "$(ratio "$brr_best" "$peer_best")"

@@ -8,7 +8,7 @@
 #include <cjson/cJSON.h>
 
 #include "brr/engine.h"
-#include "spawn.h"
+#include "brr/spawn.h"
 
 struct brr_buildx {
   brr_buildx_opts o;

@@ -5,7 +5,7 @@
 
 #include "brr/registry.h"
 #include "http.h"
-#include "spawn.h"
+#include "brr/spawn.h"
 
 typedef struct rcall rcall;
 typedef struct creds_entry creds_entry;

@@ -12,7 +12,7 @@
 #include <time.h>
 
 #include "brr/util.h"
-#include "spawn.h"
+#include "brr/spawn.h"
 
 #define ERR_TAIL 4096
 

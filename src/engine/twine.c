@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "brr/engine.h"
-#include "spawn.h"
+#include "brr/spawn.h"
 
 extern char **environ;
 

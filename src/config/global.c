@@ -176,6 +176,75 @@ static bool val_positive_int(brr_schk *c, const brr_value *v, const char *path) 
   return true;
 }
 
+/* A buildx builder name as the CLI accepts it (a context name for the docker driver): a letter
+ * or digit first, so it can never pass for an option in the `docker buildx` command line. */
+static bool builder_name_ok(const char *s) {
+  if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9'))) return false;
+  for (; *s; s++)
+    if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+          strchr("_.+-", *s)))
+      return false;
+  return true;
+}
+
+static bool check_builder_name(brr_schk *c, const brr_value *v, const char *path) {
+  if (builder_name_ok(v->u.s.ptr) && strlen(v->u.s.ptr) == v->u.s.len) return true;
+  brr_buf b = BRR_BUF_INIT;
+  brr_val_pyrepr(v, &b);
+  brr_schk_error(c, v, path, "%s is not a buildx builder name (letters, digits, '_', '.', '+' "
+                 "and '-', starting with a letter or digit)", b.data);
+  brr_buf_free(&b);
+  return false;
+}
+
+/* A `platform-builders` value: a builder name, or a non-empty list of them. */
+static bool val_builders(brr_schk *c, const brr_value *v, const char *path) {
+  if (!brr_schk_val_str_or_strlist(c, v, path)) return false;
+  if (v->type == BRR_VAL_STR) return check_builder_name(c, v, path);
+  if (v->u.list.n == 0) {
+    brr_schk_error(c, v, path, "the list names no builder");
+    return false;
+  }
+  bool ok = true;
+  for (size_t i = 0; i < v->u.list.n; i++)
+    ok = check_builder_name(c, v->u.list.v[i], brr_schk_index(c, path, i)) && ok;
+  return ok;
+}
+
+/* "os/arch" or "os/arch/variant", as buildx's --platform takes it ("linux/arm64/v8"). */
+static bool platform_ok(const char *s, size_t len) {
+  if (strlen(s) != len) return false;
+  size_t parts = 1, run = 0;
+  for (const char *p = s; *p; p++) {
+    if (*p == '/') {
+      if (!run) return false;
+      parts++;
+      run = 0;
+    } else if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+               *p == '_' || *p == '.' || *p == '-') {
+      run++;
+    } else {
+      return false;
+    }
+  }
+  return run && (parts == 2 || parts == 3);
+}
+
+/* platform -> builder (or a list used in turn): each key a platform, each name a builder. */
+static void check_platform_builders(brr_schk *c, const brr_value *v, brr_kvlist *out) {
+  brr_schk_map(c, v, "platform-builders", val_builders, out);
+  for (size_t i = 0; v && v->type == BRR_VAL_MAP && i < v->u.map.n; i++) {
+    const brr_value *k = v->u.map.v[i].key;
+    if (platform_ok(k->u.s.ptr, k->u.s.len)) continue;
+    brr_buf b = BRR_BUF_INIT;
+    brr_val_pyrepr(k, &b);
+    brr_schk_error(c, k, "platform-builders", "%s is not a platform: expected os/arch or "
+                   "os/arch/variant, e.g. linux/arm64", b.data);
+    brr_buf_free(&b);
+    *out = (brr_kvlist){NULL, 0};
+  }
+}
+
 static const char *str_or(const brr_value *v, const char *dflt) {
   return v && v->type == BRR_VAL_STR ? v->u.s.ptr : dflt;
 }
@@ -250,7 +319,7 @@ size_t brr_schema_global(brr_config *cfg, const brr_value *root, brr_diags *d) {
                     : default_temp_dir(cfg->arena);
   brr_schk_bool(c, G("disable-multi-platform"), "disable-multi-platform", &g->disable_multi_platform);
   g->build_registry = str_or(G("build-registry"), "local");
-  brr_schk_map(c, G("platform-builders"), "platform-builders", brr_schk_val_str_or_strlist, &g->platform_builders);
+  check_platform_builders(c, G("platform-builders"), &g->platform_builders);
   check_security_scan(c, G("security-scan"));
   g->security_scan = G("security-scan");
   fill_moving_tags(c, root, g);

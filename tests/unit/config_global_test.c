@@ -232,6 +232,31 @@ static void test_redirect_and_errors(void **state) {
   assert_non_null(th_find(&f->d, "platform-builders.linux/amd64: expected a string or a list of strings", false));
   assert_non_null(th_find(&f->d, "github.corp.app_token: expected a string", false));
   assert_int_equal(f->d.n_errors, 7);
+  /* platform-builders: platform keys, builder names, non-empty lists, each at its line */
+  th_write(f->dir, ".buildrunner.yaml",
+           "platform-builders:\n  linux: b1\n  linux/arm64/v8/x: b2\n  linux/amd64: [ok, '--rm']\n"
+           "  linux/386: []\n  linux/s390x: ''\n  linux/ppc64le: {a: b}\n  linux/arm/v7: [arm-1, arm_2]\n");
+  brr_config_free(f->cfg);
+  f->cfg = NULL;
+  brr_diags_clear(&f->d);
+  assert_int_not_equal(brr_config_load(&f->o, &f->cfg, &f->d), 0);
+  const struct { const char *frag; unsigned line, col; } want[] = {
+      {"platform-builders: 'linux' is not a platform: expected os/arch or os/arch/variant, e.g. linux/arm64", 2, 3},
+      {"platform-builders: 'linux/arm64/v8/x' is not a platform", 3, 3},
+      {"platform-builders.linux/amd64.1: '--rm' is not a buildx builder name", 4, 21},
+      {"platform-builders.linux/386: the list names no builder", 5, 14},
+      {"platform-builders.linux/s390x: '' is not a buildx builder name", 6, 16},
+      {"platform-builders.linux/ppc64le: expected a string or a list of strings, got a map", 7, 18},
+  };
+  for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+    const brr_diag *hit = th_find(&f->d, want[i].frag, false);
+    if (!hit) th_dump(&f->d);
+    assert_non_null(hit);
+    assert_non_null(strstr(hit->mark.file, ".buildrunner.yaml"));
+    assert_int_equal(hit->mark.line, want[i].line);
+    assert_int_equal(hit->mark.col, want[i].col);
+  }
+  assert_int_equal(f->d.n_errors, 6);
   /* a global file that is not a map */
   th_write(f->dir, ".buildrunner.yaml", "- a\n");
   brr_diags_clear(&f->d);

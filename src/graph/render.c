@@ -42,6 +42,7 @@ static void text_node(const brr_graph *g, size_t i, brr_buf *out) {
   const brr_node *n = &g->nodes[i];
   brr_buf_printf(out, "  %s %s  (%s", n->critical ? "*" : " ", n->id, brr_node_kind_name(n->kind));
   if (n->platform && n->kind != BRR_NODE_PLATFORM_BUILD) brr_buf_printf(out, ", %s", n->platform);
+  if (n->builder) brr_buf_printf(out, ", builder %s", n->builder);
   if (n->pool) brr_buf_printf(out, ", pool %s", n->pool);
   if (n->base_from_build_registry) brr_buf_puts(out, ", base from the build registry");
   brr_buf_printf(out, ", %g s%s)\n", n->weight, n->measured ? " measured" : "");
@@ -357,6 +358,11 @@ static void json_node(brr_buf *out, const brr_graph *g, const brr_node *n) {
   if (n->critical) JLIT(out, ",\"critical\":true,\"pool\":");
   else JLIT(out, ",\"critical\":false,\"pool\":");
   jstr_or_null(out, n->pool);
+  /* only on the builds a platform-builders entry sends to a builder */
+  if (n->builder) {
+    JLIT(out, ",\"builder\":");
+    jstr(out, n->builder);
+  }
   brr_buf_putc(out, '}');
 }
 

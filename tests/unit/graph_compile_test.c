@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <errno.h>
 #include <string.h>
+
+#include <cjson/cJSON.h>
 #include <unistd.h>
 
 #include "unit/graph_fixture.h"
@@ -626,6 +628,29 @@ static void test_builders_and_pools(void **state) {
   assert_null(fx_node(g, "one/manifest")->pool);
   /* the legacy builder ignores platform-builders; buildx builds use them */
   assert_string_equal(fx_node(g, "legacy/build")->pool, "engine");
+  /* --graph shows each build's builder: text and json (only on the nodes that have one) */
+  brr_buf out = BRR_BUF_INIT;
+  brr_graph_render(g, BRR_GRAPH_TEXT, &out);
+  assert_non_null(strstr(out.data, "one/build@linux/arm64  (platform-build, builder b1, pool builder:b1,"));
+  assert_non_null(strstr(out.data, "two/build@linux/arm64  (platform-build, builder b2, pool builder:b2,"));
+  assert_non_null(strstr(out.data, "one/build@linux/arm/v7  (platform-build, pool engine,"));
+  brr_buf_reset(&out);
+  brr_graph_render(g, BRR_GRAPH_JSON, &out);
+  cJSON *j = cJSON_Parse(out.data);
+  assert_non_null(j);
+  const cJSON *nodes = cJSON_GetObjectItemCaseSensitive(j, "nodes");
+  size_t with_builder = 0;
+  for (const cJSON *n = nodes ? nodes->child : NULL; n; n = n->next) {
+    const char *id = cJSON_GetObjectItemCaseSensitive(n, "id")->valuestring;
+    const cJSON *b = cJSON_GetObjectItemCaseSensitive(n, "builder");
+    if (!strcmp(id, "one/build@linux/arm64")) assert_string_equal(cJSON_GetStringValue(b), "b1");
+    if (!strcmp(id, "one/build@linux/amd64")) assert_string_equal(cJSON_GetStringValue(b), "native");
+    if (!strcmp(id, "one/build@linux/arm/v7")) assert_null(b);
+    with_builder += b != NULL;
+  }
+  assert_int_equal(with_builder, 4);
+  cJSON_Delete(j);
+  brr_buf_free(&out);
   brr_graph_free(g);
   cfg->use_legacy_builder = false;
   g = compile_ok(cfg, &o, &d);

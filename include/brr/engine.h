@@ -542,6 +542,9 @@ typedef struct brr_buildx_opts {
                                        whose id is the result's image_id) */
   bool push;                        /* --push (a registry ref); else --load */
   const char *builder;              /* --builder, or NULL for the current one */
+  const char *docker_context;       /* `docker --context NAME buildx build`: a builder of the
+                                       docker driver on another engine (buildx refuses to
+                                       switch contexts through --builder); NULL: none */
   const char *target;               /* --target */
   bool no_cache, pull;              /* --no-cache, --pull */
   const char *const *buildargs;     /* "K=V" for --build-arg */

@@ -334,6 +334,18 @@ typedef struct brr_step_state {
   bool begun;
 } brr_step_state;
 
+/* A buildx builder a `platform-builders` entry names, as `docker buildx inspect` found it
+ * before the run (src/tasks/builders.c). */
+typedef struct brr_builder_info {
+  char *name;
+  char *driver;          /* "docker", "docker-container", ... */
+  char *context;         /* a docker-driver builder is a docker context: when it is not the
+                            engine brr runs on, buildx runs as `docker --context NAME buildx`,
+                            else NULL */
+  brr_engine *engine;    /* that context's engine (with `context`): what the docker driver
+                            keeps there is removed from it at the end of the run */
+} brr_builder_info;
+
 typedef struct brr_runtime {
   uv_loop_t *loop;
   const brr_config *cfg;
@@ -370,6 +382,10 @@ typedef struct brr_runtime {
   int finish_pending;          /* internal to brr_runtime_finish */
   bool artifacts_written;      /* brr_runtime_write_artifacts ran */
   void *finish_state;
+  char *engine_context;        /* the docker context that chose the engine, or NULL */
+  brr_builder_info *builders;  /* the builders the graph's builds use (brr_runtime_builders_check) */
+  size_t n_builders;
+  size_t builders_cleaned;     /* internal to brr_runtime_finish */
 } brr_runtime;
 
 /* Make the runtime (and its engine client) for running `g`. 0, or BRR_EIO/BRR_EINVAL with a
@@ -419,6 +435,20 @@ typedef void (*brr_sweep_cb)(void *ud, const char *what, const char *owner, cons
 /* Before a run: remove, on the run's engine and in its temp root, what brr processes of this
  * host that are gone left behind; each removal is a log line on the bus. */
 void brr_runtime_sweep(brr_runtime *rt);
+
+/* Before any node starts (blocking, on the runtime's loop): every builder that a build of the
+ * graph names through `platform-builders` must exist (`docker buildx inspect NAME`). A builder
+ * of the docker driver is a docker context: when it is another engine than brr's, that engine
+ * is pinged (the TLS or ssh settings of the context apply), and it must be able to reach the
+ * build registry (with `build-registry: local`, the registry is pushed to at 127.0.0.1, so both
+ * engines must be on this machine or on the same other host); a single-platform buildx build
+ * cannot use it (its image would load into the other engine). 0, or BRR_EFAILED with one line
+ * naming the builder, its platform and the cause in *error (heap). */
+int brr_runtime_builders_check(brr_runtime *rt, int timeout_s, char **error);
+/* The checked builder `name`, or NULL (not checked, or no builder). */
+const brr_builder_info *brr_runtime_builder(const brr_runtime *rt, const char *name);
+/* The engine where what builder `name` keeps ends up: its context's engine, else brr's. */
+brr_engine *brr_runtime_builder_engine(const brr_runtime *rt, const char *name);
 /* The same with a client of its own on the engine `ep` (NULL: chosen from the environment
  * as the docker CLI does), for `brr --clean`. Returns how many were removed (*failed: how many could not be), or -1 with
  * *error (heap) when the engine cannot be reached. */

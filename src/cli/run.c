@@ -120,6 +120,17 @@ static int preflight(const brr_cli *cli, brr_runtime *rt) {
   return BRR_EXIT_UNAVAILABLE;
 }
 
+/* The buildx builders `platform-builders` names for this graph's builds, checked before any
+ * node starts: one that does not exist (or whose engine cannot be reached) is one line and
+ * exit 69, as for the engine. */
+static int check_builders(const brr_cli *cli, brr_runtime *rt) {
+  char *err = NULL;
+  if (brr_runtime_builders_check(rt, cli->docker_timeout, &err) == 0) return 0;
+  fprintf(stderr, "brr: error: %s\n", err);
+  free(err);
+  return BRR_EXIT_UNAVAILABLE;
+}
+
 int brr_cli_run(const brr_cli *cli, brr_config *cfg, brr_graph *g) {
   /* `brr | head`: a write to the closed pipe fails with EPIPE instead of killing brr with
    * its containers running; the scheduler sees the closed output and cancels the run as for
@@ -191,6 +202,7 @@ int brr_cli_run(const brr_cli *cli, brr_config *cfg, brr_graph *g) {
   brr_diags_free(&d);
   brr_engine_endpoint_free(&ep);  /* the engine client and the runtime keep copies */
   code = preflight(cli, rt);
+  if (!code) code = check_builders(cli, rt);
   if (code) {
     brr_runtime_free(rt);
     brr_ui_free(ui);

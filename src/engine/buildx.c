@@ -35,6 +35,10 @@ char **brr_buildx_argv(const brr_buildx_opts *o) {
   size_t n = 0, cap = 0;
   const char *docker = o->docker ? o->docker : getenv("BRR_DOCKER");
   push_arg(&v, &n, &cap, docker && *docker ? docker : "docker");
+  if (o->docker_context) {
+    push_arg(&v, &n, &cap, "--context");
+    push_arg(&v, &n, &cap, o->docker_context);
+  }
   push_arg(&v, &n, &cap, "buildx");
   push_arg(&v, &n, &cap, "build");
   push_arg(&v, &n, &cap, o->context);

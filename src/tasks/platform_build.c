@@ -50,7 +50,7 @@ static void bx_done(void *ud, const brr_buildx_result *res) {
   t->b.bx = NULL;
   /* the docker driver keeps what it pushed in the engine under the same name: gone at the
    * end of the run (the native image is kept by its id where a later step needs it) */
-  brr_engine_track(t->b.rt->engine, BRR_ENGINE_IMAGE, t->ref);
+  brr_engine_track(brr_runtime_builder_engine(t->b.rt, t->b.n->builder), BRR_ENGINE_IMAGE, t->ref);
   if (t->b.cancelled || res->status == BRR_ECANCELED) {
     brr_btask_finish(&t->b, BRR_ECANCELED, NULL);
     return;
@@ -90,12 +90,18 @@ static void attempt(pbuild_task *t) {
   o.context = t->b.prep.ctx.dir;
   o.dockerfile = t->dockerfile ? t->dockerfile : t->b.prep.ctx.dockerfile;
   o.platform = t->platform;
+  /* a docker-driver builder on another engine is its context */
+  const brr_builder_info *bi = brr_runtime_builder(rt, t->b.n->builder);
+  o.docker_context = bi ? bi->context : NULL;
   /* straight into the build registry: no load, no second push */
   o.push = true;
   o.on_line = bx_line;
   o.on_done = bx_done;
   o.ud = t;
-  if (t->tries == 1)
+  if (t->tries == 1 && o.docker_context)
+    brr_task_log(t->b.task, BRR_LOG_INFO, "Building %s on builder %s (the engine at %s)", t->platform,
+                 t->b.n->builder, brr_engine_host(bi->engine));
+  else if (t->tries == 1)
     brr_task_log(t->b.task, BRR_LOG_INFO, "Building %s%s%s", t->platform, t->b.n->builder ? " on builder " : "",
                  t->b.n->builder ? t->b.n->builder : "");
   t->b.bx = brr_buildx_build(rt->loop, &o);

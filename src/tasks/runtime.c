@@ -59,6 +59,7 @@ int brr_runtime_new(uv_loop_t *loop, const brr_config *cfg, const brr_graph *g,
   eo.host = opts->docker_host;
   eo.endpoint = opts->endpoint;
   rt->docker_env = brr_engine_endpoint_env(opts->endpoint);
+  if (opts->endpoint && opts->endpoint->context) rt->engine_context = brr_xstrdup(opts->endpoint->context);
   eo.timeout_s = opts->docker_timeout;
   eo.labels = (const char *const *)opts->container_labels;
   char *err = NULL;
@@ -201,12 +202,17 @@ void brr_runtime_abort(void *ud) {
   /* no time to tell a generated image from a cache hit: every one stays */
   keep_images(rt);
   int left = brr_engine_cleanup_sync_within(rt->engine, BRR_RUNTIME_ABORT_BUDGET_MS);
+  /* what docker-driver builders on other engines kept there */
+  for (size_t i = 0; i < rt->n_builders; i++)
+    if (rt->builders[i].engine) left += brr_engine_cleanup_sync_within(rt->builders[i].engine, BRR_RUNTIME_ABORT_BUDGET_MS);
   if (left > 0)
     brr_bus_log(rt->bus, BRR_LOG_WARNING, NULL, "ending at once: %d object%s of this run had not "
                 "answered their removal yet (the engine finishes the removals it received)",
                 left, left == 1 ? "" : "s");
   /* the process leaves next: no ssh of an ssh:// engine may outlive it */
   brr_engine_close_transport(rt->engine);
+  for (size_t i = 0; i < rt->n_builders; i++)
+    if (rt->builders[i].engine) brr_engine_close_transport(rt->builders[i].engine);
 }
 
 int brr_runtime_write_artifacts(brr_runtime *rt, brr_diags *d) {
@@ -270,7 +276,28 @@ typedef struct generated_check {
   char *id;
 } generated_check;
 
-static void start_removal(brr_runtime *rt) { brr_engine_cleanup(rt->engine, on_cleanup, rt); }
+static void start_removal(brr_runtime *rt);
+
+/* The engines of docker-driver builders first (what they kept of this run's platform builds),
+ * one after the other, then brr's own engine. */
+static void builder_cleaned(void *ud, const brr_engine_result *res) {
+  brr_runtime *rt = ud;
+  const brr_builder_info *b = &rt->builders[rt->builders_cleaned - 1];
+  if (res->status != 0 && res->status != BRR_ECANCELED)
+    brr_bus_log(rt->bus, BRR_LOG_WARNING, NULL, "cleanup on the engine of builder %s: %s", b->name,
+                res->error ? res->error : "failed");
+  start_removal(rt);
+}
+
+static void start_removal(brr_runtime *rt) {
+  while (rt->builders_cleaned < rt->n_builders) {
+    brr_builder_info *b = &rt->builders[rt->builders_cleaned++];
+    if (!b->engine) continue;
+    brr_engine_cleanup(b->engine, builder_cleaned, rt);
+    return;
+  }
+  brr_engine_cleanup(rt->engine, on_cleanup, rt);
+}
 
 /* --cleanup-images: an image made before the run began (a cache hit, a base image) stays,
  * and so do the names brr gave it (removing its last name would remove it). */
@@ -362,6 +389,18 @@ void brr_runtime_free(brr_runtime *rt) {
   }
   free(rt->steps);
   brr_strv_free(rt->docker_env);
+  free(rt->engine_context);
+  for (size_t i = 0; i < rt->n_builders; i++) {
+    brr_builder_info *b = &rt->builders[i];
+    if (b->engine) {
+      brr_engine_free(b->engine);
+      uv_run(rt->loop, UV_RUN_NOWAIT);
+    }
+    free(b->name);
+    free(b->driver);
+    free(b->context);
+  }
+  free(rt->builders);
   for (size_t i = 0; i < rt->n_keep; i++) free(rt->keep[i]);
   free(rt->keep);
   for (size_t i = 0; i < rt->n_generated; i++) free(rt->generated[i]);

@@ -77,8 +77,8 @@ EOF
 run_brr "$P" --steps secret
 check '[ "$RC" = 0 ] && ! grep -q globalcache "$WORK/out"' "the global cache is left out for builders it does not list"
 run_brr "$P" --steps arm
-check '[ "$RC" = 1 ] && grep -q "brr-no-such-builder-$ID" "$WORK/out"' \
-  "platform-builders picks the builder of the platform (here one that does not exist)"
+check '[ "$RC" = 69 ] && grep -q "platform-builders: no usable buildx builder brr-no-such-builder-$ID for linux/arm64 (step arm)" "$WORK/out"' \
+  "platform-builders picks the builder of the platform; one that does not exist stops the run before it starts (exit 69)"
 no_leftovers "$N-[a-z]+:.*" "after the builder runs"
 drop_kept
 finish

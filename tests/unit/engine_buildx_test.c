@@ -129,7 +129,6 @@ static void test_argv(void **state) {
                       "--metadata-file /m.json --file /tmp/Df --builder b1 --target stage2 --no-cache --pull "
                       "--build-arg A=1 --build-arg DOCKER_REGISTRY=r --secret id=s,src=/f "
                       "--cache-from type=registry,ref=r/c --cache-to type=inline --label org.example=1");
-  brr_buf_free(&b);
   brr_strv_free(v);
   /* --load needs no tag: the image id comes from the metadata file */
   o.tag = NULL;
@@ -138,8 +137,25 @@ static void test_argv(void **state) {
   assert_non_null(v);
   for (char **p = v; *p; p++) assert_string_not_equal(*p, "--tag");
   brr_strv_free(v);
-  /* a push needs its name */
+  /* a docker-driver builder on another engine: the CLI is pointed at its context, and
+   * --builder still names it */
+  o.docker_context = "arm-host";
+  o.tag = "r/x:1";
   o.push = true;
+  o.target = NULL;
+  o.no_cache = o.pull = false;
+  o.buildargs = o.secrets = o.cache_from = o.cache_to = NULL;
+  o.dockerfile = NULL;
+  v = brr_buildx_argv(&o);
+  brr_buf_reset(&b);
+  for (char **p = v; *p; p++) brr_buf_printf(&b, "%s%s", p == v ? "" : " ", *p);
+  assert_string_equal(b.data, "docker --context arm-host buildx build /ctx --tag r/x:1 --platform linux/amd64 "
+                              "--push --progress plain --metadata-file /m.json --builder b1");
+  brr_buf_free(&b);
+  brr_strv_free(v);
+  o.docker_context = NULL;
+  /* a push needs its name */
+  o.tag = NULL;
   assert_null(brr_buildx_argv(&o));
   assert_null(brr_buildx_build(&loop, &o));
   o.push = false;

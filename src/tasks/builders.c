@@ -188,15 +188,20 @@ static int check_one(brr_runtime *rt, brr_builder_info *b, int timeout_s, char *
   inspect_run ir = {0};
   inspect(rt, b->name, &ir);
   int rc = 0;
+  char *why = NULL;
   if (ir.spawn_error) {
     *error = brr_xasprintf("platform-builders: cannot run docker buildx inspect %s (for %s): %s", b->name,
                            platform, uv_strerror(ir.spawn_error));
     rc = BRR_EFAILED;
   } else if (ir.status != 0 || ir.timed_out) {
-    char *why = ir.timed_out ? brr_xstrdup("no answer within 60 s") : last_line(ir.err);
+    why = ir.timed_out ? brr_xstrdup("no answer within 60 s") : last_line(ir.err);
     *error = brr_xasprintf("platform-builders: no usable buildx builder %s for %s (step %s): %s", b->name,
                            platform, rt->cfg->steps[use->step].name.s, why);
-    free(why);
+    rc = BRR_EFAILED;
+  } else if ((why = field(ir.out, "Error"))) {
+    /* a builder buildx knows but cannot load (a context whose engine does not answer) */
+    *error = brr_xasprintf("platform-builders: the buildx builder %s for %s (step %s) cannot be used: %s",
+                           b->name, platform, rt->cfg->steps[use->step].name.s, why);
     rc = BRR_EFAILED;
   } else {
     b->driver = field(ir.out, "Driver");
@@ -208,6 +213,7 @@ static int check_one(brr_runtime *rt, brr_builder_info *b, int timeout_s, char *
       brr_bus_log(rt->bus, BRR_LOG_INFO, NULL, "Builder %s (%s driver%s%s) for %s", b->name, b->driver,
                   b->engine ? ", engine " : "", b->engine ? brr_engine_host(b->engine) : "", platform);
   }
+  free(why);
   free(ir.out);
   free(ir.err);
   return rc;

@@ -110,7 +110,12 @@ static const keytype GLOBAL_TYPES[] = {
     {"temp-dir", STR},
     {"disable-multi-platform", BOOL},
     {"build-registry", STR},
-    {"platform-builders", "{\"type\":[\"object\",\"null\"],\"additionalProperties\":" STR_OR_STRLIST "}"},
+    /* the validator's rules (global.c): os/arch[/variant] keys, builder names, no empty list */
+    {"platform-builders",
+     "{\"type\":[\"object\",\"null\"],\"propertyNames\":{\"pattern\":"
+     "\"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)?$\"},\"additionalProperties\":{\"anyOf\":["
+     "{\"$ref\":\"#/definitions/builder\"},{\"type\":\"array\",\"minItems\":1,\"items\":"
+     "{\"$ref\":\"#/definitions/builder\"}}]}}"},
     {"security-scan", REF("global_scan")},
     {"moving-tags", STRLIST},
     {"pools", "{\"type\":[\"object\",\"null\"],\"additionalProperties\":{\"anyOf\":[{\"type\":\"integer\","
@@ -257,6 +262,7 @@ static cJSON *global_schema(gen *g) {
   cJSON_AddItemToObject(defs, "ssh_key", KS(g, BRR_KEYS_SSH, SSH_TYPES, NULL, NULL));
   cJSON_AddItemToObject(defs, "build_cache", nullable(KS(g, BRR_KEYS_BUILD_CACHE, CACHE_TYPES, NULL, NULL)));
   cJSON_AddItemToObject(defs, "global_scan", nullable(KS(g, BRR_KEYS_GLOBAL_SCAN, GLOBAL_SCAN_TYPES, NULL, NULL)));
+  cJSON_AddItemToObject(defs, "builder", parse("{\"type\":\"string\",\"pattern\":\"^[A-Za-z0-9][A-Za-z0-9_.+-]*$\"}"));
   cJSON_AddItemToObject(root, "definitions", defs);
   return root;
 }

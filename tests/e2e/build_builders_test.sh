@@ -112,6 +112,18 @@ check '[ -z "$left" ]' "nothing is left on the second engine${left:+ (left: $lef
 no_leftovers "$REG/$N-mp:.*" "on the default engine"
 drop_kept
 
+# ---- 1b. SIGINT once the second engine has pushed linux/arm64 (amd64 still building): the
+# name the docker driver kept there goes too ----
+cp "$P/buildrunner.yaml" "$WORK/mp.yaml"
+sed -i "s|RUN uname -m > /arch && echo $ID > /id|RUN [ \"\$(uname -m)\" = aarch64 ] \|\| sleep 60; echo $ID-int > /id|" "$P/buildrunner.yaml"
+interrupt_brr "$P" INT "Pushed [^ ]+-linux-arm64 " --push
+check '[ "$RC" = 130 ] && grep -q "Pushed [^ ]*-linux-arm64 " "$WORK/out"' \
+  "SIGINT after the second engine pushed linux/arm64 ends the run (exit $RC)"
+left=$(tls_left)
+check '[ -z "$left" ]' "nothing is left on the second engine after SIGINT${left:+ (left: $left)}"
+no_leftovers "$REG/$N-mp:.*" "on the default engine after SIGINT"
+cp "$WORK/mp.yaml" "$P/buildrunner.yaml"
+
 # ---- 2. the same engine at its bridge address: another machine as far as brr can tell ----
 docker context create "$FAR" --docker "host=$TLS_ENGINE_BRIDGE_HOST,$tlsopts" >/dev/null 2>&1
 global "$FAR"
@@ -147,6 +159,23 @@ check '[ "$RC" = 69 ] && grep -q "platform-builders: the buildx builder $DEAD fo
   "a builder whose engine does not answer stops the run before it starts (exit $RC)"
 check '! grep -q "==>" "$WORK/out"' "... with no node started"
 no_leftovers "" "after the refused runs"
+
+# ---- 4. a single-platform buildx build would load its image into the other engine ----
+S=$(project single)
+cat >"$S/buildrunner.yaml" <<EOF
+use-legacy-builder: false
+steps:
+  one:
+    build:
+      platform: linux/arm64
+      dockerfile: |
+        FROM {{ DOCKER_REGISTRY }}/busybox:latest
+EOF
+printf 'docker-registry: %s\nplatform-builders:\n  linux/arm64: %s\n' "$REG" "$CTX" >"$S/.buildrunner.yaml"
+run_brr "$S"
+check '[ "$RC" = 69 ] && grep -q "platform-builders: the builder $CTX (for linux/arm64) is the docker context $CTX, another engine than the one brr runs on: the single-platform buildx build of step one would load its image there" "$WORK/out"' \
+  "a single-platform buildx build on a builder of another engine is refused before the run (exit $RC)"
+check '! grep -q "==>" "$WORK/out"' "... with no node started"
 
 docker context rm -f "$CTX" "$FAR" "$DEAD" >/dev/null 2>&1
 check '! docker context ls --format "{{.Name}}" | grep -q "$ID"' "the test's contexts are gone"

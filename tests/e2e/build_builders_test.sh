@@ -3,13 +3,16 @@
 # buildx builder on a second engine: the default engine plus a TLS engine of the test's own
 # (tests/e2e/lib/tls_engine.sh), a docker context for it in the test's own DOCKER_CONFIG, which
 # with the docker driver is the builder (the moby/buildkit image the docker-container driver
-# needs cannot be had offline). A two-platform build with --push: the pushed index holds both
-# platforms, linux/arm64 was built and pushed by the second engine (its event log; not by the
-# default one), linux/amd64 by the default engine; --graph shows the builder; nothing is left
-# on either engine. Then the same engine reached at its bridge address (an engine on "another
-# machine"): refused with the local build registry (it could not reach 127.0.0.1), accepted
-# with a build-registry both reach. A builder whose engine does not answer stops the run before
-# it starts (exit 69).
+# needs cannot be had offline).
+#  1. a two-platform build with --push: the pushed index holds both platforms, linux/arm64 was
+#     built and pushed by the second engine (its image events, listened to live; the default
+#     engine never saw it), linux/amd64 by the default engine; --graph shows the builder;
+#     nothing is left on either engine; the same after SIGINT mid-run;
+#  2. the same engine at its bridge address (an engine on "another machine"): refused with the
+#     local build registry (it could not reach 127.0.0.1), built with a build-registry both reach;
+#  3. a builder whose engine does not answer stops the run before it starts (exit 69);
+#  4. a single-platform buildx build on that builder is refused before the run (exit 69).
+# The contexts the test made are removed by name, its engine by pid.
 . "$BRR_SOURCE_DIR/tests/e2e/build/lib.sh"
 . "$BRR_SOURCE_DIR/tests/e2e/lib/tls_engine.sh"
 
@@ -58,19 +61,30 @@ check 'grep -q "mp/build@linux/arm64  (platform-build, builder $CTX, pool builde
 check 'python3 -c "import json,sys; n={x[\"id\"]: x for x in json.load(open(sys.argv[1]))[\"nodes\"]}; sys.exit(not (n[\"mp/build@linux/arm64\"].get(\"builder\") == sys.argv[2] and \"builder\" not in n[\"mp/build@linux/amd64\"]))" "$WORK/graph.json" "$CTX"' \
   "--graph (json) has \"builder\" on the arm64 node"
 
-# events on an engine between two times (docker args before "events")
-image_events() {  # image_events SINCE UNTIL docker-command...
-  local since=$1 until=$2
-  shift 2
-  "$@" events --since "$since" --until "$until" --filter type=image --format '{{.Action}} {{.Actor.ID}}' 2>&1
+# The image events of both engines while a run goes on, listened to live (a replay with
+# --since reads the engine's short in-memory log, which the shared engine's other users can
+# overrun): watch_start before, watch_stop after; the listeners are stopped by their pids.
+WATCH_PIDS=()
+watch_start() {
+  tls_engine_docker events --filter type=image --format '{{.Action}} {{.Actor.ID}}' >"$WORK/ev-tls" 2>&1 &
+  WATCH_PIDS+=($!)
+  env -u DOCKER_HOST -u DOCKER_CONTEXT docker --context default events --filter type=image \
+    --format '{{.Action}} {{.Actor.ID}}' >"$WORK/ev-default" 2>&1 &
+  WATCH_PIDS+=($!)
+  sleep 1
 }
+watch_stop() {
+  sleep 1
+  local p
+  for p in "${WATCH_PIDS[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+  WATCH_PIDS=()
+}
+extra_cleanup+=('for p in "${WATCH_PIDS[@]}"; do kill "$p"; done')
 
 # ---- 1. the arm64 platform on the builder's engine, --push ----
-t0=$(date +%s)
-sleep 1
+watch_start
 run_brr "$P" --push
-sleep 1
-t1=$(date +%s)
+watch_stop
 check '[ "$RC" = 0 ]' "the two-platform build with platform-builders succeeds (exit $RC)"
 check 'grep -q "Building linux/arm64 on builder $CTX (the engine at $TLS_ENGINE_HOST)" "$WORK/out" &&
        grep -q "\[linux/arm64\] #0 building with \"$CTX\" instance using docker driver" "$WORK/out" &&
@@ -80,8 +94,6 @@ arm_ref=$(grep -oE "Pushed [^ ]+-linux-arm64 \(sha256:[0-9a-f]{64}\)" "$WORK/out
 arm_digest=$(grep -oE "Pushed [^ ]+-linux-arm64 \(sha256:[0-9a-f]{64}\)" "$WORK/out" | head -1 | grep -oE "sha256:[0-9a-f]{64}")
 amd_ref=$(grep -oE "Pushed [^ ]+-linux-amd64 \(sha256:[0-9a-f]{64}\)" "$WORK/out" | head -1 | awk '{print $2}')
 check '[ -n "$arm_ref" ] && [ -n "$amd_ref" ]' "both platforms were pushed to the build registry ($arm_ref, $amd_ref)"
-image_events "$t0" "$t1" tls_engine_docker >"$WORK/ev-tls"
-image_events "$t0" "$t1" env -u DOCKER_HOST -u DOCKER_CONTEXT docker --context default >"$WORK/ev-default"
 check '[ -n "$arm_ref" ] && grep -qxF "push $arm_ref" "$WORK/ev-tls" && ! grep -qF "$arm_ref" "$WORK/ev-default"' \
   "the second engine built and pushed linux/arm64; the default engine never saw it"
 check '[ -n "$amd_ref" ] && grep -qxF "push $amd_ref" "$WORK/ev-default" && ! grep -qF "$amd_ref" "$WORK/ev-tls"' \
@@ -133,15 +145,12 @@ check '[ "$RC" = 69 ] && grep -q "platform-builders: the builder $FAR (for linux
 check '! grep -q "==>" "$WORK/out"' "... with no node started"
 global "$FAR" "build-registry: $REG
 "
-t0=$(date +%s)
-sleep 1
+watch_start
 run_brr "$P" --push
-sleep 1
-t1=$(date +%s)
+watch_stop
 check '[ "$RC" = 0 ] && grep -q "Building linux/arm64 on builder $FAR (the engine at $TLS_ENGINE_BRIDGE_HOST)" "$WORK/out"' \
   "with a build-registry both engines reach, it builds there (exit $RC)"
 arm_ref=$(grep -oE "Pushed [^ ]+-linux-arm64 \(sha256" "$WORK/out" | head -1 | awk '{print $2}')
-image_events "$t0" "$t1" tls_engine_docker >"$WORK/ev-tls"
 check '[ -n "$arm_ref" ] && [ "${arm_ref#$REG/}" != "$arm_ref" ] && grep -qxF "push $arm_ref" "$WORK/ev-tls"' \
   "... the second engine pushed linux/arm64 to $REG ($arm_ref)"
 check 'python3 -c "import json,sys; m=json.load(sys.stdin)[\"manifests\"]; sys.exit(sorted(x[\"platform\"][\"architecture\"] for x in m) != [\"amd64\",\"arm64\"])" < <(docker buildx imagetools inspect --raw "$REG/$N-mp:v1")' \

@@ -206,9 +206,10 @@ static int check_one(brr_runtime *rt, brr_builder_info *b, int timeout_s, char *
   } else {
     b->driver = field(ir.out, "Driver");
     if (!b->driver) b->driver = brr_xstrdup("unknown");
-    if (!strcmp(b->driver, "docker") && !is_own_context(rt, b->name))
-      rc = other_engine(rt, b, first_use(rt->graph, b->name, true) ? first_use(rt->graph, b->name, true) : use,
-                        timeout_s, error);
+    if (!strcmp(b->driver, "docker") && !is_own_context(rt, b->name)) {
+      const brr_node *pb = first_use(rt->graph, b->name, true);
+      rc = other_engine(rt, b, pb ? pb : use, timeout_s, error);
+    }
     if (rc == 0)
       brr_bus_log(rt->bus, BRR_LOG_INFO, NULL, "Builder %s (%s driver%s%s) for %s", b->name, b->driver,
                   b->engine ? ", engine " : "", b->engine ? brr_engine_host(b->engine) : "", platform);

@@ -453,6 +453,9 @@ void brr_incr_runtime_free(brr_runtime *rt);
  * own order), so a run that reuses every node writes the same bytes; then remember this order.
  * Parallel nodes finish in any order, so the order of one run is as good as another's. */
 void brr_incr_order_artifacts(brr_runtime *rt);
+/* --graph --incremental: set each node's incr_note (and incr_reused) to what a run would do:
+ * reused, never reused and why, or the first input that changed. Images are not asked for. */
+void brr_incr_predict(brr_runtime *rt, brr_graph *g);
 /* Why node `node` is never reused (a static string), or NULL when it may be. */
 const char *brr_incr_not_reusable(const brr_config *cfg, const brr_graph *g, size_t node);
 /* The task that decides, at start, whether node `node` is reused or runs (then the node kind's

@@ -247,7 +247,8 @@ static int upstream_input(incr_task *t, brr_incr_inputs *in, brr_diags *d) {
   return rc;
 }
 
-static int inputs_sync(incr_task *t, brr_incr_inputs *in, brr_diags *d) {
+/* What is known before anything runs: the config, the environment, the source. */
+static int inputs_static(incr_task *t, brr_incr_inputs *in, brr_diags *d) {
   const brr_step *s = &t->rt->cfg->steps[t->step];
   brr_buf json = BRR_BUF_INIT;
   brr_val_to_json(s->node, 0, &json);
@@ -255,6 +256,11 @@ static int inputs_sync(incr_task *t, brr_incr_inputs *in, brr_diags *d) {
   brr_buf_free(&json);
   int rc = env_input(t, in, d);
   if (rc == 0) rc = source_input(t, in, d);
+  return rc;
+}
+
+static int inputs_sync(incr_task *t, brr_incr_inputs *in, brr_diags *d) {
+  int rc = inputs_static(t, in, d);
   if (rc == 0) rc = upstream_input(t, in, d);
   return rc;
 }
@@ -281,6 +287,19 @@ static void replay_log(incr_task *t, const char *log) {
   }
 }
 
+/* Whether every object the record names is in the store. */
+static bool outputs_in_store(incr_rt *ir, const brr_incr_record *rec) {
+  cJSON *out = rec->outputs ? cJSON_Parse(rec->outputs) : NULL;
+  bool ok = cJSON_IsObject(out);
+  const cJSON *it, *files = ok ? cJSON_GetObjectItemCaseSensitive(out, "files") : NULL;
+  cJSON_ArrayForEach(it, files) {
+    const cJSON *obj = cJSON_GetObjectItemCaseSensitive(it, "object");
+    if (cJSON_IsString(obj) && !brr_store_has(ir->store, obj->valuestring)) ok = false;
+  }
+  cJSON_Delete(out);
+  return ok;
+}
+
 /* Put back what the record says: files of the step's results dir, byte for byte; its
  * artifacts.json entries; its log. Any object missing (evicted) means "run it". */
 static int restore(incr_task *t, const brr_incr_record *rec, brr_diags *d) {
@@ -297,12 +316,9 @@ static int restore(incr_task *t, const brr_incr_record *rec, brr_diags *d) {
   const cJSON *it;
   const cJSON *files = cJSON_GetObjectItemCaseSensitive(out, "files");
   /* every object first: a half-restored step is never left behind as if it were whole */
-  cJSON_ArrayForEach(it, files) {
-    const cJSON *obj = cJSON_GetObjectItemCaseSensitive(it, "object");
-    if (cJSON_IsString(obj) && !brr_store_has(ir->store, obj->valuestring)) {
-      cJSON_Delete(out);
-      return BRR_ENOENT;
-    }
+  if (!outputs_in_store(ir, rec)) {
+    cJSON_Delete(out);
+    return BRR_ENOENT;
   }
   cJSON_ArrayForEach(it, files) {
     const cJSON *path = cJSON_GetObjectItemCaseSensitive(it, "path");
@@ -522,6 +538,55 @@ void brr_incr_order_artifacts(brr_runtime *rt) {
   brr_strmap_free(&pos);
   free(keys);
   free(path);
+}
+
+/* ---- --graph --incremental ---- */
+
+static const char *predict_node(brr_runtime *rt, brr_graph *g, size_t node) {
+  brr_node *n = &g->nodes[node];
+  const char *never = brr_incr_not_reusable(rt->cfg, g, node);
+  if (never) return brr_arena_printf(g->arena, "never reused: %s", never);
+  incr_rt *ir = rt->incr_state;
+  if (!ir->store) return "runs: the artifact store cannot be opened";
+  incr_task t = {.rt = rt, .ir = ir, .step = n->step};
+  t.base.node = node;
+  char *path = brr_incr_record_path(ir->state_dir, n->id);
+  brr_incr_record rec;
+  int r = brr_incr_record_read(path, &rec);
+  free(path);
+  if (r != 0) return "runs: no earlier successful run";
+  brr_incr_inputs now = {0};
+  brr_diags d = BRR_DIAGS_INIT;
+  const char *why = NULL;
+  if (inputs_static(&t, &now, &d) != 0) why = "runs: its inputs cannot be read";
+  for (size_t i = 0; !why && i < now.n; i++) {
+    size_t j = 0;
+    while (j < rec.inputs.n && strcmp(rec.inputs.names[j], now.names[i])) j++;
+    if (j == rec.inputs.n || strcmp(rec.inputs.hex[j], now.hex[i]))
+      why = brr_arena_printf(g->arena, "runs: %s changed", now.names[i]);
+  }
+  /* the results of the steps it waits for are the recorded ones only if those are reused */
+  for (size_t i = 0; !why && i < n->n_in; i++) {
+    const brr_node *from = &g->nodes[g->edges[n->in[i]].from];
+    if (from->step == BRR_NO_STEP || from->step == n->step || from->kind != BRR_NODE_RUN) continue;
+    if (!from->incr_reused)
+      why = brr_arena_printf(g->arena, "runs if the results of %s, which runs, change", from->id);
+  }
+  if (!why && !outputs_in_store(ir, &rec)) why = "runs: its outputs are no longer in the artifact store";
+  brr_incr_inputs_free(&now);
+  brr_incr_record_free(&rec);
+  brr_diags_free(&d);
+  if (why) return why;
+  n->incr_reused = true;
+  return "reused, if its image is the same (--graph does not ask the engine)";
+}
+
+void brr_incr_predict(brr_runtime *rt, brr_graph *g) {
+  if (!rt->incr_state) return;
+  for (size_t k = 0; k < g->n_nodes; k++) {
+    size_t i = g->order[k];
+    g->nodes[i].incr_note = predict_node(rt, g, i);
+  }
 }
 
 /* ---- the task ---- */

@@ -71,9 +71,29 @@ grep -q '"counts":{[^}]*"reused":5' "$OUT" || fail "run_end does not count 5 reu
 grep -q "^reused: inputs unchanged since" "$r/logs/a.log" || fail "a.log is not marked reused"
 grep -qx "a ran" "$r/logs/a.log" || fail "a.log lacks the output of the run it reuses"
 
+# --graph --incremental says what a run would reuse, and why the others would run
+graph_notes() {
+  brr_run --graph=json --incremental
+  expect_rc 0
+  python3 -c '
+import json, re, sys
+text = open(sys.argv[1]).read()
+d, _ = json.JSONDecoder().raw_decode(text[re.search(r"^\{", text, re.M).start():])
+print(" ".join("%s=%s" % (n["id"], n["incremental"]["reused"]) for n in d["nodes"]))' "$OUT"
+}
+[ "$(graph_notes)" = "img/build=False img/run=True a/run=True b/run=True c/run=True d/run=True" ] ||
+  fail "graph before a change: $(graph_notes)"
+
 # 3. a change only a's inputs: cover: a reruns, and c (depends on a) and d (no inputs:, the
 # whole tree); b and img are reused
 echo more >>"$DIR/src/a/data.txt"
+[ "$(graph_notes)" = "img/build=False img/run=True a/run=False b/run=True c/run=False d/run=False" ] ||
+  fail "graph after a change: $(graph_notes)"
+brr_run --graph --incremental
+expect_out "incremental: runs: source (inputs:) changed"
+expect_out "incremental: runs if the results of a/run, which runs, change"
+expect_out "incremental: runs: source changed"
+expect_out "incremental: never reused: only run steps are reused"
 timed_run
 expect_rc 0
 expect_statuses "img/run=reused a/run=succeeded b/run=reused c/run=succeeded d/run=succeeded"

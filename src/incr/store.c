@@ -178,7 +178,9 @@ static void sweep(brr_store *s) {
     while (sd && (oe = readdir(sd))) {
       if (strlen(oe->d_name) != 62) continue;
       char hex[BRR_INCR_HEX];
-      snprintf(hex, sizeof hex, "%s%s", de->d_name, oe->d_name);
+      memcpy(hex, de->d_name, 2);
+      memcpy(hex + 2, oe->d_name, 62);
+      hex[64] = '\0';
       if (find(s, hex)) continue;
       char *p = brr_path_join(sub, oe->d_name);
       unlink(p);

@@ -481,6 +481,7 @@ static void on_event(void *ud, const brr_event *ev) {
   }
   in->tracked = false;
   if (ev->status == BRR_STATUS_SUCCEEDED && ir->store) record_node(ir, node);
+  brr_buf_free(&in->log);  /* kept in the store now: memory follows the running nodes */
 }
 
 /* ---- artifacts.json ---- */

@@ -49,6 +49,8 @@ typedef struct incr_task {
   bool canceled;
   uv_loop_t *loop;
   char *image;
+  brr_incr_record rec;       /* the matching record, while its committed image is looked for */
+  char *committed;           /* that image's id */
 } incr_task;
 
 /* ---- the state of a run ---- */
@@ -156,7 +158,7 @@ const char *brr_incr_not_reusable(const brr_config *cfg, const brr_graph *g, siz
   if (r->c.files.n) return "it mounts host files";
   if (r->ssh_keys.n) return "it uses ssh keys";
   if (r->post_build) return "it has a post-build image";
-  if (s->n_commit || s->n_push) return "its run container is committed";
+  if (s->n_push) return "it pushes";
   if (r->c.volumes_from.n || r->c.containers.n) return "it uses other containers";
   return NULL;
 }
@@ -421,6 +423,9 @@ static void record_node(incr_rt *ir, size_t node) {
   cJSON *out = cJSON_CreateObject();
   cJSON *files = cJSON_AddArrayToObject(out, "files");
   int rc = dir ? put_tree(ir, dir, "", files, &d) : 0;
+  /* a step with `commit`: the image its run container became (reused while it exists) */
+  const char *committed = rt->steps[step].run_image;
+  if (rt->cfg->steps[step].n_commit && committed) cJSON_AddStringToObject(out, "committed", committed);
   /* its artifacts.json entries: the keys under its results name */
   char *name = brr_results_name(rt->cfg->steps[step].name.s);
   char *prefix = brr_xasprintf("%s/", name);
@@ -609,6 +614,73 @@ static void run_inner(incr_task *t) {
   if (rc != 0) brr_task_done(&t->base, rc, "the run task did not start");
 }
 
+/* The same inputs: restore the outputs and end reused, or run when that cannot be done. */
+static void reuse(incr_task *t) {
+  brr_diags d = BRR_DIAGS_INIT;
+  int rc = BRR_ENOENT;
+  if (outputs_in_store(t->ir, &t->rec)) {
+    char when[64] = "an earlier run";
+    time_t secs = (time_t)(t->rec.when_ms / 1000);
+    struct tm tm;
+    if (t->rec.when_ms && localtime_r(&secs, &tm))
+      strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", &tm);
+    brr_task_log(&t->base, BRR_LOG_INFO, "reused: inputs unchanged since %s; its outputs are restored",
+                 when);
+    rc = restore(t, &t->rec, &d);
+  }
+  brr_incr_record_free(&t->rec);
+  brr_diags_free(&d);
+  if (rc == 0) {
+    brr_task_reused(&t->base);
+    brr_task_done(&t->base, 0, NULL);
+    return;
+  }
+  brr_task_log(&t->base, BRR_LOG_INFO, "runs: its outputs are no longer in the artifact store");
+  t->ir->nodes[t->base.node].tracked = true;
+  run_inner(t);
+}
+
+static void on_committed_inspect(void *ud, const brr_engine_result *res) {
+  incr_task *t = ud;
+  t->req = NULL;
+  if (t->canceled) {
+    brr_incr_record_free(&t->rec);
+    brr_task_done(&t->base, BRR_ECANCELED, NULL);
+    return;
+  }
+  if (res->status == 0) {
+    /* the commit node tags it again, as after a run */
+    brr_runtime_set(&t->rt->steps[t->step].run_image, t->committed);
+    reuse(t);
+    return;
+  }
+  brr_task_log(&t->base, BRR_LOG_INFO, "runs: its committed image %.19s is no longer on the engine",
+               t->committed);
+  brr_incr_record_free(&t->rec);
+  t->ir->nodes[t->base.node].tracked = true;
+  run_inner(t);
+}
+
+/* A step with `commit` is reused only while the image its run container became exists. */
+static void reuse_when_committed_exists(incr_task *t) {
+  cJSON *out = t->rec.outputs ? cJSON_Parse(t->rec.outputs) : NULL;
+  const cJSON *c = cJSON_GetObjectItemCaseSensitive(out, "committed");
+  bool wanted = t->rt->cfg->steps[t->step].n_commit > 0;
+  if (cJSON_IsString(c)) t->committed = brr_xstrdup(c->valuestring);
+  cJSON_Delete(out);
+  if (!wanted) {
+    reuse(t);
+    return;
+  }
+  if (t->committed) t->req = brr_engine_image_inspect(t->rt->engine, t->committed, on_committed_inspect, t);
+  if (!t->req) {
+    brr_task_log(&t->base, BRR_LOG_INFO, "runs: no committed image was recorded");
+    brr_incr_record_free(&t->rec);
+    t->ir->nodes[t->base.node].tracked = true;
+    run_inner(t);
+  }
+}
+
 static void decide(incr_task *t, const char *image_id) {
   incr_rt *ir = t->ir;
   incr_node *in = &ir->nodes[t->base.node];
@@ -629,20 +701,11 @@ static void decide(incr_task *t, const char *image_id) {
   free(path);
   const char *why = brr_incr_why(have ? &rec : NULL, &in->inputs);
   if (!why) {
-    char when[64] = "an earlier run";
-    time_t secs = (time_t)(rec.when_ms / 1000);
-    struct tm tm;
-    if (rec.when_ms && localtime_r(&secs, &tm)) strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", &tm);
-    brr_task_log(&t->base, BRR_LOG_INFO, "reused: inputs unchanged since %s; its outputs are restored", when);
-    rc = restore(t, &rec, &d);
-    if (rc == 0) {
-      brr_incr_record_free(&rec);
-      brr_diags_free(&d);
-      brr_task_reused(&t->base);
-      brr_task_done(&t->base, 0, NULL);
-      return;
-    }
-    brr_task_log(&t->base, BRR_LOG_INFO, "runs: its outputs are no longer in the artifact store");
+    brr_diags_free(&d);
+    brr_buf_reset(&in->log);
+    t->rec = rec;
+    reuse_when_committed_exists(t);
+    return;
   } else {
     brr_task_log(&t->base, BRR_LOG_INFO, "runs: %s%s", why, have ? " changed" : "");
   }
@@ -716,6 +779,8 @@ static void incr_abort(brr_task *bt) {
 static void incr_free(brr_task *bt) {
   incr_task *t = (incr_task *)bt;
   if (t->inner) t->inner->ops->free(t->inner);
+  brr_incr_record_free(&t->rec);
+  free(t->committed);
   free(t->image);
   free(t);
 }

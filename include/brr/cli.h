@@ -39,6 +39,7 @@ typedef struct brr_cli {
   /* brr's own */
   int jobs;                       /* -j; 0: default (cores + 2, at least 16) */
   bool keep_going;                /* -k / --keep-going */
+  bool incremental;               /* --incremental (or `incremental: true` in the global config) */
   bool serial;                    /* --serial: buildrunner's exact order */
   bool with_deps;                 /* --with-deps: --steps plus what they depend on */
   const char *graph;              /* --graph[=text|dot|mermaid|json]: print and exit */

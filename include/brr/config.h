@@ -170,6 +170,8 @@ typedef struct brr_step {
   brr_pypi_push *pypi_push;
   size_t n_pypi_push;
   brr_strlist depends;          /* as written, honoured whatever the version (graph warns) */
+  brr_strlist inputs;           /* brr: globs narrowing the source hash (docs/incremental.md) */
+  brr_tri incremental;          /* brr: `incremental: false` never reuses the step */
 } brr_step;
 
 /* ---- global config model (spec §3) ---------------------------------------------------- */
@@ -191,6 +193,7 @@ typedef struct brr_global {
   const brr_value *security_scan;
   brr_strlist moving_tags;      /* brr: tags pushed last; "latest" is always one */
   brr_kvlist pools;             /* brr: pool name -> raw int limit */
+  brr_tri incremental;          /* brr: reuse unchanged nodes (docs/incremental.md) */
 } brr_global;
 
 /* ---- the loaded configuration ----------------------------------------------------------- */

@@ -32,6 +32,7 @@ typedef enum {
   BRR_STATUS_FAILED,
   BRR_STATUS_CANCELED,
   BRR_STATUS_SKIPPED,
+  BRR_STATUS_REUSED,   /* succeeded by restoring the outputs of an earlier run (incremental) */
 } brr_status;
 
 typedef enum { BRR_LOG_DEBUG, BRR_LOG_INFO, BRR_LOG_WARNING, BRR_LOG_ERROR } brr_log_level;
@@ -50,6 +51,7 @@ typedef struct brr_event {
   double duration;          /* END: seconds */
   /* RUN_START / RUN_END */
   size_t n_total, n_succeeded, n_failed, n_canceled, n_skipped;
+  size_t n_reused;          /* RUN_END: of n_succeeded, how many were reused */
   double wall_s, sum_s, critical_s;
   /* RUN_START: per node (n_total entries, valid during the event only) its id and the label
    * its lines are prefixed with (the step name, or the node id for build-level nodes) */

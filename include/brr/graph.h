@@ -79,6 +79,10 @@ typedef struct brr_node {
   size_t n_in;
   size_t *out;              /* outgoing edge indices */
   size_t n_out;
+  /* --graph --incremental (set by the caller, NULL otherwise): whether it would be reused and
+   * why not, e.g. "runs: source (inputs:) changed" (docs/incremental.md) */
+  const char *incr_note;
+  bool incr_reused;
 } brr_node;
 
 typedef struct brr_graph {

@@ -44,6 +44,9 @@ struct brr_task {
 /* Report completion, exactly once: status 0 success, BRR_ECANCELED after a cancel, any
  * other negative value failure; `error` (may be NULL) is a one-line reason for the summary. */
 void brr_task_done(brr_task *t, int status, const char *error);
+/* Say, before a successful brr_task_done, that the node's outputs were restored from an earlier
+ * run instead of made (incremental runs): the node ends `reused`, which counts as success. */
+void brr_task_reused(brr_task *t);
 /* The task's command has ended (whatever its exit code): what remains is completing its
  * own result (artifacts, commit, logs). After a sibling fails, such a node is not cancelled
  * and ends with its own status; only a signal still cancels it. Call at most once. */
@@ -96,6 +99,7 @@ typedef struct brr_sched_result {
   int exit_code;            /* 0, 1 (a node failed), or 128+signal */
   int signal;               /* the signal that stopped the run, or 0 */
   size_t n_succeeded, n_failed, n_canceled, n_skipped;
+  size_t n_reused;          /* of n_succeeded: ended `reused` */
   brr_status *status;       /* per node (heap, free()); NULL when the caller passed none */
   double wall_s, sum_s, critical_s;
   int jobs;                 /* the job slots used */

@@ -319,6 +319,7 @@ typedef struct brr_runtime_opts {
   const brr_engine_endpoint *endpoint; /* the engine chosen as the docker CLI does (--context,
                                           DOCKER_HOST, ...); NULL: resolved from the environment */
   brr_results *results;        /* the locked results dir (records the step dirs), or NULL */
+  bool incremental;            /* --incremental or `incremental: true`: reuse unchanged nodes */
 } brr_runtime_opts;
 
 /* What the nodes of one step share, and what later steps read. Strings are heap strings
@@ -381,6 +382,7 @@ typedef struct brr_runtime {
   bool aborted;                /* the last-resort cleanup ran: the end does not wait on the engine */
   int finish_pending;          /* internal to brr_runtime_finish */
   bool artifacts_written;      /* brr_runtime_write_artifacts ran */
+  void *incr_state;            /* incr_task.c: incremental runs (opts.incremental), or NULL */
   void *finish_state;
   char *engine_context;        /* the docker context that chose the engine, or NULL */
   brr_builder_info *builders;  /* the builders the graph's builds use (brr_runtime_builders_check) */
@@ -470,6 +472,26 @@ brr_scan *brr_scan_start(brr_runtime *rt, brr_task *task, const brr_scan_setting
                          const char *ref, brr_scan_done_cb done, void *ud);
 /* Stop the scan; done follows with BRR_ECANCELED after the container is removed. */
 void brr_scan_cancel(brr_scan *sc);
+
+/* ---- incremental runs (incr_task.c; docs/incremental.md) ---- */
+/* Open the state, store and file-hash cache of incremental runs, and follow the bus to
+ * record the outputs of the nodes that run (brr_runtime_new does it when opts.incremental). */
+void brr_incr_runtime_start(brr_runtime *rt);
+/* Save the file-hash cache and free the state (brr_runtime_free does it). */
+void brr_incr_runtime_free(brr_runtime *rt);
+/* Put the artifacts.json entries in the order of the last run's file (new keys after, in their
+ * own order), so a run that reuses every node writes the same bytes; then remember this order.
+ * Parallel nodes finish in any order, so the order of one run is as good as another's. */
+void brr_incr_order_artifacts(brr_runtime *rt);
+/* --graph --incremental: set each node's incr_note (and incr_reused) to what a run would do:
+ * reused, never reused and why, or the first input that changed. Images are not asked for. */
+void brr_incr_predict(brr_runtime *rt, brr_graph *g);
+/* Why node `node` is never reused (a static string), or NULL when it may be. */
+const char *brr_incr_not_reusable(const brr_config *cfg, const brr_graph *g, size_t node);
+/* The task that decides, at start, whether node `node` is reused or runs (then the node kind's
+ * own task runs in its place). Returns 1, with *out NULL, when incremental runs are off or the
+ * node is never reused. */
+int brr_incr_task_new(brr_runtime *rt, size_t node, brr_task **out);
 
 /* ---- node kinds (each in its own file) ---- */
 int brr_task_commit_new(brr_runtime *rt, size_t node, brr_task **out);

@@ -10,6 +10,7 @@
 #include "brr/diag.h"
 #include "brr/graph.h"
 #include "brr/sched.h"
+#include "brr/tasks.h"
 #include "brr/ui.h"
 
 /* ---- loading the configuration ------------------------------------------------------------ */
@@ -137,8 +138,33 @@ static int compile_graph(const brr_cli *cli, const brr_config *cfg, brr_graph **
   return 0;
 }
 
+/* --graph --incremental: what a run would reuse, and the first input that changed for the
+ * rest (docs/incremental.md). A runtime is made for the hashing, but no engine is asked. */
+static void predict_reuse(const brr_cli *cli, const brr_config *cfg, brr_graph *g) {
+  uv_loop_t loop;
+  if (uv_loop_init(&loop) != 0) return;
+  brr_bus *bus = brr_bus_new();
+  /* what the environment input takes from the flags, as a run would */
+  brr_runtime_opts ro = {.incremental = true, .platform = cli->platform,
+                         .publish_ports = cli->publish_ports,
+                         .container_labels = cli->container_labels};
+  brr_runtime *rt = NULL;
+  brr_diags d = BRR_DIAGS_INIT;
+  if (brr_runtime_new(&loop, cfg, g, &ro, bus, &rt, &d) == 0) {
+    brr_incr_predict(rt, g);
+    brr_runtime_free(rt);
+  } else {
+    for (size_t i = 0; i < d.n; i++) fprintf(stderr, "brr: warning: --incremental: %s\n", d.v[i].msg);
+  }
+  brr_diags_free(&d);
+  brr_bus_free(bus);
+  uv_run(&loop, UV_RUN_NOWAIT);
+  uv_loop_close(&loop);
+}
+
 /* --graph: print the graph (docs/graph.md); nothing runs and Docker is not contacted. */
 static int print_graph(const brr_cli *cli, const brr_config *cfg, brr_graph *g) {
+  if (cli->incremental || cfg->global.incremental == BRR_TRUE) predict_reuse(cli, cfg, g);
   /* the weights the scheduler would use: durations earlier runs measured */
   char *history = brr_sched_history_path(NULL, cfg->project_file);
   brr_sched_apply_history(g, history);

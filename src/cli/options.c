@@ -45,6 +45,7 @@ enum {
   OPT_HEARTBEAT,
   OPT_TRACE,
   OPT_STRICT_TEMPLATES,
+  OPT_INCREMENTAL,
 };
 
 typedef struct opt_def {
@@ -70,6 +71,7 @@ static const opt_def OPTS[] = {
     {"jobs", 'j', required_argument, "N", "Selection and order", "run at most N nodes at once (default: cores + 2, at least 16)"},
     {"serial", OPT_SERIAL, no_argument, NULL, "Selection and order", "run one node at a time in buildrunner's exact order"},
     {"keep-going", 'k', no_argument, NULL, "Selection and order", "after a failure, run everything that does not depend on it"},
+    {"incremental", OPT_INCREMENTAL, no_argument, NULL, "Selection and order", "reuse the outputs of steps whose inputs did not change since their last success (docs/incremental.md)"},
     {"graph", OPT_GRAPH, optional_argument, "FMT", "Selection and order", "print the graph (text|dot|mermaid|json) and exit"},
 
     {"push", OPT_PUSH, no_argument, NULL, "Images", "push images to their registries after every step succeeded"},
@@ -347,6 +349,7 @@ int brr_cli_parse(brr_cli *cli, int argc, char **argv, FILE *err) {
       break;
     }
     case OPT_SERIAL: cli->serial = true; break;
+    case OPT_INCREMENTAL: cli->incremental = true; break;
     case OPT_WITH_DEPS: cli->with_deps = true; break;
     case OPT_GRAPH: cli->graph = optarg ? optarg : "text"; break;
     case OPT_PROGRESS: cli->progress = optarg; break;

@@ -187,6 +187,7 @@ int brr_cli_run(const brr_cli *cli, brr_config *cfg, brr_graph *g) {
   ro.docker_timeout = cli->docker_timeout;
   ro.results = results;
   ro.endpoint = &ep;
+  ro.incremental = cli->incremental || cfg->global.incremental == BRR_TRUE;
   brr_runtime *rt = NULL;
   brr_diags d = BRR_DIAGS_INIT;
   if (brr_runtime_new(&loop, cfg, g, &ro, bus, &rt, &d) != 0) {

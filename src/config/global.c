@@ -17,7 +17,7 @@ const char *const BRR_GLOBAL_KEYS[] = {
     "github",   "env",       "build-servers",          "ssh-keys",       "local-files",
     "docker-build-cache",    "caches-root",            "docker-registry", "temp-dir",
     "disable-multi-platform", "build-registry",        "platform-builders", "security-scan",
-    "moving-tags", "pools"};
+    "moving-tags", "pools", "incremental"};
 const size_t BRR_N_GLOBAL_KEYS = BRR_ARRAY_LEN(BRR_GLOBAL_KEYS);
 
 static const char *const GITHUB_KEYS[] = {"endpoint", "version", "username", "app_token"};
@@ -324,6 +324,7 @@ size_t brr_schema_global(brr_config *cfg, const brr_value *root, brr_diags *d) {
   g->security_scan = G("security-scan");
   fill_moving_tags(c, root, g);
   brr_schk_map(c, G("pools"), "pools", val_positive_int, &g->pools);
+  brr_schk_bool(c, G("incremental"), "incremental", &g->incremental);
 #undef G
   return c->n_errors;
 }

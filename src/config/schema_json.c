@@ -55,6 +55,8 @@ static const keytype STEP_TYPES[] = {
     {"pypi-push", "{\"anyOf\":[{\"type\":\"string\"}," REF("pypi") ",{\"type\":\"array\",\"items\":"
                   "{\"anyOf\":[{\"type\":\"string\"}," REF("pypi") "]}}]}"},
     {"depends", STRLIST},
+    {"inputs", STRLIST},
+    {"incremental", BOOL},
 };
 static const keytype BUILD_TYPES[] = {
     {"path", STR}, {"dockerfile", STR}, {"target", STR}, {"pull", BOOL}, {"platform", STR},
@@ -118,6 +120,7 @@ static const keytype GLOBAL_TYPES[] = {
      "{\"$ref\":\"#/definitions/builder\"}}]}}"},
     {"security-scan", REF("global_scan")},
     {"moving-tags", STRLIST},
+    {"incremental", BOOL},
     {"pools", "{\"type\":[\"object\",\"null\"],\"additionalProperties\":{\"anyOf\":[{\"type\":\"integer\","
               "\"minimum\":1},{\"type\":\"string\",\"pattern\":\"^\\\\s*\\\\+?0*[1-9][0-9]*\\\\s*$\"}]}}"},
 };

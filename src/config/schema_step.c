@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "brr/incr.h"
 #include "internal.h"
 #include "schema_keys.h"
 
@@ -15,7 +16,8 @@
 
 const char *const BRR_TOP_KEYS[] = {"version", "use-legacy-builder", "steps", "redirect"};
 const size_t BRR_N_TOP_KEYS = BRR_ARRAY_LEN(BRR_TOP_KEYS);
-const char *const BRR_STEP_KEYS[] = {"build", "run", "push", "commit", "remote", "pypi-push", "depends"};
+const char *const BRR_STEP_KEYS[] = {"build", "run", "push", "commit", "remote", "pypi-push", "depends",
+                                     "inputs", "incremental"};
 const size_t BRR_N_STEP_KEYS = BRR_ARRAY_LEN(BRR_STEP_KEYS);
 const char *const BRR_BUILD_KEYS[] = {"path", "dockerfile", "target", "pull", "platform",
                                       "platforms", "inject", "no-cache", "buildargs",
@@ -318,6 +320,20 @@ static void parse_pypi(brr_schk *c, const brr_value *v, const char *path, brr_st
 
 /* ---- a step ---------------------------------------------------------------------------- */
 
+/* brr's `inputs:` (docs/incremental.md): globs relative to the build dir, each checked as the
+ * source hash will compile it, the error at the glob itself. */
+static void parse_inputs(brr_schk *c, const brr_value *v, const char *path, brr_step *st) {
+  if (!brr_schk_strlist(c, v, path, &st->inputs)) return;
+  for (size_t i = 0; i < st->inputs.n; i++) {
+    const char *g = st->inputs.v[i].s;
+    char *why = brr_incr_globs_check(&g, 1, NULL);
+    if (why) {
+      brr_schk_error_mark(c, st->inputs.v[i].mark, path, "%s", why);
+      free(why);
+    }
+  }
+}
+
 void brr_schema_step(brr_schk *c, brr_config *cfg, const brr_value *key, const brr_value *node,
                      brr_step *st) {
   const char *path = brr_schk_path(c, "steps", key->u.s.ptr);
@@ -335,10 +351,13 @@ void brr_schema_step(brr_schk *c, brr_config *cfg, const brr_value *key, const b
   st->remote = parse_remote(c, G(node, "remote"), P("remote"));
   parse_pypi(c, G(node, "pypi-push"), P("pypi-push"), st);
   brr_schk_strlist(c, G(node, "depends"), P("depends"), &st->depends);
+  parse_inputs(c, G(node, "inputs"), P("inputs"), st);
+  brr_schk_bool(c, G(node, "incremental"), P("incremental"), &st->incremental);
   bool any = false;
   for (size_t i = 0; i < node->u.map.n; i++) {
     const brr_value *k = node->u.map.v[i].key;
     any |= k->type == BRR_VAL_STR && strcmp(k->u.s.ptr, "depends") != 0 &&
+           strcmp(k->u.s.ptr, "inputs") != 0 && strcmp(k->u.s.ptr, "incremental") != 0 &&
            node->u.map.v[i].val->type != BRR_VAL_NULL;
   }
   if (!any) brr_diag_warn(c->d, node->mark, path, "the step has no task: it does nothing");

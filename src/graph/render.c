@@ -46,6 +46,7 @@ static void text_node(const brr_graph *g, size_t i, brr_buf *out) {
   if (n->pool) brr_buf_printf(out, ", pool %s", n->pool);
   if (n->base_from_build_registry) brr_buf_puts(out, ", base from the build registry");
   brr_buf_printf(out, ", %g s%s)\n", n->weight, n->measured ? " measured" : "");
+  if (n->incr_note) brr_buf_printf(out, "      incremental: %s\n", n->incr_note);
   for (size_t j = 0; j < n->n_in; j++) {
     const brr_edge *e = &g->edges[n->in[j]];
     brr_buf_printf(out, "      <- %s  %s", g->nodes[e->from].id, brr_edge_reason_name(e->reason));
@@ -362,6 +363,12 @@ static void json_node(brr_buf *out, const brr_graph *g, const brr_node *n) {
   if (n->builder) {
     JLIT(out, ",\"builder\":");
     jstr(out, n->builder);
+  }
+  if (n->incr_note) {
+    if (n->incr_reused) JLIT(out, ",\"incremental\":{\"reused\":true,\"note\":");
+    else JLIT(out, ",\"incremental\":{\"reused\":false,\"note\":");
+    jstr(out, n->incr_note);
+    brr_buf_putc(out, '}');
   }
   brr_buf_putc(out, '}');
 }

@@ -23,6 +23,7 @@ typedef struct sched_node {
   bool blocked;             /* a predecessor did not succeed */
   size_t blame;             /* that predecessor (for the skip message) */
   bool reported;            /* its task called brr_task_done; handled at the next pump */
+  bool reused;              /* its task called brr_task_reused */
   bool cancel_sent, abort_sent, abandoned;
   bool finishing;           /* its command ended: a sibling's failure does not cancel it */
   brr_task *task;
@@ -145,7 +146,7 @@ static void drain(brr_sched *s) {
   while (s->work_n) {
     size_t x = s->work[--s->work_n];
     const brr_node *node = &s->g->nodes[x];
-    bool ok = s->nodes[x].status == BRR_STATUS_SUCCEEDED;
+    bool ok = s->nodes[x].status == BRR_STATUS_SUCCEEDED || s->nodes[x].status == BRR_STATUS_REUSED;
     for (size_t j = 0; j < node->n_out; j++) {
       size_t t = s->g->edges[node->out[j]].to;
       sched_node *tn = &s->nodes[t];
@@ -250,7 +251,7 @@ static void finish(brr_sched *s, size_t i) {
   sched_node *n = &s->nodes[i];
   outs_flush_free(n);
   brr_status st = BRR_STATUS_FAILED;
-  if (n->result == 0) st = BRR_STATUS_SUCCEEDED;
+  if (n->result == 0) st = n->reused ? BRR_STATUS_REUSED : BRR_STATUS_SUCCEEDED;
   else if (n->cancel_sent || n->result == BRR_ECANCELED) st = BRR_STATUS_CANCELED;
   if (n->task) {
     n->task->ops->free(n->task);
@@ -370,6 +371,12 @@ void brr_task_done(brr_task *t, int status, const char *error) {
   n->error = error ? brr_xstrdup(error) : NULL;
   n->end_ns = uv_hrtime();
   queue_report(s, t->node);
+}
+
+void brr_task_reused(brr_task *t) {
+  brr_sched *s = t->sched;
+  if (!s || s->returned) return;
+  s->nodes[t->node].reused = true;
 }
 
 void brr_task_finishing(brr_task *t) {
@@ -666,6 +673,7 @@ static void fill_result(brr_sched *s, brr_sched_result *res) {
     res->status[i] = node->status;
     switch (node->status) {
     case BRR_STATUS_SUCCEEDED: res->n_succeeded++; break;
+    case BRR_STATUS_REUSED: res->n_succeeded++; res->n_reused++; break;
     case BRR_STATUS_FAILED: res->n_failed++; break;
     case BRR_STATUS_CANCELED: res->n_canceled++; break;
     default: res->n_skipped++; break;
@@ -684,6 +692,7 @@ static void fill_result(brr_sched *s, brr_sched_result *res) {
 static void emit_run_end(brr_sched *s, const brr_sched_result *r) {
   brr_event ev = {.type = BRR_EV_RUN_END, .n_total = s->g->n_nodes, .n_succeeded = r->n_succeeded,
                   .n_failed = r->n_failed, .n_canceled = r->n_canceled, .n_skipped = r->n_skipped,
+                  .n_reused = r->n_reused,
                   .wall_s = r->wall_s, .sum_s = r->sum_s, .critical_s = r->critical_s, .jobs = r->jobs,
                   .exit_code = r->exit_code, .signal = r->signal};
   const char **path = NULL;

@@ -69,6 +69,7 @@ int brr_runtime_new(uv_loop_t *loop, const brr_config *cfg, const brr_graph *g,
     brr_runtime_free(rt);
     return BRR_EINVAL;
   }
+  if (opts->incremental) brr_incr_runtime_start(rt);
   *out = rt;
   return 0;
 }
@@ -160,6 +161,7 @@ int brr_runtime_factory(void *ud, const brr_graph *g, size_t node, brr_task **ou
   *out = NULL;
   /* once per run, when the first node starts: it runs beside the build */
   brr_build_begin(rt);
+  if (rt->incr_state && brr_incr_task_new(rt, node, out) == 0) return 0;
   switch (n->kind) {
   case BRR_NODE_COMMIT:
     return brr_task_commit_new(rt, node, out);
@@ -219,6 +221,7 @@ int brr_runtime_write_artifacts(brr_runtime *rt, brr_diags *d) {
   if (rt->artifacts_written) return 0;
   rt->artifacts_written = true;
   if (rt->artifacts->u.map.n == 0) return 0;
+  brr_incr_order_artifacts(rt);
   char *path = brr_path_join(rt->cfg->results_dir, "artifacts.json");
   int rc = brr_artifacts_json_write(path, rt->artifacts, d);
   free(path);
@@ -371,6 +374,7 @@ int brr_runtime_finish(brr_runtime *rt) {
 
 void brr_runtime_free(brr_runtime *rt) {
   if (!rt) return;
+  brr_incr_runtime_free(rt);
   if (rt->run_state_free) rt->run_state_free(rt);
   if (rt->build_state_free) rt->build_state_free(rt);
   brr_remote_forget(rt);

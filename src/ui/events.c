@@ -256,6 +256,7 @@ const char *brr_status_name(brr_status s) {
   case BRR_STATUS_FAILED: return "failed";
   case BRR_STATUS_CANCELED: return "canceled";
   case BRR_STATUS_SKIPPED: return "skipped";
+  case BRR_STATUS_REUSED: return "reused";
   }
   return "?";
 }

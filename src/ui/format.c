@@ -114,6 +114,15 @@ static void fmt_end(brr_buf *b, const brr_event *ev, bool color) {
     brr_buf_puts(b, " in ");
     ui_fmt_duration(b, ev->duration);
     break;
+  case BRR_STATUS_REUSED:
+    /* the outputs of the last run whose inputs were the same (docs/incremental.md) */
+    brr_buf_printf(b, "<== %s ", node);
+    UI_SGR(b, color, "36");
+    brr_buf_puts(b, "reused");
+    UI_SGR_RESET(b, color);
+    brr_buf_puts(b, " in ");
+    ui_fmt_duration(b, ev->duration);
+    break;
   case BRR_STATUS_FAILED:
     brr_buf_printf(b, "<== %s ", node);
     UI_SGR(b, color, "1;31");
@@ -216,6 +225,7 @@ void ui_fmt_group_title(brr_buf *b, const ui_step *st) {
 static const char *status_color(brr_status s) {
   switch (s) {
   case BRR_STATUS_SUCCEEDED: return "32";
+  case BRR_STATUS_REUSED: return "36";
   case BRR_STATUS_FAILED: return "1;31";
   case BRR_STATUS_CANCELED: return "33";
   default: return "2";
@@ -323,6 +333,7 @@ static void md_cell(brr_buf *b, const char *s) {
 static const char *status_mark(brr_status s) {
   switch (s) {
   case BRR_STATUS_SUCCEEDED: return "\xe2\x9c\x85";   /* check mark */
+  case BRR_STATUS_REUSED: return "\xe2\x99\xbb\xef\xb8\x8f";  /* recycling symbol */
   case BRR_STATUS_FAILED: return "\xe2\x9d\x8c";      /* cross mark */
   case BRR_STATUS_CANCELED: return "\xe2\x9a\xa0\xef\xb8\x8f";  /* warning sign */
   default: return "\xe2\x8f\xad\xef\xb8\x8f";         /* next track: skipped */

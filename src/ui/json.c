@@ -119,6 +119,7 @@ static void add_run_end(brr_ui *ui, cJSON *o, const brr_event *ev) {
   cJSON_AddNumberToObject(c, "failed", (double)ev->n_failed);
   cJSON_AddNumberToObject(c, "canceled", (double)ev->n_canceled);
   cJSON_AddNumberToObject(c, "skipped", (double)ev->n_skipped);
+  cJSON_AddNumberToObject(c, "reused", (double)ev->n_reused);  /* of succeeded */
   cJSON *steps = cJSON_AddArrayToObject(o, "steps");
   for (size_t i = 0; i < ui->n_steps; i++) {
     const ui_step *st = ui->steps[i];

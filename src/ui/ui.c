@@ -73,6 +73,8 @@ brr_status ui_step_status(const ui_step *st) {
   if (st->n_running) return BRR_STATUS_RUNNING;
   if (st->n_skipped) return BRR_STATUS_SKIPPED;
   if (st->n_ended < st->n_nodes) return st->n_started ? BRR_STATUS_RUNNING : BRR_STATUS_PENDING;
+  /* a step is reused when all its nodes were; one that ran makes it a success like any other */
+  if (st->n_reused && st->n_reused == st->n_nodes) return BRR_STATUS_REUSED;
   return BRR_STATUS_SUCCEEDED;
 }
 
@@ -103,6 +105,7 @@ static void track_end(brr_ui *ui, const brr_event *ev, ui_step *st) {
   if (ev->status != BRR_STATUS_SKIPPED && ui->n_node_running > 0) ui->n_node_running--;
   switch (ev->status) {
   case BRR_STATUS_SUCCEEDED: ui->n_node_ok++; break;
+  case BRR_STATUS_REUSED: ui->n_node_ok++; ui->n_node_reused++; break;
   case BRR_STATUS_FAILED: ui->n_node_failed++; break;
   case BRR_STATUS_CANCELED: ui->n_node_canceled++; break;
   default: ui->n_node_skipped++; break;
@@ -113,6 +116,7 @@ static void track_end(brr_ui *ui, const brr_event *ev, ui_step *st) {
   }
   switch (ev->status) {
   case BRR_STATUS_SUCCEEDED: st->n_succeeded++; break;
+  case BRR_STATUS_REUSED: st->n_succeeded++; st->n_reused++; break;
   case BRR_STATUS_FAILED: st->n_failed++; break;
   case BRR_STATUS_CANCELED: st->n_canceled++; break;
   default: st->n_skipped++; break;

@@ -18,6 +18,7 @@ typedef struct ui_step {
   size_t n_nodes;                  /* nodes announced at RUN_START */
   size_t n_started, n_ended, n_running;
   size_t n_succeeded, n_failed, n_canceled, n_skipped;
+  size_t n_reused;          /* of n_succeeded: restored from an earlier run */
   int64_t first_start_ms, last_end_ms;
   double sum_s;                    /* durations of its nodes added up */
   char *error;                     /* the first failure: "<node>: <message>" */
@@ -66,6 +67,7 @@ struct brr_ui {
   size_t n_total, n_done;
   /* nodes by outcome so far, and running now */
   size_t n_node_ok, n_node_failed, n_node_canceled, n_node_skipped, n_node_running;
+  size_t n_node_reused;     /* of n_node_ok */
   bool has_history;                /* RUN_START carried durations of earlier runs */
   int jobs;
   int64_t start_ms;

@@ -97,8 +97,9 @@ static void test_chain_merge(void **state) {
   th_write(f->dir, ".buildrunner.yaml",
            "env: {C: project}\ndocker-registry: reg.project\npools: {engine: 3, 'push:r': 1}\n"
            "platform-builders: {linux/arm64: [b2, b3]}\nbuild-registry: 127.0.0.1:5000\n"
-           "disable-multi-platform: 'true'\n");
+           "disable-multi-platform: 'true'\nincremental: yes\n");
   const brr_global *g = load_ok(f);
+  assert_int_equal(g->incremental, BRR_TRUE);
   assert_int_equal(f->cfg->n_global_files, 3);
   assert_string_equal(f->cfg->global_files[0], f->master);
   assert_string_equal(env_of(g, "A"), "master");

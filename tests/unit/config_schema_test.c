@@ -394,6 +394,30 @@ static void test_steps_selection(void **state) {
   assert_int_equal(brr_diags_exit_code(&f->d), BRR_EXIT_CONFIG);
 }
 
+/* brr's own incremental keys: `inputs:` globs checked where they are written, `incremental` a bool. */
+static void test_incremental_keys(void **state) {
+  fx *f = *state;
+  const brr_config *c = ok(f,
+      "steps:\n  a:\n    inputs: ['src/**/*.c', Makefile]\n    incremental: false\n"
+      "    run: {image: busybox, cmd: 'true'}\n  b:\n    run: {image: busybox}\n");
+  assert_int_equal(c->steps[0].inputs.n, 2);
+  assert_string_equal(c->steps[0].inputs.v[1].s, "Makefile");
+  assert_int_equal(c->steps[0].incremental, BRR_FALSE);
+  assert_int_equal(c->steps[1].inputs.n, 0);
+  assert_int_equal(c->steps[1].incremental, BRR_UNSET);
+  const brr_diag *g = bad(f, "steps:\n  a:\n    inputs: ['ok/*', '/etc/*']\n    run: {image: busybox}\n",
+                          "steps.a.inputs: \"/etc/*\" is absolute", 3, "'/etc/*'");
+  assert_int_equal(g->exit_code, BRR_EXIT_CONFIG);
+  bad(f, "steps:\n  a:\n    inputs:\n      - 'src/[a-'\n    run: {image: busybox}\n",
+      "is not a valid glob", 4, "'src/[a-'");
+  bad(f, "steps:\n  a:\n    inputs: src\n    run: {image: busybox}\n", "steps.a.inputs", 3, "src");
+  bad(f, "steps:\n  a:\n    incremental: maybe\n    run: {image: busybox}\n", "steps.a.incremental", 3,
+      "maybe");
+  /* on its own, `inputs:` is no task */
+  ok(f, "steps:\n  a:\n    inputs: [x]\n");
+  assert_non_null(th_find(&f->d, "the step has no task", true));
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_top_level_defaults, setup, teardown),
@@ -407,6 +431,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_cross_step_rules, setup, teardown),
       cmocka_unit_test_setup_teardown(test_unknown_keys_suggest, setup, teardown),
       cmocka_unit_test_setup_teardown(test_steps_selection, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_incremental_keys, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -288,6 +288,34 @@ static void test_json(void **state) {
   fx_free(cfg);
 }
 
+/* --graph --incremental: a node's note under it in text, an "incremental" object in JSON, and
+ * nothing of it when no note was set. */
+static void test_incremental_notes(void **state) {
+  (void)state;
+  brr_config *cfg = seed_config();
+  brr_graph *g = compile_seed(cfg);
+  char *plain = render(g, BRR_GRAPH_JSON);
+  assert_null(strstr(plain, "\"incremental\""));
+  g->nodes[0].incr_note = "runs: source (inputs:) changed";
+  g->nodes[1].incr_note = "reused, if its image is the same";
+  g->nodes[1].incr_reused = true;
+  char *t = render(g, BRR_GRAPH_TEXT);
+  char *want = brr_xasprintf("%s  (", g->nodes[0].id);
+  const char *at = strstr(t, want);
+  assert_non_null(at);
+  assert_non_null(strstr(at, ")\n      incremental: runs: source (inputs:) changed\n"));
+  assert_non_null(strstr(t, "      incremental: reused, if its image is the same\n"));
+  char *j = render(g, BRR_GRAPH_JSON);
+  assert_non_null(strstr(j, "\"incremental\":{\"reused\":false,\"note\":\"runs: source (inputs:) changed\"}"));
+  assert_non_null(strstr(j, "\"incremental\":{\"reused\":true,\"note\":\"reused, if its image is the same\"}"));
+  free(want);
+  free(plain);
+  free(t);
+  free(j);
+  brr_graph_free(g);
+  fx_free(cfg);
+}
+
 static void test_empty_graph(void **state) {
   (void)state;
   brr_config *cfg = fx_new(1);
@@ -307,6 +335,7 @@ static void test_empty_graph(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_format_parse), cmocka_unit_test(test_deterministic),
+      cmocka_unit_test(test_incremental_notes),
       cmocka_unit_test(test_text),         cmocka_unit_test(test_dot),
       cmocka_unit_test(test_dot_barrier),
       cmocka_unit_test(test_mermaid),      cmocka_unit_test(test_json),

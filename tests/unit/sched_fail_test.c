@@ -73,6 +73,26 @@ static void test_keep_going(void **state) {
   brr_graph_free(g);
 }
 
+/* A reused node counts as a success: what depends on it runs; it is counted apart too. */
+static void test_reused(void **state) {
+  (void)state;
+  brr_graph *g = policy_graph();
+  W->spec[0] = (tt_spec){.ms = 1, .reused = true};
+  W->spec[2] = (tt_spec){.ms = 1, .reused = true, .status = BRR_EFAILED};  /* a failure stays one */
+  brr_sched_opts o = {.jobs = 2, .keep_going = true};
+  brr_sched_result res;
+  assert_int_equal(tt_run(g, W, &o, E, &res), 1);
+  assert_int_equal(res.status[0], BRR_STATUS_REUSED);
+  assert_int_equal(res.status[1], BRR_STATUS_SUCCEEDED);
+  assert_true(W->started[1]);
+  assert_int_equal(res.status[2], BRR_STATUS_FAILED);
+  assert_int_equal(res.n_reused, 1);
+  assert_int_equal(res.n_succeeded, 4);  /* 0, 1, 3, 4 */
+  assert_string_equal(brr_status_name(BRR_STATUS_REUSED), "reused");
+  free(res.status);
+  brr_graph_free(g);
+}
+
 /* Skips travel down a long chain without recursion and every node ends exactly once. */
 static void test_skip_long_chain(void **state) {
   (void)state;
@@ -392,6 +412,7 @@ static void test_process_results_uv_spawn(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(test_reused, tt_setup, tt_teardown),
       cmocka_unit_test_setup_teardown(test_fail_fast, tt_setup, tt_teardown),
       cmocka_unit_test_setup_teardown(test_keep_going, tt_setup, tt_teardown),
       cmocka_unit_test_setup_teardown(test_skip_long_chain, tt_setup, tt_teardown),

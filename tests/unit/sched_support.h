@@ -32,6 +32,7 @@ typedef struct tt_spec {
   const char *cwd;         /* process task: its working directory, or NULL */
   const char *source;      /* process task: its output's source name, or NULL */
   int finishing_ms;        /* timer task: > 0, it reports its command ended after this long */
+  bool reused;             /* timer task: it says its outputs were reused before it ends */
 } tt_spec;
 
 typedef struct tt_world {
@@ -96,6 +97,7 @@ static TT_UNUSED void tt_command_end(uv_timer_t *h) {
 static TT_UNUSED void tt_closed(uv_handle_t *h) {
   tt_task *t = h->data;
   tt_leave(t->w, t->base.node);
+  if (t->w->spec[t->base.node].reused) brr_task_reused(&t->base);
   brr_task_done(&t->base, t->status, t->status == 0 || t->status == BRR_ECANCELED ? NULL : "timer task failed");
 }
 

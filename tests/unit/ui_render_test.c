@@ -207,6 +207,39 @@ static void test_success_summary(void **state) {
   free(text);
 }
 
+/* A reused node: its own end line, the step's status in the summary, and the JSON counts. */
+static void test_reused_status(void **state) {
+  (void)state;
+  brr_bus *bus = brr_bus_new();
+  int fd = tmpfd(), jfd = tmpfd();
+  brr_ui *ui = brr_ui_new(bus, &(brr_ui_opts){.progress = BRR_PROGRESS_PLAIN, .fd = fd});
+  brr_ui *js = brr_ui_new(bus, &(brr_ui_opts){.progress = BRR_PROGRESS_JSON, .fd = jfd});
+  const char *ids[] = {"a/run", "b/build", "b/run"}, *labels[] = {"a", "b", "b"};
+  emit(bus, (brr_event){.type = BRR_EV_RUN_START, .n_total = 3, .node_ids = ids, .node_labels = labels, .jobs = 4}, 0);
+  start(bus, "a", "a/run", 0);
+  end(bus, "a", "a/run", BRR_STATUS_REUSED, 0.25, NULL, 250);
+  start(bus, "b", "b/build", 0);
+  end(bus, "b", "b/build", BRR_STATUS_SUCCEEDED, 1, NULL, 1000);
+  start(bus, "b", "b/run", 1000);
+  end(bus, "b", "b/run", BRR_STATUS_REUSED, 0.5, NULL, 1500);
+  emit(bus, (brr_event){.type = BRR_EV_RUN_END, .n_total = 3, .n_succeeded = 3, .n_reused = 2, .wall_s = 1.5,
+                        .sum_s = 1.75, .critical_s = 1.5, .jobs = 4}, 1500);
+  brr_ui_free(ui);
+  brr_ui_free(js);
+  brr_bus_free(bus);
+  char *text = slurp(fd), *json = slurp(jfd);
+  close(fd);
+  close(jfd);
+  assert_non_null(strstr(text, "<== a/run reused in "));
+  assert_non_null(strstr(text, "  a  reused   "));     /* every node reused */
+  assert_non_null(strstr(text, "  b  succeeded"));     /* one ran */
+  assert_true(brr_endswith(text, "Build SUCCESS.\n"));
+  assert_non_null(strstr(json, "\"status\":\"reused\""));
+  assert_non_null(strstr(json, "\"reused\":2"));
+  free(text);
+  free(json);
+}
+
 /* ---- tty ---- */
 
 static char *drain_pty(int master) {
@@ -529,6 +562,7 @@ int main(void) {
       cmocka_unit_test_setup(test_plain_timestamps, setup),
       cmocka_unit_test_setup(test_plain_color, setup),
       cmocka_unit_test_setup(test_success_summary, setup),
+      cmocka_unit_test_setup(test_reused_status, setup),
       cmocka_unit_test_setup(test_tty_status_line, setup),
       cmocka_unit_test_setup(test_ci_github, setup),
       cmocka_unit_test_setup(test_ci_gitlab, setup),

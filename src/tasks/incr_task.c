@@ -1,0 +1,801 @@
+/* Incremental runs (docs/incremental.md): before a run node starts, its inputs are hashed and
+ * compared with the record of its last successful run in this build directory. The same
+ * inputs restore that run's outputs (artifacts byte for byte from the content-addressed store,
+ * its artifacts.json entries, its log) and the node ends `reused`; otherwise the real run task
+ * runs in its place, and its outputs are recorded when it succeeds. The decision lives here, in
+ * front of the node kind: run.c knows nothing of it. */
+#include <cjson/cJSON.h>
+#include <dirent.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "brr/incr.h"
+#include "brr/tasks.h"
+#include "run_internal.h"
+
+/* What the objects of a node's outputs may take in the store (least recently used go first). */
+#define INCR_STORE_LIMIT (4ull << 30)
+
+typedef struct incr_node {
+  bool tracked;              /* it runs with inputs computed: record its outputs on success */
+  brr_incr_inputs inputs;
+  char key[BRR_INCR_HEX];
+  brr_buf log;               /* its output lines, each "<stream><source>\t<text>\n" */
+} incr_node;
+
+typedef struct incr_rt {
+  brr_runtime *rt;
+  char *state_dir;
+  brr_store *store;          /* NULL when it could not be opened: nothing is reused */
+  brr_hashcache *cache;
+  char **ignore;             /* .buildignore lines */
+  size_t n_ignore;
+  const char *results_base;  /* the results dir's name when it is a top-level entry */
+  bool have_full;            /* full_hash (the tree without `inputs:`) is computed */
+  char full_hash[BRR_INCR_HEX];
+  incr_node *nodes;
+} incr_rt;
+
+typedef struct incr_task {
+  brr_task base;
+  brr_runtime *rt;
+  incr_rt *ir;
+  size_t step;
+  brr_task *inner;           /* the real run task, once it is decided to run */
+  brr_engine_req *req;       /* the image inspect in flight */
+  bool canceled;
+  uv_loop_t *loop;
+  char *image;
+  brr_incr_record rec;       /* the matching record, while its committed image is looked for */
+  char *committed;           /* that image's id */
+} incr_task;
+
+/* ---- the state of a run ---- */
+
+static bool skip_entry(void *ud, const char *rel, const struct stat *st) {
+  (void)st;
+  incr_rt *ir = ud;
+  if (ir->results_base && !strcmp(rel, ir->results_base)) return true;
+  /* brr's own state and store may sit in the build dir when XDG_CACHE_HOME points there */
+  for (size_t i = 0; i < ir->n_ignore; i++)
+    if (brr_buildignore_match(ir->ignore[i], rel)) return true;
+  return false;
+}
+
+static void read_ignore(incr_rt *ir, const char *build_dir) {
+  char *path = brr_path_join(build_dir, ".buildignore");
+  brr_buf text = BRR_BUF_INIT;
+  if (brr_read_file(path, &text) == 0) {
+    size_t cap = 0;
+    const char *p = brr_buf_cstr(&text), *end = p + text.len;
+    while (p < end) {
+      size_t len = strcspn(p, "\r\n");
+      bool blank = true;
+      for (size_t i = 0; i < len; i++)
+        if (p[i] != ' ' && p[i] != '\t' && p[i] != '\f' && p[i] != '\v') blank = false;
+      if (!blank) {
+        char *line = brr_xstrndup(p, len);
+        BRR_VEC_PUSH(ir->ignore, ir->n_ignore, cap, line);
+      }
+      p += len;
+      if (p < end && *p == '\r') p++;
+      if (p < end && *p == '\n') p++;
+    }
+  }
+  brr_buf_free(&text);
+  free(path);
+}
+
+static void on_event(void *ud, const brr_event *ev);
+
+void brr_incr_runtime_start(brr_runtime *rt) {
+  incr_rt *ir = brr_xcalloc(1, sizeof *ir);
+  ir->rt = rt;
+  const brr_config *cfg = rt->cfg;
+  ir->state_dir = brr_incr_state_dir(cfg->build_dir);
+  char *cache = brr_path_join(ir->state_dir, "hashcache");
+  ir->cache = brr_hashcache_open(cache);
+  free(cache);
+  char *sdir = brr_store_default_dir();
+  brr_diags d = BRR_DIAGS_INIT;
+  if (brr_store_open(sdir, INCR_STORE_LIMIT, &ir->store, &d) != 0)
+    brr_bus_log(rt->bus, BRR_LOG_WARNING, NULL, "incremental: nothing is reused this run: %s",
+                d.n ? d.v[0].msg : "the artifact store cannot be opened");
+  brr_diags_free(&d);
+  free(sdir);
+  read_ignore(ir, cfg->build_dir);
+  char *results = brr_path_normalize(cfg->results_dir);
+  char *parent = brr_path_dirname(results);
+  if (!strcmp(parent, cfg->build_dir))
+    ir->results_base = brr_arena_strdup(rt->arena, brr_path_basename(results));
+  free(parent);
+  free(results);
+  ir->nodes = brr_xcalloc(rt->graph->n_nodes ? rt->graph->n_nodes : 1, sizeof *ir->nodes);
+  rt->incr_state = ir;
+  brr_bus_subscribe(rt->bus, on_event, ir);
+}
+
+void brr_incr_runtime_free(brr_runtime *rt) {
+  incr_rt *ir = rt->incr_state;
+  if (!ir) return;
+  brr_bus_unsubscribe(rt->bus, on_event, ir);
+  int r = brr_hashcache_save(ir->cache);
+  if (r < 0)
+    brr_bus_log(rt->bus, BRR_LOG_WARNING, NULL, "incremental: cannot save the file-hash cache: %s",
+                brr_strerror(r));
+  brr_hashcache_free(ir->cache);
+  brr_store_free(ir->store);
+  for (size_t i = 0; i < rt->graph->n_nodes; i++) {
+    brr_incr_inputs_free(&ir->nodes[i].inputs);
+    brr_buf_free(&ir->nodes[i].log);
+  }
+  free(ir->nodes);
+  for (size_t i = 0; i < ir->n_ignore; i++) free(ir->ignore[i]);
+  free(ir->ignore);
+  free(ir->state_dir);
+  free(ir);
+  rt->incr_state = NULL;
+}
+
+/* ---- which nodes may be reused ---- */
+
+/* NULL when node `node` may be reused, else why not (for --graph and the log). Only run nodes
+ * whose outputs brr can restore whole: no caches (their archives change), services, host
+ * files, ssh keys, post-build image or commit/push of the run container, and no
+ * `incremental: false`. */
+const char *brr_incr_not_reusable(const brr_config *cfg, const brr_graph *g, size_t node) {
+  const brr_node *n = &g->nodes[node];
+  if (n->kind != BRR_NODE_RUN) return "only run steps are reused";
+  const brr_step *s = &cfg->steps[n->step];
+  const brr_run *r = s->run;
+  if (s->incremental == BRR_FALSE) return "incremental: false";
+  if (!r) return "only run steps are reused";
+  if (r->c.caches.n) return "it has caches";
+  if (r->n_services) return "it has services";
+  if (r->c.files.n) return "it mounts host files";
+  if (r->ssh_keys.n) return "it uses ssh keys";
+  if (r->post_build) return "it has a post-build image";
+  if (s->n_push) return "it pushes";
+  if (r->c.volumes_from.n || r->c.containers.n) return "it uses other containers";
+  return NULL;
+}
+
+/* ---- inputs ---- */
+
+/* Identifiers each run makes anew (the build number defaults to the epoch seconds). */
+static const char *const PER_RUN_ENV[] = {"BUILDRUNNER_STEP_ID", "BUILDRUNNER_BUILD_TIME",
+                                          "BUILDRUNNER_BUILD_NUMBER", "BUILDRUNNER_BUILD_ID",
+                                          "BUILDRUNNER_BUILD_DOCKER_TAG"};
+
+static bool per_run_var(const char *kv) {
+  for (size_t i = 0; i < BRR_ARRAY_LEN(PER_RUN_ENV); i++) {
+    size_t n = strlen(PER_RUN_ENV[i]);
+    if (!strncmp(kv, PER_RUN_ENV[i], n) && (kv[n] == '=' || !kv[n])) return true;
+  }
+  return false;
+}
+
+/* The environment the container gets and the scripts it runs, minus the per-run identifiers
+ * (a fresh uuid and time each run would make every run differ). */
+static int env_input(incr_task *t, brr_incr_inputs *in, brr_diags *d) {
+  brr_run_plan plan;
+  const brr_runlike *c = &t->rt->cfg->steps[t->step].run->c;
+  if (brr_run_plan_make(t->rt, t->step, c, NULL, NULL, &plan, d) != 0) return BRR_ECONFIG;
+  brr_hasher *h = brr_hasher_new();
+  for (size_t i = 0; i < plan.env.n; i++)
+    if (!per_run_var(plan.env.v[i])) brr_hasher_field(h, "env", plan.env.v[i]);
+  for (size_t i = 0; i < plan.n_scripts; i++) {
+    brr_hasher_field(h, "script", plan.scripts[i].name);
+    brr_hasher_update(h, plan.scripts[i].data, plan.scripts[i].len);
+  }
+  brr_hasher_field(h, "shell", plan.shell);
+  const brr_runtime_opts *o = &t->rt->opts;
+  brr_hasher_field(h, "platform", o->platform);
+  brr_hasher_field(h, "publish-ports", o->publish_ports ? "1" : "0");
+  for (char **l = o->container_labels; l && *l; l++) brr_hasher_field(h, "label", *l);
+  char hex[BRR_INCR_HEX];
+  brr_hasher_final(h, hex);
+  brr_incr_inputs_add_hex(in, "environment", hex);
+  brr_run_plan_free(&plan);
+  return 0;
+}
+
+static int source_input(incr_task *t, brr_incr_inputs *in, brr_diags *d) {
+  incr_rt *ir = t->ir;
+  const brr_step *s = &t->rt->cfg->steps[t->step];
+  const char **globs = NULL;
+  if (s->inputs.n) {
+    globs = brr_xcalloc(s->inputs.n, sizeof *globs);
+    for (size_t i = 0; i < s->inputs.n; i++) globs[i] = s->inputs.v[i].s;
+  } else if (ir->have_full) {
+    brr_incr_inputs_add_hex(in, "source", ir->full_hash);
+    return 0;
+  }
+  brr_tree_opts o = {.skip = skip_entry, .skip_ud = ir, .inputs = globs, .n_inputs = s->inputs.n};
+  char hex[BRR_INCR_HEX];
+  int rc = brr_incr_tree_hash(t->rt->cfg->build_dir, &o, ir->cache, hex, NULL, d);
+  free(globs);
+  if (rc < 0) return rc;
+  if (!s->inputs.n) {
+    memcpy(ir->full_hash, hex, sizeof hex);
+    ir->have_full = true;
+  }
+  brr_incr_inputs_add_hex(in, s->inputs.n ? "source (inputs:)" : "source", hex);
+  return 0;
+}
+
+/* The outputs of the steps this node waits for, as they are now in the results dir. */
+static int upstream_input(incr_task *t, brr_incr_inputs *in, brr_diags *d) {
+  const brr_graph *g = t->rt->graph;
+  const brr_node *n = &g->nodes[t->base.node];
+  brr_hasher *h = brr_hasher_new();
+  int rc = 0;
+  for (size_t i = 0; rc == 0 && i < n->n_in; i++) {
+    const brr_node *from = &g->nodes[g->edges[n->in[i]].from];
+    if (from->step == BRR_NO_STEP || from->step == t->step) continue;
+    const char *dir = t->rt->steps[from->step].results_dir;
+    struct stat st;
+    if (!dir || stat(dir, &st) != 0) continue;
+    char hex[BRR_INCR_HEX];
+    rc = brr_incr_tree_hash(dir, NULL, t->ir->cache, hex, NULL, d);
+    brr_hasher_field(h, from->id, hex);
+  }
+  char hex[BRR_INCR_HEX];
+  brr_hasher_final(h, hex);
+  if (rc == 0) brr_incr_inputs_add_hex(in, "artifacts of other steps", hex);
+  return rc;
+}
+
+/* What is known before anything runs: the config, the environment, the source. */
+static int inputs_static(incr_task *t, brr_incr_inputs *in, brr_diags *d) {
+  const brr_step *s = &t->rt->cfg->steps[t->step];
+  brr_buf json = BRR_BUF_INIT;
+  brr_val_to_json(s->node, 0, &json);
+  brr_incr_inputs_add(in, "step config", brr_buf_cstr(&json));
+  brr_buf_free(&json);
+  int rc = env_input(t, in, d);
+  if (rc == 0) rc = source_input(t, in, d);
+  return rc;
+}
+
+static int inputs_sync(incr_task *t, brr_incr_inputs *in, brr_diags *d) {
+  int rc = inputs_static(t, in, d);
+  if (rc == 0) rc = upstream_input(t, in, d);
+  return rc;
+}
+
+/* ---- restoring ---- */
+
+static void replay_log(incr_task *t, const char *log) {
+  const char *p = log;
+  while (*p) {
+    const char *nl = strchr(p, '\n');
+    size_t len = nl ? (size_t)(nl - p) : strlen(p);
+    const char *tab = memchr(p, '\t', len);
+    if (tab && len >= 1) {
+      int stream = p[0] == '2' ? 2 : 1;
+      char *source = tab > p + 1 ? brr_xstrndup(p + 1, (size_t)(tab - p - 1)) : NULL;
+      size_t tl = len - (size_t)(tab + 1 - p);
+      char *line = brr_xasprintf("%.*s\n", (int)tl, tab + 1);
+      brr_task_output(&t->base, source, stream, line, tl + 1);
+      free(line);
+      free(source);
+    }
+    p += len;
+    if (*p == '\n') p++;
+  }
+}
+
+/* Whether every object the record names is in the store. */
+static bool outputs_in_store(incr_rt *ir, const brr_incr_record *rec) {
+  cJSON *out = rec->outputs ? cJSON_Parse(rec->outputs) : NULL;
+  bool ok = cJSON_IsObject(out);
+  const cJSON *it, *files = ok ? cJSON_GetObjectItemCaseSensitive(out, "files") : NULL;
+  cJSON_ArrayForEach(it, files) {
+    const cJSON *obj = cJSON_GetObjectItemCaseSensitive(it, "object");
+    if (cJSON_IsString(obj) && !brr_store_has(ir->store, obj->valuestring)) ok = false;
+  }
+  cJSON_Delete(out);
+  return ok;
+}
+
+/* Put back what the record says: files of the step's results dir, byte for byte; its
+ * artifacts.json entries; its log. Any object missing (evicted) means "run it". */
+static int restore(incr_task *t, const brr_incr_record *rec, brr_diags *d) {
+  brr_runtime *rt = t->rt;
+  incr_rt *ir = t->ir;
+  int rc = brr_runtime_step_begin(rt, t->step, d);
+  if (rc != 0) return rc;
+  cJSON *out = rec->outputs ? cJSON_Parse(rec->outputs) : NULL;
+  if (!cJSON_IsObject(out)) {
+    cJSON_Delete(out);
+    return BRR_ENOENT;
+  }
+  const char *dir = rt->steps[t->step].results_dir;
+  const cJSON *it;
+  const cJSON *files = cJSON_GetObjectItemCaseSensitive(out, "files");
+  /* every object first: a half-restored step is never left behind as if it were whole */
+  if (!outputs_in_store(ir, rec)) {
+    cJSON_Delete(out);
+    return BRR_ENOENT;
+  }
+  cJSON_ArrayForEach(it, files) {
+    const cJSON *path = cJSON_GetObjectItemCaseSensitive(it, "path");
+    const cJSON *obj = cJSON_GetObjectItemCaseSensitive(it, "object");
+    const cJSON *mode = cJSON_GetObjectItemCaseSensitive(it, "mode");
+    const cJSON *link = cJSON_GetObjectItemCaseSensitive(it, "link");
+    if (!cJSON_IsString(path) || strstr(path->valuestring, "..")) continue;
+    char *dest = brr_path_join(dir, path->valuestring);
+    char *parent = brr_path_dirname(dest);
+    rc = brr_mkdir_p(parent, 0755);
+    free(parent);
+    if (rc == 0 && cJSON_IsString(obj)) {
+      rc = brr_store_get(ir->store, obj->valuestring, dest,
+                         cJSON_IsNumber(mode) ? (unsigned)mode->valueint : 0644, d);
+    } else if (rc == 0 && cJSON_IsString(link)) {
+      unlink(dest);
+      if (symlink(link->valuestring, dest) != 0) rc = -errno;
+    } else if (rc == 0) {
+      rc = brr_mkdir_p(dest, 0755);
+    }
+    free(dest);
+    if (rc != 0) break;
+  }
+  const cJSON *aj = cJSON_GetObjectItemCaseSensitive(out, "artifacts_json");
+  if (rc == 0 && cJSON_IsObject(aj)) {
+    cJSON_ArrayForEach(it, aj) {
+      char *text = cJSON_PrintUnformatted(it);
+      brr_value *v = brr_val_from_json(rt->arena, text, strlen(text), "record", d);
+      free(text);
+      if (v) brr_val_map_sets(rt->arena, rt->artifacts, brr_arena_strdup(rt->arena, it->string), v);
+    }
+  }
+  const cJSON *log = cJSON_GetObjectItemCaseSensitive(out, "log");
+  if (rc == 0 && cJSON_IsString(log)) {
+    char *tmp = brr_xasprintf("%s/incr-log.XXXXXX", rt->temp_dir);
+    int fd = mkstemp(tmp);
+    if (fd >= 0) {
+      close(fd);
+      brr_buf text = BRR_BUF_INIT;
+      if (brr_store_get(ir->store, log->valuestring, tmp, 0600, NULL) == 0 &&
+          brr_read_file(tmp, &text) == 0)
+        replay_log(t, brr_buf_cstr(&text));
+      brr_buf_free(&text);
+      unlink(tmp);
+    }
+    free(tmp);
+  }
+  cJSON_Delete(out);
+  return rc;
+}
+
+/* ---- recording ---- */
+
+static int put_tree(incr_rt *ir, const char *root, const char *rel, cJSON *files, brr_diags *d) {
+  char *abs = *rel ? brr_path_join(root, rel) : brr_xstrdup(root);
+  DIR *dir = opendir(abs);
+  int rc = dir ? 0 : -errno;
+  struct dirent *de;
+  while (rc == 0 && (de = readdir(dir))) {
+    if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
+    char *r = *rel ? brr_xasprintf("%s/%s", rel, de->d_name) : brr_xstrdup(de->d_name);
+    char *p = brr_path_join(root, r);
+    struct stat st;
+    if (lstat(p, &st) == 0) {
+      cJSON *f = cJSON_CreateObject();
+      cJSON_AddStringToObject(f, "path", r);
+      if (S_ISREG(st.st_mode)) {
+        char hex[BRR_INCR_HEX];
+        rc = brr_store_put(ir->store, p, hex, d);
+        cJSON_AddStringToObject(f, "object", hex);
+        cJSON_AddNumberToObject(f, "mode", st.st_mode & 07777);
+        cJSON_AddItemToArray(files, f);
+      } else if (S_ISLNK(st.st_mode)) {
+        char target[4096];
+        ssize_t k = readlink(p, target, sizeof target - 1);
+        if (k >= 0) target[k] = '\0';
+        cJSON_AddStringToObject(f, "link", k >= 0 ? target : "");
+        cJSON_AddItemToArray(files, f);
+      } else if (S_ISDIR(st.st_mode)) {
+        cJSON_AddItemToArray(files, f);
+        rc = put_tree(ir, root, r, files, d);
+      } else {
+        cJSON_Delete(f);
+      }
+    }
+    free(p);
+    free(r);
+  }
+  if (dir) closedir(dir);
+  free(abs);
+  return rc;
+}
+
+static void record_node(incr_rt *ir, size_t node) {
+  brr_runtime *rt = ir->rt;
+  incr_node *in = &ir->nodes[node];
+  size_t step = rt->graph->nodes[node].step;
+  const char *dir = rt->steps[step].results_dir;
+  brr_diags d = BRR_DIAGS_INIT;
+  cJSON *out = cJSON_CreateObject();
+  cJSON *files = cJSON_AddArrayToObject(out, "files");
+  int rc = dir ? put_tree(ir, dir, "", files, &d) : 0;
+  /* a step with `commit`: the image its run container became (reused while it exists) */
+  const char *committed = rt->steps[step].run_image;
+  if (rt->cfg->steps[step].n_commit && committed) cJSON_AddStringToObject(out, "committed", committed);
+  /* its artifacts.json entries: the keys under its results name */
+  char *name = brr_results_name(rt->cfg->steps[step].name.s);
+  char *prefix = brr_xasprintf("%s/", name);
+  cJSON *aj = cJSON_AddObjectToObject(out, "artifacts_json");
+  const brr_value *arts = rt->artifacts;
+  for (size_t i = 0; arts && arts->type == BRR_VAL_MAP && i < arts->u.map.n; i++) {
+    const char *k = brr_val_cstr(arts->u.map.v[i].key);
+    if (!k || !brr_startswith(k, prefix)) continue;
+    brr_buf j = BRR_BUF_INIT;
+    brr_val_to_json(arts->u.map.v[i].val, 0, &j);
+    cJSON *v = cJSON_Parse(brr_buf_cstr(&j));
+    brr_buf_free(&j);
+    if (v) cJSON_AddItemToObject(aj, k, v);
+  }
+  free(prefix);
+  free(name);
+  if (rc == 0 && in->log.len) {
+    char *tmp = brr_xasprintf("%s/incr-log.XXXXXX", rt->temp_dir);
+    int fd = mkstemp(tmp);
+    if (fd >= 0) {
+      close(fd);
+      char hex[BRR_INCR_HEX];
+      if (brr_write_file(tmp, in->log.data, in->log.len) == 0 &&
+          brr_store_put(ir->store, tmp, hex, &d) == 0)
+        cJSON_AddStringToObject(out, "log", hex);
+      unlink(tmp);
+    }
+    free(tmp);
+  }
+  brr_incr_record rec = {0};
+  memcpy(rec.key, in->key, sizeof rec.key);
+  rec.inputs = in->inputs;
+  rec.outputs = cJSON_PrintUnformatted(out);
+  cJSON_Delete(out);
+  char *path = brr_incr_record_path(ir->state_dir, rt->graph->nodes[node].id);
+  if (rc == 0) rc = brr_incr_record_write(path, &rec);
+  if (rc != 0)
+    brr_bus_log(rt->bus, BRR_LOG_WARNING, rt->cfg->steps[step].name.s,
+                "incremental: cannot record this run: %s",
+                d.n ? d.v[0].msg : brr_strerror(rc));
+  free(path);
+  free(rec.outputs);
+  brr_diags_free(&d);
+}
+
+static void on_event(void *ud, const brr_event *ev) {
+  incr_rt *ir = ud;
+  if (!ev->node || (ev->type != BRR_EV_NODE_OUTPUT && ev->type != BRR_EV_NODE_END)) return;
+  size_t node = brr_graph_find(ir->rt->graph, ev->node);
+  if (node == BRR_NO_STEP) return;
+  incr_node *in = &ir->nodes[node];
+  if (!in->tracked) return;
+  if (ev->type == BRR_EV_NODE_OUTPUT) {
+    brr_buf_printf(&in->log, "%d%s\t", ev->stream == 2 ? 2 : 1, ev->source ? ev->source : "");
+    brr_buf_append(&in->log, ev->text, ev->len);
+    brr_buf_putc(&in->log, '\n');
+    return;
+  }
+  in->tracked = false;
+  if (ev->status == BRR_STATUS_SUCCEEDED && ir->store) record_node(ir, node);
+  brr_buf_free(&in->log);  /* kept in the store now: memory follows the running nodes */
+}
+
+/* ---- artifacts.json ---- */
+
+typedef struct order_key {
+  size_t pos;    /* place in the last run's file, or SIZE_MAX for a new key */
+  size_t index;  /* place now: keeps new keys (and ties) in the order they came */
+  brr_map_entry e;
+} order_key;
+
+static int cmp_order(const void *a, const void *b) {
+  const order_key *x = a, *y = b;
+  if (x->pos != y->pos) return x->pos < y->pos ? -1 : 1;
+  return x->index < y->index ? -1 : x->index > y->index;
+}
+
+void brr_incr_order_artifacts(brr_runtime *rt) {
+  incr_rt *ir = rt->incr_state;
+  brr_value *arts = rt->artifacts;
+  if (!ir || !arts || arts->type != BRR_VAL_MAP || !arts->u.map.n) return;
+  char *path = brr_path_join(ir->state_dir, "artifacts-order.json");
+  brr_buf text = BRR_BUF_INIT;
+  cJSON *last = brr_read_file(path, &text) == 0 ? cJSON_Parse(brr_buf_cstr(&text)) : NULL;
+  brr_buf_free(&text);
+  brr_strmap pos = BRR_STRMAP_INIT;
+  size_t i = 0;
+  const cJSON *it;
+  cJSON_ArrayForEach(it, last) {
+    if (cJSON_IsString(it)) brr_strmap_put(&pos, it->valuestring, i++);
+  }
+  size_t n = arts->u.map.n;
+  order_key *keys = brr_xcalloc(n, sizeof *keys);
+  for (i = 0; i < n; i++) {
+    keys[i].e = arts->u.map.v[i];
+    keys[i].index = i;
+    const char *k = brr_val_cstr(keys[i].e.key);
+    if (!k || !brr_strmap_get(&pos, k, &keys[i].pos)) keys[i].pos = SIZE_MAX;
+  }
+  qsort(keys, n, sizeof *keys, cmp_order);
+  cJSON *now = cJSON_CreateArray();
+  for (i = 0; i < n; i++) {
+    arts->u.map.v[i] = keys[i].e;
+    const char *k = brr_val_cstr(keys[i].e.key);
+    if (k) cJSON_AddItemToArray(now, cJSON_CreateString(k));
+  }
+  char *out = cJSON_PrintUnformatted(now);
+  int r = brr_mkdir_p(ir->state_dir, 0755);
+  if (r == 0) r = brr_write_file(path, out, strlen(out));
+  if (r < 0)
+    brr_bus_log(rt->bus, BRR_LOG_WARNING, NULL, "incremental: cannot write %s: %s", path,
+                brr_strerror(r));
+  free(out);
+  cJSON_Delete(now);
+  cJSON_Delete(last);
+  brr_strmap_free(&pos);
+  free(keys);
+  free(path);
+}
+
+/* ---- --graph --incremental ---- */
+
+static const char *predict_node(brr_runtime *rt, brr_graph *g, size_t node) {
+  brr_node *n = &g->nodes[node];
+  const char *never = brr_incr_not_reusable(rt->cfg, g, node);
+  if (never) return brr_arena_printf(g->arena, "never reused: %s", never);
+  incr_rt *ir = rt->incr_state;
+  if (!ir->store) return "runs: the artifact store cannot be opened";
+  incr_task t = {.rt = rt, .ir = ir, .step = n->step};
+  t.base.node = node;
+  char *path = brr_incr_record_path(ir->state_dir, n->id);
+  brr_incr_record rec;
+  int r = brr_incr_record_read(path, &rec);
+  free(path);
+  if (r != 0) return "runs: no earlier successful run";
+  brr_incr_inputs now = {0};
+  brr_diags d = BRR_DIAGS_INIT;
+  const char *why = NULL;
+  if (inputs_static(&t, &now, &d) != 0) why = "runs: its inputs cannot be read";
+  for (size_t i = 0; !why && i < now.n; i++) {
+    size_t j = 0;
+    while (j < rec.inputs.n && strcmp(rec.inputs.names[j], now.names[i])) j++;
+    if (j == rec.inputs.n || strcmp(rec.inputs.hex[j], now.hex[i]))
+      why = brr_arena_printf(g->arena, "runs: %s changed", now.names[i]);
+  }
+  /* the results of the steps it waits for are the recorded ones only if those are reused */
+  for (size_t i = 0; !why && i < n->n_in; i++) {
+    const brr_node *from = &g->nodes[g->edges[n->in[i]].from];
+    if (from->step == BRR_NO_STEP || from->step == n->step || from->kind != BRR_NODE_RUN) continue;
+    if (!from->incr_reused)
+      why = brr_arena_printf(g->arena, "runs if the results of %s, which runs, change", from->id);
+  }
+  if (!why && !outputs_in_store(ir, &rec)) why = "runs: its outputs are no longer in the artifact store";
+  brr_incr_inputs_free(&now);
+  brr_incr_record_free(&rec);
+  brr_diags_free(&d);
+  if (why) return why;
+  n->incr_reused = true;
+  return "reused, if its image is the same (--graph does not ask the engine)";
+}
+
+void brr_incr_predict(brr_runtime *rt, brr_graph *g) {
+  if (!rt->incr_state) return;
+  for (size_t k = 0; k < g->n_nodes; k++) {
+    size_t i = g->order[k];
+    g->nodes[i].incr_note = predict_node(rt, g, i);
+  }
+}
+
+/* ---- the task ---- */
+
+static void run_inner(incr_task *t) {
+  brr_task *inner = NULL;
+  int rc = brr_task_run_new(t->rt, t->base.node, &inner);
+  if (rc != 0 || !inner) {
+    brr_task_done(&t->base, rc ? rc : 0, rc ? "the run task could not be made" : NULL);
+    return;
+  }
+  inner->sched = t->base.sched;
+  inner->graph = t->base.graph;
+  inner->node = t->base.node;
+  inner->step_name = t->base.step_name;
+  inner->bus = t->base.bus;
+  t->inner = inner;
+  rc = inner->ops->start(inner, t->loop);
+  if (rc != 0) brr_task_done(&t->base, rc, "the run task did not start");
+}
+
+/* The same inputs: restore the outputs and end reused, or run when that cannot be done. */
+static void reuse(incr_task *t) {
+  brr_diags d = BRR_DIAGS_INIT;
+  int rc = BRR_ENOENT;
+  if (outputs_in_store(t->ir, &t->rec)) {
+    char when[64] = "an earlier run";
+    time_t secs = (time_t)(t->rec.when_ms / 1000);
+    struct tm tm;
+    if (t->rec.when_ms && localtime_r(&secs, &tm))
+      strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", &tm);
+    brr_task_log(&t->base, BRR_LOG_INFO, "reused: inputs unchanged since %s; its outputs are restored",
+                 when);
+    rc = restore(t, &t->rec, &d);
+  }
+  brr_incr_record_free(&t->rec);
+  brr_diags_free(&d);
+  if (rc == 0) {
+    brr_task_reused(&t->base);
+    brr_task_done(&t->base, 0, NULL);
+    return;
+  }
+  brr_task_log(&t->base, BRR_LOG_INFO, "runs: its outputs are no longer in the artifact store");
+  t->ir->nodes[t->base.node].tracked = true;
+  run_inner(t);
+}
+
+static void on_committed_inspect(void *ud, const brr_engine_result *res) {
+  incr_task *t = ud;
+  t->req = NULL;
+  if (t->canceled) {
+    brr_incr_record_free(&t->rec);
+    brr_task_done(&t->base, BRR_ECANCELED, NULL);
+    return;
+  }
+  if (res->status == 0) {
+    /* the commit node tags it again, as after a run */
+    brr_runtime_set(&t->rt->steps[t->step].run_image, t->committed);
+    reuse(t);
+    return;
+  }
+  brr_task_log(&t->base, BRR_LOG_INFO, "runs: its committed image %.19s is no longer on the engine",
+               t->committed);
+  brr_incr_record_free(&t->rec);
+  t->ir->nodes[t->base.node].tracked = true;
+  run_inner(t);
+}
+
+/* A step with `commit` is reused only while the image its run container became exists. */
+static void reuse_when_committed_exists(incr_task *t) {
+  cJSON *out = t->rec.outputs ? cJSON_Parse(t->rec.outputs) : NULL;
+  const cJSON *c = cJSON_GetObjectItemCaseSensitive(out, "committed");
+  bool wanted = t->rt->cfg->steps[t->step].n_commit > 0;
+  if (cJSON_IsString(c)) t->committed = brr_xstrdup(c->valuestring);
+  cJSON_Delete(out);
+  if (!wanted) {
+    reuse(t);
+    return;
+  }
+  if (t->committed) t->req = brr_engine_image_inspect(t->rt->engine, t->committed, on_committed_inspect, t);
+  if (!t->req) {
+    brr_task_log(&t->base, BRR_LOG_INFO, "runs: no committed image was recorded");
+    brr_incr_record_free(&t->rec);
+    t->ir->nodes[t->base.node].tracked = true;
+    run_inner(t);
+  }
+}
+
+static void decide(incr_task *t, const char *image_id) {
+  incr_rt *ir = t->ir;
+  incr_node *in = &ir->nodes[t->base.node];
+  brr_incr_inputs_free(&in->inputs);
+  brr_diags d = BRR_DIAGS_INIT;
+  brr_incr_inputs_add(&in->inputs, "image", image_id);
+  int rc = inputs_sync(t, &in->inputs, &d);
+  if (rc != 0) {
+    /* the run task meets the same problem and reports it where it belongs */
+    brr_diags_free(&d);
+    run_inner(t);
+    return;
+  }
+  brr_incr_inputs_key(&in->inputs, in->key);
+  char *path = brr_incr_record_path(ir->state_dir, t->base.graph->nodes[t->base.node].id);
+  brr_incr_record rec;
+  bool have = brr_incr_record_read(path, &rec) == 0;
+  free(path);
+  const char *why = brr_incr_why(have ? &rec : NULL, &in->inputs);
+  if (!why) {
+    brr_diags_free(&d);
+    brr_buf_reset(&in->log);
+    t->rec = rec;
+    reuse_when_committed_exists(t);
+    return;
+  } else {
+    brr_task_log(&t->base, BRR_LOG_INFO, "runs: %s%s", why, have ? " changed" : "");
+  }
+  if (have) brr_incr_record_free(&rec);
+  brr_diags_free(&d);
+  in->tracked = true;
+  brr_buf_reset(&in->log);
+  run_inner(t);
+}
+
+static void on_inspect(void *ud, const brr_engine_result *res) {
+  incr_task *t = ud;
+  t->req = NULL;
+  if (t->canceled) {
+    brr_task_done(&t->base, BRR_ECANCELED, NULL);
+    return;
+  }
+  const cJSON *id = res->status == 0 ? cJSON_GetObjectItemCaseSensitive(res->json, "Id") : NULL;
+  if (!cJSON_IsString(id)) {
+    brr_task_log(&t->base, BRR_LOG_INFO, "runs: its image %s is not on the engine yet", t->image);
+    run_inner(t);
+    return;
+  }
+  decide(t, id->valuestring);
+}
+
+static int incr_start(brr_task *bt, uv_loop_t *loop) {
+  incr_task *t = (incr_task *)bt;
+  t->loop = loop;
+  brr_runtime *rt = t->rt;
+  const brr_run *r = rt->cfg->steps[t->step].run;
+  brr_diags d = BRR_DIAGS_INIT;
+  if (brr_runtime_step_begin(rt, t->step, &d) != 0 || !t->ir->store) {
+    brr_diags_free(&d);
+    run_inner(t);
+    return 0;
+  }
+  if (r->c.image.s) {
+    if (brr_runtime_should_pull(rt, r->c.pull, r->c.image.s)) {
+      brr_task_log(bt, BRR_LOG_INFO, "runs: its image %s is pulled each run", r->c.image.s);
+      run_inner(t);
+      return 0;
+    }
+    t->image = brr_xstrdup(r->c.image.s);
+    for (char *p = t->image; *p && *p != '@' && *p != ':'; p++)
+      if (*p >= 'A' && *p <= 'Z') *p = (char)(*p - 'A' + 'a');
+  } else if (rt->steps[t->step].build_image) {
+    t->image = brr_xstrdup(rt->steps[t->step].build_image);
+  } else {
+    run_inner(t);  /* it reports the missing image */
+    return 0;
+  }
+  t->req = brr_engine_image_inspect(rt->engine, t->image, on_inspect, t);
+  if (!t->req) run_inner(t);
+  return 0;
+}
+
+static void incr_cancel(brr_task *bt) {
+  incr_task *t = (incr_task *)bt;
+  t->canceled = true;
+  if (t->inner) t->inner->ops->cancel(t->inner);
+  else if (t->req) brr_engine_cancel(t->req);
+}
+
+static void incr_abort(brr_task *bt) {
+  incr_task *t = (incr_task *)bt;
+  if (t->inner && t->inner->ops->abort) t->inner->ops->abort(t->inner);
+  else if (!t->inner) incr_cancel(bt);
+}
+
+static void incr_free(brr_task *bt) {
+  incr_task *t = (incr_task *)bt;
+  if (t->inner) t->inner->ops->free(t->inner);
+  brr_incr_record_free(&t->rec);
+  free(t->committed);
+  free(t->image);
+  free(t);
+}
+
+static const brr_task_ops INCR_OPS = {"incremental", incr_start, incr_cancel, incr_free, incr_abort};
+
+int brr_incr_task_new(brr_runtime *rt, size_t node, brr_task **out) {
+  *out = NULL;
+  if (!rt->incr_state || brr_incr_not_reusable(rt->cfg, rt->graph, node)) return 1;
+  incr_task *t = brr_xcalloc(1, sizeof *t);
+  t->base.ops = &INCR_OPS;
+  t->base.impl = t;
+  t->rt = rt;
+  t->ir = rt->incr_state;
+  t->step = rt->graph->nodes[node].step;
+  *out = &t->base;
+  return 0;
+}

@@ -49,7 +49,7 @@ struct brr_task {
   bool ending;              /* brr_task_end was called: the report follows once handles == 0 */
   bool reported;            /* brr_task_end's report went out */
   uv_timer_t timer;         /* the kind's one timer (brr_task_timer); brr_task_end closes it */
-  bool timer_open;
+  bool timer_open, timer_made;
   int handles;              /* the task's libuv handles not closed yet (the timer included) */
   const char *phase;        /* the trace phase open now (brr_task_set_phase), or NULL */
   int end_status;           /* what brr_task_end reports, once the handles closed */
@@ -67,7 +67,8 @@ struct brr_task {
 /* A zeroed block of `size` bytes (>= sizeof(brr_task)) whose first member is the brr_task:
  * ops set, impl pointing at the block, freed by the scheduler after ops->free. */
 void *brr_task_new(size_t size, const brr_task_ops *ops);
-/* The task's timer, initialised on first use (t->timer.data == t). brr_task_end closes it. */
+/* The task's timer, initialised on first use (t->timer.data == t). brr_task_end closes it;
+ * it is not made again afterwards. */
 uv_timer_t *brr_task_timer(brr_task *t, uv_loop_t *loop);
 /* Count a libuv handle the kind opened: brr_task_end's report waits until the kind calls
  * brr_task_handle_closed for it (from the handle's close callback). */

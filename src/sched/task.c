@@ -15,7 +15,9 @@ void *brr_task_new(size_t size, const brr_task_ops *ops) {
 }
 
 uv_timer_t *brr_task_timer(brr_task *t, uv_loop_t *loop) {
-  if (!t->timer_open) {
+  /* once closed it stays closed: uv_timer_start on a closing timer fails harmlessly */
+  if (!t->timer_open && !t->timer_made) {
+    t->timer_made = true;
     uv_timer_init(loop, &t->timer);
     t->timer.data = t;
     t->timer_open = true;

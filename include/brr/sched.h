@@ -78,6 +78,9 @@ void brr_task_handle_closed(brr_task *t);
  * report `status` and `error` (copied; may be NULL) through brr_task_done once every counted
  * handle has closed. Never reports from inside this call when a handle is still open. */
 void brr_task_end(brr_task *t, int status, const char *error);
+/* Free a task the way the scheduler does (for code that drives a task without it): the kind's
+ * free, then, for a block made by brr_task_new, the base's memory and the block. */
+void brr_task_free(brr_task *t);
 /* Enter the trace phase `phase` (a static string), ending the one open; NULL only ends it. */
 void brr_task_set_phase(brr_task *t, const char *phase);
 

@@ -102,7 +102,7 @@ static void outs_flush_free(sched_node *n) {
 }
 
 /* ---- the scheduler's side of the task base: cancel and abort at most once, never after
- * brr_task_end; free the base after the kind's own free ---- */
+ * brr_task_end ---- */
 
 static void task_cancel(brr_task *t) {
   if (t->cancelled || t->ending) return;
@@ -114,16 +114,6 @@ static void task_abort(brr_task *t) {
   if (t->aborted || t->ending) return;
   t->aborted = true;
   if (t->ops->abort) t->ops->abort(t);
-}
-
-static void task_free(brr_task *t) {
-  if (!t->owned) {
-    t->ops->free(t);
-    return;
-  }
-  if (t->ops->free) t->ops->free(t);
-  free(t->end_error);
-  free(t);
 }
 
 /* A report means cancelled when the task was cancelled or says so in brr's code or libuv's. */
@@ -281,7 +271,7 @@ static void finish(brr_sched *s, size_t i) {
   if (n->result == 0) st = BRR_STATUS_SUCCEEDED;
   else if (n->cancel_sent || canceled_status(n->result)) st = BRR_STATUS_CANCELED;
   if (n->task) {
-    task_free(n->task);
+    brr_task_free(n->task);
     n->task = NULL;
   }
   s->running--;

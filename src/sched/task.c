@@ -55,4 +55,15 @@ void brr_task_end(brr_task *t, int status, const char *error) {
   maybe_report(t);
 }
 
+void brr_task_free(brr_task *t) {
+  if (!t) return;
+  if (!t->owned) {
+    t->ops->free(t);
+    return;
+  }
+  if (t->ops->free) t->ops->free(t);
+  free(t->end_error);
+  free(t);
+}
+
 void brr_task_set_phase(brr_task *t, const char *phase) { brr_task_phase_to(t, &t->phase, phase); }

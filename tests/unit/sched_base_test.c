@@ -205,12 +205,25 @@ static void test_phases(void **state) {
   brr_graph_free(g);
 }
 
+/* A task never started, freed without the scheduler: the kind's free, then the block (the
+ * leak checker sees the rest). */
+static void test_free_unstarted(void **state) {
+  (void)state;
+  brr_task *t = NULL;
+  assert_int_equal(bk_factory(NULL, NULL, 3, &t), 0);
+  t->node = 3;
+  brr_task_free(t);
+  assert_int_equal(BW->frees[3], 1);
+  brr_task_free(NULL);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_end_waits_for_handles, setup, teardown),
       cmocka_unit_test_setup_teardown(test_cancel_once_not_after_end, setup, teardown),
       cmocka_unit_test_setup_teardown(test_uv_ecanceled, setup, teardown),
       cmocka_unit_test_setup_teardown(test_phases, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_free_unstarted, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -22,7 +22,9 @@ typedef struct brr_task_ops {
   /* Stop as soon as possible: kill what runs, remove what was created, then call
    * brr_task_done(t, BRR_ECANCELED, ...). Called at most once, only after start. */
   void (*cancel)(brr_task *t);
-  /* Free the task's memory. Called after brr_task_done, or for a task never started. */
+  /* Called after brr_task_done, or for a task never started. A task made by brr_task_new:
+   * release what the kind owns (may be NULL); the base and the block are freed after it.
+   * A task put together by hand: free the task's memory. */
   void (*free)(brr_task *t);
   /* Optional last resort, after cancel, when the run must end at once (a second SIGINT, or
    * the grace period ran out): kill what still runs without waiting (SIGKILL), then call
@@ -39,7 +41,48 @@ struct brr_task {
   size_t node;              /* index into graph->nodes */
   const char *step_name;    /* for output prefixes, NULL for build-level nodes */
   brr_bus *bus;
+  /* ---- the base every task kind shares (task.c); kinds read these, brr_task_* write them.
+   * A kind embeds its brr_task as its first member and gets it from brr_task_new. */
+  bool owned;               /* made by brr_task_new: the scheduler frees the block */
+  bool cancelled;           /* ops->cancel was called (set just before the call) */
+  bool aborted;             /* ops->abort was called (set just before the call) */
+  bool ending;              /* brr_task_end was called: the report follows once handles == 0 */
+  bool reported;            /* brr_task_end's report went out */
+  uv_timer_t timer;         /* the kind's one timer (brr_task_timer); brr_task_end closes it */
+  bool timer_open, timer_made;
+  int handles;              /* the task's libuv handles not closed yet (the timer included) */
+  const char *phase;        /* the trace phase open now (brr_task_set_phase), or NULL */
+  int end_status;           /* what brr_task_end reports, once the handles closed */
+  char *end_error;
 };
+
+/* ---- the task base (task.c): written once for every kind --------------------------------
+ *
+ * Ownership: the scheduler owns a task from the factory's return to ops->free; a kind owns
+ * what it allocated and every libuv handle it opened. brr_task_end reports only after the
+ * base's timer and every handle counted with brr_task_handle_open have closed, so no handle
+ * outlives its task. Cancel and abort reach ops->cancel / ops->abort at most once each and
+ * never once brr_task_end was called. */
+
+/* A zeroed block of `size` bytes (>= sizeof(brr_task)) whose first member is the brr_task:
+ * ops set, impl pointing at the block, freed by the scheduler after ops->free. */
+void *brr_task_new(size_t size, const brr_task_ops *ops);
+/* The task's timer, initialised on first use (t->timer.data == t). brr_task_end closes it;
+ * it is not made again afterwards. */
+uv_timer_t *brr_task_timer(brr_task *t, uv_loop_t *loop);
+/* Count a libuv handle the kind opened: brr_task_end's report waits until the kind calls
+ * brr_task_handle_closed for it (from the handle's close callback). */
+void brr_task_handle_open(brr_task *t);
+void brr_task_handle_closed(brr_task *t);
+/* End the task once (later calls do nothing): end the open trace phase, close the timer, and
+ * report `status` and `error` (copied; may be NULL) through brr_task_done once every counted
+ * handle has closed. Never reports from inside this call when a handle is still open. */
+void brr_task_end(brr_task *t, int status, const char *error);
+/* Free a task the way the scheduler does (for code that drives a task without it): the kind's
+ * free, then, for a block made by brr_task_new, the base's memory and the block. */
+void brr_task_free(brr_task *t);
+/* Enter the trace phase `phase` (a static string), ending the one open; NULL only ends it. */
+void brr_task_set_phase(brr_task *t, const char *phase);
 
 /* Report completion, exactly once: status 0 success, BRR_ECANCELED after a cancel, any
  * other negative value failure; `error` (may be NULL) is a one-line reason for the summary. */

@@ -102,6 +102,24 @@ static void outs_flush_free(sched_node *n) {
   n->n_outs = n->cap_outs = 0;
 }
 
+/* ---- the scheduler's side of the task base: cancel and abort at most once, never after
+ * brr_task_end ---- */
+
+static void task_cancel(brr_task *t) {
+  if (t->cancelled || t->ending) return;
+  t->cancelled = true;
+  if (t->ops->cancel) t->ops->cancel(t);
+}
+
+static void task_abort(brr_task *t) {
+  if (t->aborted || t->ending) return;
+  t->aborted = true;
+  if (t->ops->abort) t->ops->abort(t);
+}
+
+/* A report means cancelled when the task was cancelled or says so in brr's code or libuv's. */
+static bool canceled_status(int rc) { return rc == BRR_ECANCELED || rc == UV_ECANCELED; }
+
 /* ---- ending nodes and reaching their dependents ---- */
 
 /* Record the end of node i and queue it for propagation. */
@@ -174,7 +192,7 @@ static void cancel_running(brr_sched *s) {
     if (n->status != BRR_STATUS_RUNNING || n->reported || n->cancel_sent || !n->task) continue;
     if ((n->finishing || completes_step(s, i)) && !s->signal) continue;
     n->cancel_sent = true;
-    if (n->task->ops->cancel) n->task->ops->cancel(n->task);
+    task_cancel(n->task);
   }
 }
 
@@ -252,9 +270,9 @@ static void finish(brr_sched *s, size_t i) {
   outs_flush_free(n);
   brr_status st = BRR_STATUS_FAILED;
   if (n->result == 0) st = n->reused ? BRR_STATUS_REUSED : BRR_STATUS_SUCCEEDED;
-  else if (n->cancel_sent || n->result == BRR_ECANCELED) st = BRR_STATUS_CANCELED;
+  else if (n->cancel_sent || canceled_status(n->result)) st = BRR_STATUS_CANCELED;
   if (n->task) {
-    n->task->ops->free(n->task);
+    brr_task_free(n->task);
     n->task = NULL;
   }
   s->running--;
@@ -444,7 +462,7 @@ static void abort_run(brr_sched *s, const char *why) {
     sched_node *n = &s->nodes[i];
     if (n->status != BRR_STATUS_RUNNING || n->reported || n->abort_sent || !n->task) continue;
     n->abort_sent = n->cancel_sent = true;
-    if (n->task->ops->abort) n->task->ops->abort(n->task);
+    task_abort(n->task);
   }
   if (s->opts.on_abort) s->opts.on_abort(s->opts.abort_ud);
   uv_timer_start(&s->grace, abort_wait_cb, (uint64_t)(BRR_SCHED_ABORT_WAIT_S * 1000), 0);

@@ -90,7 +90,7 @@ static void next_host(build_task *t);
 static void host_creds(void *ud, int status, const char *error, const brr_engine_auth *auth) {
   build_task *t = ud;
   t->b.rreq = NULL;
-  if (t->b.cancelled) {
+  if (t->b.base.cancelled) {
     brr_btask_finish(&t->b, BRR_ECANCELED, NULL);
     return;
   }
@@ -156,7 +156,7 @@ static void next_cache(build_task *t);
 static void cache_pulled(void *ud, const brr_engine_result *res) {
   build_task *t = ud;
   t->b.req = NULL;
-  if (t->b.cancelled) {
+  if (t->b.base.cancelled) {
     brr_btask_finish(&t->b, BRR_ECANCELED, NULL);
     return;
   }
@@ -275,7 +275,7 @@ static void start_import(build_task *t) {
 
 static void prepared(brr_build_prep *p) {
   build_task *t = p->ud;
-  if (t->b.cancelled || p->cancelled) {
+  if (t->b.base.cancelled || p->cancelled) {
     brr_btask_finish(&t->b, BRR_ECANCELED, NULL);
     return;
   }
@@ -323,20 +323,15 @@ static void build_free(brr_task *task) {
   brr_bx_args_free(&t->bx);
   free(t->tag);
   free(t->import_path);
-  free(t);
-  free(task);
 }
 
 static const brr_task_ops BUILD_OPS = {"build", build_start, build_cancel, build_free, build_abort};
 
 int brr_task_build_new(brr_runtime *rt, size_t node, brr_task **out) {
-  brr_task *task = brr_xcalloc(1, sizeof *task);
-  build_task *t = brr_xcalloc(1, sizeof *t);
-  brr_btask_init(&t->b, rt, node, task);
+  build_task *t = brr_task_new(sizeof *t, &BUILD_OPS);
+  brr_btask_init(&t->b, rt, node);
   t->build = rt->cfg->steps[t->b.step].build;
   t->platform = t->b.n->platform;
-  task->ops = &BUILD_OPS;
-  task->impl = t;
-  *out = task;
+  *out = t->b.task;
   return 0;
 }

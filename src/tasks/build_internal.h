@@ -158,17 +158,15 @@ void brr_build_prep_free(brr_build_prep *p);
 
 /* ---- the task base the build node kinds share (build_task.c) ------------------------------------ */
 
-/* What a build-family task may be waiting for; cancel and abort stop whichever is set. */
+/* What a build-family task may be waiting for; cancel and abort stop whichever is set. The
+ * task base (sched.h) comes first: its timer serves backoff waits, its end the report. */
 typedef struct brr_btask {
+  brr_task base;             /* first: brr_task_new makes the block, the scheduler frees it */
+  brr_task *task;            /* &base */
   brr_runtime *rt;
-  brr_task *task;
   size_t node, step;
   const brr_node *n;
-  uv_timer_t timer;          /* backoff waits; closed to finish, the report follows */
-  bool timer_init, finishing, cancelled;
-  const char *phase;         /* the trace phase open now (brr_btask_phase), or NULL */
-  int status;
-  char *error;
+  bool stopping;             /* brr_btask_cancel, _stop or _abort ran: the work in flight stops */
   int stop_status;           /* brr_btask_stop: the failure to report once all stopped */
   char *stop_error;
   brr_engine_req *req;
@@ -179,8 +177,8 @@ typedef struct brr_btask {
   void (*on_timer)(struct brr_btask *b);
 } brr_btask;
 
-/* Fill the base for `node` of the runtime's graph. */
-void brr_btask_init(brr_btask *b, brr_runtime *rt, size_t node, brr_task *t);
+/* Fill the base for `node` of the runtime's graph (b came from brr_task_new, zeroed). */
+void brr_btask_init(brr_btask *b, brr_runtime *rt, size_t node);
 /* Enter the trace phase `phase` (a static string: "context", "pull", "build", "push", ...),
  * ending the one open before; NULL only ends it. brr_btask_finish ends the last one. */
 void brr_btask_phase(brr_btask *b, const char *phase);
@@ -191,16 +189,16 @@ void brr_btask_finish(brr_btask *b, int status, const char *fmt, ...) BRR_PRINTF
 /* End on a configuration error: the run exits 78; the diagnostic is logged in full. */
 void brr_btask_config_error(brr_btask *b, const brr_diags *d);
 /* Cancel whatever is in flight; its callback finishes the task (or finish now when nothing
- * will call back). */
+ * will call back). The ops' cancel. */
 void brr_btask_cancel(brr_btask *b);
 /* Stop like a cancel, but end with `status` and `error` (a failure elsewhere, e.g. the build
  * registry, makes the work in flight pointless). */
 void brr_btask_stop(brr_btask *b, int status, const char *error);
-/* SIGKILL a buildx child without waiting, then finish. */
+/* SIGKILL a buildx child without waiting, then finish. The ops' abort. */
 void brr_btask_abort(brr_btask *b);
 /* Wait `ms` on the timer, then b->on_timer(b). */
 void brr_btask_after(brr_btask *b, uint64_t ms, void (*fn)(brr_btask *b));
-/* Free what the base owns (after brr_task_done). */
+/* Free what the btask owns besides the base (the kind's free calls it). */
 void brr_btask_free(brr_btask *b);
 /* Forward a line of output (a platform build's carry its platform as the source). */
 void brr_btask_line(brr_btask *b, const char *source, int stream, const char *line, size_t len);

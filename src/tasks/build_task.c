@@ -1,6 +1,7 @@
-/* The base the build-family tasks share: beginning a step, finishing exactly once from the
- * loop (the timer's close callback carries the report, so no handle outlives the task),
- * cancelling or aborting whatever is in flight, and the buildx options of a step's build. */
+/* What the build-family tasks share on top of the task base (sched.h): beginning a step,
+ * finishing exactly once through brr_task_end (the timer's close callback carries the
+ * report, so no handle outlives the task), cancelling or aborting whatever is in flight, and
+ * the buildx options of a step's build. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,19 +9,16 @@
 
 #include "build_internal.h"
 
-void brr_btask_init(brr_btask *b, brr_runtime *rt, size_t node, brr_task *t) {
-  memset(b, 0, sizeof *b);
+void brr_btask_init(brr_btask *b, brr_runtime *rt, size_t node) {
+  b->task = &b->base;
   b->rt = rt;
-  b->task = t;
   b->node = node;
   b->n = &rt->graph->nodes[node];
   b->step = b->n->step;
 }
 
 bool brr_btask_begin(brr_btask *b, uv_loop_t *loop) {
-  uv_timer_init(loop, &b->timer);
-  b->timer.data = b;
-  b->timer_init = true;
+  brr_task_timer(&b->base, loop);
   if (b->step == BRR_NO_STEP) return true;
   brr_diags d = BRR_DIAGS_INIT;
   int rc = brr_runtime_step_begin(b->rt, b->step, &d);
@@ -29,31 +27,27 @@ bool brr_btask_begin(brr_btask *b, uv_loop_t *loop) {
   return rc == 0;
 }
 
-void brr_btask_phase(brr_btask *b, const char *phase) { brr_task_phase_to(b->task, &b->phase, phase); }
-
-static void closed(uv_handle_t *h) {
-  brr_btask *b = h->data;
-  brr_task_done(b->task, b->status, b->error);
-}
+void brr_btask_phase(brr_btask *b, const char *phase) { brr_task_set_phase(&b->base, phase); }
 
 void brr_btask_finish(brr_btask *b, int status, const char *fmt, ...) {
-  if (b->finishing) return;
-  b->finishing = true;
-  brr_btask_phase(b, NULL);
-  b->status = b->cancelled && status != 0 ? BRR_ECANCELED : status;
-  if (b->cancelled && status != 0 && b->stop_status) {
+  if (b->base.ending) return;
+  bool cancelled = b->base.cancelled && status != 0;
+  int st = cancelled ? BRR_ECANCELED : status;
+  char *error = NULL;
+  if (cancelled && b->stop_status) {
     /* stopped because of a failure (not a cancel): report that */
-    b->status = b->stop_status;
-    b->error = b->stop_error;
+    st = b->stop_status;
+    error = b->stop_error;
     b->stop_error = NULL;
-  } else if (fmt && status != 0 && b->status != BRR_ECANCELED) {
+  } else if (fmt && status != 0 && st != BRR_ECANCELED) {
     va_list ap;
     va_start(ap, fmt);
-    b->error = brr_xvasprintf(fmt, ap);
+    error = brr_xvasprintf(fmt, ap);
     va_end(ap);
   }
-  uv_timer_stop(&b->timer);
-  uv_close((uv_handle_t *)&b->timer, closed);
+  /* the base closes the timer; the report follows from its close callback */
+  brr_task_end(&b->base, st, error);
+  free(error);
 }
 
 void brr_btask_config_error(brr_btask *b, const brr_diags *d) {
@@ -71,10 +65,10 @@ void brr_btask_config_error(brr_btask *b, const brr_diags *d) {
 }
 
 static void timer_fired(uv_timer_t *t) {
-  brr_btask *b = t->data;
+  brr_btask *b = t->data;   /* the base is the btask's first member */
   void (*fn)(brr_btask *) = b->on_timer;
   b->on_timer = NULL;
-  if (b->cancelled) {
+  if (b->base.cancelled) {
     brr_btask_finish(b, BRR_ECANCELED, NULL);
     return;
   }
@@ -83,19 +77,20 @@ static void timer_fired(uv_timer_t *t) {
 
 void brr_btask_after(brr_btask *b, uint64_t ms, void (*fn)(brr_btask *b)) {
   b->on_timer = fn;
-  uv_timer_start(&b->timer, timer_fired, ms, 0);
+  uv_timer_start(&b->base.timer, timer_fired, ms, 0);
 }
 
 void brr_btask_stop(brr_btask *b, int status, const char *error) {
-  if (b->cancelled || b->finishing) return;
+  if (b->stopping || b->base.ending) return;
   b->stop_status = status ? status : BRR_EFAILED;
   b->stop_error = brr_xstrdup(error ? error : "failed");
   brr_btask_cancel(b);
 }
 
 void brr_btask_cancel(brr_btask *b) {
-  if (b->cancelled || b->finishing) return;
-  b->cancelled = true;
+  if (b->stopping || b->base.ending) return;
+  b->stopping = true;
+  b->base.cancelled = true;
   bool pending = false;
   if (b->req) {
     brr_engine_cancel(b->req);
@@ -122,13 +117,14 @@ void brr_btask_cancel(brr_btask *b) {
 }
 
 void brr_btask_abort(brr_btask *b) {
-  if (b->finishing) return;
+  if (b->base.ending) return;
   if (b->bx) {
     brr_buildx_abandon(b->bx);
     b->bx = NULL;
   }
   if (b->prep.running) return;  /* the worker cannot be stopped; its end finishes the task */
-  b->cancelled = true;
+  b->stopping = true;
+  b->base.cancelled = true;
   if (b->req) brr_engine_cancel(b->req);
   if (b->rreq) brr_registry_cancel(b->rreq);
   if (!b->req && !b->rreq) brr_btask_finish(b, BRR_ECANCELED, NULL);
@@ -136,7 +132,6 @@ void brr_btask_abort(brr_btask *b) {
 
 void brr_btask_free(brr_btask *b) {
   brr_build_prep_free(&b->prep);
-  free(b->error);
   free(b->stop_error);
 }
 

@@ -13,14 +13,14 @@
 #include "brr/vcs.h"
 
 typedef struct commit_task {
+  brr_task base;         /* first: the task base (sched.h) */
+  brr_task *task;        /* &base */
   brr_runtime *rt;
-  brr_task *task;
   size_t step;
   char *image;           /* what gets tagged */
   char **targets;        /* "repo:tag", in order */
   size_t n_targets, cap_targets, next;
   brr_engine_req *req;
-  bool cancelled;
   /* security scans of the push entries, after the tagging (scan.c) */
   struct scan_item {
     char *ref;             /* "repo:<last tag>", or a platform image of a multi-platform step */
@@ -31,7 +31,6 @@ typedef struct commit_task {
   } *scans;
   size_t n_scans, cap_scans, next_scan;
   brr_scan *scan;
-  const char *phase;     /* the trace phase open now, or NULL */
 } commit_task;
 
 /* Repository lower-cased; a ":tag" after the last '/' is split off (spec §8 task). */
@@ -137,10 +136,9 @@ static void plan_spec(commit_task *c, const brr_pushspec *ps) {
 static void tag_next(commit_task *c);
 static void scan_next(commit_task *c);
 
-/* The end of the task: the open trace phase first. */
+/* The end of the task (the base ends the open trace phase first). */
 static void commit_done(commit_task *c, int status, const char *error) {
-  brr_task_phase_to(c->task, &c->phase, NULL);
-  brr_task_done(c->task, status, error);
+  brr_task_end(c->task, status, error);
 }
 
 static void scanned(void *ud, int status, const char *error, brr_value *result, double max_score) {
@@ -155,7 +153,7 @@ static void scanned(void *ud, int status, const char *error, brr_value *result, 
     return;
   }
   if (status != 0) {
-    commit_done(c, c->cancelled ? BRR_ECANCELED : status, error ? error : "the security scan failed");
+    commit_done(c, c->base.cancelled ? BRR_ECANCELED : status, error ? error : "the security scan failed");
     return;
   }
   /* {"docker:security-scan": {<native platform>: {max_score, vulnerabilities}}} */
@@ -171,7 +169,7 @@ static void scanned(void *ud, int status, const char *error, brr_value *result, 
 }
 
 static void scan_next(commit_task *c) {
-  if (c->cancelled) {
+  if (c->base.cancelled) {
     commit_done(c, BRR_ECANCELED, NULL);
     return;
   }
@@ -180,7 +178,7 @@ static void scan_next(commit_task *c) {
     return;
   }
   struct scan_item *it = &c->scans[c->next_scan];
-  brr_task_phase_to(c->task, &c->phase, "scan");
+  brr_task_set_phase(c->task, "scan");
   /* NULL: it could not start and `scanned` already ran (and went on) */
   brr_scan *sc = brr_scan_start(c->rt, c->task, &it->s, it->ref, scanned, c);
   if (sc) c->scan = sc;
@@ -190,7 +188,7 @@ static void on_tagged(void *ud, const brr_engine_result *res) {
   commit_task *c = ud;
   c->req = NULL;
   if (res->status != 0) {
-    commit_done(c, c->cancelled ? BRR_ECANCELED : res->status, res->error ? res->error : "tagging failed");
+    commit_done(c, c->base.cancelled ? BRR_ECANCELED : res->status, res->error ? res->error : "tagging failed");
     return;
   }
   const char *target = c->targets[c->next++];
@@ -200,7 +198,7 @@ static void on_tagged(void *ud, const brr_engine_result *res) {
 }
 
 static void tag_next(commit_task *c) {
-  if (c->cancelled) {
+  if (c->base.cancelled) {
     commit_done(c, BRR_ECANCELED, NULL);
     return;
   }
@@ -215,11 +213,10 @@ static void tag_next(commit_task *c) {
 
 static int commit_start(brr_task *t, uv_loop_t *loop) {
   commit_task *c = t->impl;
-  c->task = t;
   brr_runtime *rt = c->rt;
   brr_diags d = BRR_DIAGS_INIT;
   if (brr_runtime_step_begin(rt, c->step, &d) != 0) {
-    brr_task_done(t, BRR_EIO, d.n ? d.v[0].msg : "cannot create the step's results directory");
+    brr_task_end(t, BRR_EIO, d.n ? d.v[0].msg : "cannot create the step's results directory");
     brr_diags_free(&d);
     return 0;
   }
@@ -229,21 +226,20 @@ static int commit_start(brr_task *t, uv_loop_t *loop) {
                       : st->run_image      ? st->run_image
                                            : st->build_image;
   if (!image) {
-    brr_task_done(t, BRR_EFAILED, "Cannot find an image to tag/push from a previous task");
+    brr_task_end(t, BRR_EFAILED, "Cannot find an image to tag/push from a previous task");
     return 0;
   }
   c->image = brr_xstrdup(image);
   const brr_step *s = &rt->cfg->steps[c->step];
   for (size_t i = 0; i < s->n_push; i++) plan_spec(c, &s->push[i]);
   for (size_t i = 0; i < s->n_commit; i++) plan_spec(c, &s->commit[i]);
-  brr_task_phase_to(c->task, &c->phase, "tag");
+  brr_task_set_phase(c->task, "tag");
   tag_next(c);
   return 0;
 }
 
 static void commit_cancel(brr_task *t) {
   commit_task *c = t->impl;
-  c->cancelled = true;
   if (c->req) brr_engine_cancel(c->req);
   if (c->scan) brr_scan_cancel(c->scan);
 }
@@ -258,20 +254,16 @@ static void commit_free(brr_task *t) {
   for (size_t i = 0; i < c->n_targets; i++) free(c->targets[i]);
   free(c->targets);
   free(c->image);
-  free(c);
-  free(t);
 }
 
 static const brr_task_ops COMMIT_OPS = {"commit", commit_start, commit_cancel, commit_free, NULL};
 
 int brr_task_commit_new(brr_runtime *rt, size_t node, brr_task **out) {
   const brr_node *n = &rt->graph->nodes[node];
-  commit_task *c = brr_xcalloc(1, sizeof *c);
+  commit_task *c = brr_task_new(sizeof *c, &COMMIT_OPS);
+  c->task = &c->base;
   c->rt = rt;
   c->step = n->step;
-  brr_task *t = brr_xcalloc(1, sizeof *t);
-  t->ops = &COMMIT_OPS;
-  t->impl = c;
-  *out = t;
+  *out = c->task;
   return 0;
 }

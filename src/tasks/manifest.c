@@ -46,7 +46,7 @@ static bool needed_locally(const manifest_task *t) {
 static void native_inspected(void *ud, const brr_engine_result *res) {
   manifest_task *t = ud;
   t->b.req = NULL;
-  if (res->status == BRR_ENOENT && !t->pulled && !t->b.cancelled) {
+  if (res->status == BRR_ENOENT && !t->pulled && !t->b.base.cancelled) {
     /* built by a builder that does not write the engine's image store */
     brr_btask_phase(&t->b, "pull");
     brr_task_log(t->b.task, BRR_LOG_INFO, "Pulling the native image %s", t->native_ref);
@@ -145,18 +145,13 @@ static void manifest_free(brr_task *task) {
   brr_build_registry_release(t->b.rt);
   brr_btask_free(&t->b);
   free(t->list_ref);
-  free(t);
-  free(task);
 }
 
 static const brr_task_ops MANIFEST_OPS = {"manifest", manifest_start, manifest_cancel, manifest_free, manifest_abort};
 
 int brr_task_manifest_new(brr_runtime *rt, size_t node, brr_task **out) {
-  brr_task *task = brr_xcalloc(1, sizeof *task);
-  manifest_task *t = brr_xcalloc(1, sizeof *t);
-  brr_btask_init(&t->b, rt, node, task);
-  task->ops = &MANIFEST_OPS;
-  task->impl = t;
-  *out = task;
+  manifest_task *t = brr_task_new(sizeof *t, &MANIFEST_OPS);
+  brr_btask_init(&t->b, rt, node);
+  *out = t->b.task;
   return 0;
 }

@@ -51,7 +51,7 @@ static void bx_done(void *ud, const brr_buildx_result *res) {
   /* the docker driver keeps what it pushed in the engine under the same name: gone at the
    * end of the run (the native image is kept by its id where a later step needs it) */
   brr_engine_track(brr_runtime_builder_engine(t->b.rt, t->b.n->builder), BRR_ENGINE_IMAGE, t->ref);
-  if (t->b.cancelled || res->status == BRR_ECANCELED) {
+  if (t->b.base.cancelled || res->status == BRR_ECANCELED) {
     brr_btask_finish(&t->b, BRR_ECANCELED, NULL);
     return;
   }
@@ -172,7 +172,7 @@ static void rewrite_from(pbuild_task *t) {
 
 static void prepared(brr_build_prep *p) {
   pbuild_task *t = p->ud;
-  if (t->b.cancelled || p->cancelled) {
+  if (t->b.base.cancelled || p->cancelled) {
     brr_btask_finish(&t->b, BRR_ECANCELED, NULL);
     return;
   }
@@ -196,7 +196,7 @@ static void registry_ready(void *ud, int status, const char *host, const char *e
     return;
   }
   t->host = brr_xstrdup(host);
-  if (t->prepared && !t->b.cancelled) attempt(t);
+  if (t->prepared && !t->b.base.cancelled) attempt(t);
 }
 
 static int pbuild_start(brr_task *task, uv_loop_t *loop) {
@@ -230,20 +230,15 @@ static void pbuild_free(brr_task *task) {
   free(t->dockerfile);
   free(t->host);
   free(t->ref);
-  free(t);
-  free(task);
 }
 
 static const brr_task_ops PBUILD_OPS = {"platform-build", pbuild_start, pbuild_cancel, pbuild_free, pbuild_abort};
 
 int brr_task_platform_build_new(brr_runtime *rt, size_t node, brr_task **out) {
-  brr_task *task = brr_xcalloc(1, sizeof *task);
-  pbuild_task *t = brr_xcalloc(1, sizeof *t);
-  brr_btask_init(&t->b, rt, node, task);
+  pbuild_task *t = brr_task_new(sizeof *t, &PBUILD_OPS);
+  brr_btask_init(&t->b, rt, node);
   t->build = rt->cfg->steps[t->b.step].build;
   t->platform = t->b.n->platform;
-  task->ops = &PBUILD_OPS;
-  task->impl = t;
-  *out = task;
+  *out = t->b.task;
   return 0;
 }

@@ -10,8 +10,9 @@
 #include "run_internal.h"
 
 typedef struct post_task {
+  brr_task base;           /* first: the task base (sched.h) */
+  brr_task *task;          /* &base */
   brr_runtime *rt;
-  brr_task *task;
   size_t step;
   char *tag;
   bool tagged;
@@ -21,7 +22,7 @@ typedef struct post_task {
   brr_engine_req *req;
   int status;
   char *error;
-  bool config_error, cancelled;
+  bool config_error;
 } post_task;
 
 static void untag(post_task *p);
@@ -41,18 +42,18 @@ static void fail(post_task *p, int status, bool config, const char *fmt, ...) {
 
 static void report(post_task *p) {
   const brr_run *run = p->rt->cfg->steps[p->step].run;
-  if (p->cancelled) {
-    brr_task_done(p->task, BRR_ECANCELED, NULL);
+  if (p->base.cancelled) {
+    brr_task_end(p->task, BRR_ECANCELED, NULL);
     return;
   }
   if (p->status && run->xfail) {
     brr_task_log(p->task, BRR_LOG_INFO, "Step \"%s\" failed with exception: %s\n    Ignoring due to "
                  "XFAIL", p->rt->cfg->steps[p->step].name.s, p->error);
-    brr_task_done(p->task, 0, NULL);
+    brr_task_end(p->task, 0, NULL);
     return;
   }
   if (p->status && p->config_error) p->rt->config_failed = true;
-  brr_task_done(p->task, p->status, p->error);
+  brr_task_end(p->task, p->status, p->error);
 }
 
 static void on_untagged(void *ud, const brr_engine_result *res) {
@@ -85,7 +86,7 @@ static void on_progress(void *ud, const brr_engine_progress *pr) {
 static void on_built(void *ud, const brr_engine_result *res) {
   post_task *p = ud;
   p->req = NULL;
-  if (p->cancelled || res->status == BRR_ECANCELED) {
+  if (p->base.cancelled || res->status == BRR_ECANCELED) {
     untag(p);
     return;
   }
@@ -159,7 +160,7 @@ static void on_tagged(void *ud, const brr_engine_result *res) {
   post_task *p = ud;
   p->req = NULL;
   if (res->status == 0) p->tagged = true;
-  if (p->cancelled || res->status == BRR_ECANCELED) {
+  if (p->base.cancelled || res->status == BRR_ECANCELED) {
     untag(p);
     return;
   }
@@ -173,16 +174,15 @@ static void on_tagged(void *ud, const brr_engine_result *res) {
 static int post_start(brr_task *t, uv_loop_t *loop) {
   (void)loop;
   post_task *p = t->impl;
-  p->task = t;
   brr_runtime *rt = p->rt;
   const brr_step *s = &rt->cfg->steps[p->step];
   const brr_step_state *st = &rt->steps[p->step];
   if (!st->run_image) {
     if (s->run->xfail) {
       brr_task_log(t, BRR_LOG_INFO, "No post-build: the run failed and was ignored (xfail)");
-      brr_task_done(t, 0, NULL);
+      brr_task_end(t, 0, NULL);
     } else {
-      brr_task_done(t, BRR_EFAILED, "post-build: the run left no image");
+      brr_task_end(t, BRR_EFAILED, "post-build: the run left no image");
     }
     return 0;
   }
@@ -210,7 +210,6 @@ static int post_start(brr_task *t, uv_loop_t *loop) {
 
 static void post_cancel(brr_task *t) {
   post_task *p = t->impl;
-  p->cancelled = true;
   if (p->req) brr_engine_cancel(p->req);
 }
 
@@ -220,19 +219,15 @@ static void post_free(brr_task *t) {
   free(p->tag);
   free(p->ctx);
   free(p->error);
-  free(p);
-  free(t);
 }
 
 static const brr_task_ops POST_OPS = {"post-build", post_start, post_cancel, post_free, NULL};
 
 int brr_task_post_build_new(brr_runtime *rt, size_t node, brr_task **out) {
-  post_task *p = brr_xcalloc(1, sizeof *p);
+  post_task *p = brr_task_new(sizeof *p, &POST_OPS);
+  p->task = &p->base;
   p->rt = rt;
   p->step = rt->graph->nodes[node].step;
-  brr_task *t = brr_xcalloc(1, sizeof *t);
-  t->ops = &POST_OPS;
-  t->impl = p;
-  *out = t;
+  *out = p->task;
   return 0;
 }

@@ -53,7 +53,7 @@ static void pushed(void *ud, const brr_engine_result *res) {
     brr_btask_finish(&t->b, 0, NULL);
     return;
   }
-  if (t->b.cancelled || res->status == BRR_ECANCELED || t->tries >= PUSH_TRIES || final_error(res->error)) {
+  if (t->b.base.cancelled || res->status == BRR_ECANCELED || t->tries >= PUSH_TRIES || final_error(res->error)) {
     brr_btask_finish(&t->b, res->status, "%s", res->error ? res->error : "the push failed");
     return;
   }
@@ -72,7 +72,7 @@ static void engine_push(push_task *t) {
 static void got_creds(void *ud, int status, const char *error, const brr_engine_auth *auth) {
   push_task *t = ud;
   t->b.rreq = NULL;
-  if (t->b.cancelled) {
+  if (t->b.base.cancelled) {
     brr_btask_finish(&t->b, BRR_ECANCELED, NULL);
     return;
   }
@@ -130,19 +130,14 @@ static void push_free(brr_task *task) {
   if (brr_build_registry_user(t->b.rt->graph, t->b.node)) brr_build_registry_release(t->b.rt);
   brr_btask_free(&t->b);
   free(t->host);
-  free(t);
-  free(task);
 }
 
 static const brr_task_ops PUSH_OPS = {"push", push_start, push_cancel, push_free, push_abort};
 
 int brr_task_push_new(brr_runtime *rt, size_t node, brr_task **out) {
-  brr_task *task = brr_xcalloc(1, sizeof *task);
-  push_task *t = brr_xcalloc(1, sizeof *t);
-  brr_btask_init(&t->b, rt, node, task);
+  push_task *t = brr_task_new(sizeof *t, &PUSH_OPS);
+  brr_btask_init(&t->b, rt, node);
   t->ref = t->b.n->image;
-  task->ops = &PUSH_OPS;
-  task->impl = t;
-  *out = task;
+  *out = t->b.task;
   return 0;
 }

@@ -10,20 +10,18 @@
 #include "brr/tasks.h"
 
 typedef struct pypi_task {
+  brr_task base;             /* first: the task base (sched.h) */
+  brr_task *task;            /* &base */
   brr_runtime *rt;
-  brr_task *task;
   size_t step;
   char **files;              /* NULL-terminated */
   size_t n_files;
   size_t next;               /* the pypi-push entry to upload to next */
   brr_twine *tw;
-  bool cancelled, done;
 } pypi_task;
 
 static void finish(pypi_task *t, int status, const char *error) {
-  if (t->done) return;
-  t->done = true;
-  brr_task_done(t->task, t->cancelled && status ? BRR_ECANCELED : status, error);
+  brr_task_end(t->task, t->base.cancelled && status ? BRR_ECANCELED : status, error);
 }
 
 static bool is_python_dist(const brr_value *props) {
@@ -85,7 +83,7 @@ static void on_done(void *ud, int status, const char *error) {
 
 static void upload_next(pypi_task *t) {
   const brr_step *st = &t->rt->cfg->steps[t->step];
-  if (t->cancelled) {
+  if (t->base.cancelled) {
     finish(t, BRR_ECANCELED, NULL);
     return;
   }
@@ -141,16 +139,13 @@ static int pypi_start(brr_task *task, uv_loop_t *loop) {
 
 static void pypi_cancel(brr_task *task) {
   pypi_task *t = task->impl;
-  if (t->cancelled || t->done) return;
-  t->cancelled = true;
   if (t->tw) brr_twine_cancel(t->tw);
   else finish(t, BRR_ECANCELED, NULL);
 }
 
 static void pypi_abort(brr_task *task) {
   pypi_task *t = task->impl;
-  if (t->done) return;
-  t->cancelled = true;
+  t->base.cancelled = true;
   if (t->tw) {
     brr_twine_abandon(t->tw);
     t->tw = NULL;
@@ -161,20 +156,15 @@ static void pypi_abort(brr_task *task) {
 static void pypi_free(brr_task *task) {
   pypi_task *t = task->impl;
   brr_strv_free(t->files);
-  free(t);
-  free(task);
 }
 
 static const brr_task_ops PYPI_OPS = {"pypi-push", pypi_start, pypi_cancel, pypi_free, pypi_abort};
 
 int brr_task_pypi_push_new(brr_runtime *rt, size_t node, brr_task **out) {
-  brr_task *task = brr_xcalloc(1, sizeof *task);
-  pypi_task *t = brr_xcalloc(1, sizeof *t);
+  pypi_task *t = brr_task_new(sizeof *t, &PYPI_OPS);
+  t->task = &t->base;
   t->rt = rt;
-  t->task = task;
   t->step = rt->graph->nodes[node].step;
-  task->ops = &PYPI_OPS;
-  task->impl = t;
-  *out = task;
+  *out = t->task;
   return 0;
 }

@@ -32,7 +32,8 @@ typedef struct remote_dir {
 typedef enum { R_SOURCE, R_SETUP, R_CMD, R_LIST, R_FETCH, R_CLEAN, R_DONE } remote_stage;
 
 typedef struct remote_task {
-  brr_task *task;
+  brr_task base;            /* first: the task base (sched.h) */
+  brr_task *task;           /* &base */
   brr_runtime *rt;
   size_t step;
   const brr_remote *remote;
@@ -42,7 +43,6 @@ typedef struct remote_task {
   brr_run_waiter src_wait;
   brr_spawn *child;
   remote_stage stage;
-  bool canceled, aborted;
   int status;               /* the result, reported after the clean stage */
   char *error;
   bool config_error;
@@ -116,9 +116,9 @@ static void finish(remote_task *r) {
   if (r->sink) brr_artifact_sink_free(r->sink);
   r->sink = NULL;
   int status = r->status;
-  if (r->canceled && (status == 0 || r->aborted)) status = BRR_ECANCELED;
+  if (r->base.cancelled && (status == 0 || r->base.aborted)) status = BRR_ECANCELED;
   if (status && status != BRR_ECANCELED && r->config_error) r->rt->config_failed = true;
-  brr_task_done(r->task, status, status == BRR_ECANCELED ? NULL : r->error);
+  brr_task_end(r->task, status, status == BRR_ECANCELED ? NULL : r->error);
 }
 
 typedef void (*stage_exit)(remote_task *r, const brr_spawn_result *res);
@@ -189,11 +189,11 @@ static bool failed(const brr_spawn_result *res) {
 /* ---- clean ---- */
 
 static void cleaned(remote_task *r, const brr_spawn_result *res) {
-  if (failed(res) && !r->aborted) {
+  if (failed(res) && !r->base.aborted) {
     char *w = why(res);
     brr_task_log(r->task, BRR_LOG_WARNING, "could not remove %s:%s: %s", r->host, r->dir, w);
     free(w);
-  } else if (!r->aborted) {
+  } else if (!r->base.aborted) {
     /* removed: the abort path has nothing left to do for it */
     registry_drop(r);
   }
@@ -201,7 +201,7 @@ static void cleaned(remote_task *r, const brr_spawn_result *res) {
 }
 
 static void clean(remote_task *r) {
-  if (!r->dir || r->aborted) {
+  if (!r->dir || r->base.aborted) {
     finish(r);
     return;
   }
@@ -218,8 +218,8 @@ static void fetch_one(remote_task *r);
 
 static void fetched(remote_task *r, const brr_spawn_result *res) {
   const brr_artifact_match *m = &r->matches[r->match_i];
-  if (r->canceled || failed(res)) {
-    if (!r->canceled) {
+  if (r->base.cancelled || failed(res)) {
+    if (!r->base.cancelled) {
       char *w = why(res);
       set_result(r, BRR_EFAILED, false, "Error gathering artifact %s: %s", m->path, w);
       free(w);
@@ -248,7 +248,7 @@ static void fetched(remote_task *r, const brr_spawn_result *res) {
 }
 
 static void fetch_one(remote_task *r) {
-  if (r->canceled || r->match_i == r->n_matches) {
+  if (r->base.cancelled || r->match_i == r->n_matches) {
     clean(r);
     return;
   }
@@ -288,7 +288,7 @@ static void fetch_one(remote_task *r) {
 /* ---- list ---- */
 
 static void listed(remote_task *r, const brr_spawn_result *res) {
-  if (r->canceled) {
+  if (r->base.cancelled) {
     clean(r);
     return;
   }
@@ -335,7 +335,7 @@ static void list(remote_task *r) {
 /* ---- cmd ---- */
 
 static void ran(remote_task *r, const brr_spawn_result *res) {
-  if (r->canceled) {
+  if (r->base.cancelled) {
     clean(r);
     return;
   }
@@ -379,7 +379,7 @@ static void set_up(remote_task *r, const brr_spawn_result *res) {
       registry_add(r);
     }
   }
-  if (r->canceled) {
+  if (r->base.cancelled) {
     clean(r);
     return;
   }
@@ -419,10 +419,9 @@ static void on_source(void *ud, const char *path, const char *error) {
 static int remote_start(brr_task *t, uv_loop_t *loop) {
   (void)loop;
   remote_task *r = t->impl;
-  r->task = t;
   brr_diags d = BRR_DIAGS_INIT;
   if (brr_runtime_step_begin(r->rt, r->step, &d) != 0) {
-    brr_task_done(t, BRR_EIO, d.n ? d.v[0].msg : "cannot create the step's results directory");
+    brr_task_end(t, BRR_EIO, d.n ? d.v[0].msg : "cannot create the step's results directory");
     brr_diags_free(&d);
     return 0;
   }
@@ -434,8 +433,7 @@ static int remote_start(brr_task *t, uv_loop_t *loop) {
 
 static void remote_cancel(brr_task *t) {
   remote_task *r = t->impl;
-  if (r->canceled || r->stage == R_DONE) return;
-  r->canceled = true;
+  if (r->stage == R_DONE) return;
   if (r->stage == R_SOURCE) {
     brr_run_source_drop(r->rt, &r->src_wait);
     finish(r);
@@ -448,7 +446,7 @@ static void remote_cancel(brr_task *t) {
 static void remote_abort(brr_task *t) {
   remote_task *r = t->impl;
   if (r->stage == R_DONE) return;
-  r->aborted = r->canceled = true;
+  r->base.cancelled = true;
   if (r->stage == R_SOURCE) {
     brr_run_source_drop(r->rt, &r->src_wait);
     /* the directory list stays: brr_remote_abort removes what is on it */
@@ -466,8 +464,6 @@ static void remote_free(brr_task *t) {
   free(r->host);
   free(r->dir);
   free(r->error);
-  free(r);
-  free(t);
 }
 
 static const brr_task_ops REMOTE_OPS = {"remote", remote_start, remote_cancel, remote_free, remote_abort};
@@ -476,15 +472,13 @@ int brr_task_remote_new(brr_runtime *rt, size_t node, brr_task **out) {
   const brr_node *n = &rt->graph->nodes[node];
   const brr_step *s = &rt->cfg->steps[n->step];
   if (!s->remote) return BRR_EINVAL;
-  remote_task *r = brr_xcalloc(1, sizeof *r);
+  remote_task *r = brr_task_new(sizeof *r, &REMOTE_OPS);
+  r->task = &r->base;
   r->rt = rt;
   r->step = n->step;
   r->remote = s->remote;
   r->host = brr_xstrdup(brr_remote_host(rt->cfg, s->remote->host.s));
-  brr_task *t = brr_xcalloc(1, sizeof *t);
-  t->ops = &REMOTE_OPS;
-  t->impl = r;
-  *out = t;
+  *out = r->task;
   return 0;
 }
 

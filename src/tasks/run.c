@@ -37,7 +37,7 @@ static const char *const PHASES[BRR_RUN_ST_COUNT] = {
 };
 
 static void run_stage(brr_run_task *r, int stage) {
-  brr_task_phase_to(r->task, &r->phase, PHASES[stage]);
+  brr_task_set_phase(r->task, PHASES[stage]);
   r->stage = stage;
   STAGES[stage](r);
 }
@@ -47,7 +47,7 @@ static void to_teardown(brr_run_task *r) {
 }
 
 void brr_run_next(brr_run_task *r) {
-  if ((r->cancelled || r->status) && r->stage < BRR_RUN_ST_TEARDOWN) {
+  if ((r->base.cancelled || r->status) && r->stage < BRR_RUN_ST_TEARDOWN) {
     to_teardown(r);
     return;
   }
@@ -55,7 +55,7 @@ void brr_run_next(brr_run_task *r) {
 }
 
 void brr_run_fail(brr_run_task *r, int status, bool config, const char *fmt, ...) {
-  if (!r->status && !r->cancelled) {
+  if (!r->status && !r->base.cancelled) {
     va_list ap;
     va_start(ap, fmt);
     r->error = brr_xvasprintf(fmt, ap);
@@ -74,7 +74,7 @@ static bool container_live(int stage) {
 
 static void gone_report(brr_run_task *r, bool removed, int64_t exit_code) {
   r->gone = true;
-  if (!r->status && !r->cancelled) {
+  if (!r->status && !r->base.cancelled) {
     r->status = BRR_EFAILED;
     char code[48] = "";
     if (exit_code) snprintf(code, sizeof code, " (exit code %lld)", (long long)exit_code);
@@ -125,7 +125,7 @@ static void on_gone_check(void *ud, const brr_engine_result *res) {
    * outside */
   bool stopped = r->plan.shell && !r->own && res->status == 0 && *s && strcmp(s, "running") != 0 &&
                  strcmp(s, "restarting") != 0 && strcmp(s, "paused") != 0;
-  if (r->cancelled || res->status == BRR_ECANCELED) {
+  if (r->base.cancelled || res->status == BRR_ECANCELED) {
     gone_free(r);
     to_teardown(r);
   } else if (removing || (stopped && g->tries + 1 >= GONE_TRIES)) {
@@ -150,7 +150,7 @@ static void on_gone_check(void *ud, const brr_engine_result *res) {
 }
 
 static void gone_ask(brr_run_task *r) {
-  if (r->cancelled) {
+  if (r->base.cancelled) {
     gone_free(r);
     to_teardown(r);
     return;
@@ -177,7 +177,7 @@ void brr_run_fail_container(brr_run_task *r, const char *fmt, ...) {
   va_start(ap, fmt);
   char *msg = brr_xvasprintf(fmt, ap);
   va_end(ap);
-  if (r->id && !r->gone && !r->status && !r->cancelled && container_live(r->stage))
+  if (r->id && !r->gone && !r->status && !r->base.cancelled && container_live(r->stage))
     check_gone(r, BRR_EFAILED, msg, r->exit_code, NULL);
   else
     brr_run_fail(r, BRR_EFAILED, false, "%s", msg);
@@ -186,7 +186,7 @@ void brr_run_fail_container(brr_run_task *r, const char *fmt, ...) {
 
 bool brr_run_ok(brr_run_task *r, const brr_engine_result *res) {
   r->req = NULL;
-  if (r->cancelled || res->status == BRR_ECANCELED) {
+  if (r->base.cancelled || res->status == BRR_ECANCELED) {
     to_teardown(r);
     return false;
   }
@@ -213,15 +213,9 @@ void brr_run_output(void *ud, int stream, const char *data, size_t len) {
   brr_task_output(r->task, NULL, stream, data, len);
 }
 
-static void free_handle(uv_handle_t *h) { free(h); }
-
 uv_timer_t *brr_run_timer(brr_run_task *r) {
-  if (!r->timer) {
-    r->timer = brr_xcalloc(1, sizeof *r->timer);
-    uv_timer_init(r->rt->loop, r->timer);
-    r->timer->data = r;
-  }
-  return r->timer;
+  /* the timer's data is the base, which is the run task's first member */
+  return brr_task_timer(r->task, r->rt->loop);
 }
 
 static bool has_commands(const brr_run_task *r) {
@@ -361,7 +355,7 @@ static void stage_source(brr_run_task *r) {
 
 static void on_image(void *ud, int status, const char *error, const cJSON *inspect) {
   brr_run_task *r = ud;
-  if (status == BRR_ECANCELED || r->cancelled) {
+  if (status == BRR_ECANCELED || r->base.cancelled) {
     to_teardown(r);
     return;
   }
@@ -529,7 +523,7 @@ static void join_done(brr_run_task *r, const brr_engine_result *res) {
     brr_runtime_set(&r->join_error, res->error ? res->error : "the engine failed");
   }
   if (--r->join_n > 0) return;
-  if (r->cancelled || r->join_status == BRR_ECANCELED) {
+  if (r->base.cancelled || r->join_status == BRR_ECANCELED) {
     to_teardown(r);
     return;
   }
@@ -594,7 +588,7 @@ static void on_attach_end(void *ud, const brr_engine_result *res);
 /* The image's own command: attached before it starts, so no output is lost. */
 static void on_attach_open(void *ud) {
   brr_run_task *r = ud;
-  if (r->cancelled || r->status || r->stage != BRR_RUN_ST_START) return;
+  if (r->base.cancelled || r->status || r->stage != BRR_RUN_ST_START) return;
   r->attach_open = true;
   r->req = brr_engine_container_start(r->rt->engine, r->id, on_step_ok, r);
 }
@@ -704,7 +698,7 @@ static void on_exited(void *ud, const brr_engine_result *res) {
 static void on_attach_end(void *ud, const brr_engine_result *res) {
   brr_run_task *r = ud;
   r->attach = NULL;
-  if (res->status != 0 && res->status != BRR_ECANCELED && !r->cancelled)
+  if (res->status != 0 && res->status != BRR_ECANCELED && !r->base.cancelled)
     brr_task_log(r->task, BRR_LOG_WARNING, "%s", res->error ? res->error : "attach failed");
   bool go_on = r->exited && r->stage == BRR_RUN_ST_COMMANDS;
   bool never_opened = r->stage == BRR_RUN_ST_START && !r->attach_open;
@@ -785,13 +779,13 @@ static void on_container_removed(void *ud, const brr_engine_result *res) {
   brr_run_task *r = x->r;
   x->req = NULL;
   if (res->http_status == 409 && res->error && strstr(res->error, "already in progress") &&
-      !r->aborted) {
+      !r->base.aborted) {
     /* someone else removes it (a container removed mid-run): wait until it is gone, so that
      * its /source volume is free for the removal that follows */
     x->req = brr_engine_container_wait(r->rt->engine, x->ref, "removed", on_container_removed, x);
     return;
   }
-  if (res->status == BRR_ENOENT && x->by_label && !r->aborted) {
+  if (res->status == BRR_ENOENT && x->by_label && !r->base.aborted) {
     /* no container of that name: buildrunner then removes the containers with that label */
     x->req = brr_engine_list(r->rt->engine, BRR_ENGINE_CONTAINER, x->ref, on_labelled, x);
     return;
@@ -808,7 +802,7 @@ static void on_labelled(void *ud, const brr_engine_result *res) {
   x->req = NULL;
   size_t found = 0;
   const cJSON *it;
-  if (res->status == 0 && !r->aborted) {
+  if (res->status == 0 && !r->base.aborted) {
     cJSON_ArrayForEach(it, res->json) {
       const cJSON *id = cJSON_GetObjectItemCaseSensitive(it, "Id");
       if (!cJSON_IsString(id)) continue;
@@ -835,7 +829,7 @@ void brr_run_remove_container(brr_run_task *r, const char *ref, bool by_label) {
 }
 
 static void stage_teardown(brr_run_task *r) {
-  if (r->aborted) {
+  if (r->base.aborted) {
     brr_run_next(r);   /* the scheduler's last-resort cleanup removes everything at once */
     return;
   }
@@ -856,13 +850,15 @@ static void stage_teardown(brr_run_task *r) {
 
 /* ---- the end ---- */
 
+/* brr_task_end closes the timer (and waits for a dropped wait_for probe's close) before the
+ * report goes out: no handle outlives the task. */
 static void report(brr_run_task *r) {
-  r->done = true;
   brr_runtime *rt = r->rt;
   /* the agent lives exactly as long as the step */
   brr_run_agent_stop(&r->agent);
-  if (r->cancelled) {
-    brr_task_done(r->task, BRR_ECANCELED, NULL);
+  brr_run_probe_drop(r);
+  if (r->base.cancelled) {
+    brr_task_end(r->task, BRR_ECANCELED, NULL);
     return;
   }
   char *why = NULL;
@@ -878,16 +874,16 @@ static void report(brr_run_task *r) {
     brr_task_log(r->task, BRR_LOG_INFO, "Step \"%s\" failed with exception: %s\n    Ignoring "
                  "due to XFAIL", r->s->name.s, why);
     free(why);
-    brr_task_done(r->task, 0, NULL);
+    brr_task_end(r->task, 0, NULL);
     return;
   }
   if (status && r->config_error) rt->config_failed = true;
-  brr_task_done(r->task, status, why);
+  brr_task_end(r->task, status, why);
   free(why);
 }
 
 static void stage_end(brr_run_task *r) {
-  if (r->done) return;
+  if (r->base.ending) return;
   if (r->attach) brr_engine_cancel(r->attach);
   for (size_t i = 0; i < r->n_svcs; i++)
     if (r->svcs[i].stream) brr_engine_cancel(r->svcs[i].stream);
@@ -922,17 +918,15 @@ static const stage_fn STAGES[BRR_RUN_ST_COUNT] = {
 static int run_start(brr_task *t, uv_loop_t *loop) {
   (void)loop;
   brr_run_task *r = t->impl;
-  r->task = t;
   run_stage(r, BRR_RUN_ST_PLAN);
   return 0;
 }
 
 /* Stop what is in flight; its callback (or, for waits with no callback, this) goes on to the
- * teardown, which removes what was made. */
+ * teardown, which removes what was made. The scheduler set t->cancelled (and never calls
+ * this after the end). */
 static void run_cancel(brr_task *t) {
   brr_run_task *r = t->impl;
-  if (r->done) return;
-  r->cancelled = true;
   if (r->stage >= BRR_RUN_ST_TEARDOWN) return;
   if (r->req || r->req2) {
     if (r->req) brr_engine_cancel(r->req);
@@ -944,7 +938,7 @@ static void run_cancel(brr_task *t) {
     return;
   }
   if (r->src_wait.waiting) brr_run_source_drop(r->rt, &r->src_wait);
-  if (r->timer) uv_timer_stop(r->timer);
+  if (r->base.timer_open) uv_timer_stop(&r->base.timer);
   gone_free(r);
   brr_run_probe_drop(r);
   to_teardown(r);
@@ -954,11 +948,10 @@ static void run_cancel(brr_task *t) {
  * the callbacks of what is in flight, then the report. */
 static void run_abort(brr_task *t) {
   brr_run_task *r = t->impl;
-  if (r->done) return;
-  r->aborted = true;
-  if (!r->cancelled) {
+  if (!t->cancelled) {
+    t->cancelled = true;
     run_cancel(t);
-    if (r->done) return;
+    if (t->ending) return;
   }
   if (r->req) brr_engine_cancel(r->req);
   if (r->req2) brr_engine_cancel(r->req2);
@@ -999,24 +992,19 @@ static void run_free(brr_task *t) {
   free(r->img.platform);
   brr_run_collect_free(r);
   brr_run_probe_drop(r);
-  if (r->timer) uv_close((uv_handle_t *)r->timer, free_handle);
-  free(r);
-  free(t);
 }
 
 static const brr_task_ops RUN_OPS = {"run", run_start, run_cancel, run_free, run_abort};
 
 int brr_task_run_new(brr_runtime *rt, size_t node, brr_task **out) {
   const brr_node *n = &rt->graph->nodes[node];
-  brr_run_task *r = brr_xcalloc(1, sizeof *r);
+  brr_run_task *r = brr_task_new(sizeof *r, &RUN_OPS);
+  r->task = &r->base;
   r->rt = rt;
   r->step = n->step;
   r->s = &rt->cfg->steps[n->step];
   r->run = r->s->run;
   r->platform = n->platform;
-  brr_task *t = brr_xcalloc(1, sizeof *t);
-  t->ops = &RUN_OPS;
-  t->impl = r;
-  *out = t;
+  *out = r->task;
   return 0;
 }

@@ -41,7 +41,7 @@ static void lock_done(brr_run_task *r, bool ok);
 static void on_lock_timer(uv_timer_t *t) { lock_attempt(t->data); }
 
 static void lock_attempt(brr_run_task *r) {
-  if (r->cancelled) {
+  if (r->base.cancelled) {
     brr_run_next(r);
     return;
   }
@@ -76,7 +76,7 @@ static void on_restored(void *ud, const brr_engine_result *res) {
   brr_run_task *r = ud;
   r->req = NULL;
   release_lock(r);
-  if (r->cancelled || res->status == BRR_ECANCELED) {
+  if (r->base.cancelled || res->status == BRR_ECANCELED) {
     brr_run_next(r);
     return;
   }
@@ -113,7 +113,7 @@ static void restore_one(brr_run_task *r) {
 static void on_mkdirs(void *ud, const brr_engine_result *res) {
   brr_run_task *r = ud;
   r->req = NULL;
-  if (r->cancelled || res->status == BRR_ECANCELED) {
+  if (r->base.cancelled || res->status == BRR_ECANCELED) {
     brr_run_next(r);
     return;
   }
@@ -180,7 +180,7 @@ static void on_saved(void *ud, const brr_engine_result *res) {
     brr_task_log(r->task, BRR_LOG_WARNING, "Error saving cache %s, ignoring: %s", e->archive, d.v[i].msg);
   brr_diags_free(&d);
   release_lock(r);
-  if (r->cancelled) {
+  if (r->base.cancelled) {
     brr_run_next(r);
     return;
   }
@@ -315,7 +315,7 @@ static void on_lister_created(void *ud, const brr_engine_result *res) {
 static void on_lister_image(void *ud, int status, const char *error, const cJSON *inspect) {
   brr_run_task *r = ud;
   (void)inspect;
-  if (status == BRR_ECANCELED || r->cancelled) {
+  if (status == BRR_ECANCELED || r->base.cancelled) {
     brr_run_next(r);
     return;
   }
@@ -369,7 +369,7 @@ static void on_fetched(void *ud, const brr_engine_result *res) {
   brr_run_task *r = ud;
   brr_artifact_sink *sink = r->sink;
   r->sink = NULL;
-  if (sink && brr_artifact_sink_failed(sink) && !r->cancelled) {
+  if (sink && brr_artifact_sink_failed(sink) && !r->base.cancelled) {
     /* the sink stopped the stream because its file could not be written (a full disk):
      * that is the error to report, not the aborted transfer */
     r->req = NULL;

@@ -175,14 +175,14 @@ int brr_run_agent_start(brr_runtime *rt, const brr_run *run, brr_run_agent *a, b
 void brr_run_agent_stop(brr_run_agent *a);
 
 typedef struct brr_run_task {
+  brr_task base;            /* first: the task base (sched.h): its timer, flags, phase, end */
+  brr_task *task;           /* &base */
   brr_runtime *rt;
-  brr_task *task;
   size_t step;
   const brr_step *s;
   const brr_run *run;
   const char *platform;     /* pull platform (run.platform or --platform), or NULL */
   int stage;
-  const char *phase;        /* the trace phase open now (brr_task_phase), or NULL */
 
   /* the run container */
   brr_run_plan plan;
@@ -218,7 +218,6 @@ typedef struct brr_run_task {
   bool lock_held;
   unsigned lock_attempt;
   uint64_t lock_deadline;
-  uv_timer_t *timer;        /* lock retries, wait_for polls (brr_run_timer) */
   struct brr_run_probe *probe;  /* a wait_for connection attempt in flight */
   size_t wait_i;
   uint64_t wait_deadline, wait_started;
@@ -248,7 +247,6 @@ typedef struct brr_run_task {
   int status;               /* first failure, or 0 */
   char *error;
   bool config_error;
-  bool cancelled, aborted, done;
   char *anon_volume;        /* the run container's anonymous /source volume (from inspect) */
   bool gone;                /* someone else removed the run container mid-run */
   struct brr_run_gone *gone_check;  /* finding out whether it was removed (run.c) */
@@ -295,7 +293,8 @@ void brr_run_stream_end(brr_run_task *r);
 /* Output of the run container (source NULL) or a service, to the scheduler's line splitter. */
 void brr_run_output(void *ud, int stream, const char *data, size_t len);
 
-/* The task's timer (made on first use, closed when the task is freed). */
+/* The task base's timer (lock retries, wait_for polls): made on first use, closed by the
+ * task's end before its report. */
 uv_timer_t *brr_run_timer(brr_run_task *r);
 /* Drop a wait_for connection attempt in flight (cancel); true when there was one. */
 bool brr_run_probe_drop(brr_run_task *r);

@@ -237,12 +237,12 @@ void brr_run_stage_network(brr_run_task *r) {
 static void on_net_removed(void *ud, const brr_engine_result *res);
 
 static void remove_next_net(brr_run_task *r) {
-  if (!r->aborted && r->network_made) {
+  if (!r->base.aborted && r->network_made) {
     r->network_made = false;
     r->req = brr_engine_network_remove(r->rt->engine, r->network, on_net_removed, r);
     return;
   }
-  if (!r->aborted && r->volume_made) {
+  if (!r->base.aborted && r->volume_made) {
     r->volume_made = false;
     r->req = brr_engine_volume_remove(r->rt->engine, r->volume, true, on_net_removed, r);
     return;
@@ -279,9 +279,10 @@ static void svc_output(void *ud, int stream, const char *data, size_t len) {
   brr_task_output(v->r->task, v->source, stream, data, len);
 }
 
+/* A service build's output (ud is the run task, as for on_built). */
 static void on_svc_progress(void *ud, const brr_engine_progress *p) {
-  brr_run_svc *v = ud;
-  if (p->stream) svc_output(v, BRR_ENGINE_STDOUT, p->stream, strlen(p->stream));
+  brr_run_task *r = ud;
+  if (p->stream) svc_output(cur(r), BRR_ENGINE_STDOUT, p->stream, strlen(p->stream));
 }
 
 static void on_svc_ok(void *ud, const brr_engine_result *res) {
@@ -338,7 +339,7 @@ static void svc_build(brr_run_task *r) {
 static void on_svc_image(void *ud, int status, const char *error, const cJSON *inspect) {
   brr_run_task *r = ud;
   brr_run_svc *v = cur(r);
-  if (status == BRR_ECANCELED || r->cancelled) {
+  if (status == BRR_ECANCELED || r->base.cancelled) {
     brr_run_next(r);
     return;
   }
@@ -476,7 +477,7 @@ static void on_svc_stream(void *ud, const brr_engine_result *res) {
    * the step waits for: fail now, not at the timeout. A command that ends with 0 may have
    * started a daemon (`nginx`, `service x start`), which buildrunner allows: keep waiting. */
   bool waiting = r->stage == BRR_RUN_ST_SERVICES && r->svc_i < r->n_svcs && cur(r) == v &&
-                 r->svc_sub == SVC_WAIT && !r->cancelled && !r->status;
+                 r->svc_sub == SVC_WAIT && !r->base.cancelled && !r->status;
   if (waiting && res->status == 0 && (!v->cfg->c.cmd.s || res->exit_code != 0))
     svc_wait_stop(r, v, res);
   brr_run_stream_end(r);
@@ -512,7 +513,7 @@ static void on_svc_inspect(void *ud, const brr_engine_result *res) {
 static void svc_wait(brr_run_task *r);
 
 static void svc_provisioned(brr_run_task *r) {
-  if (r->cancelled || r->status) {
+  if (r->base.cancelled || r->status) {
     brr_run_next(r);
     return;
   }
@@ -520,7 +521,7 @@ static void svc_provisioned(brr_run_task *r) {
 }
 
 static void svc_step(brr_run_task *r) {
-  if (r->cancelled || r->status) {
+  if (r->base.cancelled || r->status) {
     brr_run_next(r);
     return;
   }
@@ -578,9 +579,14 @@ typedef struct brr_run_probe {
   uv_tcp_t tcp;
   uv_connect_t conn;
   brr_run_task *r;     /* NULL once dropped */
+  brr_task *task;      /* counts the tcp handle: the task reports after it closed */
 } brr_run_probe;
 
-static void probe_closed(uv_handle_t *h) { free(h->data); }
+static void probe_closed(uv_handle_t *h) {
+  brr_run_probe *p = h->data;
+  brr_task_handle_closed(p->task);
+  free(p);
+}
 
 static void probe_close(brr_run_probe *p) {
   p->r = NULL;
@@ -629,7 +635,7 @@ static void on_probe(uv_connect_t *c, int status) {
   r->probe = NULL;
   probe_close(p);
   uv_timer_stop(brr_run_timer(r));
-  if (r->cancelled) {
+  if (r->base.cancelled) {
     brr_run_next(r);
     return;
   }
@@ -669,7 +675,9 @@ static void on_wait_status(void *ud, const brr_engine_result *res) {
   brr_run_probe *p = brr_xcalloc(1, sizeof *p);
   p->r = r;
   p->conn.data = p;
+  p->task = r->task;
   uv_tcp_init(r->rt->loop, &p->tcp);
+  brr_task_handle_open(r->task);
   r->probe = p;
   if (uv_tcp_connect(&p->conn, &p->tcp, (const struct sockaddr *)&sa, on_probe) != 0) {
     brr_run_probe_drop(r);
@@ -694,7 +702,7 @@ static void svc_wait_stop(brr_run_task *r, const brr_run_svc *v, const brr_engin
                              v->cfg->name.s, (long long)w->port);
   r->status = BRR_EFAILED;
   brr_run_probe_drop(r);
-  if (r->timer) uv_timer_stop(r->timer);
+  if (r->base.timer_open) uv_timer_stop(&r->base.timer);
   if (r->req) {
     brr_engine_cancel(r->req);
     return;
@@ -703,7 +711,7 @@ static void svc_wait_stop(brr_run_task *r, const brr_run_svc *v, const brr_engin
 }
 
 static void wait_attempt(brr_run_task *r) {
-  if (r->cancelled) {
+  if (r->base.cancelled) {
     brr_run_next(r);
     return;
   }

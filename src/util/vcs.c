@@ -4,17 +4,14 @@
 #include "brr/vcs.h"
 
 #include <ctype.h>
-#include <errno.h>
-#include <fcntl.h>
 #include <pcre2.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
+#include "brr/spawn.h"
 #include "brr/util.h"
 
 extern char **environ;
@@ -37,51 +34,25 @@ static char **git_env(void) {
   return env;
 }
 
-/* Run `git -C dir <args>`; stdout goes to `out` (trailing newline stripped). Returns the exit
- * status, or -1 when git could not be run. */
+/* Run `git -C dir <args>` through brr's launcher; stdout goes to `out` (trailing newline
+ * stripped). Returns the exit status (128+signal when killed by one), or a negative errno
+ * when git could not be run. */
 static int run_git(const char *dir, const char *const *args, brr_buf *out) {
-  int fds[2];
-  if (pipe(fds) != 0) return -1;
   const char *argv[16] = {"git", "--no-pager", "-C", dir};
   size_t n = 4;
   for (size_t i = 0; args[i] && n < BRR_ARRAY_LEN(argv) - 1; i++) argv[n++] = args[i];
   argv[n] = NULL;
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
-  posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
-  posix_spawn_file_actions_addclose(&fa, fds[0]);
-  posix_spawn_file_actions_addclose(&fa, fds[1]);
   char **env = git_env();
-  pid_t pid;
-  int rc = posix_spawnp(&pid, "git", &fa, NULL, (char *const *)argv, env);
+  brr_buf b = BRR_BUF_INIT;
+  int rc = brr_spawn_capture(argv, env, out ? out : &b, 0);
   free(env);
-  posix_spawn_file_actions_destroy(&fa);
-  close(fds[1]);
-  if (rc != 0) {
-    close(fds[0]);
-    return -1;
-  }
-  char chunk[4096];
-  ssize_t r;
-  while ((r = read(fds[0], chunk, sizeof chunk)) != 0) {
-    if (r < 0) {
-      if (errno == EINTR) continue;
-      break;
-    }
-    if (out) brr_buf_append(out, chunk, (size_t)r);
-  }
-  close(fds[0]);
-  int status;
-  while (waitpid(pid, &status, 0) < 0)
-    if (errno != EINTR) return -1;
+  brr_buf_free(&b);
   if (out) {
     brr_buf_reserve(out, 0);
     while (out->len && (out->data[out->len - 1] == '\n' || out->data[out->len - 1] == '\r'))
       out->data[--out->len] = '\0';
   }
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return rc;
 }
 
 static char *git_line(const char *dir, const char *const *args) {

@@ -320,14 +320,6 @@ typedef struct brr_engine_exec_spec {
   bool tty, privileged;
   brr_engine_output_cb on_output;   /* exec run / start: the output */
 } brr_engine_exec_spec;
-/* POST /containers/{id}/exec: id = the exec id. */
-brr_engine_req *brr_engine_exec_create(brr_engine *e, const char *container,
-                                       const brr_engine_exec_spec *spec, brr_engine_cb cb,
-                                       void *ud);
-/* POST /exec/{id}/start: streams the output to on_output until the process ends. */
-brr_engine_req *brr_engine_exec_start(brr_engine *e, const char *exec_id, bool tty,
-                                      brr_engine_output_cb on_output, brr_engine_cb cb,
-                                      void *ud);
 /* GET /exec/{id}/json: exit_code (-1 while running) and json. */
 brr_engine_req *brr_engine_exec_inspect(brr_engine *e, const char *exec_id,
                                         brr_engine_cb cb, void *ud);

@@ -177,7 +177,6 @@ typedef struct brr_results_guard {
 } brr_results_guard;
 int brr_results_open(const char *dir, const brr_results_guard *protect, size_t n_protect, bool keep,
                      brr_results **out, char **err);
-const char *brr_results_dir(const brr_results *r);
 /* mkdir <dir>/<name> (one component); recorded when this call made it. 0 or -errno. */
 int brr_results_mkdir(brr_results *r, const char *name);
 /* Record a file brr writes at <dir>/<name> (build.log, artifacts.json). 0 or -errno. */

@@ -73,9 +73,7 @@ const char *brr_val_cstr(const brr_value *v);   /* the string, or NULL when not 
 bool brr_val_is(const brr_value *v, brr_val_type t);
 /* Python truthiness: null, false, 0, 0.0, "", [] and {} are false. */
 bool brr_val_truthy(const brr_value *v);
-/* "null", "bool", "int", "float", "string", "list", "map" — for messages. */
-const char *brr_val_type_name(brr_val_type t);
-/* Same, with an article: "a string", "a map", "null" ... */
+/* The type with an article, for messages: "a string", "a map", "null" ... */
 const char *brr_val_type_desc(const brr_value *v);
 
 /* ---- whole-tree operations ---- */

@@ -192,11 +192,6 @@ bool brr_val_truthy(const brr_value *v) {
   return false;
 }
 
-const char *brr_val_type_name(brr_val_type t) {
-  static const char *names[] = {"null", "bool", "int", "float", "string", "list", "map"};
-  return (unsigned)t < BRR_ARRAY_LEN(names) ? names[t] : "?";
-}
-
 const char *brr_val_type_desc(const brr_value *v) {
   static const char *descs[] = {"null", "a boolean", "an integer", "a float", "a string", "a list", "a map"};
   if (!v) return "nothing";

@@ -579,17 +579,6 @@ brr_registry_req *brr_registry_manifest_get(brr_registry *r, const char *ref,
   return q;
 }
 
-brr_registry_req *brr_registry_manifest_head(brr_registry *r, const char *ref,
-                                             brr_registry_cb cb, void *ud) {
-  rcall *c;
-  brr_registry_req *q = manifest_call(r, "head manifest", "HEAD", ref, cb, ud, &c);
-  if (c) {
-    brr_reg_call_header(c, "%s", BRR_REG_ACCEPT);
-    brr_reg_call_send(c);
-  }
-  return q;
-}
-
 brr_registry_req *brr_registry_manifest_put(brr_registry *r, const char *ref,
                                             const char *media_type, const char *data,
                                             size_t len, brr_registry_cb cb, void *ud) {

@@ -261,10 +261,6 @@ typedef struct brr_cache_lock {
 int brr_cache_lock_try(const char *path, bool exclusive, brr_cache_lock *out);
 /* Delay before retry number `attempt` (0-based): 50 ms doubling up to 2 s. */
 unsigned brr_cache_lock_backoff_ms(unsigned attempt);
-/* Blocking form for a worker thread (uv_queue_work): retries until held or `timeout_ms`
- * passed (BRR_ETIMEOUT). */
-int brr_cache_lock_wait(const char *path, bool exclusive, unsigned timeout_ms,
-                        brr_cache_lock *out);
 void brr_cache_lock_release(brr_cache_lock *l);
 
 typedef struct brr_cache_writer brr_cache_writer;

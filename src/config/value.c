@@ -156,22 +156,6 @@ brr_value *brr_val_get(const brr_value *map, const char *key) {
   return NULL;
 }
 
-brr_value *brr_val_path(const brr_value *root, const char *dotted) {
-  const brr_value *cur = root;
-  const char *p = dotted;
-  char part[256];
-  while (cur && *p) {
-    const char *dot = strchr(p, '.');
-    size_t n = dot ? (size_t)(dot - p) : strlen(p);
-    if (n >= sizeof part) return NULL;
-    memcpy(part, p, n);
-    part[n] = '\0';
-    cur = brr_val_get(cur, part);
-    p += n + (dot ? 1 : 0);
-  }
-  return (brr_value *)cur;
-}
-
 const char *brr_val_cstr(const brr_value *v) {
   return v && v->type == BRR_VAL_STR ? v->u.s.ptr : NULL;
 }

@@ -12,6 +12,7 @@
 
 #include "brr/config.h"
 #include "../../src/config/internal.h"
+#include "test_lookup.h"
 
 typedef struct fixture {
   brr_arena *a;
@@ -169,14 +170,14 @@ static void test_marks(void **state) {
   assert_non_null(root);
   assert_int_equal(root->mark.line, 2);
   assert_int_equal(root->mark.col, 1);
-  brr_value *pl = brr_val_path(root, "steps.base.build.platforms");
+  brr_value *pl = val_path(root, "steps.base.build.platforms");
   assert_int_equal(pl->type, BRR_VAL_LIST);
   assert_int_equal(pl->mark.line, 5);
   assert_int_equal(pl->mark.col, 18);
   assert_int_equal(pl->u.list.v[1]->mark.col, 22);
   assert_string_equal(pl->mark.file, "t.yaml");
   /* keys carry their own marks */
-  brr_value *build = brr_val_path(root, "steps.base");
+  brr_value *build = val_path(root, "steps.base");
   assert_int_equal(build->u.map.v[0].key->mark.line, 4);
   assert_int_equal(build->u.map.v[0].key->mark.col, 5);
 }

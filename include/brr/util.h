@@ -217,6 +217,20 @@ typedef enum brr_owner_state {
 } brr_owner_state;
 brr_owner_state brr_owner_check(const char *owner);
 
+/* ---- message digests over OpenSSL EVP (src/util/digest.c) ------------------------------ */
+#define BRR_DIGEST_HEX_MAX (2 * 64 + 1)   /* the longest digest (SHA-512) in hex, and a NUL */
+typedef struct brr_digest brr_digest;
+/* A running digest by OpenSSL's name for it ("sha1", "sha256"); NULL for a name it does not
+ * know. Aborts when out of memory, like brr_xmalloc. */
+brr_digest *brr_digest_new(const char *alg);
+void brr_digest_update(brr_digest *d, const void *data, size_t len);
+/* The digest of everything fed so far, lower-case hex, into `hex`; returns its length. The
+ * digest is finished: only brr_digest_free may follow. */
+size_t brr_digest_final_hex(brr_digest *d, char hex[BRR_DIGEST_HEX_MAX]);
+void brr_digest_free(brr_digest *d);
+/* One call: the hex digest of `len` bytes; 0 when `alg` is unknown. */
+size_t brr_digest_hex(const char *alg, const void *data, size_t len, char hex[BRR_DIGEST_HEX_MAX]);
+
 /* ---- time ------------------------------------------------------------------------ */
 uint64_t brr_mono_ms(void);   /* monotonic clock, milliseconds */
 int64_t brr_wall_ms(void);    /* wall clock, milliseconds since the epoch */

@@ -10,7 +10,6 @@
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
-#include <openssl/evp.h>
 
 #include "brr/engine.h"
 #include "internal.h"
@@ -33,17 +32,9 @@ char *brr_engine_docker_config_dir(void) {
 }
 
 static char *sha256_hex(const char *s) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int n = 0;
-  if (EVP_Digest(s, strlen(s), md, &n, EVP_sha256(), NULL) != 1) abort();
-  char *hex = brr_xmalloc(2 * n + 1);
-  for (unsigned i = 0; i < n; i++) {
-    static const char digits[] = "0123456789abcdef";
-    hex[2 * i] = digits[md[i] >> 4];
-    hex[2 * i + 1] = digits[md[i] & 15];
-  }
-  hex[2 * n] = '\0';
-  return hex;
+  char hex[BRR_DIGEST_HEX_MAX];
+  brr_digest_hex("sha256", s, strlen(s), hex);
+  return brr_xstrdup(hex);
 }
 
 void brr_engine_endpoint_free(brr_engine_endpoint *ep) {

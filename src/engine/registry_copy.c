@@ -11,7 +11,6 @@
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
-#include <openssl/evp.h>
 
 #include "registry_internal.h"
 
@@ -28,7 +27,7 @@ typedef struct blob_job {
   char *upload;          /* the upload session's URL */
   char *spool;           /* downloaded bytes */
   int fd;
-  EVP_MD_CTX *md;
+  brr_digest *md;        /* SHA-256 of the bytes downloaded so far */
   int64_t got;
   bool done, started;
 } blob_job;
@@ -74,7 +73,7 @@ static void blob_reset_spool(blob_job *b) {
   if (b->spool) unlink(b->spool);
   free(b->spool);
   b->spool = NULL;
-  if (b->md) EVP_MD_CTX_free(b->md);
+  brr_digest_free(b->md);
   b->md = NULL;
   b->got = 0;
 }
@@ -209,7 +208,7 @@ static int blob_data(void *ud, const char *data, size_t len) {
     if (k < 0) return BRR_EIO;
     off += (size_t)k;
   }
-  EVP_DigestUpdate(b->md, data, len);
+  brr_digest_update(b->md, data, len);
   b->got += (int64_t)len;
   return 0;
 }
@@ -223,8 +222,7 @@ static int blob_spool_open(blob_job *b) {
     b->spool = NULL;
     return -errno;
   }
-  b->md = EVP_MD_CTX_new();
-  EVP_DigestInit_ex(b->md, EVP_sha256(), NULL);
+  b->md = brr_digest_new("sha256");
   return 0;
 }
 
@@ -235,11 +233,8 @@ static void blob_reset(void *ud) {
 
 static bool digest_matches(blob_job *b) {
   if (!brr_startswith(b->digest, "sha256:")) return true;  /* other algorithms: trust the registry */
-  unsigned char h[EVP_MAX_MD_SIZE];
-  unsigned hl = 0;
-  EVP_DigestFinal_ex(b->md, h, &hl);
-  char hex[2 * EVP_MAX_MD_SIZE + 1];
-  for (unsigned i = 0; i < hl; i++) snprintf(hex + 2 * i, 3, "%02x", h[i]);
+  char hex[BRR_DIGEST_HEX_MAX];
+  brr_digest_final_hex(b->md, hex);
   return strcmp(hex, b->digest + 7) == 0;
 }
 

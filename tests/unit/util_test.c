@@ -137,9 +137,31 @@ static void test_owner(void **state) {
   free(me), free(host), free(reused), free(dead), free(elsewhere);
 }
 
+/* the one digest helper: known answers (FIPS 180 "abc"), streaming equals one call */
+static void test_digest(void **state) {
+  (void)state;
+  char hex[BRR_DIGEST_HEX_MAX];
+  assert_int_equal(brr_digest_hex("sha1", "abc", 3, hex), 40);
+  assert_string_equal(hex, "a9993e364706816aba3e25717850c26c9cd0d89d");
+  assert_int_equal(brr_digest_hex("sha256", "abc", 3, hex), 64);
+  assert_string_equal(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  brr_digest *d = brr_digest_new("sha256");
+  assert_non_null(d);
+  brr_digest_update(d, "a", 1);
+  brr_digest_update(d, "", 0);
+  brr_digest_update(d, "bc", 2);
+  char streamed[BRR_DIGEST_HEX_MAX];
+  assert_int_equal(brr_digest_final_hex(d, streamed), 64);
+  brr_digest_free(d);
+  assert_string_equal(streamed, hex);
+  assert_null(brr_digest_new("no-such-digest"));
+  assert_int_equal(brr_digest_hex("no-such-digest", "abc", 3, hex), 0);
+  assert_string_equal(hex, "");
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_buf),     cmocka_unit_test(test_arena), cmocka_unit_test(test_pyfloat),
+      cmocka_unit_test(test_buf),     cmocka_unit_test(test_digest),     cmocka_unit_test(test_arena), cmocka_unit_test(test_pyfloat),
       cmocka_unit_test(test_strings), cmocka_unit_test(test_paths),
       cmocka_unit_test(test_uuid4),   cmocka_unit_test(test_owner),
   };

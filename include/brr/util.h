@@ -81,6 +81,25 @@ void brr_buf_free(brr_buf *b);             /* frees and re-initialises */
 char *brr_buf_detach(brr_buf *b);          /* returns data (never NULL), re-initialises */
 const char *brr_buf_cstr(const brr_buf *b); /* data or "" */
 
+/* ---- the line splitter (src/util/lines.c) ------------------------------------------------ */
+/* Bytes of any chunking in, whole lines out: \n, \r\n and a lone \r (a progress line) each
+ * end one, also when a \r\n is split between two feeds. With `max` > 0 a line that reaches
+ * `max` bytes is cut there, never inside a UTF-8 sequence, so memory stays bounded. Each
+ * line goes to the callback without its end, NUL-terminated, valid during the call only. */
+typedef void (*brr_linesplit_cb)(void *ud, const char *line, size_t len);
+typedef struct brr_linesplit {
+  brr_buf pending;  /* the unterminated line so far */
+  bool cr;          /* the last byte fed was a \r: a \n right after it is the same end */
+  size_t max;       /* 0: no limit */
+} brr_linesplit;
+void brr_linesplit_init(brr_linesplit *s, size_t max);
+/* Returns how many lines (cut pieces included) went to `cb`. */
+size_t brr_linesplit_feed(brr_linesplit *s, const char *data, size_t len, brr_linesplit_cb cb,
+                          void *ud);
+/* The partial last line, if any, to `cb`; true when there was one. */
+bool brr_linesplit_flush(brr_linesplit *s, brr_linesplit_cb cb, void *ud);
+void brr_linesplit_free(brr_linesplit *s);
+
 /* ---- arena: many small allocations freed at once ---------------------------- */
 typedef struct brr_arena brr_arena;
 brr_arena *brr_arena_new(void);

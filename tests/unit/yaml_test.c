@@ -354,9 +354,29 @@ static void test_line_map(void **state) {
   assert_string_equal(f->d.v[0].snippet, "a: 3\n^");
 }
 
+/* the one JSON converter: numbers keep their spelling's type, one document only */
+static void test_json(void **state) {
+  fixture *f = *state;
+  const char *text = "{\"i\": 1, \"f\": 1.0, \"big\": 9007199254740993, \"s\": \"2\", \"l\": [true, null]}\n";
+  brr_value *v = brr_val_from_json(f->a, text, strlen(text), "t.json", &f->d);
+  assert_non_null(v);
+  assert_int_equal(brr_val_get(v, "i")->type, BRR_VAL_INT);
+  assert_int_equal(brr_val_get(v, "f")->type, BRR_VAL_FLOAT);
+  assert_int_equal(brr_val_get(v, "big")->u.i, 9007199254740993LL);   /* past a double's digits */
+  assert_int_equal(brr_val_get(v, "s")->type, BRR_VAL_STR);
+  assert_int_equal(brr_val_get(v, "l")->u.list.n, 2);
+  assert_int_equal(f->d.n, 0);
+  /* anything but blanks after the value is an error, marked where it starts */
+  assert_null(brr_val_from_json(f->a, "{}\n x", 5, "t.json", &f->d));
+  assert_int_equal(f->d.n, 1);
+  assert_int_equal(f->d.v[0].mark.line, 2);
+  assert_int_equal(f->d.v[0].mark.col, 2);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_bools, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_json, setup, teardown),
       cmocka_unit_test_setup_teardown(test_ints, setup, teardown),
       cmocka_unit_test_setup_teardown(test_floats, setup, teardown),
       cmocka_unit_test_setup_teardown(test_nulls_and_strings, setup, teardown),

@@ -1,6 +1,6 @@
 /* artifacts.json: written at the end of every build, merged with the file a previous run
  * left when --keep-step-artifacts kept it (spec §9.8). */
-#include "brr/tasks.h"
+#include "brr/tasks_files.h"
 
 #include <errno.h>
 #include <stdlib.h>

@@ -1,7 +1,7 @@
 /* Caches: local tar archives restored into run containers before the commands and saved
  * after them (spec §9.3). Only the file side lives here; the run task moves the bytes with
  * the archive API. */
-#include "brr/tasks.h"
+#include "brr/tasks_files.h"
 
 #include <archive.h>
 #include <archive_entry.h>

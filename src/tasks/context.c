@@ -1,6 +1,6 @@
 /* Build contexts: the tar the legacy builder receives (POST /build) and the directory buildx
  * reads (spec §2.2, §3.1, §7 item 7). */
-#include "brr/tasks.h"
+#include "brr/tasks_files.h"
 
 #include <archive.h>
 #include <errno.h>

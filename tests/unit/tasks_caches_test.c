@@ -8,7 +8,7 @@
 #include <errno.h>
 #include <time.h>
 
-#include "brr/tasks.h"
+#include "brr/tasks_files.h"
 #include "unit/tasks_util.h"
 
 /* The blocking form of the lock a second process would use: retries until held or

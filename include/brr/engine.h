@@ -452,10 +452,6 @@ typedef void (*brr_engine_sweep_cb)(void *ud, brr_engine_kind kind, const char *
 int brr_engine_sweep_stale(brr_engine *e, brr_engine_sweep_cb cb, void *ud, char **error);
 
 /* ---- wire helpers (pure; exposed for tests and other engine users) ------------------------------- */
-
-/* Parse a DOCKER_HOST value into the URL prefix ("http://localhost" or "http://h:p") and
- * the unix socket path (heap, or NULL for tcp). Returns 0 or BRR_EINVAL with *error set. */
-int brr_engine_parse_host(const char *host, char **base_url, char **unix_path, char **error);
 /* Build base + "/v<api>" + path + "?k=v&..." with the values URL-encoded. `query` is a
  * NULL-terminated list of key, value pairs (a NULL value skips the pair); api NULL: no
  * version prefix. Returns a heap string, or NULL when path holds characters that would

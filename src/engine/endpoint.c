@@ -334,23 +334,6 @@ int brr_engine_target_parse(const char *host, bool tls, brr_engine_target *t, ch
   return 0;
 }
 
-int brr_engine_parse_host(const char *host, char **base_url, char **unix_path, char **error) {
-  brr_engine_target t;
-  *base_url = *unix_path = NULL;
-  int rc = brr_engine_target_parse(host, false, &t, error);
-  if (rc) return rc;
-  if (t.ssh_dest) {
-    brr_engine_target_free(&t);
-    *error = brr_xasprintf("engine address %s: an ssh:// engine has no address of its own", host);
-    return BRR_EINVAL;
-  }
-  *base_url = t.base_url;
-  *unix_path = t.unix_path;
-  t.base_url = t.unix_path = NULL;
-  brr_engine_target_free(&t);
-  return 0;
-}
-
 static bool loopback_name(const char *h, size_t n) {
   return (n == 9 && !strncmp(h, "localhost", 9)) || (n > 4 && !strncmp(h, "127.", 4)) ||
          (n == 5 && !strncmp(h, "[::1]", 5));

@@ -16,7 +16,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "brr/tasks.h"
+#include "brr/tasks_files.h"
 
 /* Times itself, so the interpreter's start-up is not charged to tarfile. */
 static const char *python_peer =

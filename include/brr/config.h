@@ -1,7 +1,7 @@
 /* brr — configuration: YAML loading, the global config chain, the project file, schema
  * validation, and the typed model every later layer reads.
  *
- * Pipeline per file: read -> brr_config_render (templates) -> brr_yaml_load (value tree with
+ * Pipeline per file: read -> brr_config_render_mapped (templates) -> brr_yaml_load (value tree with
  * marks) -> redirect -> (global: scrub, merge) -> schema validation -> typed model.
  * All errors go to a brr_diags; loading never stops at the first one it can recover from. */
 #ifndef BRR_CONFIG_H
@@ -278,11 +278,6 @@ void brr_config_free(brr_config *cfg);
  * (may be NULL) gets the first key the validator takes that the schema has no type for, or
  * NULL when every key is typed. */
 char *brr_config_schema_json(bool global, const char **untyped);
-
-/* The render stage every file goes through before YAML: the template engine. `vars` is the
- * variable map; `file` names the source for marks. Appends the result to `out`. */
-int brr_config_render(const char *text, size_t len, const char *file, const brr_value *vars,
-                      int64_t build_time, brr_buf *out, brr_diags *d);
 
 /* Find a step by name, or NULL. */
 const brr_step *brr_config_step(const brr_config *cfg, const char *name);

@@ -320,14 +320,6 @@ typedef struct brr_engine_exec_spec {
   bool tty, privileged;
   brr_engine_output_cb on_output;   /* exec run / start: the output */
 } brr_engine_exec_spec;
-/* POST /containers/{id}/exec: id = the exec id. */
-brr_engine_req *brr_engine_exec_create(brr_engine *e, const char *container,
-                                       const brr_engine_exec_spec *spec, brr_engine_cb cb,
-                                       void *ud);
-/* POST /exec/{id}/start: streams the output to on_output until the process ends. */
-brr_engine_req *brr_engine_exec_start(brr_engine *e, const char *exec_id, bool tty,
-                                      brr_engine_output_cb on_output, brr_engine_cb cb,
-                                      void *ud);
 /* GET /exec/{id}/json: exit_code (-1 while running) and json. */
 brr_engine_req *brr_engine_exec_inspect(brr_engine *e, const char *exec_id,
                                         brr_engine_cb cb, void *ud);
@@ -460,10 +452,6 @@ typedef void (*brr_engine_sweep_cb)(void *ud, brr_engine_kind kind, const char *
 int brr_engine_sweep_stale(brr_engine *e, brr_engine_sweep_cb cb, void *ud, char **error);
 
 /* ---- wire helpers (pure; exposed for tests and other engine users) ------------------------------- */
-
-/* Parse a DOCKER_HOST value into the URL prefix ("http://localhost" or "http://h:p") and
- * the unix socket path (heap, or NULL for tcp). Returns 0 or BRR_EINVAL with *error set. */
-int brr_engine_parse_host(const char *host, char **base_url, char **unix_path, char **error);
 /* Build base + "/v<api>" + path + "?k=v&..." with the values URL-encoded. `query` is a
  * NULL-terminated list of key, value pairs (a NULL value skips the pair); api NULL: no
  * version prefix. Returns a heap string, or NULL when path holds characters that would

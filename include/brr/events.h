@@ -92,17 +92,16 @@ void brr_bus_emit(brr_bus *bus, brr_event *ev);   /* fills ts_ms when 0 */
 void brr_bus_log(brr_bus *bus, brr_log_level level, const char *step, const char *fmt, ...)
     BRR_PRINTF(4, 5);
 
-/* Line splitter: feed bytes, get one OUTPUT event per complete line; flush emits a partial
- * last line. \r\n and lone \r-terminated progress lines are handled as lines. A feed that
- * completes lines ends with one FLUSH event, so a batch of lines becomes one write. A line
- * longer than BRR_LINES_MAX bytes is cut there (memory stays bounded). */
+/* Step output to events: feed bytes, get one OUTPUT event per complete line (brr_linesplit:
+ * \r\n and lone \r-terminated progress lines are lines too); flush emits a partial last
+ * line. A feed that completes lines ends with one FLUSH event, so a batch of lines becomes
+ * one write. A line longer than BRR_LINES_MAX bytes is cut there (memory stays bounded). */
 #define BRR_LINES_MAX (1024 * 1024)
 typedef struct brr_lines {
   brr_bus *bus;
   const char *step, *node, *source;
   int stream;
-  brr_buf pending;
-  bool cr;                  /* the last byte fed was a \r: a \n right after it is the same end */
+  brr_linesplit split;
   int64_t ts_ms;            /* when the chunk being split arrived */
 } brr_lines;
 void brr_lines_init(brr_lines *l, brr_bus *bus, const char *step, const char *node,

@@ -141,8 +141,6 @@ size_t brr_graph_add_node(brr_graph *g, const char *id, brr_node_kind kind, size
  * ignored (the first reason is kept); returns the edge index either way. */
 size_t brr_graph_add_edge(brr_graph *g, size_t from, size_t to, brr_edge_reason reason,
                           brr_mark mark, const char *detail);
-/* Index of the node with this id, or BRR_NO_STEP. */
-size_t brr_graph_find(const brr_graph *g, const char *id);
 /* Finish: adjacency lists, cycle check (BRR_ECONFIG with the cycle printed as a path, each
  * edge with its reason and file:line), topological order, levels, priorities, critical path. */
 int brr_graph_finish(brr_graph *g, brr_diags *d);

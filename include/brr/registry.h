@@ -76,9 +76,6 @@ void brr_registry_cancel(brr_registry_req *req);
 /* GET a manifest (any of the four media types above): body, digest, media type, size. */
 brr_registry_req *brr_registry_manifest_get(brr_registry *r, const char *ref,
                                             brr_registry_cb cb, void *ud);
-/* HEAD a manifest: digest, media type, size and the rate-limit counts. */
-brr_registry_req *brr_registry_manifest_head(brr_registry *r, const char *ref,
-                                             brr_registry_cb cb, void *ud);
 /* PUT `len` bytes as the manifest `ref` (a tag or a digest). digest = the registry's. */
 brr_registry_req *brr_registry_manifest_put(brr_registry *r, const char *ref,
                                             const char *media_type, const char *data,

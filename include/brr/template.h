@@ -51,7 +51,5 @@ typedef struct brr_tmpl_env {
 int brr_template_render(const char *src, size_t len, const char *file, const brr_tmpl_env *env,
                         brr_buf *out, unsigned **line_map, size_t *n_lines, brr_diags *d);
 
-/* True when `src` contains template syntax ({{, {% or {#): such a file needs rendering. */
-bool brr_template_has_syntax(const char *src, size_t len);
 
 #endif

@@ -81,6 +81,25 @@ void brr_buf_free(brr_buf *b);             /* frees and re-initialises */
 char *brr_buf_detach(brr_buf *b);          /* returns data (never NULL), re-initialises */
 const char *brr_buf_cstr(const brr_buf *b); /* data or "" */
 
+/* ---- the line splitter (src/util/lines.c) ------------------------------------------------ */
+/* Bytes of any chunking in, whole lines out: \n, \r\n and a lone \r (a progress line) each
+ * end one, also when a \r\n is split between two feeds. With `max` > 0 a line that reaches
+ * `max` bytes is cut there, never inside a UTF-8 sequence, so memory stays bounded. Each
+ * line goes to the callback without its end, NUL-terminated, valid during the call only. */
+typedef void (*brr_linesplit_cb)(void *ud, const char *line, size_t len);
+typedef struct brr_linesplit {
+  brr_buf pending;  /* the unterminated line so far */
+  bool cr;          /* the last byte fed was a \r: a \n right after it is the same end */
+  size_t max;       /* 0: no limit */
+} brr_linesplit;
+void brr_linesplit_init(brr_linesplit *s, size_t max);
+/* Returns how many lines (cut pieces included) went to `cb`. */
+size_t brr_linesplit_feed(brr_linesplit *s, const char *data, size_t len, brr_linesplit_cb cb,
+                          void *ud);
+/* The partial last line, if any, to `cb`; true when there was one. */
+bool brr_linesplit_flush(brr_linesplit *s, brr_linesplit_cb cb, void *ud);
+void brr_linesplit_free(brr_linesplit *s);
+
 /* ---- arena: many small allocations freed at once ---------------------------- */
 typedef struct brr_arena brr_arena;
 brr_arena *brr_arena_new(void);
@@ -177,7 +196,6 @@ typedef struct brr_results_guard {
 } brr_results_guard;
 int brr_results_open(const char *dir, const brr_results_guard *protect, size_t n_protect, bool keep,
                      brr_results **out, char **err);
-const char *brr_results_dir(const brr_results *r);
 /* mkdir <dir>/<name> (one component); recorded when this call made it. 0 or -errno. */
 int brr_results_mkdir(brr_results *r, const char *name);
 /* Record a file brr writes at <dir>/<name> (build.log, artifacts.json). 0 or -errno. */
@@ -217,6 +235,20 @@ typedef enum brr_owner_state {
   BRR_OWNER_UNKNOWN   /* another host, or not an owner string: leave the object alone */
 } brr_owner_state;
 brr_owner_state brr_owner_check(const char *owner);
+
+/* ---- message digests over OpenSSL EVP (src/util/digest.c) ------------------------------ */
+#define BRR_DIGEST_HEX_MAX (2 * 64 + 1)   /* the longest digest (SHA-512) in hex, and a NUL */
+typedef struct brr_digest brr_digest;
+/* A running digest by OpenSSL's name for it ("sha1", "sha256"); NULL for a name it does not
+ * know. Aborts when out of memory, like brr_xmalloc. */
+brr_digest *brr_digest_new(const char *alg);
+void brr_digest_update(brr_digest *d, const void *data, size_t len);
+/* The digest of everything fed so far, lower-case hex, into `hex`; returns its length. The
+ * digest is finished: only brr_digest_free may follow. */
+size_t brr_digest_final_hex(brr_digest *d, char hex[BRR_DIGEST_HEX_MAX]);
+void brr_digest_free(brr_digest *d);
+/* One call: the hex digest of `len` bytes; 0 when `alg` is unknown. */
+size_t brr_digest_hex(const char *alg, const void *data, size_t len, char hex[BRR_DIGEST_HEX_MAX]);
 
 /* ---- time ------------------------------------------------------------------------ */
 uint64_t brr_mono_ms(void);   /* monotonic clock, milliseconds */

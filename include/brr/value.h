@@ -67,15 +67,11 @@ bool brr_val_map_del(brr_value *map, const char *key);
 brr_value *brr_val_get(const brr_value *map, const char *key);
 /* Entry with a key equal to `key` (any scalar type), or NULL. */
 brr_map_entry *brr_val_find(const brr_value *map, const brr_value *key);
-/* Follow a dotted path of string keys ("a.b.c"); NULL when any step is missing. */
-brr_value *brr_val_path(const brr_value *root, const char *dotted);
 const char *brr_val_cstr(const brr_value *v);   /* the string, or NULL when not a string */
 bool brr_val_is(const brr_value *v, brr_val_type t);
 /* Python truthiness: null, false, 0, 0.0, "", [] and {} are false. */
 bool brr_val_truthy(const brr_value *v);
-/* "null", "bool", "int", "float", "string", "list", "map" — for messages. */
-const char *brr_val_type_name(brr_val_type t);
-/* Same, with an article: "a string", "a map", "null" ... */
+/* The type with an article, for messages: "a string", "a map", "null" ... */
 const char *brr_val_type_desc(const brr_value *v);
 
 /* ---- whole-tree operations ---- */

@@ -54,12 +54,6 @@ int brr_config_render_mapped(const char *text, size_t len, const char *file,
   return brr_template_render(text, len, file, &env, out, line_map, n_lines, d);
 }
 
-int brr_config_render(const char *text, size_t len, const char *file, const brr_value *vars,
-                      int64_t build_time, brr_buf *out, brr_diags *d) {
-  brr_render_ctx rc = {vars, vars, build_time, false};
-  return brr_config_render_mapped(text, len, file, &rc, out, NULL, NULL, d);
-}
-
 static brr_value *host_env(brr_arena *a) {
   brr_value *m = brr_val_map(a, BRR_MARK_NONE);
   for (char **e = environ; *e; e++) {

@@ -2,6 +2,7 @@
 #include "brr/value.h"
 
 #include <cjson/cJSON.h>
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -156,22 +157,6 @@ brr_value *brr_val_get(const brr_value *map, const char *key) {
   return NULL;
 }
 
-brr_value *brr_val_path(const brr_value *root, const char *dotted) {
-  const brr_value *cur = root;
-  const char *p = dotted;
-  char part[256];
-  while (cur && *p) {
-    const char *dot = strchr(p, '.');
-    size_t n = dot ? (size_t)(dot - p) : strlen(p);
-    if (n >= sizeof part) return NULL;
-    memcpy(part, p, n);
-    part[n] = '\0';
-    cur = brr_val_get(cur, part);
-    p += n + (dot ? 1 : 0);
-  }
-  return (brr_value *)cur;
-}
-
 const char *brr_val_cstr(const brr_value *v) {
   return v && v->type == BRR_VAL_STR ? v->u.s.ptr : NULL;
 }
@@ -190,11 +175,6 @@ bool brr_val_truthy(const brr_value *v) {
   case BRR_VAL_MAP: return v->u.map.n != 0;
   }
   return false;
-}
-
-const char *brr_val_type_name(brr_val_type t) {
-  static const char *names[] = {"null", "bool", "int", "float", "string", "list", "map"};
-  return (unsigned)t < BRR_ARRAY_LEN(names) ? names[t] : "?";
 }
 
 const char *brr_val_type_desc(const brr_value *v) {
@@ -443,26 +423,70 @@ void brr_val_to_json(const brr_value *v, int indent, brr_buf *out) {
   brr_buf_reserve(out, 0);
 }
 
-static brr_value *from_cjson(brr_arena *a, const cJSON *j, brr_mark m) {
+/* cJSON keeps every number as a double, so 1.0 would come back as 1 and a large int would
+ * lose digits. Python keeps both, so the numbers' spellings are taken from the text: a scan
+ * that skips strings and records each number token in document order, which is also the
+ * order in which the tree below is walked. */
+typedef struct num_token {
+  const char *s;
+  size_t n;
+} num_token;
+
+typedef struct num_tokens {
+  num_token *v;
+  size_t n, cap, next;
+} num_tokens;
+
+static void scan_numbers(const char *text, size_t len, num_tokens *t) {
+  for (size_t i = 0; i < len;) {
+    char c = text[i];
+    if (c == '"') {
+      for (i++; i < len && text[i] != '"'; i++)
+        if (text[i] == '\\') i++;
+      i++;
+    } else if (c == '-' || (c >= '0' && c <= '9')) {
+      size_t j = i;
+      while (j < len && text[j] && strchr("0123456789+-.eE", text[j])) j++;
+      num_token tok = {text + i, j - i};
+      BRR_VEC_PUSH(t->v, t->n, t->cap, tok);
+      i = j;
+    } else {
+      i++;
+    }
+  }
+}
+
+static brr_value *number(brr_arena *a, const cJSON *j, num_tokens *t, brr_mark m) {
+  if (t->next < t->n) {
+    num_token tok = t->v[t->next++];
+    if (!memchr(tok.s, '.', tok.n) && !memchr(tok.s, 'e', tok.n) && !memchr(tok.s, 'E', tok.n)) {
+      char buf[32];
+      if (tok.n < sizeof buf) {
+        memcpy(buf, tok.s, tok.n);
+        buf[tok.n] = '\0';
+        errno = 0;
+        long long v = strtoll(buf, NULL, 10);
+        if (errno == 0) return brr_val_int(a, m, v);
+      }
+    }
+  }
+  return brr_val_float(a, m, j->valuedouble);
+}
+
+static brr_value *from_cjson(brr_arena *a, const cJSON *j, num_tokens *t, brr_mark m) {
   if (cJSON_IsNull(j)) return brr_val_null(a, m);
   if (cJSON_IsBool(j)) return brr_val_bool(a, m, cJSON_IsTrue(j));
-  if (cJSON_IsNumber(j)) {
-    /* cJSON keeps only a double, so "1.0" and "1" both read as integral; integral values
-     * become ints. Callers that need the distinction (template test contexts) load JSON
-     * through the YAML loader instead, which keeps it. */
-    double d = j->valuedouble;
-    if (d == floor(d) && fabs(d) < 9.007199254740992e15) return brr_val_int(a, m, (int64_t)d);
-    return brr_val_float(a, m, d);
-  }
+  if (cJSON_IsNumber(j)) return number(a, j, t, m);
   if (cJSON_IsString(j)) return brr_val_str(a, m, j->valuestring);
   if (cJSON_IsArray(j)) {
     brr_value *l = brr_val_list(a, m);
-    for (const cJSON *c = j->child; c; c = c->next) brr_val_list_push(a, l, from_cjson(a, c, m));
+    for (const cJSON *c = j->child; c; c = c->next) brr_val_list_push(a, l, from_cjson(a, c, t, m));
     return l;
   }
   brr_value *map = brr_val_map(a, m);
+  /* a repeated key keeps its first place and its last value, as OrderedDict(pairs) does */
   for (const cJSON *c = j->child; c; c = c->next)
-    brr_val_map_set(a, map, brr_val_str(a, m, c->string), from_cjson(a, c, m), NULL);
+    brr_val_map_set(a, map, brr_val_str(a, m, c->string), from_cjson(a, c, t, m), NULL);
   return map;
 }
 
@@ -471,9 +495,16 @@ brr_value *brr_val_from_json(brr_arena *a, const char *text, size_t len, const c
   const char *end = NULL;
   cJSON *j = cJSON_ParseWithLengthOpts(text, len, &end, false);
   brr_mark m = {file, 1, 1};
+  const char *err = j ? NULL : cJSON_GetErrorPtr();
+  /* one document: after the value only blanks (cJSON stops reading at its end) */
+  while (j && end < text + len && (*end == ' ' || *end == '\t' || *end == '\r' || *end == '\n')) end++;
+  if (j && end < text + len) {
+    cJSON_Delete(j);
+    j = NULL;
+    err = end;
+  }
   if (!j) {
-    /* turn cJSON's error position into line:col */
-    const char *err = cJSON_GetErrorPtr();
+    /* turn the error position into line:col */
     if (err && err >= text && err <= text + len) {
       for (const char *p = text; p < err; p++) {
         if (*p == '\n') {
@@ -487,7 +518,10 @@ brr_value *brr_val_from_json(brr_arena *a, const char *text, size_t len, const c
     if (d) brr_diag_error(d, m, NULL, "invalid JSON");
     return NULL;
   }
-  brr_value *v = from_cjson(a, j, m);
+  num_tokens t = {0};
+  scan_numbers(text, len, &t);
+  brr_value *v = from_cjson(a, j, &t, m);
+  free(t.v);
   cJSON_Delete(j);
   return v;
 }

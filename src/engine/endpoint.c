@@ -10,7 +10,6 @@
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
-#include <openssl/evp.h>
 
 #include "brr/engine.h"
 #include "internal.h"
@@ -33,17 +32,9 @@ char *brr_engine_docker_config_dir(void) {
 }
 
 static char *sha256_hex(const char *s) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int n = 0;
-  if (EVP_Digest(s, strlen(s), md, &n, EVP_sha256(), NULL) != 1) abort();
-  char *hex = brr_xmalloc(2 * n + 1);
-  for (unsigned i = 0; i < n; i++) {
-    static const char digits[] = "0123456789abcdef";
-    hex[2 * i] = digits[md[i] >> 4];
-    hex[2 * i + 1] = digits[md[i] & 15];
-  }
-  hex[2 * n] = '\0';
-  return hex;
+  char hex[BRR_DIGEST_HEX_MAX];
+  brr_digest_hex("sha256", s, strlen(s), hex);
+  return brr_xstrdup(hex);
 }
 
 void brr_engine_endpoint_free(brr_engine_endpoint *ep) {
@@ -340,23 +331,6 @@ int brr_engine_target_parse(const char *host, bool tls, brr_engine_target *t, ch
   t->tls = tls;
   t->base_url = colon ? brr_xasprintf("%s://%.*s", scheme, (int)hn, hp)
                       : brr_xasprintf("%s://%.*s:%d", scheme, (int)hn, hp, tls ? 2376 : 2375);
-  return 0;
-}
-
-int brr_engine_parse_host(const char *host, char **base_url, char **unix_path, char **error) {
-  brr_engine_target t;
-  *base_url = *unix_path = NULL;
-  int rc = brr_engine_target_parse(host, false, &t, error);
-  if (rc) return rc;
-  if (t.ssh_dest) {
-    brr_engine_target_free(&t);
-    *error = brr_xasprintf("engine address %s: an ssh:// engine has no address of its own", host);
-    return BRR_EINVAL;
-  }
-  *base_url = t.base_url;
-  *unix_path = t.unix_path;
-  t.base_url = t.unix_path = NULL;
-  brr_engine_target_free(&t);
   return 0;
 }
 

@@ -30,12 +30,6 @@ static brr_engine_req *mk_create(brr_engine *e, const char *container,
   return r;
 }
 
-brr_engine_req *brr_engine_exec_create(brr_engine *e, const char *container,
-                                       const brr_engine_exec_spec *spec, brr_engine_cb cb,
-                                       void *ud) {
-  return brr_engine_req_submit(mk_create(e, container, spec, cb, ud));
-}
-
 static brr_engine_req *mk_start(brr_engine *e, const char *exec_id, bool tty,
                                 brr_engine_output_cb on_output, brr_engine_cb cb, void *ud) {
   brr_engine_req *r = brr_engine_req_new(e, "run exec", cb, ud);
@@ -50,12 +44,6 @@ static brr_engine_req *mk_start(brr_engine *e, const char *exec_id, bool tty,
   r->mux.raw = tty;
   r->on_output = on_output;
   return r;
-}
-
-brr_engine_req *brr_engine_exec_start(brr_engine *e, const char *exec_id, bool tty,
-                                      brr_engine_output_cb on_output, brr_engine_cb cb,
-                                      void *ud) {
-  return brr_engine_req_submit(mk_start(e, exec_id, tty, on_output, cb, ud));
 }
 
 static void exec_inspected(brr_engine_req *r) {

@@ -258,7 +258,8 @@ int brr_reg_status_of(long http) {
   return BRR_EFAILED;
 }
 
-char *brr_reg_answer_error(long status, const char *body, size_t len) {
+/* The registry's error text of a failed answer ("HTTP 404: manifest unknown"). Heap. */
+static char *answer_error(long status, const char *body, size_t len) {
   cJSON *j = body && len ? cJSON_ParseWithLength(body, len) : NULL;
   const cJSON *errs = cJSON_GetObjectItemCaseSensitive(j, "errors");
   const cJSON *first = cJSON_IsArray(errs) ? cJSON_GetArrayItem(errs, 0) : NULL;
@@ -272,6 +273,18 @@ char *brr_reg_answer_error(long status, const char *body, size_t len) {
     out = brr_xasprintf("HTTP %ld", status);
   cJSON_Delete(j);
   return out;
+}
+
+void brr_reg_call_failed(brr_registry_req *q, const rcall *c, int status, const brr_http_response *res) {
+  if (status == BRR_ECANCELED) {
+    brr_reg_req_fail(q, status, 0, "cancelled");
+  } else if (res && res->result == 0) {
+    char *e = answer_error(res->status, res->body, res->body_len);
+    brr_reg_req_fail(q, status, res->status, "%s %s: %s", c->method, c->url, e);
+    free(e);
+  } else {
+    brr_reg_req_fail(q, status, 0, "%s %s: %s", c->method, c->url, res && res->error ? res->error : "failed");
+  }
 }
 
 /* ---- calls --------------------------------------------------------------------------------- */
@@ -521,16 +534,7 @@ static void simple_done(rcall *c, int status, const brr_http_response *res) {
   brr_registry_req *q = c->req;
   if (res) q->http_status = res->status;
   if (status != 0) {
-    if (status == BRR_ECANCELED) {
-      brr_reg_req_fail(q, status, 0, "cancelled");
-    } else if (res && res->result == 0) {
-      char *e = brr_reg_answer_error(res->status, res->body, res->body_len);
-      brr_reg_req_fail(q, status, res->status, "%s %s: %s", c->method, c->url, e);
-      free(e);
-    } else {
-      brr_reg_req_fail(q, status, 0, "%s %s: %s", c->method, c->url,
-                       res && res->error ? res->error : "failed");
-    }
+    brr_reg_call_failed(q, c, status, res);
     brr_reg_req_finish(q);
     return;
   }
@@ -572,17 +576,6 @@ brr_registry_req *brr_registry_manifest_get(brr_registry *r, const char *ref,
                                             brr_registry_cb cb, void *ud) {
   rcall *c;
   brr_registry_req *q = manifest_call(r, "get manifest", "GET", ref, cb, ud, &c);
-  if (c) {
-    brr_reg_call_header(c, "%s", BRR_REG_ACCEPT);
-    brr_reg_call_send(c);
-  }
-  return q;
-}
-
-brr_registry_req *brr_registry_manifest_head(brr_registry *r, const char *ref,
-                                             brr_registry_cb cb, void *ud) {
-  rcall *c;
-  brr_registry_req *q = manifest_call(r, "head manifest", "HEAD", ref, cb, ud, &c);
   if (c) {
     brr_reg_call_header(c, "%s", BRR_REG_ACCEPT);
     brr_reg_call_send(c);

@@ -11,7 +11,6 @@
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
-#include <openssl/evp.h>
 
 #include "registry_internal.h"
 
@@ -28,7 +27,7 @@ typedef struct blob_job {
   char *upload;          /* the upload session's URL */
   char *spool;           /* downloaded bytes */
   int fd;
-  EVP_MD_CTX *md;
+  brr_digest *md;        /* SHA-256 of the bytes downloaded so far */
   int64_t got;
   bool done, started;
 } blob_job;
@@ -74,7 +73,7 @@ static void blob_reset_spool(blob_job *b) {
   if (b->spool) unlink(b->spool);
   free(b->spool);
   b->spool = NULL;
-  if (b->md) EVP_MD_CTX_free(b->md);
+  brr_digest_free(b->md);
   b->md = NULL;
   b->got = 0;
 }
@@ -115,19 +114,6 @@ static void copy_free(void *p) {
   free(o);
 }
 
-/* Fail the operation from a call's answer. */
-static void call_failed(brr_registry_req *q, rcall *c, int status, const brr_http_response *res) {
-  if (status == BRR_ECANCELED) {
-    brr_reg_req_fail(q, status, 0, "cancelled");
-  } else if (res && res->result == 0) {
-    char *e = brr_reg_answer_error(res->status, res->body, res->body_len);
-    brr_reg_req_fail(q, status, res->status, "%s %s: %s", c->method, c->url, e);
-    free(e);
-  } else {
-    brr_reg_req_fail(q, status, 0, "%s %s: %s", c->method, c->url, res && res->error ? res->error : "failed");
-  }
-}
-
 static char *url_for(copy_op *o, const brr_registry_ref *r, const char *kind, const char *ref) {
   return brr_reg_url(o->q->reg, r, kind, ref);
 }
@@ -148,7 +134,7 @@ static void blob_finished(blob_job *b) {
 static void blob_put_done(rcall *c, int status, const brr_http_response *res) {
   blob_job *b = c->ud;
   brr_registry_req *q = c->req;
-  if (status != 0) call_failed(q, c, status, res);
+  if (status != 0) brr_reg_call_failed(q, c, status, res);
   if (brr_reg_req_stopping(q)) return;
   blob_finished(b);
 }
@@ -180,7 +166,7 @@ static void upload_started(rcall *c, int status, const brr_http_response *res) {
   brr_registry_req *q = c->req;
   char *loc = status == 0 ? brr_http_header(res->headers, "Location") : NULL;
   if (status == 0 && !loc) brr_reg_req_fail(q, BRR_EIO, res->status, "%s %s: no Location", c->method, c->url);
-  else if (status != 0) call_failed(q, c, status, res);
+  else if (status != 0) brr_reg_call_failed(q, c, status, res);
   if (brr_reg_req_stopping(q)) {
     free(loc);
     return;
@@ -209,7 +195,7 @@ static int blob_data(void *ud, const char *data, size_t len) {
     if (k < 0) return BRR_EIO;
     off += (size_t)k;
   }
-  EVP_DigestUpdate(b->md, data, len);
+  brr_digest_update(b->md, data, len);
   b->got += (int64_t)len;
   return 0;
 }
@@ -223,8 +209,7 @@ static int blob_spool_open(blob_job *b) {
     b->spool = NULL;
     return -errno;
   }
-  b->md = EVP_MD_CTX_new();
-  EVP_DigestInit_ex(b->md, EVP_sha256(), NULL);
+  b->md = brr_digest_new("sha256");
   return 0;
 }
 
@@ -235,18 +220,15 @@ static void blob_reset(void *ud) {
 
 static bool digest_matches(blob_job *b) {
   if (!brr_startswith(b->digest, "sha256:")) return true;  /* other algorithms: trust the registry */
-  unsigned char h[EVP_MAX_MD_SIZE];
-  unsigned hl = 0;
-  EVP_DigestFinal_ex(b->md, h, &hl);
-  char hex[2 * EVP_MAX_MD_SIZE + 1];
-  for (unsigned i = 0; i < hl; i++) snprintf(hex + 2 * i, 3, "%02x", h[i]);
+  char hex[BRR_DIGEST_HEX_MAX];
+  brr_digest_final_hex(b->md, hex);
   return strcmp(hex, b->digest + 7) == 0;
 }
 
 static void blob_got(rcall *c, int status, const brr_http_response *res) {
   blob_job *b = c->ud;
   brr_registry_req *q = c->req;
-  if (status != 0) call_failed(q, c, status, res);
+  if (status != 0) brr_reg_call_failed(q, c, status, res);
   else if (!digest_matches(b))
     brr_reg_req_fail(q, BRR_EIO, 0, "blob %s from %s: the bytes do not match the digest", b->digest, b->op->src.repository);
   if (brr_reg_req_stopping(q)) return;
@@ -276,7 +258,7 @@ static void blob_download(blob_job *b) {
 static void mount_done(rcall *c, int status, const brr_http_response *res) {
   blob_job *b = c->ud;
   brr_registry_req *q = c->req;
-  if (status != 0) call_failed(q, c, status, res);
+  if (status != 0) brr_reg_call_failed(q, c, status, res);
   if (brr_reg_req_stopping(q)) return;
   if (res->status == 201) {
     blob_finished(b);
@@ -296,7 +278,7 @@ static void blob_checked(rcall *c, int status, const brr_http_response *res) {
   blob_job *b = c->ud;
   copy_op *o = b->op;
   brr_registry_req *q = c->req;
-  if (status != 0 && status != BRR_ENOENT) call_failed(q, c, status, res);
+  if (status != 0 && status != BRR_ENOENT) brr_reg_call_failed(q, c, status, res);
   if (brr_reg_req_stopping(q)) return;
   if (status == 0) {
     blob_finished(b);
@@ -331,7 +313,7 @@ static void blob_start(blob_job *b) {
 static void manifest_put_done(rcall *c, int status, const brr_http_response *res) {
   copy_op *o = c->ud;
   brr_registry_req *q = c->req;
-  if (status != 0) call_failed(q, c, status, res);
+  if (status != 0) brr_reg_call_failed(q, c, status, res);
   if (brr_reg_req_stopping(q)) return;
   next_manifest(o);
 }
@@ -404,7 +386,7 @@ static void pump_blobs(copy_op *o) {
 static void child_got(rcall *c, int status, const brr_http_response *res) {
   copy_op *o = c->ud;
   brr_registry_req *q = c->req;
-  if (status != 0) call_failed(q, c, status, res);
+  if (status != 0) brr_reg_call_failed(q, c, status, res);
   if (brr_reg_req_stopping(q)) return;
   free(o->cur_body);
   free(o->cur_type);
@@ -446,7 +428,7 @@ static void next_manifest(copy_op *o) {
 static void top_got(rcall *c, int status, const brr_http_response *res) {
   copy_op *o = c->ud;
   brr_registry_req *q = c->req;
-  if (status != 0) call_failed(q, c, status, res);
+  if (status != 0) brr_reg_call_failed(q, c, status, res);
   if (brr_reg_req_stopping(q)) return;
   o->top_body = brr_xmalloc(res->body_len + 1);
   memcpy(o->top_body, res->body, res->body_len);
@@ -618,7 +600,7 @@ static const char *keep(index_op *o, char *s) {
 
 static void index_put_done(rcall *c, int status, const brr_http_response *res) {
   brr_registry_req *q = c->req;
-  if (status != 0) call_failed(q, c, status, res);
+  if (status != 0) brr_reg_call_failed(q, c, status, res);
   if (brr_reg_req_stopping(q)) return;
   free(q->digest);
   q->digest = brr_http_header(res->headers, "Docker-Content-Digest");
@@ -650,7 +632,7 @@ static void index_child_done(rcall *c, int status, const brr_http_response *res)
   brr_registry_req *q = c->req;
   size_t i = ch->i;
   free(ch);
-  if (status != 0) call_failed(q, c, status, res);
+  if (status != 0) brr_reg_call_failed(q, c, status, res);
   char *digest = status == 0 ? brr_http_header(res->headers, "Docker-Content-Digest") : NULL;
   char *type = status == 0 ? brr_http_header(res->headers, "Content-Type") : NULL;
   char *len = status == 0 ? brr_http_header(res->headers, "Content-Length") : NULL;

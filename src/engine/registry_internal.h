@@ -151,8 +151,10 @@ void brr_reg_call_end(rcall *c, int status, const brr_http_response *res);
 void brr_reg_call_resend(rcall *c);
 /* Milliseconds left before the call's deadline: 0 without one, -1 when it has passed. */
 long brr_reg_call_time_left(const rcall *c);
-/* The registry's error text of a failed answer ("HTTP 404: manifest unknown"). Heap. */
-char *brr_reg_answer_error(long status, const char *body, size_t len);
+/* Fail the request from a call that ended with `status` != 0: "cancelled", the registry's
+ * own error text ("GET <url>: HTTP 404: manifest unknown (MANIFEST_UNKNOWN)") or the
+ * transport's error. */
+void brr_reg_call_failed(brr_registry_req *q, const rcall *c, int status, const brr_http_response *res);
 /* Map an answer to a status: 2xx 0, 404 ENOENT, other codes EFAILED. */
 int brr_reg_status_of(long http);
 /* "http://host" for loopback hosts, the Hub's URL for docker.io, else "https://host". */

@@ -92,11 +92,6 @@ size_t brr_graph_add_node(brr_graph *g, const char *id, brr_node_kind kind, size
   return i;
 }
 
-size_t brr_graph_find(const brr_graph *g, const char *id) {
-  size_t i;
-  return brr_strmap_get(&g->ids, id, &i) ? i : BRR_NO_STEP;
-}
-
 size_t brr_graph_add_edge(brr_graph *g, size_t from, size_t to, brr_edge_reason reason,
                           brr_mark mark, const char *detail) {
   /* duplicates are rare and cheap to find from the smaller side at finish time; here we

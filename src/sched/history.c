@@ -6,7 +6,6 @@
  *   <milliseconds>\t<node id>
  */
 #include <errno.h>
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,12 +24,9 @@ char *brr_sched_history_path(const char *cache_dir, const char *project_file) {
     if (xdg && *xdg == '/') dir = brr_path_join(xdg, "brr");
     else dir = brr_path_expanduser("~/.cache/brr");
   }
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int md_len = 0;
   const char *key = project_file ? project_file : "";
-  EVP_Digest(key, strlen(key), md, &md_len, EVP_sha1(), NULL);
-  char hex[2 * EVP_MAX_MD_SIZE + 1];
-  for (unsigned i = 0; i < md_len; i++) snprintf(hex + 2 * i, 3, "%02x", md[i]);
+  char hex[BRR_DIGEST_HEX_MAX];
+  brr_digest_hex("sha1", key, strlen(key), hex);
   char *path = brr_xasprintf("%s/history/%s.tsv", dir, hex);
   free(dir);
   return path;

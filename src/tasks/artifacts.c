@@ -1,7 +1,7 @@
 /* Storing one artifact match from its archive-API tar stream, laid out as buildrunner's lister
  * container leaves it in <results>/<step>/, with buildrunner's artifacts.json entries
  * (spec §9.6, §9.8). */
-#include "brr/tasks.h"
+#include "brr/tasks_files.h"
 
 #include <archive.h>
 #include <archive_entry.h>

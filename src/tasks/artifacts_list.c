@@ -1,7 +1,7 @@
 /* Finding artifacts inside the run container: a small sh script and the parser of its output.
  * buildrunner ran `stat -c "%n~!~%F" <pattern>` in a separate ubuntu container; brr runs one
  * script in the run container's shell and fetches each match with the archive API. */
-#include "brr/tasks.h"
+#include "brr/tasks_files.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -1,7 +1,7 @@
 /* Caches: local tar archives restored into run containers before the commands and saved
  * after them (spec §9.3). Only the file side lives here; the run task moves the bytes with
  * the archive API. */
-#include "brr/tasks.h"
+#include "brr/tasks_files.h"
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -201,22 +201,6 @@ int brr_cache_lock_try(const char *path, bool exclusive, brr_cache_lock *out) {
 
 unsigned brr_cache_lock_backoff_ms(unsigned attempt) {
   return attempt >= 6 ? 2000u : 50u << attempt;
-}
-
-int brr_cache_lock_wait(const char *path, bool exclusive, unsigned timeout_ms,
-                        brr_cache_lock *out) {
-  uint64_t deadline = brr_mono_ms() + timeout_ms;
-  for (unsigned attempt = 0;; attempt++) {
-    int r = brr_cache_lock_try(path, exclusive, out);
-    if (r <= 0) return r;
-    uint64_t now = brr_mono_ms();
-    if (now >= deadline) return BRR_ETIMEOUT;
-    uint64_t wait = brr_cache_lock_backoff_ms(attempt);
-    if (wait > deadline - now) wait = deadline - now;
-    struct timespec ts = {(time_t)(wait / 1000), (long)(wait % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-    }
-  }
 }
 
 void brr_cache_lock_release(brr_cache_lock *l) {

@@ -1,10 +1,9 @@
 /* Build contexts: the tar the legacy builder receives (POST /build) and the directory buildx
  * reads (spec §2.2, §3.1, §7 item 7). */
-#include "brr/tasks.h"
+#include "brr/tasks_files.h"
 
 #include <archive.h>
 #include <errno.h>
-#include <openssl/evp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -68,13 +67,6 @@ static brr_tar_verdict ctx_verdict(void *ctx, const char *rel, const struct stat
     return BRR_TAR_SKIP;
   }
   return BRR_TAR_TAKE;
-}
-
-static void sha1_hex(const void *data, size_t len, char out[41]) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int n = 0;
-  EVP_Digest(data, len, md, &n, EVP_sha1(), NULL);
-  for (unsigned i = 0; i < n && i < 20; i++) snprintf(out + 2 * i, 3, "%02x", md[i]);
 }
 
 /* The Dockerfile's bytes (file or inline text) into `out`. */
@@ -146,8 +138,8 @@ static int write_plain(brr_tar_out *o, const brr_build_inputs *in, ctx_filter *f
     *name = brr_xstrdup(inside);
   } else {
     rc = dockerfile_bytes(in, &df, d);
-    char hex[41] = {0};
-    sha1_hex(df.data ? df.data : "", df.len, hex);
+    char hex[BRR_DIGEST_HEX_MAX];
+    brr_digest_hex("sha1", df.data ? df.data : "", df.len, hex);
     *name = brr_xasprintf(".dockerfile.%s", hex);
     if (rc == 0) rc = dockerignore_with(in, *name, &ignore, d);
     brr_strmap_put(&f->last_writer, ".dockerignore", 1);  /* replaced below */

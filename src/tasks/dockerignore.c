@@ -6,7 +6,7 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 
-#include "brr/tasks.h"
+#include "brr/tasks_files.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -474,8 +474,8 @@ static void record_node(incr_rt *ir, size_t node) {
 static void on_event(void *ud, const brr_event *ev) {
   incr_rt *ir = ud;
   if (!ev->node || (ev->type != BRR_EV_NODE_OUTPUT && ev->type != BRR_EV_NODE_END)) return;
-  size_t node = brr_graph_find(ir->rt->graph, ev->node);
-  if (node == BRR_NO_STEP) return;
+  size_t node;
+  if (!brr_strmap_get(&ir->rt->graph->ids, ev->node, &node)) return;
   incr_node *in = &ir->nodes[node];
   if (!in->tracked) return;
   if (ev->type == BRR_EV_NODE_OUTPUT) {

@@ -1,7 +1,7 @@
 /* What a build step's context is made of: inject globs and destinations (spec §3.1), the
  * context path and the Dockerfile (spec §2.2), resolved and checked at task time as
  * buildrunner does. */
-#include "brr/tasks.h"
+#include "brr/tasks_files.h"
 
 #include <glob.h>
 #include <stdlib.h>

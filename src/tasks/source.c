@@ -1,5 +1,5 @@
 /* The /source tar: the build directory as every run step sees it (spec §9.1). */
-#include "brr/tasks.h"
+#include "brr/tasks_files.h"
 
 #include <errno.h>
 #include <fnmatch.h>

@@ -20,28 +20,25 @@ static char *rel_path(tctx *c, const char *p) {
   return r;
 }
 
-static void md_free(void *p) { EVP_MD_CTX_free(p); }
+static void md_free(void *p) { brr_digest_free(p); }
 
 /* feed a file into the hash; false when it cannot be read */
-static bool hash_file(EVP_MD_CTX *md, const char *path) {
+static bool hash_file(brr_digest *md, const char *path) {
   FILE *f = fopen(path, "rb");
   if (!f) return false;
   char buf[1 << 16];
   size_t n;
   bool ok = true;
-  while ((n = fread(buf, 1, sizeof buf, f)) > 0) EVP_DigestUpdate(md, buf, n);
+  while ((n = fread(buf, 1, sizeof buf, f)) > 0) brr_digest_update(md, buf, n);
   if (ferror(f)) ok = false;
   fclose(f);
   return ok;
 }
 
-static tv hexdigest(tctx *c, EVP_MD_CTX *md) {
-  unsigned char dig[EVP_MAX_MD_SIZE];
-  unsigned len = 0;
-  EVP_DigestFinal_ex(md, dig, &len);
-  char hex[2 * EVP_MAX_MD_SIZE + 1];
-  for (unsigned i = 0; i < len; i++) snprintf(hex + 2 * i, 3, "%02x", dig[i]);
-  return tv_str(c, hex, 2 * len);
+static tv hexdigest(tctx *c, brr_digest *md) {
+  char hex[BRR_DIGEST_HEX_MAX];
+  size_t len = brr_digest_final_hex(md, hex);
+  return tv_str(c, hex, len);
 }
 
 static brr_mark mark_of(tctx *c, const tnode *at) { return (brr_mark){c->file, at ? at->line : 0, at ? at->col : 0}; }
@@ -53,9 +50,8 @@ tv tbr_checksum(tctx *c, tcall *a) {
   tv *paths = talloc(c, (a->npos ? a->npos : 1) * sizeof *paths);
   memcpy(paths, a->pos, a->npos * sizeof *paths);
   tsort_values(c, a->at, paths, a->npos, NULL, false);
-  EVP_MD_CTX *md = EVP_MD_CTX_new();
+  brr_digest *md = brr_digest_new("sha1");
   size_t id = tctx_track(c, md_free, md);
-  EVP_DigestInit_ex(md, EVP_sha1(), NULL);
   for (size_t i = 0; i < a->npos; i++) {
     tv p = paths[i];
     if (p.t != TV_STR) terr(c, a->at, "stat: path should be string, bytes, os.PathLike or integer, not %s", tv_typename(p));
@@ -81,9 +77,8 @@ tv tbr_hash_sha1(tctx *c, tcall *a) {
   TARGS(c, a, "hash_sha1", args, "?file_name_globs");
   size_t n = 0;
   tv *globs = args[0].t == TV_MISSING || !tv_truthy(c, a->at, args[0]) ? NULL : tv_iterate(c, a->at, args[0], &n);
-  EVP_MD_CTX *md = EVP_MD_CTX_new();
+  brr_digest *md = brr_digest_new("sha1");
   size_t id = tctx_track(c, md_free, md);
-  EVP_DigestInit_ex(md, EVP_sha1(), NULL);
   for (size_t i = 0; i < n; i++) {
     if (globs[i].t != TV_STR) terr(c, a->at, "expected str, bytes or os.PathLike object, not %s", tv_typename(globs[i]));
     tbuf pat = {0};

@@ -425,12 +425,6 @@ static int report(tctx *c, const char *file, brr_diags *d) {
   return c->err_exit == BRR_EXIT_FAILED ? BRR_EFAILED : BRR_ECONFIG;
 }
 
-bool brr_template_has_syntax(const char *src, size_t len) {
-  for (size_t i = 0; i + 1 < len; i++)
-    if (src[i] == '{' && (src[i + 1] == '{' || src[i + 1] == '%' || src[i + 1] == '#')) return true;
-  return false;
-}
-
 int brr_template_render(const char *src, size_t len, const char *file, const brr_tmpl_env *env,
                         brr_buf *out, unsigned **line_map, size_t *n_lines, brr_diags *d) {
   static const brr_tmpl_env no_env = {0};

@@ -67,105 +67,34 @@ void brr_lines_init(brr_lines *l, brr_bus *bus, const char *step, const char *no
   l->node = node;
   l->source = source;
   l->stream = stream;
+  brr_linesplit_init(&l->split, BRR_LINES_MAX);
 }
 
 /* Lines of one chunk arrived together: they share one timestamp (a clock read per line
  * was a seventh of a short line's cost). */
-static void lines_emit(brr_lines *l, const char *text, size_t len) {
+static void lines_emit(void *ud, const char *text, size_t len) {
+  brr_lines *l = ud;
   brr_event ev = {.type = BRR_EV_NODE_OUTPUT, .ts_ms = l->ts_ms, .step = l->step, .node = l->node,
                   .source = l->source, .stream = l->stream, .text = text, .len = len};
   brr_bus_emit(l->bus, &ev);
 }
 
-/* Emit the pending partial line joined with `len` more bytes of `data`. The text goes
- * through the pending buffer (reused, so no allocation once warm) because events carry
- * NUL-terminated text and `data` is the producer's read buffer. */
-static void lines_emit_joined(brr_lines *l, const char *data, size_t len) {
-  brr_buf_append(&l->pending, data, len);
-  lines_emit(l, brr_buf_cstr(&l->pending), l->pending.len);
-  brr_buf_reset(&l->pending);
-}
-
-/* Emit the first BRR_LINES_MAX bytes of pending, or fewer so the cut never falls inside a
- * UTF-8 sequence (at most 3 bytes back, to the lead byte); the rest stays pending. */
-static void lines_emit_cut(brr_lines *l) {
-  unsigned char *d = (unsigned char *)l->pending.data;
-  size_t cut = l->pending.len;
-  for (size_t back = 0; back < 3 && cut > 1 && (d[cut - 1 - back] & 0xC0) == 0x80; back++) {
-    /* find the lead byte of the sequence the last byte belongs to */
-    size_t lead = cut - 2 - back;
-    unsigned char c = d[lead];
-    if ((c & 0xC0) == 0x80) continue;
-    size_t need = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1;
-    if (lead + need > cut) cut = lead;   /* incomplete: it starts the next line */
-    break;
-  }
-  if (cut == l->pending.len && d[cut - 1] >= 0xC0) cut--;   /* a lead byte alone at the end */
-  if (cut == 0) cut = l->pending.len;
-  unsigned char keep = d[cut];
-  d[cut] = '\0';
-  lines_emit(l, l->pending.data, cut);
-  d[cut] = keep;
-  size_t rest = l->pending.len - cut;
-  memmove(d, d + cut, rest);
-  l->pending.len = rest;
-  d[rest] = '\0';
-}
-
-void brr_lines_feed(brr_lines *l, const char *data, size_t len) {
-  size_t i = 0, start = 0;
-  l->ts_ms = brr_wall_ms();
-  bool emitted = false;
-  if (len > 0 && l->cr) {
-    /* "\r" ended the previous chunk and its line is out; a "\n" now belongs to it */
-    l->cr = false;
-    if (data[0] == '\n') i = start = 1;
-  }
-  for (; i < len; i++) {
-    char c = data[i];
-    if (c != '\n' && c != '\r') continue;
-    lines_emit_joined(l, data + start, i - start);
-    emitted = true;
-    if (c == '\r') {
-      if (i + 1 < len) {
-        if (data[i + 1] == '\n') i++;
-      } else {
-        l->cr = true;
-      }
-    }
-    start = i + 1;
-  }
-  if (start < len) {
-    size_t rest = len - start;
-    const char *p = data + start;
-    /* a runaway line without newline: cut it so memory stays bounded */
-    while (l->pending.len + rest >= BRR_LINES_MAX) {
-      size_t take = BRR_LINES_MAX - l->pending.len;
-      brr_buf_append(&l->pending, p, take);
-      p += take;
-      rest -= take;
-      lines_emit_cut(l);
-      emitted = true;
-    }
-    brr_buf_append(&l->pending, p, rest);
-  }
-  if (emitted) {
-    brr_event ev = {.type = BRR_EV_FLUSH, .step = l->step, .node = l->node};
-    brr_bus_emit(l->bus, &ev);
-  }
-}
-
-void brr_lines_flush(brr_lines *l) {
-  l->cr = false;
-  if (l->pending.len == 0) return;
-  l->ts_ms = brr_wall_ms();
-  lines_emit(l, l->pending.data, l->pending.len);
-  brr_buf_reset(&l->pending);
+static void lines_flushed(brr_lines *l) {
   brr_event ev = {.type = BRR_EV_FLUSH, .step = l->step, .node = l->node};
   brr_bus_emit(l->bus, &ev);
 }
 
-void brr_lines_free(brr_lines *l) { brr_buf_free(&l->pending); }
+void brr_lines_feed(brr_lines *l, const char *data, size_t len) {
+  l->ts_ms = brr_wall_ms();
+  if (brr_linesplit_feed(&l->split, data, len, lines_emit, l) > 0) lines_flushed(l);
+}
+
+void brr_lines_flush(brr_lines *l) {
+  if (l->split.pending.len) l->ts_ms = brr_wall_ms();
+  if (brr_linesplit_flush(&l->split, lines_emit, l)) lines_flushed(l);
+}
+
+void brr_lines_free(brr_lines *l) { brr_linesplit_free(&l->split); }
 
 /* ---- environment ---- */
 

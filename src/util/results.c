@@ -36,8 +36,6 @@ char *brr_results_name(const char *step) {
   return brr_buf_detach(&b);
 }
 
-const char *brr_results_dir(const brr_results *r) { return r->dir; }
-
 /* A manifest line that may be removed: one plain component, never the manifest itself. */
 static bool removable(const char *name) {
   return *name && !strchr(name, '/') && strcmp(name, ".") && strcmp(name, "..") &&

@@ -32,8 +32,7 @@ typedef struct pipe_end {
   uv_pipe_t pipe;
   brr_spawn *s;
   int stream;              /* 1 stdout, 2 stderr */
-  brr_buf line;            /* the unterminated line so far */
-  bool cr;                 /* the last byte was a \r: a \n right after it ends nothing */
+  brr_linesplit lines;     /* the unterminated line so far */
 } pipe_end;
 
 struct brr_spawn {
@@ -63,8 +62,8 @@ static void handle_closed(uv_handle_t *h) {
   brr_spawn *s = h->data;
   if (h == (uv_handle_t *)&s->exit_watch) close(s->pidfd);
   if (--s->open > 0) return;
-  brr_buf_free(&s->out.line);
-  brr_buf_free(&s->err.line);
+  brr_linesplit_free(&s->out.lines);
+  brr_linesplit_free(&s->err.lines);
   brr_buf_free(&s->collected);
   brr_buf_free(&s->err_tail);
   free(s->input);
@@ -78,29 +77,10 @@ static void close_handle(brr_spawn *s, uv_handle_t *h) {
   }
 }
 
-static void emit_line(pipe_end *p) {
+static void emit_line(void *ud, const char *line, size_t len) {
+  pipe_end *p = ud;
   brr_spawn *s = p->s;
-  if (!s->abandoned && s->o.on_line) s->o.on_line(s->o.ud, p->stream, brr_buf_cstr(&p->line), p->line.len);
-  brr_buf_reset(&p->line);
-}
-
-static void split_lines(pipe_end *p, const char *data, size_t len) {
-  for (size_t i = 0; i < len; i++) {
-    char c = data[i];
-    if (c == '\n') {
-      if (p->cr) {
-        p->cr = false;
-        continue;
-      }
-      emit_line(p);
-    } else if (c == '\r') {
-      p->cr = true;
-      emit_line(p);
-    } else {
-      p->cr = false;
-      brr_buf_putc(&p->line, c);
-    }
-  }
+  if (!s->abandoned && s->o.on_line) s->o.on_line(s->o.ud, p->stream, line, len);
 }
 
 static void keep_tail(brr_buf *b, const char *data, size_t len) {
@@ -131,12 +111,12 @@ static void read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
     } else if (s->o.on_data) {
       if (!s->abandoned) s->o.on_data(s->o.ud, p->stream, buf->base, (size_t)nread);
     } else {
-      split_lines(p, buf->base, (size_t)nread);
+      brr_linesplit_feed(&p->lines, buf->base, (size_t)nread, emit_line, p);
     }
     return;
   }
   if (nread == 0) return;
-  if (!s->o.collect && !s->o.on_data && p->line.len) emit_line(p);
+  if (!s->o.collect && !s->o.on_data) brr_linesplit_flush(&p->lines, emit_line, p);
   uv_read_stop(st);
   close_handle(s, (uv_handle_t *)st);
   maybe_report(s);
@@ -353,6 +333,8 @@ brr_spawn *brr_spawn_start(uv_loop_t *loop, const brr_spawn_opts *o) {
   s->out.s = s->err.s = s;
   s->out.stream = 1;
   s->err.stream = 2;
+  brr_linesplit_init(&s->out.lines, 0); /* no cut: the owner takes whole lines */
+  brr_linesplit_init(&s->err.lines, 0);
   uv_timer_init(loop, &s->timer);
   s->timer.data = s;
   s->open = 1;

@@ -6,3 +6,6 @@ set_tests_properties(graph_pure PROPERTIES LABELS unit)
 #   layering_producers  sched.h, tasks.h, src/sched and src/tasks include events.h, not ui.h
 add_test(NAME layering_producers COMMAND bash ${BRR_LAYERING_TESTS_DIR}/producers_test.sh ${PROJECT_SOURCE_DIR})
 set_tests_properties(layering_producers PROPERTIES LABELS unit)
+#   layering_tasks_files  brr/tasks_files.h and its users include no engine, scheduler or libuv
+add_test(NAME layering_tasks_files COMMAND bash ${BRR_LAYERING_TESTS_DIR}/tasks_files_test.sh ${PROJECT_SOURCE_DIR})
+set_tests_properties(layering_tasks_files PROPERTIES LABELS unit)

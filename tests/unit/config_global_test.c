@@ -9,6 +9,7 @@
 
 #include "config_helpers.h"
 #include "../../src/config/internal.h"
+#include "test_lookup.h"
 
 typedef struct fx {
   char *dir;       /* build dir */
@@ -277,7 +278,7 @@ static void test_template_vars(void **state) {
   assert_string_equal(brr_val_cstr(brr_val_get(v, "CONFIG_FILE")), "/x/y/buildrunner.yaml");
   assert_string_equal(brr_val_cstr(brr_val_get(v, "CONFIG_DIR")), "/x/y");
   assert_int_equal(brr_val_get(v, "DOCKER_REGISTRY")->type, BRR_VAL_NULL);  /* None in globals */
-  assert_string_equal(brr_val_cstr(brr_val_path(v, "env.BRR_TEST_HOST_VAR")), "host");
+  assert_string_equal(brr_val_cstr(val_path(v, "env.BRR_TEST_HOST_VAR")), "host");
   /* an earlier global file's keys are laid over, so its env: shadows the host environment */
   brr_value *over = brr_val_map(a, BRR_MARK_NONE);
   brr_value *genv = brr_val_map(a, BRR_MARK_NONE);
@@ -286,8 +287,8 @@ static void test_template_vars(void **state) {
   brr_val_map_sets(a, over, "docker-registry", brr_val_str(a, BRR_MARK_NONE, "r"));
   v = brr_config_template_vars(a, base, "/b.yaml", "reg", over);
   assert_string_equal(brr_val_cstr(brr_val_get(v, "DOCKER_REGISTRY")), "reg");
-  assert_string_equal(brr_val_cstr(brr_val_path(v, "env.G")), "1");
-  assert_null(brr_val_path(v, "env.BRR_TEST_HOST_VAR"));
+  assert_string_equal(brr_val_cstr(val_path(v, "env.G")), "1");
+  assert_null(val_path(v, "env.BRR_TEST_HOST_VAR"));
   assert_string_equal(brr_val_cstr(brr_val_get(v, "docker-registry")), "r");
   assert_string_equal(brr_val_cstr(brr_val_get(v, "CONFIG_DIR")), "/");
   unsetenv("BRR_TEST_HOST_VAR");

@@ -12,36 +12,55 @@
 
 #include "brr/engine.h"
 
+/* A DOCKER_HOST value into the URL prefix ("http://localhost" or "http://h:p") and the unix
+ * socket path (heap, or NULL for tcp), through brr_engine_target_parse without TLS. */
+static int parse_host(const char *host, char **base_url, char **unix_path, char **error) {
+  brr_engine_target t;
+  *base_url = *unix_path = NULL;
+  int rc = brr_engine_target_parse(host, false, &t, error);
+  if (rc) return rc;
+  if (t.ssh_dest) {
+    brr_engine_target_free(&t);
+    *error = brr_xasprintf("engine address %s: an ssh:// engine has no address of its own", host);
+    return BRR_EINVAL;
+  }
+  *base_url = t.base_url;
+  *unix_path = t.unix_path;
+  t.base_url = t.unix_path = NULL;
+  brr_engine_target_free(&t);
+  return 0;
+}
+
 static void test_parse_host(void **state) {
   (void)state;
   char *base, *sock, *err = NULL;
-  assert_int_equal(brr_engine_parse_host(NULL, &base, &sock, &err), 0);
+  assert_int_equal(parse_host(NULL, &base, &sock, &err), 0);
   assert_string_equal(base, "http://localhost");
   assert_string_equal(sock, "/var/run/docker.sock");
   free(base), free(sock);
-  assert_int_equal(brr_engine_parse_host("unix:///tmp/d.sock", &base, &sock, &err), 0);
+  assert_int_equal(parse_host("unix:///tmp/d.sock", &base, &sock, &err), 0);
   assert_string_equal(sock, "/tmp/d.sock");
   free(base), free(sock);
-  assert_int_equal(brr_engine_parse_host("tcp://10.0.0.2:2376/", &base, &sock, &err), 0);
+  assert_int_equal(parse_host("tcp://10.0.0.2:2376/", &base, &sock, &err), 0);
   assert_string_equal(base, "http://10.0.0.2:2376");
   assert_null(sock);
   free(base);
-  assert_int_equal(brr_engine_parse_host("tcp://dockerhost", &base, &sock, &err), 0);
+  assert_int_equal(parse_host("tcp://dockerhost", &base, &sock, &err), 0);
   assert_string_equal(base, "http://dockerhost:2375");
   free(base);
-  assert_int_equal(brr_engine_parse_host("tcp://[::1]", &base, &sock, &err), 0);
+  assert_int_equal(parse_host("tcp://[::1]", &base, &sock, &err), 0);
   assert_string_equal(base, "http://[::1]:2375");
   free(base);
-  assert_int_equal(brr_engine_parse_host("tcp://[::1]:7777", &base, &sock, &err), 0);
+  assert_int_equal(parse_host("tcp://[::1]:7777", &base, &sock, &err), 0);
   assert_string_equal(base, "http://[::1]:7777");
   free(base);
-  assert_int_equal(brr_engine_parse_host("ssh://me@host", &base, &sock, &err), BRR_EINVAL);
+  assert_int_equal(parse_host("ssh://me@host", &base, &sock, &err), BRR_EINVAL);
   assert_non_null(strstr(err, "ssh://"));
   free(err);
-  assert_int_equal(brr_engine_parse_host("unix://rel.sock", &base, &sock, &err), BRR_EINVAL);
+  assert_int_equal(parse_host("unix://rel.sock", &base, &sock, &err), BRR_EINVAL);
   assert_non_null(strstr(err, "absolute"));
   free(err);
-  assert_int_equal(brr_engine_parse_host("/var/run/docker.sock", &base, &sock, &err), BRR_EINVAL);
+  assert_int_equal(parse_host("/var/run/docker.sock", &base, &sock, &err), BRR_EINVAL);
   free(err);
 }
 

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "brr/graph.h"
+#include "test_lookup.h"
 
 static void test_order_and_priority(void **state) {
   (void)state;
@@ -34,8 +35,8 @@ static void test_order_and_priority(void **state) {
   assert_false(g->nodes[a].critical);
   assert_int_equal(g->n_levels, 3);
   assert_true(g->critical_weight == 10);
-  assert_int_equal(brr_graph_find(g, "d/run"), d);
-  assert_int_equal(brr_graph_find(g, "nope"), BRR_NO_STEP);
+  assert_int_equal(graph_find(g, "d/run"), d);
+  assert_int_equal(graph_find(g, "nope"), BRR_NO_STEP);
   brr_graph_free(g);
   brr_diags_free(&dg);
 }

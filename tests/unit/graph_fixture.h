@@ -9,6 +9,7 @@
 
 #include "brr/config.h"
 #include "brr/graph.h"
+#include "test_lookup.h"
 
 #define FX_FILE "buildrunner.yaml"
 
@@ -130,13 +131,13 @@ static inline brr_pushspec *fx_push(brr_config *cfg, brr_step *st, const char *r
 /* ---- looking at a compiled graph ---- */
 
 static inline const brr_node *fx_node(const brr_graph *g, const char *id) {
-  size_t i = brr_graph_find(g, id);
+  size_t i = graph_find(g, id);
   return i == BRR_NO_STEP ? NULL : &g->nodes[i];
 }
 
 /* The edge from -> to, or NULL. */
 static inline const brr_edge *fx_edge(const brr_graph *g, const char *from, const char *to) {
-  size_t f = brr_graph_find(g, from), t = brr_graph_find(g, to);
+  size_t f = graph_find(g, from), t = graph_find(g, to);
   if (f == BRR_NO_STEP || t == BRR_NO_STEP) return NULL;
   for (size_t j = 0; j < g->nodes[t].n_in; j++) {
     const brr_edge *e = &g->edges[g->nodes[t].in[j]];
@@ -147,7 +148,7 @@ static inline const brr_edge *fx_edge(const brr_graph *g, const char *from, cons
 
 /* Position of a node in the one-slot order. */
 static inline size_t fx_pos(const brr_graph *g, const char *id) {
-  size_t i = brr_graph_find(g, id);
+  size_t i = graph_find(g, id);
   for (size_t k = 0; k < g->n_nodes; k++)
     if (g->order[k] == i) return k;
   return BRR_NO_STEP;
@@ -155,7 +156,7 @@ static inline size_t fx_pos(const brr_graph *g, const char *id) {
 
 /* True when `to` is reachable from `from` (it waits for it, directly or not). */
 static inline bool fx_reaches(const brr_graph *g, const char *from, const char *to) {
-  size_t f = brr_graph_find(g, from), t = brr_graph_find(g, to);
+  size_t f = graph_find(g, from), t = graph_find(g, to);
   if (f == BRR_NO_STEP || t == BRR_NO_STEP) return false;
   /* nodes are visited in topological order, so one pass over the order suffices */
   bool *seen = brr_xcalloc(g->n_nodes, sizeof *seen);

@@ -11,6 +11,7 @@
 #include <cjson/cJSON.h>
 
 #include "unit/graph_fixture.h"
+#include "test_lookup.h"
 
 /* The seed's pipeline: an MP base, an MP image built from it, a test run, latest pushed. */
 static brr_config *seed_config(void) {
@@ -198,15 +199,15 @@ static void test_mermaid(void **state) {
   brr_graph *g = compile_seed(cfg);
   char *t = render(g, BRR_GRAPH_MERMAID);
   assert_true(brr_startswith(t, "flowchart LR\n"));
-  size_t end = brr_graph_find(g, "end/run");
+  size_t end = graph_find(g, "end/run");
   char want[96];
   snprintf(want, sizeof want, "  n%zu[\"end/run<br/>run\"]\n", end);
   assert_non_null(strstr(t, want));
-  size_t from = brr_graph_find(g, "build-base/commit");
+  size_t from = graph_find(g, "build-base/commit");
   snprintf(want, sizeof want, "  n%zu -.->|image| n%zu\n", from, end);
   assert_non_null(strstr(t, want));
-  snprintf(want, sizeof want, "  n%zu ==>|platform| n%zu\n", brr_graph_find(g, "build-base/build@linux/arm64/v8"),
-           brr_graph_find(g, "build-base/manifest"));
+  snprintf(want, sizeof want, "  n%zu ==>|platform| n%zu\n", graph_find(g, "build-base/build@linux/arm64/v8"),
+           graph_find(g, "build-base/manifest"));
   assert_non_null(strstr(t, want));
   assert_non_null(strstr(t, "  classDef critical stroke-width:3px\n  class n"));
   free(t);
@@ -263,7 +264,7 @@ static void test_json(void **state) {
   size_t k = 0;
   const cJSON *o;
   cJSON_ArrayForEach(o, order) {
-    size_t i = brr_graph_find(g, o->valuestring);
+    size_t i = graph_find(g, o->valuestring);
     assert_int_not_equal(i, BRR_NO_STEP);
     assert_false(seen[i]);
     seen[i] = true;
@@ -272,7 +273,7 @@ static void test_json(void **state) {
   const cJSON *e;
   size_t n_moving = 0;
   cJSON_ArrayForEach(e, edges) {
-    size_t f = brr_graph_find(g, jstr(e, "from")), t2 = brr_graph_find(g, jstr(e, "to"));
+    size_t f = graph_find(g, jstr(e, "from")), t2 = graph_find(g, jstr(e, "to"));
     assert_true(pos[f] < pos[t2]);
     n_moving += strcmp(jstr(e, "reason"), "moving-tag") == 0;
   }

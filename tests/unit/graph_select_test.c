@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "unit/graph_fixture.h"
+#include "test_lookup.h"
 
 static brr_graph *compile_ok(const brr_config *cfg, const brr_graph_opts *o, brr_diags *d) {
   brr_graph *g = NULL;
@@ -317,7 +318,7 @@ static void test_pypi_push(void **state) {
   brr_diags d = BRR_DIAGS_INIT;
   brr_graph *g = compile_ok(cfg, NULL, &d);
   assert_int_equal(d.n, 0);  /* no "left out" warning any more */
-  assert_int_equal(brr_graph_find(g, "pypi-push:pkg"), BRR_NO_STEP);
+  assert_int_equal(graph_find(g, "pypi-push:pkg"), BRR_NO_STEP);
   brr_graph_free(g);
 
   brr_graph_opts o = {.push = true};
@@ -336,7 +337,7 @@ static void test_pypi_push(void **state) {
   }
   /* side by side with the image pushes otherwise */
   assert_false(fx_reaches(g, "push:x/a:1", "pypi-push:pkg"));
-  assert_int_equal(brr_graph_find(g, "pypi-push:a"), BRR_NO_STEP);
+  assert_int_equal(graph_find(g, "pypi-push:a"), BRR_NO_STEP);
   brr_graph_free(g);
 
   o.serial = true;

@@ -6,7 +6,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "brr/tasks.h"
+#include "brr/tasks_files.h"
 #include "unit/tasks_util.h"
 
 static const char *yaml = "buildrunner.yaml";

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "brr/tasks.h"
+#include "brr/tasks_files.h"
 
 static brr_dockerignore *parse(const char *text) {
   brr_diags d = BRR_DIAGS_INIT;

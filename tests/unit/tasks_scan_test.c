@@ -9,7 +9,7 @@
 #include <cmocka.h>
 
 #include "brr/config.h"
-#include "brr/tasks.h"
+#include "brr/tasks_files.h"
 
 static brr_value *yaml(brr_arena *a, const char *text) {
   brr_diags d = BRR_DIAGS_INIT;

@@ -7,7 +7,7 @@
 #include <cmocka.h>
 #include <sys/stat.h>
 
-#include "brr/tasks.h"
+#include "brr/tasks_files.h"
 #include "unit/tasks_util.h"
 
 static void test_escapes(void **state) {

@@ -5,7 +5,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "brr/tasks.h"
+#include "brr/tasks_files.h"
 #include "unit/tasks_util.h"
 
 static char *make_tree(void) {

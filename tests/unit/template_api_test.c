@@ -123,16 +123,6 @@ static void test_raise_exit_code(void **state) {
   done(&r);
 }
 
-static void test_has_syntax(void **state) {
-  (void)state;
-  assert_true(brr_template_has_syntax("a {{ b }}", 9));
-  assert_true(brr_template_has_syntax("{%", 2));
-  assert_true(brr_template_has_syntax("x {# c #}", 9));
-  assert_false(brr_template_has_syntax("a { b } % #", 11));
-  assert_false(brr_template_has_syntax("{", 1));
-  assert_false(brr_template_has_syntax("", 0));
-}
-
 static brr_value *json_yaml(brr_arena *a, const char *text, size_t len, const char *file, brr_diags *d) {
   return brr_val_from_json(a, text, len, file, d);
 }
@@ -366,7 +356,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_line_map),          cmocka_unit_test(test_error_diag),
       cmocka_unit_test(test_syntax_error_position), cmocka_unit_test(test_raise_exit_code),
-      cmocka_unit_test(test_has_syntax),        cmocka_unit_test(test_vars_and_hooks),
+      cmocka_unit_test(test_vars_and_hooks),
       cmocka_unit_test(test_deep_input_is_an_error), cmocka_unit_test(test_repeatable),
       cmocka_unit_test(test_loop_memory_is_bounded_by_output), cmocka_unit_test(test_template_loop_message),
       cmocka_unit_test(test_line_map_extends),    cmocka_unit_test(test_big_integers_are_errors),

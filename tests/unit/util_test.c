@@ -137,9 +137,63 @@ static void test_owner(void **state) {
   free(me), free(host), free(reused), free(dead), free(elsewhere);
 }
 
+static void collect_line(void *ud, const char *line, size_t len) {
+  brr_buf *b = ud;
+  assert_int_equal(strlen(line), len);   /* NUL-terminated, no end of line inside */
+  brr_buf_append(b, line, len);
+  brr_buf_putc(b, '|');
+}
+
+/* the one line splitter: every end of line, across feeds, and the cut of a runaway line */
+static void test_linesplit(void **state) {
+  (void)state;
+  brr_buf got = BRR_BUF_INIT;
+  brr_linesplit s;
+  brr_linesplit_init(&s, 0);
+  assert_int_equal(brr_linesplit_feed(&s, "a\nb\r", 4, collect_line, &got), 2);
+  assert_int_equal(brr_linesplit_feed(&s, "\nc\r\rd\n\ne", 8, collect_line, &got), 4);
+  assert_true(brr_linesplit_flush(&s, collect_line, &got));
+  assert_false(brr_linesplit_flush(&s, collect_line, &got));
+  assert_string_equal(got.data, "a|b|c||d||e|");
+  brr_linesplit_free(&s);
+  /* max 4: a runaway "abcdef" is cut after "abcd"; "xyz\xc3\xa9" is cut before the two-byte
+   * sequence, not inside it */
+  brr_buf_reset(&got);
+  brr_linesplit_init(&s, 4);
+  assert_int_equal(brr_linesplit_feed(&s, "abcdef", 6, collect_line, &got), 1);
+  assert_int_equal(brr_linesplit_feed(&s, "\n", 1, collect_line, &got), 1);
+  assert_int_equal(brr_linesplit_feed(&s, "xyz\xc3\xa9", 5, collect_line, &got), 1);
+  assert_int_equal(brr_linesplit_feed(&s, "\n", 1, collect_line, &got), 1);
+  assert_string_equal(got.data, "abcd|ef|xyz|\xc3\xa9|");
+  brr_linesplit_free(&s);
+  brr_buf_free(&got);
+}
+
+/* the one digest helper: known answers (FIPS 180 "abc"), streaming equals one call */
+static void test_digest(void **state) {
+  (void)state;
+  char hex[BRR_DIGEST_HEX_MAX];
+  assert_int_equal(brr_digest_hex("sha1", "abc", 3, hex), 40);
+  assert_string_equal(hex, "a9993e364706816aba3e25717850c26c9cd0d89d");
+  assert_int_equal(brr_digest_hex("sha256", "abc", 3, hex), 64);
+  assert_string_equal(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  brr_digest *d = brr_digest_new("sha256");
+  assert_non_null(d);
+  brr_digest_update(d, "a", 1);
+  brr_digest_update(d, "", 0);
+  brr_digest_update(d, "bc", 2);
+  char streamed[BRR_DIGEST_HEX_MAX];
+  assert_int_equal(brr_digest_final_hex(d, streamed), 64);
+  brr_digest_free(d);
+  assert_string_equal(streamed, hex);
+  assert_null(brr_digest_new("no-such-digest"));
+  assert_int_equal(brr_digest_hex("no-such-digest", "abc", 3, hex), 0);
+  assert_string_equal(hex, "");
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_buf),     cmocka_unit_test(test_arena), cmocka_unit_test(test_pyfloat),
+      cmocka_unit_test(test_buf),     cmocka_unit_test(test_digest), cmocka_unit_test(test_linesplit),     cmocka_unit_test(test_arena), cmocka_unit_test(test_pyfloat),
       cmocka_unit_test(test_strings), cmocka_unit_test(test_paths),
       cmocka_unit_test(test_uuid4),   cmocka_unit_test(test_owner),
   };

@@ -12,6 +12,7 @@
 
 #include "brr/config.h"
 #include "../../src/config/internal.h"
+#include "test_lookup.h"
 
 typedef struct fixture {
   brr_arena *a;
@@ -169,14 +170,14 @@ static void test_marks(void **state) {
   assert_non_null(root);
   assert_int_equal(root->mark.line, 2);
   assert_int_equal(root->mark.col, 1);
-  brr_value *pl = brr_val_path(root, "steps.base.build.platforms");
+  brr_value *pl = val_path(root, "steps.base.build.platforms");
   assert_int_equal(pl->type, BRR_VAL_LIST);
   assert_int_equal(pl->mark.line, 5);
   assert_int_equal(pl->mark.col, 18);
   assert_int_equal(pl->u.list.v[1]->mark.col, 22);
   assert_string_equal(pl->mark.file, "t.yaml");
   /* keys carry their own marks */
-  brr_value *build = brr_val_path(root, "steps.base");
+  brr_value *build = val_path(root, "steps.base");
   assert_int_equal(build->u.map.v[0].key->mark.line, 4);
   assert_int_equal(build->u.map.v[0].key->mark.col, 5);
 }
@@ -353,9 +354,29 @@ static void test_line_map(void **state) {
   assert_string_equal(f->d.v[0].snippet, "a: 3\n^");
 }
 
+/* the one JSON converter: numbers keep their spelling's type, one document only */
+static void test_json(void **state) {
+  fixture *f = *state;
+  const char *text = "{\"i\": 1, \"f\": 1.0, \"big\": 9007199254740993, \"s\": \"2\", \"l\": [true, null]}\n";
+  brr_value *v = brr_val_from_json(f->a, text, strlen(text), "t.json", &f->d);
+  assert_non_null(v);
+  assert_int_equal(brr_val_get(v, "i")->type, BRR_VAL_INT);
+  assert_int_equal(brr_val_get(v, "f")->type, BRR_VAL_FLOAT);
+  assert_int_equal(brr_val_get(v, "big")->u.i, 9007199254740993LL);   /* past a double's digits */
+  assert_int_equal(brr_val_get(v, "s")->type, BRR_VAL_STR);
+  assert_int_equal(brr_val_get(v, "l")->u.list.n, 2);
+  assert_int_equal(f->d.n, 0);
+  /* anything but blanks after the value is an error, marked where it starts */
+  assert_null(brr_val_from_json(f->a, "{}\n x", 5, "t.json", &f->d));
+  assert_int_equal(f->d.n, 1);
+  assert_int_equal(f->d.v[0].mark.line, 2);
+  assert_int_equal(f->d.v[0].mark.col, 2);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_bools, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_json, setup, teardown),
       cmocka_unit_test_setup_teardown(test_ints, setup, teardown),
       cmocka_unit_test_setup_teardown(test_floats, setup, teardown),
       cmocka_unit_test_setup_teardown(test_nulls_and_strings, setup, teardown),

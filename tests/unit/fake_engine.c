@@ -44,6 +44,8 @@ struct fake_rule {
 typedef struct fake_obj {
   fake_kind kind;
   char *id, *name, *image;
+  char *network;            /* container: HostConfig.NetworkMode at creation, or NULL */
+  struct timespec born;     /* when it was made (an image's Created) */
   cJSON *labels;            /* object, or NULL */
   bool tty, running, removed;
 } fake_obj;
@@ -61,6 +63,7 @@ struct fake_engine {
   size_t created[4];
   unsigned counter;
   unsigned release_gen;
+  char *ip;                 /* containers' address on their networks */
   bool stopping;
 };
 
@@ -200,6 +203,7 @@ static fake_obj *obj_add(fake_engine *fe, fake_kind kind, const char *name, cons
   o->id = new_id(fe, kind);
   o->name = name ? brr_xstrdup(name) : brr_xasprintf("fake_%s%u", KIND_TAG[kind], fe->counter);
   o->labels = labels ? cJSON_Duplicate(labels, 1) : cJSON_CreateObject();
+  clock_gettime(CLOCK_REALTIME, &o->born);
   BRR_VEC_PUSH(fe->objs, fe->n_objs, fe->cap_objs, o);
   fe->created[kind]++;
   return o;
@@ -317,7 +321,7 @@ static cJSON *status_msg(const char *status) {
   return j;
 }
 
-static void container_inspect(const fake_obj *o, fake_reply *out) {
+static void container_inspect(const fake_obj *o, const char *ip, fake_reply *out) {
   cJSON *j = cJSON_CreateObject();
   cJSON_AddStringToObject(j, "Id", o->id);
   char *n = brr_xasprintf("/%s", o->name);
@@ -337,10 +341,10 @@ static void container_inspect(const fake_obj *o, fake_reply *out) {
   cJSON_AddItemToObject(cfg, "Labels", cJSON_Duplicate(o->labels, 1));
   cJSON_AddObjectToObject(j, "HostConfig");
   cJSON *ns = cJSON_AddObjectToObject(j, "NetworkSettings");
-  cJSON_AddStringToObject(ns, "IPAddress", "172.17.0.2");
+  cJSON_AddStringToObject(ns, "IPAddress", ip);
   cJSON *nets = cJSON_AddObjectToObject(ns, "Networks");
-  cJSON *br = cJSON_AddObjectToObject(nets, "bridge");
-  cJSON_AddStringToObject(br, "IPAddress", "172.17.0.2");
+  cJSON *br = cJSON_AddObjectToObject(nets, o->network ? o->network : "bridge");
+  cJSON_AddStringToObject(br, "IPAddress", ip);
   reply_json(out, 200, j);
 }
 
@@ -354,7 +358,12 @@ static void image_inspect(const fake_obj *o, fake_reply *out) {
   cJSON_AddArrayToObject(j, "RepoDigests");
   cJSON_AddStringToObject(j, "Architecture", "amd64");
   cJSON_AddStringToObject(j, "Os", "linux");
-  cJSON_AddStringToObject(j, "Created", "2026-01-01T00:00:00Z");
+  struct tm tm;
+  gmtime_r(&o->born.tv_sec, &tm);
+  char when[64], created[96];
+  strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S", &tm);
+  snprintf(created, sizeof created, "%s.%09ldZ", when, o->born.tv_nsec);
+  cJSON_AddStringToObject(j, "Created", created);
   cJSON *cfg = cJSON_AddObjectToObject(j, "Config");
   cJSON_AddItemToObject(cfg, "Labels", cJSON_Duplicate(o->labels, 1));
   reply_json(out, 200, j);
@@ -386,6 +395,8 @@ static void default_containers(fake_engine *fe, const fake_request *q, fake_repl
                             cJSON_GetObjectItemCaseSensitive(b, "Labels"));
       o->image = brr_xstrdup(img->valuestring);
       o->tty = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(b, "Tty"));
+      const cJSON *nm = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(b, "HostConfig"), "NetworkMode");
+      if (cJSON_IsString(nm) && *nm->valuestring) o->network = brr_xstrdup(nm->valuestring);
       cJSON *j = cJSON_CreateObject();
       cJSON_AddStringToObject(j, "Id", o->id);
       cJSON_AddArrayToObject(j, "Warnings");
@@ -425,7 +436,7 @@ static void default_containers(fake_engine *fe, const fake_request *q, fake_repl
     reply_set(out, 200, o->tty ? "application/vnd.docker.raw-stream"
                                : "application/vnd.docker.multiplexed-stream", NULL, 0);
   } else if (!strcmp(rest, "json")) {
-    container_inspect(o, out);
+    container_inspect(o, fe->ip ? fe->ip : "172.17.0.2", out);
   } else if (!strcmp(rest, "archive") && !strcmp(m, "PUT")) {
     reply_set(out, 200, NULL, NULL, 0);
   } else if (!strcmp(rest, "archive")) {
@@ -949,12 +960,14 @@ void fake_engine_stop(fake_engine *fe) {
     free(o->id);
     free(o->name);
     free(o->image);
+    free(o->network);
     cJSON_Delete(o->labels);
     free(o);
   }
   free(fe->objs);
   pthread_cond_destroy(&fe->cond);
   pthread_mutex_destroy(&fe->mu);
+  free(fe->ip);
   free(fe->dir);
   free(fe->sock);
   free(fe->host);
@@ -1183,6 +1196,13 @@ void fake_engine_add_object(fake_engine *fe, fake_kind kind, const char *name, c
   fe->created[kind] = before;  /* not created through the API */
   pthread_mutex_unlock(&fe->mu);
   cJSON_Delete(labels);
+}
+
+void fake_engine_set_ip(fake_engine *fe, const char *ip) {
+  pthread_mutex_lock(&fe->mu);
+  free(fe->ip);
+  fe->ip = brr_xstrdup(ip);
+  pthread_mutex_unlock(&fe->mu);
 }
 
 size_t fake_engine_live(fake_engine *fe, fake_kind kind) {

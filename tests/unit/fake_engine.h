@@ -160,6 +160,9 @@ void fake_engine_add_image(fake_engine *fe, const char *ref);
 /* Put an object in the world as if made before the test (not counted as created):
  * `labels_json` an object of labels ("{\"brr.managed\":\"1\"}") or NULL. */
 void fake_engine_add_object(fake_engine *fe, fake_kind kind, const char *name, const char *labels_json);
+/* The address containers report on their network (inspect; default 172.17.0.2): set
+ * "127.0.0.1" to have brr's wait_for probes reach a port the test listens on. */
+void fake_engine_set_ip(fake_engine *fe, const char *ip);
 /* How many objects of `kind` exist now (created and not removed). */
 size_t fake_engine_live(fake_engine *fe, fake_kind kind);
 /* How many were ever created through the API. */

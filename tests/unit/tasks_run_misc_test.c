@@ -117,6 +117,21 @@ static void test_results_dir_unusable(void **state) {
   th_free(h);
 }
 
+static void test_source_tar_fails(void **state) {
+  (void)state;
+  th *h = th_new();
+  /* a link the engine would refuse at /source: the tar is not made, both steps fail */
+  tu_symlink(h->dir, "escape", "../../../../etc/passwd");
+  int rc = th_run(h, "steps:\n  a:\n    run:\n      image: reg.test/busybox:1\n      cmd: echo\n"
+                     "  b:\n    run:\n      image: reg.test/busybox:1\n      cmd: echo\n", &(th_opts){.keep_going = true});
+  th_assert(h, rc == 1);
+  th_assert(h, th_ended(h, "a/run failed: cannot make the /source tar"));
+  th_assert(h, th_ended(h, "b/run failed: cannot make the /source tar"));
+  th_assert(h, th_ended(h, "escape"));
+  th_assert(h, fake_engine_created(h->fe, FAKE_CONTAINER) == 0);
+  th_free(h);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_containers_removed),
@@ -126,6 +141,7 @@ int main(void) {
       cmocka_unit_test(test_killed_from_outside),
       cmocka_unit_test(test_attach_fails),
       cmocka_unit_test(test_results_dir_unusable),
+      cmocka_unit_test(test_source_tar_fails),
   };
   if (getenv("TEST_FILTER")) cmocka_set_test_filter(getenv("TEST_FILTER"));
   return cmocka_run_group_tests(tests, NULL, NULL);

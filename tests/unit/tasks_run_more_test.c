@@ -238,6 +238,79 @@ static void test_services(void **state) {
   free(yaml);
 }
 
+static void keep_default(void *ud, const fake_request *req, fake_reply *out) {
+  (void)ud;
+  (void)req;
+  (void)out;
+}
+
+static void release_rule(void *ud, const fake_request *req) {
+  (void)req;
+  fake_rule_release(ud);
+}
+
+static void test_service_stops_while_waited_for(void **state) {
+  (void)state;
+  const char *yaml = "steps:\n  svc:\n    run:\n      image: reg.test/busybox:1\n      services:\n"
+                     "        web:\n          image: reg.test/busybox:1\n          cmd: serve\n          wait_for:\n"
+                     "            - port: 1\n              timeout: 20\n      cmd: echo\n";
+  /* its command exits with 3 while the step waits: no wait to the timeout */
+  th *h = th_new();
+  fake_engine_set_ip(h->fe, "127.0.0.1");
+  fake_rule_json(fake_rule_body_has(fake_engine_on(h->fe, "POST", "/containers/*/exec"), "serve"), 201,
+                 "{\"Id\":\"svc\"}");
+  fake_rule *out = fake_rule_hold(fake_engine_on(h->fe, "POST", "/exec/svc/start"), FAKE_HOLD_BODY);
+  fake_rule_json(fake_engine_on(h->fe, "GET", "/exec/svc/json"), 200, "{\"ExitCode\":3,\"Running\":false}");
+  /* the wait's first look at the container (after brr's own inspect) ends the command */
+  fake_rule_on_request(fake_rule_handler(fake_rule_from(fake_engine_on(h->fe, "GET", "/containers/*/json"), 2),
+                                         keep_default, NULL),
+                       release_rule, out);
+  int rc = th_run(h, yaml, NULL);
+  th_assert(h, rc == 1);
+  th_assert(h, th_ended(h, "its command \"serve\" exited with code 3 while waiting for port 1"));
+  th_assert(h, th_clean(h));
+  th_free(h);
+  /* its container is not running */
+  h = th_new();
+  fake_rule_hold(fake_engine_on(h->fe, "POST", "/exec/*/start"), FAKE_HOLD_BODY);
+  fake_rule_json(fake_rule_from(fake_engine_on(h->fe, "GET", "/containers/*/json"), 2), 200,
+                 "{\"State\":{\"Status\":\"exited\"}}");
+  rc = th_run(h, yaml, NULL);
+  th_assert(h, rc == 1);
+  th_assert(h, th_ended(h, "status is exited"));
+  th_assert(h, th_clean(h));
+  th_free(h);
+  /* no address on the step network */
+  h = th_new();
+  fake_rule_hold(fake_engine_on(h->fe, "POST", "/exec/*/start"), FAKE_HOLD_BODY);
+  fake_rule_json(fake_engine_on(h->fe, "GET", "/containers/*/json"), 200, "{\"State\":{\"Status\":\"running\"}}");
+  rc = th_run(h, yaml, NULL);
+  th_assert(h, rc == 1);
+  th_assert(h, th_ended(h, "has no address on the step network"));
+  th_assert(h, th_clean(h));
+  th_free(h);
+}
+
+static void test_post_build_edges(void **state) {
+  (void)state;
+  /* xfail: the run failed, nothing to build on */
+  th *h = th_new();
+  fake_rule_json(fake_engine_on(h->fe, "GET", "/exec/*/json"), 200, "{\"ExitCode\":1,\"Running\":false}");
+  int rc = th_run(h, "steps:\n  p:\n    run:\n      image: reg.test/busybox:1\n      xfail: true\n      cmd: x\n"
+                     "      post-build:\n        dockerfile: RUN true\n", NULL);
+  th_assert(h, rc == 0);
+  th_assert(h, fake_engine_count(h->fe, "POST", "/build") == 0);
+  th_assert(h, th_said(h, "No post-build: the run failed and was ignored (xfail)"));
+  th_free(h);
+  /* a post-build path that is not there: 78 at its key */
+  h = th_new();
+  rc = th_run(h, "steps:\n  p:\n    run:\n      image: reg.test/busybox:1\n      cmd: x\n"
+                 "      post-build:\n        path: nowhere\n", NULL);
+  th_assert(h, rc == 78);
+  th_assert(h, th_ended(h, "nowhere"));
+  th_free(h);
+}
+
 /* ---- ssh-keys ---- */
 
 static void test_ssh_keys(void **state) {
@@ -410,6 +483,8 @@ int main(void) {
       cmocka_unit_test(test_post_build_errors),
       cmocka_unit_test(test_commit_tags_and_errors),
       cmocka_unit_test(test_services),
+      cmocka_unit_test(test_service_stops_while_waited_for),
+      cmocka_unit_test(test_post_build_edges),
       cmocka_unit_test(test_ssh_keys),
       cmocka_unit_test(test_sweep),
       cmocka_unit_test(test_runtime_options),

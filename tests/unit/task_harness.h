@@ -143,10 +143,16 @@ static inline int th_run_in(th *h, const th_opts *o) {
   lo.platform = o->platform;
   lo.steps = o->steps;
   lo.build_number = "42";
+  /* the run's temp dir under the test's own directory (the global temp-dir) */
+  brr_arena *ga = brr_arena_new();
+  brr_value *over = brr_val_map(ga, BRR_MARK_NONE);
+  brr_val_map_sets(ga, over, "temp-dir", brr_val_str(ga, BRR_MARK_NONE, h->tmp));
+  lo.global_overrides = over;
   brr_config *cfg = NULL;
   h->load_rc = brr_config_load(&lo, &cfg, &h->diags);
   if (h->load_rc != 0) {
     brr_config_free(cfg);
+    brr_arena_free(ga);
     return h->exit_code = brr_diags_exit_code(&h->diags) ? brr_diags_exit_code(&h->diags) : 78;
   }
   brr_graph_opts go = {.push = o->push, .steps = o->steps, .platform = o->platform,
@@ -156,6 +162,7 @@ static inline int th_run_in(th *h, const th_opts *o) {
   if (h->compile_rc != 0) {
     brr_graph_free(g);
     brr_config_free(cfg);
+    brr_arena_free(ga);
     return h->exit_code = 78;
   }
   uv_loop_t loop;
@@ -203,6 +210,7 @@ static inline int th_run_in(th *h, const th_opts *o) {
   if (uv_loop_close(&loop) != 0) fprintf(stderr, "task harness: the loop still has handles\n");
   brr_graph_free(g);
   brr_config_free(cfg);
+  brr_arena_free(ga);
   return h->exit_code;
 }
 

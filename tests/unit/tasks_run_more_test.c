@@ -14,6 +14,13 @@
 
 #include "unit/task_harness.h"
 
+/* A rule that only watches: the default answer stands. */
+static void keep_default(void *ud, const fake_request *req, fake_reply *out) {
+  (void)ud;
+  (void)req;
+  (void)out;
+}
+
 /* ---- post-build ---- */
 
 static const char *POST =
@@ -141,6 +148,91 @@ static void test_commit_tags_and_errors(void **state) {
   th_free(h);
 }
 
+/* ---- security scans of push entries (commit node) ---- */
+
+static const char *TRIVY_REPORT =
+    "{\"Results\":[{\"Target\":\"x\",\"Vulnerabilities\":[{\"VulnerabilityID\":\"CVE-2026-1\","
+    "\"PkgName\":\"libz\",\"InstalledVersion\":\"1.0\",\"Severity\":\"HIGH\","
+    "\"PrimaryURL\":\"https://cve.test/1\",\"CVSS\":{\"nvd\":{\"V3Score\":7.5}}}]}]}";
+
+/* Play trivy: when the scan's exec is created, write its report where the scanner
+ * container's first bind (the host's run directory) says. */
+static void write_report(void *ud, const fake_request *req) {
+  (void)req;
+  th *h = ud;
+  const fake_request *cr = NULL;
+  for (size_t i = 0; (cr = fake_engine_find(h->fe, "POST", "/containers/create", i)); i++)
+    if (strstr(cr->body, "aquasec/trivy")) break;
+  if (!cr) return;
+  const char *b = strstr(cr->body, "\"Binds\":[\"");
+  if (!b) return;
+  b += strlen("\"Binds\":[\"");
+  const char *colon = strchr(b, ':');
+  char *dir = brr_xstrndup(b, (size_t)(colon - b));
+  char *path = brr_path_join(dir, "results.json");
+  brr_write_file(path, TRIVY_REPORT, strlen(TRIVY_REPORT));
+  free(path);
+  free(dir);
+}
+
+static void test_security_scan(void **state) {
+  (void)state;
+  static const char yaml[] = "steps:\n  s:\n    run:\n      image: reg.test/busybox:1\n      cmd: echo\n"
+                     "    push:\n      repository: reg.test/pushed\n      tags: [t1]\n"
+                     "      security-scan:\n        enabled: true\n        max-score-threshold: %s\n";
+  for (int over = 0; over < 2; over++) {
+    th *h = th_new();
+    char *g = brr_xasprintf("docker-registry: reg.test\nsecurity-scan:\n  cache-dir: %s/trivy-cache\n", h->dir);
+    th_file(h, ".buildrunner.yaml", g);
+    free(g);
+    fake_rule_on_request(fake_rule_handler(fake_rule_body_has(fake_engine_on(h->fe, "POST", "/containers/*/exec"),
+                                                              "image -f json"), keep_default, NULL),
+                         write_report, h);
+    char *y = brr_xasprintf(yaml, over ? "7.0" : "9.0");
+    int rc = th_run(h, y, NULL);
+    free(y);
+    th_assert(h, fake_engine_count(h->fe, "POST", "/images/create") >= 1);
+    const fake_request *pull = fake_engine_find(h->fe, "POST", "/images/create", 1);
+    th_assert(h, pull && strstr(pull->query, "fromImage=reg.test/aquasec/trivy"));
+    if (over) {
+      th_assert(h, rc == 1);
+      th_assert(h, th_ended(h, "s/commit failed: Max vulnerability score (7.5) is above the configured threshold (7.0)"));
+    } else {
+      char *json = tu_read_rel(h->results, "artifacts.json");
+      th_assert(h, json && strstr(json, "CVE-2026-1") && strstr(json, "7.5"));
+      free(json);
+      th_assert(h, rc == 0);
+      th_assert(h, th_said(h, "is less than the configured threshold"));
+    }
+    th_assert(h, th_clean(h));
+    th_free(h);
+  }
+  /* trivy wrote nothing */
+  th *h = th_new();
+  char *g = brr_xasprintf("docker-registry: reg.test\nsecurity-scan:\n  cache-dir: %s/trivy-cache\n", h->dir);
+  th_file(h, ".buildrunner.yaml", g);
+  free(g);
+  char *y = brr_xasprintf(yaml, "9.0");
+  int rc = th_run(h, y, NULL);
+  th_assert(h, rc == 1);
+  th_assert(h, th_ended(h, "does not exist"));
+  th_assert(h, th_clean(h));
+  th_free(h);
+  /* cancelled while trivy runs */
+  h = th_new();
+  g = brr_xasprintf("docker-registry: reg.test\nsecurity-scan:\n  cache-dir: %s/trivy-cache\n", h->dir);
+  th_file(h, ".buildrunner.yaml", g);
+  free(g);
+  fake_rule_raise(fake_rule_hold(fake_rule_body_has(fake_engine_on(h->fe, "POST", "/containers/*/exec"), "image -f json"),
+                                 FAKE_HOLD_HEADERS), SIGINT, 1);
+  rc = th_run(h, y, &(th_opts){.handle_signals = true});
+  free(y);
+  th_assert(h, rc == 130);
+  th_assert(h, th_ended(h, "s/commit canceled"));
+  th_assert(h, th_clean(h));
+  th_free(h);
+}
+
 /* ---- services ---- */
 
 static int listen_port(int *fd) {
@@ -236,12 +328,6 @@ static void test_services(void **state) {
   th_free(h);
   free(long_wait);
   free(yaml);
-}
-
-static void keep_default(void *ud, const fake_request *req, fake_reply *out) {
-  (void)ud;
-  (void)req;
-  (void)out;
 }
 
 static void release_rule(void *ud, const fake_request *req) {
@@ -482,6 +568,7 @@ int main(void) {
       cmocka_unit_test(test_post_build),
       cmocka_unit_test(test_post_build_errors),
       cmocka_unit_test(test_commit_tags_and_errors),
+      cmocka_unit_test(test_security_scan),
       cmocka_unit_test(test_services),
       cmocka_unit_test(test_service_stops_while_waited_for),
       cmocka_unit_test(test_post_build_edges),

@@ -405,6 +405,8 @@ static void test_ssh_keys(void **state) {
   char *key = brr_path_join(h->dir, "id_test");
   char *argv[] = {"ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", key, NULL};
   assert_int_equal(tu_run(argv, NULL, NULL), 0);
+  char *pem = tu_read(key);
+  assert_non_null(pem);
   char *g = brr_xasprintf("ssh-keys:\n  - file: %s\n    aliases: [deploy]\n", key);
   th_file(h, ".buildrunner.yaml", g);
   free(g);
@@ -424,6 +426,26 @@ static void test_ssh_keys(void **state) {
   for (struct dirent *e; d && (e = readdir(d));) left += e->d_name[0] != '.';
   if (d) closedir(d);
   th_assert(h, left == 0);
+  th_free(h);
+
+  /* the key given inline in the global config, and an entry with neither file nor key */
+  h = th_new();
+  brr_buf gb = BRR_BUF_INIT;
+  brr_buf_puts(&gb, "ssh-keys:\n  - key: |\n");
+  for (char *line = pem, *nl; line && *line; line = nl ? nl + 1 : NULL) {
+    nl = strchr(line, '\n');
+    brr_buf_printf(&gb, "      %.*s\n", (int)(nl ? nl - line : (long)strlen(line)), line);
+  }
+  brr_buf_puts(&gb, "    aliases: [inline]\n  - aliases: [empty]\n");
+  th_file(h, ".buildrunner.yaml", brr_buf_cstr(&gb));
+  brr_buf_free(&gb);
+  free(pem);
+  rc = th_run(h, "steps:\n  s:\n    run:\n      image: reg.test/git:1\n      ssh-keys: [inline]\n      cmd: x\n", NULL);
+  th_assert(h, rc == 0);
+  th_assert(h, th_said(h, "ssh agent with 1 key(s)"));
+  rc = th_run(h, "steps:\n  s:\n    run:\n      image: reg.test/git:1\n      ssh-keys: [empty]\n      cmd: x\n", NULL);
+  th_assert(h, rc == 78);
+  th_assert(h, th_ended(h, "has neither `file` nor `key`"));
   th_free(h);
 
   /* an alias no global entry lists: 78 at the alias */

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <uv.h>
 
 #include "brr/config.h"
@@ -205,6 +206,15 @@ static inline int th_run_in(th *h, const th_opts *o) {
     h->exit_code = 1;
   }
   brr_bus_free(bus);
+  /* what is still on its way out (a killed ssh-agent's exit, a freed client's last
+   * callbacks) finishes before the rest is closed, as it would in a brr that keeps running */
+  for (int i = 0; i < 200 && uv_loop_alive(&loop); i++) {
+    uv_run(&loop, UV_RUN_NOWAIT);
+    if (uv_loop_alive(&loop)) {
+      struct timespec ts = {0, 10 * 1000 * 1000};
+      nanosleep(&ts, NULL);
+    }
+  }
   uv_walk(&loop, th_close_walk, NULL);
   uv_run(&loop, UV_RUN_DEFAULT);
   if (uv_loop_close(&loop) != 0) fprintf(stderr, "task harness: the loop still has handles\n");

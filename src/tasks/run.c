@@ -122,9 +122,11 @@ static void on_gone_check(void *ud, const brr_engine_result *res) {
   const char *s = res->status == 0 && cJSON_IsString(st) ? st->valuestring : "";
   bool removing = res->status == BRR_ENOENT || !strcmp(s, "removing") || !strcmp(s, "dead");
   /* the shell a step's commands run in never ends by itself: not running means stopped from
-   * outside */
-  bool stopped = r->plan.shell && !r->own && res->status == 0 && *s && strcmp(s, "running") != 0 &&
-                 strcmp(s, "restarting") != 0 && strcmp(s, "paused") != 0;
+   * outside -- but only between its start and brr's own stop (a failed start, artifact fetch
+   * or commit is reported as itself, not as a stop from outside) */
+  bool expect_running = r->stage > BRR_RUN_ST_START && r->stage < BRR_RUN_ST_STOP;
+  bool stopped = r->plan.shell && !r->own && expect_running && res->status == 0 && *s &&
+                 strcmp(s, "running") != 0 && strcmp(s, "restarting") != 0 && strcmp(s, "paused") != 0;
   if (r->base.cancelled || res->status == BRR_ECANCELED) {
     gone_free(r);
     to_teardown(r);

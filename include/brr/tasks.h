@@ -332,7 +332,20 @@ typedef struct brr_step_state {
   char *post_build_image;   /* the post-build image */
   bool multi_platform;      /* set by the manifest node: commit leaves push artifacts to it */
   bool begun;
+  int engine;               /* index into brr_runtime.engines where its nodes run (0 until placed) */
+  bool placed;              /* its first node chose the engine: the others follow it */
 } brr_step_state;
+
+/* One engine of the run: the one the docker CLI would use, or each of `engines:`. */
+typedef struct brr_runtime_engine {
+  const char *name;         /* its `engines:` key, or NULL for the single engine */
+  brr_engine *engine;
+  char **docker_env;        /* the docker CLI subprocesses' environment for it */
+  int jobs;                 /* nodes at once (`jobs`) */
+  int busy;                 /* nodes placed on it that hold one of its slots */
+  const brr_strlist *platforms; /* its native platforms (may be empty), or NULL */
+  bool local;               /* on this host: its containers can bind-mount brr's paths */
+} brr_runtime_engine;
 
 typedef struct brr_runtime {
   uv_loop_t *loop;
@@ -340,8 +353,14 @@ typedef struct brr_runtime {
   const brr_graph *graph;
   brr_runtime_opts opts;
   brr_bus *bus;
-  brr_engine *engine;
+  brr_engine *engine;          /* the first engine (the only one without `engines:`): the
+                                  build registry, multi-platform steps, the sweep */
   char **docker_env;           /* the docker CLI subprocesses' environment (same engine) */
+  brr_runtime_engine *engines; /* every engine of the run (engines[0].engine == engine) */
+  size_t n_engines;
+  int *node_engine;            /* per graph node: the engine it was placed on, or -1 */
+  bool *node_slot;             /* per graph node: it holds a slot of that engine */
+  void *move_state;            /* engines.c: the images moved so far */
   brr_step_state *steps;       /* cfg->n_steps entries */
   brr_arena *arena;            /* artifacts values and other run-long strings */
   brr_value *artifacts;        /* artifacts.json content, in insertion order */
@@ -395,6 +414,30 @@ int brr_runtime_finish(brr_runtime *rt);
  * BRR_EIO with a diagnostic naming the file and the error. */
 int brr_runtime_write_artifacts(brr_runtime *rt, brr_diags *d);
 void brr_runtime_free(brr_runtime *rt);
+
+/* ---- several engines (src/tasks/engines.c; docs/engine.md#several-engines) ---- */
+/* The engine the nodes of `step` run on (the first engine for BRR_NO_STEP or before the
+ * step is placed), and its docker CLI environment. */
+brr_engine *brr_rt_engine(const brr_runtime *rt, size_t step);
+char **brr_rt_docker_env(const brr_runtime *rt, size_t step);
+/* The same for the node of a started task. */
+brr_engine *brr_rt_task_engine(const brr_runtime *rt, const brr_task *t);
+/* Make the clients of `engines:` (engines[0] is also rt->engine). 0, or BRR_EINVAL with a
+ * diagnostic (a bad address or context, naming the engine), or BRR_ECONFIG when a step
+ * needs what no engine offers (host paths bind-mounted, with only remote engines). */
+int brr_runtime_engines_new(brr_runtime *rt, const brr_engine_opts *base, brr_diags *d);
+/* GET /_ping on every engine; 0, or BRR_EIO with a heap message naming the engine. */
+int brr_runtime_preflight(brr_runtime *rt, int timeout_s, char **error);
+/* The scheduler's placement hooks (brr_sched_opts.place/unplace; ud = the runtime). */
+bool brr_runtime_place(void *ud, size_t node, const char **where);
+void brr_runtime_unplace(void *ud, size_t node);
+/* Wrap `inner` (the task of `node`) so that the images it needs from other engines are
+ * moved to its engine first; returns `inner` itself when nothing must move. */
+brr_task *brr_runtime_move_wrap(brr_runtime *rt, size_t node, brr_task *inner);
+/* The images moved onto other engines are removed at the end: track them again after the
+ * kept images were untracked. */
+void brr_runtime_track_moved(brr_runtime *rt);
+void brr_runtime_engines_free(brr_runtime *rt);
 
 /* The step of node `node`'s state, made on first use (results dir included, spec §9.7). */
 int brr_runtime_step_begin(brr_runtime *rt, size_t step, brr_diags *d);

@@ -1,0 +1,145 @@
+#!/usr/bin/env bash
+# One pipeline over two engines (the global `engines:` key): the default engine and a second
+# engine of the test's own that listens only on TLS (tests/e2e/lib/tls_engine.sh), two jobs
+# each. A base step builds and commits an image; eight steps run in that image and each
+# writes an artifact. The dependents are spread over both engines (node_start events name
+# the engine), the base image moves to the engine that did not build it (a "move" phase),
+# every artifact is right, and nothing is left on either engine. Then a step with `files:`
+# (a bind mount of this host's paths) and only a remote-looking engine is a configuration
+# error naming the step and the engine (exit 78), before anything runs.
+. "$BRR_SOURCE_DIR/tests/e2e/build/lib.sh"
+. "$BRR_SOURCE_DIR/tests/e2e/lib/tls_engine.sh"
+
+extra_cleanup+=("tls_engine_stop")
+if ! tls_engine_start "$WORK/engine"; then
+  fail "the TLS engine did not start"
+  tail -n 30 "$WORK/engine/dockerd.log" 2>/dev/null | sed 's/^/    | /'
+  finish
+fi
+pass "a second engine listens on $TLS_ENGINE_HOST (TLS only)"
+
+N="brr-e2e-pool-$ID"
+P=$(project pool)
+cat >>"$P/.buildrunner.yaml" <<EOF
+engines:
+  here:
+    context: default
+    jobs: 2
+  tls:
+    host: $TLS_ENGINE_HOST
+    tls-verify: true
+    cert-path: $TLS_ENGINE_CERTS
+    jobs: 2
+EOF
+{
+  cat <<EOF
+steps:
+  base:
+    build:
+      dockerfile: |
+        FROM {{ DOCKER_REGISTRY }}/busybox:latest
+        RUN echo base-$ID > /base-marker
+    commit:
+      repository: $N
+      tags: [base]
+EOF
+  for i in 1 2 3 4 5 6 7 8; do
+    cat <<EOF
+  dep$i:
+    run:
+      image: $N:base
+      cmd: 'cat /base-marker > out-$i.txt && echo dependent-$i >> out-$i.txt && sleep 2'
+      artifacts:
+        out-$i.txt: {}
+EOF
+  done
+} >"$P/buildrunner.yaml"
+
+tls_left() { tls_engine_leftovers "$LABEL" "^$N:"; }
+
+(cd "$P" && DOCKER_CONTEXT= DOCKER_HOST= "$BRR" --progress json --no-color --container-labels "$LABEL") \
+  >"$WORK/out" 2>"$WORK/err"
+RC=$?
+{ echo "==== brr (exit $RC)"; cat "$WORK/out" "$WORK/err"; } >>"$WORK/all"
+sanitizer_guard
+check '[ "$RC" = 0 ]' "the run over two engines succeeds (exit $RC) $(tail -c 300 "$WORK/err")"
+
+# where each node ran, from the node_start events
+python3 - "$WORK/out" >"$WORK/where" <<'EOF'
+import json, sys
+for line in open(sys.argv[1]):
+    try:
+        e = json.loads(line)
+    except ValueError:
+        continue
+    if e.get("type") == "node_start":
+        print(e.get("node"), e.get("engine", "-"))
+EOF
+deps_here=$(grep -cE '^dep[0-9]/run here$' "$WORK/where")
+deps_tls=$(grep -cE '^dep[0-9]/run tls$' "$WORK/where")
+check '[ "$deps_here" -ge 1 ] && [ "$deps_tls" -ge 1 ] && [ $((deps_here + deps_tls)) = 8 ]' \
+  "the eight dependents ran on both engines ($deps_here here, $deps_tls on tls)"
+check '! grep -qE " -$" "$WORK/where"' "every node_start names its engine"
+base_engine=$(awk '$1 == "base/build" {print $2}' "$WORK/where")
+check '[ "$(awk '"'"'$1 == "base/commit" {print $2}'"'"' "$WORK/where")" = "$base_engine" ]' \
+  "the base step's build and commit stayed on one engine ($base_engine)"
+check 'grep -q "\"phase\":\"move\"" "$WORK/out" && grep -q "Moved image $N:base from engine $base_engine to engine" "$WORK/out"' \
+  "the base image moved to the other engine, as a phase and a line"
+ok=0
+for i in 1 2 3 4 5 6 7 8; do
+  f="$P/buildrunner.results/dep$i/out-$i.txt"
+  [ "$(cat "$f" 2>/dev/null)" = "$(printf 'base-%s\ndependent-%s' "$ID" "$i")" ] && ok=$((ok + 1))
+done
+check '[ "$ok" = 8 ]' "all eight artifacts hold the base image's marker and their own line ($ok of 8)"
+check 'python3 -c "import json,sys; a=json.load(open(sys.argv[1])); sys.exit(0 if all(\"dep%d/out-%d.txt\" % (i, i) in a for i in range(1, 9)) else 1)" "$P/buildrunner.results/artifacts.json"' \
+  "artifacts.json lists the eight artifacts"
+left=$(tls_left)
+check '[ -z "$left" ] && [ -z "$(tls_engine_docker images -q "$N")" ]' \
+  "nothing is left on the TLS engine, the moved image included${left:+ (left: $left)}"
+DOCKER_CONTEXT= DOCKER_HOST= no_leftovers "$N:.*" "on the default engine"
+
+# the summary of a plain run names each engine's nodes and busy time
+cat >"$P/buildrunner.yaml" <<EOF
+steps:
+  one:
+    run:
+      image: {{ DOCKER_REGISTRY }}/busybox:latest
+      cmd: 'true'
+EOF
+(cd "$P" && DOCKER_CONTEXT= DOCKER_HOST= "$BRR" --progress plain --no-color --container-labels "$LABEL") \
+  >"$WORK/out" 2>&1
+RC=$?
+sanitizer_guard
+check '[ "$RC" = 0 ] && grep -qE "^Engine (here|tls): 1 node, busy [0-9.]+s$" "$WORK/out"' \
+  "the summary shows the engine's nodes and busy time"
+
+# ---- a bind mount of this host's paths, and only an engine that is not on this host ----
+cat >"$P/.buildrunner.yaml" <<EOF
+docker-registry: $REG
+local-files:
+  data: $P
+engines:
+  far:
+    host: $TLS_ENGINE_BRIDGE_HOST
+    tls-verify: true
+    cert-path: $TLS_ENGINE_CERTS
+EOF
+cat >"$P/buildrunner.yaml" <<EOF
+steps:
+  needs-files:
+    run:
+      image: {{ DOCKER_REGISTRY }}/busybox:latest
+      cmd: 'true'
+      files:
+        data: /data
+EOF
+(cd "$P" && DOCKER_CONTEXT= DOCKER_HOST= "$BRR" --progress plain --no-color --container-labels "$LABEL") \
+  >"$WORK/out" 2>&1
+RC=$?
+sanitizer_guard
+check '[ "$RC" = 78 ]' "a step whose files need a bind mount on a remote engine: exit 78 (got $RC)"
+check 'grep -q "buildrunner.yaml:7:[0-9]*: .*step '"'"'needs-files'"'"': \`files\` bind-mounts paths of this host" "$WORK/out" && grep -q "far ($TLS_ENGINE_BRIDGE_HOST)" "$WORK/out"' \
+  "... with the step, the engine and the key's place"
+left=$(tls_left)
+check '[ -z "$left" ]' "nothing was created for it${left:+ (left: $left)}"
+finish

@@ -507,9 +507,49 @@ typedef struct move_task {
   uv_loop_t *loop;
   bool inner_started, canceled;
   uint64_t t0;
+  /* through the build registry: tag, push on the source; pull, tag on the destination */
+  const char *registry;         /* the configured build-registry, or NULL: the stream */
+  char *via;                    /* "<registry>/brr-move-<run>:<n>" */
+  int stage;
+  brr_engine_req *req;
 } move_task;
 
 static void next_move(move_task *m);
+static void moved_one(void *ud, int status, const char *error, uint64_t bytes);
+
+static void reg_step(void *ud, const brr_engine_result *res) {
+  move_task *m = ud;
+  brr_runtime *rt = m->rt;
+  const move_item *it = &m->v[m->i];
+  brr_engine *src = rt->engines[it->src].engine, *dst = rt->engines[m->dst].engine;
+  m->req = NULL;
+  if (res && res->status != 0) {
+    moved_one(m, m->canceled ? BRR_ECANCELED : res->status, res->error, 0);
+    return;
+  }
+  if (m->canceled) {
+    moved_one(m, BRR_ECANCELED, NULL, 0);
+    return;
+  }
+  switch (m->stage++) {
+  case 0:
+    m->req = brr_engine_image_tag(src, it->ref, m->via, reg_step, m);
+    break;
+  case 1:
+    m->req = brr_engine_image_push(src, m->via, NULL, NULL, reg_step, m);
+    break;
+  case 2:
+    m->req = brr_engine_image_pull(dst, m->via, NULL, NULL, NULL, reg_step, m);
+    break;
+  case 3:
+    brr_engine_track(dst, BRR_ENGINE_IMAGE, m->via);   /* brr's name: it goes at the end */
+    m->req = brr_engine_image_tag(dst, m->via, it->ref, reg_step, m);
+    break;
+  default:
+    moved_one(m, 0, NULL, 0);
+    break;
+  }
+}
 
 static void moved_one(void *ud, int status, const char *error, uint64_t bytes) {
   move_task *m = ud;
@@ -534,8 +574,12 @@ static void moved_one(void *ud, int status, const char *error, uint64_t bytes) {
   brr_engine_track(rt->engines[m->dst].engine, BRR_ENGINE_IMAGE, it->ref);
   add_moved(rt, it->ref, m->dst);
   double s = (double)(uv_hrtime() - m->t0) / 1e9;
-  brr_task_log(&m->t, BRR_LOG_INFO, "Moved image %s from engine %s to engine %s: %.1f MB in %.1fs", it->ref,
-               src, dst, (double)bytes / 1e6, s);
+  if (m->registry)
+    brr_task_log(&m->t, BRR_LOG_INFO, "Moved image %s from engine %s to engine %s through %s in %.1fs", it->ref,
+                 src, dst, m->via, s);
+  else
+    brr_task_log(&m->t, BRR_LOG_INFO, "Moved image %s from engine %s to engine %s: %.1f MB in %.1fs", it->ref,
+                 src, dst, (double)bytes / 1e6, s);
   m->i++;
   next_move(m);
 }
@@ -567,9 +611,18 @@ static void next_move(move_task *m) {
     return;
   }
   const move_item *it = &m->v[m->i];
-  brr_task_log(&m->t, BRR_LOG_INFO, "Moving image %s from engine %s to engine %s", it->ref,
-               rt->engines[it->src].name, rt->engines[m->dst].name);
+  brr_task_log(&m->t, BRR_LOG_INFO, "Moving image %s from engine %s to engine %s%s%s", it->ref,
+               rt->engines[it->src].name, rt->engines[m->dst].name, m->registry ? " through " : "",
+               m->registry ? m->registry : "");
   m->t0 = uv_hrtime();
+  if (m->registry) {
+    static unsigned seq;
+    free(m->via);
+    m->via = brr_xasprintf("%s/brr-move-%s:%u", m->registry, brr_engine_run_id(rt->engine), ++seq);
+    m->stage = 0;
+    reg_step(m, NULL);
+    return;
+  }
   m->rl = relay_start(m->loop, rt->engines[it->src].engine, rt->engines[m->dst].engine, it->ref, moved_one, m);
 }
 
@@ -589,6 +642,7 @@ static void move_cancel(brr_task *t) {
   }
   m->canceled = true;
   if (m->rl) relay_cancel(m->rl);
+  if (m->req) brr_engine_cancel(m->req);
 }
 
 static void move_abort(brr_task *t) {
@@ -603,6 +657,7 @@ static void move_abort(brr_task *t) {
 static void move_free(brr_task *t) {
   move_task *m = (move_task *)t;
   if (m->inner) m->inner->ops->free(m->inner);
+  free(m->via);
   free(m->v);
   free(m);
 }
@@ -636,5 +691,9 @@ brr_task *brr_runtime_move_wrap(brr_runtime *rt, size_t node, brr_task *inner) {
   m->dst = dst;
   m->v = v;
   m->n = n;
+  /* a build registry both engines reach is the way between them (the temporary one brr
+   * starts for multi-platform steps lives on the first engine only) */
+  const char *breg = rt->cfg->global.build_registry;
+  if (breg && *breg && strcmp(breg, "local") != 0) m->registry = breg;
   return &m->t;
 }

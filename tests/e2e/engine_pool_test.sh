@@ -98,6 +98,32 @@ check '[ -z "$left" ] && [ -z "$(tls_engine_docker images -q "$N")" ]' \
   "nothing is left on the TLS engine, the moved image included${left:+ (left: $left)}"
 DOCKER_CONTEXT= DOCKER_HOST= no_leftovers "$N:.*" "on the default engine"
 
+# ---- the same through a build registry both engines reach: push on one, pull on the other ----
+rm -rf "$P/buildrunner.results"
+echo "build-registry: $REG" >>"$P/.buildrunner.yaml"
+(cd "$P" && DOCKER_CONTEXT= DOCKER_HOST= "$BRR" --progress plain --no-color --container-labels "$LABEL") \
+  >"$WORK/out" 2>&1
+RC=$?
+{ echo "==== brr build-registry (exit $RC)"; cat "$WORK/out"; } >>"$WORK/all"
+sanitizer_guard
+check '[ "$RC" = 0 ]' "with a build-registry: the run succeeds (exit $RC)"
+check 'grep -q "Moved image $N:base from engine [a-z]* to engine [a-z]* through $REG/brr-move-" "$WORK/out"' \
+  "... and the base image moved through the registry"
+ok=0
+for i in 1 2 3 4 5 6 7 8; do
+  f="$P/buildrunner.results/dep$i/out-$i.txt"
+  [ "$(cat "$f" 2>/dev/null)" = "$(printf 'base-%s\ndependent-%s' "$ID" "$i")" ] && ok=$((ok + 1))
+done
+check '[ "$ok" = 8 ]' "... every artifact is right ($ok of 8)"
+left=$(tls_left)
+check '[ -z "$left" ] && [ -z "$(tls_engine_docker images -q "$N")" ] && [ -z "$(tls_engine_docker images -q --filter reference="$REG/brr-move-*")" ]' \
+  "... nothing is left on the TLS engine, the registry's names included${left:+ (left: $left)}"
+via=$(grep -o "$REG/brr-move-[0-9a-f]*" "$WORK/out" | head -n 1)
+check '[ -n "$via" ] && ! docker images --format "{{.Repository}}" | grep -qxF "$via"' \
+  "... and none on the default engine ($via)"
+DOCKER_CONTEXT= DOCKER_HOST= no_leftovers "$N:.*" "on the default engine (build registry)"
+sed -i '/^build-registry:/d' "$P/.buildrunner.yaml"
+
 # the summary of a plain run names each engine's nodes and busy time
 cat >"$P/buildrunner.yaml" <<EOF
 steps:

@@ -4,7 +4,8 @@
 # each. A base step builds and commits an image; eight steps run in that image and each
 # writes an artifact. The dependents are spread over both engines (node_start events name
 # the engine), the base image moves to the engine that did not build it (a "move" phase),
-# every artifact is right, and nothing is left on either engine. Then a step with `files:`
+# every artifact is right, and nothing is left on either engine; the same through a
+# build-registry; Ctrl-C once and twice with containers on both engines leaves nothing. Then a step with `files:`
 # (a bind mount of this host's paths) and only a remote-looking engine is a configuration
 # error naming the step and the engine (exit 78), before anything runs.
 . "$BRR_SOURCE_DIR/tests/e2e/build/lib.sh"
@@ -139,6 +140,42 @@ RC=$?
 sanitizer_guard
 check '[ "$RC" = 0 ] && grep -qE "^Engine (here|tls): 1 node, busy [0-9.]+s$" "$WORK/out"' \
   "the summary shows the engine's nodes and busy time"
+
+# ---- Ctrl-C, once (cancel and clean) and twice (the last-resort removal), with containers
+# running on both engines: nothing is left on either ----
+{
+  echo "steps:"
+  for i in 1 2 3 4; do
+    printf '  s%d:\n    run:\n      image: {{ DOCKER_REGISTRY }}/busybox:latest\n      cmd: "echo started-%d; sleep 120"\n' "$i" "$i"
+  done
+} >"$P/buildrunner.yaml"
+for sigs in 1 2; do
+  (cd "$P" && DOCKER_CONTEXT= DOCKER_HOST= exec "$BRR" --progress plain --no-color --container-labels "$LABEL") \
+    >"$WORK/out" 2>&1 &
+  pid=$!
+  for _ in $(seq 900); do
+    [ "$(grep -c "| started-" "$WORK/out")" -ge 4 ] && break
+    sleep 0.1
+  done
+  running_tls=$(tls_engine_docker ps -q --filter "label=$LABEL" | wc -l)
+  running_here=$(docker ps -q --filter "label=$LABEL" | wc -l)
+  kill -INT "$pid"
+  [ "$sigs" = 2 ] && sleep 0.3 && kill -INT "$pid"
+  wait "$pid"
+  RC=$?
+  { echo "==== brr, $sigs x SIGINT (exit $RC)"; cat "$WORK/out"; } >>"$WORK/all"
+  sanitizer_guard
+  check '[ "$RC" = 130 ] && [ "$running_tls" -ge 1 ] && [ "$running_here" -ge 1 ]' \
+    "$sigs x SIGINT with containers on both engines ($running_here here, $running_tls on tls): exit $RC"
+  # after the second one the engines finish the removals brr sent (docs/engine.md)
+  for _ in $(seq 600); do
+    [ -z "$(docker ps -aq --filter "label=$LABEL")$(tls_engine_docker ps -aq --filter "label=$LABEL")" ] && break
+    sleep 0.2
+  done
+  left=$(tls_left)
+  check '[ -z "$left" ]' "... nothing is left on the TLS engine${left:+ (left: $left)}"
+  DOCKER_CONTEXT= DOCKER_HOST= no_leftovers "$N:.*" "on the default engine ($sigs x SIGINT)"
+done
 
 # ---- a bind mount of this host's paths, and only an engine that is not on this host ----
 cat >"$P/.buildrunner.yaml" <<EOF

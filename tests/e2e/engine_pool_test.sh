@@ -5,9 +5,11 @@
 # writes an artifact. The dependents are spread over both engines (node_start events name
 # the engine), the base image moves to the engine that did not build it (a "move" phase),
 # every artifact is right, and nothing is left on either engine; the same through a
-# build-registry; Ctrl-C once and twice with containers on both engines leaves nothing. Then a step with `files:`
-# (a bind mount of this host's paths) and only a remote-looking engine is a configuration
-# error naming the step and the engine (exit 78), before anything runs.
+# build-registry; Ctrl-C once and twice with containers on both engines leaves nothing.
+# Then a step with `files:` (a bind mount of this host's paths) and only a remote-looking
+# engine is a configuration error naming the step and the engine (exit 78), and an engine
+# that does not answer stops the run at the pre-flight (exit 69, naming it), both before
+# anything runs.
 . "$BRR_SOURCE_DIR/tests/e2e/build/lib.sh"
 . "$BRR_SOURCE_DIR/tests/e2e/lib/tls_engine.sh"
 
@@ -206,4 +208,27 @@ check 'grep -q "buildrunner.yaml:7:[0-9]*: .*step '"'"'needs-files'"'"': \`files
   "... with the step, the engine and the key's place"
 left=$(tls_left)
 check '[ -z "$left" ]' "nothing was created for it${left:+ (left: $left)}"
+
+# ---- an engine of the list that does not answer: the pre-flight names it ----
+port=$(_tls_engine_free_port)
+cat >"$P/.buildrunner.yaml" <<EOF
+docker-registry: $REG
+engines:
+  here: {context: default}
+  gone: {host: "tcp://127.0.0.1:$port"}
+EOF
+cat >"$P/buildrunner.yaml" <<EOF
+steps:
+  one:
+    run:
+      image: {{ DOCKER_REGISTRY }}/busybox:latest
+      cmd: 'true'
+EOF
+(cd "$P" && DOCKER_CONTEXT= DOCKER_HOST= "$BRR" --progress plain --no-color --container-labels "$LABEL") \
+  >"$WORK/out" 2>&1
+RC=$?
+sanitizer_guard
+check '[ "$RC" = 69 ] && grep -q "cannot connect to the Docker engine '"'"'gone'"'"' at tcp://127.0.0.1:$port (from engines.gone in .*\.buildrunner.yaml)" "$WORK/out"' \
+  "an engine that does not answer: exit 69 at the pre-flight, naming it (exit $RC)"
+DOCKER_CONTEXT= DOCKER_HOST= no_leftovers "$N:.*" "after the failed pre-flight"
 finish

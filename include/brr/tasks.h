@@ -415,7 +415,7 @@ int brr_runtime_finish(brr_runtime *rt);
 int brr_runtime_write_artifacts(brr_runtime *rt, brr_diags *d);
 void brr_runtime_free(brr_runtime *rt);
 
-/* ---- several engines (src/tasks/engines.c; docs/engine.md#several-engines) ---- */
+/* ---- several engines (src/tasks/engines.c; docs/engine.md#several-engines-engines) ---- */
 /* The engine the nodes of `step` run on (the first engine for BRR_NO_STEP or before the
  * step is placed), and its docker CLI environment. */
 brr_engine *brr_rt_engine(const brr_runtime *rt, size_t step);

@@ -1,8 +1,7 @@
-/* Several engines in one run (the global `engines:` key; docs/engine.md#several-engines):
+/* Several engines in one run (the global `engines:` key; docs/engine.md#several-engines-engines):
  * their clients, where each node runs (the scheduler's placement hooks), and the images
  * moved from the engine that made them to the engine that needs them, streamed from
  * GET /images/{name}/get into POST /images/load without a temporary file. */
-#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -196,9 +195,9 @@ static move_state *moves(brr_runtime *rt) {
   return rt->move_state;
 }
 
-static bool was_moved(brr_runtime *rt, const char *ref, int dst) {
-  move_state *ms = moves(rt);
-  for (size_t i = 0; i < ms->n; i++)
+static bool was_moved(const brr_runtime *rt, const char *ref, int dst) {
+  const move_state *ms = rt->move_state;
+  for (size_t i = 0; ms && i < ms->n; i++)
     if (ms->v[i].dst == dst && !strcmp(ms->v[i].ref, ref)) return true;
   return false;
 }
@@ -362,6 +361,7 @@ struct relay {
   size_t pos;                   /* bytes of buf already given to the load */
   bool get_paused, load_paused, get_done, load_done, eof_sent;
   int get_status, load_status;
+  int status;                   /* the first failure of the two, else 0 */
   char *error;
   uint64_t bytes;
   uv_timer_t *kick;             /* resumes happen from the loop, never inside a callback */
@@ -425,12 +425,14 @@ static ssize_t relay_read(void *ud, char *out, size_t cap) {
 
 static void relay_end(relay *r) {
   if (!r->get_done || !r->load_done) return;
-  int st = r->get_status ? r->get_status : r->load_status;
-  r->done(r->ud, st, r->error, r->bytes);
+  r->done(r->ud, r->status, r->error, r->bytes);
 }
 
-static void set_error(relay *r, const char *e) {
-  if (!r->error && e) r->error = brr_xstrdup(e);
+/* The first failure is the cause; the other side was cancelled because of it. */
+static void set_error(relay *r, int status, const char *e) {
+  if (r->status) return;
+  r->status = status;
+  if (e) r->error = brr_xstrdup(e);
 }
 
 static void relay_got(void *ud, const brr_engine_result *res) {
@@ -439,7 +441,7 @@ static void relay_got(void *ud, const brr_engine_result *res) {
   r->get_done = true;
   r->get_status = res->status;
   if (res->status != 0) {
-    set_error(r, res->error);
+    set_error(r, res->status, res->error);
     if (r->load) brr_engine_cancel(r->load);
   } else if (r->load_paused) {
     kick(r);
@@ -453,7 +455,7 @@ static void relay_loaded(void *ud, const brr_engine_result *res) {
   r->load_done = true;
   r->load_status = res->status;
   if (res->status != 0) {
-    if (!r->get_status) set_error(r, res->error);
+    set_error(r, res->status, res->error);
     if (r->get) brr_engine_cancel(r->get);
   }
   relay_end(r);

@@ -1,15 +1,15 @@
 #!/usr/bin/env bash
 # One pipeline over two engines (the global `engines:` key): the default engine and a second
 # engine of the test's own that listens only on TLS (tests/e2e/lib/tls_engine.sh), two jobs
-# each. A base step builds and commits an image; eight steps run in that image and each
-# writes an artifact. The dependents are spread over both engines (node_start events name
-# the engine), the base image moves to the engine that did not build it (a "move" phase),
-# every artifact is right, and nothing is left on either engine; the same through a
-# build-registry; Ctrl-C once and twice with containers on both engines leaves nothing.
-# Then a step with `files:` (a bind mount of this host's paths) and only a remote-looking
-# engine is a configuration error naming the step and the engine (exit 78), and an engine
-# that does not answer stops the run at the pre-flight (exit 69, naming it), both before
-# anything runs.
+# each. A base step builds and commits an image (25+ MB, more than brr's relay buffers);
+# eight steps run in that image and each writes an artifact. The dependents are spread over
+# both engines (node_start events name the engine), the base image moves to the engine that
+# did not build it (a "move" phase), every artifact is right, and nothing is left on either
+# engine; the same through a build-registry. Ctrl-C once and twice with containers on both
+# engines leaves nothing. A step with `files:` (a bind mount of this host's paths) and only
+# a remote-looking engine is a configuration error naming the step and the engine (exit
+# 78), and an engine that does not answer stops the run at the pre-flight (exit 69, naming
+# it), both before anything runs.
 . "$BRR_SOURCE_DIR/tests/e2e/build/lib.sh"
 . "$BRR_SOURCE_DIR/tests/e2e/lib/tls_engine.sh"
 
@@ -42,6 +42,7 @@ steps:
       dockerfile: |
         FROM {{ DOCKER_REGISTRY }}/busybox:latest
         RUN echo base-$ID > /base-marker
+        RUN head -c 24000000 /dev/urandom > /ballast
     commit:
       repository: $N
       tags: [base]
@@ -87,8 +88,8 @@ check '! grep -qE " -$" "$WORK/where"' "every node_start names its engine"
 base_engine=$(awk '$1 == "base/build" {print $2}' "$WORK/where")
 check '[ "$(awk '"'"'$1 == "base/commit" {print $2}'"'"' "$WORK/where")" = "$base_engine" ]' \
   "the base step's build and commit stayed on one engine ($base_engine)"
-check 'grep -q "\"phase\":\"move\"" "$WORK/out" && grep -q "Moved image $N:base from engine $base_engine to engine" "$WORK/out"' \
-  "the base image moved to the other engine, as a phase and a line"
+check 'grep -q "\"phase\":\"move\"" "$WORK/out" && grep -qE "Moved image $N:base from engine $base_engine to engine [a-z]+: 2[5-9]\.[0-9] MB" "$WORK/out"' \
+  "the base image moved to the other engine, as a phase and a line (all of its 25+ MB, more than the relay's 8 MiB buffer)"
 ok=0
 for i in 1 2 3 4 5 6 7 8; do
   f="$P/buildrunner.results/dep$i/out-$i.txt"

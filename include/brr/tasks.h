@@ -459,8 +459,9 @@ int brr_runtime_sweep_temp(const char *tmp_root, void (*cb)(void *ud, const char
  * `what` is "container 2f0f9ca065d3", "network ...", "volume <name>" or "directory <path>";
  * `owner` the brr.owner label (NULL for a directory). */
 typedef void (*brr_sweep_cb)(void *ud, const char *what, const char *owner, const char *error);
-/* Before a run: remove, on the run's engine and in its temp root, what brr processes of this
- * host that are gone left behind; each removal is a log line on the bus. */
+/* Before a run: remove, on the run's engines (each one of `engines:`) and in its temp root,
+ * what brr processes of this host that are gone left behind; each removal is a log line on
+ * the bus. */
 void brr_runtime_sweep(brr_runtime *rt);
 /* The same with a client of its own on the engine `ep` (NULL: chosen from the environment
  * as the docker CLI does), for `brr --clean`. Returns how many were removed (*failed: how many could not be), or -1 with

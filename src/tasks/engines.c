@@ -260,6 +260,9 @@ static int score(brr_runtime *rt, size_t step, int k) {
   const brr_strlist *pl = rt->engines[k].platforms;
   for (size_t i = 0; plat && pl && i < pl->n; i++)
     if (!strcmp(pl->v[i].s, plat)) sc += 2;
+  /* an engine of this host without a `platforms` list has the host's */
+  if (plat && (!pl || !pl->n) && rt->engines[k].local && rt->native_platform && !strcmp(plat, rt->native_platform))
+    sc += 2;
   return sc;
 }
 

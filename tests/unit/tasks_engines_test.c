@@ -141,6 +141,15 @@ static void test_platform_and_host_paths(void **state) {
   f->eng[1].busy = 1;
   assert_int_equal(place(f, "arm/run"), 1);
   unplace(f, "arm/run");
+  /* ... and a local engine without the list counts as the host's platform */
+  f->rt.steps[f->g->nodes[node(f, "arm/run")].step].placed = false;
+  f->rt.native_platform = "linux/arm64";
+  f->eng[1].platforms = NULL;
+  f->eng[0].busy = 1;
+  f->eng[1].busy = 0;
+  assert_int_equal(place(f, "arm/run"), 0);
+  unplace(f, "arm/run");
+  f->rt.native_platform = NULL;
   /* files: only an engine of this host, even when it is the busier one */
   f->eng[0].busy = 1;
   f->eng[1].busy = 0;

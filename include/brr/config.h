@@ -176,6 +176,18 @@ typedef struct brr_step {
 
 /* ---- global config model (spec §3) ---------------------------------------------------- */
 
+/* brr: one engine of `engines:` (docs/engine.md#several-engines). */
+typedef struct brr_engine_conf {
+  const char *name;
+  const char *context;          /* {context: NAME}, or NULL */
+  const char *host;             /* {host: URL}, or NULL */
+  brr_tri tls_verify;           /* host: TLS, the engine verified unless false */
+  const char *cert_path;        /* host: ca.pem, cert.pem, key.pem (NULL: ~/.docker) */
+  int jobs;                     /* nodes at once on it (default 4) */
+  brr_strlist platforms;        /* its native platforms ("linux/arm64"), may be empty */
+  brr_mark mark;                /* its key */
+} brr_engine_conf;
+
 typedef struct brr_global {
   const brr_value *root;        /* merged, scrubbed global config */
   const brr_value *github;      /* raw */
@@ -194,6 +206,9 @@ typedef struct brr_global {
   brr_strlist moving_tags;      /* brr: tags pushed last; "latest" is always one */
   brr_kvlist pools;             /* brr: pool name -> raw int limit */
   brr_tri incremental;          /* brr: reuse unchanged nodes (docs/incremental.md) */
+  brr_engine_conf *engines;     /* brr: `engines:` in file order; n_engines 0: one engine
+                                   chosen as the docker CLI does */
+  size_t n_engines;
 } brr_global;
 
 /* ---- the loaded configuration ----------------------------------------------------------- */

@@ -73,6 +73,13 @@ typedef struct brr_engine_endpoint {
  * naming the address and its source in *error (nothing to free in *out then). */
 int brr_engine_endpoint_resolve(const char *context, brr_engine_endpoint *out, char **error);
 void brr_engine_endpoint_free(brr_engine_endpoint *ep);
+/* An engine of the global `engines:` key: the docker context `context`, or the address
+ * `host` with TLS when `tls_verify` is set (1, or 0 for TLS without checks; -1: unset) or
+ * `cert_path` is given (ca.pem, cert.pem, key.pem there; NULL: ~/.docker). `source` names
+ * it in messages ("engines.arm in /etc/brr.yaml"). 0, or BRR_EINVAL with *error (heap). */
+int brr_engine_endpoint_named(const char *context, const char *host, int tls_verify,
+                              const char *cert_path, const char *source, brr_engine_endpoint *out,
+                              char **error);
 /* The environment for a docker CLI subprocess that must reach the same engine: brr's own,
  * with DOCKER_CONTEXT pinned when --context chose the engine. brr_strv_free frees it. */
 char **brr_engine_endpoint_env(const brr_engine_endpoint *ep);
@@ -186,8 +193,11 @@ typedef struct brr_engine_progress {
 } brr_engine_progress;
 typedef void (*brr_engine_progress_cb)(void *ud, const brr_engine_progress *p);
 
-/* Raw bytes of an answer (archive get). Return 0 to go on, non-zero to abort (the result
- * is then BRR_ECANCELED). */
+/* Raw bytes of an answer (archive get, image save). Return 0 to go on, non-zero to abort
+ * (the result is then BRR_ECANCELED), or BRR_ENGINE_DATA_PAUSE when the bytes cannot be
+ * taken yet: they are not consumed, and come again after brr_engine_resume (back-pressure
+ * for a stream relayed into another request). */
+#define BRR_ENGINE_DATA_PAUSE 0x50415553
 typedef int (*brr_engine_data_cb)(void *ud, const char *data, size_t len);
 
 /* A request body producer: fill `buf` (up to `cap` bytes) and return the count, 0 at the
@@ -206,7 +216,9 @@ typedef struct brr_engine_body {
   void *read_ud;
   int64_t size;              /* the producer's total size, or -1 when unknown */
 } brr_engine_body;
-/* Wake an operation whose body producer returned BRR_ENGINE_READ_PAUSE. */
+/* Wake an operation whose body producer returned BRR_ENGINE_READ_PAUSE, or whose data
+ * callback returned BRR_ENGINE_DATA_PAUSE. Call it from the loop, not from inside a callback
+ * of the same client. */
 void brr_engine_resume(brr_engine_req *req);
 
 /* Registry credentials, sent as X-Registry-Auth (pull, push) or X-Registry-Config (build). */
@@ -378,6 +390,15 @@ brr_engine_req *brr_engine_image_build(brr_engine *e, const brr_engine_build_opt
 brr_engine_req *brr_engine_image_import(brr_engine *e, const brr_engine_body *tar,
                                         const char *ref, brr_engine_progress_cb on_progress,
                                         brr_engine_cb cb, void *ud);
+
+/* GET /images/{name}/get: the image (name or id) as a `docker save` tar, to `on_data` as it
+ * arrives. A transfer. */
+brr_engine_req *brr_engine_image_save(brr_engine *e, const char *name, brr_engine_data_cb on_data,
+                                      brr_engine_cb cb, void *ud);
+/* POST /images/load?quiet=1 with a `docker save` tar as `body` (streamed). The names it
+ * carries are set on this engine; the caller tracks what it wants removed. A transfer. */
+brr_engine_req *brr_engine_image_load(brr_engine *e, const brr_engine_body *body, brr_engine_cb cb,
+                                      void *ud);
 
 /* ---- networks and volumes ------------------------------------------------------------------ */
 

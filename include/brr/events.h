@@ -74,6 +74,7 @@ typedef struct brr_event {
   int slot;
   double wait_s;
   const char *pool;
+  const char *engine;       /* NODE_START: the engine of `engines:` it runs on, or NULL */
   bool phase_end;           /* PHASE: false at its beginning, true at its end */
   /* RUN_END: the measured critical path, node ids first to last (valid during the event) */
   const char *const *critical_ids;

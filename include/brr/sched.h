@@ -136,6 +136,13 @@ typedef struct brr_sched_opts {
    * have succeeded (exit 1). May be NULL. */
   int (*before_end)(void *ud);
   void *before_end_ud;
+  /* Optional placement (several engines): asked when a ready node has a job slot and room
+   * in its pool. Return true to start it now (*where: the name NODE_START carries as
+   * `engine`, or NULL), false to hold it until a placement is given back. `unplace` hears
+   * when a placed node has ended (its task freed). */
+  bool (*place)(void *ud, size_t node, const char **where);
+  void (*unplace)(void *ud, size_t node);
+  void *place_ud;
 } brr_sched_opts;
 
 typedef struct brr_sched_result {

@@ -55,6 +55,8 @@ typedef struct brr_step_state {
   char *post_build_image;   /* the post-build image */
   bool multi_platform;      /* set by the manifest node: commit leaves push artifacts to it */
   bool begun;
+  int engine;               /* index into brr_runtime.engines where its nodes run (0 until placed) */
+  bool placed;              /* its first node chose the engine: the others follow it */
 } brr_step_state;
 
 /* A buildx builder a `platform-builders` entry names, as `docker buildx inspect` found it
@@ -69,14 +71,31 @@ typedef struct brr_builder_info {
                             keeps there is removed from it at the end of the run */
 } brr_builder_info;
 
+/* One engine of the run: the one the docker CLI would use, or each of `engines:`. */
+typedef struct brr_runtime_engine {
+  const char *name;         /* its `engines:` key, or NULL for the single engine */
+  brr_engine *engine;
+  char **docker_env;        /* the docker CLI subprocesses' environment for it */
+  int jobs;                 /* nodes at once (`jobs`) */
+  int busy;                 /* nodes placed on it that hold one of its slots */
+  const brr_strlist *platforms; /* its native platforms (may be empty), or NULL */
+  bool local;               /* on this host: its containers can bind-mount brr's paths */
+} brr_runtime_engine;
+
 typedef struct brr_runtime {
   uv_loop_t *loop;
   const brr_config *cfg;
   const brr_graph *graph;
   brr_runtime_opts opts;
   brr_bus *bus;
-  brr_engine *engine;
+  brr_engine *engine;          /* the first engine (the only one without `engines:`): the
+                                  build registry, multi-platform steps, the sweep */
   char **docker_env;           /* the docker CLI subprocesses' environment (same engine) */
+  brr_runtime_engine *engines; /* every engine of the run (engines[0].engine == engine) */
+  size_t n_engines;
+  int *node_engine;            /* per graph node: the engine it was placed on, or -1 */
+  bool *node_slot;             /* per graph node: it holds a slot of that engine */
+  void *move_state;            /* engines.c: the images moved so far */
   brr_step_state *steps;       /* cfg->n_steps entries */
   brr_arena *arena;            /* artifacts values and other run-long strings */
   brr_value *artifacts;        /* artifacts.json content, in insertion order */
@@ -136,6 +155,30 @@ int brr_runtime_finish(brr_runtime *rt);
 int brr_runtime_write_artifacts(brr_runtime *rt, brr_diags *d);
 void brr_runtime_free(brr_runtime *rt);
 
+/* ---- several engines (src/tasks/engines.c; docs/engine.md#several-engines-engines) ---- */
+/* The engine the nodes of `step` run on (the first engine for BRR_NO_STEP or before the
+ * step is placed), and its docker CLI environment. */
+brr_engine *brr_rt_engine(const brr_runtime *rt, size_t step);
+char **brr_rt_docker_env(const brr_runtime *rt, size_t step);
+/* The same for the node of a started task. */
+brr_engine *brr_rt_task_engine(const brr_runtime *rt, const brr_task *t);
+/* Make the clients of `engines:` (engines[0] is also rt->engine). 0, or BRR_EINVAL with a
+ * diagnostic (a bad address or context, naming the engine), or BRR_ECONFIG when a step
+ * needs what no engine offers (host paths bind-mounted, with only remote engines). */
+int brr_runtime_engines_new(brr_runtime *rt, const brr_engine_opts *base, brr_diags *d);
+/* GET /_ping on every engine; 0, or BRR_EIO with a heap message naming the engine. */
+int brr_runtime_preflight(brr_runtime *rt, int timeout_s, char **error);
+/* The scheduler's placement hooks (brr_sched_opts.place/unplace; ud = the runtime). */
+bool brr_runtime_place(void *ud, size_t node, const char **where);
+void brr_runtime_unplace(void *ud, size_t node);
+/* Wrap `inner` (the task of `node`) so that the images it needs from other engines are
+ * moved to its engine first; returns `inner` itself when nothing must move. */
+brr_task *brr_runtime_move_wrap(brr_runtime *rt, size_t node, brr_task *inner);
+/* The images moved onto other engines are removed at the end: track them again after the
+ * kept images were untracked. */
+void brr_runtime_track_moved(brr_runtime *rt);
+void brr_runtime_engines_free(brr_runtime *rt);
+
 /* The step of node `node`'s state, made on first use (results dir included, spec §9.7). */
 int brr_runtime_step_begin(brr_runtime *rt, size_t step, brr_diags *d);
 /* Replace a heap string field of the runtime (frees the old value; `val` is copied). */
@@ -156,8 +199,9 @@ int brr_runtime_sweep_temp(const char *tmp_root, void (*cb)(void *ud, const char
  * `what` is "container 2f0f9ca065d3", "network ...", "volume <name>" or "directory <path>";
  * `owner` the brr.owner label (NULL for a directory). */
 typedef void (*brr_sweep_cb)(void *ud, const char *what, const char *owner, const char *error);
-/* Before a run: remove, on the run's engine and in its temp root, what brr processes of this
- * host that are gone left behind; each removal is a log line on the bus. */
+/* Before a run: remove, on the run's engines (each one of `engines:`) and in its temp root,
+ * what brr processes of this host that are gone left behind; each removal is a log line on
+ * the bus. */
 void brr_runtime_sweep(brr_runtime *rt);
 
 /* Before any node starts (blocking, on the runtime's loop): every builder that a build of the

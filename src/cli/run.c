@@ -112,11 +112,10 @@ static int choose_engine(const brr_cli *cli, brr_engine_endpoint *ep) {
 /* One GET /_ping (which negotiates the API version) before any node starts: an engine that
  * is not there is one line and exit 69, with nothing created and nothing to clean. */
 static int preflight(const brr_cli *cli, brr_runtime *rt) {
-  char *cause = NULL;
-  if (brr_engine_preflight(rt->engine, cli->docker_timeout, &cause) == 0) return 0;
-  fprintf(stderr, "brr: error: cannot connect to the Docker engine at %s (from %s): %s\n",
-          brr_engine_host(rt->engine), brr_engine_source(rt->engine), cause);
-  free(cause);
+  char *error = NULL;
+  if (brr_runtime_preflight(rt, cli->docker_timeout, &error) == 0) return 0;
+  fprintf(stderr, "brr: error: %s\n", error);
+  free(error);
   return BRR_EXIT_UNAVAILABLE;
 }
 
@@ -190,15 +189,19 @@ int brr_cli_run(const brr_cli *cli, brr_config *cfg, brr_graph *g) {
   ro.incremental = cli->incremental || cfg->global.incremental == BRR_TRUE;
   brr_runtime *rt = NULL;
   brr_diags d = BRR_DIAGS_INIT;
-  if (brr_runtime_new(&loop, cfg, g, &ro, bus, &rt, &d) != 0) {
+  int rc = brr_runtime_new(&loop, cfg, g, &ro, bus, &rt, &d);
+  if (rc != 0) {
     brr_diags_print(&d, stderr, brr_ui_color_enabled(STDERR_FILENO, cli->no_color));
+    /* a step that cannot run on any engine of `engines:` is a configuration error */
+    code = rc == BRR_ECONFIG ? BRR_EXIT_CONFIG : rc == BRR_EINVAL && cfg->global.n_engines ? BRR_EXIT_UNAVAILABLE
+                                                                                          : BRR_EXIT_FAILED;
     brr_diags_free(&d);
     brr_ui_free(ui);
     brr_bus_free(bus);
     uv_loop_close(&loop);
     brr_results_close(results);
     brr_engine_endpoint_free(&ep);
-    return BRR_EXIT_FAILED;
+    return code;
   }
   brr_diags_free(&d);
   brr_engine_endpoint_free(&ep);  /* the engine client and the runtime keep copies */
@@ -235,6 +238,12 @@ int brr_cli_run(const brr_cli *cli, brr_config *cfg, brr_graph *g) {
   end_ctx ec = {rt, ui};
   so.before_end = before_end;
   so.before_end_ud = &ec;
+  if (cfg->global.n_engines) {
+    /* several engines: each node goes where there is room (engines.c) */
+    so.place = brr_runtime_place;
+    so.unplace = brr_runtime_unplace;
+    so.place_ud = rt;
+  }
   brr_sched_result res = {0};
   code = brr_sched_run(&loop, g, &so, &res);
   if (code == BRR_EXIT_FAILED && rt->config_failed) code = BRR_EXIT_CONFIG;

@@ -17,7 +17,7 @@ const char *const BRR_GLOBAL_KEYS[] = {
     "github",   "env",       "build-servers",          "ssh-keys",       "local-files",
     "docker-build-cache",    "caches-root",            "docker-registry", "temp-dir",
     "disable-multi-platform", "build-registry",        "platform-builders", "security-scan",
-    "moving-tags", "pools", "incremental"};
+    "moving-tags", "pools", "incremental", "engines"};
 const size_t BRR_N_GLOBAL_KEYS = BRR_ARRAY_LEN(BRR_GLOBAL_KEYS);
 
 static const char *const GITHUB_KEYS[] = {"endpoint", "version", "username", "app_token"};
@@ -25,6 +25,8 @@ static const char *const SSH_KEYS[] = {"file", "key", "password", "prompt-passwo
 static const char *const CACHE_KEYS[] = {"builders", "from", "to"};
 static const char *const SCAN_KEYS[] = {"enabled", "scanner", "version", "cache-dir", "config",
                                         "max-score-threshold"};
+static const char *const ENGINE_KEYS[] = {"context", "host", "tls-verify", "cert-path", "jobs",
+                                          "platforms"};
 const brr_keyset BRR_KEYS_GITHUB = {GITHUB_KEYS, BRR_ARRAY_LEN(GITHUB_KEYS)};
 const brr_keyset BRR_KEYS_SSH = {SSH_KEYS, BRR_ARRAY_LEN(SSH_KEYS)};
 const brr_keyset BRR_KEYS_BUILD_CACHE = {CACHE_KEYS, BRR_ARRAY_LEN(CACHE_KEYS)};
@@ -270,6 +272,73 @@ static void fill_moving_tags(brr_schk *c, const brr_value *root, brr_global *g) 
   g->moving_tags = (brr_strlist){v, n};
 }
 
+#define BRR_ENGINE_DEFAULT_JOBS 4
+
+/* `engines:` (brr's own): name -> {context: NAME} or {host: URL, tls-verify, cert-path},
+ * plus jobs and platforms. */
+static void fill_engines(brr_schk *c, const brr_value *v, brr_global *g) {
+  if (!v || v->type == BRR_VAL_NULL) return;
+  if (v->type != BRR_VAL_MAP) {
+    brr_schk_expected(c, v, "engines", "a map of engine names to engine settings");
+    return;
+  }
+  if (v->u.map.n == 0) {
+    brr_schk_error(c, v, "engines", "no engine is named (leave the key out for the one engine the "
+                   "docker CLI would use)");
+    return;
+  }
+  g->engines = brr_arena_alloc(c->a, v->u.map.n * sizeof(brr_engine_conf));
+  for (size_t i = 0; i < v->u.map.n; i++) {
+    const brr_map_entry *e = &v->u.map.v[i];
+    if (e->key->type != BRR_VAL_STR || !*e->key->u.s.ptr) {
+      brr_schk_error(c, e->key, "engines", "an engine name must be a non-empty string");
+      continue;
+    }
+    const char *name = e->key->u.s.ptr;
+    const char *path = brr_schk_path(c, "engines", name);
+    const brr_value *m = e->val;
+    if (!brr_schk_keys(c, m, path, ENGINE_KEYS, BRR_ARRAY_LEN(ENGINE_KEYS), "an engine")) continue;
+    size_t before = c->n_errors;
+    brr_engine_conf ec = {.name = name, .tls_verify = BRR_UNSET, .jobs = BRR_ENGINE_DEFAULT_JOBS,
+                          .mark = e->key->mark};
+    brr_str s = {NULL, BRR_MARK_NONE};
+    if (brr_schk_str(c, brr_val_get(m, "context"), brr_schk_path(c, path, "context"), &s)) ec.context = s.s;
+    s.s = NULL;
+    if (brr_schk_str(c, brr_val_get(m, "host"), brr_schk_path(c, path, "host"), &s)) ec.host = s.s;
+    s.s = NULL;
+    if (brr_schk_str(c, brr_val_get(m, "cert-path"), brr_schk_path(c, path, "cert-path"), &s)) ec.cert_path = s.s;
+    brr_schk_bool(c, brr_val_get(m, "tls-verify"), brr_schk_path(c, path, "tls-verify"), &ec.tls_verify);
+    const brr_value *jobs = brr_val_get(m, "jobs");
+    int64_t n;
+    if (jobs && jobs->type != BRR_VAL_NULL) {
+      if (jobs->type == BRR_VAL_BOOL || !brr_lax_int(jobs, &n))
+        brr_schk_expected(c, jobs, brr_schk_path(c, path, "jobs"), "a positive integer");
+      else if (n < 1 || n > 100000)
+        brr_schk_error(c, jobs, brr_schk_path(c, path, "jobs"), "jobs must be between 1 and 100000, got %lld",
+                       (long long)n);
+      else
+        ec.jobs = (int)n;
+    }
+    brr_schk_strlist(c, brr_val_get(m, "platforms"), brr_schk_path(c, path, "platforms"), &ec.platforms);
+    if (c->n_errors != before) continue;
+    if (!ec.context == !ec.host) {
+      brr_schk_error(c, m, path, ec.context ? "give either context or host, not both"
+                                            : "give context (a docker context) or host (an engine address)");
+      continue;
+    }
+    if (ec.context && (ec.tls_verify != BRR_UNSET || ec.cert_path)) {
+      brr_schk_error(c, brr_val_get(m, "tls-verify") ? brr_val_get(m, "tls-verify") : brr_val_get(m, "cert-path"),
+                     path, "tls-verify and cert-path go with host; a context carries its own TLS settings");
+      continue;
+    }
+    if (ec.host && !*ec.host) {
+      brr_schk_error(c, brr_val_get(m, "host"), brr_schk_path(c, path, "host"), "the engine address is empty");
+      continue;
+    }
+    g->engines[g->n_engines++] = ec;
+  }
+}
+
 size_t brr_schema_global(brr_config *cfg, const brr_value *root, brr_diags *d) {
   brr_schk ck = {cfg->arena, d, 0, NULL};
   brr_schk *c = &ck;
@@ -325,6 +394,7 @@ size_t brr_schema_global(brr_config *cfg, const brr_value *root, brr_diags *d) {
   fill_moving_tags(c, root, g);
   brr_schk_map(c, G("pools"), "pools", val_positive_int, &g->pools);
   brr_schk_bool(c, G("incremental"), "incremental", &g->incremental);
+  fill_engines(c, G("engines"), g);
 #undef G
   return c->n_errors;
 }

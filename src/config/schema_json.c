@@ -123,6 +123,9 @@ static const keytype GLOBAL_TYPES[] = {
     {"incremental", BOOL},
     {"pools", "{\"type\":[\"object\",\"null\"],\"additionalProperties\":{\"anyOf\":[{\"type\":\"integer\","
               "\"minimum\":1},{\"type\":\"string\",\"pattern\":\"^\\\\s*\\\\+?0*[1-9][0-9]*\\\\s*$\"}]}}"},
+    {"engines", "{\"type\":[\"object\",\"null\"],\"additionalProperties\":{\"type\":\"object\","
+                "\"additionalProperties\":false,\"properties\":{\"context\":" STR ",\"host\":" STR
+                ",\"tls-verify\":" BOOL ",\"cert-path\":" STR ",\"jobs\":" INT ",\"platforms\":" STRLIST "}}}"},
 };
 static const keytype GITHUB_TYPES[] = {{"endpoint", STR}, {"version", STR}, {"username", STR}, {"app_token", STR}};
 static const keytype SSH_TYPES[] = {

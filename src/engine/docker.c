@@ -393,7 +393,14 @@ static int on_data(void *ud, const char *data, size_t len) {
     if (rc) brr_engine_req_error(r, BRR_EIO, "bad frame header in the output stream");
     break;
   case BRR_BODY_DATA:
-    if (r->on_data && r->on_data(r->sink_ud, data, len)) rc = BRR_ECANCELED;
+    if (r->on_data) {
+      rc = r->on_data(r->sink_ud, data, len);
+      if (rc == BRR_ENGINE_DATA_PAUSE && r->state == BRR_ST_HTTP && !r->cancelled) {
+        brr_engine_leave(e);
+        return BRR_ENGINE_DATA_PAUSE;   /* the same bytes come again after brr_engine_resume */
+      }
+      if (rc) rc = BRR_ECANCELED;
+    }
     break;
   default: break;
   }

@@ -202,6 +202,65 @@ int brr_engine_endpoint_resolve(const char *context, brr_engine_endpoint *out, c
   return rc;
 }
 
+int brr_engine_endpoint_named(const char *context, const char *host, int tls_verify,
+                              const char *cert_path, const char *source, brr_engine_endpoint *out,
+                              char **error) {
+  *error = NULL;
+  if (context) {
+    int rc = brr_engine_endpoint_resolve(context, out, error);
+    if (rc == 0) {
+      free(out->source);
+      out->source = brr_xasprintf("%s, context %s", source, context);
+    }
+    return rc;
+  }
+  memset(out, 0, sizeof *out);
+  out->host = brr_xstrdup(host ? host : "");
+  out->source = brr_xstrdup(source);
+  out->tls = tls_verify >= 0 || cert_path;
+  out->tls_verify = out->tls && tls_verify != 0;
+  if (brr_startswith(out->host, "unix://") || brr_startswith(out->host, "ssh://"))
+    out->tls = out->tls_verify = false;
+  int rc = 0;
+  if (out->tls) {
+    char *certs = cert_path ? brr_path_expanduser(cert_path) : brr_path_expanduser("~/.docker");
+    char *ca = brr_path_join(certs, "ca.pem");
+    char *cert = brr_path_join(certs, "cert.pem");
+    char *key = brr_path_join(certs, "key.pem");
+    free(certs);
+    if (out->tls_verify && !file_exists(ca)) {
+      *error = brr_xasprintf("TLS is verified but the CA certificate %s cannot be read: %s (from %s)", ca,
+                             strerror(errno), source);
+      rc = BRR_EINVAL;
+    }
+    if (rc == 0 && out->tls_verify) {
+      out->ca = ca;
+      ca = NULL;
+    }
+    if (rc == 0 && file_exists(cert) && file_exists(key)) {
+      out->cert = cert;
+      out->key = key;
+      cert = key = NULL;
+    }
+    free(ca);
+    free(cert);
+    free(key);
+  }
+  if (rc == 0) {
+    brr_engine_target t;
+    rc = brr_engine_target_parse(out->host, out->tls, &t, error);
+    if (rc == 0) {
+      brr_engine_target_free(&t);
+    } else {
+      char *msg = brr_xasprintf("%s (from %s)", *error, source);
+      free(*error);
+      *error = msg;
+    }
+  }
+  if (rc) brr_engine_endpoint_free(out);
+  return rc;
+}
+
 /* ---- the endpoint as a host: URL prefix, socket, ssh ---------------------------------------- */
 
 void brr_engine_target_free(brr_engine_target *t) {

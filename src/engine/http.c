@@ -321,6 +321,7 @@ static size_t on_write(char *p, size_t sz, size_t n, void *ud) {
   if (r->cancelled || r->h->freeing) return 0;
   if (r->rq.on_data) {
     int rc = r->rq.on_data(r->rq.ud, p, len);
+    if (rc == BRR_ENGINE_DATA_PAUSE && !r->cancelled && !r->h->freeing) return CURL_WRITEFUNC_PAUSE;
     if (rc) {
       r->abort_code = rc;
       return 0;

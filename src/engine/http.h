@@ -48,7 +48,8 @@ typedef struct brr_http_request {
   /* The status line and headers of the final answer arrived (1xx answers are skipped). */
   void (*on_headers)(void *ud, long status, const char *headers);
   /* Body bytes as they arrive; NULL collects them into the response. Return 0, or a
-   * negative BRR_E* code to abort (it becomes the response's result). */
+   * negative BRR_E* code to abort (it becomes the response's result), or
+   * BRR_ENGINE_DATA_PAUSE: the bytes were not taken; they come again after brr_http_resume. */
   int (*on_data)(void *ud, const char *data, size_t len);
   /* Exactly once, from the loop, never inside brr_http_start or brr_http_cancel. */
   void (*on_done)(void *ud, const brr_http_response *res);
@@ -63,7 +64,8 @@ void brr_http_free(brr_http *h);
 brr_http_req *brr_http_start(brr_http *h, const brr_http_request *rq);
 /* Abort: on_done follows on the next loop turn with BRR_ECANCELED, unless it already ran. */
 void brr_http_cancel(brr_http_req *r);
-/* Continue a request whose body reader returned BRR_ENGINE_READ_PAUSE. */
+/* Continue a request whose body reader returned BRR_ENGINE_READ_PAUSE, or whose on_data
+ * returned BRR_ENGINE_DATA_PAUSE. */
 void brr_http_resume(brr_http_req *r);
 /* The value of header `name` in a header block (case-insensitive), as a heap string, or
  * NULL when absent. */

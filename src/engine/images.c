@@ -321,3 +321,30 @@ brr_engine_req *brr_engine_image_import(brr_engine *e, const brr_engine_body *ta
   r->post = imported;
   return brr_engine_req_submit(r);
 }
+
+/* ---- moving an image between engines ------------------------------------------------------ */
+
+brr_engine_req *brr_engine_image_save(brr_engine *e, const char *name, brr_engine_data_cb on_data,
+                                      brr_engine_cb cb, void *ud) {
+  brr_engine_req *r = brr_engine_req_new(e, "save image", cb, ud);
+  if (!name || !*name) brr_engine_req_error(r, BRR_EINVAL, "no image name given");
+  brr_engine_req_http(r, "GET", BRR_TO_TRANSFER, BRR_BODY_DATA, "/images/%s/get", name && *name ? name : "x");
+  if (!on_data) brr_engine_req_error(r, BRR_EINVAL, "no data callback given");
+  r->on_data = on_data;
+  return brr_engine_req_submit(r);
+}
+
+brr_engine_req *brr_engine_image_load(brr_engine *e, const brr_engine_body *body, brr_engine_cb cb,
+                                      void *ud) {
+  brr_engine_req *r = brr_engine_req_new(e, "load image", cb, ud);
+  brr_engine_req_http(r, "POST", BRR_TO_TRANSFER, BRR_BODY_JSONL, "/images/load");
+  brr_engine_req_query(r, "quiet", "1");
+  if (!brr_engine_body_ok(body)) {
+    brr_engine_req_error(r, BRR_EINVAL, "the tar needs exactly one of data, path or read");
+  } else {
+    r->body = *body;
+    r->has_body = true;
+  }
+  brr_engine_req_header(r, "Content-Type: application/x-tar");
+  return brr_engine_req_submit(r);
+}

@@ -35,6 +35,7 @@ typedef struct sched_node {
   node_out *outs;
   size_t n_outs, cap_outs;
   size_t pool;
+  bool placed;              /* the placement hook gave it a place (given back at its end) */
 } sched_node;
 
 struct brr_sched {
@@ -47,6 +48,7 @@ struct brr_sched {
   char **label_store;       /* labels derived from node ids (no config) */
   size_t n_label_store;
   sched_heap ready;
+  sched_heap held;          /* ready nodes the placement hook held back */
   sched_pools pools;
   size_t running, finished;
   size_t *reports;          /* FIFO of nodes whose task reported */
@@ -227,6 +229,7 @@ static void stop(brr_sched *s) {
   s->stopping = true;
   skip_waiting(s, &s->ready);
   for (size_t p = 0; p < s->pools.n; p++) skip_waiting(s, &s->pools.v[p].waiting);
+  skip_waiting(s, &s->held);
   cancel_running(s);
   drain(s);
   if (!s->aborting && !uv_is_active((uv_handle_t *)&s->grace) && cancelled_out(s)) {
@@ -264,6 +267,15 @@ static void pool_release(brr_sched *s, sched_node *n) {
   if (p->waiting.n) sched_heap_push(&s->ready, sched_heap_pop(&p->waiting));
 }
 
+/* A placed node ended: its place is free, and every held node may try again. */
+static void unplace(brr_sched *s, size_t i) {
+  sched_node *n = &s->nodes[i];
+  if (!n->placed) return;
+  n->placed = false;
+  if (s->opts.unplace) s->opts.unplace(s->opts.place_ud, i);
+  while (s->held.n) sched_heap_push(&s->ready, sched_heap_pop(&s->held));
+}
+
 /* A task reported: flush its last partial lines, free it, end the node. */
 static void finish(brr_sched *s, size_t i) {
   sched_node *n = &s->nodes[i];
@@ -278,6 +290,7 @@ static void finish(brr_sched *s, size_t i) {
   s->running--;
   slot_release(s, n);
   pool_release(s, n);
+  unplace(s, i);
   const char *why = n->error;
   if (!why && st == BRR_STATUS_FAILED) why = "failed";
   end_node(s, i, st, why);
@@ -305,7 +318,7 @@ static void queue_report(brr_sched *s, size_t i) {
   if (!uv_is_active((uv_handle_t *)&s->idle)) uv_idle_start(&s->idle, pump_cb);
 }
 
-static void start_node(brr_sched *s, size_t i) {
+static void start_node(brr_sched *s, size_t i, const char *where) {
   sched_node *n = &s->nodes[i];
   brr_task *t = NULL;
   int rc = s->opts.factory ? s->opts.factory(s->opts.factory_ud, s->g, i, &t) : 0;
@@ -314,13 +327,14 @@ static void start_node(brr_sched *s, size_t i) {
   n->slot = rc < 0 || !t ? -1 : slot_take(s);
   {
     brr_event ev = {.type = BRR_EV_NODE_START, .step = s->labels[i], .node = s->g->nodes[i].id,
-                    .slot = n->slot, .pool = s->g->nodes[i].pool,
+                    .slot = n->slot, .pool = s->g->nodes[i].pool, .engine = where,
                     .wait_s = n->ready_ns && n->start_ns > n->ready_ns ? secs(n->start_ns - n->ready_ns) : 0};
     brr_bus_emit(s->opts.bus, &ev);
   }
   if (rc < 0 || !t) {
     /* no work, or no task could be made: the node ends at once without a slot */
     char *why = rc < 0 ? brr_xasprintf("could not create its task: %s", brr_strerror(rc)) : NULL;
+    unplace(s, i);
     end_node(s, i, rc < 0 ? BRR_STATUS_FAILED : BRR_STATUS_SUCCEEDED, why);
     free(why);
     return;
@@ -356,7 +370,15 @@ static void schedule(brr_sched *s) {
       sched_heap_push(&s->pools.v[p].waiting, i);
       continue;
     }
-    start_node(s, i);
+    const char *where = NULL;
+    if (s->opts.place) {
+      if (!s->opts.place(s->opts.place_ud, i, &where)) {
+        sched_heap_push(&s->held, i);
+        continue;
+      }
+      s->nodes[i].placed = true;
+    }
+    start_node(s, i, where);
   }
 }
 
@@ -728,6 +750,7 @@ static brr_sched *sched_new(uv_loop_t *loop, brr_graph *g, const brr_sched_opts 
   s->jobs = opts->jobs > 0 ? opts->jobs : brr_sched_default_jobs();
   s->t0_ns = uv_hrtime();
   s->ready.g = g;
+  s->held.g = g;
   sched_pools_init(&s->pools, g, opts->pools, opts->n_pools);
   s->nodes = brr_xcalloc(g->n_nodes ? g->n_nodes : 1, sizeof(sched_node));
   s->n_slots = (size_t)s->jobs < g->n_nodes ? (size_t)s->jobs : g->n_nodes;
@@ -755,6 +778,7 @@ static void sched_free(brr_sched *s) {
   free(s->work);
   sched_heap_free(&s->ready);
   sched_pools_free(&s->pools);
+  sched_heap_free(&s->held);
   free(s);
 }
 

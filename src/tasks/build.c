@@ -81,7 +81,7 @@ static void legacy_build(build_task *t) {
                t->platform ? ", platform " : "", t->platform ? t->platform : "");
   brr_engine_body body = {0};
   body.path = t->b.prep.tar_path;
-  t->b.req = brr_engine_image_build(rt->engine, &o, &body, on_progress, built, t);
+  t->b.req = brr_engine_image_build(brr_rt_engine(rt, t->b.step), &o, &body, on_progress, built, t);
   free(cache);
 }
 
@@ -175,7 +175,7 @@ static void next_cache(build_task *t) {
   }
   const char *ref = b->cache_from_refs.v[t->next_cache++].s;
   brr_btask_phase(&t->b, "pull");
-  t->b.req = brr_engine_image_pull(t->b.rt->engine, ref, t->platform, NULL, NULL, cache_pulled, t);
+  t->b.req = brr_engine_image_pull(brr_rt_engine(t->b.rt, t->b.step), ref, t->platform, NULL, NULL, cache_pulled, t);
 }
 
 /* ---- buildx, one platform --------------------------------------------------------------------- */
@@ -193,7 +193,7 @@ static void bx_inspected(void *ud, const brr_engine_result *res) {
     brr_btask_finish(&t->b, res->status ? res->status : BRR_EIO, "%s", res->error ? res->error : "the built image has no id");
     return;
   }
-  brr_engine_track(t->b.rt->engine, BRR_ENGINE_IMAGE, id->valuestring);
+  brr_engine_track(brr_rt_engine(t->b.rt, t->b.step), BRR_ENGINE_IMAGE, id->valuestring);
   set_image(t, id->valuestring);
   brr_btask_finish(&t->b, 0, NULL);
 }
@@ -210,7 +210,7 @@ static void bx_done(void *ud, const brr_buildx_result *res) {
     return;
   }
   /* what the engine holds under that id (the metadata could name another engine's image) */
-  t->b.req = brr_engine_image_inspect(t->b.rt->engine, res->image_id, bx_inspected, t);
+  t->b.req = brr_engine_image_inspect(brr_rt_engine(t->b.rt, t->b.step), res->image_id, bx_inspected, t);
 }
 
 static void buildx_build(build_task *t) {
@@ -218,10 +218,11 @@ static void buildx_build(build_task *t) {
   const char *platform = t->platform ? t->platform : rt->native_platform;
   const brr_step *s = &rt->cfg->steps[t->b.step];
   char *name = brr_vcs_sanitize_tag(s->name.s);
-  t->tag = brr_xasprintf("brr-build-%s:%.100s", brr_engine_run_id(rt->engine), name);
+  t->tag = brr_xasprintf("brr-build-%s:%.100s", brr_engine_run_id(brr_rt_engine(rt, t->b.step)), name);
   free(name);
   brr_buildx_opts o;
   brr_bx_args_make(rt, t->build, t->b.n->builder, t->tag, &t->bx, &o);
+  o.env = brr_rt_docker_env(rt, t->b.step);   /* the docker CLI reaches the step's engine */
   o.context = t->b.prep.ctx.dir;
   o.dockerfile = t->b.prep.ctx.dockerfile;
   o.platform = platform;
@@ -270,7 +271,7 @@ static void start_import(build_task *t) {
   body.path = path;
   /* the engine streams the file; the path must live until the call ends */
   t->import_path = path;
-  t->b.req = brr_engine_image_import(rt->engine, &body, NULL, NULL, imported, t);
+  t->b.req = brr_engine_image_import(brr_rt_engine(rt, t->b.step), &body, NULL, NULL, imported, t);
 }
 
 static void prepared(brr_build_prep *p) {

@@ -208,7 +208,7 @@ static void tag_next(commit_task *c) {
     return;
   }
   brr_task_log(c->task, BRR_LOG_INFO, "Tagging image %s as %s", c->image, c->targets[c->next]);
-  c->req = brr_engine_image_tag(c->rt->engine, c->image, c->targets[c->next], on_tagged, c);
+  c->req = brr_engine_image_tag(brr_rt_engine(c->rt, c->step), c->image, c->targets[c->next], on_tagged, c);
 }
 
 static int commit_start(brr_task *t, uv_loop_t *loop) {

@@ -75,7 +75,7 @@ static void untag(post_task *p) {
     return;
   }
   p->tagged = false;
-  p->req = brr_engine_image_remove(p->rt->engine, p->tag, false, on_untagged, p);
+  p->req = brr_engine_image_remove(brr_rt_engine(p->rt, p->step), p->tag, false, on_untagged, p);
 }
 
 static void on_progress(void *ud, const brr_engine_progress *pr) {
@@ -98,7 +98,7 @@ static void on_built(void *ud, const brr_engine_result *res) {
   brr_runtime_generated(p->rt, res->id);
   /* the run's image is now a layer of the post-build image: it goes when that one does (the
    * engine refuses to remove an image with children) */
-  brr_engine_untrack(p->rt->engine, BRR_ENGINE_IMAGE, p->rt->steps[p->step].run_image);
+  brr_engine_untrack(brr_rt_engine(p->rt, p->step), BRR_ENGINE_IMAGE, p->rt->steps[p->step].run_image);
   brr_task_log(p->task, BRR_LOG_INFO, "Post-build image: %.19s", res->id);
   untag(p);
 }
@@ -151,7 +151,7 @@ static void build(post_task *p) {
   o.nocache = b->no_cache;
   o.pull = false;   /* FROM is the local tag */
   brr_engine_body body = {.path = p->ctx};
-  p->req = brr_engine_image_build(p->rt->engine, &o, &body, on_progress, on_built, p);
+  p->req = brr_engine_image_build(brr_rt_engine(p->rt, p->step), &o, &body, on_progress, on_built, p);
   brr_strv_free(args);
   free(dockerfile);
 }
@@ -204,7 +204,7 @@ static int post_start(brr_task *t, uv_loop_t *loop) {
   p->tag = brr_xasprintf("buildrunner-post-build-tag-%s", uuid);
   free(uuid);
   brr_task_log(t, BRR_LOG_INFO, "Running post-build processing");
-  p->req = brr_engine_image_tag(rt->engine, st->run_image, p->tag, on_tagged, p);
+  p->req = brr_engine_image_tag(brr_rt_engine(rt, p->step), st->run_image, p->tag, on_tagged, p);
   return 0;
 }
 

@@ -66,7 +66,7 @@ static void pushed(void *ud, const brr_engine_result *res) {
 static void engine_push(push_task *t) {
   t->tries++;
   if (t->tries == 1) brr_task_log(t->b.task, BRR_LOG_INFO, "Pushing %s", t->ref);
-  t->b.req = brr_engine_image_push(t->b.rt->engine, t->ref, t->has_auth ? &t->auth : NULL, on_progress, pushed, t);
+  t->b.req = brr_engine_image_push(brr_rt_engine(t->b.rt, t->b.step), t->ref, t->has_auth ? &t->auth : NULL, on_progress, pushed, t);
 }
 
 static void got_creds(void *ud, int status, const char *error, const brr_engine_auth *auth) {

@@ -157,7 +157,7 @@ static void gone_ask(brr_run_task *r) {
     to_teardown(r);
     return;
   }
-  r->req = brr_engine_container_inspect(r->rt->engine, r->id, on_gone_check, r);
+  r->req = brr_engine_container_inspect(brr_rt_engine(r->rt, r->step), r->id, on_gone_check, r);
 }
 
 /* Before a failure of the run container is reported as what it seems (an exec that failed,
@@ -311,7 +311,7 @@ static void stage_plan(brr_run_task *r) {
   brr_diags_free(&d);
   if (r->run->ssh_keys.n) {
     brr_diags ad = BRR_DIAGS_INIT;
-    int arc = brr_run_agent_start(rt, r->run, &r->agent, &ad);
+    int arc = brr_run_agent_start(rt, r->step, r->run, &r->agent, &ad);
     if (arc != 0) {
       const brr_diag *g = ad.v;
       char *where = g && g->mark.file ? brr_xasprintf("%s:%u:%u: ", g->mark.file, g->mark.line, g->mark.col)
@@ -435,7 +435,7 @@ static void on_created(void *ud, const brr_engine_result *res) {
   if (!brr_run_ok(r, res)) return;
   if (!r->volume && !r->own) {
     /* (an own-process container is inspected while /source goes in) */
-    r->req = brr_engine_container_inspect(r->rt->engine, r->id, on_created_inspect, r);
+    r->req = brr_engine_container_inspect(brr_rt_engine(r->rt, r->step), r->id, on_created_inspect, r);
     return;
   }
   brr_run_next(r);
@@ -495,7 +495,7 @@ static void stage_create(brr_run_task *r) {
   sp.cpu_period = c->has_cpu_period ? c->cpu_period : 0;
   sp.cpu_quota = c->has_cpu_quota ? c->cpu_quota : 0;
   sp.extra_config = extra;
-  r->req = brr_engine_container_create(r->rt->engine, &sp, on_created, r);
+  r->req = brr_engine_container_create(brr_rt_engine(r->rt, r->step), &sp, on_created, r);
   cJSON_Delete(extra);
   brr_run_strv_free(&binds);
   brr_run_strv_free(&vf);
@@ -567,8 +567,8 @@ static void stage_put_source(brr_run_task *r) {
     /* the container only idles in its shell until the first exec: /source can go in while
      * it starts */
     r->join_n = 2;
-    r->req = brr_engine_container_start(r->rt->engine, r->id, on_join_start, r);
-    r->req2 = brr_engine_container_archive_put(r->rt->engine, r->id, BRR_RUN_SOURCE_DIR, &body,
+    r->req = brr_engine_container_start(brr_rt_engine(r->rt, r->step), r->id, on_join_start, r);
+    r->req2 = brr_engine_container_archive_put(brr_rt_engine(r->rt, r->step), r->id, BRR_RUN_SOURCE_DIR, &body,
                                                on_join_put, r);
     return;
   }
@@ -576,12 +576,12 @@ static void stage_put_source(brr_run_task *r) {
     /* the own process starts only once /source is in; the inspect for the name of the
      * anonymous volume goes at the same time */
     r->join_n = 2;
-    r->req = brr_engine_container_inspect(r->rt->engine, r->id, on_join_inspect, r);
-    r->req2 = brr_engine_container_archive_put(r->rt->engine, r->id, BRR_RUN_SOURCE_DIR, &body,
+    r->req = brr_engine_container_inspect(brr_rt_engine(r->rt, r->step), r->id, on_join_inspect, r);
+    r->req2 = brr_engine_container_archive_put(brr_rt_engine(r->rt, r->step), r->id, BRR_RUN_SOURCE_DIR, &body,
                                                on_join_put, r);
     return;
   }
-  r->req = brr_engine_container_archive_put(r->rt->engine, r->id, BRR_RUN_SOURCE_DIR, &body,
+  r->req = brr_engine_container_archive_put(brr_rt_engine(r->rt, r->step), r->id, BRR_RUN_SOURCE_DIR, &body,
                                             on_source_put, r);
 }
 
@@ -592,7 +592,7 @@ static void on_attach_open(void *ud) {
   brr_run_task *r = ud;
   if (r->base.cancelled || r->status || r->stage != BRR_RUN_ST_START) return;
   r->attach_open = true;
-  r->req = brr_engine_container_start(r->rt->engine, r->id, on_step_ok, r);
+  r->req = brr_engine_container_start(brr_rt_engine(r->rt, r->step), r->id, on_step_ok, r);
 }
 
 static void stage_start(brr_run_task *r) {
@@ -606,10 +606,10 @@ static void stage_start(brr_run_task *r) {
     brr_engine_stream_opts so = {.tty = r->own ? 0 : 1, .on_output = brr_run_output,
                                  .on_open = on_attach_open};
     brr_run_stream_begin(r);
-    r->attach = brr_engine_container_attach(r->rt->engine, r->id, &so, on_attach_end, r);
+    r->attach = brr_engine_container_attach(brr_rt_engine(r->rt, r->step), r->id, &so, on_attach_end, r);
     return;
   }
-  r->req = brr_engine_container_start(r->rt->engine, r->id, on_step_ok, r);
+  r->req = brr_engine_container_start(brr_rt_engine(r->rt, r->step), r->id, on_step_ok, r);
 }
 
 static void stage_provision(brr_run_task *r) {
@@ -653,7 +653,7 @@ static void run_command(brr_run_task *r) {
   if (r->cmd_i == 0) first_command_argv(r, argv);
   const char *const *av = argv;
   brr_engine_exec_spec ex = {.cmd = av, .on_output = brr_run_output};
-  r->req = brr_engine_exec_run(r->rt->engine, r->id, &ex, on_command, r);
+  r->req = brr_engine_exec_run(brr_rt_engine(r->rt, r->step), r->id, &ex, on_command, r);
 }
 
 /* After the own process ended (and any check that it was not removed from outside): on once
@@ -719,9 +719,9 @@ static void stage_commands(brr_run_task *r) {
     /* a shell or init with no commands to exec: buildrunner waits for it as well */
     brr_engine_stream_opts so = {.tty = 1, .logs = true, .on_output = brr_run_output};
     brr_run_stream_begin(r);
-    r->attach = brr_engine_container_attach(r->rt->engine, r->id, &so, on_attach_end, r);
+    r->attach = brr_engine_container_attach(brr_rt_engine(r->rt, r->step), r->id, &so, on_attach_end, r);
   }
-  r->req = brr_engine_container_wait(r->rt->engine, r->id, NULL, on_exited, r);
+  r->req = brr_engine_container_wait(brr_rt_engine(r->rt, r->step), r->id, NULL, on_exited, r);
 }
 
 /* ---- after the commands ---- */
@@ -738,7 +738,7 @@ static void stage_stop(brr_run_task *r) {
     brr_run_next(r);
     return;
   }
-  r->req = brr_engine_container_stop(r->rt->engine, r->id, 0, on_step_ok, r);
+  r->req = brr_engine_container_stop(brr_rt_engine(r->rt, r->step), r->id, 0, on_step_ok, r);
 }
 
 static void on_committed(void *ud, const brr_engine_result *res) {
@@ -758,7 +758,7 @@ static void stage_commit(brr_run_task *r) {
   }
   brr_task_log(r->task, BRR_LOG_INFO, "Committing build container %.10s as an image", r->id);
   brr_engine_commit_opts o = {0};
-  r->req = brr_engine_container_commit(r->rt->engine, r->id, &o, on_committed, r);
+  r->req = brr_engine_container_commit(brr_rt_engine(r->rt, r->step), r->id, &o, on_committed, r);
 }
 
 /* ---- teardown: every container of the step at once, then the network and the volume ---- */
@@ -784,12 +784,12 @@ static void on_container_removed(void *ud, const brr_engine_result *res) {
       !r->base.aborted) {
     /* someone else removes it (a container removed mid-run): wait until it is gone, so that
      * its /source volume is free for the removal that follows */
-    x->req = brr_engine_container_wait(r->rt->engine, x->ref, "removed", on_container_removed, x);
+    x->req = brr_engine_container_wait(brr_rt_engine(r->rt, r->step), x->ref, "removed", on_container_removed, x);
     return;
   }
   if (res->status == BRR_ENOENT && x->by_label && !r->base.aborted) {
     /* no container of that name: buildrunner then removes the containers with that label */
-    x->req = brr_engine_list(r->rt->engine, BRR_ENGINE_CONTAINER, x->ref, on_labelled, x);
+    x->req = brr_engine_list(brr_rt_engine(r->rt, r->step), BRR_ENGINE_CONTAINER, x->ref, on_labelled, x);
     return;
   }
   if (res->status != 0 && res->status != BRR_ENOENT && res->status != BRR_ECANCELED)
@@ -827,7 +827,7 @@ void brr_run_remove_container(brr_run_task *r, const char *ref, bool by_label) {
   x->next = r->removals;
   r->removals = x;
   r->n_removing++;
-  x->req = brr_engine_container_remove(r->rt->engine, ref, true, true, on_container_removed, x);
+  x->req = brr_engine_container_remove(brr_rt_engine(r->rt, r->step), ref, true, true, on_container_removed, x);
 }
 
 static void stage_teardown(brr_run_task *r) {

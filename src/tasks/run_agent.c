@@ -128,7 +128,7 @@ static void agent_exited(void *ud, const brr_spawn_result *res) {
   a->proc = NULL;   /* the handle goes once this returns */
 }
 
-int brr_run_agent_start(brr_runtime *rt, const brr_run *run, brr_run_agent *a, brr_diags *d) {
+int brr_run_agent_start(brr_runtime *rt, size_t step, const brr_run *run, brr_run_agent *a, brr_diags *d) {
   memset(a, 0, sizeof *a);
   const brr_strlist *want = &run->ssh_keys;
   /* first the configuration: every alias known, the engine local */
@@ -143,7 +143,7 @@ int brr_run_agent_start(brr_runtime *rt, const brr_run *run, brr_run_agent *a, b
   brr_engine_target t;
   char *err = NULL;
   if (rc == 0) {
-    const char *host = brr_engine_host(rt->engine);
+    const char *host = brr_engine_host(brr_rt_engine(rt, step));
     if (brr_engine_target_parse(host, false, &t, &err) != 0) {
       rc = fail(d, want->v[0].mark, true, "ssh-keys: %s", err ? err : "bad engine address");
       free(err);

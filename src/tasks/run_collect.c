@@ -98,7 +98,7 @@ static void restore_locked(brr_run_task *r, bool ok) {
   }
   const brr_cache_restore *c = &r->restores[r->cache_i];
   brr_engine_body body = {.path = c->file};
-  r->req = brr_engine_container_archive_put(r->rt->engine, r->id, c->docker_path, &body,
+  r->req = brr_engine_container_archive_put(brr_rt_engine(r->rt, r->step), r->id, c->docker_path, &body,
                                             on_restored, r);
 }
 
@@ -139,7 +139,7 @@ void brr_run_stage_cache_restore(brr_run_task *r) {
   argv[n++] = "--";
   for (size_t i = 0; i < r->n_restores; i++) argv[n++] = r->restores[i].docker_path;
   brr_engine_exec_spec ex = {.cmd = argv, .on_output = brr_run_output};
-  r->req = brr_engine_exec_run(r->rt->engine, r->id, &ex, on_mkdirs, r);
+  r->req = brr_engine_exec_run(brr_rt_engine(r->rt, r->step), r->id, &ex, on_mkdirs, r);
   free(argv);
 }
 
@@ -204,7 +204,7 @@ static void save_locked(brr_run_task *r, bool ok) {
     return;
   }
   char *path = brr_xasprintf("%s/.", e->docker_path);
-  r->req = brr_engine_container_archive_get(r->rt->engine, r->id, path, on_cache_data, on_saved, r);
+  r->req = brr_engine_container_archive_get(brr_rt_engine(r->rt, r->step), r->id, path, on_cache_data, on_saved, r);
   free(path);
 }
 
@@ -296,20 +296,20 @@ static void on_lister_wait(void *ud, const brr_engine_result *res) {
     return;
   }
   brr_engine_stream_opts so = {.tty = 0, .no_stderr = true, .on_output = collect_stdout};
-  r->req = brr_engine_container_logs(r->rt->engine, r->lister, &so, on_lister_logs, r);
+  r->req = brr_engine_container_logs(brr_rt_engine(r->rt, r->step), r->lister, &so, on_lister_logs, r);
 }
 
 static void on_lister_started(void *ud, const brr_engine_result *res) {
   brr_run_task *r = ud;
   if (!brr_run_ok(r, res)) return;
-  r->req = brr_engine_container_wait(r->rt->engine, r->lister, NULL, on_lister_wait, r);
+  r->req = brr_engine_container_wait(brr_rt_engine(r->rt, r->step), r->lister, NULL, on_lister_wait, r);
 }
 
 static void on_lister_created(void *ud, const brr_engine_result *res) {
   brr_run_task *r = ud;
   if (res->status == 0 && res->id) r->lister = brr_xstrdup(res->id);
   if (!brr_run_ok(r, res)) return;
-  r->req = brr_engine_container_start(r->rt->engine, r->lister, on_lister_started, r);
+  r->req = brr_engine_container_start(brr_rt_engine(r->rt, r->step), r->lister, on_lister_started, r);
 }
 
 static void on_lister_image(void *ud, int status, const char *error, const cJSON *inspect) {
@@ -330,7 +330,7 @@ static void on_lister_image(void *ud, int status, const char *error, const cJSON
   const char *labels[] = {label, NULL};
   brr_engine_container_spec sp = {.image = r->img.ref, .cmd = argv, .working_dir = BRR_RUN_SOURCE_DIR,
                                   .volumes_from = vf, .labels = labels, .user = "0"};
-  r->req = brr_engine_container_create(r->rt->engine, &sp, on_lister_created, r);
+  r->req = brr_engine_container_create(brr_rt_engine(r->rt, r->step), &sp, on_lister_created, r);
   free(label);
   free(script);
 }
@@ -352,7 +352,7 @@ void brr_run_stage_list(brr_run_task *r) {
   const char *argv[] = {"/bin/sh", "-c", script, NULL};
   brr_engine_exec_spec ex = {.cmd = argv, .working_dir = BRR_RUN_SOURCE_DIR, .user = "0",
                              .on_output = collect_stdout};
-  r->req = brr_engine_exec_run(r->rt->engine, r->id, &ex, on_listing, r);
+  r->req = brr_engine_exec_run(brr_rt_engine(r->rt, r->step), r->id, &ex, on_listing, r);
   free(script);
 }
 
@@ -413,7 +413,7 @@ static void fetch_one(brr_run_task *r) {
   brr_diags_free(&d);
   brr_task_log(r->task, BRR_LOG_DEBUG, "- found %s %s", m->kind == BRR_ARTIFACT_DIR ? "directory" : "file",
                m->path);
-  r->req = brr_engine_container_archive_get(r->rt->engine, r->id, m->fetch, on_artifact_data,
+  r->req = brr_engine_container_archive_get(brr_rt_engine(r->rt, r->step), r->id, m->fetch, on_artifact_data,
                                             on_fetched, r);
 }
 

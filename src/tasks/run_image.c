@@ -38,7 +38,7 @@ static void on_pull(void *ud, const brr_engine_result *res) {
 static void pull(brr_run_image *op) {
   brr_task_log(op->task, BRR_LOG_INFO, "Pulling image %s%s%s", op->ref,
                op->platform ? " for " : "", op->platform ? op->platform : "");
-  op->req = brr_engine_image_pull(op->rt->engine, op->ref, op->platform, NULL, NULL, on_pull, op);
+  op->req = brr_engine_image_pull(brr_rt_task_engine(op->rt, op->task), op->ref, op->platform, NULL, NULL, on_pull, op);
 }
 
 static void on_inspect(void *ud, const brr_engine_result *res) {
@@ -61,7 +61,7 @@ static void on_inspect(void *ud, const brr_engine_result *res) {
 }
 
 static void inspect(brr_run_image *op) {
-  op->req = brr_engine_image_inspect(op->rt->engine, op->ref, on_inspect, op);
+  op->req = brr_engine_image_inspect(brr_rt_task_engine(op->rt, op->task), op->ref, on_inspect, op);
 }
 
 void brr_run_image_start(brr_run_image *op, brr_runtime *rt, brr_task *t, const char *ref,

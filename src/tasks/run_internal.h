@@ -168,9 +168,10 @@ typedef struct brr_run_agent {
 } brr_run_agent;
 
 /* Start the agent for `run`'s ssh-keys and load the keys (blocking: a few ms per key).
- * Unknown aliases and a remote engine are configuration errors (BRR_ECONFIG); a key that does
- * not load fails (BRR_EFAILED). Nothing is left on failure. */
-int brr_run_agent_start(brr_runtime *rt, const brr_run *run, brr_run_agent *a, brr_diags *d);
+ * Unknown aliases and a remote engine (the one `step` runs on) are configuration errors
+ * (BRR_ECONFIG); a key that does not load fails (BRR_EFAILED). Nothing is left on failure. */
+int brr_run_agent_start(brr_runtime *rt, size_t step, const brr_run *run, brr_run_agent *a,
+                        brr_diags *d);
 /* Kill the agent and remove its directory; safe to call twice. */
 void brr_run_agent_stop(brr_run_agent *a);
 

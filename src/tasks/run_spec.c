@@ -253,9 +253,9 @@ static void plan_env(const brr_runtime *rt, size_t step, const brr_runlike *c,
 }
 
 /* The engine's socket, mounted where buildrunner's daemon proxy put it. */
-static void plan_daemon(const brr_runtime *rt, brr_run_plan *p) {
+static void plan_daemon(const brr_runtime *rt, size_t step, brr_run_plan *p) {
   /* the engine's own address; TLS material and ssh do not go into containers */
-  const char *host = brr_engine_host(rt->engine);
+  const char *host = brr_engine_host(brr_rt_engine(rt, step));
   brr_engine_target t;
   char *err = NULL;
   if (brr_engine_target_parse(host, false, &t, &err) != 0) {
@@ -268,7 +268,7 @@ static void plan_daemon(const brr_runtime *rt, brr_run_plan *p) {
       brr_run_strv_add(&p->binds, "%s:%s", t.unix_path, BRR_RUN_DOCKER_SOCK);
       brr_run_strv_setenv(&p->env, "DOCKER_HOST", "unix://" BRR_RUN_DOCKER_SOCK);
     }
-  } else if (!t.ssh_dest && !brr_engine_uses_tls(rt->engine)) {
+  } else if (!t.ssh_dest && !brr_engine_uses_tls(brr_rt_engine(rt, step))) {
     brr_run_strv_setenv(&p->env, "DOCKER_HOST", host);
   }
   brr_engine_target_free(&t);
@@ -355,7 +355,7 @@ int brr_run_plan_make(const brr_runtime *rt, size_t step, const brr_runlike *c,
   if (c->shell.s) p->shell = c->shell.s;
   plan_env(rt, step, c, service, container, p);
   brr_run_strv_add(&p->binds, "%s:%s:ro", rt->cfg->results_dir, BRR_RUN_ARTIFACTS_DIR);
-  plan_daemon(rt, p);
+  plan_daemon(rt, step, p);
   int rc = plan_files(rt, c, p, d);
   if (plan_scripts(c, p, d) != 0) rc = BRR_ECONFIG;
   plan_ports(rt, c, service, p);

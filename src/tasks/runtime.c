@@ -58,16 +58,14 @@ int brr_runtime_new(uv_loop_t *loop, const brr_config *cfg, const brr_graph *g,
   brr_engine_opts eo = {0};
   eo.host = opts->docker_host;
   eo.endpoint = opts->endpoint;
-  rt->docker_env = brr_engine_endpoint_env(opts->endpoint);
   if (opts->endpoint && opts->endpoint->context) rt->engine_context = brr_xstrdup(opts->endpoint->context);
   eo.timeout_s = opts->docker_timeout;
   eo.labels = (const char *const *)opts->container_labels;
-  char *err = NULL;
-  if (brr_engine_new(loop, &eo, &rt->engine, &err) != 0) {
-    brr_diag_error(d, BRR_MARK_NONE, NULL, "Docker engine: %s", err ? err : "cannot make a client");
-    free(err);
+  /* the engine the docker CLI would use, or each of `engines:` (engines.c) */
+  int erc = brr_runtime_engines_new(rt, &eo, d);
+  if (erc != 0) {
     brr_runtime_free(rt);
-    return BRR_EINVAL;
+    return erc;
   }
   if (opts->incremental) brr_incr_runtime_start(rt);
   *out = rt;
@@ -155,8 +153,7 @@ bool brr_runtime_should_pull(const brr_runtime *rt, brr_tri pull, const char *im
 
 /* ---- the factory ---- */
 
-int brr_runtime_factory(void *ud, const brr_graph *g, size_t node, brr_task **out) {
-  brr_runtime *rt = ud;
+static int make_task(brr_runtime *rt, const brr_graph *g, size_t node, brr_task **out) {
   const brr_node *n = &g->nodes[node];
   *out = NULL;
   /* once per run, when the first node starts: it runs beside the build */
@@ -186,13 +183,28 @@ int brr_runtime_factory(void *ud, const brr_graph *g, size_t node, brr_task **ou
   }
 }
 
+/* The task of a node placed on an engine, preceded by the moves of the images it needs
+ * there (engines.c). */
+static int make_task(brr_runtime *rt, const brr_graph *g, size_t node, brr_task **out);
+
+int brr_runtime_factory(void *ud, const brr_graph *g, size_t node, brr_task **out) {
+  brr_runtime *rt = ud;
+  int rc = make_task(rt, g, node, out);
+  if (rc == 0 && *out) *out = brr_runtime_move_wrap(rt, node, *out);
+  return rc;
+}
+
 /* ---- the end of the run ---- */
 
 /* The generated images and the tags given for the user stay (buildrunner keeps them). */
 static void keep_images(brr_runtime *rt) {
-  for (size_t i = 0; i < rt->n_keep; i++) brr_engine_untrack(rt->engine, BRR_ENGINE_IMAGE, rt->keep[i]);
-  for (size_t i = 0; i < rt->n_generated; i++)
-    brr_engine_untrack(rt->engine, BRR_ENGINE_IMAGE, rt->generated[i]);
+  for (size_t k = 0; k < rt->n_engines; k++) {
+    brr_engine *e = rt->engines[k].engine;
+    for (size_t i = 0; i < rt->n_keep; i++) brr_engine_untrack(e, BRR_ENGINE_IMAGE, rt->keep[i]);
+    for (size_t i = 0; i < rt->n_generated; i++) brr_engine_untrack(e, BRR_ENGINE_IMAGE, rt->generated[i]);
+  }
+  /* the copies brr moved to other engines are its own: they go */
+  brr_runtime_track_moved(rt);
 }
 
 void brr_runtime_abort(void *ud) {
@@ -203,7 +215,9 @@ void brr_runtime_abort(void *ud) {
   if (!rt->engine) return;
   /* no time to tell a generated image from a cache hit: every one stays */
   keep_images(rt);
-  int left = brr_engine_cleanup_sync_within(rt->engine, BRR_RUNTIME_ABORT_BUDGET_MS);
+  int left = 0;
+  for (size_t k = 0; k < rt->n_engines; k++)
+    left += brr_engine_cleanup_sync_within(rt->engines[k].engine, BRR_RUNTIME_ABORT_BUDGET_MS);
   /* what docker-driver builders on other engines kept there */
   for (size_t i = 0; i < rt->n_builders; i++)
     if (rt->builders[i].engine) left += brr_engine_cleanup_sync_within(rt->builders[i].engine, BRR_RUNTIME_ABORT_BUDGET_MS);
@@ -212,7 +226,7 @@ void brr_runtime_abort(void *ud) {
                 "answered their removal yet (the engine finishes the removals it received)",
                 left, left == 1 ? "" : "s");
   /* the process leaves next: no ssh of an ssh:// engine may outlive it */
-  brr_engine_close_transport(rt->engine);
+  for (size_t k = 0; k < rt->n_engines; k++) brr_engine_close_transport(rt->engines[k].engine);
   for (size_t i = 0; i < rt->n_builders; i++)
     if (rt->builders[i].engine) brr_engine_close_transport(rt->builders[i].engine);
 }
@@ -238,18 +252,20 @@ static void write_artifacts(brr_runtime *rt) {
 typedef struct finish_state {
   bool done;
   int status;
+  size_t cleanups;   /* engine cleanups not answered yet */
 } finish_state;
 
 static void on_cleanup(void *ud, const brr_engine_result *res) {
   brr_runtime *rt = ud;
   finish_state *fs = rt->finish_state;
+  if (res->status != 0 && res->status != BRR_ECANCELED)
+    brr_bus_log(rt->bus, BRR_LOG_WARNING, NULL, "cleanup: %s", res->error ? res->error : "failed");
+  if (res->status != 0 && fs->status == 0) fs->status = res->status;
+  if (--fs->cleanups > 0) return;   /* every engine's cleanup answers once */
   fs->done = true;
-  fs->status = res->status;
   /* the CLI's signal handles keep the loop alive: without this, uv_run(ONCE) could go on to
    * block in its poll phase after this callback ran */
   uv_stop(rt->loop);
-  if (res->status != 0 && res->status != BRR_ECANCELED)
-    brr_bus_log(rt->bus, BRR_LOG_WARNING, NULL, "cleanup: %s", res->error ? res->error : "failed");
 }
 
 /* RFC 3339 time as the engine writes it ("2026-12-06T05:07:07.18987615Z") in ms since the
@@ -282,7 +298,7 @@ typedef struct generated_check {
 static void start_removal(brr_runtime *rt);
 
 /* The engines of docker-driver builders first (what they kept of this run's platform builds),
- * one after the other, then brr's own engine. */
+ * one after the other, then brr's own engines, all at once. */
 static void builder_cleaned(void *ud, const brr_engine_result *res) {
   brr_runtime *rt = ud;
   const brr_builder_info *b = &rt->builders[rt->builders_cleaned - 1];
@@ -299,7 +315,9 @@ static void start_removal(brr_runtime *rt) {
     brr_engine_cleanup(b->engine, builder_cleaned, rt);
     return;
   }
-  brr_engine_cleanup(rt->engine, on_cleanup, rt);
+  finish_state *fs = rt->finish_state;
+  fs->cleanups = rt->n_engines;
+  for (size_t k = 0; k < rt->n_engines; k++) brr_engine_cleanup(rt->engines[k].engine, on_cleanup, rt);
 }
 
 /* --cleanup-images: an image made before the run began (a cache hit, a base image) stays,
@@ -353,7 +371,7 @@ static void on_state_finished(brr_runtime *rt) {
 
 int brr_runtime_finish(brr_runtime *rt) {
   write_artifacts(rt);
-  finish_state fs = {false, 0};
+  finish_state fs = {false, 0, 0};
   rt->finish_state = &fs;
   rt->finish_pending = 1;
   if (rt->run_state_finish) {
@@ -378,9 +396,9 @@ void brr_runtime_free(brr_runtime *rt) {
   if (rt->run_state_free) rt->run_state_free(rt);
   if (rt->build_state_free) rt->build_state_free(rt);
   brr_remote_forget(rt);
-  if (rt->engine) {
-    brr_engine_free(rt->engine);
-    /* the engine releases its last memory on the next loop turn */
+  if (rt->engines) {
+    brr_runtime_engines_free(rt);
+    /* the engines release their last memory on the next loop turn */
     uv_run(rt->loop, UV_RUN_NOWAIT);
   }
   for (size_t i = 0; i < (rt->cfg ? rt->cfg->n_steps : 0); i++) {
@@ -392,7 +410,6 @@ void brr_runtime_free(brr_runtime *rt) {
     free(st->post_build_image);
   }
   free(rt->steps);
-  brr_strv_free(rt->docker_env);
   free(rt->engine_context);
   for (size_t i = 0; i < rt->n_builders; i++) {
     brr_builder_info *b = &rt->builders[i];

@@ -220,7 +220,7 @@ static void answered(void *ud, const brr_engine_result *r) {
       sc->stage = S_DONE;
     } else {
       /* brr put it there: the run's cleanup removes it */
-      brr_engine_track(sc->rt->engine, BRR_ENGINE_IMAGE, sc->ref);
+      brr_engine_track(brr_rt_task_engine(sc->rt, sc->task), BRR_ENGINE_IMAGE, sc->ref);
       sc->stage = S_INSPECT;
     }
     break;
@@ -312,11 +312,11 @@ static void exec_sh(brr_scan *sc, const char *cmd) {
   brr_task_output(sc->task, "trivy", 1, "+ ", 2);
   brr_task_output(sc->task, "trivy", 1, cmd, strlen(cmd));
   brr_task_output(sc->task, "trivy", 1, "\n", 1);
-  sc->req = brr_engine_exec_run(sc->rt->engine, sc->container, &spec, answered, sc);
+  sc->req = brr_engine_exec_run(brr_rt_task_engine(sc->rt, sc->task), sc->container, &spec, answered, sc);
 }
 
 static void step(brr_scan *sc) {
-  brr_engine *e = sc->rt->engine;
+  brr_engine *e = brr_rt_task_engine(sc->rt, sc->task);
   switch (sc->stage) {
   case S_TARGET:
     sc->req = brr_engine_image_inspect(e, sc->ref, answered, sc);

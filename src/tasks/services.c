@@ -176,7 +176,7 @@ static void on_script_put(void *ud, const brr_engine_result *res) {
   char *path = brr_xasprintf("/tmp/%s ", s->name);
   const char *argv[] = {x->p->shell ? x->p->shell : BRR_RUN_DEFAULT_SHELL, "-xc", path, NULL};
   brr_engine_exec_spec ex = {.cmd = argv, .on_output = script_output};
-  r->req = brr_engine_exec_run(r->rt->engine, x->container, &ex, on_script_ran, x);
+  r->req = brr_engine_exec_run(brr_rt_engine(r->rt, r->step), x->container, &ex, on_script_ran, x);
   free(path);
 }
 
@@ -192,7 +192,7 @@ static void provision_step(provision_ctx *x) {
   brr_task_log(r->task, BRR_LOG_INFO, "Running shell provisioner %s", s->name);
   x->tar = script_tar(s, &x->tar_len);
   brr_engine_body body = {.data = x->tar, .len = x->tar_len};
-  r->req = brr_engine_container_archive_put(r->rt->engine, x->container, "/tmp", &body,
+  r->req = brr_engine_container_archive_put(brr_rt_engine(r->rt, r->step), x->container, "/tmp", &body,
                                             on_script_put, x);
 }
 
@@ -221,7 +221,7 @@ static void on_network(void *ud, const brr_engine_result *res) {
   if (res->status == 0) r->network_made = true;
   if (!brr_run_ok(r, res)) return;
   r->volume = brr_xasprintf("%s-source", r->rt->steps[r->step].id);
-  r->req = brr_engine_volume_create(r->rt->engine, r->volume, NULL, on_volume, r);
+  r->req = brr_engine_volume_create(brr_rt_engine(r->rt, r->step), r->volume, NULL, on_volume, r);
 }
 
 void brr_run_stage_network(brr_run_task *r) {
@@ -231,7 +231,7 @@ void brr_run_stage_network(brr_run_task *r) {
   }
   r->network = brr_xasprintf("%s-network", r->rt->steps[r->step].id);
   brr_task_log(r->task, BRR_LOG_INFO, "Creating network %s", r->network);
-  r->req = brr_engine_network_create(r->rt->engine, r->network, NULL, on_network, r);
+  r->req = brr_engine_network_create(brr_rt_engine(r->rt, r->step), r->network, NULL, on_network, r);
 }
 
 static void on_net_removed(void *ud, const brr_engine_result *res);
@@ -239,12 +239,12 @@ static void on_net_removed(void *ud, const brr_engine_result *res);
 static void remove_next_net(brr_run_task *r) {
   if (!r->base.aborted && r->network_made) {
     r->network_made = false;
-    r->req = brr_engine_network_remove(r->rt->engine, r->network, on_net_removed, r);
+    r->req = brr_engine_network_remove(brr_rt_engine(r->rt, r->step), r->network, on_net_removed, r);
     return;
   }
   if (!r->base.aborted && r->volume_made) {
     r->volume_made = false;
-    r->req = brr_engine_volume_remove(r->rt->engine, r->volume, true, on_net_removed, r);
+    r->req = brr_engine_volume_remove(brr_rt_engine(r->rt, r->step), r->volume, true, on_net_removed, r);
     return;
   }
   brr_run_next(r);
@@ -331,7 +331,7 @@ static void svc_build(brr_run_task *r) {
   o.pull = brr_build_should_pull(r->rt, b);
   brr_engine_body body = {.path = r->build_ctx};
   brr_task_log(r->task, BRR_LOG_INFO, "Building image for service \"%s\"", v->cfg->name.s);
-  r->req = brr_engine_image_build(r->rt->engine, &o, &body, on_svc_progress, on_built, r);
+  r->req = brr_engine_image_build(brr_rt_engine(r->rt, r->step), &o, &body, on_svc_progress, on_built, r);
   brr_strv_free(args);
   free(dockerfile);
 }
@@ -436,7 +436,7 @@ static void svc_create(brr_run_task *r) {
   sp.cpu_shares = c->has_cpu_shares ? c->cpu_shares : 0;
   sp.cpu_period = c->has_cpu_period ? c->cpu_period : 0;
   sp.cpu_quota = c->has_cpu_quota ? c->cpu_quota : 0;
-  r->req = brr_engine_container_create(r->rt->engine, &sp, on_svc_created, r);
+  r->req = brr_engine_container_create(brr_rt_engine(r->rt, r->step), &sp, on_svc_created, r);
   brr_run_strv_free(&binds);
   brr_run_strv_free(&vf);
   brr_run_strv_free(&dns);
@@ -459,7 +459,7 @@ static void svc_put(brr_run_task *r) {
     return;
   }
   brr_engine_body body = {.path = r->source_tar};
-  r->req = brr_engine_container_archive_put(r->rt->engine, cur(r)->id, BRR_RUN_SOURCE_DIR, &body,
+  r->req = brr_engine_container_archive_put(brr_rt_engine(r->rt, r->step), cur(r)->id, BRR_RUN_SOURCE_DIR, &body,
                                             on_svc_put, r);
 }
 
@@ -490,10 +490,10 @@ static void svc_stream(brr_run_task *r) {
   if (v->cfg->c.cmd.s) {
     const char *argv[] = {v->plan.shell, "-xc", v->cfg->c.cmd.s, NULL};
     brr_engine_exec_spec ex = {.cmd = argv, .on_output = svc_output};
-    v->stream = brr_engine_exec_run(r->rt->engine, v->id, &ex, on_svc_stream, v);
+    v->stream = brr_engine_exec_run(brr_rt_engine(r->rt, r->step), v->id, &ex, on_svc_stream, v);
   } else {
     brr_engine_stream_opts so = {.tty = 1, .logs = true, .on_output = svc_output};
-    v->stream = brr_engine_container_attach(r->rt->engine, v->id, &so, on_svc_stream, v);
+    v->stream = brr_engine_container_attach(brr_rt_engine(r->rt, r->step), v->id, &so, on_svc_stream, v);
   }
   svc_next(r);
 }
@@ -543,7 +543,7 @@ static void svc_step(brr_run_task *r) {
   case SVC_CREATE: svc_create(r); return;
   case SVC_PUT: svc_put(r); return;
   case SVC_START:
-    r->req = brr_engine_container_start(r->rt->engine, v->id, on_svc_ok, r);
+    r->req = brr_engine_container_start(brr_rt_engine(r->rt, r->step), v->id, on_svc_ok, r);
     return;
   case SVC_PROVISION:
     r->script_i = 0;
@@ -551,7 +551,7 @@ static void svc_step(brr_run_task *r) {
     return;
   case SVC_OUTPUT: svc_stream(r); return;
   case SVC_ADDRESS:
-    r->req = brr_engine_container_inspect(r->rt->engine, v->id, on_svc_inspect, r);
+    r->req = brr_engine_container_inspect(brr_rt_engine(r->rt, r->step), v->id, on_svc_inspect, r);
     return;
   case SVC_WAIT:
     r->wait_i = 0;
@@ -715,7 +715,7 @@ static void wait_attempt(brr_run_task *r) {
     brr_run_next(r);
     return;
   }
-  r->req = brr_engine_container_inspect(r->rt->engine, cur(r)->id, on_wait_status, r);
+  r->req = brr_engine_container_inspect(brr_rt_engine(r->rt, r->step), cur(r)->id, on_wait_status, r);
 }
 
 static void svc_wait(brr_run_task *r) {

@@ -66,6 +66,13 @@ void brr_runtime_sweep(brr_runtime *rt) {
   /* an engine that does not answer fails the run's first real call, with its own message */
   sweep(rt->engine, tmp, log_swept, rt, &failed, &error);
   free(error);
+  /* the other engines of `engines:` (the temp dir is swept once) */
+  for (size_t k = 1; k < rt->n_engines; k++) {
+    sweep_ctx c = {log_swept, rt, 0, 0};
+    error = NULL;
+    brr_engine_sweep_stale(rt->engines[k].engine, on_object, &c, &error);
+    free(error);
+  }
 }
 
 int brr_sweep_stale(const brr_engine_endpoint *ep, int timeout_s, const char *tmp_root, brr_sweep_cb cb,

@@ -293,6 +293,10 @@ void ui_fmt_summary(brr_ui *ui, brr_buf *b, bool color) {
   fmt_times(ui, b);
   brr_buf_printf(b, ", parallelism %.2fx, efficiency %.0f%% (%d job%s)\n",
                  ui->wall_s > 0 ? ui->sum_s / ui->wall_s : 0.0, eff * 100, jobs, jobs == 1 ? "" : "s");
+  /* several engines (`engines:`): what each one did */
+  for (size_t i = 0; i < ui->n_engines; i++)
+    brr_buf_printf(b, "Engine %s: %zu node%s, busy %.1fs\n", ui->engines[i].name, ui->engines[i].nodes,
+                   ui->engines[i].nodes == 1 ? "" : "s", ui->engines[i].busy_s);
   for (size_t i = 0; i < ui->n_steps; i++)
     if (ui->steps[i]->n_failed) fmt_failure(b, ui->steps[i], color);
   if (ui->n_results_err) {

@@ -154,6 +154,7 @@ static cJSON *event_json(brr_ui *ui, const brr_event *ev) {
     add_str_or_null(o, "node", ev->node);
     cJSON_AddNumberToObject(o, "slot", ev->slot);
     cJSON_AddNumberToObject(o, "waited", ev->wait_s);
+    if (ev->engine) cJSON_AddStringToObject(o, "engine", ev->engine);
     break;
   case BRR_EV_PHASE:
     add_str_or_null(o, "step", ev->step);

@@ -131,8 +131,42 @@ static void track_end(brr_ui *ui, const brr_event *ev, ui_step *st) {
   }
 }
 
+void ui_engines_track(brr_ui *ui, const brr_event *ev) {
+  if (!ev->node) return;
+  if (ev->type == BRR_EV_NODE_START && ev->engine) {
+    size_t k = 0;
+    while (k < ui->n_engines && strcmp(ui->engines[k].name, ev->engine) != 0) k++;
+    if (k == ui->n_engines) {
+      ui_engine e = {brr_xstrdup(ev->engine), 0, 0, 0, 0};
+      BRR_VEC_PUSH(ui->engines, ui->n_engines, ui->cap_engines, e);
+    }
+    ui_engine *e = &ui->engines[k];
+    e->nodes++;
+    if (e->active++ == 0) e->since_ms = ev->ts_ms;
+    ui_placed p = {brr_xstrdup(ev->node), k};
+    BRR_VEC_PUSH(ui->placed, ui->n_placed, ui->cap_placed, p);
+  } else if (ev->type == BRR_EV_NODE_END) {
+    for (size_t i = 0; i < ui->n_placed; i++) {
+      if (strcmp(ui->placed[i].node, ev->node) != 0) continue;
+      ui_engine *e = &ui->engines[ui->placed[i].engine];
+      if (--e->active == 0 && ev->ts_ms > e->since_ms) e->busy_s += (double)(ev->ts_ms - e->since_ms) / 1000;
+      free(ui->placed[i].node);
+      ui->placed[i] = ui->placed[--ui->n_placed];
+      break;
+    }
+  }
+}
+
+void ui_engines_free(brr_ui *ui) {
+  for (size_t i = 0; i < ui->n_engines; i++) free(ui->engines[i].name);
+  free(ui->engines);
+  for (size_t i = 0; i < ui->n_placed; i++) free(ui->placed[i].node);
+  free(ui->placed);
+}
+
 /* Update the records before the renderers see the event, so they render the new state. */
 static void track(brr_ui *ui, const brr_event *ev, ui_step *st) {
+  if (ev->type == BRR_EV_NODE_START || ev->type == BRR_EV_NODE_END) ui_engines_track(ui, ev);
   switch (ev->type) {
   case BRR_EV_RUN_START:
     ui->n_total = ev->n_total;
@@ -305,6 +339,7 @@ void brr_ui_free(brr_ui *ui) {
   free(ui->steps);
   free(ui->running);
   brr_strmap_free(&ui->index);
+  ui_engines_free(ui);
   free(ui->results_dir);
   free(ui);
 }

@@ -51,6 +51,20 @@ typedef struct ui_renderer {
 typedef struct ui_logs ui_logs;
 typedef struct ui_trace ui_trace;
 
+/* An engine of `engines:` as NODE_START named it: the nodes it ran and its busy time. */
+typedef struct ui_engine {
+  char *name;
+  size_t nodes;
+  int active;                      /* nodes on it now */
+  int64_t since_ms;                /* when `active` went from 0 to 1 */
+  double busy_s;                   /* time with at least one node on it */
+} ui_engine;
+
+typedef struct ui_placed {
+  char *node;
+  size_t engine;
+} ui_placed;
+
 struct brr_ui {
   brr_bus *bus;
   brr_ui_opts opts;
@@ -94,7 +108,16 @@ struct brr_ui {
   /* the last label looked up (output events of one node come in runs) */
   const char *last_label;
   ui_step *last_step;
+  /* several engines: per engine, and the nodes running on one */
+  ui_engine *engines;
+  size_t n_engines, cap_engines;
+  ui_placed *placed;
+  size_t n_placed, cap_placed;
 };
+
+/* Engine bookkeeping from NODE_START (with `engine`) and NODE_END. */
+void ui_engines_track(brr_ui *ui, const brr_event *ev);
+void ui_engines_free(brr_ui *ui);
 
 #define UI_TS_LEN 24                 /* strlen("YYYY-MM-DD HH:MM:SS,mmm ") */
 

@@ -76,6 +76,7 @@ static void test_defaults(void **state) {
   assert_int_equal(g->moving_tags.n, 1);
   assert_string_equal(g->moving_tags.v[0].s, "latest");
   assert_int_equal(g->pools.n, 0);
+  assert_int_equal(g->n_engines, 0);   /* no engines: one engine, chosen as the CLI does */
   assert_null(g->env);
   setenv("BUILDRUNNER_TEMPDIR", "/srv/tmp", 1);
   g = load_ok(f);
@@ -207,6 +208,64 @@ static void test_local_files_scrubbing(void **state) {
   th_rmdir(home);
 }
 
+static void test_engines(void **state) {
+  fx *f = *state;
+  th_write(f->dir, ".buildrunner.yaml",
+           "engines:\n"
+           "  here: {context: default, jobs: 2}\n"
+           "  arm: {host: 'tcp://arm.example:2376', tls-verify: true, cert-path: /certs, jobs: '3',\n"
+           "        platforms: [linux/arm64]}\n"
+           "  plain: {host: 'ssh://me@build'}\n");
+  const brr_global *g = load_ok(f);
+  assert_int_equal(g->n_engines, 3);
+  assert_string_equal(g->engines[0].name, "here");
+  assert_string_equal(g->engines[0].context, "default");
+  assert_null(g->engines[0].host);
+  assert_int_equal(g->engines[0].jobs, 2);
+  assert_string_equal(g->engines[1].host, "tcp://arm.example:2376");
+  assert_int_equal(g->engines[1].tls_verify, BRR_TRUE);
+  assert_string_equal(g->engines[1].cert_path, "/certs");
+  assert_int_equal(g->engines[1].jobs, 3);
+  assert_int_equal(g->engines[1].platforms.n, 1);
+  assert_string_equal(g->engines[1].platforms.v[0].s, "linux/arm64");
+  assert_int_equal(g->engines[2].jobs, 4);           /* the default */
+  assert_int_equal(g->engines[2].tls_verify, BRR_UNSET);
+  assert_int_equal(g->engines[1].mark.line, 3);      /* the key's place, for messages */
+  /* every mistake at its key, exit 78 */
+  th_write(f->dir, ".buildrunner.yaml",
+           "engines:\n"
+           "  a: {context: x, host: 'tcp://h'}\n"
+           "  b: {jobs: 2}\n"
+           "  c: {context: x, tls-verify: false}\n"
+           "  d: {host: 'tcp://h', jobs: 0}\n"
+           "  e: {host: 'tcp://h', jbos: 1}\n"
+           "  f: {host: 'tcp://h', platforms: linux/arm64}\n"
+           "  g: {host: 'tcp://h', jobs: many}\n");
+  brr_config_free(f->cfg);
+  f->cfg = NULL;
+  brr_diags_clear(&f->d);
+  assert_int_equal(brr_config_load(&f->o, &f->cfg, &f->d), BRR_ECONFIG);
+  const brr_diag *dg = th_find(&f->d, "engines.a: give either context or host, not both", false);
+  assert_non_null(dg);
+  assert_int_equal(dg->mark.line, 2);
+  assert_int_equal(dg->exit_code, 78);
+  assert_non_null(th_find(&f->d, "engines.b: give context (a docker context) or host (an engine address)", false));
+  assert_non_null(th_find(&f->d, "tls-verify and cert-path go with host", false));
+  assert_non_null(th_find(&f->d, "engines.d.jobs: jobs must be between 1 and 100000, got 0", false));
+  assert_non_null(th_find(&f->d, "unknown key 'jbos' in an engine; did you mean 'jobs'?", false));
+  assert_non_null(th_find(&f->d, "engines.f.platforms: expected a list of strings, got a string", false));
+  assert_non_null(th_find(&f->d, "engines.g.jobs: expected a positive integer", false));
+  assert_int_equal(f->d.n_errors, 7);
+  th_write(f->dir, ".buildrunner.yaml", "engines: [a]\n");
+  brr_diags_clear(&f->d);
+  assert_int_equal(brr_config_load(&f->o, &f->cfg, &f->d), BRR_ECONFIG);
+  assert_non_null(th_find(&f->d, "engines: expected a map of engine names to engine settings, got a list", false));
+  th_write(f->dir, ".buildrunner.yaml", "engines: {}\n");
+  brr_diags_clear(&f->d);
+  assert_int_equal(brr_config_load(&f->o, &f->cfg, &f->d), BRR_ECONFIG);
+  assert_non_null(th_find(&f->d, "engines: no engine is named", false));
+}
+
 static void test_redirect_and_errors(void **state) {
   fx *f = *state;
   char *target = brr_path_join(f->etc, "real-global.yaml");
@@ -302,6 +361,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_overrides_and_hooks, setup, teardown),
       cmocka_unit_test_setup_teardown(test_local_files_scrubbing, setup, teardown),
       cmocka_unit_test_setup_teardown(test_redirect_and_errors, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_engines, setup, teardown),
       cmocka_unit_test(test_template_vars),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

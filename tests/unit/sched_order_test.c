@@ -97,6 +97,60 @@ static void test_pools(void **state) {
   brr_graph_free(g);
 }
 
+/* The placement hook: two places of 1 and 2 nodes at once; a node with no place waits
+ * (held) and starts when one is given back, and NODE_START names where it runs. */
+typedef struct placer {
+  int busy[2], max[2], limit[2];
+  int where[TT_MAX];
+  int asked_full;
+} placer;
+
+static bool place2(void *ud, size_t node, const char **where) {
+  placer *p = ud;
+  for (int k = 0; k < 2; k++) {
+    if (p->busy[k] >= p->limit[k]) continue;
+    if (++p->busy[k] > p->max[k]) p->max[k] = p->busy[k];
+    p->where[node] = k;
+    *where = k ? "b" : "a";
+    return true;
+  }
+  p->asked_full++;
+  return false;
+}
+
+static void unplace2(void *ud, size_t node) {
+  placer *p = ud;
+  p->busy[p->where[node]]--;
+}
+
+static void test_placement(void **state) {
+  (void)state;
+  brr_graph *g = tt_graph_flat(9);
+  assert_int_equal(tt_finish(g), 0);
+  for (size_t i = 0; i < 9; i++) W->spec[i].ms = 15;
+  W->spec[4].no_task = true;   /* placed, nothing to do: its place comes back at once */
+  placer p = {.limit = {1, 2}};
+  brr_sched_opts o = {.jobs = 8, .place = place2, .unplace = unplace2, .place_ud = &p};
+  brr_sched_result res;
+  assert_int_equal(tt_run(g, W, &o, E, &res), 0);
+  assert_int_equal(res.n_succeeded, 9);
+  assert_int_equal(p.max[0], 1);
+  assert_int_equal(p.max[1], 2);
+  assert_int_equal(p.busy[0] + p.busy[1], 0);   /* every place given back */
+  assert_true(p.asked_full > 0);                /* some nodes were held */
+  assert_int_equal(W->max_running, 3);
+  int named[2] = {0, 0};
+  for (size_t k = 0; k < E->n; k++) {
+    if (E->type[k] != BRR_EV_NODE_START) continue;
+    assert_non_null(E->text[k]);
+    named[strcmp(E->text[k], "b") == 0]++;
+  }
+  assert_int_equal(named[0] + named[1], 9);
+  assert_true(named[0] > 0 && named[1] > 0);
+  free(res.status);
+  brr_graph_free(g);
+}
+
 static void test_no_work_and_broken_tasks(void **state) {
   (void)state;
   brr_graph *g = tt_graph_flat(5);
@@ -230,6 +284,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_one_slot_follows_priority, tt_setup, tt_teardown),
       cmocka_unit_test_setup_teardown(test_critical_chain_first, tt_setup, tt_teardown),
       cmocka_unit_test_setup_teardown(test_jobs_limit, tt_setup, tt_teardown),
+      cmocka_unit_test_setup_teardown(test_placement, tt_setup, tt_teardown),
       cmocka_unit_test_setup_teardown(test_pools, tt_setup, tt_teardown),
       cmocka_unit_test_setup_teardown(test_no_work_and_broken_tasks, tt_setup, tt_teardown),
       cmocka_unit_test_setup_teardown(test_history_weights_next_run, tt_setup, tt_teardown),

@@ -204,7 +204,7 @@ static TT_UNUSED void tt_collect(void *ud, const brr_event *ev) {
   if (ev->type == BRR_EV_TICK || ev->type == BRR_EV_FLUSH || e->n >= TT_MAX * 4) return;
   e->type[e->n] = ev->type;
   e->node[e->n] = ev->node ? strdup(ev->node) : NULL;
-  e->text[e->n] = ev->text ? strndup(ev->text, ev->len) : NULL;
+  e->text[e->n] = ev->text ? strndup(ev->text, ev->len) : ev->engine ? strdup(ev->engine) : NULL;
   e->status[e->n] = ev->status;
   e->n++;
 }

@@ -159,7 +159,7 @@ static void test_json_v2_keys(void **state) {
   const char *ids[] = {"a/run", "b/run"}, *labels[] = {"a", "b"};
   brr_event ev = {.type = BRR_EV_RUN_START, .n_total = 2, .node_ids = ids, .node_labels = labels, .jobs = 2};
   brr_bus_emit(bus, &ev);
-  ev = (brr_event){.type = BRR_EV_NODE_START, .step = "a", .node = "a/run", .slot = 1, .wait_s = 2.5};
+  ev = (brr_event){.type = BRR_EV_NODE_START, .step = "a", .node = "a/run", .slot = 1, .wait_s = 2.5, .engine = "arm"};
   brr_bus_emit(bus, &ev);
   ev = (brr_event){.type = BRR_EV_PHASE, .step = "a", .node = "a/run", .text = "pull", .len = 4};
   brr_bus_emit(bus, &ev);
@@ -185,8 +185,10 @@ static void test_json_v2_keys(void **state) {
     if (n == 1) {
       assert_int_equal(cJSON_GetObjectItem(o, "slot")->valueint, 1);
       assert_true(cJSON_GetObjectItem(o, "waited")->valuedouble == 2.5);
+      assert_string_equal(cJSON_GetObjectItem(o, "engine")->valuestring, "arm");   /* engines: */
     }
     if (n == 2 || n == 3) {
+      assert_null(cJSON_GetObjectItem(o, "engine"));
       assert_string_equal(cJSON_GetObjectItem(o, "phase")->valuestring, "pull");
       assert_true(n == 3 ? cJSON_IsTrue(cJSON_GetObjectItem(o, "end")) : cJSON_IsFalse(cJSON_GetObjectItem(o, "end")));
     }

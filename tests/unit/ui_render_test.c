@@ -125,6 +125,31 @@ static const char SUMMARY[] =
     "  | testing 1\n"
     "Build ERROR.\n";
 
+/* With engines: one summary line per engine: the nodes it ran and the time during which at
+ * least one ran there (overlapping nodes count once). */
+static void test_engine_summary(void **state) {
+  (void)state;
+  brr_bus *bus = brr_bus_new();
+  int fd = tmpfd();
+  brr_ui *ui = brr_ui_new(bus, &(brr_ui_opts){.progress = BRR_PROGRESS_PLAIN, .fd = fd});
+  static const char *ids[] = {"a/run", "b/run", "c/run"}, *labels[] = {"a", "b", "c"};
+  emit(bus, (brr_event){.type = BRR_EV_RUN_START, .n_total = 3, .node_ids = ids, .node_labels = labels, .jobs = 4}, 0);
+  emit(bus, (brr_event){.type = BRR_EV_NODE_START, .step = "a", .node = "a/run", .engine = "here"}, 0);
+  emit(bus, (brr_event){.type = BRR_EV_NODE_START, .step = "b", .node = "b/run", .engine = "here"}, 1000);
+  emit(bus, (brr_event){.type = BRR_EV_NODE_START, .step = "c", .node = "c/run", .engine = "arm"}, 1000);
+  end(bus, "a", "a/run", BRR_STATUS_SUCCEEDED, 2, NULL, 2000);
+  end(bus, "c", "c/run", BRR_STATUS_SUCCEEDED, 0.5, NULL, 1500);
+  end(bus, "b", "b/run", BRR_STATUS_SUCCEEDED, 2, NULL, 3000);
+  emit(bus, (brr_event){.type = BRR_EV_RUN_END, .n_total = 3, .n_succeeded = 3, .wall_s = 3, .sum_s = 4.5,
+                        .critical_s = 2, .jobs = 4}, 3000);
+  brr_ui_free(ui);
+  brr_bus_free(bus);
+  char *text = slurp(fd);
+  close(fd);
+  assert_non_null(strstr(text, "(4 jobs)\nEngine here: 2 nodes, busy 3.0s\nEngine arm: 1 node, busy 0.5s\n"));
+  free(text);
+}
+
 static void test_plain_exact(void **state) {
   (void)state;
   char *text = render((brr_ui_opts){.progress = BRR_PROGRESS_PLAIN}, false);
@@ -559,6 +584,7 @@ static void test_nonblocking_full_pipe(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup(test_plain_exact, setup),
+      cmocka_unit_test_setup(test_engine_summary, setup),
       cmocka_unit_test_setup(test_plain_timestamps, setup),
       cmocka_unit_test_setup(test_plain_color, setup),
       cmocka_unit_test_setup(test_success_summary, setup),

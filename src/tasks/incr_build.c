@@ -2,7 +2,7 @@
  * its inputs are hashed (the Dockerfile, the context as the build sends it, the build args,
  * target, platform, builder, secrets) and the images its Dockerfile starts from are looked up
  * on the engine (their ids: an image made earlier in this run is found by the tag its commit
- * node gave it). When all match the record of its last successful build and the image it made
+ * node gave it), after a pull when the build would pull them. When all match the record of its last successful build and the image it made
  * is still on the engine, that image becomes the step's image again and the node ends
  * `reused`; otherwise the build task runs in its place and is recorded when it succeeds. */
 #include <errno.h>
@@ -350,12 +350,37 @@ static void base_found(void *ud, const brr_engine_result *res) {
   next_base(t);
 }
 
+static void base_pulled(void *ud, const brr_engine_result *res) {
+  ibuild *t = ud;
+  t->req = NULL;
+  if (t->canceled) {
+    brr_task_done(&t->base, BRR_ECANCELED, NULL);
+    return;
+  }
+  if (res->status != 0) {
+    brr_task_log(&t->base, BRR_LOG_INFO, "runs: its base image %s could not be pulled", t->k.refs[t->n_bases]);
+    build_tracked(t);
+    return;
+  }
+  t->req = brr_engine_image_inspect(t->rt->engine, t->k.refs[t->n_bases], base_found, t);
+  if (!t->req) build_tracked(t);
+}
+
+/* Each base image's id, one at a time. A build that pulls (`pull`, the default for images
+ * not committed in this run) gets what the registry has now: it is pulled first (nothing is
+ * downloaded when the engine has it), so a newer base in the registry makes the build run. */
 static void next_base(ibuild *t) {
   if (t->n_bases == t->k.n_refs) {
     decide(t);
     return;
   }
-  t->req = brr_engine_image_inspect(t->rt->engine, t->k.refs[t->n_bases], base_found, t);
+  brr_runtime *rt = t->rt;
+  const char *ref = t->k.refs[t->n_bases];
+  if (brr_build_should_pull(rt, rt->cfg->steps[t->step].build) && !brr_runtime_committed(rt, ref))
+    t->req = brr_engine_image_pull(rt->engine, ref, rt->graph->nodes[t->base.node].platform, NULL,
+                                   NULL, base_pulled, t);
+  else
+    t->req = brr_engine_image_inspect(rt->engine, ref, base_found, t);
   if (!t->req) build_tracked(t);
 }
 

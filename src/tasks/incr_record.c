@@ -66,9 +66,11 @@ static void record_node(incr_rt *ir, size_t node) {
   const char *image = rt->steps[step].build_image;
   if (build && image) cJSON_AddStringToObject(out, "image", image);
   else if (build) rc = BRR_ENOENT;
-  /* a step with `commit`: the image its run container became (reused while it exists) */
+  /* a step with `commit`, `push` or a post-build image: the image its run container became
+   * (reused while it exists) */
   const char *committed = rt->steps[step].run_image;
-  if (!build && rt->cfg->steps[step].n_commit && committed)
+  const brr_step *st = &rt->cfg->steps[step];
+  if (!build && (st->n_commit || st->n_push || (st->run && st->run->post_build)) && committed)
     cJSON_AddStringToObject(out, "committed", committed);
   /* its artifacts.json entries: the keys under its results name (a build has none) */
   char *name = brr_results_name(rt->cfg->steps[step].name.s);

@@ -26,6 +26,9 @@ typedef struct incr_task {
   char *image;
   brr_incr_record rec;       /* the matching record, while its committed image is looked for */
   char *committed;           /* that image's id */
+  char *image_id;            /* the id of the image it runs, while its services' are looked for */
+  size_t next_svc;
+  brr_buf svc_ids;           /* "<service> <image id>\n" each */
 } incr_task;
 
 /* ---- the state of a run ---- */
@@ -115,10 +118,20 @@ void brr_incr_runtime_free(brr_runtime *rt) {
 
 /* ---- which nodes may be reused ---- */
 
+/* Whether a `files` entry is mounted read-write: the run may change it, which a reuse
+ * would not do again. */
+static bool rw_files(const brr_runlike *c) {
+  for (size_t i = 0; i < c->files.n; i++) {
+    const char *m = brr_val_cstr(c->files.v[i].val);
+    if (m && brr_endswith(m, ":rw")) return true;
+  }
+  return false;
+}
+
 /* NULL when node `node` may be reused, else why not (for --graph and the log). Only run nodes
- * whose outputs brr can restore whole: no caches (their archives change), services, host
- * files, ssh keys, post-build image or commit/push of the run container, and no
- * `incremental: false`. Builds: incr_build_not_reusable. */
+ * whose result brr can see whole: no caches (their archives change), ssh keys, containers of
+ * others, read-write host files, services built each run, and no `incremental: false`.
+ * Builds: incr_build_not_reusable. */
 const char *brr_incr_not_reusable(const brr_config *cfg, const brr_graph *g, size_t node) {
   const brr_node *n = &g->nodes[node];
   if (n->kind == BRR_NODE_BUILD || n->kind == BRR_NODE_PLATFORM_BUILD)
@@ -129,12 +142,16 @@ const char *brr_incr_not_reusable(const brr_config *cfg, const brr_graph *g, siz
   if (s->incremental == BRR_FALSE) return "incremental: false";
   if (!r) return "only run steps and builds are reused";
   if (r->c.caches.n) return "it has caches";
-  if (r->n_services) return "it has services";
-  if (r->c.files.n) return "it mounts host files";
-  if (r->ssh_keys.n) return "it uses ssh keys";
-  if (r->post_build) return "it has a post-build image";
-  if (s->n_push) return "it pushes";
-  if (r->c.volumes_from.n || r->c.containers.n) return "it uses other containers";
+  if (r->ssh_keys.n) return "it uses ssh keys (what it reaches with them is not seen)";
+  if (r->c.containers.n) return "it uses containers brr does not make";
+  if (rw_files(&r->c)) return "it mounts a host file read-write";
+  for (size_t i = 0; i < r->n_services; i++) {
+    const brr_service *sv = &r->services[i];
+    if (sv->build) return "a service is built each run";
+    if (sv->c.caches.n) return "a service has caches";
+    if (sv->c.containers.n) return "a service uses containers brr does not make";
+    if (rw_files(&sv->c)) return "a service mounts a host file read-write";
+  }
   return NULL;
 }
 
@@ -224,6 +241,45 @@ static int upstream_input(incr_task *t, brr_incr_inputs *in, brr_diags *d) {
   return rc;
 }
 
+/* The content of one host file or directory a `files` entry mounts. */
+static int host_file_hash(incr_task *t, const brr_kv *kv, brr_hasher *h, brr_diags *d) {
+  brr_runtime *rt = t->rt;
+  brr_hasher_field(h, "file", kv->key.s);
+  brr_hasher_field(h, "mount", brr_val_cstr(kv->val));
+  char *src = brr_run_file_source(rt->cfg, rt->temp_dir, &kv->key, d);
+  if (!src) return BRR_ECONFIG;
+  struct stat st;
+  char hex[BRR_INCR_HEX];
+  int rc = stat(src, &st) == 0 ? 0 : -errno;
+  if (rc == 0 && S_ISDIR(st.st_mode)) rc = brr_incr_tree_hash(src, NULL, t->ir->cache, hex, NULL, d);
+  else if (rc == 0) rc = brr_hashcache_file(t->ir->cache, src, &st, hex);
+  if (rc < 0 && !d->n) brr_diag_error(d, kv->key.mark, NULL, "cannot read %s: %s", src, brr_strerror(rc));
+  brr_hasher_field(h, "content", rc == 0 ? hex : "");
+  free(src);
+  return rc;
+}
+
+/* The host files it and its services mount (read-only: a read-write one is never reused),
+ * by content. Only steps that have some get the input. */
+static int files_input(incr_task *t, brr_incr_inputs *in, brr_diags *d) {
+  const brr_run *r = t->rt->cfg->steps[t->step].run;
+  size_t n = r->c.files.n;
+  for (size_t i = 0; i < r->n_services; i++) n += r->services[i].c.files.n;
+  if (!n) return 0;
+  brr_hasher *h = brr_hasher_new();
+  int rc = 0;
+  for (size_t i = 0; rc == 0 && i < r->c.files.n; i++) rc = host_file_hash(t, &r->c.files.v[i], h, d);
+  for (size_t k = 0; rc == 0 && k < r->n_services; k++) {
+    const brr_runlike *c = &r->services[k].c;
+    brr_hasher_field(h, "service", r->services[k].name.s);
+    for (size_t i = 0; rc == 0 && i < c->files.n; i++) rc = host_file_hash(t, &c->files.v[i], h, d);
+  }
+  char hex[BRR_INCR_HEX];
+  brr_hasher_final(h, hex);
+  if (rc == 0) brr_incr_inputs_add_hex(in, "host files", hex);
+  return rc;
+}
+
 /* What is known before anything runs: the config, the environment, the source. */
 static int inputs_static(incr_task *t, brr_incr_inputs *in, brr_diags *d) {
   const brr_step *s = &t->rt->cfg->steps[t->step];
@@ -233,6 +289,7 @@ static int inputs_static(incr_task *t, brr_incr_inputs *in, brr_diags *d) {
   brr_buf_free(&json);
   int rc = env_input(t, in, d);
   if (rc == 0) rc = source_input(t, in, d);
+  if (rc == 0) rc = files_input(t, in, d);
   return rc;
 }
 
@@ -477,7 +534,8 @@ static void on_committed_inspect(void *ud, const brr_engine_result *res) {
 static void reuse_when_committed_exists(incr_task *t) {
   cJSON *out = t->rec.outputs ? cJSON_Parse(t->rec.outputs) : NULL;
   const cJSON *c = cJSON_GetObjectItemCaseSensitive(out, "committed");
-  bool wanted = t->rt->cfg->steps[t->step].n_commit > 0;
+  const brr_step *st = &t->rt->cfg->steps[t->step];
+  bool wanted = st->n_commit || st->n_push || st->run->post_build;
   if (cJSON_IsString(c)) t->committed = brr_xstrdup(c->valuestring);
   cJSON_Delete(out);
   if (!wanted) {
@@ -499,6 +557,8 @@ static void decide(incr_task *t, const char *image_id) {
   brr_incr_inputs_free(&in->inputs);
   brr_diags d = BRR_DIAGS_INIT;
   brr_incr_inputs_add(&in->inputs, "image", image_id);
+  if (t->rt->cfg->steps[t->step].run->n_services)
+    brr_incr_inputs_add(&in->inputs, "service images", brr_buf_cstr(&t->svc_ids));
   int rc = inputs_sync(t, &in->inputs, &d);
   if (rc != 0) {
     /* the run task meets the same problem and reports it where it belongs */
@@ -528,6 +588,39 @@ static void decide(incr_task *t, const char *image_id) {
   run_inner(t);
 }
 
+static void next_service(incr_task *t);
+
+static void on_service_inspect(void *ud, const brr_engine_result *res) {
+  incr_task *t = ud;
+  t->req = NULL;
+  if (t->canceled) {
+    brr_task_done(&t->base, BRR_ECANCELED, NULL);
+    return;
+  }
+  const brr_service *sv = &t->rt->cfg->steps[t->step].run->services[t->next_svc - 1];
+  const cJSON *id = res->status == 0 ? cJSON_GetObjectItemCaseSensitive(res->json, "Id") : NULL;
+  if (!cJSON_IsString(id)) {
+    brr_task_log(&t->base, BRR_LOG_INFO, "runs: the image %s of its service %s is not on the engine yet",
+                 sv->c.image.s, sv->name.s);
+    run_inner(t);
+    return;
+  }
+  brr_buf_printf(&t->svc_ids, "%s %s\n", sv->name.s, id->valuestring);
+  next_service(t);
+}
+
+/* Its services' image ids, one at a time (their `pull` was checked at the start). */
+static void next_service(incr_task *t) {
+  const brr_run *r = t->rt->cfg->steps[t->step].run;
+  if (t->next_svc == r->n_services) {
+    decide(t, t->image_id);
+    return;
+  }
+  const brr_service *sv = &r->services[t->next_svc++];
+  t->req = brr_engine_image_inspect(t->rt->engine, sv->c.image.s, on_service_inspect, t);
+  if (!t->req) run_inner(t);
+}
+
 static void on_inspect(void *ud, const brr_engine_result *res) {
   incr_task *t = ud;
   t->req = NULL;
@@ -541,7 +634,8 @@ static void on_inspect(void *ud, const brr_engine_result *res) {
     run_inner(t);
     return;
   }
-  decide(t, id->valuestring);
+  t->image_id = brr_xstrdup(id->valuestring);
+  next_service(t);
 }
 
 static int incr_start(brr_task *bt, uv_loop_t *loop) {
@@ -554,6 +648,15 @@ static int incr_start(brr_task *bt, uv_loop_t *loop) {
     brr_diags_free(&d);
     run_inner(t);
     return 0;
+  }
+  for (size_t i = 0; i < r->n_services; i++) {
+    const brr_service *sv = &r->services[i];
+    if (sv->c.image.s && brr_runtime_should_pull(rt, sv->c.pull, sv->c.image.s)) {
+      brr_task_log(bt, BRR_LOG_INFO, "runs: the image %s of its service %s is pulled each run",
+                   sv->c.image.s, sv->name.s);
+      run_inner(t);
+      return 0;
+    }
   }
   if (r->c.image.s) {
     if (brr_runtime_should_pull(rt, r->c.pull, r->c.image.s)) {
@@ -594,6 +697,8 @@ static void incr_free(brr_task *bt) {
   brr_incr_record_free(&t->rec);
   free(t->committed);
   free(t->image);
+  free(t->image_id);
+  brr_buf_free(&t->svc_ids);
   free(t);
 }
 

@@ -6,6 +6,7 @@
 # that step and what depends on it (and the step without inputs:, which sees the whole tree);
 # a change in a .buildignore'd file reruns nothing; a build reruns when its Dockerfile changes
 # (with the step that runs its image) or its image is gone, not for a .dockerignore'd file;
+# a read-only host file reruns its step when it changes (a service does not stop a reuse);
 # --graph --incremental says which and why;
 # lost store objects, `incremental: false` and a run without --incremental run everything.
 source "$BRR_SOURCE_DIR/tests/e2e/run/lib.sh"
@@ -32,6 +33,21 @@ for line in open(sys.argv[1]):
     if ev.get("type") == "node_end":
         st[ev["node"]] = ev["status"]
 print(" ".join(f"{k}={st.get(k)}" for k in ["img/build", "img/run", "a/run", "b/run", "c/run", "d/run", "e/run"]))
+PYEOF
+}
+
+# status_of NODE: its status in the last run's JSON events
+status_of() {
+  python3 - "$OUT" "$1" <<'PYEOF'
+import json, sys
+st = None
+for line in open(sys.argv[1]):
+    line = line.strip()
+    if line.startswith("{"):
+        ev = json.loads(line)
+        if ev.get("type") == "node_end" and ev.get("node") == sys.argv[2]:
+            st = ev["status"]
+print(st)
 PYEOF
 }
 
@@ -63,6 +79,7 @@ timed_run
 expect_rc 0
 expect_statuses "img/build=succeeded img/run=succeeded a/run=succeeded b/run=succeeded c/run=succeeded d/run=succeeded e/run=succeeded"
 grep -qF '"runs: no earlier successful run"' "$OUT" || fail "no reason given for running"
+[ "$(status_of f/run)" = succeeded ] || fail "f/run: $(status_of f/run)"
 snapshot first
 
 # 2. nothing changed: every run node is reused, the results are the same bytes
@@ -72,7 +89,8 @@ expect_statuses "img/build=reused img/run=reused a/run=reused b/run=reused c/run
 snapshot second
 diff -r "$WORK/first" "$WORK/second" >/dev/null || fail "the reused results differ: $(diff -r "$WORK/first" "$WORK/second" | head -5)"
 cmp "$WORK/first/a/tree.tar.gz" "$r/a/tree.tar.gz" || fail "the archive is not the same bytes"
-grep -q '"counts":{[^}]*"reused":7' "$OUT" || fail "run_end does not count 7 reused nodes"
+[ "$(status_of f/run)" = reused ] || fail "f/run (host files, a service) is not reused: $(status_of f/run)"
+grep -q '"counts":{[^}]*"reused":8' "$OUT" || fail "run_end does not count 8 reused nodes"
 # the log of a reused node: marked, with the lines of the run it reuses
 grep -q "^reused: inputs unchanged since" "$r/logs/a.log" || fail "a.log is not marked reused"
 grep -qx "a ran" "$r/logs/a.log" || fail "a.log lacks the output of the run it reuses"
@@ -98,13 +116,13 @@ text = open(sys.argv[1]).read()
 d, _ = json.JSONDecoder().raw_decode(text[re.search(r"^\{", text, re.M).start():])
 print(" ".join("%s=%s" % (n["id"], n["incremental"]["reused"]) for n in d["nodes"]))' "$OUT"
 }
-[ "$(graph_notes)" = "img/build=True img/run=True a/run=True b/run=True c/run=True d/run=True e/run=True e/commit=False" ] ||
+[ "$(graph_notes)" = "img/build=True img/run=True a/run=True b/run=True c/run=True d/run=True e/run=True e/commit=False f/run=True" ] ||
   fail "graph before a change: $(graph_notes)"
 
 # 3. a change only a's inputs: cover: a reruns, and c (depends on a) and d (no inputs:, the
 # whole tree); b and img are reused
 echo more >>"$DIR/src/a/data.txt"
-[ "$(graph_notes)" = "img/build=True img/run=True a/run=False b/run=True c/run=False d/run=False e/run=True e/commit=False" ] ||
+[ "$(graph_notes)" = "img/build=True img/run=True a/run=False b/run=True c/run=False d/run=False e/run=True e/commit=False f/run=True" ] ||
   fail "graph after a change: $(graph_notes)"
 brr_run --graph --incremental
 expect_out "incremental: runs: source (inputs:) changed"
@@ -158,6 +176,17 @@ timed_run
 expect_rc 0
 [ "$(statuses "$OUT" | cut -d' ' -f1)" = "img/build=succeeded" ] || fail "the build was not run again: $(statuses "$OUT")"
 grep -qF 'is no longer on the engine' "$OUT" || fail "img/build does not say its image is gone"
+
+# 5e. the host file f mounts changed (.buildignore leaves it out of the source): f alone reruns
+echo host changed >"$DIR/ignored/hostfile.txt"
+brr_run --graph --incremental
+expect_out "incremental: runs: host files changed"
+timed_run
+expect_rc 0
+expect_statuses "img/build=reused img/run=reused a/run=reused b/run=reused c/run=reused d/run=reused e/run=reused"
+[ "$(status_of f/run)" = succeeded ] || fail "f/run did not rerun for its host file: $(status_of f/run)"
+grep -qF '"runs: host files changed"' "$OUT" || fail "f does not say its host files changed"
+[ "$(cat "$r/f/f.txt")" = "$(printf 'host changed\nf')" ] || fail "f.txt is stale: $(cat "$r/f/f.txt")"
 
 # 6. the artifact store lost an object: the node runs again instead of restoring half
 rm -rf "$XDG_CACHE_HOME/brr/store/objects"

@@ -155,6 +155,25 @@ void brr_incr_record_free(brr_incr_record *r);
  * `now` and `last` are; an input present on one side only counts as differing). */
 const char *brr_incr_why(const brr_incr_record *last, const brr_incr_inputs *now);
 
+/* ==== the inputs of an image build ====================================================== */
+
+/* What a single-platform build's image depends on. Strings may be NULL (absent). */
+typedef struct brr_incr_build_key {
+  const char *dockerfile;           /* its text as the build gets it */
+  const char *context_hex;          /* the context's content hash, NULL without a context */
+  const char *const *args;          /* "K=V" build args (their order does not count) */
+  size_t n_args;
+  const char *target, *platform, *builder;
+  const char *const *secrets;       /* the `secrets` specs as written (not their content) */
+  size_t n_secrets;
+  bool have_bases;                  /* false: the base images are not known (--graph) */
+  const char *const *bases;         /* "<ref> <image id>" of each FROM/COPY --from image, in */
+  size_t n_bases;                   /* Dockerfile order */
+} brr_incr_build_key;
+/* Add the build's inputs, in the order "why does this rerun?" names them: Dockerfile,
+ * context, build args, target, platform, builder, secrets, base images (only when known). */
+void brr_incr_build_inputs(const brr_incr_build_key *k, brr_incr_inputs *in);
+
 /* The state directory of incremental runs for a build dir: <cache>/brr/state/<sha256 of the
  * build dir's real path> ($XDG_CACHE_HOME, else ~/.cache). Heap. */
 char *brr_incr_state_dir(const char *build_dir);

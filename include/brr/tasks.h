@@ -254,6 +254,13 @@ void brr_incr_order_artifacts(brr_runtime *rt);
 void brr_incr_predict(brr_runtime *rt, brr_graph *g);
 /* Why node `node` is never reused (a static string), or NULL when it may be. */
 const char *brr_incr_not_reusable(const brr_config *cfg, const brr_graph *g, size_t node);
+/* The content hash of a build's context as the build sends it (docs/incremental.md): the
+ * `path` tree without what its .dockerignore leaves out (the Dockerfile and .dockerignore
+ * always count), then each inject's destination and content. `c` (may be NULL) is the
+ * file-hash cache. 0, or an error with a diagnostic (a bad .dockerignore, an unreadable file). */
+struct brr_hashcache;
+int brr_incr_build_context_hash(const brr_build_inputs *in, struct brr_hashcache *c,
+                                char hex[65], brr_diags *d);
 /* The task that decides, at start, whether node `node` is reused or runs (then the node kind's
  * own task runs in its place). Returns 1, with *out NULL, when incremental runs are off or the
  * node is never reused. */

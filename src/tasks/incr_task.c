@@ -12,32 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "brr/incr.h"
-#include "brr/tasks.h"
-#include "run_internal.h"
-
-/* What the objects of a node's outputs may take in the store (least recently used go first). */
-#define INCR_STORE_LIMIT (4ull << 30)
-
-typedef struct incr_node {
-  bool tracked;              /* it runs with inputs computed: record its outputs on success */
-  brr_incr_inputs inputs;
-  char key[BRR_INCR_HEX];
-  brr_buf log;               /* its output lines, each "<stream><source>\t<text>\n" */
-} incr_node;
-
-typedef struct incr_rt {
-  brr_runtime *rt;
-  char *state_dir;
-  brr_store *store;          /* NULL when it could not be opened: nothing is reused */
-  brr_hashcache *cache;
-  char **ignore;             /* .buildignore lines */
-  size_t n_ignore;
-  const char *results_base;  /* the results dir's name when it is a top-level entry */
-  bool have_full;            /* full_hash (the tree without `inputs:`) is computed */
-  char full_hash[BRR_INCR_HEX];
-  incr_node *nodes;
-} incr_rt;
+#include "incr_internal.h"
 
 typedef struct incr_task {
   brr_task base;
@@ -51,11 +26,14 @@ typedef struct incr_task {
   char *image;
   brr_incr_record rec;       /* the matching record, while its committed image is looked for */
   char *committed;           /* that image's id */
+  char *image_id;            /* the id of the image it runs, while its services' are looked for */
+  size_t next_svc;
+  brr_buf svc_ids;           /* "<service> <image id>\n" each */
 } incr_task;
 
 /* ---- the state of a run ---- */
 
-static bool skip_entry(void *ud, const char *rel, const struct stat *st) {
+bool incr_skip_entry(void *ud, const char *rel, const struct stat *st) {
   (void)st;
   incr_rt *ir = ud;
   if (ir->results_base && !strcmp(rel, ir->results_base)) return true;
@@ -89,8 +67,6 @@ static void read_ignore(incr_rt *ir, const char *build_dir) {
   free(path);
 }
 
-static void on_event(void *ud, const brr_event *ev);
-
 void brr_incr_runtime_start(brr_runtime *rt) {
   incr_rt *ir = brr_xcalloc(1, sizeof *ir);
   ir->rt = rt;
@@ -115,13 +91,13 @@ void brr_incr_runtime_start(brr_runtime *rt) {
   free(results);
   ir->nodes = brr_xcalloc(rt->graph->n_nodes ? rt->graph->n_nodes : 1, sizeof *ir->nodes);
   rt->incr_state = ir;
-  brr_bus_subscribe(rt->bus, on_event, ir);
+  brr_bus_subscribe(rt->bus, incr_on_event, ir);
 }
 
 void brr_incr_runtime_free(brr_runtime *rt) {
   incr_rt *ir = rt->incr_state;
   if (!ir) return;
-  brr_bus_unsubscribe(rt->bus, on_event, ir);
+  brr_bus_unsubscribe(rt->bus, incr_on_event, ir);
   int r = brr_hashcache_save(ir->cache);
   if (r < 0)
     brr_bus_log(rt->bus, BRR_LOG_WARNING, NULL, "incremental: cannot save the file-hash cache: %s",
@@ -142,24 +118,40 @@ void brr_incr_runtime_free(brr_runtime *rt) {
 
 /* ---- which nodes may be reused ---- */
 
+/* Whether a `files` entry is mounted read-write: the run may change it, which a reuse
+ * would not do again. */
+static bool rw_files(const brr_runlike *c) {
+  for (size_t i = 0; i < c->files.n; i++) {
+    const char *m = brr_val_cstr(c->files.v[i].val);
+    if (m && brr_endswith(m, ":rw")) return true;
+  }
+  return false;
+}
+
 /* NULL when node `node` may be reused, else why not (for --graph and the log). Only run nodes
- * whose outputs brr can restore whole: no caches (their archives change), services, host
- * files, ssh keys, post-build image or commit/push of the run container, and no
- * `incremental: false`. */
+ * whose result brr can see whole: no caches (their archives change), ssh keys, containers of
+ * others, read-write host files, services built each run, and no `incremental: false`.
+ * Builds: incr_build_not_reusable. */
 const char *brr_incr_not_reusable(const brr_config *cfg, const brr_graph *g, size_t node) {
   const brr_node *n = &g->nodes[node];
-  if (n->kind != BRR_NODE_RUN) return "only run steps are reused";
+  if (n->kind == BRR_NODE_BUILD || n->kind == BRR_NODE_PLATFORM_BUILD)
+    return incr_build_not_reusable(cfg, g, node);
+  if (n->kind != BRR_NODE_RUN) return "only run steps and builds are reused";
   const brr_step *s = &cfg->steps[n->step];
   const brr_run *r = s->run;
   if (s->incremental == BRR_FALSE) return "incremental: false";
-  if (!r) return "only run steps are reused";
+  if (!r) return "only run steps and builds are reused";
   if (r->c.caches.n) return "it has caches";
-  if (r->n_services) return "it has services";
-  if (r->c.files.n) return "it mounts host files";
-  if (r->ssh_keys.n) return "it uses ssh keys";
-  if (r->post_build) return "it has a post-build image";
-  if (s->n_push) return "it pushes";
-  if (r->c.volumes_from.n || r->c.containers.n) return "it uses other containers";
+  if (r->ssh_keys.n) return "it uses ssh keys (what it reaches with them is not seen)";
+  if (r->c.containers.n) return "it uses containers brr does not make";
+  if (rw_files(&r->c)) return "it mounts a host file read-write";
+  for (size_t i = 0; i < r->n_services; i++) {
+    const brr_service *sv = &r->services[i];
+    if (sv->build) return "a service is built each run";
+    if (sv->c.caches.n) return "a service has caches";
+    if (sv->c.containers.n) return "a service uses containers brr does not make";
+    if (rw_files(&sv->c)) return "a service mounts a host file read-write";
+  }
   return NULL;
 }
 
@@ -214,7 +206,7 @@ static int source_input(incr_task *t, brr_incr_inputs *in, brr_diags *d) {
     brr_incr_inputs_add_hex(in, "source", ir->full_hash);
     return 0;
   }
-  brr_tree_opts o = {.skip = skip_entry, .skip_ud = ir, .inputs = globs, .n_inputs = s->inputs.n};
+  brr_tree_opts o = {.skip = incr_skip_entry, .skip_ud = ir, .inputs = globs, .n_inputs = s->inputs.n};
   char hex[BRR_INCR_HEX];
   int rc = brr_incr_tree_hash(t->rt->cfg->build_dir, &o, ir->cache, hex, NULL, d);
   free(globs);
@@ -249,6 +241,45 @@ static int upstream_input(incr_task *t, brr_incr_inputs *in, brr_diags *d) {
   return rc;
 }
 
+/* The content of one host file or directory a `files` entry mounts. */
+static int host_file_hash(incr_task *t, const brr_kv *kv, brr_hasher *h, brr_diags *d) {
+  brr_runtime *rt = t->rt;
+  brr_hasher_field(h, "file", kv->key.s);
+  brr_hasher_field(h, "mount", brr_val_cstr(kv->val));
+  char *src = brr_run_file_source(rt->cfg, rt->temp_dir, &kv->key, d);
+  if (!src) return BRR_ECONFIG;
+  struct stat st;
+  char hex[BRR_INCR_HEX];
+  int rc = stat(src, &st) == 0 ? 0 : -errno;
+  if (rc == 0 && S_ISDIR(st.st_mode)) rc = brr_incr_tree_hash(src, NULL, t->ir->cache, hex, NULL, d);
+  else if (rc == 0) rc = brr_hashcache_file(t->ir->cache, src, &st, hex);
+  if (rc < 0 && !d->n) brr_diag_error(d, kv->key.mark, NULL, "cannot read %s: %s", src, brr_strerror(rc));
+  brr_hasher_field(h, "content", rc == 0 ? hex : "");
+  free(src);
+  return rc;
+}
+
+/* The host files it and its services mount (read-only: a read-write one is never reused),
+ * by content. Only steps that have some get the input. */
+static int files_input(incr_task *t, brr_incr_inputs *in, brr_diags *d) {
+  const brr_run *r = t->rt->cfg->steps[t->step].run;
+  size_t n = r->c.files.n;
+  for (size_t i = 0; i < r->n_services; i++) n += r->services[i].c.files.n;
+  if (!n) return 0;
+  brr_hasher *h = brr_hasher_new();
+  int rc = 0;
+  for (size_t i = 0; rc == 0 && i < r->c.files.n; i++) rc = host_file_hash(t, &r->c.files.v[i], h, d);
+  for (size_t k = 0; rc == 0 && k < r->n_services; k++) {
+    const brr_runlike *c = &r->services[k].c;
+    brr_hasher_field(h, "service", r->services[k].name.s);
+    for (size_t i = 0; rc == 0 && i < c->files.n; i++) rc = host_file_hash(t, &c->files.v[i], h, d);
+  }
+  char hex[BRR_INCR_HEX];
+  brr_hasher_final(h, hex);
+  if (rc == 0) brr_incr_inputs_add_hex(in, "host files", hex);
+  return rc;
+}
+
 /* What is known before anything runs: the config, the environment, the source. */
 static int inputs_static(incr_task *t, brr_incr_inputs *in, brr_diags *d) {
   const brr_step *s = &t->rt->cfg->steps[t->step];
@@ -258,6 +289,7 @@ static int inputs_static(incr_task *t, brr_incr_inputs *in, brr_diags *d) {
   brr_buf_free(&json);
   int rc = env_input(t, in, d);
   if (rc == 0) rc = source_input(t, in, d);
+  if (rc == 0) rc = files_input(t, in, d);
   return rc;
 }
 
@@ -267,9 +299,16 @@ static int inputs_sync(incr_task *t, brr_incr_inputs *in, brr_diags *d) {
   return rc;
 }
 
+int incr_record_load(incr_rt *ir, size_t node, brr_incr_record *out) {
+  char *path = brr_incr_record_path(ir->state_dir, ir->rt->graph->nodes[node].id);
+  int r = brr_incr_record_read(path, out);
+  free(path);
+  return r;
+}
+
 /* ---- restoring ---- */
 
-static void replay_log(incr_task *t, const char *log) {
+void incr_replay_log(brr_task *t, const char *log) {
   const char *p = log;
   while (*p) {
     const char *nl = strchr(p, '\n');
@@ -280,7 +319,7 @@ static void replay_log(incr_task *t, const char *log) {
       char *source = tab > p + 1 ? brr_xstrndup(p + 1, (size_t)(tab - p - 1)) : NULL;
       size_t tl = len - (size_t)(tab + 1 - p);
       char *line = brr_xasprintf("%.*s\n", (int)tl, tab + 1);
-      brr_task_output(&t->base, source, stream, line, tl + 1);
+      brr_task_output(t, source, stream, line, tl + 1);
       free(line);
       free(source);
     }
@@ -289,8 +328,7 @@ static void replay_log(incr_task *t, const char *log) {
   }
 }
 
-/* Whether every object the record names is in the store. */
-static bool outputs_in_store(incr_rt *ir, const brr_incr_record *rec) {
+bool incr_outputs_in_store(incr_rt *ir, const brr_incr_record *rec) {
   cJSON *out = rec->outputs ? cJSON_Parse(rec->outputs) : NULL;
   bool ok = cJSON_IsObject(out);
   const cJSON *it, *files = ok ? cJSON_GetObjectItemCaseSensitive(out, "files") : NULL;
@@ -318,7 +356,7 @@ static int restore(incr_task *t, const brr_incr_record *rec, brr_diags *d) {
   const cJSON *it;
   const cJSON *files = cJSON_GetObjectItemCaseSensitive(out, "files");
   /* every object first: a half-restored step is never left behind as if it were whole */
-  if (!outputs_in_store(ir, rec)) {
+  if (!incr_outputs_in_store(ir, rec)) {
     cJSON_Delete(out);
     return BRR_ENOENT;
   }
@@ -362,7 +400,7 @@ static int restore(incr_task *t, const brr_incr_record *rec, brr_diags *d) {
       brr_buf text = BRR_BUF_INIT;
       if (brr_store_get(ir->store, log->valuestring, tmp, 0600, NULL) == 0 &&
           brr_read_file(tmp, &text) == 0)
-        replay_log(t, brr_buf_cstr(&text));
+        incr_replay_log(&t->base, brr_buf_cstr(&text));
       brr_buf_free(&text);
       unlink(tmp);
     }
@@ -372,179 +410,6 @@ static int restore(incr_task *t, const brr_incr_record *rec, brr_diags *d) {
   return rc;
 }
 
-/* ---- recording ---- */
-
-static int put_tree(incr_rt *ir, const char *root, const char *rel, cJSON *files, brr_diags *d) {
-  char *abs = *rel ? brr_path_join(root, rel) : brr_xstrdup(root);
-  DIR *dir = opendir(abs);
-  int rc = dir ? 0 : -errno;
-  struct dirent *de;
-  while (rc == 0 && (de = readdir(dir))) {
-    if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
-    char *r = *rel ? brr_xasprintf("%s/%s", rel, de->d_name) : brr_xstrdup(de->d_name);
-    char *p = brr_path_join(root, r);
-    struct stat st;
-    if (lstat(p, &st) == 0) {
-      cJSON *f = cJSON_CreateObject();
-      cJSON_AddStringToObject(f, "path", r);
-      if (S_ISREG(st.st_mode)) {
-        char hex[BRR_INCR_HEX];
-        rc = brr_store_put(ir->store, p, hex, d);
-        cJSON_AddStringToObject(f, "object", hex);
-        cJSON_AddNumberToObject(f, "mode", st.st_mode & 07777);
-        cJSON_AddItemToArray(files, f);
-      } else if (S_ISLNK(st.st_mode)) {
-        char target[4096];
-        ssize_t k = readlink(p, target, sizeof target - 1);
-        if (k >= 0) target[k] = '\0';
-        cJSON_AddStringToObject(f, "link", k >= 0 ? target : "");
-        cJSON_AddItemToArray(files, f);
-      } else if (S_ISDIR(st.st_mode)) {
-        cJSON_AddItemToArray(files, f);
-        rc = put_tree(ir, root, r, files, d);
-      } else {
-        cJSON_Delete(f);
-      }
-    }
-    free(p);
-    free(r);
-  }
-  if (dir) closedir(dir);
-  free(abs);
-  return rc;
-}
-
-static void record_node(incr_rt *ir, size_t node) {
-  brr_runtime *rt = ir->rt;
-  incr_node *in = &ir->nodes[node];
-  size_t step = rt->graph->nodes[node].step;
-  const char *dir = rt->steps[step].results_dir;
-  brr_diags d = BRR_DIAGS_INIT;
-  cJSON *out = cJSON_CreateObject();
-  cJSON *files = cJSON_AddArrayToObject(out, "files");
-  int rc = dir ? put_tree(ir, dir, "", files, &d) : 0;
-  /* a step with `commit`: the image its run container became (reused while it exists) */
-  const char *committed = rt->steps[step].run_image;
-  if (rt->cfg->steps[step].n_commit && committed) cJSON_AddStringToObject(out, "committed", committed);
-  /* its artifacts.json entries: the keys under its results name */
-  char *name = brr_results_name(rt->cfg->steps[step].name.s);
-  char *prefix = brr_xasprintf("%s/", name);
-  cJSON *aj = cJSON_AddObjectToObject(out, "artifacts_json");
-  const brr_value *arts = rt->artifacts;
-  for (size_t i = 0; arts && arts->type == BRR_VAL_MAP && i < arts->u.map.n; i++) {
-    const char *k = brr_val_cstr(arts->u.map.v[i].key);
-    if (!k || !brr_startswith(k, prefix)) continue;
-    brr_buf j = BRR_BUF_INIT;
-    brr_val_to_json(arts->u.map.v[i].val, 0, &j);
-    cJSON *v = cJSON_Parse(brr_buf_cstr(&j));
-    brr_buf_free(&j);
-    if (v) cJSON_AddItemToObject(aj, k, v);
-  }
-  free(prefix);
-  free(name);
-  if (rc == 0 && in->log.len) {
-    char *tmp = brr_xasprintf("%s/incr-log.XXXXXX", rt->temp_dir);
-    int fd = mkstemp(tmp);
-    if (fd >= 0) {
-      close(fd);
-      char hex[BRR_INCR_HEX];
-      if (brr_write_file(tmp, in->log.data, in->log.len) == 0 &&
-          brr_store_put(ir->store, tmp, hex, &d) == 0)
-        cJSON_AddStringToObject(out, "log", hex);
-      unlink(tmp);
-    }
-    free(tmp);
-  }
-  brr_incr_record rec = {0};
-  memcpy(rec.key, in->key, sizeof rec.key);
-  rec.inputs = in->inputs;
-  rec.outputs = cJSON_PrintUnformatted(out);
-  cJSON_Delete(out);
-  char *path = brr_incr_record_path(ir->state_dir, rt->graph->nodes[node].id);
-  if (rc == 0) rc = brr_incr_record_write(path, &rec);
-  if (rc != 0)
-    brr_bus_log(rt->bus, BRR_LOG_WARNING, rt->cfg->steps[step].name.s,
-                "incremental: cannot record this run: %s",
-                d.n ? d.v[0].msg : brr_strerror(rc));
-  free(path);
-  free(rec.outputs);
-  brr_diags_free(&d);
-}
-
-static void on_event(void *ud, const brr_event *ev) {
-  incr_rt *ir = ud;
-  if (!ev->node || (ev->type != BRR_EV_NODE_OUTPUT && ev->type != BRR_EV_NODE_END)) return;
-  size_t node;
-  if (!brr_strmap_get(&ir->rt->graph->ids, ev->node, &node)) return;
-  incr_node *in = &ir->nodes[node];
-  if (!in->tracked) return;
-  if (ev->type == BRR_EV_NODE_OUTPUT) {
-    brr_buf_printf(&in->log, "%d%s\t", ev->stream == 2 ? 2 : 1, ev->source ? ev->source : "");
-    brr_buf_append(&in->log, ev->text, ev->len);
-    brr_buf_putc(&in->log, '\n');
-    return;
-  }
-  in->tracked = false;
-  if (ev->status == BRR_STATUS_SUCCEEDED && ir->store) record_node(ir, node);
-  brr_buf_free(&in->log);  /* kept in the store now: memory follows the running nodes */
-}
-
-/* ---- artifacts.json ---- */
-
-typedef struct order_key {
-  size_t pos;    /* place in the last run's file, or SIZE_MAX for a new key */
-  size_t index;  /* place now: keeps new keys (and ties) in the order they came */
-  brr_map_entry e;
-} order_key;
-
-static int cmp_order(const void *a, const void *b) {
-  const order_key *x = a, *y = b;
-  if (x->pos != y->pos) return x->pos < y->pos ? -1 : 1;
-  return x->index < y->index ? -1 : x->index > y->index;
-}
-
-void brr_incr_order_artifacts(brr_runtime *rt) {
-  incr_rt *ir = rt->incr_state;
-  brr_value *arts = rt->artifacts;
-  if (!ir || !arts || arts->type != BRR_VAL_MAP || !arts->u.map.n) return;
-  char *path = brr_path_join(ir->state_dir, "artifacts-order.json");
-  brr_buf text = BRR_BUF_INIT;
-  cJSON *last = brr_read_file(path, &text) == 0 ? cJSON_Parse(brr_buf_cstr(&text)) : NULL;
-  brr_buf_free(&text);
-  brr_strmap pos = BRR_STRMAP_INIT;
-  size_t i = 0;
-  const cJSON *it;
-  cJSON_ArrayForEach(it, last) {
-    if (cJSON_IsString(it)) brr_strmap_put(&pos, it->valuestring, i++);
-  }
-  size_t n = arts->u.map.n;
-  order_key *keys = brr_xcalloc(n, sizeof *keys);
-  for (i = 0; i < n; i++) {
-    keys[i].e = arts->u.map.v[i];
-    keys[i].index = i;
-    const char *k = brr_val_cstr(keys[i].e.key);
-    if (!k || !brr_strmap_get(&pos, k, &keys[i].pos)) keys[i].pos = SIZE_MAX;
-  }
-  qsort(keys, n, sizeof *keys, cmp_order);
-  cJSON *now = cJSON_CreateArray();
-  for (i = 0; i < n; i++) {
-    arts->u.map.v[i] = keys[i].e;
-    const char *k = brr_val_cstr(keys[i].e.key);
-    if (k) cJSON_AddItemToArray(now, cJSON_CreateString(k));
-  }
-  char *out = cJSON_PrintUnformatted(now);
-  int r = brr_mkdir_p(ir->state_dir, 0755);
-  if (r == 0) r = brr_write_file(path, out, strlen(out));
-  if (r < 0)
-    brr_bus_log(rt->bus, BRR_LOG_WARNING, NULL, "incremental: cannot write %s: %s", path,
-                brr_strerror(r));
-  free(out);
-  cJSON_Delete(now);
-  cJSON_Delete(last);
-  brr_strmap_free(&pos);
-  free(keys);
-  free(path);
-}
 
 /* ---- --graph --incremental ---- */
 
@@ -554,6 +419,7 @@ static const char *predict_node(brr_runtime *rt, brr_graph *g, size_t node) {
   if (never) return brr_arena_printf(g->arena, "never reused: %s", never);
   incr_rt *ir = rt->incr_state;
   if (!ir->store) return "runs: the artifact store cannot be opened";
+  if (n->kind == BRR_NODE_BUILD) return incr_build_predict(rt, g, node);
   incr_task t = {.rt = rt, .ir = ir, .step = n->step};
   t.base.node = node;
   char *path = brr_incr_record_path(ir->state_dir, n->id);
@@ -574,11 +440,14 @@ static const char *predict_node(brr_runtime *rt, brr_graph *g, size_t node) {
   /* the results of the steps it waits for are the recorded ones only if those are reused */
   for (size_t i = 0; !why && i < n->n_in; i++) {
     const brr_node *from = &g->nodes[g->edges[n->in[i]].from];
+    /* the image its own build makes is the same only if that build is reused */
+    if (from->kind == BRR_NODE_BUILD && !from->incr_reused)
+      why = brr_arena_printf(g->arena, "runs if the image of %s, which runs, changes", from->id);
     if (from->step == BRR_NO_STEP || from->step == n->step || from->kind != BRR_NODE_RUN) continue;
     if (!from->incr_reused)
       why = brr_arena_printf(g->arena, "runs if the results of %s, which runs, change", from->id);
   }
-  if (!why && !outputs_in_store(ir, &rec)) why = "runs: its outputs are no longer in the artifact store";
+  if (!why && !incr_outputs_in_store(ir, &rec)) why = "runs: its outputs are no longer in the artifact store";
   brr_incr_inputs_free(&now);
   brr_incr_record_free(&rec);
   brr_diags_free(&d);
@@ -618,7 +487,7 @@ static void run_inner(incr_task *t) {
 static void reuse(incr_task *t) {
   brr_diags d = BRR_DIAGS_INIT;
   int rc = BRR_ENOENT;
-  if (outputs_in_store(t->ir, &t->rec)) {
+  if (incr_outputs_in_store(t->ir, &t->rec)) {
     char when[64] = "an earlier run";
     time_t secs = (time_t)(t->rec.when_ms / 1000);
     struct tm tm;
@@ -665,14 +534,15 @@ static void on_committed_inspect(void *ud, const brr_engine_result *res) {
 static void reuse_when_committed_exists(incr_task *t) {
   cJSON *out = t->rec.outputs ? cJSON_Parse(t->rec.outputs) : NULL;
   const cJSON *c = cJSON_GetObjectItemCaseSensitive(out, "committed");
-  bool wanted = t->rt->cfg->steps[t->step].n_commit > 0;
+  const brr_step *st = &t->rt->cfg->steps[t->step];
+  bool wanted = st->n_commit || st->n_push || st->run->post_build;
   if (cJSON_IsString(c)) t->committed = brr_xstrdup(c->valuestring);
   cJSON_Delete(out);
   if (!wanted) {
     reuse(t);
     return;
   }
-  if (t->committed) t->req = brr_engine_image_inspect(t->rt->engine, t->committed, on_committed_inspect, t);
+  if (t->committed) t->req = brr_engine_image_inspect(brr_rt_task_engine(t->rt, &t->base), t->committed, on_committed_inspect, t);
   if (!t->req) {
     brr_task_log(&t->base, BRR_LOG_INFO, "runs: no committed image was recorded");
     brr_incr_record_free(&t->rec);
@@ -687,6 +557,8 @@ static void decide(incr_task *t, const char *image_id) {
   brr_incr_inputs_free(&in->inputs);
   brr_diags d = BRR_DIAGS_INIT;
   brr_incr_inputs_add(&in->inputs, "image", image_id);
+  if (t->rt->cfg->steps[t->step].run->n_services)
+    brr_incr_inputs_add(&in->inputs, "service images", brr_buf_cstr(&t->svc_ids));
   int rc = inputs_sync(t, &in->inputs, &d);
   if (rc != 0) {
     /* the run task meets the same problem and reports it where it belongs */
@@ -716,6 +588,39 @@ static void decide(incr_task *t, const char *image_id) {
   run_inner(t);
 }
 
+static void next_service(incr_task *t);
+
+static void on_service_inspect(void *ud, const brr_engine_result *res) {
+  incr_task *t = ud;
+  t->req = NULL;
+  if (t->canceled) {
+    brr_task_done(&t->base, BRR_ECANCELED, NULL);
+    return;
+  }
+  const brr_service *sv = &t->rt->cfg->steps[t->step].run->services[t->next_svc - 1];
+  const cJSON *id = res->status == 0 ? cJSON_GetObjectItemCaseSensitive(res->json, "Id") : NULL;
+  if (!cJSON_IsString(id)) {
+    brr_task_log(&t->base, BRR_LOG_INFO, "runs: the image %s of its service %s is not on the engine yet",
+                 sv->c.image.s, sv->name.s);
+    run_inner(t);
+    return;
+  }
+  brr_buf_printf(&t->svc_ids, "%s %s\n", sv->name.s, id->valuestring);
+  next_service(t);
+}
+
+/* Its services' image ids, one at a time (their `pull` was checked at the start). */
+static void next_service(incr_task *t) {
+  const brr_run *r = t->rt->cfg->steps[t->step].run;
+  if (t->next_svc == r->n_services) {
+    decide(t, t->image_id);
+    return;
+  }
+  const brr_service *sv = &r->services[t->next_svc++];
+  t->req = brr_engine_image_inspect(brr_rt_task_engine(t->rt, &t->base), sv->c.image.s, on_service_inspect, t);
+  if (!t->req) run_inner(t);
+}
+
 static void on_inspect(void *ud, const brr_engine_result *res) {
   incr_task *t = ud;
   t->req = NULL;
@@ -729,7 +634,8 @@ static void on_inspect(void *ud, const brr_engine_result *res) {
     run_inner(t);
     return;
   }
-  decide(t, id->valuestring);
+  t->image_id = brr_xstrdup(id->valuestring);
+  next_service(t);
 }
 
 static int incr_start(brr_task *bt, uv_loop_t *loop) {
@@ -742,6 +648,15 @@ static int incr_start(brr_task *bt, uv_loop_t *loop) {
     brr_diags_free(&d);
     run_inner(t);
     return 0;
+  }
+  for (size_t i = 0; i < r->n_services; i++) {
+    const brr_service *sv = &r->services[i];
+    if (sv->c.image.s && brr_runtime_should_pull(rt, sv->c.pull, sv->c.image.s)) {
+      brr_task_log(bt, BRR_LOG_INFO, "runs: the image %s of its service %s is pulled each run",
+                   sv->c.image.s, sv->name.s);
+      run_inner(t);
+      return 0;
+    }
   }
   if (r->c.image.s) {
     if (brr_runtime_should_pull(rt, r->c.pull, r->c.image.s)) {
@@ -758,7 +673,7 @@ static int incr_start(brr_task *bt, uv_loop_t *loop) {
     run_inner(t);  /* it reports the missing image */
     return 0;
   }
-  t->req = brr_engine_image_inspect(rt->engine, t->image, on_inspect, t);
+  t->req = brr_engine_image_inspect(brr_rt_task_engine(rt, &t->base), t->image, on_inspect, t);
   if (!t->req) run_inner(t);
   return 0;
 }
@@ -782,6 +697,8 @@ static void incr_free(brr_task *bt) {
   brr_incr_record_free(&t->rec);
   free(t->committed);
   free(t->image);
+  free(t->image_id);
+  brr_buf_free(&t->svc_ids);
   free(t);
 }
 
@@ -790,6 +707,7 @@ static const brr_task_ops INCR_OPS = {"incremental", incr_start, incr_cancel, in
 int brr_incr_task_new(brr_runtime *rt, size_t node, brr_task **out) {
   *out = NULL;
   if (!rt->incr_state || brr_incr_not_reusable(rt->cfg, rt->graph, node)) return 1;
+  if (rt->graph->nodes[node].kind == BRR_NODE_BUILD) return incr_build_task_new(rt, node, out);
   incr_task *t = brr_xcalloc(1, sizeof *t);
   t->base.ops = &INCR_OPS;
   t->base.impl = t;

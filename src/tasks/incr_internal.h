@@ -1,0 +1,51 @@
+/* What the files of incremental runs in the task layer share (docs/incremental.md):
+ * incr_task.c decides and restores run nodes, incr_build.c build nodes, incr_record.c records
+ * what a node made once it succeeded and keeps artifacts.json's order. */
+#ifndef BRR_TASKS_INCR_INTERNAL_H
+#define BRR_TASKS_INCR_INTERNAL_H
+
+#include "brr/incr.h"
+#include "brr/tasks.h"
+#include "run_internal.h"
+
+/* What the objects of a node's outputs may take in the store (least recently used go first). */
+#define INCR_STORE_LIMIT (4ull << 30)
+
+typedef struct incr_node {
+  bool tracked;              /* it runs with inputs computed: record its outputs on success */
+  brr_incr_inputs inputs;
+  char key[BRR_INCR_HEX];
+  brr_buf log;               /* its output lines, each "<stream><source>\t<text>\n" */
+} incr_node;
+
+typedef struct incr_rt {
+  brr_runtime *rt;
+  char *state_dir;
+  brr_store *store;          /* NULL when it could not be opened: nothing is reused */
+  brr_hashcache *cache;
+  char **ignore;             /* .buildignore lines */
+  size_t n_ignore;
+  const char *results_base;  /* the results dir's name when it is a top-level entry */
+  bool have_full;            /* full_hash (the tree without `inputs:`) is computed */
+  char full_hash[BRR_INCR_HEX];
+  incr_node *nodes;
+} incr_rt;
+
+/* Whether the source walk leaves `rel` out (the results dir, .buildignore); ud is the incr_rt. */
+bool incr_skip_entry(void *ud, const char *rel, const struct stat *st);
+/* Whether every object the record names is in the store. */
+bool incr_outputs_in_store(incr_rt *ir, const brr_incr_record *rec);
+/* Send the recorded log lines again as the task's output. */
+void incr_replay_log(brr_task *t, const char *log);
+/* The record file of `node`, read: 0, or BRR_ENOENT/BRR_EINVAL (run it). */
+int incr_record_load(incr_rt *ir, size_t node, brr_incr_record *out);
+/* The bus subscriber: captures the output of tracked nodes, records them when they succeed. */
+void incr_on_event(void *ud, const brr_event *ev);
+/* A build node (incr_build.c): NULL when it may be reused, else why not. */
+const char *incr_build_not_reusable(const brr_config *cfg, const brr_graph *g, size_t node);
+/* Its task in front of the build task. */
+int incr_build_task_new(brr_runtime *rt, size_t node, brr_task **out);
+/* --graph --incremental for a build node. */
+const char *incr_build_predict(brr_runtime *rt, brr_graph *g, size_t node);
+
+#endif

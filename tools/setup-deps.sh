@@ -10,6 +10,8 @@ PKGS=(
   # libraries brr links (CMake names these when one is missing)
   libuv1-dev libyaml-dev libcurl4-openssl-dev libcjson-dev libpcre2-dev libssl-dev
   libarchive-dev libcmocka-dev
+  # the unit tests' fake Docker engine (tests/unit/fake_engine.c)
+  libmicrohttpd-dev
   # the Jinja2 oracle for template tests (Debian's python3, not a pip one)
   python3 python3-jinja2 python3-yaml
   # the JSON Schema test (python3-jsonschema), the completion tests in the real shells, the

@@ -34,6 +34,7 @@ typedef struct fr_obj {
 typedef struct fr_rule {
   char *method, *prefix;
   int code;         /* the answer; 0: no answer until the registry stops */
+  int after;        /* matching requests it lets through first */
   int times;        /* how many requests it takes (-1: all) */
 } fr_rule;
 
@@ -119,6 +120,10 @@ static inline int fr_rule_for(fake_registry *r, const char *method, const char *
   for (size_t i = 0; i < r->n_rules; i++) {
     fr_rule *ru = &r->rules[i];
     if (ru->times == 0 || strcmp(ru->method, method) != 0 || !brr_startswith(url, ru->prefix)) continue;
+    if (ru->after > 0) {
+      ru->after--;
+      continue;
+    }
     if (ru->times > 0) ru->times--;
     return ru->code;
   }
@@ -279,16 +284,23 @@ static inline bool fr_start(fake_registry *r) {
   return r->port > 0;
 }
 
-/* The next `times` requests (-1: all) matching `method` and the path prefix get `code`
- * (0: no answer until the registry stops). Rules are tried in the order they were added. */
-static inline void fr_fault(fake_registry *r, const char *method, const char *prefix, int code, int times) {
+/* After `after` requests matching `method` and the path prefix went through, the next
+ * `times` (-1: all) get `code` (0: no answer until the registry stops). Rules are tried in
+ * the order they were added. */
+static inline void fr_fault_after(fake_registry *r, const char *method, const char *prefix, int code, int after,
+                                  int times) {
   pthread_mutex_lock(&r->mu);
   fr_rule *ru = &r->rules[r->n_rules++];
   ru->method = brr_xstrdup(method);
   ru->prefix = brr_xstrdup(prefix);
   ru->code = code;
+  ru->after = after;
   ru->times = times;
   pthread_mutex_unlock(&r->mu);
+}
+
+static inline void fr_fault(fake_registry *r, const char *method, const char *prefix, int code, int times) {
+  fr_fault_after(r, method, prefix, code, 0, times);
 }
 
 /* How many requests started with `line_prefix` ("PUT /v2/x/manifests/"). */

@@ -46,6 +46,8 @@ struct fb_world {
   brr_config *cfg;
   brr_graph *g;
   bool push;
+  bool hub;               /* no docker-registry: images come from "Docker Hub" (the fake
+                             registry, through $BRR_DOCKER_HUB_URL) */
   const char *platform;
   int exit_code;
   int finish_rc;
@@ -93,6 +95,10 @@ static inline void fb_setup(fb_world *w) {
   setenv("PATH", path, 1);
   setenv("FAKE_DIR", w->fake_dir, 1);
   setenv("DOCKER_CONFIG", config, 1);
+  /* no test ever asks the real Docker Hub */
+  char *hub = brr_xasprintf("http://%s", w->reg.host);
+  setenv("BRR_DOCKER_HUB_URL", hub, 1);
+  free(hub);
   unsetenv("BUILDRUNNER_CONTAINER");
   free(bin), free(docker), free(twine), free(path), free(config);
 }
@@ -124,12 +130,14 @@ static inline void fb_teardown(fb_world *w) {
   free(w->dir), free(w->build_dir), free(w->fake_dir), free(w->tmp_dir), free(w->results);
 }
 
-/* Write buildrunner.yaml and the global config (the registry as docker-registry, so no
- * Docker Hub check, the temp dir inside the world, then `global`), load and compile. */
+/* Write buildrunner.yaml and the global config (the registry as docker-registry unless
+ * w->hub, the temp dir inside the world, then `global`), load and compile. */
 static inline void fb_load(fb_world *w, const char *yaml, const char *global) {
   fb_unload(w);
   fb_write(w->build_dir, "buildrunner.yaml", yaml);
-  char *g = brr_xasprintf("docker-registry: %s\ntemp-dir: %s\n%s", w->reg.host, w->tmp_dir, global ? global : "");
+  char *reg = w->hub ? brr_xstrdup("") : brr_xasprintf("docker-registry: %s\n", w->reg.host);
+  char *g = brr_xasprintf("%stemp-dir: %s\n%s", reg, w->tmp_dir, global ? global : "");
+  free(reg);
   fb_write(w->build_dir, ".buildrunner.yaml", g);
   free(g);
   brr_diags d = BRR_DIAGS_INIT;
@@ -276,6 +284,17 @@ static inline int fb_run(fb_world *w) {
   brr_bus_free(bus);
   free(res.status);
   return w->exit_code;
+}
+
+static inline void fb_hold_handler(void *ud, const fake_request *req, fake_reply *out) {
+  (void)ud, (void)req;
+  out->hold = FAKE_HOLD_HEADERS;
+}
+
+/* Hold the requests matching `method` and `pattern` until fake_engine_release, then give
+ * them the default answer. */
+static inline fake_rule *fb_hold_default(fake_engine *fe, const char *method, const char *pattern) {
+  return fake_rule_handler(fake_engine_on(fe, method, pattern), fb_hold_handler, NULL);
 }
 
 /* ---- the stand-ins ---- */

@@ -52,6 +52,7 @@ typedef struct fake_registry {
   char **reqs;      /* "METHOD /path" */
   size_t n_reqs, cap_reqs;
   int hanging;      /* requests held without an answer right now */
+  char *ratelimit;  /* RateLimit-Remaining on manifest answers ("7;w=21600"), or NULL */
   unsigned next_upload;
 } fake_registry;
 
@@ -96,16 +97,22 @@ typedef struct fr_conn {
   bool recorded;
 } fr_conn;
 
-static inline enum MHD_Result fr_send(struct MHD_Connection *c, int code, const char *type, const char *digest,
-                                      const char *location, const void *body, size_t len) {
+static inline enum MHD_Result fr_send_rl(struct MHD_Connection *c, int code, const char *type, const char *digest,
+                                         const char *location, const void *body, size_t len, const char *ratelimit) {
   struct MHD_Response *res = MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
   if (type) MHD_add_response_header(res, "Content-Type", type);
   if (digest) MHD_add_response_header(res, "Docker-Content-Digest", digest);
   if (location) MHD_add_response_header(res, "Location", location);
   MHD_add_response_header(res, "Docker-Distribution-API-Version", "registry/2.0");
+  if (ratelimit) MHD_add_response_header(res, "RateLimit-Remaining", ratelimit);
   enum MHD_Result rc = MHD_queue_response(c, (unsigned)code, res);
   MHD_destroy_response(res);
   return rc;
+}
+
+static inline enum MHD_Result fr_send(struct MHD_Connection *c, int code, const char *type, const char *digest,
+                                      const char *location, const void *body, size_t len) {
+  return fr_send_rl(c, code, type, digest, location, body, len, NULL);
 }
 
 static inline enum MHD_Result fr_error(struct MHD_Connection *c, int code, const char *what) {
@@ -166,7 +173,7 @@ static inline enum MHD_Result fr_serve(fake_registry *r, struct MHD_Connection *
     } else {
       fr_obj *o = fr_find(r, key);
       if (!o) rc = fr_error(c, 404, "MANIFEST_UNKNOWN");
-      else rc = fr_send(c, 200, o->type, o->digest, NULL, o->body.data, o->body.len);
+      else rc = fr_send_rl(c, 200, o->type, o->digest, NULL, o->body.data, o->body.len, r->ratelimit);
     }
     free(key);
     free(name);
@@ -303,6 +310,21 @@ static inline void fr_fault(fake_registry *r, const char *method, const char *pr
   fr_fault_after(r, method, prefix, code, 0, times);
 }
 
+/* Store the manifest `repo:ref` (as if pushed) and answer its reads with RateLimit-Remaining
+ * `ratelimit` (NULL: no such header), as Docker Hub does. */
+static inline void fr_seed(fake_registry *r, const char *repo_ref, const char *ratelimit) {
+  static const char body[] = "{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\"}";
+  pthread_mutex_lock(&r->mu);
+  char *key = brr_xasprintf("m %s", repo_ref);
+  char *digest = fr_digest(body, sizeof body - 1);
+  fr_put(r, key, "application/vnd.oci.image.manifest.v1+json", digest, body, sizeof body - 1);
+  free(r->ratelimit);
+  r->ratelimit = ratelimit ? brr_xstrdup(ratelimit) : NULL;
+  free(digest);
+  free(key);
+  pthread_mutex_unlock(&r->mu);
+}
+
 /* How many requests started with `line_prefix` ("PUT /v2/x/manifests/"). */
 static inline size_t fr_count(fake_registry *r, const char *line_prefix) {
   pthread_mutex_lock(&r->mu);
@@ -351,6 +373,7 @@ static inline void fr_stop(fake_registry *r) {
   }
   for (size_t i = 0; i < r->n_reqs; i++) free(r->reqs[i]);
   free(r->reqs);
+  free(r->ratelimit);
   pthread_mutex_destroy(&r->mu);
   pthread_cond_destroy(&r->cv);
 }

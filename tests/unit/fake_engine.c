@@ -28,7 +28,8 @@
 struct fake_rule {
   char *method, *pattern;
   char *body_has, *query_has;
-  unsigned nth, times;      /* window: only call nth (1-based), or only the first `times` */
+  unsigned nth, times, from; /* window: only call nth (1-based), only the first `times`, or
+                              every call from the `from`th on */
   unsigned seen;            /* matching calls so far */
   fake_reply reply;
   fake_handler handler;
@@ -36,6 +37,7 @@ struct fake_rule {
   void (*on_request)(void *ud, const fake_request *req);
   void *on_request_ud;
   int raise_signo, raise_count;
+  unsigned release_gen;     /* fake_rule_release */
   fake_rule *next;          /* older rule */
 };
 
@@ -76,7 +78,8 @@ typedef struct fake_stream {
   fake_hold hold;
   bool cut;
   int fd;
-  unsigned gen;
+  fake_rule *rule;          /* the rule that answered (its holds release with it), or NULL */
+  unsigned gen, rule_gen;
 } fake_stream;
 
 /* ---- small helpers ---------------------------------------------------------------------- */
@@ -689,11 +692,13 @@ static void default_answer(fake_engine *fe, const fake_request *q, fake_reply *o
 
 /* ---- serving ---------------------------------------------------------------------------------- */
 
-/* Wait while held: true when released, false when the client went away or the fake stops. */
-static bool hold_wait(fake_engine *fe, int fd, unsigned gen) {
+/* Wait while held: true when released (all holds, or those of `rule`), false when the client
+ * went away or the fake stops. */
+static bool hold_wait(fake_engine *fe, int fd, unsigned gen, fake_rule *rule, unsigned rule_gen) {
   for (;;) {
     pthread_mutex_lock(&fe->mu);
-    bool stop = fe->stopping, released = fe->release_gen != gen;
+    bool stop = fe->stopping;
+    bool released = fe->release_gen != gen || (rule && rule->release_gen != rule_gen);
     pthread_mutex_unlock(&fe->mu);
     if (stop) return false;
     if (released) return true;
@@ -714,7 +719,7 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max) {
   if (s->cut) return MHD_CONTENT_READER_END_WITH_ERROR;
   if (s->hold == FAKE_HOLD_BODY) {
     s->hold = FAKE_HOLD_NONE;
-    if (!hold_wait(s->fe, s->fd, s->gen)) return MHD_CONTENT_READER_END_WITH_ERROR;
+    if (!hold_wait(s->fe, s->fd, s->gen, s->rule, s->rule_gen)) return MHD_CONTENT_READER_END_WITH_ERROR;
   }
   return MHD_CONTENT_READER_END_OF_STREAM;
 }
@@ -746,6 +751,7 @@ static fake_rule *choose(fake_engine *fe, const fake_request *q, fake_reply *out
     if (chosen) continue;
     if (r->nth && r->seen != r->nth) continue;
     if (r->times && r->seen > r->times) continue;
+    if (r->from && r->seen < r->from) continue;
     chosen = r;
   }
   if (chosen && !chosen->handler) {
@@ -809,7 +815,7 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *c, const char *u
   void (*on_req)(void *, const fake_request *) = r ? r->on_request : NULL;
   void *on_req_ud = r ? r->on_request_ud : NULL;
   int signo = r ? r->raise_signo : 0, count = r ? r->raise_count : 0;
-  unsigned gen = fe->release_gen;
+  unsigned gen = fe->release_gen, rule_gen = r ? r->release_gen : 0;
   pthread_mutex_unlock(&fe->mu);
   if (on_req) on_req(on_req_ud, q);
   for (int i = 0; i < count; i++) kill(getpid(), signo);
@@ -817,7 +823,7 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *c, const char *u
   const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
   int fd = ci ? ci->connect_fd : -1;
   if (rep.hold == FAKE_HOLD_HEADERS) {
-    if (!hold_wait(fe, fd, gen)) {
+    if (!hold_wait(fe, fd, gen, r, rule_gen)) {
       reply_clear(&rep);
       return MHD_NO;
     }
@@ -840,7 +846,9 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *c, const char *u
     s->hold = rep.hold;
     s->cut = rep.cut;
     s->fd = fd;
+    s->rule = r;
     s->gen = gen;
+    s->rule_gen = rule_gen;
     resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, stream_read, s, stream_free);
   }
   MHD_add_response_header(resp, "Content-Type", rep.content_type ? rep.content_type : "application/json");
@@ -1038,6 +1046,13 @@ fake_rule *fake_rule_nth(fake_rule *r, unsigned n) {
   return r;
 }
 
+fake_rule *fake_rule_from(fake_rule *r, unsigned n) {
+  lock_rule(r);
+  r->from = n;
+  unlock_rule(r);
+  return r;
+}
+
 fake_rule *fake_rule_times(fake_rule *r, unsigned n) {
   lock_rule(r);
   r->times = n;
@@ -1099,6 +1114,12 @@ void fake_engine_release(fake_engine *fe) {
   pthread_mutex_unlock(&fe->mu);
 }
 
+void fake_rule_release(fake_rule *r) {
+  lock_rule(r);
+  r->release_gen++;
+  unlock_rule(r);
+}
+
 /* ---- stream bodies -------------------------------------------------------------------------------- */
 
 void fake_mux_frame(char **buf, size_t *len, int stream, const char *text, size_t text_len) {
@@ -1151,6 +1172,17 @@ void fake_engine_add_image(fake_engine *fe, const char *ref) {
   pthread_mutex_lock(&fe->mu);
   image_add(fe, ref);
   pthread_mutex_unlock(&fe->mu);
+}
+
+void fake_engine_add_object(fake_engine *fe, fake_kind kind, const char *name, const char *labels_json) {
+  cJSON *labels = labels_json ? cJSON_Parse(labels_json) : NULL;
+  pthread_mutex_lock(&fe->mu);
+  size_t before = fe->created[kind];
+  fake_obj *o = kind == FAKE_IMAGE ? image_add(fe, name) : obj_add(fe, kind, name, labels);
+  if (kind == FAKE_CONTAINER) o->image = brr_xstrdup("fake/image:1");
+  fe->created[kind] = before;  /* not created through the API */
+  pthread_mutex_unlock(&fe->mu);
+  cJSON_Delete(labels);
 }
 
 size_t fake_engine_live(fake_engine *fe, fake_kind kind) {

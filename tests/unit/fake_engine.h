@@ -117,6 +117,10 @@ fake_rule *fake_rule_drop(fake_rule *r);
 fake_rule *fake_rule_cut(fake_rule *r);
 /* Only the nth matching call (1-based) is answered by this rule. */
 fake_rule *fake_rule_nth(fake_rule *r, unsigned n);
+/* Every matching call from the nth (1-based) on is answered by this rule (a dropped
+ * connection, for one: libcurl sends a request again once when a kept-alive connection
+ * closes without an answer). */
+fake_rule *fake_rule_from(fake_rule *r, unsigned n);
 /* Only the first n matching calls are answered by this rule. */
 fake_rule *fake_rule_times(fake_rule *r, unsigned n);
 /* Filters: the request body / decoded query must contain `needle`. */
@@ -135,6 +139,8 @@ fake_rule *fake_rule_raise(fake_rule *r, int signo, int count);
  * fake_rule_nth + fake_rule_error ("fake failure"); nth 0: every call. */
 fake_rule *fake_engine_fail(fake_engine *fe, const char *method, const char *pattern, unsigned nth,
                             int status);
+/* Release the requests this rule holds right now; later ones hold again. */
+void fake_rule_release(fake_rule *r);
 /* Release every request held right now (FAKE_HOLD_*); later ones hold again. */
 void fake_engine_release(fake_engine *fe);
 
@@ -151,6 +157,9 @@ char *fake_tar(size_t *len, ...);
 typedef enum fake_kind { FAKE_CONTAINER, FAKE_NETWORK, FAKE_VOLUME, FAKE_IMAGE } fake_kind;
 /* Make an image exist (GET /images/{ref}/json answers 200). */
 void fake_engine_add_image(fake_engine *fe, const char *ref);
+/* Put an object in the world as if made before the test (not counted as created):
+ * `labels_json` an object of labels ("{\"brr.managed\":\"1\"}") or NULL. */
+void fake_engine_add_object(fake_engine *fe, fake_kind kind, const char *name, const char *labels_json);
 /* How many objects of `kind` exist now (created and not removed). */
 size_t fake_engine_live(fake_engine *fe, fake_kind kind);
 /* How many were ever created through the API. */

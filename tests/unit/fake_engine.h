@@ -133,7 +133,11 @@ fake_rule *fake_rule_handler(fake_rule *r, fake_handler fn, void *ud);
 fake_rule *fake_rule_on_request(fake_rule *r, void (*fn)(void *ud, const fake_request *req),
                                 void *ud);
 /* When this rule is chosen: raise `signo` in this process (e.g. SIGINT to cancel a run whose
- * scheduler handles signals), `count` times in a row (2: the abort path). */
+ * scheduler handles signals), `count` times in a row. Standard signals do not queue: two
+ * raised at once may arrive as one, and one that arrives after the scheduler has removed its
+ * handlers kills the test; for the abort path, hold a teardown call and let the grace period
+ * run out instead (tests/unit/tasks_run_test.c). Pair it with a hold, so that the run cannot
+ * end before the signal is seen. */
 fake_rule *fake_rule_raise(fake_rule *r, int signo, int count);
 /* The shorthand for "fail the nth call of this route with status S": fake_engine_on +
  * fake_rule_nth + fake_rule_error ("fake failure"); nth 0: every call. */

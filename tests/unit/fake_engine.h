@@ -22,8 +22,8 @@
  *     start/stop/kill/restart (204), wait ({"StatusCode": 0}), attach/logs (empty
  *     multiplexed stream), GET json (inspect: State, Config, NetworkSettings), DELETE (204,
  *     404 when unknown), GET archive (a tar holding one file named after the path's last
- *     component, content "fake\n"; X-Docker-Container-Path-Stat header), HEAD archive,
- *     PUT archive (200), exec create/start (empty stream)/json (ExitCode 0), POST /commit;
+ *     component, content "fake\n"), PUT archive (200), exec create/start (empty
+ *     stream)/json (ExitCode 0), POST /commit (the image then exists);
  *   images: POST /images/create (pull or import: JSON lines with a Digest status; the image
  *     then exists), GET /images/{name}/json (200 for known images, else 404), tag, DELETE,
  *     push (JSON lines with an aux Digest), POST /build (JSON lines with aux ID), list;
@@ -38,8 +38,8 @@
  *
  * Threads: rules may be added and the log read from the test's thread at any time (a mutex
  * guards them); callbacks (fake_rule_handler, fake_rule_on_request) run on a server thread.
- * Registry API paths (/v2/...) are not served yet: a later addition will give them a TCP
- * port of their own (127.0.0.1:0) on the same fake. */
+ * Registry API paths (/v2/...) are not served: brr reaches a registry on its own address,
+ * so a test that needs one serves it itself (tests/unit/http_stub.h, a TCP port). */
 #ifndef BRR_TESTS_FAKE_ENGINE_H
 #define BRR_TESTS_FAKE_ENGINE_H
 
@@ -50,7 +50,7 @@ typedef struct fake_engine fake_engine;
 typedef struct fake_rule fake_rule;
 
 /* One request the server received, as logged (every field NUL-terminated, owned by the fake,
- * valid until fake_engine_stop/fake_engine_reset_log). */
+ * valid until fake_engine_stop). */
 typedef struct fake_request {
   char *method;          /* "POST" */
   char *path;            /* without the /v1.NN prefix or query: "/containers/abc/start" */

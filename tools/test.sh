@@ -2,7 +2,8 @@
 # The whole test suite, from a fresh Debian 12 machine (as root): installs what is missing,
 # starts the Docker test environment, builds brr twice (release and ASan+UBSan), runs every
 # test (unit, template oracle, config corpus, e2e against the real engine) in the first and
-# the unit tests in the second. Safe to run again. .ci/run calls this script.
+# the unit tests in the second; then the line coverage of src/tasks by the tests that need no
+# engine (tools/coverage.sh, a third build). Safe to run again. .ci/run calls this script.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -27,4 +28,9 @@ cmake -S "$ROOT" -B "$ROOT/build-asan" -G Ninja -DCMAKE_BUILD_TYPE=Debug -DBRR_S
 ninja -C "$ROOT/build-asan" -j "$JOBS"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   ctest --test-dir "$ROOT/build-asan" -L unit --output-on-failure -j "$JOBS"
+# the node kinds are unit-tested against tests/unit/fake_engine.c: their line coverage with
+# no engine reachable must not fall (docs/tasks.md, "Coverage"); a third build, Debug with
+# gcc --coverage, and ctest -LE e2e once more
+echo "== line coverage of src/tasks without a Docker engine"
+JOBS=$JOBS tools/coverage.sh "${BRR_COVERAGE_MIN:-72}"
 echo "== all test suites passed"

@@ -125,6 +125,52 @@ static void test_no_artifacts(void **state) {
   assert_true(remote_clean());
 }
 
+static void fails_in(const char *stage_text) {
+  fb_script(&W, "ssh.fail", stage_text);
+  char *y = remote_yaml(MAKE_DIST);
+  fb_load(&W, y, GLOBAL);
+  free(y);
+  assert_int_equal(fb_run(&W), 1);
+  assert_int_equal(fb_status(&W, "pkg/remote"), BRR_STATUS_FAILED);
+}
+
+static void test_list_fails(void **state) {
+  (void)state;
+  fails_in("exec sh -c");
+  assert_true(brr_startswith(fb_error(&W, "pkg/remote"), "listing the artifacts on me@fakehost: exit status 7: fake failure of: cd '"));
+  assert_true(remote_clean());
+}
+
+static void test_fetch_fails(void **state) {
+  (void)state;
+  fails_in("tar -cf - -C");
+  assert_non_null(strstr(fb_error(&W, "pkg/remote"), "Error gathering artifact dist/"));
+  assert_non_null(strstr(fb_error(&W, "pkg/remote"), ": exit status 7: fake failure of: tar -cf - -C"));
+  assert_true(remote_clean());
+}
+
+static void test_clean_fails(void **state) {
+  (void)state;
+  /* the step's result stands; the directory left behind is named in a warning */
+  fb_script(&W, "ssh.fail", "rm -rf");
+  char *y = remote_yaml(MAKE_DIST);
+  fb_load(&W, y, GLOBAL);
+  free(y);
+  assert_int_equal(fb_run(&W), 0);
+  assert_non_null(strstr(W.logs.data, "could not remove me@fakehost:"));
+  assert_false(remote_clean());
+}
+
+static void test_bad_rename(void **state) {
+  (void)state;
+  /* a rename for a pattern with `*`: a configuration error, found when the match is stored */
+  fb_load(&W, "steps:\n  pkg:\n    remote:\n      host: me@h\n      cmd: 'touch a.whl b.whl'\n"
+              "      artifacts:\n        '*.whl': {rename: one.whl}\n", NULL);
+  assert_int_equal(fb_run(&W), 78);
+  assert_non_null(strstr(fb_error(&W, "pkg/remote"), "buildrunner.yaml:"));
+  assert_true(remote_clean());
+}
+
 /* ---- cancel and abort ---- */
 
 static bool when_hanging(fb_world *w) {
@@ -289,7 +335,8 @@ int main(void) {
       T(test_no_artifacts),   T(test_cancel_setup),     T(test_cancel_list),
       T(test_cancel_fetch),   T(test_cancel_cmd),       T(test_cancel_clean),
       T(test_abort_cmd),      T(test_abort_setup),      T(test_sibling_fails_after_cmd),
-      T(test_sibling_fails_during_cmd),
+      T(test_sibling_fails_during_cmd), T(test_list_fails),     T(test_fetch_fails),
+      T(test_clean_fails),    T(test_bad_rename),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

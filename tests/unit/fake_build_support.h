@@ -46,6 +46,7 @@ struct fb_world {
   brr_config *cfg;
   brr_graph *g;
   bool push;
+  bool keep_going;        /* --keep-going: a failure does not cancel the other nodes */
   bool hub;               /* no docker-registry: images come from "Docker Hub" (the fake
                              registry, through $BRR_DOCKER_HUB_URL) */
   const char *platform;
@@ -60,6 +61,7 @@ struct fb_world {
   brr_buf phases;         /* "<node> <phase>\n" for each phase begun */
   /* acting during the run */
   fb_when when[4];
+  const char *at_method, *at_pattern;   /* fb_at */
   size_t n_when, next_when;
   uv_timer_t poll;
   uint64_t started_ms;
@@ -212,6 +214,22 @@ static inline void fb_then(fb_world *w, fb_when fn) { w->when[w->n_when++] = fn;
 
 static inline void fb_sigint(void) { kill(getpid(), SIGINT); }
 
+static inline bool fb_when_request(fb_world *w) {
+  if (fake_engine_count(w->eng, w->at_method, w->at_pattern) == 0) return false;
+  fb_sigint();
+  return true;
+}
+
+/* Send `signals` SIGINTs from the loop (a few ms apart) once a request matching `method`
+ * and `pattern` has arrived (hold it, so the run cannot end first). From the loop, not the
+ * fake's thread: two signals raised at once may arrive as one, or after the scheduler is
+ * gone. */
+static inline void fb_at(fb_world *w, const char *method, const char *pattern, int signals) {
+  w->at_method = method;
+  w->at_pattern = pattern;
+  for (int i = 0; i < signals; i++) fb_then(w, fb_when_request);
+}
+
 static inline bool fb_tmp_empty(const fb_world *w);
 
 /* Run the loaded graph (8 jobs, signals handled as the CLI does); the exit code is returned
@@ -253,6 +271,7 @@ static inline int fb_run(fb_world *w) {
   }
   brr_sched_opts so = {0};
   so.jobs = 8;
+  so.keep_going = w->keep_going;
   so.bus = bus;
   so.factory = brr_runtime_factory;
   so.factory_ud = rt;

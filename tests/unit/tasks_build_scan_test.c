@@ -203,9 +203,19 @@ static void test_target_pull_fails(void **state) {
 
 /* ---- cancel, abort, and a sibling's failure ---- */
 
+static bool when_nth_arrived(fb_world *w) {
+  if (fake_engine_count(w->eng, w->at_method, w->at_pattern) < 2) return false;
+  fb_sigint();
+  return true;
+}
+
 static void stop_at(const char *method, const char *pattern, unsigned nth, int signals) {
-  fake_rule *r = fake_rule_raise(fake_rule_hold(fake_engine_on(W.eng, method, pattern), FAKE_HOLD_HEADERS), SIGINT, signals);
+  fake_rule *r = fake_rule_hold(fake_engine_on(W.eng, method, pattern), FAKE_HOLD_HEADERS);
   if (nth) fake_rule_nth(r, nth);
+  /* the held call is the nth: wait for that many */
+  W.at_method = method;
+  W.at_pattern = pattern;
+  for (int i = 0; i < signals; i++) fb_then(&W, nth > 1 ? when_nth_arrived : fb_when_request);
   assert_int_equal(fb_run(&W), 130);
   assert_int_equal(fb_status(&W, "img/commit"), BRR_STATUS_CANCELED);
 }

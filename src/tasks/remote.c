@@ -66,12 +66,13 @@ static void sq(brr_buf *b, const char *s) {
 /* The remote shell's command that ends the cmd's process group and removes the directory.
  * The login shell sshd started for the cmd leads its own session, so its pid names the
  * group of everything the cmd started (a shell without a tty would otherwise leave them
- * running when ssh goes). */
+ * running when ssh goes). `kill -s TERM -- -<pid>` is the POSIX form: dash, a common login
+ * shell, refuses `kill -TERM -- -<pid>` ("Illegal number") and would leave them running. */
 static char *clean_command(const char *dir) {
   brr_buf b = BRR_BUF_INIT;
   brr_buf_puts(&b, "d=");
   sq(&b, dir);
-  brr_buf_puts(&b, "; p=$(cat \"$d/pid\" 2>/dev/null) && [ -n \"$p\" ] && kill -TERM -- -\"$p\" 2>/dev/null;"
+  brr_buf_puts(&b, "; p=$(cat \"$d/pid\" 2>/dev/null) && [ -n \"$p\" ] && kill -s TERM -- -\"$p\" 2>/dev/null;"
                    " rm -rf -- \"$d\"");
   return brr_buf_detach(&b);
 }
@@ -350,6 +351,9 @@ static void ran(remote_task *r, const brr_spawn_result *res) {
       return;
     }
   }
+  /* the cmd has ended: what is left completes its result (artifacts, removal), so a
+   * sibling's failure no longer cancels the node; a signal still does */
+  brr_task_finishing(r->task);
   list(r);
 }
 

@@ -45,7 +45,7 @@ void brr_hasher_field(brr_hasher *h, const char *name, const char *value) {
   brr_hasher_update(h, value, strlen(value));
 }
 
-void incr_hex(const unsigned char *md, unsigned n, char hex[BRR_INCR_HEX]) {
+void brr__incr_hex(const unsigned char *md, unsigned n, char hex[BRR_INCR_HEX]) {
   static const char digits[] = "0123456789abcdef";
   for (unsigned i = 0; i < n && i < 32; i++) {
     hex[2 * i] = digits[md[i] >> 4];
@@ -58,7 +58,7 @@ void brr_hasher_final(brr_hasher *h, char hex[BRR_INCR_HEX]) {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned n = 0;
   if (EVP_DigestFinal_ex(h->md, md, &n) != 1) abort();
-  incr_hex(md, n, hex);
+  brr__incr_hex(md, n, hex);
   EVP_MD_CTX_free(h->md);
   free(h);
 }
@@ -211,7 +211,7 @@ int brr_hashcache_save(brr_hashcache *c) {
                    e->racy ? 1 : 0);
     brr_buf_append(&out, e->path, strlen(e->path) + 1);
   }
-  int r = incr_write_atomic(c->path, out.data, out.len);
+  int r = brr__incr_write_atomic(c->path, out.data, out.len);
   brr_buf_free(&out);
   return r;
 }
@@ -227,7 +227,7 @@ void brr_hashcache_free(brr_hashcache *c) {
 
 /* ---- files written whole ------------------------------------------------------------------ */
 
-int incr_write_atomic(const char *path, const void *data, size_t len) {
+int brr__incr_write_atomic(const char *path, const void *data, size_t len) {
   char *dir = brr_path_dirname(path);
   int r = brr_mkdir_p(dir, 0755);
   free(dir);
@@ -239,7 +239,7 @@ int incr_write_atomic(const char *path, const void *data, size_t len) {
     free(tmp);
     return r;
   }
-  r = incr_write_all(fd, data, len);
+  r = brr__incr_write_all(fd, data, len);
   if (r == 0 && fsync(fd) < 0) r = -errno;
   if (close(fd) < 0 && r == 0) r = -errno;
   if (r == 0 && rename(tmp, path) < 0) r = -errno;
@@ -248,7 +248,7 @@ int incr_write_atomic(const char *path, const void *data, size_t len) {
   return r;
 }
 
-int incr_write_all(int fd, const void *data, size_t len) {
+int brr__incr_write_all(int fd, const void *data, size_t len) {
   const char *p = data;
   while (len) {
     ssize_t w = write(fd, p, len);

@@ -6,10 +6,10 @@
 
 #include "brr/incr.h"
 
-void incr_hex(const unsigned char *md, unsigned n, char hex[BRR_INCR_HEX]);
+void brr__incr_hex(const unsigned char *md, unsigned n, char hex[BRR_INCR_HEX]);
 /* Write `path` whole: a temp file beside it, fsync, rename. 0 or -errno. */
-int incr_write_atomic(const char *path, const void *data, size_t len);
+int brr__incr_write_atomic(const char *path, const void *data, size_t len);
 /* write(2) until done. 0 or -errno. */
-int incr_write_all(int fd, const void *data, size_t len);
+int brr__incr_write_all(int fd, const void *data, size_t len);
 
 #endif

@@ -128,7 +128,7 @@ int brr_incr_record_write(const char *path, const brr_incr_record *r) {
   cJSON_AddNumberToObject(root, "when_ms", (double)(r->when_ms ? r->when_ms : brr_wall_ms()));
   char *text = cJSON_Print(root);
   cJSON_Delete(root);
-  int rc = incr_write_atomic(path, text, strlen(text));
+  int rc = brr__incr_write_atomic(path, text, strlen(text));
   cJSON_free(text);
   return rc;
 }

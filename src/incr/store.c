@@ -123,7 +123,7 @@ static int index_save(brr_store *s) {
     brr_buf_printf(&out, "%s %llu %lld\n", s->v[i].hex, (unsigned long long)s->v[i].size,
                    (long long)s->v[i].used_ms);
   char *path = brr_xasprintf("%s/index", s->dir);
-  int r = incr_write_atomic(path, out.data, out.len);
+  int r = brr__incr_write_atomic(path, out.data, out.len);
   free(path);
   brr_buf_free(&out);
   return r;
@@ -253,7 +253,7 @@ static int copy_in(brr_store *s, const char *path, char **tmp_out, char hex[BRR_
     }
     if (n == 0) break;
     brr_hasher_update(h, buf, (size_t)n);
-    int w = incr_write_all(fd, buf, (size_t)n);
+    int w = brr__incr_write_all(fd, buf, (size_t)n);
     if (w < 0) {
       rc = store_err(d, w, "writing", tmp);
       break;
@@ -364,7 +364,7 @@ static int copy_out(const char *src, const char *dest, unsigned mode, brr_diags 
       break;
     }
     if (n == 0) break;
-    int w = incr_write_all(fd, buf, (size_t)n);
+    int w = brr__incr_write_all(fd, buf, (size_t)n);
     if (w < 0) {
       rc = store_err(d, w, "writing", tmp);
       break;

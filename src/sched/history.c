@@ -32,7 +32,7 @@ char *brr_sched_history_path(const char *cache_dir, const char *project_file) {
   return path;
 }
 
-void sched_history_set(sched_history *h, const char *id, double secs) {
+void brr__sched_history_set(sched_history *h, const char *id, double secs) {
   size_t i;
   if (brr_strmap_get(&h->index, id, &i)) {
     h->secs[i] = secs;
@@ -49,12 +49,12 @@ void sched_history_set(sched_history *h, const char *id, double secs) {
   h->n++;
 }
 
-double sched_history_get(const sched_history *h, const char *id) {
+double brr__sched_history_get(const sched_history *h, const char *id) {
   size_t i;
   return brr_strmap_get(&h->index, id, &i) ? h->secs[i] : -1;
 }
 
-void sched_history_load(sched_history *h, const char *path) {
+void brr__sched_history_load(sched_history *h, const char *path) {
   brr_buf text = BRR_BUF_INIT;
   if (!path || brr_read_file(path, &text) < 0 || !brr_startswith(brr_buf_cstr(&text), HISTORY_HEADER)) {
     brr_buf_free(&text);
@@ -67,14 +67,14 @@ void sched_history_load(sched_history *h, const char *path) {
     char *end;
     errno = 0;
     unsigned long long ms = strtoull(p, &end, 10);
-    if (errno == 0 && end != p && *end == '\t' && end[1]) sched_history_set(h, end + 1, (double)ms / 1000.0);
+    if (errno == 0 && end != p && *end == '\t' && end[1]) brr__sched_history_set(h, end + 1, (double)ms / 1000.0);
     if (!nl) break;
     p = nl + 1;
   }
   brr_buf_free(&text);
 }
 
-int sched_history_save(const sched_history *h, const char *path) {
+int brr__sched_history_save(const sched_history *h, const char *path) {
   char *dir = brr_path_dirname(path);
   int rc = brr_mkdir_p(dir, 0755);
   free(dir);
@@ -96,7 +96,7 @@ int sched_history_save(const sched_history *h, const char *path) {
   return rc;
 }
 
-void sched_history_free(sched_history *h) {
+void brr__sched_history_free(sched_history *h) {
   for (size_t i = 0; i < h->n; i++) free(h->ids[i]);
   free(h->ids);
   free(h->secs);

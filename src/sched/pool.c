@@ -11,7 +11,7 @@ static bool before(const sched_heap *h, size_t a, size_t b) {
   return a < b;
 }
 
-void sched_heap_push(sched_heap *h, size_t x) {
+void brr__sched_heap_push(sched_heap *h, size_t x) {
   if (h->n == h->cap) {
     h->cap = h->cap ? h->cap * 2 : 64;
     h->v = brr_xrealloc(h->v, h->cap * sizeof(size_t));
@@ -26,7 +26,7 @@ void sched_heap_push(sched_heap *h, size_t x) {
   h->v[i] = x;
 }
 
-size_t sched_heap_pop(sched_heap *h) {
+size_t brr__sched_heap_pop(sched_heap *h) {
   size_t top = h->v[0];
   size_t x = h->v[--h->n];
   size_t i = 0;
@@ -42,13 +42,13 @@ size_t sched_heap_pop(sched_heap *h) {
   return top;
 }
 
-void sched_heap_free(sched_heap *h) {
+void brr__sched_heap_free(sched_heap *h) {
   free(h->v);
   h->v = NULL;
   h->n = h->cap = 0;
 }
 
-size_t sched_pools_find(const sched_pools *p, const char *name) {
+size_t brr__sched_pools_find(const sched_pools *p, const char *name) {
   if (!name) return SCHED_NO_POOL;
   for (size_t i = 0; i < p->n; i++)
     if (strcmp(p->v[i].name, name) == 0) return i;
@@ -56,7 +56,7 @@ size_t sched_pools_find(const sched_pools *p, const char *name) {
 }
 
 static void add_pool(sched_pools *p, const brr_graph *g, const char *name, int limit) {
-  size_t i = sched_pools_find(p, name);
+  size_t i = brr__sched_pools_find(p, name);
   if (i != SCHED_NO_POOL) {
     p->v[i].limit = limit;   /* a later entry for the same name wins, as in a merged config */
     return;
@@ -65,16 +65,16 @@ static void add_pool(sched_pools *p, const brr_graph *g, const char *name, int l
   BRR_VEC_PUSH(p->v, p->n, p->cap, pool);
 }
 
-void sched_pools_init(sched_pools *p, const brr_graph *g, const brr_pool_limit *limits, size_t n) {
+void brr__sched_pools_init(sched_pools *p, const brr_graph *g, const brr_pool_limit *limits, size_t n) {
   memset(p, 0, sizeof *p);
   for (size_t i = 0; i < n; i++)
     if (limits[i].name) add_pool(p, g, limits[i].name, limits[i].limit);
 }
 
-bool sched_pool_full(const sched_pool *p) { return p->limit > 0 && p->in_use >= p->limit; }
+bool brr__sched_pool_full(const sched_pool *p) { return p->limit > 0 && p->in_use >= p->limit; }
 
-void sched_pools_free(sched_pools *p) {
-  for (size_t i = 0; i < p->n; i++) sched_heap_free(&p->v[i].waiting);
+void brr__sched_pools_free(sched_pools *p) {
+  for (size_t i = 0; i < p->n; i++) brr__sched_heap_free(&p->v[i].waiting);
   free(p->v);
   memset(p, 0, sizeof *p);
 }

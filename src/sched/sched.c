@@ -179,7 +179,7 @@ static void drain(brr_sched *s) {
         skip(s, t);
       } else {
         tn->ready_ns = uv_hrtime();
-        sched_heap_push(&s->ready, t);
+        brr__sched_heap_push(&s->ready, t);
       }
     }
   }
@@ -211,11 +211,11 @@ static bool cancelled_out(const brr_sched *s) {
 static void skip_waiting(brr_sched *s, sched_heap *h) {
   size_t *keep = NULL, n_keep = 0, cap_keep = 0;
   while (h->n) {
-    size_t i = sched_heap_pop(h);
+    size_t i = brr__sched_heap_pop(h);
     if (completes_step(s, i)) BRR_VEC_PUSH(keep, n_keep, cap_keep, i);
     else skip(s, i);
   }
-  for (size_t k = 0; k < n_keep; k++) sched_heap_push(h, keep[k]);
+  for (size_t k = 0; k < n_keep; k++) brr__sched_heap_push(h, keep[k]);
   free(keep);
 }
 
@@ -264,7 +264,7 @@ static void pool_release(brr_sched *s, sched_node *n) {
   p->in_use--;
   /* one freed slot lets one waiting node back into the race */
   /* (once stopping, only nodes that may still start wait there) */
-  if (p->waiting.n) sched_heap_push(&s->ready, sched_heap_pop(&p->waiting));
+  if (p->waiting.n) brr__sched_heap_push(&s->ready, brr__sched_heap_pop(&p->waiting));
 }
 
 /* A placed node ended: its place is free, and every held node may try again. */
@@ -273,7 +273,7 @@ static void unplace(brr_sched *s, size_t i) {
   if (!n->placed) return;
   n->placed = false;
   if (s->opts.unplace) s->opts.unplace(s->opts.place_ud, i);
-  while (s->held.n) sched_heap_push(&s->ready, sched_heap_pop(&s->held));
+  while (s->held.n) brr__sched_heap_push(&s->ready, brr__sched_heap_pop(&s->held));
 }
 
 /* A task reported: flush its last partial lines, free it, end the node. */
@@ -359,21 +359,21 @@ static void start_node(brr_sched *s, size_t i, const char *where) {
 
 static void schedule(brr_sched *s) {
   while (s->running < (size_t)s->jobs && s->ready.n) {
-    size_t i = sched_heap_pop(&s->ready);
+    size_t i = brr__sched_heap_pop(&s->ready);
     if (s->stopping && !completes_step(s, i)) {
       skip(s, i);
       drain(s);
       continue;
     }
     size_t p = s->nodes[i].pool;
-    if (p != SCHED_NO_POOL && sched_pool_full(&s->pools.v[p])) {
-      sched_heap_push(&s->pools.v[p].waiting, i);
+    if (p != SCHED_NO_POOL && brr__sched_pool_full(&s->pools.v[p])) {
+      brr__sched_heap_push(&s->pools.v[p].waiting, i);
       continue;
     }
     const char *where = NULL;
     if (s->opts.place) {
       if (!s->opts.place(s->opts.place_ud, i, &where)) {
-        sched_heap_push(&s->held, i);
+        brr__sched_heap_push(&s->held, i);
         continue;
       }
       s->nodes[i].placed = true;
@@ -554,7 +554,7 @@ static void abandon(brr_sched *s, bool stalled) {
 /* ---- the run ---- */
 
 static double weight_from_history(void *ud, const brr_node *node) {
-  return sched_history_get(ud, node->id);
+  return brr__sched_history_get(ud, node->id);
 }
 
 /* The step name each node's lines are prefixed with: from the config, or (graphs built
@@ -593,7 +593,7 @@ static void emit_run_start(brr_sched *s) {
     labels[i] = s->labels[i] ? s->labels[i] : ids[i];
     kinds[i] = brr_node_kind_name(node->kind);
     images[i] = node->image;
-    if (expected) expected[i] = sched_history_get(s->hist, node->id);
+    if (expected) expected[i] = brr__sched_history_get(s->hist, node->id);
     if (cfg && node->step != BRR_NO_STEP && node->step < cfg->n_steps) {
       /* the step's definition: where its name is written */
       files[i] = cfg->steps[node->step].name.mark.file;
@@ -697,8 +697,8 @@ static double actual_critical(const brr_sched *s, const char ***path, size_t *n_
 static void save_history(brr_sched *s, sched_history *h) {
   for (size_t i = 0; i < s->g->n_nodes; i++)
     if (s->nodes[i].status == BRR_STATUS_SUCCEEDED)
-      sched_history_set(h, s->g->nodes[i].id, node_duration(&s->nodes[i]));
-  int rc = sched_history_save(h, s->opts.history_path);
+      brr__sched_history_set(h, s->g->nodes[i].id, node_duration(&s->nodes[i]));
+  int rc = brr__sched_history_save(h, s->opts.history_path);
   if (rc < 0)
     brr_bus_log(s->opts.bus, BRR_LOG_WARNING, NULL, "cannot write the duration history %s: %s",
                 s->opts.history_path, brr_strerror(rc));
@@ -751,14 +751,14 @@ static brr_sched *sched_new(uv_loop_t *loop, brr_graph *g, const brr_sched_opts 
   s->t0_ns = uv_hrtime();
   s->ready.g = g;
   s->held.g = g;
-  sched_pools_init(&s->pools, g, opts->pools, opts->n_pools);
+  brr__sched_pools_init(&s->pools, g, opts->pools, opts->n_pools);
   s->nodes = brr_xcalloc(g->n_nodes ? g->n_nodes : 1, sizeof(sched_node));
   s->n_slots = (size_t)s->jobs < g->n_nodes ? (size_t)s->jobs : g->n_nodes;
   s->slot_used = brr_xcalloc(s->n_slots ? s->n_slots : 1, sizeof(bool));
   for (size_t i = 0; i < g->n_nodes; i++) {
     s->nodes[i].slot = -1;
     s->nodes[i].waiting = g->nodes[i].n_in;
-    s->nodes[i].pool = sched_pools_find(&s->pools, g->nodes[i].pool);
+    s->nodes[i].pool = brr__sched_pools_find(&s->pools, g->nodes[i].pool);
   }
   make_labels(s);
   return s;
@@ -776,28 +776,28 @@ static void sched_free(brr_sched *s) {
   free(s->nodes);
   free(s->reports);
   free(s->work);
-  sched_heap_free(&s->ready);
-  sched_pools_free(&s->pools);
-  sched_heap_free(&s->held);
+  brr__sched_heap_free(&s->ready);
+  brr__sched_pools_free(&s->pools);
+  brr__sched_heap_free(&s->held);
   free(s);
 }
 
 size_t brr_sched_apply_history(brr_graph *g, const char *history_path) {
   sched_history hist = {0};
-  sched_history_load(&hist, history_path);
+  brr__sched_history_load(&hist, history_path);
   size_t n = 0;
   if (hist.n) {
     brr_graph_set_weights(g, weight_from_history, &hist);
     for (size_t i = 0; i < g->n_nodes; i++) n += g->nodes[i].measured;
   }
-  sched_history_free(&hist);
+  brr__sched_history_free(&hist);
   return n;
 }
 
 int brr_sched_run(uv_loop_t *loop, brr_graph *g, const brr_sched_opts *opts, brr_sched_result *res) {
   sched_history hist = {0};
   if (opts->history_path) {
-    sched_history_load(&hist, opts->history_path);
+    brr__sched_history_load(&hist, opts->history_path);
     if (hist.n) brr_graph_set_weights(g, weight_from_history, &hist);
   }
   brr_sched *s = sched_new(loop, g, opts);
@@ -808,7 +808,7 @@ int brr_sched_run(uv_loop_t *loop, brr_graph *g, const brr_sched_opts *opts, brr
   for (size_t i = 0; i < g->n_nodes; i++) {
     if (s->nodes[i].waiting != 0) continue;
     s->nodes[i].ready_ns = uv_hrtime();
-    sched_heap_push(&s->ready, i);
+    brr__sched_heap_push(&s->ready, i);
   }
   pump(s);
   while (s->finished < g->n_nodes) {
@@ -820,7 +820,7 @@ int brr_sched_run(uv_loop_t *loop, brr_graph *g, const brr_sched_opts *opts, brr
   brr_sched_result r;
   fill_result(s, &r);
   if (opts->history_path) save_history(s, &hist);
-  sched_history_free(&hist);
+  brr__sched_history_free(&hist);
   if (opts->before_end && opts->before_end(opts->before_end_ud) != 0 && r.exit_code == 0)
     r.exit_code = BRR_EXIT_FAILED;
   emit_run_end(s, &r);

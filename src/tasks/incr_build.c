@@ -19,7 +19,7 @@
 
 /* ---- which builds may be reused ---- */
 
-const char *incr_build_not_reusable(const brr_config *cfg, const brr_graph *g, size_t node) {
+const char *brr__tasks_incr_build_not_reusable(const brr_config *cfg, const brr_graph *g, size_t node) {
   const brr_node *n = &g->nodes[node];
   if (n->kind == BRR_NODE_PLATFORM_BUILD)
     return "a multi-platform build (its platform images live in a registry only for the run)";
@@ -185,11 +185,11 @@ static void key_inputs(brr_runtime *rt, size_t node, const bkey *k, char **bases
 
 /* ---- --graph --incremental ---- */
 
-const char *incr_build_predict(brr_runtime *rt, brr_graph *g, size_t node) {
+const char *brr__tasks_incr_build_predict(brr_runtime *rt, brr_graph *g, size_t node) {
   incr_rt *ir = rt->incr_state;
   const brr_node *n = &g->nodes[node];
   brr_incr_record rec;
-  if (incr_record_load(ir, node, &rec) != 0) return "runs: no earlier successful run";
+  if (brr__tasks_incr_record_load(ir, node, &rec) != 0) return "runs: no earlier successful run";
   bkey k;
   brr_diags d = BRR_DIAGS_INIT;
   const char *why = NULL;
@@ -291,7 +291,7 @@ static void image_found(void *ud, const brr_engine_result *res) {
       brr_buf text = BRR_BUF_INIT;
       if (brr_store_get(t->ir->store, log->valuestring, tmp, 0600, NULL) == 0 &&
           brr_read_file(tmp, &text) == 0)
-        incr_replay_log(&t->base, brr_buf_cstr(&text));
+        brr__tasks_incr_replay_log(&t->base, brr_buf_cstr(&text));
       brr_buf_free(&text);
       unlink(tmp);
     }
@@ -311,7 +311,7 @@ static void decide(ibuild *t) {
   brr_incr_inputs_free(&in->inputs);
   key_inputs(t->rt, t->base.node, &t->k, t->bases, t->n_bases, true, &in->inputs);
   brr_incr_inputs_key(&in->inputs, in->key);
-  bool have = incr_record_load(ir, t->base.node, &t->rec) == 0;
+  bool have = brr__tasks_incr_record_load(ir, t->base.node, &t->rec) == 0;
   const char *why = brr_incr_why(have ? &t->rec : NULL, &in->inputs);
   if (why) {
     brr_task_log(&t->base, BRR_LOG_INFO, "runs: %s%s", why, have ? " changed" : "");
@@ -427,7 +427,7 @@ static void ib_free(brr_task *bt) {
 
 static const brr_task_ops IB_OPS = {"incremental build", ib_start, ib_cancel, ib_free, ib_abort};
 
-int incr_build_task_new(brr_runtime *rt, size_t node, brr_task **out) {
+int brr__tasks_incr_build_task_new(brr_runtime *rt, size_t node, brr_task **out) {
   ibuild *t = brr_xcalloc(1, sizeof *t);
   t->base.ops = &IB_OPS;
   t->base.impl = t;

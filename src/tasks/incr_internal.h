@@ -32,20 +32,20 @@ typedef struct incr_rt {
 } incr_rt;
 
 /* Whether the source walk leaves `rel` out (the results dir, .buildignore); ud is the incr_rt. */
-bool incr_skip_entry(void *ud, const char *rel, const struct stat *st);
+bool brr__tasks_incr_skip_entry(void *ud, const char *rel, const struct stat *st);
 /* Whether every object the record names is in the store. */
-bool incr_outputs_in_store(incr_rt *ir, const brr_incr_record *rec);
+bool brr__tasks_incr_outputs_in_store(incr_rt *ir, const brr_incr_record *rec);
 /* Send the recorded log lines again as the task's output. */
-void incr_replay_log(brr_task *t, const char *log);
+void brr__tasks_incr_replay_log(brr_task *t, const char *log);
 /* The record file of `node`, read: 0, or BRR_ENOENT/BRR_EINVAL (run it). */
-int incr_record_load(incr_rt *ir, size_t node, brr_incr_record *out);
+int brr__tasks_incr_record_load(incr_rt *ir, size_t node, brr_incr_record *out);
 /* The bus subscriber: captures the output of tracked nodes, records them when they succeed. */
-void incr_on_event(void *ud, const brr_event *ev);
+void brr__tasks_incr_on_event(void *ud, const brr_event *ev);
 /* A build node (incr_build.c): NULL when it may be reused, else why not. */
-const char *incr_build_not_reusable(const brr_config *cfg, const brr_graph *g, size_t node);
+const char *brr__tasks_incr_build_not_reusable(const brr_config *cfg, const brr_graph *g, size_t node);
 /* Its task in front of the build task. */
-int incr_build_task_new(brr_runtime *rt, size_t node, brr_task **out);
+int brr__tasks_incr_build_task_new(brr_runtime *rt, size_t node, brr_task **out);
 /* --graph --incremental for a build node. */
-const char *incr_build_predict(brr_runtime *rt, brr_graph *g, size_t node);
+const char *brr__tasks_incr_build_predict(brr_runtime *rt, brr_graph *g, size_t node);
 
 #endif

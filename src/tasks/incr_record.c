@@ -117,7 +117,7 @@ static void record_node(incr_rt *ir, size_t node) {
   brr_diags_free(&d);
 }
 
-void incr_on_event(void *ud, const brr_event *ev) {
+void brr__tasks_incr_on_event(void *ud, const brr_event *ev) {
   incr_rt *ir = ud;
   if (!ev->node || (ev->type != BRR_EV_NODE_OUTPUT && ev->type != BRR_EV_NODE_END)) return;
   size_t node;

@@ -33,7 +33,7 @@ typedef struct incr_task {
 
 /* ---- the state of a run ---- */
 
-bool incr_skip_entry(void *ud, const char *rel, const struct stat *st) {
+bool brr__tasks_incr_skip_entry(void *ud, const char *rel, const struct stat *st) {
   (void)st;
   incr_rt *ir = ud;
   if (ir->results_base && !strcmp(rel, ir->results_base)) return true;
@@ -91,13 +91,13 @@ void brr_incr_runtime_start(brr_runtime *rt) {
   free(results);
   ir->nodes = brr_xcalloc(rt->graph->n_nodes ? rt->graph->n_nodes : 1, sizeof *ir->nodes);
   rt->incr_state = ir;
-  brr_bus_subscribe(rt->bus, incr_on_event, ir);
+  brr_bus_subscribe(rt->bus, brr__tasks_incr_on_event, ir);
 }
 
 void brr_incr_runtime_free(brr_runtime *rt) {
   incr_rt *ir = rt->incr_state;
   if (!ir) return;
-  brr_bus_unsubscribe(rt->bus, incr_on_event, ir);
+  brr_bus_unsubscribe(rt->bus, brr__tasks_incr_on_event, ir);
   int r = brr_hashcache_save(ir->cache);
   if (r < 0)
     brr_bus_log(rt->bus, BRR_LOG_WARNING, NULL, "incremental: cannot save the file-hash cache: %s",
@@ -131,11 +131,11 @@ static bool rw_files(const brr_runlike *c) {
 /* NULL when node `node` may be reused, else why not (for --graph and the log). Only run nodes
  * whose result brr can see whole: no caches (their archives change), ssh keys, containers of
  * others, read-write host files, services built each run, and no `incremental: false`.
- * Builds: incr_build_not_reusable. */
+ * Builds: brr__tasks_incr_build_not_reusable. */
 const char *brr_incr_not_reusable(const brr_config *cfg, const brr_graph *g, size_t node) {
   const brr_node *n = &g->nodes[node];
   if (n->kind == BRR_NODE_BUILD || n->kind == BRR_NODE_PLATFORM_BUILD)
-    return incr_build_not_reusable(cfg, g, node);
+    return brr__tasks_incr_build_not_reusable(cfg, g, node);
   if (n->kind != BRR_NODE_RUN) return "only run steps and builds are reused";
   const brr_step *s = &cfg->steps[n->step];
   const brr_run *r = s->run;
@@ -206,7 +206,7 @@ static int source_input(incr_task *t, brr_incr_inputs *in, brr_diags *d) {
     brr_incr_inputs_add_hex(in, "source", ir->full_hash);
     return 0;
   }
-  brr_tree_opts o = {.skip = incr_skip_entry, .skip_ud = ir, .inputs = globs, .n_inputs = s->inputs.n};
+  brr_tree_opts o = {.skip = brr__tasks_incr_skip_entry, .skip_ud = ir, .inputs = globs, .n_inputs = s->inputs.n};
   char hex[BRR_INCR_HEX];
   int rc = brr_incr_tree_hash(t->rt->cfg->build_dir, &o, ir->cache, hex, NULL, d);
   free(globs);
@@ -299,7 +299,7 @@ static int inputs_sync(incr_task *t, brr_incr_inputs *in, brr_diags *d) {
   return rc;
 }
 
-int incr_record_load(incr_rt *ir, size_t node, brr_incr_record *out) {
+int brr__tasks_incr_record_load(incr_rt *ir, size_t node, brr_incr_record *out) {
   char *path = brr_incr_record_path(ir->state_dir, ir->rt->graph->nodes[node].id);
   int r = brr_incr_record_read(path, out);
   free(path);
@@ -308,7 +308,7 @@ int incr_record_load(incr_rt *ir, size_t node, brr_incr_record *out) {
 
 /* ---- restoring ---- */
 
-void incr_replay_log(brr_task *t, const char *log) {
+void brr__tasks_incr_replay_log(brr_task *t, const char *log) {
   const char *p = log;
   while (*p) {
     const char *nl = strchr(p, '\n');
@@ -328,7 +328,7 @@ void incr_replay_log(brr_task *t, const char *log) {
   }
 }
 
-bool incr_outputs_in_store(incr_rt *ir, const brr_incr_record *rec) {
+bool brr__tasks_incr_outputs_in_store(incr_rt *ir, const brr_incr_record *rec) {
   cJSON *out = rec->outputs ? cJSON_Parse(rec->outputs) : NULL;
   bool ok = cJSON_IsObject(out);
   const cJSON *it, *files = ok ? cJSON_GetObjectItemCaseSensitive(out, "files") : NULL;
@@ -356,7 +356,7 @@ static int restore(incr_task *t, const brr_incr_record *rec, brr_diags *d) {
   const cJSON *it;
   const cJSON *files = cJSON_GetObjectItemCaseSensitive(out, "files");
   /* every object first: a half-restored step is never left behind as if it were whole */
-  if (!incr_outputs_in_store(ir, rec)) {
+  if (!brr__tasks_incr_outputs_in_store(ir, rec)) {
     cJSON_Delete(out);
     return BRR_ENOENT;
   }
@@ -400,7 +400,7 @@ static int restore(incr_task *t, const brr_incr_record *rec, brr_diags *d) {
       brr_buf text = BRR_BUF_INIT;
       if (brr_store_get(ir->store, log->valuestring, tmp, 0600, NULL) == 0 &&
           brr_read_file(tmp, &text) == 0)
-        incr_replay_log(&t->base, brr_buf_cstr(&text));
+        brr__tasks_incr_replay_log(&t->base, brr_buf_cstr(&text));
       brr_buf_free(&text);
       unlink(tmp);
     }
@@ -419,7 +419,7 @@ static const char *predict_node(brr_runtime *rt, brr_graph *g, size_t node) {
   if (never) return brr_arena_printf(g->arena, "never reused: %s", never);
   incr_rt *ir = rt->incr_state;
   if (!ir->store) return "runs: the artifact store cannot be opened";
-  if (n->kind == BRR_NODE_BUILD) return incr_build_predict(rt, g, node);
+  if (n->kind == BRR_NODE_BUILD) return brr__tasks_incr_build_predict(rt, g, node);
   incr_task t = {.rt = rt, .ir = ir, .step = n->step};
   t.base.node = node;
   char *path = brr_incr_record_path(ir->state_dir, n->id);
@@ -447,7 +447,7 @@ static const char *predict_node(brr_runtime *rt, brr_graph *g, size_t node) {
     if (!from->incr_reused)
       why = brr_arena_printf(g->arena, "runs if the results of %s, which runs, change", from->id);
   }
-  if (!why && !incr_outputs_in_store(ir, &rec)) why = "runs: its outputs are no longer in the artifact store";
+  if (!why && !brr__tasks_incr_outputs_in_store(ir, &rec)) why = "runs: its outputs are no longer in the artifact store";
   brr_incr_inputs_free(&now);
   brr_incr_record_free(&rec);
   brr_diags_free(&d);
@@ -487,7 +487,7 @@ static void run_inner(incr_task *t) {
 static void reuse(incr_task *t) {
   brr_diags d = BRR_DIAGS_INIT;
   int rc = BRR_ENOENT;
-  if (incr_outputs_in_store(t->ir, &t->rec)) {
+  if (brr__tasks_incr_outputs_in_store(t->ir, &t->rec)) {
     char when[64] = "an earlier run";
     time_t secs = (time_t)(t->rec.when_ms / 1000);
     struct tm tm;
@@ -707,7 +707,7 @@ static const brr_task_ops INCR_OPS = {"incremental", incr_start, incr_cancel, in
 int brr_incr_task_new(brr_runtime *rt, size_t node, brr_task **out) {
   *out = NULL;
   if (!rt->incr_state || brr_incr_not_reusable(rt->cfg, rt->graph, node)) return 1;
-  if (rt->graph->nodes[node].kind == BRR_NODE_BUILD) return incr_build_task_new(rt, node, out);
+  if (rt->graph->nodes[node].kind == BRR_NODE_BUILD) return brr__tasks_incr_build_task_new(rt, node, out);
   incr_task *t = brr_xcalloc(1, sizeof *t);
   t->base.ops = &INCR_OPS;
   t->base.impl = t;

@@ -38,10 +38,10 @@ static void chunk_add(tctx *c, chunks *l, const char *p, size_t n) {
   if (!n) return; /* textwrap drops empty chunks */
   if (l->n == l->cap) {
     size_t nc = l->cap ? l->cap * 2 : 16;
-    l->v = tgrow(c, l->v, l->cap * sizeof *l->v, nc * sizeof *l->v);
+    l->v = brr__template_tgrow(c, l->v, l->cap * sizeof *l->v, nc * sizeof *l->v);
     l->cap = nc;
   }
-  l->v[l->n++] = (chunk){p, n, u8_len(p, n)};
+  l->v[l->n++] = (chunk){p, n, brr__template_u8_len(p, n)};
 }
 
 static bool is_ws(char ch) { return ch == ' ' || (ch >= '\t' && ch <= '\r'); }
@@ -88,7 +88,7 @@ static void wrap_chunks(tctx *c, chunks *ck, size_t width, bool break_long, bool
     size_t cur_len = 0, line_start, nline = 0;
     if (any && blank(&v[i])) i++;
     line_start = i;
-    chunk *line = talloc(c, (ck->n - i + 1) * sizeof *line);
+    chunk *line = brr__template_talloc(c, (ck->n - i + 1) * sizeof *line);
     while (i < ck->n && cur_len + v[i].len <= width) {
       line[nline++] = v[i];
       cur_len += v[i].len;
@@ -106,7 +106,7 @@ static void wrap_chunks(tctx *c, chunks *ck, size_t width, bool break_long, bool
           bool found = false, nonhyphen = false, nonhyphen_before = false;
           for (size_t cp = 0; cp < space_left; cp++) {
             uint32_t u;
-            size_t l = u8_decode(k->p, k->n, off, &u);
+            size_t l = brr__template_u8_decode(k->p, k->n, off, &u);
             if (u == '-') {
               found = true;
               hy = cp;
@@ -118,7 +118,7 @@ static void wrap_chunks(tctx *c, chunks *ck, size_t width, bool break_long, bool
           }
           if (found && hy > 0 && nonhyphen_before) end = hy + 1;
         }
-        size_t cut = u8_offset(k->p, k->n, end);
+        size_t cut = brr__template_u8_offset(k->p, k->n, end);
         line[nline++] = (chunk){k->p, cut, end};
         k->p += cut;
         k->n -= cut;
@@ -130,9 +130,9 @@ static void wrap_chunks(tctx *c, chunks *ck, size_t width, bool break_long, bool
     }
     if (nline && blank(&line[nline - 1])) nline--;
     if (nline) {
-      if (!*first_line) tbuf_add(c, out, wrapstring.u.str, wrapstring.slen);
+      if (!*first_line) brr__template_tbuf_add(c, out, wrapstring.u.str, wrapstring.slen);
       *first_line = false;
-      for (size_t k = 0; k < nline; k++) tbuf_add(c, out, line[k].p, line[k].n);
+      for (size_t k = 0; k < nline; k++) brr__template_tbuf_add(c, out, line[k].p, line[k].n);
       any = true;
     }
   }
@@ -151,19 +151,19 @@ static size_t line_break(const char *s, size_t n, size_t i) {
   return 0;
 }
 
-tv tf_wordwrap(tctx *c, tcall *a) {
+tv brr__template_tf_wordwrap(tctx *c, tcall *a) {
   tv args[5];
   TARGS(c, a, "do_wordwrap", args, "s", "?width", "?break_long_words", "?wrapstring", "?break_on_hyphens");
   tv s = args[0];
   if (s.t != TV_STR) {
-    if (tv_is_undef(s)) terr_undef(c, a->at, s);
-    terr(c, a->at, "'%s' object has no attribute 'splitlines'", tv_typename(s));
+    if (tv_is_undef(s)) brr__template_terr_undef(c, a->at, s);
+    brr__template_terr(c, a->at, "'%s' object has no attribute 'splitlines'", brr__template_tv_typename(s));
   }
-  int64_t width = args[1].t == TV_MISSING ? 79 : targ_int(c, a->at, args[1], "width");
-  bool break_long = args[2].t == TV_MISSING || tv_truthy(c, a->at, args[2]);
+  int64_t width = args[1].t == TV_MISSING ? 79 : brr__template_targ_int(c, a->at, args[1], "width");
+  bool break_long = args[2].t == TV_MISSING || brr__template_tv_truthy(c, a->at, args[2]);
   tv wrapstring = args[3].t == TV_MISSING || args[3].t == TV_NONE ? tv_str_nocopy("\n", 1) : args[3];
-  if (wrapstring.t != TV_STR) terr(c, a->at, "sequence item 0: expected str instance, %s found", tv_typename(wrapstring));
-  bool hyphens = args[4].t == TV_MISSING || tv_truthy(c, a->at, args[4]);
+  if (wrapstring.t != TV_STR) brr__template_terr(c, a->at, "sequence item 0: expected str instance, %s found", brr__template_tv_typename(wrapstring));
+  bool hyphens = args[4].t == TV_MISSING || brr__template_tv_truthy(c, a->at, args[4]);
   pcre2_code *re = NULL;
   pcre2_match_data *md = NULL;
   size_t t1 = 0, t2 = 0;
@@ -171,10 +171,10 @@ tv tf_wordwrap(tctx *c, tcall *a) {
     int err;
     PCRE2_SIZE off;
     re = pcre2_compile((PCRE2_SPTR)WORDSEP, PCRE2_ZERO_TERMINATED, PCRE2_UTF | PCRE2_UCP | PCRE2_MATCH_INVALID_UTF, &err, &off, NULL);
-    if (!re) terr(c, a->at, "wordwrap: internal pattern error %d at %zu", err, (size_t)off);
-    t1 = tctx_track(c, free_code, re);
+    if (!re) brr__template_terr(c, a->at, "wordwrap: internal pattern error %d at %zu", err, (size_t)off);
+    t1 = brr__template_tctx_track(c, free_code, re);
     md = pcre2_match_data_create_from_pattern(re, NULL);
-    t2 = tctx_track(c, free_md, md);
+    t2 = brr__template_tctx_track(c, free_md, md);
   }
   tbuf out = {0};
   const char *p = s.u.str;
@@ -183,26 +183,26 @@ tv tf_wordwrap(tctx *c, tcall *a) {
   for (size_t i = 0; i < n;) {
     size_t j = i, br = 0;
     while (j < n && !(br = line_break(p, n, j))) j++;
-    if (!first_para) tbuf_add(c, &out, wrapstring.u.str, wrapstring.slen);
+    if (!first_para) brr__template_tbuf_add(c, &out, wrapstring.u.str, wrapstring.slen);
     first_para = false;
     chunks ck = {0};
     split_chunks(c, p + i, j - i, re, md, &ck);
-    if (ck.n && width <= 0) terr(c, a->at, "invalid width %lld (must be > 0)", (long long)width);
+    if (ck.n && width <= 0) brr__template_terr(c, a->at, "invalid width %lld (must be > 0)", (long long)width);
     bool first_line = true;
     wrap_chunks(c, &ck, width > 0 ? (size_t)width : 1, break_long, hyphens, &out, wrapstring, &first_line);
     i = j + br;
   }
   if (hyphens) {
-    tctx_untrack(c, t2);
-    tctx_untrack(c, t1);
+    brr__template_tctx_untrack(c, t2);
+    brr__template_tctx_untrack(c, t1);
   }
-  return tbuf_str(c, &out);
+  return brr__template_tbuf_str(c, &out);
 }
 
 /* The random filter: random.choice(seq), or an Undefined for an empty sequence. The item is
  * picked with the kernel's random numbers (Jinja2 uses Python's random module: no template
  * can rely on which item comes out). */
-tv tf_random(tctx *c, tcall *a) {
+tv brr__template_tf_random(tctx *c, tcall *a) {
   tv args[1];
   TARGS(c, a, "do_random", args, "seq");
   tv s = args[0];
@@ -213,20 +213,20 @@ tv tf_random(tctx *c, tcall *a) {
   case TV_LIST:
   case TV_TUPLE:
   case TV_STR:
-  case TV_RANGE: n = tv_len(c, a->at, s); break;
+  case TV_RANGE: n = brr__template_tv_len(c, a->at, s); break;
   case TV_DICT:
     if (!s.u.d->live) {
       n = 0;
       break;
     }
-    terr(c, a->at, "random.choice() of a dict looks up an integer key (KeyError)");
-  default: terr(c, a->at, "object of type '%s' has no len()", tv_typename(s));
+    brr__template_terr(c, a->at, "random.choice() of a dict looks up an integer key (KeyError)");
+  default: brr__template_terr(c, a->at, "object of type '%s' has no len()", brr__template_tv_typename(s));
   }
-  if (!n) return tv_undef(c, "No random item, sequence was empty.", TV_MISSING_V, TV_MISSING_V);
+  if (!n) return brr__template_tv_undef(c, "No random item, sequence was empty.", BRR__TEMPLATE_TV_MISSING_V, BRR__TEMPLATE_TV_MISSING_V);
   uint64_t r = 0;
   if (getrandom(&r, sizeof r, 0) != (ssize_t)sizeof r) r = (uint64_t)time(NULL) ^ (uint64_t)(uintptr_t)&r;
   tv idx = tv_int((int64_t)(r % n));
-  return top_getitem(c, a->at, s, idx);
+  return brr__template_top_getitem(c, a->at, s, idx);
 }
 
 /* ---- urlize: Jinja2's utils.urlize and filters.do_urlize (3.1) ---- */
@@ -250,10 +250,10 @@ static re_t re_new(tctx *c, const tnode *at, const char *pat, uint32_t opts) {
   re_t r;
   r.code = pcre2_compile((PCRE2_SPTR)pat, PCRE2_ZERO_TERMINATED, PCRE2_UTF | PCRE2_UCP | PCRE2_MATCH_INVALID_UTF | opts, &err,
                          &off, NULL);
-  if (!r.code) terr(c, at, "urlize: internal pattern error %d at %zu", err, (size_t)off);
-  tctx_track(c, free_code, r.code);
+  if (!r.code) brr__template_terr(c, at, "urlize: internal pattern error %d at %zu", err, (size_t)off);
+  brr__template_tctx_track(c, free_code, r.code);
   r.md = pcre2_match_data_create_from_pattern(r.code, NULL);
-  tctx_track(c, free_md, r.md);
+  brr__template_tctx_track(c, free_md, r.md);
   return r;
 }
 
@@ -262,12 +262,12 @@ static bool re_ok(re_t r, const char *s, size_t n) { return pcre2_match(r.code, 
 /* markupsafe.escape */
 static void esc(tctx *c, tbuf *b, const char *s, size_t n) {
   for (size_t i = 0; i < n; i++) switch (s[i]) {
-    case '&': tbuf_adds(c, b, "&amp;"); break;
-    case '<': tbuf_adds(c, b, "&lt;"); break;
-    case '>': tbuf_adds(c, b, "&gt;"); break;
-    case '\'': tbuf_adds(c, b, "&#39;"); break;
-    case '"': tbuf_adds(c, b, "&#34;"); break;
-    default: tbuf_addc(c, b, s[i]);
+    case '&': brr__template_tbuf_adds(c, b, "&amp;"); break;
+    case '<': brr__template_tbuf_adds(c, b, "&lt;"); break;
+    case '>': brr__template_tbuf_adds(c, b, "&gt;"); break;
+    case '\'': brr__template_tbuf_adds(c, b, "&#39;"); break;
+    case '"': brr__template_tbuf_adds(c, b, "&#34;"); break;
+    default: brr__template_tbuf_addc(c, b, s[i]);
     }
 }
 
@@ -307,13 +307,13 @@ static bool all_tail(const char *s, size_t n, size_t i) {
 
 /* trim_url: x[:limit] + "..." when longer than limit (a negative limit counts from the end) */
 static void trimmed(tctx *c, tbuf *b, const char *s, size_t n, int64_t limit) {
-  int64_t len = (int64_t)u8_len(s, n);
+  int64_t len = (int64_t)brr__template_u8_len(s, n);
   if (limit != NO_LIMIT && len > limit) {
     int64_t keep = limit >= 0 ? limit : len + limit > 0 ? len + limit : 0;
-    tbuf_add(c, b, s, u8_offset(s, n, (size_t)keep));
-    tbuf_adds(c, b, "...");
+    brr__template_tbuf_add(c, b, s, brr__template_u8_offset(s, n, (size_t)keep));
+    brr__template_tbuf_adds(c, b, "...");
   } else {
-    tbuf_add(c, b, s, n);
+    brr__template_tbuf_add(c, b, s, n);
   }
 }
 
@@ -325,7 +325,7 @@ static void urlize_word(tctx *c, tbuf *out, const char *w, size_t n, re_t http, 
     else if (starts(w + h, n - h, "&lt;")) h += 4;
     else break;
   }
-  tbuf_add(c, out, w, h);
+  brr__template_tbuf_add(c, out, w, h);
   const char *m = w + h;
   size_t mn = n - h;
   size_t t = mn; /* the tail starts at m + t */
@@ -336,7 +336,7 @@ static void urlize_word(tctx *c, tbuf *out, const char *w, size_t n, re_t http, 
         break;
       }
   tbuf mid = {0};
-  tbuf_add(c, &mid, m, t);
+  brr__template_tbuf_add(c, &mid, m, t);
   const char *tail = m + t;
   size_t tn = mn - t;
   static const char *const pairs[][2] = {{"(", ")"}, {"<", ">"}, {"&lt;", "&gt;"}};
@@ -349,7 +349,7 @@ static void urlize_word(tctx *c, tbuf *out, const char *w, size_t n, re_t http, 
     for (size_t k = 0; k < moves; k++) {
       size_t idx = 0;
       while (memcmp(tail + idx, pairs[p][1], el) != 0) idx++;
-      tbuf_add(c, &mid, tail, idx + el);
+      brr__template_tbuf_add(c, &mid, tail, idx + el);
       tail += idx + el;
       tn -= idx + el;
     }
@@ -358,99 +358,99 @@ static void urlize_word(tctx *c, tbuf *out, const char *w, size_t n, re_t http, 
   size_t sn = mid.n;
   if (re_ok(http, s, sn)) {
     bool scheme = starts(s, sn, "https://") || starts(s, sn, "http://");
-    tbuf_adds(c, out, scheme ? "<a href=\"" : "<a href=\"https://");
-    tbuf_add(c, out, s, sn);
-    tbuf_printf(c, out, "\"%s>", attrs);
+    brr__template_tbuf_adds(c, out, scheme ? "<a href=\"" : "<a href=\"https://");
+    brr__template_tbuf_add(c, out, s, sn);
+    brr__template_tbuf_printf(c, out, "\"%s>", attrs);
     trimmed(c, out, s, sn, limit);
-    tbuf_adds(c, out, "</a>");
+    brr__template_tbuf_adds(c, out, "</a>");
   } else if (starts(s, sn, "mailto:") && re_ok(email, s + 7, sn - 7)) {
-    tbuf_adds(c, out, "<a href=\"");
-    tbuf_add(c, out, s, sn);
-    tbuf_adds(c, out, "\">");
-    tbuf_add(c, out, s + 7, sn - 7);
-    tbuf_adds(c, out, "</a>");
+    brr__template_tbuf_adds(c, out, "<a href=\"");
+    brr__template_tbuf_add(c, out, s, sn);
+    brr__template_tbuf_adds(c, out, "\">");
+    brr__template_tbuf_add(c, out, s + 7, sn - 7);
+    brr__template_tbuf_adds(c, out, "</a>");
   } else if (memchr(s, '@', sn) && !starts(s, sn, "www.") && !memchr(s, ':', sn) && re_ok(email, s, sn)) {
-    tbuf_adds(c, out, "<a href=\"mailto:");
-    tbuf_add(c, out, s, sn);
-    tbuf_adds(c, out, "\">");
-    tbuf_add(c, out, s, sn);
-    tbuf_adds(c, out, "</a>");
+    brr__template_tbuf_adds(c, out, "<a href=\"mailto:");
+    brr__template_tbuf_add(c, out, s, sn);
+    brr__template_tbuf_adds(c, out, "\">");
+    brr__template_tbuf_add(c, out, s, sn);
+    brr__template_tbuf_adds(c, out, "</a>");
   } else {
     tbuf cur = {0};
-    tbuf_add(c, &cur, s, sn);
+    brr__template_tbuf_add(c, &cur, s, sn);
     for (size_t k = 0; k < nschemes; k++) {
       const tv *sch = &schemes[k];
       if ((cur.n != sch->slen || memcmp(cur.p, sch->u.str, cur.n) != 0) && starts(cur.p, cur.n, sch->u.str)) {
         tbuf nw = {0};
-        tbuf_adds(c, &nw, "<a href=\"");
-        tbuf_add(c, &nw, cur.p, cur.n);
-        tbuf_printf(c, &nw, "\"%s>", attrs);
-        tbuf_add(c, &nw, cur.p, cur.n);
-        tbuf_adds(c, &nw, "</a>");
+        brr__template_tbuf_adds(c, &nw, "<a href=\"");
+        brr__template_tbuf_add(c, &nw, cur.p, cur.n);
+        brr__template_tbuf_printf(c, &nw, "\"%s>", attrs);
+        brr__template_tbuf_add(c, &nw, cur.p, cur.n);
+        brr__template_tbuf_adds(c, &nw, "</a>");
         cur = nw;
       }
     }
-    if (cur.n) tbuf_add(c, out, cur.p, cur.n);
+    if (cur.n) brr__template_tbuf_add(c, out, cur.p, cur.n);
   }
-  tbuf_add(c, out, tail, tn);
+  brr__template_tbuf_add(c, out, tail, tn);
 }
 
 static int cmp_str(const void *a, const void *b) { return strcmp(*(const char *const *)a, *(const char *const *)b); }
 
-tv tf_urlize(tctx *c, tcall *a) {
+tv brr__template_tf_urlize(tctx *c, tcall *a) {
   tv args[6];
   TARGS(c, a, "do_urlize", args, "value", "?trim_url_limit", "?nofollow", "?target", "?rel", "?extra_schemes");
   const tnode *at = a->at;
-  int64_t limit = args[1].t == TV_MISSING || args[1].t == TV_NONE ? NO_LIMIT : targ_int(c, at, args[1], "trim_url_limit");
+  int64_t limit = args[1].t == TV_MISSING || args[1].t == TV_NONE ? NO_LIMIT : brr__template_targ_int(c, at, args[1], "trim_url_limit");
   /* rel: the words of `rel`, nofollow and Jinja2's policy "noopener", sorted, deduplicated */
   const char *words[64];
   size_t nw = 0;
   words[nw++] = "noopener";
-  if (args[2].t != TV_MISSING && tv_truthy(c, at, args[2])) words[nw++] = "nofollow";
+  if (args[2].t != TV_MISSING && brr__template_tv_truthy(c, at, args[2])) words[nw++] = "nofollow";
   if (args[4].t != TV_MISSING && args[4].t != TV_NONE) {
     size_t rn;
-    const char *r = targ_str(c, at, args[4], "rel", &rn);
+    const char *r = brr__template_targ_str(c, at, args[4], "rel", &rn);
     for (size_t i = 0; i < rn && nw < BRR_ARRAY_LEN(words);) {
       size_t st, en;
       while (i < rn && strchr(" \t\n\r\v\f", r[i]) && r[i]) i++;
       st = i;
       while (i < rn && !(strchr(" \t\n\r\v\f", r[i]) && r[i])) i++;
       en = i;
-      if (en > st) words[nw++] = tstrndup(c, r + st, en - st);
+      if (en > st) words[nw++] = brr__template_tstrndup(c, r + st, en - st);
     }
   }
   qsort(words, nw, sizeof *words, cmp_str);
   tbuf attrs = {0};
-  tbuf_adds(c, &attrs, " rel=\"");
+  brr__template_tbuf_adds(c, &attrs, " rel=\"");
   for (size_t i = 0; i < nw; i++) {
     if (i && !strcmp(words[i], words[i - 1])) continue;
-    if (i) tbuf_addc(c, &attrs, ' ');
+    if (i) brr__template_tbuf_addc(c, &attrs, ' ');
     esc(c, &attrs, words[i], strlen(words[i]));
   }
-  tbuf_addc(c, &attrs, '"');
-  if (args[3].t != TV_MISSING && args[3].t != TV_NONE && tv_truthy(c, at, args[3])) {
-    tv tgt = tv_to_str(c, args[3]);
-    tbuf_adds(c, &attrs, " target=\"");
+  brr__template_tbuf_addc(c, &attrs, '"');
+  if (args[3].t != TV_MISSING && args[3].t != TV_NONE && brr__template_tv_truthy(c, at, args[3])) {
+    tv tgt = brr__template_tv_to_str(c, args[3]);
+    brr__template_tbuf_adds(c, &attrs, " target=\"");
     esc(c, &attrs, tgt.u.str, tgt.slen);
-    tbuf_addc(c, &attrs, '"');
+    brr__template_tbuf_addc(c, &attrs, '"');
   }
   re_t http = re_new(c, at, HTTP_RE, PCRE2_CASELESS);
   re_t email = re_new(c, at, EMAIL_RE, 0);
   tv *schemes = NULL;
   size_t ns = 0;
   if (args[5].t != TV_MISSING && args[5].t != TV_NONE) {
-    schemes = tv_iterate(c, at, args[5], &ns);
+    schemes = brr__template_tv_iterate(c, at, args[5], &ns);
     re_t sre = re_new(c, at, SCHEME_RE, 0);
     for (size_t i = 0; i < ns; i++) {
-      if (schemes[i].t != TV_STR) terr(c, at, "expected string or bytes-like object, got '%s'", tv_typename(schemes[i]));
+      if (schemes[i].t != TV_STR) brr__template_terr(c, at, "expected string or bytes-like object, got '%s'", brr__template_tv_typename(schemes[i]));
       if (!re_ok(sre, schemes[i].u.str, schemes[i].slen)) {
         tbuf m = {0};
-        tv_repr_to(c, &m, schemes[i]);
-        terr(c, at, "%s is not a valid URI scheme prefix.", m.p);
+        brr__template_tv_repr_to(c, &m, schemes[i]);
+        brr__template_terr(c, at, "%s is not a valid URI scheme prefix.", m.p);
       }
     }
   }
-  tv text = tv_to_str(c, args[0]);
+  tv text = brr__template_tv_to_str(c, args[0]);
   tbuf e = {0};
   esc(c, &e, text.u.str, text.slen);
   const char *s = e.p ? e.p : "";
@@ -458,18 +458,18 @@ tv tf_urlize(tctx *c, tcall *a) {
   /* re.split(r"(\s+)"): words and the whitespace between them, each urlized */
   for (size_t i = 0; i < e.n;) {
     uint32_t cp;
-    size_t l = u8_decode(s, e.n, i, &cp);
-    bool ws = u_isspace(cp);
+    size_t l = brr__template_u8_decode(s, e.n, i, &cp);
+    bool ws = brr__template_u_isspace(cp);
     size_t j = i + l;
     while (j < e.n) {
-      size_t l2 = u8_decode(s, e.n, j, &cp);
-      if (u_isspace(cp) != ws) break;
+      size_t l2 = brr__template_u8_decode(s, e.n, j, &cp);
+      if (brr__template_u_isspace(cp) != ws) break;
       j += l2;
     }
     urlize_word(c, &out, s + i, j - i, http, email, limit, attrs.p, schemes, ns);
     i = j;
   }
-  return out.p ? tbuf_str(c, &out) : tv_str_nocopy("", 0);
+  return out.p ? brr__template_tbuf_str(c, &out) : tv_str_nocopy("", 0);
 }
 
 /* ---- lipsum(): Jinja2's generate_lorem_ipsum, with the kernel's random numbers ---- */
@@ -501,19 +501,19 @@ static uint64_t rnd(void) {
 
 /* random.randrange(lo, hi) */
 static int64_t randrange(tctx *c, const tnode *at, int64_t lo, int64_t hi) {
-  if (hi <= lo) terr(c, at, "empty range for randrange() (%lld, %lld, %lld)", (long long)lo, (long long)hi, (long long)(hi - lo));
+  if (hi <= lo) brr__template_terr(c, at, "empty range for randrange() (%lld, %lld, %lld)", (long long)lo, (long long)hi, (long long)(hi - lo));
   return lo + (int64_t)(rnd() % (uint64_t)(hi - lo));
 }
 
-tv tf_lipsum(tctx *c, tcall *a) {
+tv brr__template_tf_lipsum(tctx *c, tcall *a) {
   tv args[4];
   TARGS(c, a, "generate_lorem_ipsum", args, "?n", "?html", "?min", "?max");
   const tnode *at = a->at;
-  int64_t n = args[0].t == TV_MISSING ? 5 : targ_int(c, at, args[0], "n");
-  bool html = args[1].t == TV_MISSING || tv_truthy(c, at, args[1]);
-  int64_t lo = args[2].t == TV_MISSING ? 20 : targ_int(c, at, args[2], "min");
-  int64_t hi = args[3].t == TV_MISSING ? 100 : targ_int(c, at, args[3], "max");
-  if (n > 100000 || (n > 0 && hi - lo > 100000)) terr(c, at, "lipsum() too large (brr allows 100000 paragraphs and words)");
+  int64_t n = args[0].t == TV_MISSING ? 5 : brr__template_targ_int(c, at, args[0], "n");
+  bool html = args[1].t == TV_MISSING || brr__template_tv_truthy(c, at, args[1]);
+  int64_t lo = args[2].t == TV_MISSING ? 20 : brr__template_targ_int(c, at, args[2], "min");
+  int64_t hi = args[3].t == TV_MISSING ? 100 : brr__template_targ_int(c, at, args[3], "max");
+  if (n > 100000 || (n > 0 && hi - lo > 100000)) brr__template_terr(c, at, "lipsum() too large (brr allows 100000 paragraphs and words)");
   const char *words[200];
   size_t wl[200], nw = 0;
   for (const char *p = LOREM; *p && nw < 200;) {
@@ -534,31 +534,31 @@ tv tf_lipsum(tctx *c, tcall *a) {
       do w = (size_t)(rnd() % nw);
       while (last != SIZE_MAX && wl[w] == wl[last] && !memcmp(words[w], words[last], wl[w]));
       last = w;
-      if (idx) tbuf_addc(c, &p, ' ');
+      if (idx) brr__template_tbuf_addc(c, &p, ' ');
       if (next_cap) { /* the words are lower-case ASCII */
-        tbuf_addc(c, &p, (char)(words[w][0] - 'a' + 'A'));
-        tbuf_add(c, &p, words[w] + 1, wl[w] - 1);
+        brr__template_tbuf_addc(c, &p, (char)(words[w][0] - 'a' + 'A'));
+        brr__template_tbuf_add(c, &p, words[w] + 1, wl[w] - 1);
         next_cap = false;
       } else {
-        tbuf_add(c, &p, words[w], wl[w]);
+        brr__template_tbuf_add(c, &p, words[w], wl[w]);
       }
       if (idx - randrange(c, at, 3, 8) > last_comma) {
         last_comma = idx;
         last_fullstop += 2;
-        tbuf_addc(c, &p, ',');
+        brr__template_tbuf_addc(c, &p, ',');
       }
       if (idx - randrange(c, at, 10, 20) > last_fullstop) {
         last_comma = last_fullstop = idx;
-        tbuf_addc(c, &p, '.');
+        brr__template_tbuf_addc(c, &p, '.');
         next_cap = true;
       }
     }
     if (p.n && p.p[p.n - 1] == ',') p.p[p.n - 1] = '.';
-    else if (!p.n || p.p[p.n - 1] != '.') tbuf_addc(c, &p, '.');
-    if (k) tbuf_adds(c, &out, html ? "\n" : "\n\n");
-    if (html) tbuf_adds(c, &out, "<p>");
-    tbuf_add(c, &out, p.p, p.n);
-    if (html) tbuf_adds(c, &out, "</p>");
+    else if (!p.n || p.p[p.n - 1] != '.') brr__template_tbuf_addc(c, &p, '.');
+    if (k) brr__template_tbuf_adds(c, &out, html ? "\n" : "\n\n");
+    if (html) brr__template_tbuf_adds(c, &out, "<p>");
+    brr__template_tbuf_add(c, &out, p.p, p.n);
+    if (html) brr__template_tbuf_adds(c, &out, "</p>");
   }
-  return out.p ? tbuf_str(c, &out) : tv_str_nocopy("", 0);
+  return out.p ? brr__template_tbuf_str(c, &out) : tv_str_nocopy("", 0);
 }

@@ -9,7 +9,7 @@
 
 #define ARG0(a) ((a)->pos[0])
 
-static tv soft_str(tctx *c, tv v) { return tv_to_str(c, v); }
+static tv soft_str(tctx *c, tv v) { return brr__template_tv_to_str(c, v); }
 
 static tv f_string(tctx *c, tcall *a) {
   tv args[1];
@@ -20,24 +20,24 @@ static tv f_string(tctx *c, tcall *a) {
 static tv f_upper(tctx *c, tcall *a) {
   tv args[1];
   TARGS(c, a, "do_upper", args, "s");
-  return u_upper(c, soft_str(c, args[0]));
+  return brr__template_u_upper(c, soft_str(c, args[0]));
 }
 
 static tv f_lower(tctx *c, tcall *a) {
   tv args[1];
   TARGS(c, a, "do_lower", args, "s");
-  return u_lower(c, soft_str(c, args[0]));
+  return brr__template_u_lower(c, soft_str(c, args[0]));
 }
 
 static tv f_capitalize(tctx *c, tcall *a) {
   tv args[1];
   TARGS(c, a, "do_capitalize", args, "s");
-  return u_capitalize(c, soft_str(c, args[0]));
+  return brr__template_u_capitalize(c, soft_str(c, args[0]));
 }
 
 /* words start after runs of -, whitespace, (, {, [ or < */
 static bool title_sep(uint32_t cp) {
-  return cp == '-' || cp == '(' || cp == '{' || cp == '[' || cp == '<' || u_isspace(cp);
+  return cp == '-' || cp == '(' || cp == '{' || cp == '[' || cp == '<' || brr__template_u_isspace(cp);
 }
 
 static tv f_title(tctx *c, tcall *a) {
@@ -48,50 +48,50 @@ static tv f_title(tctx *c, tcall *a) {
   bool start = true, prev_sep = false;
   for (size_t i = 0; i < s.slen;) {
     uint32_t cp;
-    size_t l = u8_decode(s.u.str, s.slen, i, &cp);
+    size_t l = brr__template_u8_decode(s.u.str, s.slen, i, &cp);
     bool sep = title_sep(cp);
     if (i > 0 && sep != prev_sep) start = true;
-    uint32_t out = start ? (cp == 0xDF ? 0xDF : u_toupper(cp)) : u_tolower(cp);
-    if (start && cp == 0xDF) tbuf_adds(c, &b, "SS");
-    else if (!start && cp == 0x130) tbuf_adds(c, &b, "i\xcc\x87");
+    uint32_t out = start ? (cp == 0xDF ? 0xDF : brr__template_u_toupper(cp)) : brr__template_u_tolower(cp);
+    if (start && cp == 0xDF) brr__template_tbuf_adds(c, &b, "SS");
+    else if (!start && cp == 0x130) brr__template_tbuf_adds(c, &b, "i\xcc\x87");
     else {
       char enc[4];
-      tbuf_add(c, &b, enc, u8_encode(out, enc));
+      brr__template_tbuf_add(c, &b, enc, brr__template_u8_encode(out, enc));
     }
     start = false;
     prev_sep = sep;
     i += l;
   }
-  return tbuf_str(c, &b);
+  return brr__template_tbuf_str(c, &b);
 }
 
 
 static tv f_replace(tctx *c, tcall *a) {
   tv args[4];
   TARGS(c, a, "do_replace", args, "s", "old", "new", "?count");
-  int64_t count = args[3].t == TV_MISSING || args[3].t == TV_NONE ? -1 : targ_int(c, a->at, args[3], "count");
-  return tstr_replace(c, a->at, soft_str(c, args[0]), soft_str(c, args[1]), soft_str(c, args[2]), count);
+  int64_t count = args[3].t == TV_MISSING || args[3].t == TV_NONE ? -1 : brr__template_targ_int(c, a->at, args[3], "count");
+  return brr__template_tstr_replace(c, a->at, soft_str(c, args[0]), soft_str(c, args[1]), soft_str(c, args[2]), count);
 }
 
 static tv f_trim(tctx *c, tcall *a) {
   tv args[2];
   TARGS(c, a, "do_trim", args, "value", "?chars");
-  return tstr_strip(c, a->at, soft_str(c, args[0]), args[1], true, true);
+  return brr__template_tstr_strip(c, a->at, soft_str(c, args[0]), args[1], true, true);
 }
 
 static tv f_center(tctx *c, tcall *a) {
   tv args[2];
   TARGS(c, a, "do_center", args, "value", "?width");
-  int64_t w = args[1].t == TV_MISSING ? 80 : targ_int(c, a->at, args[1], "width");
-  return tstr_pad(c, a->at, soft_str(c, args[0]), w, TV_MISSING_V, 0);
+  int64_t w = args[1].t == TV_MISSING ? 80 : brr__template_targ_int(c, a->at, args[1], "width");
+  return brr__template_tstr_pad(c, a->at, soft_str(c, args[0]), w, BRR__TEMPLATE_TV_MISSING_V, 0);
 }
 
 static tv f_default(tctx *c, tcall *a) {
   tv args[3];
   TARGS(c, a, "do_default", args, "value", "?default_value", "?boolean");
   tv dflt = args[1].t == TV_MISSING ? tv_str_nocopy("", 0) : args[1];
-  bool boolean = args[2].t != TV_MISSING && tv_truthy(c, a->at, args[2]);
-  if (tv_is_undef(args[0]) || (boolean && !tv_truthy(c, a->at, args[0]))) return dflt;
+  bool boolean = args[2].t != TV_MISSING && brr__template_tv_truthy(c, a->at, args[2]);
+  if (tv_is_undef(args[0]) || (boolean && !brr__template_tv_truthy(c, a->at, args[0]))) return dflt;
   return args[0];
 }
 
@@ -99,7 +99,7 @@ static tv f_int(tctx *c, tcall *a) {
   tv args[3];
   TARGS(c, a, "do_int", args, "value", "?default", "?base");
   tv v = args[0], dflt = args[1].t == TV_MISSING ? tv_int(0) : args[1];
-  int64_t base = args[2].t == TV_MISSING ? 10 : targ_int(c, a->at, args[2], "base");
+  int64_t base = args[2].t == TV_MISSING ? 10 : brr__template_targ_int(c, a->at, args[2], "base");
   int64_t i;
   double f;
   bool ovf = false;
@@ -109,22 +109,22 @@ static tv f_int(tctx *c, tcall *a) {
   case TV_FLOAT:
     /* int() of NaN is a ValueError, which gives the default; infinity overflows */
     if (isnan(v.u.f)) return dflt;
-    if (isinf(v.u.f)) terr(c, a->at, "cannot convert float infinity to integer");
-    if (fabs(v.u.f) >= 9.2e18) terr(c, a->at, "integer overflow (brr integers are 64-bit)");
+    if (isinf(v.u.f)) brr__template_terr(c, a->at, "cannot convert float infinity to integer");
+    if (fabs(v.u.f) >= 9.2e18) brr__template_terr(c, a->at, "integer overflow (brr integers are 64-bit)");
     return tv_int((int64_t)v.u.f);
   case TV_STR:
-    if ((base < 2 && base != 0) || base > 36) terr(c, a->at, "int() base must be >= 2 and <= 36, or 0");
-    if (tv_parse_int(v.u.str, v.slen, (int)base, &i, &ovf)) return tv_int(i);
-    if (ovf) terr(c, a->at, "integer overflow (brr integers are 64-bit)");
-    if (tv_parse_float(v.u.str, v.slen, &f)) {
+    if ((base < 2 && base != 0) || base > 36) brr__template_terr(c, a->at, "int() base must be >= 2 and <= 36, or 0");
+    if (brr__template_tv_parse_int(v.u.str, v.slen, (int)base, &i, &ovf)) return tv_int(i);
+    if (ovf) brr__template_terr(c, a->at, "integer overflow (brr integers are 64-bit)");
+    if (brr__template_tv_parse_float(v.u.str, v.slen, &f)) {
       if (isnan(f)) return dflt;
-      if (isinf(f)) terr(c, a->at, "cannot convert float infinity to integer");
-      if (fabs(f) >= 9.2e18) terr(c, a->at, "integer overflow (brr integers are 64-bit)");
+      if (isinf(f)) brr__template_terr(c, a->at, "cannot convert float infinity to integer");
+      if (fabs(f) >= 9.2e18) brr__template_terr(c, a->at, "integer overflow (brr integers are 64-bit)");
       return tv_int((int64_t)f);
     }
     return dflt;
   case TV_MISSING:
-  case TV_UNDEF: terr_undef(c, a->at, v);
+  case TV_UNDEF: brr__template_terr_undef(c, a->at, v);
   default: return dflt;
   }
 }
@@ -138,9 +138,9 @@ static tv f_float(tctx *c, tcall *a) {
   case TV_FLOAT: return v;
   case TV_INT: return tv_float((double)v.u.i);
   case TV_BOOL: return tv_float(v.u.b);
-  case TV_STR: return tv_parse_float(v.u.str, v.slen, &f) ? tv_float(f) : dflt;
+  case TV_STR: return brr__template_tv_parse_float(v.u.str, v.slen, &f) ? tv_float(f) : dflt;
   case TV_MISSING:
-  case TV_UNDEF: terr_undef(c, a->at, v);
+  case TV_UNDEF: brr__template_terr_undef(c, a->at, v);
   default: return dflt;
   }
 }
@@ -152,11 +152,11 @@ static tv f_abs(tctx *c, tcall *a) {
   if (v.t == TV_FLOAT) return tv_float(fabs(v.u.f));
   if (v.t == TV_BOOL) return tv_int(v.u.b);
   if (v.t == TV_INT) {
-    if (v.u.i == INT64_MIN) terr(c, a->at, "integer overflow (brr integers are 64-bit)");
+    if (v.u.i == INT64_MIN) brr__template_terr(c, a->at, "integer overflow (brr integers are 64-bit)");
     return tv_int(v.u.i < 0 ? -v.u.i : v.u.i);
   }
-  if (tv_is_undef(v)) terr_undef(c, a->at, v);
-  terr(c, a->at, "bad operand type for abs(): '%s'", tv_typename(v));
+  if (tv_is_undef(v)) brr__template_terr_undef(c, a->at, v);
+  brr__template_terr(c, a->at, "bad operand type for abs(): '%s'", brr__template_tv_typename(v));
 }
 
 /* Python's round(x, n): correctly rounded from the exact binary value, ties to even */
@@ -181,7 +181,7 @@ static tv round_int(tctx *c, const tnode *at, int64_t i, int64_t prec) {
   uint64_t q = mag / m, r = mag % m;
   if (r > m - r || (r == m - r && (q & 1))) q++;
   if (q > UINT64_MAX / m || q * m > (i < 0 ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX))
-    terr(c, at, "integer overflow (brr integers are 64-bit)");
+    brr__template_terr(c, at, "integer overflow (brr integers are 64-bit)");
   uint64_t res = q * m;
   return tv_int(i < 0 ? (int64_t)(0 - res) : (int64_t)res);
 }
@@ -190,15 +190,15 @@ static tv f_round(tctx *c, tcall *a) {
   tv args[3];
   TARGS(c, a, "do_round", args, "value", "?precision", "?method");
   tv v = args[0];
-  int64_t prec = args[1].t == TV_MISSING ? 0 : targ_int(c, a->at, args[1], "precision");
+  int64_t prec = args[1].t == TV_MISSING ? 0 : brr__template_targ_int(c, a->at, args[1], "precision");
   const char *method = "common";
   if (args[2].t != TV_MISSING) {
     if (args[2].t != TV_STR || (strcmp(args[2].u.str, "common") && strcmp(args[2].u.str, "ceil") && strcmp(args[2].u.str, "floor")))
-      terr(c, a->at, "method must be common, ceil or floor");
+      brr__template_terr(c, a->at, "method must be common, ceil or floor");
     method = args[2].u.str;
   }
-  if (tv_is_undef(v)) terr_undef(c, a->at, v);
-  if (!tv_is_num(v)) terr(c, a->at, "type %s doesn't define __round__ method", tv_typename(v));
+  if (tv_is_undef(v)) brr__template_terr_undef(c, a->at, v);
+  if (!tv_is_num(v)) brr__template_terr(c, a->at, "type %s doesn't define __round__ method", brr__template_tv_typename(v));
   if (!strcmp(method, "common")) {
     if (v.t == TV_FLOAT) return tv_float(py_round(v.u.f, prec));
     int64_t i = v.t == TV_BOOL ? v.u.b : v.u.i;
@@ -208,63 +208,63 @@ static tv f_round(tctx *c, tcall *a) {
   double x = v.t == TV_FLOAT ? v.u.f : v.t == TV_BOOL ? v.u.b : (double)v.u.i;
   double p = pow(10.0, (double)prec);
   double r = method[0] == 'c' ? ceil(x * p) : floor(x * p);
-  if (!isfinite(r)) terr(c, a->at, "cannot convert float infinity to integer");
+  if (!isfinite(r)) brr__template_terr(c, a->at, "cannot convert float infinity to integer");
   return tv_float(r / p);
 }
 
 static tv f_format(tctx *c, tcall *a) {
-  if (a->npos < 1) terr(c, a->at, "do_format() missing 1 required positional argument: 'value'");
-  if (a->npos > 1 && a->nkw) terr(c, a->at, "can't handle positional and keyword arguments at the same time");
+  if (a->npos < 1) brr__template_terr(c, a->at, "do_format() missing 1 required positional argument: 'value'");
+  if (a->npos > 1 && a->nkw) brr__template_terr(c, a->at, "can't handle positional and keyword arguments at the same time");
   tv fmt = soft_str(c, ARG0(a));
   if (a->nkw) {
-    tv d = tv_dict(c);
-    for (size_t i = 0; i < a->nkw; i++) td_sets(c, d.u.d, a->kw[i].name, a->kw[i].v);
-    return tpy_percent(c, a->at, fmt, d);
+    tv d = brr__template_tv_dict(c);
+    for (size_t i = 0; i < a->nkw; i++) brr__template_td_sets(c, d.u.d, a->kw[i].name, a->kw[i].v);
+    return brr__template_tpy_percent(c, a->at, fmt, d);
   }
-  tv t = tv_tuple(c, a->npos - 1);
+  tv t = brr__template_tv_tuple(c, a->npos - 1);
   for (size_t i = 1; i < a->npos; i++) t.u.l->v[i - 1] = a->pos[i];
-  return tpy_percent(c, a->at, fmt, t);
+  return brr__template_tpy_percent(c, a->at, fmt, t);
 }
 
 static tv f_indent(tctx *c, tcall *a) {
   tv args[4];
   TARGS(c, a, "do_indent", args, "s", "?width", "?first", "?blank");
   tv s = args[0];
-  if (tv_is_undef(s)) terr_undef(c, a->at, s);
-  if (s.t != TV_STR) terr(c, a->at, "unsupported operand type(s) for +=: '%s' and 'str'", tv_typename(s));
+  if (tv_is_undef(s)) brr__template_terr_undef(c, a->at, s);
+  if (s.t != TV_STR) brr__template_terr(c, a->at, "unsupported operand type(s) for +=: '%s' and 'str'", brr__template_tv_typename(s));
   tbuf ind = {0};
-  if (args[1].t == TV_STR) tbuf_add(c, &ind, args[1].u.str, args[1].slen);
+  if (args[1].t == TV_STR) brr__template_tbuf_add(c, &ind, args[1].u.str, args[1].slen);
   else {
-    int64_t w = args[1].t == TV_MISSING ? 4 : targ_int(c, a->at, args[1], "width");
+    int64_t w = args[1].t == TV_MISSING ? 4 : brr__template_targ_int(c, a->at, args[1], "width");
     if (w > 0) {
-      tstr_check_size(c, a->at, (uint64_t)w);
-      char *sp = talloc(c, (size_t)w);
+      brr__template_tstr_check_size(c, a->at, (uint64_t)w);
+      char *sp = brr__template_talloc(c, (size_t)w);
       memset(sp, ' ', (size_t)w);
-      tbuf_add(c, &ind, sp, (size_t)w);
+      brr__template_tbuf_add(c, &ind, sp, (size_t)w);
     }
   }
-  bool first = args[2].t != TV_MISSING && tv_truthy(c, a->at, args[2]);
-  bool blank = args[3].t != TV_MISSING && tv_truthy(c, a->at, args[3]);
+  bool first = args[2].t != TV_MISSING && brr__template_tv_truthy(c, a->at, args[2]);
+  bool blank = args[3].t != TV_MISSING && brr__template_tv_truthy(c, a->at, args[3]);
   /* s + "\n", split into lines (str.splitlines) */
   tbuf full = {0};
-  tbuf_add(c, &full, s.u.str, s.slen);
-  tbuf_addc(c, &full, '\n');
-  tv fs = tbuf_str(c, &full);
+  brr__template_tbuf_add(c, &full, s.u.str, s.slen);
+  brr__template_tbuf_addc(c, &full, '\n');
+  tv fs = brr__template_tbuf_str(c, &full);
   tv fn;
-  tmethod_get(c, a->at, fs, "splitlines", 10, &fn);
+  brr__template_tmethod_get(c, a->at, fs, "splitlines", 10, &fn);
   tcall none = {.at = a->at};
-  tv lines = tcall_value(c, a->at, fn, &none);
+  tv lines = brr__template_tcall_value(c, a->at, fn, &none);
   tbuf b = {0};
-  if (first) tbuf_add(c, &b, ind.p ? ind.p : "", ind.n);
+  if (first) brr__template_tbuf_add(c, &b, ind.p ? ind.p : "", ind.n);
   for (size_t i = 0; i < lines.u.l->n; i++) {
     tv ln = lines.u.l->v[i];
     if (i) {
-      tbuf_addc(c, &b, '\n');
-      if (blank || ln.slen) tbuf_add(c, &b, ind.p ? ind.p : "", ind.n);
+      brr__template_tbuf_addc(c, &b, '\n');
+      if (blank || ln.slen) brr__template_tbuf_add(c, &b, ind.p ? ind.p : "", ind.n);
     }
-    tbuf_add(c, &b, ln.u.str, ln.slen);
+    brr__template_tbuf_add(c, &b, ln.u.str, ln.slen);
   }
-  return tbuf_str(c, &b);
+  return brr__template_tbuf_str(c, &b);
 }
 
 static tv f_wordcount(tctx *c, tcall *a) {
@@ -275,8 +275,8 @@ static tv f_wordcount(tctx *c, tcall *a) {
   bool in = false;
   for (size_t i = 0; i < s.slen;) {
     uint32_t cp;
-    i += u8_decode(s.u.str, s.slen, i, &cp);
-    bool w = cp == '_' || u_isalnum(cp);
+    i += brr__template_u8_decode(s.u.str, s.slen, i, &cp);
+    bool w = cp == '_' || brr__template_u_isalnum(cp);
     if (w && !in) words++;
     in = w;
   }
@@ -287,40 +287,40 @@ static tv f_truncate(tctx *c, tcall *a) {
   tv args[5];
   TARGS(c, a, "do_truncate", args, "s", "?length", "?killwords", "?end", "?leeway");
   tv s = args[0];
-  int64_t length = args[1].t == TV_MISSING ? 255 : targ_int(c, a->at, args[1], "length");
-  bool killwords = args[2].t != TV_MISSING && tv_truthy(c, a->at, args[2]);
+  int64_t length = args[1].t == TV_MISSING ? 255 : brr__template_targ_int(c, a->at, args[1], "length");
+  bool killwords = args[2].t != TV_MISSING && brr__template_tv_truthy(c, a->at, args[2]);
   tv end = args[3].t == TV_MISSING ? tv_str_nocopy("...", 3) : soft_str(c, args[3]);
-  int64_t leeway = args[4].t == TV_MISSING || args[4].t == TV_NONE ? 5 : targ_int(c, a->at, args[4], "leeway");
-  int64_t endlen = (int64_t)u8_len(end.u.str, end.slen);
-  if (length < endlen) terr(c, a->at, "expected length >= %lld, got %lld", (long long)endlen, (long long)length);
-  if (leeway < 0) terr(c, a->at, "expected leeway >= 0, got %lld", (long long)leeway);
+  int64_t leeway = args[4].t == TV_MISSING || args[4].t == TV_NONE ? 5 : brr__template_targ_int(c, a->at, args[4], "leeway");
+  int64_t endlen = (int64_t)brr__template_u8_len(end.u.str, end.slen);
+  if (length < endlen) brr__template_terr(c, a->at, "expected length >= %lld, got %lld", (long long)endlen, (long long)length);
+  if (leeway < 0) brr__template_terr(c, a->at, "expected leeway >= 0, got %lld", (long long)leeway);
   /* Jinja2 does not make the value a string: a short list comes back as it is */
-  int64_t slen = (int64_t)tv_len(c, a->at, s);
+  int64_t slen = (int64_t)brr__template_tv_len(c, a->at, s);
   if (slen <= length + leeway) return s;
-  if (s.t != TV_STR) terr(c, a->at, "'%s' object has no attribute 'rsplit'", tv_typename(s));
-  size_t cut = u8_offset(s.u.str, s.slen, (size_t)(length - endlen));
+  if (s.t != TV_STR) brr__template_terr(c, a->at, "'%s' object has no attribute 'rsplit'", brr__template_tv_typename(s));
+  size_t cut = brr__template_u8_offset(s.u.str, s.slen, (size_t)(length - endlen));
   tbuf b = {0};
   if (killwords) {
-    tbuf_add(c, &b, s.u.str, cut);
+    brr__template_tbuf_add(c, &b, s.u.str, cut);
   } else {
     size_t k = cut;
     while (k > 0 && s.u.str[k - 1] != ' ') k--;
-    tbuf_add(c, &b, s.u.str, k ? k - 1 : cut);
+    brr__template_tbuf_add(c, &b, s.u.str, k ? k - 1 : cut);
   }
-  tbuf_add(c, &b, end.u.str, end.slen);
-  return tbuf_str(c, &b);
+  brr__template_tbuf_add(c, &b, end.u.str, end.slen);
+  return brr__template_tbuf_str(c, &b);
 }
 
 static void html_escape(tctx *c, tbuf *b, tv s) {
   for (size_t i = 0; i < s.slen; i++) {
     char ch = s.u.str[i];
     switch (ch) {
-    case '&': tbuf_adds(c, b, "&amp;"); break;
-    case '<': tbuf_adds(c, b, "&lt;"); break;
-    case '>': tbuf_adds(c, b, "&gt;"); break;
-    case '\'': tbuf_adds(c, b, "&#39;"); break;
-    case '"': tbuf_adds(c, b, "&#34;"); break;
-    default: tbuf_addc(c, b, ch);
+    case '&': brr__template_tbuf_adds(c, b, "&amp;"); break;
+    case '<': brr__template_tbuf_adds(c, b, "&lt;"); break;
+    case '>': brr__template_tbuf_adds(c, b, "&gt;"); break;
+    case '\'': brr__template_tbuf_adds(c, b, "&#39;"); break;
+    case '"': brr__template_tbuf_adds(c, b, "&#34;"); break;
+    default: brr__template_tbuf_addc(c, b, ch);
     }
   }
 }
@@ -331,7 +331,7 @@ static tv f_escape(tctx *c, tcall *a) {
   if (args[0].t == TV_NONE) return tv_str_nocopy("None", 4);
   tbuf b = {0};
   html_escape(c, &b, soft_str(c, args[0]));
-  return tbuf_str(c, &b);
+  return brr__template_tbuf_str(c, &b);
 }
 
 static tv f_safe(tctx *c, tcall *a) {
@@ -343,29 +343,29 @@ static tv f_safe(tctx *c, tcall *a) {
 static tv f_xmlattr(tctx *c, tcall *a) {
   tv args[2];
   TARGS(c, a, "do_xmlattr", args, "d", "?autospace");
-  if (args[0].t != TV_DICT) terr(c, a->at, "'%s' object has no attribute 'items'", tv_typename(args[0]));
+  if (args[0].t != TV_DICT) brr__template_terr(c, a->at, "'%s' object has no attribute 'items'", brr__template_tv_typename(args[0]));
   tbuf b = {0};
   tdent *e;
   bool any = false;
-  for (size_t i = 0; td_next(args[0].u.d, &i, &e);) {
+  for (size_t i = 0; brr__template_td_next(args[0].u.d, &i, &e);) {
     if (e->val.t == TV_NONE || tv_is_undef(e->val)) continue;
     tv k = soft_str(c, e->key);
-    if (strpbrk(k.u.str, " \t\n\r\f\v/>=")) terr(c, a->at, "Invalid character in attribute name: '%s'", k.u.str);
-    if (any) tbuf_addc(c, &b, ' ');
+    if (strpbrk(k.u.str, " \t\n\r\f\v/>=")) brr__template_terr(c, a->at, "Invalid character in attribute name: '%s'", k.u.str);
+    if (any) brr__template_tbuf_addc(c, &b, ' ');
     html_escape(c, &b, k);
-    tbuf_adds(c, &b, "=\"");
+    brr__template_tbuf_adds(c, &b, "=\"");
     html_escape(c, &b, soft_str(c, e->val));
-    tbuf_addc(c, &b, '"');
+    brr__template_tbuf_addc(c, &b, '"');
     any = true;
   }
-  bool autospace = args[1].t == TV_MISSING || tv_truthy(c, a->at, args[1]);
+  bool autospace = args[1].t == TV_MISSING || brr__template_tv_truthy(c, a->at, args[1]);
   if (autospace && any) {
     tbuf r = {0};
-    tbuf_addc(c, &r, ' ');
-    tbuf_add(c, &r, b.p, b.n);
-    return tbuf_str(c, &r);
+    brr__template_tbuf_addc(c, &r, ' ');
+    brr__template_tbuf_add(c, &r, b.p, b.n);
+    return brr__template_tbuf_str(c, &r);
   }
-  return tbuf_str(c, &b);
+  return brr__template_tbuf_str(c, &b);
 }
 
 static tv f_filesizeformat(tctx *c, tcall *a) {
@@ -374,10 +374,10 @@ static tv f_filesizeformat(tctx *c, tcall *a) {
   double bytes;
   tv v = args[0];
   if (v.t == TV_STR) {
-    if (!tv_parse_float(v.u.str, v.slen, &bytes)) terr(c, a->at, "could not convert string to float: '%s'", v.u.str);
+    if (!brr__template_tv_parse_float(v.u.str, v.slen, &bytes)) brr__template_terr(c, a->at, "could not convert string to float: '%s'", v.u.str);
   } else if (tv_is_num(v)) bytes = v.t == TV_FLOAT ? v.u.f : (double)(v.t == TV_BOOL ? v.u.b : v.u.i);
-  else terr(c, a->at, "float() argument must be a string or a real number, not '%s'", tv_typename(v));
-  bool binary = args[1].t != TV_MISSING && tv_truthy(c, a->at, args[1]);
+  else brr__template_terr(c, a->at, "float() argument must be a string or a real number, not '%s'", brr__template_tv_typename(v));
+  bool binary = args[1].t != TV_MISSING && brr__template_tv_truthy(c, a->at, args[1]);
   double base = binary ? 1024 : 1000;
   static const char *const dec[] = {"kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"};
   static const char *const bin[] = {"KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB"};
@@ -385,7 +385,7 @@ static tv f_filesizeformat(tctx *c, tcall *a) {
   if (bytes == 1) return tv_str_nocopy("1 Byte", 6);
   if (bytes < base) {
     snprintf(buf, sizeof buf, "%lld Bytes", (long long)bytes);
-    return tv_strz(c, buf);
+    return brr__template_tv_strz(c, buf);
   }
   double unit = base;
   int i;
@@ -395,7 +395,7 @@ static tv f_filesizeformat(tctx *c, tcall *a) {
   }
   if (i == 8) i = 7;
   snprintf(buf, sizeof buf, "%.1f %s", base * bytes / unit, binary ? bin[i] : dec[i]);
-  return tv_strz(c, buf);
+  return brr__template_tv_strz(c, buf);
 }
 
 static tv f_striptags(tctx *c, tcall *a) {
@@ -419,17 +419,17 @@ static tv f_striptags(tctx *c, tcall *a) {
         continue;
       }
     }
-    tbuf_addc(c, &t, *p++);
+    brr__template_tbuf_addc(c, &t, *p++);
   }
   /* " ".join(value.split()), then the common entities unescaped */
-  tv ts = tbuf_str(c, &t), fn;
-  tmethod_get(c, a->at, ts, "split", 5, &fn);
+  tv ts = brr__template_tbuf_str(c, &t), fn;
+  brr__template_tmethod_get(c, a->at, ts, "split", 5, &fn);
   tcall none = {.at = a->at};
-  tv words = tcall_value(c, a->at, fn, &none);
+  tv words = brr__template_tcall_value(c, a->at, fn, &none);
   tbuf j = {0};
   for (size_t i = 0; i < words.u.l->n; i++) {
-    if (i) tbuf_addc(c, &j, ' ');
-    tbuf_add(c, &j, words.u.l->v[i].u.str, words.u.l->v[i].slen);
+    if (i) brr__template_tbuf_addc(c, &j, ' ');
+    brr__template_tbuf_add(c, &j, words.u.l->v[i].u.str, words.u.l->v[i].slen);
   }
   static const char *const ent[][2] = {{"&amp;", "&"}, {"&lt;", "<"}, {"&gt;", ">"}, {"&quot;", "\""},
                                        {"&#39;", "'"}, {"&#34;", "\""}, {"&nbsp;", "\xc2\xa0"}};
@@ -439,14 +439,14 @@ static tv f_striptags(tctx *c, tcall *a) {
     for (size_t k = 0; k < BRR_ARRAY_LEN(ent) && !hit; k++) {
       size_t l = strlen(ent[k][0]);
       if (i + l <= j.n && !memcmp(j.p + i, ent[k][0], l)) {
-        tbuf_adds(c, &r, ent[k][1]);
+        brr__template_tbuf_adds(c, &r, ent[k][1]);
         i += l;
         hit = true;
       }
     }
-    if (!hit) tbuf_addc(c, &r, j.p[i++]);
+    if (!hit) brr__template_tbuf_addc(c, &r, j.p[i++]);
   }
-  return tbuf_str(c, &r);
+  return brr__template_tbuf_str(c, &r);
 }
 
 static void url_quote(tctx *c, tbuf *b, tv s, bool for_qs) {
@@ -455,11 +455,11 @@ static void url_quote(tctx *c, tbuf *b, tv s, bool for_qs) {
     unsigned char ch = (unsigned char)s.u.str[i];
     if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || strchr("_.-~", ch) ||
         (!for_qs && ch == '/'))
-      tbuf_addc(c, b, (char)ch);
-    else if (for_qs && ch == ' ') tbuf_addc(c, b, '+');
+      brr__template_tbuf_addc(c, b, (char)ch);
+    else if (for_qs && ch == ' ') brr__template_tbuf_addc(c, b, '+');
     else {
       char e[3] = {'%', hex[ch >> 4], hex[ch & 15]};
-      tbuf_add(c, b, e, 3);
+      brr__template_tbuf_add(c, b, e, 3);
     }
   }
 }
@@ -471,21 +471,21 @@ static tv f_urlencode(tctx *c, tcall *a) {
   tbuf b = {0};
   if (v.t == TV_STR || !(v.t == TV_LIST || v.t == TV_TUPLE || v.t == TV_DICT || v.t == TV_ITER || v.t == TV_VIEW)) {
     url_quote(c, &b, soft_str(c, v), false);
-    return tbuf_str(c, &b);
+    return brr__template_tbuf_str(c, &b);
   }
   size_t n;
-  tv *items = v.t == TV_DICT ? tv_iterate(c, a->at, (tv){.t = TV_VIEW, .sub = TV_VIEW_ITEMS, .u.d = v.u.d}, &n)
-                             : tv_iterate(c, a->at, v, &n);
+  tv *items = v.t == TV_DICT ? brr__template_tv_iterate(c, a->at, (tv){.t = TV_VIEW, .sub = TV_VIEW_ITEMS, .u.d = v.u.d}, &n)
+                             : brr__template_tv_iterate(c, a->at, v, &n);
   for (size_t i = 0; i < n; i++) {
     size_t m;
-    tv *kv = tv_iterate(c, a->at, items[i], &m);
-    if (m != 2) terr(c, a->at, "too many values to unpack (expected 2)");
-    if (i) tbuf_addc(c, &b, '&');
+    tv *kv = brr__template_tv_iterate(c, a->at, items[i], &m);
+    if (m != 2) brr__template_terr(c, a->at, "too many values to unpack (expected 2)");
+    if (i) brr__template_tbuf_addc(c, &b, '&');
     url_quote(c, &b, soft_str(c, kv[0]), true);
-    tbuf_addc(c, &b, '=');
+    brr__template_tbuf_addc(c, &b, '=');
     url_quote(c, &b, soft_str(c, kv[1]), true);
   }
-  return tbuf_str(c, &b);
+  return brr__template_tbuf_str(c, &b);
 }
 
 /* ---- tojson ---- */
@@ -495,153 +495,153 @@ static bool json_plain(unsigned char ch) {
 }
 
 static void json_str(tctx *c, tbuf *b, tv s) {
-  tbuf_addc(c, b, '"');
+  brr__template_tbuf_addc(c, b, '"');
   for (size_t i = 0; i < s.slen;) {
     size_t run = i;
     while (run < s.slen && json_plain((unsigned char)s.u.str[run])) run++;
     if (run > i) {
-      tbuf_add(c, b, s.u.str + i, run - i);
+      brr__template_tbuf_add(c, b, s.u.str + i, run - i);
       i = run;
       continue;
     }
     uint32_t cp;
-    size_t l = u8_decode(s.u.str, s.slen, i, &cp);
+    size_t l = brr__template_u8_decode(s.u.str, s.slen, i, &cp);
     i += l;
     switch (cp) {
-    case '"': tbuf_adds(c, b, "\\\""); continue;
-    case '\\': tbuf_adds(c, b, "\\\\"); continue;
-    case '\n': tbuf_adds(c, b, "\\n"); continue;
-    case '\r': tbuf_adds(c, b, "\\r"); continue;
-    case '\t': tbuf_adds(c, b, "\\t"); continue;
-    case '\b': tbuf_adds(c, b, "\\b"); continue;
-    case '\f': tbuf_adds(c, b, "\\f"); continue;
+    case '"': brr__template_tbuf_adds(c, b, "\\\""); continue;
+    case '\\': brr__template_tbuf_adds(c, b, "\\\\"); continue;
+    case '\n': brr__template_tbuf_adds(c, b, "\\n"); continue;
+    case '\r': brr__template_tbuf_adds(c, b, "\\r"); continue;
+    case '\t': brr__template_tbuf_adds(c, b, "\\t"); continue;
+    case '\b': brr__template_tbuf_adds(c, b, "\\b"); continue;
+    case '\f': brr__template_tbuf_adds(c, b, "\\f"); continue;
     /* Jinja2's htmlsafe_json_dumps */
-    case '<': tbuf_adds(c, b, "\\u003c"); continue;
-    case '>': tbuf_adds(c, b, "\\u003e"); continue;
-    case '&': tbuf_adds(c, b, "\\u0026"); continue;
-    case '\'': tbuf_adds(c, b, "\\u0027"); continue;
+    case '<': brr__template_tbuf_adds(c, b, "\\u003c"); continue;
+    case '>': brr__template_tbuf_adds(c, b, "\\u003e"); continue;
+    case '&': brr__template_tbuf_adds(c, b, "\\u0026"); continue;
+    case '\'': brr__template_tbuf_adds(c, b, "\\u0027"); continue;
     default: break;
     }
     if (cp < 0x20 || cp > 0x7E) {
-      if (cp == 0x7F) tbuf_addc(c, b, 0x7F);
+      if (cp == 0x7F) brr__template_tbuf_addc(c, b, 0x7F);
       else if (cp >= 0x10000) {
         uint32_t v = cp - 0x10000;
-        tbuf_printf(c, b, "\\u%04x\\u%04x", 0xD800 + (v >> 10), 0xDC00 + (v & 0x3FF));
-      } else tbuf_printf(c, b, "\\u%04x", cp);
-    } else tbuf_addc(c, b, (char)cp);
+        brr__template_tbuf_printf(c, b, "\\u%04x\\u%04x", 0xD800 + (v >> 10), 0xDC00 + (v & 0x3FF));
+      } else brr__template_tbuf_printf(c, b, "\\u%04x", cp);
+    } else brr__template_tbuf_addc(c, b, (char)cp);
   }
-  tbuf_addc(c, b, '"');
+  brr__template_tbuf_addc(c, b, '"');
 }
 
 static void json_float(tctx *c, tbuf *b, double f) {
-  if (isnan(f)) tbuf_adds(c, b, "NaN");
-  else if (isinf(f)) tbuf_adds(c, b, f < 0 ? "-Infinity" : "Infinity");
+  if (isnan(f)) brr__template_tbuf_adds(c, b, "NaN");
+  else if (isinf(f)) brr__template_tbuf_adds(c, b, f < 0 ? "-Infinity" : "Infinity");
   else {
     char num[48];
-    tv_pyfloat(f, num, sizeof num);
-    tbuf_adds(c, b, num);
+    brr__template_tv_pyfloat(f, num, sizeof num);
+    brr__template_tbuf_adds(c, b, num);
   }
 }
 
 
 static void json_newline(tctx *c, tbuf *b, const tv *indent, int depth) {
-  tbuf_addc(c, b, '\n');
-  for (int i = 0; i < depth; i++) tbuf_add(c, b, indent->u.str, indent->slen);
+  brr__template_tbuf_addc(c, b, '\n');
+  for (int i = 0; i < depth; i++) brr__template_tbuf_add(c, b, indent->u.str, indent->slen);
 }
 
 static void json_emit(tctx *c, const tnode *at, tbuf *b, tv v, const tv *indent, int depth) {
-  if (depth > 200) terr(c, at, "maximum recursion depth exceeded while encoding a JSON object");
+  if (depth > 200) brr__template_terr(c, at, "maximum recursion depth exceeded while encoding a JSON object");
   switch (v.t) {
-  case TV_NONE: tbuf_adds(c, b, "null"); return;
-  case TV_BOOL: tbuf_adds(c, b, v.u.b ? "true" : "false"); return;
-  case TV_INT: tbuf_printf(c, b, "%lld", (long long)v.u.i); return;
+  case TV_NONE: brr__template_tbuf_adds(c, b, "null"); return;
+  case TV_BOOL: brr__template_tbuf_adds(c, b, v.u.b ? "true" : "false"); return;
+  case TV_INT: brr__template_tbuf_printf(c, b, "%lld", (long long)v.u.i); return;
   case TV_FLOAT: json_float(c, b, v.u.f); return;
   case TV_STR: json_str(c, b, v); return;
   case TV_LIST:
   case TV_TUPLE: {
     if (v.u.l->n == 0) {
-      tbuf_adds(c, b, "[]");
+      brr__template_tbuf_adds(c, b, "[]");
       return;
     }
-    tbuf_addc(c, b, '[');
+    brr__template_tbuf_addc(c, b, '[');
     for (size_t i = 0; i < v.u.l->n; i++) {
-      if (i) tbuf_adds(c, b, indent ? "," : ", ");
+      if (i) brr__template_tbuf_adds(c, b, indent ? "," : ", ");
       if (indent) json_newline(c, b, indent, depth + 1);
       json_emit(c, at, b, v.u.l->v[i], indent, depth + 1);
     }
     if (indent) json_newline(c, b, indent, depth);
-    tbuf_addc(c, b, ']');
+    brr__template_tbuf_addc(c, b, ']');
     return;
   }
   case TV_DICT: {
     size_t n = v.u.d->live, k = 0;
     if (n == 0) {
-      tbuf_adds(c, b, "{}");
+      brr__template_tbuf_adds(c, b, "{}");
       return;
     }
-    tv *keys = talloc(c, n * sizeof *keys), *vals = talloc(c, n * sizeof *vals);
+    tv *keys = brr__template_talloc(c, n * sizeof *keys), *vals = brr__template_talloc(c, n * sizeof *vals);
     tdent *e;
-    for (size_t i = 0; td_next(v.u.d, &i, &e); k++) {
+    for (size_t i = 0; brr__template_td_next(v.u.d, &i, &e); k++) {
       keys[k] = e->key;
       vals[k] = e->val;
     }
     /* sort_keys=True: keys are unique, so the pairs sort by key alone */
-    tv *idx = talloc(c, n * sizeof *idx);
+    tv *idx = brr__template_talloc(c, n * sizeof *idx);
     for (size_t i = 0; i < n; i++) idx[i] = tv_int((int64_t)i);
-    tsort_values(c, at, idx, n, keys, false);
-    size_t *order = talloc(c, n * sizeof *order);
+    brr__template_tsort_values(c, at, idx, n, keys, false);
+    size_t *order = brr__template_talloc(c, n * sizeof *order);
     for (size_t i = 0; i < n; i++) order[i] = (size_t)idx[i].u.i;
-    tbuf_addc(c, b, '{');
+    brr__template_tbuf_addc(c, b, '{');
     for (size_t i = 0; i < n; i++) {
       tv key = keys[order[i]];
-      if (i) tbuf_adds(c, b, indent ? "," : ", ");
+      if (i) brr__template_tbuf_adds(c, b, indent ? "," : ", ");
       if (indent) json_newline(c, b, indent, depth + 1);
       if (key.t == TV_STR) json_str(c, b, key);
-      else if (key.t == TV_INT) tbuf_printf(c, b, "\"%lld\"", (long long)key.u.i);
-      else if (key.t == TV_BOOL) tbuf_adds(c, b, key.u.b ? "\"true\"" : "\"false\"");
-      else if (key.t == TV_NONE) tbuf_adds(c, b, "\"null\"");
+      else if (key.t == TV_INT) brr__template_tbuf_printf(c, b, "\"%lld\"", (long long)key.u.i);
+      else if (key.t == TV_BOOL) brr__template_tbuf_adds(c, b, key.u.b ? "\"true\"" : "\"false\"");
+      else if (key.t == TV_NONE) brr__template_tbuf_adds(c, b, "\"null\"");
       else if (key.t == TV_FLOAT) {
-        tbuf_addc(c, b, '"');
+        brr__template_tbuf_addc(c, b, '"');
         json_float(c, b, key.u.f);
-        tbuf_addc(c, b, '"');
-      } else terr(c, at, "keys must be str, int, float, bool or None, not %s", tv_typename(key));
-      tbuf_adds(c, b, ": ");
+        brr__template_tbuf_addc(c, b, '"');
+      } else brr__template_terr(c, at, "keys must be str, int, float, bool or None, not %s", brr__template_tv_typename(key));
+      brr__template_tbuf_adds(c, b, ": ");
       json_emit(c, at, b, vals[order[i]], indent, depth + 1);
     }
     if (indent) json_newline(c, b, indent, depth);
-    tbuf_addc(c, b, '}');
+    brr__template_tbuf_addc(c, b, '}');
     return;
   }
   default:
-    terr(c, at, "Object of type %s is not JSON serializable",
-         v.t == TV_UNDEF && c->env->strict_undefined ? "StrictUndefined" : tv_typename(v));
+    brr__template_terr(c, at, "Object of type %s is not JSON serializable",
+         v.t == TV_UNDEF && c->env->strict_undefined ? "StrictUndefined" : brr__template_tv_typename(v));
   }
 }
 
 static tv f_tojson(tctx *c, tcall *a) {
   tv args[2];
   TARGS(c, a, "do_tojson", args, "value", "?indent");
-  tv ind = TV_MISSING_V;
+  tv ind = BRR__TEMPLATE_TV_MISSING_V;
   if (args[1].t == TV_STR) ind = args[1];
   else if (args[1].t != TV_MISSING && args[1].t != TV_NONE) {
-    int64_t w = targ_int(c, a->at, args[1], "indent");
+    int64_t w = brr__template_targ_int(c, a->at, args[1], "indent");
     char *sp = "";
     if (w > 0) {
-      tstr_check_size(c, a->at, (uint64_t)w);
-      sp = talloc(c, (size_t)w + 1);
+      brr__template_tstr_check_size(c, a->at, (uint64_t)w);
+      sp = brr__template_talloc(c, (size_t)w + 1);
       memset(sp, ' ', (size_t)w);
     }
     ind = tv_str_nocopy(sp, w > 0 ? (size_t)w : 0);
   }
   tbuf b = {0};
   json_emit(c, a->at, &b, args[0], ind.t == TV_STR ? &ind : NULL, 0);
-  return tbuf_str(c, &b);
+  return brr__template_tbuf_str(c, &b);
 }
 
 /* ---- the table ---- */
 
 #define SEQ(name, k)                                                                                                   \
-  static tv name(tctx *c, tcall *a) { return tf_seq(c, a, k); }
+  static tv name(tctx *c, tcall *a) { return brr__template_tf_seq(c, a, k); }
 SEQ(f_join, 0)
 SEQ(f_length, 1)
 SEQ(f_first, 2)
@@ -689,14 +689,14 @@ static const fentry filters[] = {
     {"string", f_string, false},    {"striptags", f_striptags, false}, {"sum", f_sum, false},
     {"title", f_title, false},      {"trim", f_trim, false},       {"truncate", f_truncate, false},
     {"unique", f_unique, false},    {"upper", f_upper, false},     {"urlencode", f_urlencode, false},
-    {"wordcount", f_wordcount, false}, {"wordwrap", tf_wordwrap, false},
-    {"random", tf_random, false}, {"urlize", tf_urlize, false}, {"xmlattr", f_xmlattr, false}, {"tojson", f_tojson, false},
+    {"wordcount", f_wordcount, false}, {"wordwrap", brr__template_tf_wordwrap, false},
+    {"random", brr__template_tf_random, false}, {"urlize", brr__template_tf_urlize, false}, {"xmlattr", f_xmlattr, false}, {"tojson", f_tojson, false},
     /* buildrunner's */
-    {"hash_sha1", tbr_hash_sha1, true}, {"base64encode", tbr_b64encode, true},
-    {"base64decode", tbr_b64decode, true}, {"re_sub", tre_sub, true}, {"re_split", tre_split, true},
+    {"hash_sha1", brr__template_tbr_hash_sha1, true}, {"base64encode", brr__template_tbr_b64encode, true},
+    {"base64decode", brr__template_tbr_b64decode, true}, {"re_sub", brr__template_tre_sub, true}, {"re_split", brr__template_tre_split, true},
 };
 
-tbuiltin tfilter_find(const char *name, bool buildrunner) {
+tbuiltin brr__template_tfilter_find(const char *name, bool buildrunner) {
   for (size_t i = 0; i < BRR_ARRAY_LEN(filters); i++)
     if (!strcmp(filters[i].name, name) && (buildrunner || !filters[i].buildrunner)) return filters[i].fn;
   return NULL;

@@ -7,7 +7,7 @@
  * includes, extends or imports (extrafilters.c: wordwrap, random, urlize).
  *
  * Everything a render allocates lives in one arena freed at the end; errors longjmp back to
- * the render entry, so only heap resources registered with tctx_track survive that jump. */
+ * the render entry, so only heap resources registered with brr__template_tctx_track survive that jump. */
 #ifndef BRR_TEMPLATE_INTERNAL_H
 #define BRR_TEMPLATE_INTERNAL_H
 
@@ -312,8 +312,8 @@ typedef struct tblocks {
 /* ---- render context ----------------------------------------------------------------------- */
 
 struct tctx {
-  brr_arena *a;          /* for brr_value trees (read_yaml_file); template values use talloc */
-  struct tchunk *chunks; /* talloc's memory */
+  brr_arena *a;          /* for brr_value trees (read_yaml_file); template values use brr__template_talloc */
+  struct tchunk *chunks; /* brr__template_talloc's memory */
   struct tchunk *spare;  /* released chunks, for reuse */
   size_t mem, peak;      /* bytes of values held now and at most (env->peak_bytes) */
   bool escaped;          /* see tescape() */
@@ -384,121 +384,121 @@ typedef struct tmark {
   struct tchunk *chunk;
   size_t used;
 } tmark;
-tmark tmark_get(tctx *c);
-void tmark_release(tctx *c, tmark m); /* frees everything allocated since `m` */
+tmark brr__template_tmark_get(tctx *c);
+void brr__template_tmark_release(tctx *c, tmark m); /* frees everything allocated since `m` */
 /* Called by everything that stores into a value that may be older than the current loop
  * iteration (list.append, dict.update, namespace attributes, ...): keeps the iteration's
  * memory alive. */
 static inline void tescape(tctx *c);
-void *talloc(tctx *c, size_t n);
-void *tgrow(tctx *c, void *old, size_t old_bytes, size_t new_bytes);
-char *tstrndup(tctx *c, const char *s, size_t n);
-char *tstrdup(tctx *c, const char *s);
-char *tprintf(tctx *c, const char *fmt, ...) BRR_PRINTF(2, 3);
+void *brr__template_talloc(tctx *c, size_t n);
+void *brr__template_tgrow(tctx *c, void *old, size_t old_bytes, size_t new_bytes);
+char *brr__template_tstrndup(tctx *c, const char *s, size_t n);
+char *brr__template_tstrdup(tctx *c, const char *s);
+char *brr__template_tprintf(tctx *c, const char *fmt, ...) BRR_PRINTF(2, 3);
 
 /* ---- errors (all longjmp to the render entry) ---- */
-BRR_NORETURN void terr(tctx *c, const tnode *at, const char *fmt, ...) BRR_PRINTF(3, 4);
-BRR_NORETURN void terr_at(tctx *c, unsigned line, unsigned col, const char *fmt, ...)
+BRR_NORETURN void brr__template_terr(tctx *c, const tnode *at, const char *fmt, ...) BRR_PRINTF(3, 4);
+BRR_NORETURN void brr__template_terr_at(tctx *c, unsigned line, unsigned col, const char *fmt, ...)
     BRR_PRINTF(4, 5);
 /* raise() from a template: exit code 1 */
-BRR_NORETURN void terr_raise(tctx *c, const tnode *at, const char *msg);
+BRR_NORETURN void brr__template_terr_raise(tctx *c, const tnode *at, const char *msg);
 /* the error an operation on an Undefined raises */
-BRR_NORETURN void terr_undef(tctx *c, const tnode *at, tv u);
+BRR_NORETURN void brr__template_terr_undef(tctx *c, const tnode *at, tv u);
 /* --strict-templates: Jinja2's StrictUndefined raises wherever Python would take an undefined
  * value's str, truth, length, items or compare it; call this at each such use. */
 static inline void tv_strict(tctx *c, const tnode *at, tv v) {
-  if (v.t == TV_UNDEF && c->env->strict_undefined) terr_undef(c, at, v);
+  if (v.t == TV_UNDEF && c->env->strict_undefined) brr__template_terr_undef(c, at, v);
 }
-/* Keep `p` alive until the render ends or unwinds; returns an id for tctx_untrack. */
-size_t tctx_track(tctx *c, void (*fn)(void *), void *p);
-void tctx_untrack(tctx *c, size_t id); /* runs fn(p) now */
+/* Keep `p` alive until the render ends or unwinds; returns an id for brr__template_tctx_untrack. */
+size_t brr__template_tctx_track(tctx *c, void (*fn)(void *), void *p);
+void brr__template_tctx_untrack(tctx *c, size_t id); /* runs fn(p) now */
 
 static inline void tescape(tctx *c) { c->escaped = true; }
 
 /* ---- tbuf ---- */
-void tbuf_add(tctx *c, tbuf *b, const char *p, size_t n);
-void tbuf_addc(tctx *c, tbuf *b, char ch);
-void tbuf_adds(tctx *c, tbuf *b, const char *s);
-void tbuf_printf(tctx *c, tbuf *b, const char *fmt, ...) BRR_PRINTF(3, 4);
-tv tbuf_str(tctx *c, tbuf *b); /* the buffer as a string value (no copy) */
+void brr__template_tbuf_add(tctx *c, tbuf *b, const char *p, size_t n);
+void brr__template_tbuf_addc(tctx *c, tbuf *b, char ch);
+void brr__template_tbuf_adds(tctx *c, tbuf *b, const char *s);
+void brr__template_tbuf_printf(tctx *c, tbuf *b, const char *fmt, ...) BRR_PRINTF(3, 4);
+tv brr__template_tbuf_str(tctx *c, tbuf *b); /* the buffer as a string value (no copy) */
 /* raise before building a string of `bytes` bytes when that is beyond brr's limit */
-void tstr_check_size(tctx *c, const tnode *at, uint64_t bytes);
+void brr__template_tstr_check_size(tctx *c, const tnode *at, uint64_t bytes);
 
 /* ---- values: tvalue.c ---- */
-extern const tv TV_NONE_V, TV_MISSING_V, TV_TRUE_V, TV_FALSE_V;
+extern const tv BRR__TEMPLATE_TV_NONE_V, BRR__TEMPLATE_TV_MISSING_V, BRR__TEMPLATE_TV_TRUE_V, BRR__TEMPLATE_TV_FALSE_V;
 static inline tv tv_bool(bool b) { return (tv){.t = TV_BOOL, .u.b = b}; }
 static inline tv tv_int(int64_t i) { return (tv){.t = TV_INT, .u.i = i}; }
 static inline tv tv_float(double f) { return (tv){.t = TV_FLOAT, .u.f = f}; }
 /* p must be NUL-terminated and outlive the value */
 static inline tv tv_str_nocopy(const char *p, size_t n) { return (tv){.t = TV_STR, .slen = (uint32_t)n, .u.str = p}; }
-tv tv_str(tctx *c, const char *p, size_t n); /* copies */
-tv tv_strz(tctx *c, const char *s);          /* copies */
-tv tv_undef(tctx *c, const char *hint, tv obj, tv name);
-tv tv_undef_name(tctx *c, const char *name);
-tv tv_list(tctx *c, size_t cap);
-tv tv_tuple(tctx *c, size_t n); /* n items, all TV_NONE, to be filled */
-tv tv_dict(tctx *c);
-void tl_push(tctx *c, tlist *l, tv v);
-void td_set(tctx *c, const tnode *at, tdict *d, tv k, tv v);
-tv *td_get(tctx *c, const tnode *at, tdict *d, tv k); /* NULL when absent */
-tv *td_gets(tdict *d, const char *k, size_t n);       /* string key lookup */
-tv *td_gets_h(tdict *d, const char *k, size_t n, uint64_t h); /* with tstr_hash(k, n) */
-uint64_t tstr_hash(const char *p, size_t n);
-void td_sets(tctx *c, tdict *d, const char *k, tv v); /* k must outlive (arena) */
-bool td_del(tctx *c, const tnode *at, tdict *d, tv k, tv *old);
-tdict *td_copy(tctx *c, const tdict *d);
-/* iterate live entries: for (size_t i = 0; td_next(d, &i, &e);) */
-bool td_next(const tdict *d, size_t *i, tdent **e);
+tv brr__template_tv_str(tctx *c, const char *p, size_t n); /* copies */
+tv brr__template_tv_strz(tctx *c, const char *s);          /* copies */
+tv brr__template_tv_undef(tctx *c, const char *hint, tv obj, tv name);
+tv brr__template_tv_undef_name(tctx *c, const char *name);
+tv brr__template_tv_list(tctx *c, size_t cap);
+tv brr__template_tv_tuple(tctx *c, size_t n); /* n items, all TV_NONE, to be filled */
+tv brr__template_tv_dict(tctx *c);
+void brr__template_tl_push(tctx *c, tlist *l, tv v);
+void brr__template_td_set(tctx *c, const tnode *at, tdict *d, tv k, tv v);
+tv *brr__template_td_get(tctx *c, const tnode *at, tdict *d, tv k); /* NULL when absent */
+tv *brr__template_td_gets(tdict *d, const char *k, size_t n);       /* string key lookup */
+tv *brr__template_td_gets_h(tdict *d, const char *k, size_t n, uint64_t h); /* with brr__template_tstr_hash(k, n) */
+uint64_t brr__template_tstr_hash(const char *p, size_t n);
+void brr__template_td_sets(tctx *c, tdict *d, const char *k, tv v); /* k must outlive (arena) */
+bool brr__template_td_del(tctx *c, const tnode *at, tdict *d, tv k, tv *old);
+tdict *brr__template_td_copy(tctx *c, const tdict *d);
+/* iterate live entries: for (size_t i = 0; brr__template_td_next(d, &i, &e);) */
+bool brr__template_td_next(const tdict *d, size_t *i, tdent **e);
 
-bool tv_truthy(tctx *c, const tnode *at, tv v);
+bool brr__template_tv_truthy(tctx *c, const tnode *at, tv v);
 static inline bool tv_is_undef(tv v) { return v.t == TV_UNDEF || v.t == TV_MISSING; }
 static inline bool tv_is_num(tv v) { return v.t == TV_BOOL || v.t == TV_INT || v.t == TV_FLOAT; } /* bool, int, float */
-bool tv_eq(tctx *c, tv a, tv b);
+bool brr__template_tv_eq(tctx *c, tv a, tv b);
 /* Python's <: -1, 0, 1; type errors raise. */
-int tv_cmp(tctx *c, const tnode *at, tv a, tv b);
-uint64_t tv_hash(tctx *c, const tnode *at, tv v); /* unhashable types raise */
-const char *tv_typename(tv v);   /* Python type name: 'str', 'int', 'NoneType', ... */
+int brr__template_tv_cmp(tctx *c, const tnode *at, tv a, tv b);
+uint64_t brr__template_tv_hash(tctx *c, const tnode *at, tv v); /* unhashable types raise */
+const char *brr__template_tv_typename(tv v);   /* Python type name: 'str', 'int', 'NoneType', ... */
 /* str() and repr() as Python prints them */
-void tv_str_to(tctx *c, tbuf *b, tv v);
-void tv_repr_to(tctx *c, tbuf *b, tv v);
-tv tv_to_str(tctx *c, tv v); /* str(v) as a string value (no copy when already one) */
+void brr__template_tv_str_to(tctx *c, tbuf *b, tv v);
+void brr__template_tv_repr_to(tctx *c, tbuf *b, tv v);
+tv brr__template_tv_to_str(tctx *c, tv v); /* str(v) as a string value (no copy when already one) */
 /* Anything iterable as an array (consumes iterators); raises for the rest. Lists and tuples
  * give their own items: callers must not write into the result. */
-tv *tv_iterate(tctx *c, const tnode *at, tv v, size_t *n);
+tv *brr__template_tv_iterate(tctx *c, const tnode *at, tv v, size_t *n);
 /* len(); raises for types without one */
-size_t tv_len(tctx *c, const tnode *at, tv v);
-bool tv_has_len(tv v);
-size_t tv_range_len(tctx *c, const tnode *at, tv v); /* a range's length, within brr's limit */
+size_t brr__template_tv_len(tctx *c, const tnode *at, tv v);
+bool brr__template_tv_has_len(tv v);
+size_t brr__template_tv_range_len(tctx *c, const tnode *at, tv v); /* a range's length, within brr's limit */
 /* Python's int()/float() of a number or numeric string; false when not convertible */
-bool tv_parse_int(const char *s, size_t n, int base, int64_t *out, bool *overflow);
-bool tv_parse_float(const char *s, size_t n, double *out);
-void tv_pyfloat(double f, char *buf, size_t size);
-tv tv_from_brr(tctx *c, const brr_value *v);
-brr_value *tv_to_brr(tctx *c, tv v);
+bool brr__template_tv_parse_int(const char *s, size_t n, int base, int64_t *out, bool *overflow);
+bool brr__template_tv_parse_float(const char *s, size_t n, double *out);
+void brr__template_tv_pyfloat(double f, char *buf, size_t size);
+tv brr__template_tv_from_brr(tctx *c, const brr_value *v);
+brr_value *brr__template_tv_to_brr(tctx *c, tv v);
 
 /* ---- unicode helpers: unicode.c ---- */
-size_t u8_decode(const char *s, size_t n, size_t i, uint32_t *cp); /* returns byte length */
-size_t u8_encode(uint32_t cp, char out[4]);
-size_t u8_len(const char *s, size_t n);               /* code points */
-size_t u8_offset(const char *s, size_t n, size_t k);  /* byte offset of code point k */
-bool u_isspace(uint32_t cp);
-bool u_isprintable(uint32_t cp);
-bool u_isalpha(uint32_t cp);
-bool u_isdigit(uint32_t cp);
-bool u_isalnum(uint32_t cp);
-bool u_isupper(uint32_t cp);
-bool u_islower(uint32_t cp);
-bool u_iscased(uint32_t cp);
-uint32_t u_toupper(uint32_t cp);
-uint32_t u_tolower(uint32_t cp);
-uint32_t u_totitle(uint32_t cp);
+size_t brr__template_u8_decode(const char *s, size_t n, size_t i, uint32_t *cp); /* returns byte length */
+size_t brr__template_u8_encode(uint32_t cp, char out[4]);
+size_t brr__template_u8_len(const char *s, size_t n);               /* code points */
+size_t brr__template_u8_offset(const char *s, size_t n, size_t k);  /* byte offset of code point k */
+bool brr__template_u_isspace(uint32_t cp);
+bool brr__template_u_isprintable(uint32_t cp);
+bool brr__template_u_isalpha(uint32_t cp);
+bool brr__template_u_isdigit(uint32_t cp);
+bool brr__template_u_isalnum(uint32_t cp);
+bool brr__template_u_isupper(uint32_t cp);
+bool brr__template_u_islower(uint32_t cp);
+bool brr__template_u_iscased(uint32_t cp);
+uint32_t brr__template_u_toupper(uint32_t cp);
+uint32_t brr__template_u_tolower(uint32_t cp);
+uint32_t brr__template_u_totitle(uint32_t cp);
 /* leading/trailing whitespace per str.isspace(); returns the new [start, end) */
-void u_strip(const char *s, size_t n, bool left, bool right, size_t *start, size_t *end);
-tv u_upper(tctx *c, tv s);
-tv u_lower(tctx *c, tv s);
-tv u_capitalize(tctx *c, tv s);
-tv u_pytitle(tctx *c, tv s); /* str.title() */
-tv u_swapcase(tctx *c, tv s);
+void brr__template_u_strip(const char *s, size_t n, bool left, bool right, size_t *start, size_t *end);
+tv brr__template_u_upper(tctx *c, tv s);
+tv brr__template_u_lower(tctx *c, tv s);
+tv brr__template_u_capitalize(tctx *c, tv s);
+tv brr__template_u_pytitle(tctx *c, tv s); /* str.title() */
+tv brr__template_u_swapcase(tctx *c, tv s);
 
 /* ---- lexer and parser ---- */
 typedef enum {
@@ -520,115 +520,115 @@ typedef struct ttok {
 } ttok;
 
 /* Newline-normalise `src` and drop one trailing newline, as Jinja2 does before lexing. */
-char *tlex_prepare(tctx *c, const char *src, size_t len, size_t *outlen);
-ttok *tlex(tctx *c, const char *src, size_t len, size_t *ntok);
-const char *ttok_describe(const ttok *t);
+char *brr__template_tlex_prepare(tctx *c, const char *src, size_t len, size_t *outlen);
+ttok *brr__template_tlex(tctx *c, const char *src, size_t len, size_t *ntok);
+const char *brr__template_ttok_describe(const ttok *t);
 /* Parse a whole template. `buildrunner` enables the `do` tag. */
-tnode *tparse(tctx *c, const ttok *toks, size_t n, bool do_ext);
+tnode *brr__template_tparse(tctx *c, const ttok *toks, size_t n, bool do_ext);
 /* Jinja2's compile-time scoping, filling frame infos and name slots. */
-tframe_info *tsymbols_resolve(tctx *c, tnode *root);
+tframe_info *brr__template_tsymbols_resolve(tctx *c, tnode *root);
 
 /* ---- evaluation ---- */
-tv teval(tctx *c, tframe *f, const tnode *n);
-void texec_body(tctx *c, tframe *f, const tnodes *body);
-tframe *tframe_enter(tctx *c, tframe *parent, const tframe_info *fi);
-void tframe_load(tctx *c, tframe *f); /* (re)initialise the slots, as entering the frame does */
-tv tcall_value(tctx *c, const tnode *at, tv fn, tcall *a);
-tv tresolve(tctx *c, const char *name, size_t n); /* context lookup; TV_MISSING when absent */
-tv tresolve_h(tctx *c, const char *name, size_t n, uint64_t h);
+tv brr__template_teval(tctx *c, tframe *f, const tnode *n);
+void brr__template_texec_body(tctx *c, tframe *f, const tnodes *body);
+tframe *brr__template_tframe_enter(tctx *c, tframe *parent, const tframe_info *fi);
+void brr__template_tframe_load(tctx *c, tframe *f); /* (re)initialise the slots, as entering the frame does */
+tv brr__template_tcall_value(tctx *c, const tnode *at, tv fn, tcall *a);
+tv brr__template_tresolve(tctx *c, const char *name, size_t n); /* context lookup; TV_MISSING when absent */
+tv brr__template_tresolve_h(tctx *c, const char *name, size_t n, uint64_t h);
 /* Output to the current buffer; `line` is the source line of the first byte. */
-void temit(tctx *c, const char *p, size_t n, unsigned line, bool data);
-void temit_value(tctx *c, tv v, unsigned line);
+void brr__template_temit(tctx *c, const char *p, size_t n, unsigned line, bool data);
+void brr__template_temit_value(tctx *c, tv v, unsigned line);
 /* Run `body` with output captured; returns the captured text. */
-tv tcapture(tctx *c, tframe *f, const tnodes *body);
+tv brr__template_tcapture(tctx *c, tframe *f, const tnodes *body);
 /* assign `v` to a target (name, tuple, ns.attr); top-level ones also go to the context */
-void tassign(tctx *c, tframe *f, const tnode *target, tv v, bool toplevel);
+void brr__template_tassign(tctx *c, tframe *f, const tnode *target, tv v, bool toplevel);
 #define MAX_CALL_DEPTH 400
 /* Recursion also stops when it has used half of the thread's stack (sanitizer builds have
  * large frames): an error, never a stack overflow. */
-void tstack_check(tctx *c, const tnode *at);
+void brr__template_tstack_check(tctx *c, const tnode *at);
 
 /* ---- templates: tmpl.c ---- */
-ttmpl *ttmpl_new(tctx *c, const char *name);
+ttmpl *brr__template_ttmpl_new(tctx *c, const char *name);
 /* parse `src` into `t` (with t current: errors are raised in it) */
-void ttmpl_parse(tctx *c, ttmpl *t, const char *src, size_t len);
+void brr__template_ttmpl_parse(tctx *c, ttmpl *t, const char *src, size_t len);
 /* Run `fn(c, arg)` with template `t` current: an error in another template than the main one
  * is reported at `at` ("in t, line N: ..."); the render context is put back afterwards. */
-void tswitch(tctx *c, const tnode *at, ttmpl *t, void (*fn)(tctx *, void *), void *arg);
+void brr__template_tswitch(tctx *c, const tnode *at, ttmpl *t, void (*fn)(tctx *, void *), void *arg);
 /* render a template's root (and those of the templates it extends) in the current context */
-void texec_root(tctx *c, ttmpl *t);
-tblocks *tblocks_new(tctx *c, ttmpl *t);
-void texec_include(tctx *c, tframe *f, const tnode *n);
-void texec_extends(tctx *c, tframe *f, const tnode *n);
-void texec_import(tctx *c, tframe *f, const tnode *n);
-void texec_block(tctx *c, tframe *f, const tnode *n);
-tv tcall_macro_in(tctx *c, const tnode *at, tfunc *fn, tcall *a, tv (*call)(tctx *, const tnode *, tfunc *, tcall *));
-bool tobj_attr(tctx *c, tv obj, const char *name, size_t n, tv *out);
+void brr__template_texec_root(tctx *c, ttmpl *t);
+tblocks *brr__template_tblocks_new(tctx *c, ttmpl *t);
+void brr__template_texec_include(tctx *c, tframe *f, const tnode *n);
+void brr__template_texec_extends(tctx *c, tframe *f, const tnode *n);
+void brr__template_texec_import(tctx *c, tframe *f, const tnode *n);
+void brr__template_texec_block(tctx *c, tframe *f, const tnode *n);
+tv brr__template_tcall_macro_in(tctx *c, const tnode *at, tfunc *fn, tcall *a, tv (*call)(tctx *, const tnode *, tfunc *, tcall *));
+bool brr__template_tobj_attr(tctx *c, tv obj, const char *name, size_t n, tv *out);
 /* the variables an included template or a with-context import sees */
-tdict *tinclude_context(tctx *c, tframe *f, bool with_context);
+tdict *brr__template_tinclude_context(tctx *c, tframe *f, bool with_context);
 
 /* ---- operators: ops.c ---- */
-tv top_binary(tctx *c, const tnode *at, int op, tv a, tv b);
-bool top_compare(tctx *c, const tnode *at, int op, tv a, tv b);
-bool top_contains(tctx *c, const tnode *at, tv container, tv item);
-tv top_neg(tctx *c, const tnode *at, tv v, bool neg);
-tv top_getattr(tctx *c, const tnode *at, tv obj, const char *name, size_t n);
-tv top_getitem(tctx *c, const tnode *at, tv obj, tv key);
-tv top_slice(tctx *c, const tnode *at, tv obj, tv start, tv stop, tv step);
+tv brr__template_top_binary(tctx *c, const tnode *at, int op, tv a, tv b);
+bool brr__template_top_compare(tctx *c, const tnode *at, int op, tv a, tv b);
+bool brr__template_top_contains(tctx *c, const tnode *at, tv container, tv item);
+tv brr__template_top_neg(tctx *c, const tnode *at, tv v, bool neg);
+tv brr__template_top_getattr(tctx *c, const tnode *at, tv obj, const char *name, size_t n);
+tv brr__template_top_getitem(tctx *c, const tnode *at, tv obj, tv key);
+tv brr__template_top_slice(tctx *c, const tnode *at, tv obj, tv start, tv stop, tv step);
 
 /* ---- builtins ---- */
-tbuiltin tfilter_find(const char *name, bool buildrunner);
-ttestfn ttest_find(const char *name);
+tbuiltin brr__template_tfilter_find(const char *name, bool buildrunner);
+ttestfn brr__template_ttest_find(const char *name);
 /* attribute of a str/dict/list/...: a bound method or a property; false when none */
-bool tmethod_get(tctx *c, const tnode *at, tv obj, const char *name, size_t n, tv *out);
+bool brr__template_tmethod_get(tctx *c, const tnode *at, tv obj, const char *name, size_t n, tv *out);
 /* global functions (range, dict, namespace, ...) and buildrunner's */
-void tglobals_init(tctx *c, tdict *globals, bool buildrunner);
-tv tfn_new(tctx *c, const char *name, tbuiltin fn, tv self);
+void brr__template_tglobals_init(tctx *c, tdict *globals, bool buildrunner);
+tv brr__template_tfn_new(tctx *c, const char *name, tbuiltin fn, tv self);
 
 /* argument binding: `params` are names; a leading '?' marks optional ones. Missing optional
  * arguments come back as TV_MISSING. `fname` is used in error messages. */
-void targs_bind(tctx *c, tcall *a, const char *fname, const char *const *params, size_t np,
+void brr__template_targs_bind(tctx *c, tcall *a, const char *fname, const char *const *params, size_t np,
                 tv *out);
 #define TARGS(c, a, fname, out, ...)                                                        \
   do {                                                                                     \
     static const char *const p_[] = {__VA_ARGS__};                                         \
-    targs_bind((c), (a), (fname), p_, sizeof p_ / sizeof p_[0], (out));                    \
+    brr__template_targs_bind((c), (a), (fname), p_, sizeof p_ / sizeof p_[0], (out));                    \
   } while (0)
-int64_t targ_int(tctx *c, const tnode *at, tv v, const char *what);
-const char *targ_str(tctx *c, const tnode *at, tv v, const char *what, size_t *n);
+int64_t brr__template_targ_int(tctx *c, const tnode *at, tv v, const char *what);
+const char *brr__template_targ_str(tctx *c, const tnode *at, tv v, const char *what, size_t *n);
 
 /* ---- str methods: strmethods.c; dict helpers: methods.c; sorting: seqfilters.c ---- */
-tbuiltin tstr_method(const char *name, size_t n);
-tv tstr_replace(tctx *c, const tnode *at, tv s, tv old, tv new_, int64_t count);
+tbuiltin brr__template_tstr_method(const char *name, size_t n);
+tv brr__template_tstr_replace(tctx *c, const tnode *at, tv s, tv old, tv new_, int64_t count);
 /* str.strip/lstrip/rstrip(chars): chars TV_MISSING or None strips whitespace */
-tv tstr_strip(tctx *c, const tnode *at, tv s, tv chars, bool left, bool right);
+tv brr__template_tstr_strip(tctx *c, const tnode *at, tv s, tv chars, bool left, bool right);
 /* str.center/ljust/rjust: how 0 center, 1 left, 2 right */
-tv tstr_pad(tctx *c, const tnode *at, tv s, int64_t width, tv fill, int how);
-void tdict_update(tctx *c, const tnode *at, tdict *d, tv src);
+tv brr__template_tstr_pad(tctx *c, const tnode *at, tv s, int64_t width, tv fill, int how);
+void brr__template_tdict_update(tctx *c, const tnode *at, tdict *d, tv src);
 /* stable sort of v[0..n) by keys[i] (or the values themselves), comparing with < only */
-void tsort_values(tctx *c, const tnode *at, tv *v, size_t n, const tv *keys, bool reverse);
-tv tf_seq(tctx *c, tcall *a, int which);
-tv tpprint(tctx *c, tv v); /* pprint.pformat(v) */
-tv tf_wordwrap(tctx *c, tcall *a); /* extrafilters.c */
-tv tf_random(tctx *c, tcall *a);
-tv tf_urlize(tctx *c, tcall *a);
-tv tf_lipsum(tctx *c, tcall *a); /* the lipsum() global */
+void brr__template_tsort_values(tctx *c, const tnode *at, tv *v, size_t n, const tv *keys, bool reverse);
+tv brr__template_tf_seq(tctx *c, tcall *a, int which);
+tv brr__template_tpprint(tctx *c, tv v); /* pprint.pformat(v) */
+tv brr__template_tf_wordwrap(tctx *c, tcall *a); /* extrafilters.c */
+tv brr__template_tf_random(tctx *c, tcall *a);
+tv brr__template_tf_urlize(tctx *c, tcall *a);
+tv brr__template_tf_lipsum(tctx *c, tcall *a); /* the lipsum() global */
 
 /* ---- python formatting: pyfmt.c ---- */
-tv tpy_percent(tctx *c, const tnode *at, tv fmt, tv args);   /* str % args */
-tv tpy_format(tctx *c, const tnode *at, tv fmt, tcall *a);   /* str.format(*a) */
+tv brr__template_tpy_percent(tctx *c, const tnode *at, tv fmt, tv args);   /* str % args */
+tv brr__template_tpy_format(tctx *c, const tnode *at, tv fmt, tcall *a);   /* str.format(*a) */
 
 /* ---- regex (re_sub, re_split): regex.c ---- */
-tv tre_sub(tctx *c, tcall *a);
-tv tre_split(tctx *c, tcall *a);
+tv brr__template_tre_sub(tctx *c, tcall *a);
+tv brr__template_tre_split(tctx *c, tcall *a);
 
 /* ---- buildrunner globals: brfuncs.c ---- */
-tv tbr_read_yaml_file(tctx *c, tcall *a);
-tv tbr_raise(tctx *c, tcall *a);
-tv tbr_strftime(tctx *c, tcall *a);
-tv tbr_checksum(tctx *c, tcall *a);
-tv tbr_hash_sha1(tctx *c, tcall *a);
-tv tbr_b64encode(tctx *c, tcall *a);
-tv tbr_b64decode(tctx *c, tcall *a);
+tv brr__template_tbr_read_yaml_file(tctx *c, tcall *a);
+tv brr__template_tbr_raise(tctx *c, tcall *a);
+tv brr__template_tbr_strftime(tctx *c, tcall *a);
+tv brr__template_tbr_checksum(tctx *c, tcall *a);
+tv brr__template_tbr_hash_sha1(tctx *c, tcall *a);
+tv brr__template_tbr_b64encode(tctx *c, tcall *a);
+tv brr__template_tbr_b64decode(tctx *c, tcall *a);
 
 #endif

@@ -17,9 +17,9 @@ typedef struct lexer {
   size_t nbal;
 } lexer;
 
-char *tlex_prepare(tctx *c, const char *src, size_t len, size_t *outlen) {
+char *brr__template_tlex_prepare(tctx *c, const char *src, size_t len, size_t *outlen) {
   /* Jinja2 splits on \r\n, \r and \n, drops one trailing empty line and rejoins with \n */
-  char *out = talloc(c, len + 1);
+  char *out = brr__template_talloc(c, len + 1);
   size_t o = 0;
   for (size_t i = 0; i < len; i++) {
     if (src[i] == '\r') {
@@ -47,13 +47,13 @@ static void lx_advance(lexer *L, size_t to) {
 
 static unsigned lx_col(const lexer *L, size_t pos) {
   /* columns count code points, as an editor shows them */
-  return (unsigned)u8_len(L->s + L->line_start, pos - L->line_start) + 1;
+  return (unsigned)brr__template_u8_len(L->s + L->line_start, pos - L->line_start) + 1;
 }
 
 static ttok *lx_push(lexer *L, int type, size_t at) {
   if (L->nt == L->cap) {
     size_t ncap = L->cap ? L->cap * 2 : 64;
-    L->v = tgrow(L->c, L->v, L->cap * sizeof *L->v, ncap * sizeof *L->v);
+    L->v = brr__template_tgrow(L->c, L->v, L->cap * sizeof *L->v, ncap * sizeof *L->v);
     L->cap = ncap;
   }
   ttok *t = &L->v[L->nt++];
@@ -64,15 +64,15 @@ static ttok *lx_push(lexer *L, int type, size_t at) {
   return t;
 }
 
-BRR_NORETURN static void lx_fail(lexer *L, const char *msg) { terr_at(L->c, L->line, lx_col(L, L->pos), "%s", msg); }
+BRR_NORETURN static void lx_fail(lexer *L, const char *msg) { brr__template_terr_at(L->c, L->line, lx_col(L, L->pos), "%s", msg); }
 
 /* Unicode whitespace (Python's \s and str.isspace) at byte i; returns its length or 0. */
 static size_t ws_at(const char *s, size_t n, size_t i) {
   unsigned char ch = (unsigned char)s[i];
   if (ch < 0x80) return (ch == ' ' || (ch >= '\t' && ch <= '\r') || (ch >= 0x1c && ch <= 0x1f)) ? 1 : 0;
   uint32_t cp;
-  size_t l = u8_decode(s, n, i, &cp);
-  return u_isspace(cp) ? l : 0;
+  size_t l = brr__template_u8_decode(s, n, i, &cp);
+  return brr__template_u_isspace(cp) ? l : 0;
 }
 
 static size_t skip_ws(const char *s, size_t n, size_t i) {
@@ -84,14 +84,14 @@ static size_t skip_ws(const char *s, size_t n, size_t i) {
 /* length of text[from, to) after Python's str.rstrip() */
 static size_t rstrip_end(const char *s, size_t from, size_t to) {
   size_t start, end;
-  u_strip(s + from, to - from, false, true, &start, &end);
+  brr__template_u_strip(s + from, to - from, false, true, &start, &end);
   return from + end;
 }
 
 static void lx_data(lexer *L, size_t from, size_t to) {
   if (to <= from) return;
   ttok *t = lx_push(L, TK_DATA, from);
-  t->s = tstrndup(L->c, L->s + from, to - from);
+  t->s = brr__template_tstrndup(L->c, L->s + from, to - from);
   t->n = to - from;
 }
 
@@ -176,8 +176,8 @@ static size_t match_name(const char *s, size_t n, size_t i) {
       else break;
     } else {
       uint32_t cp;
-      size_t l = u8_decode(s, n, p, &cp);
-      if (u_isalnum(cp) || cp == 0xB7) p += l;
+      size_t l = brr__template_u8_decode(s, n, p, &cp);
+      if (brr__template_u_isalnum(cp) || cp == 0xB7) p += l;
       else break;
     }
   }
@@ -187,7 +187,7 @@ static size_t match_name(const char *s, size_t n, size_t i) {
 /* Decode a string literal's body the way Jinja2 does (Python's unicode-escape codec). */
 static void decode_string(lexer *L, ttok *t, const char *b, size_t n) {
   tctx *c = L->c;
-  char *out = talloc(c, n * 4 + 1);
+  char *out = brr__template_talloc(c, n * 4 + 1);
   size_t o = 0;
   for (size_t i = 0; i < n; i++) {
     if (b[i] != '\\' || i + 1 >= n) {
@@ -212,12 +212,12 @@ static void decode_string(lexer *L, ttok *t, const char *b, size_t n) {
     case 'x': want = 2; break;
     case 'u': want = 4; break;
     case 'U': want = 8; break;
-    case 'N': terr_at(c, t->line, t->col, "brr does not support \\N{...} escapes in strings");
+    case 'N': brr__template_terr_at(c, t->line, t->col, "brr does not support \\N{...} escapes in strings");
     default:
       if (e >= '0' && e <= '7') {
         cp = (uint32_t)(e - '0');
         for (int k = 0; k < 2 && i + 1 < n && b[i + 1] >= '0' && b[i + 1] <= '7'; k++) cp = cp * 8 + (uint32_t)(b[++i] - '0');
-        o += u8_encode(cp, out + o);
+        o += brr__template_u8_encode(cp, out + o);
         continue;
       }
       /* unknown escapes stay as they are */
@@ -229,14 +229,14 @@ static void decode_string(lexer *L, ttok *t, const char *b, size_t n) {
       if (i + 1 >= n || !is_hex(b[i + 1], 16)) {
         static const char *const msgs[] = {"truncated \\xXX escape", "truncated \\uXXXX escape",
                                            "truncated \\UXXXXXXXX escape"};
-        terr_at(c, t->line, t->col, "%s", msgs[want == 2 ? 0 : want == 4 ? 1 : 2]);
+        brr__template_terr_at(c, t->line, t->col, "%s", msgs[want == 2 ? 0 : want == 4 ? 1 : 2]);
       }
       char h = b[++i];
       cp = cp * 16 + (uint32_t)(is_digit(h) ? h - '0' : (h | 0x20) - 'a' + 10);
     }
-    if (cp > 0x10FFFF) terr_at(c, t->line, t->col, "illegal Unicode character");
-    if (cp >= 0xD800 && cp <= 0xDFFF) terr_at(c, t->line, t->col, "brr does not support surrogate escapes in strings");
-    o += u8_encode(cp, out + o);
+    if (cp > 0x10FFFF) brr__template_terr_at(c, t->line, t->col, "illegal Unicode character");
+    if (cp >= 0xD800 && cp <= 0xDFFF) brr__template_terr_at(c, t->line, t->col, "brr does not support surrogate escapes in strings");
+    o += brr__template_u8_encode(cp, out + o);
   }
   out[o] = '\0';
   t->s = out;
@@ -274,12 +274,12 @@ static void lx_operator(lexer *L) {
     if (L->pos + ol > L->n || memcmp(s + L->pos, ops[k].op, ol) != 0) continue;
     char ch = ops[k].op[0];
     if (ol == 1 && (ch == '{' || ch == '(' || ch == '[')) {
-      if (L->nbal == sizeof L->bal) terr_at(L->c, L->line, lx_col(L, L->pos), "brackets nested too deeply");
+      if (L->nbal == sizeof L->bal) brr__template_terr_at(L->c, L->line, lx_col(L, L->pos), "brackets nested too deeply");
       L->bal[L->nbal++] = ch == '{' ? '}' : ch == '(' ? ')' : ']';
     } else if (ol == 1 && (ch == '}' || ch == ')' || ch == ']')) {
-      if (L->nbal == 0) terr_at(L->c, L->line, lx_col(L, L->pos), "unexpected '%c'", ch);
+      if (L->nbal == 0) brr__template_terr_at(L->c, L->line, lx_col(L, L->pos), "unexpected '%c'", ch);
       char want = L->bal[--L->nbal];
-      if (want != ch) terr_at(L->c, L->line, lx_col(L, L->pos), "unexpected '%c', expected '%c'", ch, want);
+      if (want != ch) brr__template_terr_at(L->c, L->line, lx_col(L, L->pos), "unexpected '%c', expected '%c'", ch, want);
     }
     lx_push(L, ops[k].tok, L->pos);
     lx_advance(L, L->pos + ol);
@@ -287,9 +287,9 @@ static void lx_operator(lexer *L) {
   }
   char ch[8] = {0};
   uint32_t cp;
-  size_t l = u8_decode(s, L->n, L->pos, &cp);
+  size_t l = brr__template_u8_decode(s, L->n, L->pos, &cp);
   memcpy(ch, s + L->pos, l);
-  terr_at(L->c, L->line, lx_col(L, L->pos), "unexpected char '%s' at %zu", ch, L->pos);
+  brr__template_terr_at(L->c, L->line, lx_col(L, L->pos), "unexpected char '%s' at %zu", ch, L->pos);
 }
 
 /* One token inside {{ }} or {% %}. Returns true when the tag ended. */
@@ -328,26 +328,26 @@ static bool lx_tag_token(lexer *L, bool block) {
     lx_advance(L, skip_ws(s, n, i));
   } else if ((e = match_float(s, n, i)) > 0) {
     ttok *t = lx_push(L, TK_FLOAT, i);
-    char *tmp = talloc(L->c, e - i + 1);
+    char *tmp = brr__template_talloc(L->c, e - i + 1);
     size_t k = 0;
     for (size_t p = i; p < e; p++)
       if (s[p] != '_') tmp[k++] = s[p];
-    tv_parse_float(tmp, k, &t->f);
+    brr__template_tv_parse_float(tmp, k, &t->f);
     lx_advance(L, e);
   } else if ((e = match_int(s, n, i, &base)) > 0) {
     ttok *t = lx_push(L, TK_INT, i);
     size_t skip = base == 10 ? 0 : 2;
-    char *tmp = talloc(L->c, e - i + 1);
+    char *tmp = brr__template_talloc(L->c, e - i + 1);
     size_t k = 0;
     for (size_t p = i + skip; p < e; p++)
       if (s[p] != '_') tmp[k++] = s[p];
     bool ovf = false;
-    if (!tv_parse_int(tmp, k, base, &t->i, &ovf))
-      terr_at(L->c, t->line, t->col, "integer literal too large (brr integers are 64-bit)");
+    if (!brr__template_tv_parse_int(tmp, k, base, &t->i, &ovf))
+      brr__template_terr_at(L->c, t->line, t->col, "integer literal too large (brr integers are 64-bit)");
     lx_advance(L, e);
   } else if ((e = match_name(s, n, i)) > i) {
     ttok *t = lx_push(L, TK_NAME, i);
-    t->s = tstrndup(L->c, s + i, e - i);
+    t->s = brr__template_tstrndup(L->c, s + i, e - i);
     t->n = e - i;
     lx_advance(L, e);
   } else if ((s[i] == '\'' || s[i] == '"') && (e = match_string(s, n, i)) > 0) {
@@ -413,7 +413,7 @@ static void lx_comment(lexer *L) {
   lx_fail(L, "Missing end of comment tag");
 }
 
-ttok *tlex(tctx *c, const char *src, size_t len, size_t *ntok) {
+ttok *brr__template_tlex(tctx *c, const char *src, size_t len, size_t *ntok) {
   lexer L = {.c = c, .s = src, .n = len, .line = 1};
   while (L.pos < L.n) {
     /* the next {{, {% or {# */
@@ -466,7 +466,7 @@ ttok *tlex(tctx *c, const char *src, size_t len, size_t *ntok) {
   return L.v;
 }
 
-const char *ttok_describe(const ttok *t) {
+const char *brr__template_ttok_describe(const ttok *t) {
   static const char *const names[] = {
       [TK_EOF] = "end of template", [TK_DATA] = "template data / text",
       [TK_VAR_BEGIN] = "begin of print statement", [TK_VAR_END] = "end of print statement",

@@ -12,7 +12,7 @@ static double as_float(tv v) { return v.t == TV_FLOAT ? v.u.f : (double)as_int(v
 static bool is_intlike(tv v) { return v.t == TV_INT || v.t == TV_BOOL; }
 
 BRR_NORETURN static void overflow(tctx *c, const tnode *at) {
-  terr(c, at, "integer overflow (brr integers are 64-bit)");
+  brr__template_terr(c, at, "integer overflow (brr integers are 64-bit)");
 }
 
 static const char *op_symbol(int op) {
@@ -21,23 +21,23 @@ static const char *op_symbol(int op) {
 }
 
 BRR_NORETURN static void unsupported(tctx *c, const tnode *at, int op, tv a, tv b) {
-  terr(c, at, "unsupported operand type(s) for %s: '%s' and '%s'", op_symbol(op), tv_typename(a), tv_typename(b));
+  brr__template_terr(c, at, "unsupported operand type(s) for %s: '%s' and '%s'", op_symbol(op), brr__template_tv_typename(a), brr__template_tv_typename(b));
 }
 
 static tv repeat(tctx *c, const tnode *at, tv seq, int64_t times) {
   if (times < 0) times = 0;
   if (seq.t == TV_STR) {
-    if (seq.slen) tstr_check_size(c, at, (uint64_t)times > UINT64_MAX / seq.slen ? UINT64_MAX : (uint64_t)times * seq.slen);
+    if (seq.slen) brr__template_tstr_check_size(c, at, (uint64_t)times > UINT64_MAX / seq.slen ? UINT64_MAX : (uint64_t)times * seq.slen);
     size_t total = seq.slen * (size_t)times;
-    char *p = talloc(c, total + 1);
+    char *p = brr__template_talloc(c, total + 1);
     for (int64_t i = 0; i < times; i++) memcpy(p + (size_t)i * seq.slen, seq.u.str, seq.slen);
     return tv_str_nocopy(p, total);
   }
   size_t n = seq.u.l->n;
-  if (n && (uint64_t)times > 10000000 / n) terr(c, at, "repeated sequence too large (brr allows 10000000 items)");
-  tv r = tv_list(c, n * (size_t)times);
+  if (n && (uint64_t)times > 10000000 / n) brr__template_terr(c, at, "repeated sequence too large (brr allows 10000000 items)");
+  tv r = brr__template_tv_list(c, n * (size_t)times);
   for (int64_t i = 0; i < times; i++)
-    for (size_t k = 0; k < n; k++) tl_push(c, r.u.l, seq.u.l->v[k]);
+    for (size_t k = 0; k < n; k++) brr__template_tl_push(c, r.u.l, seq.u.l->v[k]);
   r.t = seq.t;
   return r;
 }
@@ -64,7 +64,7 @@ static tv arith_num(tctx *c, const tnode *at, int op, tv a, tv b) {
       return tv_int(r);
     case OP_FLOORDIV:
     case OP_MOD: {
-      if (y == 0) terr(c, at, op == OP_MOD ? "integer modulo by zero" : "integer division or modulo by zero");
+      if (y == 0) brr__template_terr(c, at, op == OP_MOD ? "integer modulo by zero" : "integer division or modulo by zero");
       if (x == INT64_MIN && y == -1) {
         if (op == OP_MOD) return tv_int(0);
         overflow(c, at);
@@ -78,7 +78,7 @@ static tv arith_num(tctx *c, const tnode *at, int op, tv a, tv b) {
     }
     case OP_POW:
       if (y < 0) {
-        if (x == 0) terr(c, at, "0.0 cannot be raised to a negative power");
+        if (x == 0) brr__template_terr(c, at, "0.0 cannot be raised to a negative power");
         return tv_float(pow((double)x, (double)y));
       }
       r = 1;
@@ -96,10 +96,10 @@ static tv arith_num(tctx *c, const tnode *at, int op, tv a, tv b) {
   case OP_SUB: return tv_float(x - y);
   case OP_MUL: return tv_float(x * y);
   case OP_DIV:
-    if (y == 0) terr(c, at, is_intlike(a) && is_intlike(b) ? "division by zero" : "float division by zero");
+    if (y == 0) brr__template_terr(c, at, is_intlike(a) && is_intlike(b) ? "division by zero" : "float division by zero");
     return tv_float(x / y);
   case OP_FLOORDIV:
-    if (y == 0) terr(c, at, "float floor division by zero");
+    if (y == 0) brr__template_terr(c, at, "float floor division by zero");
     {
       double m = py_fmod(x, y);
       double q = (x - m) / y;
@@ -108,78 +108,78 @@ static tv arith_num(tctx *c, const tnode *at, int op, tv a, tv b) {
       return tv_float(q == 0 ? copysign(0.0, x / y) : fq);
     }
   case OP_MOD:
-    if (y == 0) terr(c, at, "float modulo");
+    if (y == 0) brr__template_terr(c, at, "float modulo");
     return tv_float(py_fmod(x, y));
   case OP_POW:
-    if (x == 0 && y < 0) terr(c, at, "0.0 cannot be raised to a negative power");
-    if (x < 0 && y != floor(y)) terr(c, at, "brr does not support complex numbers (negative number to a fractional power)");
+    if (x == 0 && y < 0) brr__template_terr(c, at, "0.0 cannot be raised to a negative power");
+    if (x < 0 && y != floor(y)) brr__template_terr(c, at, "brr does not support complex numbers (negative number to a fractional power)");
     {
       double r = pow(x, y);
-      if (isinf(r) && !isinf(x) && !isinf(y)) terr(c, at, "(34, 'Numerical result out of range')");
+      if (isinf(r) && !isinf(x) && !isinf(y)) brr__template_terr(c, at, "(34, 'Numerical result out of range')");
       return tv_float(r);
     }
-  default: return TV_NONE_V;
+  default: return BRR__TEMPLATE_TV_NONE_V;
   }
 }
 
-tv top_binary(tctx *c, const tnode *at, int op, tv a, tv b) {
-  if (tv_is_undef(a)) terr_undef(c, at, a);
-  if (tv_is_undef(b)) terr_undef(c, at, b);
+tv brr__template_top_binary(tctx *c, const tnode *at, int op, tv a, tv b) {
+  if (tv_is_undef(a)) brr__template_terr_undef(c, at, a);
+  if (tv_is_undef(b)) brr__template_terr_undef(c, at, b);
   if (tv_is_num(a) && tv_is_num(b)) return arith_num(c, at, op, a, b);
   switch (op) {
   case OP_ADD:
     if (a.t == TV_STR && b.t == TV_STR) {
       tbuf r = {0};
-      tbuf_add(c, &r, a.u.str, a.slen);
-      tbuf_add(c, &r, b.u.str, b.slen);
-      return tbuf_str(c, &r);
+      brr__template_tbuf_add(c, &r, a.u.str, a.slen);
+      brr__template_tbuf_add(c, &r, b.u.str, b.slen);
+      return brr__template_tbuf_str(c, &r);
     }
     if ((a.t == TV_LIST || a.t == TV_TUPLE) && a.t == b.t) {
-      tv r = tv_list(c, a.u.l->n + b.u.l->n);
-      for (size_t i = 0; i < a.u.l->n; i++) tl_push(c, r.u.l, a.u.l->v[i]);
-      for (size_t i = 0; i < b.u.l->n; i++) tl_push(c, r.u.l, b.u.l->v[i]);
+      tv r = brr__template_tv_list(c, a.u.l->n + b.u.l->n);
+      for (size_t i = 0; i < a.u.l->n; i++) brr__template_tl_push(c, r.u.l, a.u.l->v[i]);
+      for (size_t i = 0; i < b.u.l->n; i++) brr__template_tl_push(c, r.u.l, b.u.l->v[i]);
       r.t = a.t;
       return r;
     }
     if (a.t == TV_STR || a.t == TV_LIST || a.t == TV_TUPLE)
-      terr(c, at, "can only concatenate %s (not \"%s\") to %s", tv_typename(a), tv_typename(b), tv_typename(a));
+      brr__template_terr(c, at, "can only concatenate %s (not \"%s\") to %s", brr__template_tv_typename(a), brr__template_tv_typename(b), brr__template_tv_typename(a));
     break;
   case OP_MUL:
     if ((a.t == TV_STR || a.t == TV_LIST || a.t == TV_TUPLE) && is_intlike(b)) return repeat(c, at, a, as_int(b));
     if ((b.t == TV_STR || b.t == TV_LIST || b.t == TV_TUPLE) && is_intlike(a)) return repeat(c, at, b, as_int(a));
     if (a.t == TV_STR || a.t == TV_LIST || a.t == TV_TUPLE || b.t == TV_STR || b.t == TV_LIST || b.t == TV_TUPLE)
-      terr(c, at, "can't multiply sequence by non-int of type '%s'",
-           tv_typename(a.t == TV_STR || a.t == TV_LIST || a.t == TV_TUPLE ? b : a));
+      brr__template_terr(c, at, "can't multiply sequence by non-int of type '%s'",
+           brr__template_tv_typename(a.t == TV_STR || a.t == TV_LIST || a.t == TV_TUPLE ? b : a));
     break;
   case OP_MOD:
-    if (a.t == TV_STR) return tpy_percent(c, at, a, b);
+    if (a.t == TV_STR) return brr__template_tpy_percent(c, at, a, b);
     break;
   default: break;
   }
   unsupported(c, at, op, a, b);
 }
 
-tv top_neg(tctx *c, const tnode *at, tv v, bool neg) {
-  if (tv_is_undef(v)) terr_undef(c, at, v);
+tv brr__template_top_neg(tctx *c, const tnode *at, tv v, bool neg) {
+  if (tv_is_undef(v)) brr__template_terr_undef(c, at, v);
   if (v.t == TV_FLOAT) return tv_float(neg ? -v.u.f : v.u.f);
   if (is_intlike(v)) {
     int64_t i = as_int(v);
     if (neg && i == INT64_MIN) overflow(c, at);
     return tv_int(neg ? -i : i);
   }
-  terr(c, at, "bad operand type for unary %c: '%s'", neg ? '-' : '+', tv_typename(v));
+  brr__template_terr(c, at, "bad operand type for unary %c: '%s'", neg ? '-' : '+', brr__template_tv_typename(v));
 }
 
-bool top_contains(tctx *c, const tnode *at, tv container, tv item) {
+bool brr__template_top_contains(tctx *c, const tnode *at, tv container, tv item) {
   switch (container.t) {
   case TV_STR: {
-    if (item.t != TV_STR) terr(c, at, "'in <string>' requires string as left operand, not %s", tv_typename(item));
+    if (item.t != TV_STR) brr__template_terr(c, at, "'in <string>' requires string as left operand, not %s", brr__template_tv_typename(item));
     if (item.slen == 0) return true;
     return memmem(container.u.str, container.slen, item.u.str, item.slen) != NULL;
   }
-  case TV_DICT: return td_get(c, at, container.u.d, item) != NULL;
+  case TV_DICT: return brr__template_td_get(c, at, container.u.d, item) != NULL;
   case TV_VIEW:
-    if (container.sub == TV_VIEW_KEYS) return td_get(c, at, container.u.d, item) != NULL;
+    if (container.sub == TV_VIEW_KEYS) return brr__template_td_get(c, at, container.u.d, item) != NULL;
     break;
   case TV_RANGE:
     if (is_intlike(item)) {
@@ -195,30 +195,30 @@ bool top_contains(tctx *c, const tnode *at, tv container, tv item) {
   case TV_FLOAT:
   case TV_NS:
   case TV_FUNC:
-  case TV_OBJ: terr(c, at, "argument of type '%s' is not iterable", tv_typename(container));
+  case TV_OBJ: brr__template_terr(c, at, "argument of type '%s' is not iterable", brr__template_tv_typename(container));
   default: break;
   }
   if (container.t == TV_ITER) { /* an iterator is consumed up to the match */
     titer *it = container.u.it;
     while (it->pos < it->n)
-      if (tv_eq(c, it->v[it->pos++], item)) return true;
+      if (brr__template_tv_eq(c, it->v[it->pos++], item)) return true;
     return false;
   }
   size_t n;
-  tv *items = tv_iterate(c, at, container, &n);
+  tv *items = brr__template_tv_iterate(c, at, container, &n);
   for (size_t i = 0; i < n; i++)
-    if (tv_eq(c, items[i], item)) return true;
+    if (brr__template_tv_eq(c, items[i], item)) return true;
   return false;
 }
 
-static tv undefined_attr(tctx *c, tv obj, tv name) { return tv_undef(c, NULL, obj, name); }
+static tv undefined_attr(tctx *c, tv obj, tv name) { return brr__template_tv_undef(c, NULL, obj, name); }
 
-tv top_getattr(tctx *c, const tnode *at, tv obj, const char *name, size_t n) {
-  if (tv_is_undef(obj)) terr_undef(c, at, obj);
+tv brr__template_top_getattr(tctx *c, const tnode *at, tv obj, const char *name, size_t n) {
+  if (tv_is_undef(obj)) brr__template_terr_undef(c, at, obj);
   tv out;
-  if (tmethod_get(c, at, obj, name, n, &out)) return out;
+  if (brr__template_tmethod_get(c, at, obj, name, n, &out)) return out;
   if (obj.t == TV_DICT) {
-    tv *v = td_gets(obj.u.d, name, n);
+    tv *v = brr__template_td_gets(obj.u.d, name, n);
     if (v) return *v;
   }
   return undefined_attr(c, obj, tv_str_nocopy(name, n));
@@ -227,17 +227,17 @@ tv top_getattr(tctx *c, const tnode *at, tv obj, const char *name, size_t n) {
 /* obj[key] for a sequence and an int key; false when out of range */
 static bool seq_index(tctx *c, tv obj, int64_t i, tv *out) {
   if (obj.t == TV_STR) {
-    int64_t len = (int64_t)u8_len(obj.u.str, obj.slen);
+    int64_t len = (int64_t)brr__template_u8_len(obj.u.str, obj.slen);
     if (i < 0) i += len;
     if (i < 0 || i >= len) return false;
-    size_t off = u8_offset(obj.u.str, obj.slen, (size_t)i);
+    size_t off = brr__template_u8_offset(obj.u.str, obj.slen, (size_t)i);
     uint32_t cp;
-    size_t l = u8_decode(obj.u.str, obj.slen, off, &cp);
-    *out = tv_str(c, obj.u.str + off, l);
+    size_t l = brr__template_u8_decode(obj.u.str, obj.slen, off, &cp);
+    *out = brr__template_tv_str(c, obj.u.str + off, l);
     return true;
   }
   if (obj.t == TV_RANGE) {
-    int64_t len = (int64_t)tv_len(c, NULL, obj);
+    int64_t len = (int64_t)brr__template_tv_len(c, NULL, obj);
     if (i < 0) i += len;
     if (i < 0 || i >= len) return false;
     *out = tv_int(obj.u.r->start + i * obj.u.r->step);
@@ -250,13 +250,13 @@ static bool seq_index(tctx *c, tv obj, int64_t i, tv *out) {
   return true;
 }
 
-tv top_getitem(tctx *c, const tnode *at, tv obj, tv key) {
-  if (tv_is_undef(obj)) terr_undef(c, at, obj);
+tv brr__template_top_getitem(tctx *c, const tnode *at, tv obj, tv key) {
+  if (tv_is_undef(obj)) brr__template_terr_undef(c, at, obj);
   tv out;
   switch (obj.t) {
   case TV_DICT:
     if (key.t != TV_LIST && key.t != TV_DICT && key.t != TV_NS && key.t != TV_VIEW) {
-      tv *v = td_get(c, at, obj.u.d, key);
+      tv *v = brr__template_td_get(c, at, obj.u.d, key);
       if (v) return *v;
     }
     break;
@@ -272,13 +272,13 @@ tv top_getitem(tctx *c, const tnode *at, tv obj, tv key) {
   default: break;
   }
   /* Jinja2 falls back to an attribute of that name */
-  if (key.t == TV_STR && tmethod_get(c, at, obj, key.u.str, key.slen, &out)) return out;
+  if (key.t == TV_STR && brr__template_tmethod_get(c, at, obj, key.u.str, key.slen, &out)) return out;
   return undefined_attr(c, obj, key);
 }
 
 static int64_t slice_index(tctx *c, const tnode *at, tv v) {
   if (is_intlike(v)) return as_int(v);
-  terr(c, at, "slice indices must be integers or None or have an __index__ method");
+  brr__template_terr(c, at, "slice indices must be integers or None or have an __index__ method");
 }
 
 /* Python's PySlice_AdjustIndices */
@@ -295,13 +295,13 @@ static void slice_adjust(int64_t len, int64_t *start, int64_t *stop, int64_t ste
   } else if (*stop >= len) *stop = step < 0 ? len - 1 : len;
 }
 
-tv top_slice(tctx *c, const tnode *at, tv obj, tv start, tv stop, tv step) {
-  if (tv_is_undef(obj)) terr_undef(c, at, obj);
-  if (obj.t == TV_DICT) terr(c, at, "unhashable type: 'slice'");
+tv brr__template_top_slice(tctx *c, const tnode *at, tv obj, tv start, tv stop, tv step) {
+  if (tv_is_undef(obj)) brr__template_terr_undef(c, at, obj);
+  if (obj.t == TV_DICT) brr__template_terr(c, at, "unhashable type: 'slice'");
   if (obj.t != TV_STR && obj.t != TV_LIST && obj.t != TV_TUPLE)
-    terr(c, at, "'%s' object is not subscriptable", tv_typename(obj));
+    brr__template_terr(c, at, "'%s' object is not subscriptable", brr__template_tv_typename(obj));
   int64_t st = step.t == TV_NONE ? 1 : slice_index(c, at, step);
-  if (st == 0) terr(c, at, "slice step cannot be zero");
+  if (st == 0) brr__template_terr(c, at, "slice step cannot be zero");
   int64_t a = start.t == TV_NONE ? 0 : slice_index(c, at, start);
   int64_t b = stop.t == TV_NONE ? 0 : slice_index(c, at, stop);
   bool ascii = true;
@@ -309,14 +309,14 @@ tv top_slice(tctx *c, const tnode *at, tv obj, tv start, tv stop, tv step) {
   int64_t len;
   if (obj.t == TV_STR) {
     for (size_t i = 0; i < obj.slen && ascii; i++) ascii = (unsigned char)obj.u.str[i] < 0x80;
-    len = ascii ? (int64_t)obj.slen : (int64_t)u8_len(obj.u.str, obj.slen);
+    len = ascii ? (int64_t)obj.slen : (int64_t)brr__template_u8_len(obj.u.str, obj.slen);
     if (!ascii) { /* code point start offsets, plus the end */
-      offs = talloc(c, (size_t)(len + 1) * sizeof *offs);
+      offs = brr__template_talloc(c, (size_t)(len + 1) * sizeof *offs);
       size_t k = 0;
       for (size_t i = 0; i < obj.slen;) {
         uint32_t cp;
         offs[k++] = i;
-        i += u8_decode(obj.u.str, obj.slen, i, &cp);
+        i += brr__template_u8_decode(obj.u.str, obj.slen, i, &cp);
       }
       offs[k] = obj.slen;
     }
@@ -329,12 +329,12 @@ tv top_slice(tctx *c, const tnode *at, tv obj, tv start, tv stop, tv step) {
     for (int64_t i = a; st > 0 ? i < b : i > b; i += st) {
       size_t o = ascii ? (size_t)i : offs[i];
       size_t e = ascii ? o + 1 : offs[i + 1];
-      tbuf_add(c, &r, obj.u.str + o, e - o);
+      brr__template_tbuf_add(c, &r, obj.u.str + o, e - o);
     }
-    return tbuf_str(c, &r);
+    return brr__template_tbuf_str(c, &r);
   }
-  tv r = tv_list(c, 0);
-  for (int64_t i = a; st > 0 ? i < b : i > b; i += st) tl_push(c, r.u.l, obj.u.l->v[i]);
+  tv r = brr__template_tv_list(c, 0);
+  for (int64_t i = a; st > 0 ? i < b : i > b; i += st) brr__template_tl_push(c, r.u.l, obj.u.l->v[i]);
   r.t = obj.t;
   return r;
 }

@@ -6,58 +6,58 @@
 
 #include "parser.h"
 
-void tp_fail(parser *P, const ttok *t, const char *fmt, ...) {
+void brr__template_tp_fail(parser *P, const ttok *t, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
   char *msg = brr_xvasprintf(fmt, ap);
   va_end(ap);
-  char *m = tstrdup(P->c, msg);
+  char *m = brr__template_tstrdup(P->c, msg);
   free(msg);
-  terr_at(P->c, t->line, t->col, "%s", m);
+  brr__template_terr_at(P->c, t->line, t->col, "%s", m);
 }
 
 static const char *describe_type(int type) {
   ttok t = {.type = (uint8_t)type};
-  return ttok_describe(&t);
+  return brr__template_ttok_describe(&t);
 }
 
-const ttok *tp_expect(parser *P, int type) {
+const ttok *brr__template_tp_expect(parser *P, int type) {
   const ttok *t = cur(P);
   if (t->type != type) {
-    if (t->type == TK_EOF) tp_fail(P, t, "unexpected end of template, expected '%s'.", describe_type(type));
-    tp_fail(P, t, "expected token '%s', got '%s'", describe_type(type), ttok_describe(t));
+    if (t->type == TK_EOF) brr__template_tp_fail(P, t, "unexpected end of template, expected '%s'.", describe_type(type));
+    brr__template_tp_fail(P, t, "expected token '%s', got '%s'", describe_type(type), brr__template_ttok_describe(t));
   }
   return next(P);
 }
 
-const ttok *tp_expect_name(parser *P, const char *name) {
+const ttok *brr__template_tp_expect_name(parser *P, const char *name) {
   const ttok *t = cur(P);
   if (!is_name(t, name)) {
-    if (t->type == TK_EOF) tp_fail(P, t, "unexpected end of template, expected '%s'.", name);
-    tp_fail(P, t, "expected token '%s', got '%s'", name, ttok_describe(t));
+    if (t->type == TK_EOF) brr__template_tp_fail(P, t, "unexpected end of template, expected '%s'.", name);
+    brr__template_tp_fail(P, t, "expected token '%s', got '%s'", name, brr__template_ttok_describe(t));
   }
   return next(P);
 }
 
-tnode *tp_mk(parser *P, int kind, const ttok *at) {
-  tnode *n = talloc(P->c, sizeof *n);
+tnode *brr__template_tp_mk(parser *P, int kind, const ttok *at) {
+  tnode *n = brr__template_talloc(P->c, sizeof *n);
   n->kind = (uint8_t)kind;
   n->line = n->jline = at->line;
   n->col = at->col;
   return n;
 }
 
-void tp_push(parser *P, tnodes *l, tnode *n) {
+void brr__template_tp_push(parser *P, tnodes *l, tnode *n) {
   if (l->n == l->cap) {
     size_t nc = l->cap ? l->cap * 2 : 4;
-    l->v = tgrow(P->c, l->v, l->cap * sizeof *l->v, nc * sizeof *l->v);
+    l->v = brr__template_tgrow(P->c, l->v, l->cap * sizeof *l->v, nc * sizeof *l->v);
     l->cap = nc;
   }
   l->v[l->n++] = n;
 }
 
-void tp_enter(parser *P) {
-  if (++P->depth > MAX_DEPTH) tp_fail(P, cur(P), "template nested too deeply (brr allows %d levels)", MAX_DEPTH);
+void brr__template_tp_enter(parser *P) {
+  if (++P->depth > MAX_DEPTH) brr__template_tp_fail(P, cur(P), "template nested too deeply (brr allows %d levels)", MAX_DEPTH);
 }
 
 /* ---- expressions ---- */
@@ -66,11 +66,11 @@ static tnode *parse_postfix(parser *P, tnode *node);
 
 static tnode *parse_condexpr(parser *P) {
   const ttok *at = cur(P);
-  tnode *e1 = tp_expression(P, false);
+  tnode *e1 = brr__template_tp_expression(P, false);
   while (skip_name(P, "if")) {
-    tnode *e2 = tp_expression(P, false);
+    tnode *e2 = brr__template_tp_expression(P, false);
     tnode *e3 = skip_name(P, "else") ? parse_condexpr(P) : NULL;
-    tnode *n = tp_mk(P, N_CONDEXPR, at);
+    tnode *n = brr__template_tp_mk(P, N_CONDEXPR, at);
     n->a = e1;
     n->b = e2;
     n->c = e3;
@@ -85,7 +85,7 @@ static tnode *parse_and(parser *P) {
   const ttok *at = cur(P);
   tnode *left = parse_not(P);
   while (skip_name(P, "and")) {
-    tnode *n = tp_mk(P, N_AND, at);
+    tnode *n = brr__template_tp_mk(P, N_AND, at);
     n->a = left;
     n->b = parse_not(P);
     left = n;
@@ -98,7 +98,7 @@ static tnode *parse_or(parser *P) {
   const ttok *at = cur(P);
   tnode *left = parse_and(P);
   while (skip_name(P, "or")) {
-    tnode *n = tp_mk(P, N_OR, at);
+    tnode *n = brr__template_tp_mk(P, N_OR, at);
     n->a = left;
     n->b = parse_and(P);
     left = n;
@@ -107,8 +107,8 @@ static tnode *parse_or(parser *P) {
   return left;
 }
 
-tnode *tp_expression(parser *P, bool with_condexpr) {
-  tp_enter(P);
+tnode *brr__template_tp_expression(parser *P, bool with_condexpr) {
+  brr__template_tp_enter(P);
   tnode *n = with_condexpr ? parse_condexpr(P) : parse_or(P);
   P->depth--;
   return n;
@@ -135,14 +135,14 @@ static tnode *parse_compare(parser *P) {
       next(P);
       op = OP_NOTIN;
     } else break;
-    tnode *o = tp_mk(P, N_OPERAND, opt);
+    tnode *o = brr__template_tp_mk(P, N_OPERAND, opt);
     o->op = (uint8_t)op;
     o->a = parse_math1(P);
     if (!cmp) {
-      cmp = tp_mk(P, N_COMPARE, at);
+      cmp = brr__template_tp_mk(P, N_COMPARE, at);
       cmp->a = expr;
     }
-    tp_push(P, &cmp->l1, o);
+    brr__template_tp_push(P, &cmp->l1, o);
     cmp->jline = cur(P)->line;
   }
   return cmp ? cmp : expr;
@@ -151,8 +151,8 @@ static tnode *parse_compare(parser *P) {
 static tnode *parse_not(parser *P) {
   if (is_name(cur(P), "not")) {
     const ttok *at = next(P);
-    tp_enter(P);
-    tnode *n = tp_mk(P, N_NOT, at);
+    brr__template_tp_enter(P);
+    tnode *n = brr__template_tp_mk(P, N_NOT, at);
     n->a = parse_not(P);
     P->depth--;
     return n;
@@ -161,7 +161,7 @@ static tnode *parse_not(parser *P) {
 }
 
 static tnode *binop(parser *P, const ttok *at, int op, tnode *a, tnode *b) {
-  tnode *n = tp_mk(P, N_BINOP, at);
+  tnode *n = brr__template_tp_mk(P, N_BINOP, at);
   n->op = (uint8_t)op;
   n->a = a;
   n->b = b;
@@ -203,9 +203,9 @@ static tnode *parse_concat(parser *P) {
   const ttok *at = cur(P);
   tnode *first = parse_math2(P);
   if (cur(P)->type != TK_TILDE) return first;
-  tnode *n = tp_mk(P, N_CONCAT, at);
-  tp_push(P, &n->l1, first);
-  while (skip_if(P, TK_TILDE)) tp_push(P, &n->l1, parse_math2(P));
+  tnode *n = brr__template_tp_mk(P, N_CONCAT, at);
+  brr__template_tp_push(P, &n->l1, first);
+  while (skip_if(P, TK_TILDE)) brr__template_tp_push(P, &n->l1, parse_math2(P));
   return n;
 }
 
@@ -222,79 +222,79 @@ static tnode *parse_math1(parser *P) {
 }
 
 static tnode *parse_list(parser *P) {
-  tnode *n = tp_mk(P, N_LIST, tp_expect(P, TK_LBRACKET));
+  tnode *n = brr__template_tp_mk(P, N_LIST, brr__template_tp_expect(P, TK_LBRACKET));
   while (cur(P)->type != TK_RBRACKET) {
-    if (n->l1.n) tp_expect(P, TK_COMMA);
+    if (n->l1.n) brr__template_tp_expect(P, TK_COMMA);
     if (cur(P)->type == TK_RBRACKET) break;
-    tp_push(P, &n->l1, tp_expression(P, true));
+    brr__template_tp_push(P, &n->l1, brr__template_tp_expression(P, true));
   }
-  tp_expect(P, TK_RBRACKET);
+  brr__template_tp_expect(P, TK_RBRACKET);
   return n;
 }
 
 static tnode *parse_dict(parser *P) {
-  tnode *n = tp_mk(P, N_DICT, tp_expect(P, TK_LBRACE));
+  tnode *n = brr__template_tp_mk(P, N_DICT, brr__template_tp_expect(P, TK_LBRACE));
   while (cur(P)->type != TK_RBRACE) {
-    if (n->l1.n) tp_expect(P, TK_COMMA);
+    if (n->l1.n) brr__template_tp_expect(P, TK_COMMA);
     if (cur(P)->type == TK_RBRACE) break;
     const ttok *at = cur(P);
-    tnode *key = tp_expression(P, true);
-    tp_expect(P, TK_COLON);
-    tnode *pair = tp_mk(P, N_PAIR, at);
+    tnode *key = brr__template_tp_expression(P, true);
+    brr__template_tp_expect(P, TK_COLON);
+    tnode *pair = brr__template_tp_mk(P, N_PAIR, at);
     pair->a = key;
-    pair->b = tp_expression(P, true);
-    tp_push(P, &n->l1, pair);
+    pair->b = brr__template_tp_expression(P, true);
+    brr__template_tp_push(P, &n->l1, pair);
   }
-  tp_expect(P, TK_RBRACE);
+  brr__template_tp_expect(P, TK_RBRACE);
   return n;
 }
 
-tnode *tp_primary(parser *P) {
+tnode *brr__template_tp_primary(parser *P) {
   const ttok *t = cur(P);
   tnode *n;
-  tp_enter(P);
+  brr__template_tp_enter(P);
   if (t->type == TK_NAME) {
     next(P);
     if (!strcmp(t->s, "true") || !strcmp(t->s, "True") || !strcmp(t->s, "false") || !strcmp(t->s, "False")) {
-      n = tp_mk(P, N_CONST, t);
+      n = brr__template_tp_mk(P, N_CONST, t);
       n->k = tv_bool(t->s[0] == 't' || t->s[0] == 'T');
     } else if (!strcmp(t->s, "none") || !strcmp(t->s, "None")) {
-      n = tp_mk(P, N_CONST, t);
-      n->k = TV_NONE_V;
+      n = brr__template_tp_mk(P, N_CONST, t);
+      n->k = BRR__TEMPLATE_TV_NONE_V;
     } else {
-      n = tp_mk(P, N_NAME, t);
+      n = brr__template_tp_mk(P, N_NAME, t);
       n->s = t->s;
       n->slen = t->n;
       n->op = CTX_LOAD;
     }
   } else if (t->type == TK_STRING) {
     next(P);
-    n = tp_mk(P, N_CONST, t);
+    n = brr__template_tp_mk(P, N_CONST, t);
     if (cur(P)->type != TK_STRING) {
       n->k = tv_str_nocopy(t->s, t->n);
     } else { /* adjacent literals concatenate */
       tbuf b = {0};
-      tbuf_add(P->c, &b, t->s, t->n);
+      brr__template_tbuf_add(P->c, &b, t->s, t->n);
       while (cur(P)->type == TK_STRING) {
         const ttok *u = next(P);
-        tbuf_add(P->c, &b, u->s, u->n);
+        brr__template_tbuf_add(P->c, &b, u->s, u->n);
       }
-      n->k = tbuf_str(P->c, &b);
+      n->k = brr__template_tbuf_str(P->c, &b);
     }
   } else if (t->type == TK_INT || t->type == TK_FLOAT) {
     next(P);
-    n = tp_mk(P, N_CONST, t);
+    n = brr__template_tp_mk(P, N_CONST, t);
     n->k = t->type == TK_INT ? tv_int(t->i) : tv_float(t->f);
   } else if (t->type == TK_LPAREN) {
     next(P);
-    n = tp_tuple(P, false, true, NULL, true);
-    tp_expect(P, TK_RPAREN);
+    n = brr__template_tp_tuple(P, false, true, NULL, true);
+    brr__template_tp_expect(P, TK_RPAREN);
   } else if (t->type == TK_LBRACKET) {
     n = parse_list(P);
   } else if (t->type == TK_LBRACE) {
     n = parse_dict(P);
   } else {
-    tp_fail(P, t, "unexpected '%s'", ttok_describe(t));
+    brr__template_tp_fail(P, t, "unexpected '%s'", brr__template_ttok_describe(t));
   }
   P->depth--;
   return n;
@@ -308,61 +308,61 @@ static bool tuple_end(parser *P, const char *const *extra_end) {
   return false;
 }
 
-tnode *tp_tuple(parser *P, bool simplified, bool with_condexpr, const char *const *extra_end,
+tnode *brr__template_tp_tuple(parser *P, bool simplified, bool with_condexpr, const char *const *extra_end,
                           bool explicit_parens) {
   const ttok *at = cur(P);
-  tnode *tup = tp_mk(P, N_TUPLE, at);
+  tnode *tup = brr__template_tp_mk(P, N_TUPLE, at);
   bool is_tuple = false;
   for (;;) {
-    if (tup->l1.n) tp_expect(P, TK_COMMA);
+    if (tup->l1.n) brr__template_tp_expect(P, TK_COMMA);
     if (tuple_end(P, extra_end)) break;
-    tp_push(P, &tup->l1, simplified ? tp_primary(P) : tp_expression(P, with_condexpr));
+    brr__template_tp_push(P, &tup->l1, simplified ? brr__template_tp_primary(P) : brr__template_tp_expression(P, with_condexpr));
     if (cur(P)->type == TK_COMMA) is_tuple = true;
     else break;
     tup->jline = cur(P)->line;
   }
   if (!is_tuple) {
     if (tup->l1.n) return tup->l1.v[0];
-    if (!explicit_parens) tp_fail(P, cur(P), "Expected an expression, got '%s'", ttok_describe(cur(P)));
+    if (!explicit_parens) brr__template_tp_fail(P, cur(P), "Expected an expression, got '%s'", brr__template_ttok_describe(cur(P)));
   }
   return tup;
 }
 
 static void parse_call_args(parser *P, tnode *n) {
-  const ttok *open = tp_expect(P, TK_LPAREN);
+  const ttok *open = brr__template_tp_expect(P, TK_LPAREN);
   bool require_comma = false;
   while (cur(P)->type != TK_RPAREN) {
     if (require_comma) {
-      tp_expect(P, TK_COMMA);
+      brr__template_tp_expect(P, TK_COMMA);
       if (cur(P)->type == TK_RPAREN) break;
     }
     if (cur(P)->type == TK_MUL) {
-      if (n->c || n->d) tp_fail(P, open, "invalid syntax for function call expression");
+      if (n->c || n->d) brr__template_tp_fail(P, open, "invalid syntax for function call expression");
       next(P);
-      n->c = tp_expression(P, true);
+      n->c = brr__template_tp_expression(P, true);
     } else if (cur(P)->type == TK_POW) {
-      if (n->d) tp_fail(P, open, "invalid syntax for function call expression");
+      if (n->d) brr__template_tp_fail(P, open, "invalid syntax for function call expression");
       next(P);
-      n->d = tp_expression(P, true);
+      n->d = brr__template_tp_expression(P, true);
     } else if (cur(P)->type == TK_NAME && look(P)->type == TK_ASSIGN) {
-      if (n->d) tp_fail(P, open, "invalid syntax for function call expression");
+      if (n->d) brr__template_tp_fail(P, open, "invalid syntax for function call expression");
       const ttok *key = next(P);
       next(P);
-      tnode *kw = tp_mk(P, N_KEYWORD, key);
+      tnode *kw = brr__template_tp_mk(P, N_KEYWORD, key);
       kw->s = key->s;
-      kw->a = tp_expression(P, true);
-      tp_push(P, &n->l2, kw);
+      kw->a = brr__template_tp_expression(P, true);
+      brr__template_tp_push(P, &n->l2, kw);
     } else {
-      if (n->c || n->d || n->l2.n) tp_fail(P, open, "invalid syntax for function call expression");
-      tp_push(P, &n->l1, tp_expression(P, true));
+      if (n->c || n->d || n->l2.n) brr__template_tp_fail(P, open, "invalid syntax for function call expression");
+      brr__template_tp_push(P, &n->l1, brr__template_tp_expression(P, true));
     }
     require_comma = true;
   }
-  tp_expect(P, TK_RPAREN);
+  brr__template_tp_expect(P, TK_RPAREN);
 }
 
 static tnode *parse_call(parser *P, tnode *callee) {
-  tnode *n = tp_mk(P, N_CALL, cur(P));
+  tnode *n = brr__template_tp_mk(P, N_CALL, cur(P));
   n->a = callee;
   parse_call_args(P, n);
   return n;
@@ -374,18 +374,18 @@ static tnode *parse_subscribed(parser *P) {
   if (cur(P)->type == TK_COLON) {
     next(P);
   } else {
-    tnode *node = tp_expression(P, true);
+    tnode *node = brr__template_tp_expression(P, true);
     if (cur(P)->type != TK_COLON) return node;
     next(P);
     args[0] = node;
   }
   if (cur(P)->type != TK_COLON && cur(P)->type != TK_RBRACKET && cur(P)->type != TK_COMMA)
-    args[1] = tp_expression(P, true);
+    args[1] = brr__template_tp_expression(P, true);
   if (cur(P)->type == TK_COLON) {
     next(P);
-    if (cur(P)->type != TK_RBRACKET && cur(P)->type != TK_COMMA) args[2] = tp_expression(P, true);
+    if (cur(P)->type != TK_RBRACKET && cur(P)->type != TK_COMMA) args[2] = brr__template_tp_expression(P, true);
   }
-  tnode *s = tp_mk(P, N_SLICE, at);
+  tnode *s = brr__template_tp_mk(P, N_SLICE, at);
   s->a = args[0];
   s->b = args[1];
   s->c = args[2];
@@ -397,28 +397,28 @@ static tnode *parse_subscript(parser *P, tnode *node) {
   if (tok->type == TK_DOT) {
     const ttok *attr = next(P);
     if (attr->type == TK_NAME) {
-      tnode *n = tp_mk(P, N_GETATTR, tok);
+      tnode *n = brr__template_tp_mk(P, N_GETATTR, tok);
       n->a = node;
       n->s = attr->s;
       n->slen = attr->n;
       return n;
     }
-    if (attr->type != TK_INT) tp_fail(P, attr, "expected name or number");
-    tnode *k = tp_mk(P, N_CONST, attr);
+    if (attr->type != TK_INT) brr__template_tp_fail(P, attr, "expected name or number");
+    tnode *k = brr__template_tp_mk(P, N_CONST, attr);
     k->k = tv_int(attr->i);
-    tnode *n = tp_mk(P, N_GETITEM, tok);
+    tnode *n = brr__template_tp_mk(P, N_GETITEM, tok);
     n->a = node;
     n->b = k;
     return n;
   }
   /* '[' */
-  tnode *tup = tp_mk(P, N_TUPLE, tok);
+  tnode *tup = brr__template_tp_mk(P, N_TUPLE, tok);
   while (cur(P)->type != TK_RBRACKET) {
-    if (tup->l1.n) tp_expect(P, TK_COMMA);
-    tp_push(P, &tup->l1, parse_subscribed(P));
+    if (tup->l1.n) brr__template_tp_expect(P, TK_COMMA);
+    brr__template_tp_push(P, &tup->l1, parse_subscribed(P));
   }
-  tp_expect(P, TK_RBRACKET);
-  tnode *n = tp_mk(P, N_GETITEM, tok);
+  brr__template_tp_expect(P, TK_RBRACKET);
+  tnode *n = brr__template_tp_mk(P, N_GETITEM, tok);
   n->a = node;
   n->b = tup->l1.n == 1 ? tup->l1.v[0] : tup;
   return n;
@@ -435,28 +435,28 @@ static tnode *parse_postfix(parser *P, tnode *node) {
 
 /* a dotted filter/test name */
 static const char *parse_dotted(parser *P, size_t *len) {
-  const ttok *t = tp_expect(P, TK_NAME);
+  const ttok *t = brr__template_tp_expect(P, TK_NAME);
   if (cur(P)->type != TK_DOT) {
     *len = t->n;
     return t->s;
   }
   tbuf b = {0};
-  tbuf_add(P->c, &b, t->s, t->n);
+  brr__template_tbuf_add(P->c, &b, t->s, t->n);
   while (skip_if(P, TK_DOT)) {
-    tbuf_addc(P->c, &b, '.');
-    const ttok *u = tp_expect(P, TK_NAME);
-    tbuf_add(P->c, &b, u->s, u->n);
+    brr__template_tbuf_addc(P->c, &b, '.');
+    const ttok *u = brr__template_tp_expect(P, TK_NAME);
+    brr__template_tbuf_add(P->c, &b, u->s, u->n);
   }
-  tv s = tbuf_str(P->c, &b);
+  tv s = brr__template_tbuf_str(P->c, &b);
   *len = s.slen;
   return s.u.str;
 }
 
-tnode *tp_filter(parser *P, tnode *node, bool start_inline) {
+tnode *brr__template_tp_filter(parser *P, tnode *node, bool start_inline) {
   while (cur(P)->type == TK_PIPE || start_inline) {
     if (!start_inline) next(P);
     const ttok *at = cur(P);
-    tnode *f = tp_mk(P, N_FILTER, at);
+    tnode *f = brr__template_tp_mk(P, N_FILTER, at);
     f->a = node;
     f->s = parse_dotted(P, &f->slen);
     if (cur(P)->type == TK_LPAREN) parse_call_args(P, f);
@@ -469,7 +469,7 @@ tnode *tp_filter(parser *P, tnode *node, bool start_inline) {
 static tnode *parse_test(parser *P, tnode *node) {
   const ttok *is = next(P);
   bool negated = skip_name(P, "not");
-  tnode *t = tp_mk(P, N_TEST, is);
+  tnode *t = brr__template_tp_mk(P, N_TEST, is);
   t->a = node;
   const ttok *name_at = cur(P);
   t->s = parse_dotted(P, &t->slen);
@@ -480,11 +480,11 @@ static tnode *parse_test(parser *P, tnode *node) {
   } else if ((ty == TK_NAME || ty == TK_STRING || ty == TK_INT || ty == TK_FLOAT || ty == TK_LBRACKET ||
               ty == TK_LBRACE) &&
              !is_name(cur(P), "else") && !is_name(cur(P), "or") && !is_name(cur(P), "and")) {
-    if (is_name(cur(P), "is")) tp_fail(P, cur(P), "You cannot chain multiple tests with is");
-    tp_push(P, &t->l1, parse_postfix(P, tp_primary(P)));
+    if (is_name(cur(P), "is")) brr__template_tp_fail(P, cur(P), "You cannot chain multiple tests with is");
+    brr__template_tp_push(P, &t->l1, parse_postfix(P, brr__template_tp_primary(P)));
   }
   if (!negated) return t;
-  tnode *n = tp_mk(P, N_NOT, is);
+  tnode *n = brr__template_tp_mk(P, N_NOT, is);
   n->a = t;
   return n;
 }
@@ -492,7 +492,7 @@ static tnode *parse_test(parser *P, tnode *node) {
 static tnode *parse_filter_expr(parser *P, tnode *node) {
   for (;;) {
     const ttok *t = cur(P);
-    if (t->type == TK_PIPE) node = tp_filter(P, node, false);
+    if (t->type == TK_PIPE) node = brr__template_tp_filter(P, node, false);
     else if (is_name(t, "is")) node = parse_test(P, node);
     else if (t->type == TK_LPAREN) node = parse_call(P, node);
     else return node;
@@ -502,13 +502,13 @@ static tnode *parse_filter_expr(parser *P, tnode *node) {
 static tnode *parse_unary(parser *P, bool with_filter) {
   const ttok *t = cur(P);
   tnode *node;
-  tp_enter(P);
+  brr__template_tp_enter(P);
   if (t->type == TK_SUB || t->type == TK_ADD) {
     next(P);
-    node = tp_mk(P, t->type == TK_SUB ? N_NEG : N_POS, t);
+    node = brr__template_tp_mk(P, t->type == TK_SUB ? N_NEG : N_POS, t);
     node->a = parse_unary(P, false);
   } else {
-    node = tp_primary(P);
+    node = brr__template_tp_primary(P);
   }
   node = parse_postfix(P, node);
   if (with_filter) node = parse_filter_expr(P, node);

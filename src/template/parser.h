@@ -40,17 +40,17 @@ static inline bool skip_name(parser *P, const char *name) {
   return true;
 }
 
-BRR_NORETURN void tp_fail(parser *P, const ttok *t, const char *fmt, ...) BRR_PRINTF(3, 4);
-const ttok *tp_expect(parser *P, int type);
-const ttok *tp_expect_name(parser *P, const char *name);
-tnode *tp_mk(parser *P, int kind, const ttok *at);
-void tp_push(parser *P, tnodes *l, tnode *n);
-void tp_enter(parser *P); /* one more nesting level; fails beyond MAX_DEPTH */
+BRR_NORETURN void brr__template_tp_fail(parser *P, const ttok *t, const char *fmt, ...) BRR_PRINTF(3, 4);
+const ttok *brr__template_tp_expect(parser *P, int type);
+const ttok *brr__template_tp_expect_name(parser *P, const char *name);
+tnode *brr__template_tp_mk(parser *P, int kind, const ttok *at);
+void brr__template_tp_push(parser *P, tnodes *l, tnode *n);
+void brr__template_tp_enter(parser *P); /* one more nesting level; fails beyond MAX_DEPTH */
 
-tnode *tp_expression(parser *P, bool with_condexpr);
+tnode *brr__template_tp_expression(parser *P, bool with_condexpr);
 /* an expression or a comma-separated tuple of them (simplified: names and literals only) */
-tnode *tp_tuple(parser *P, bool simplified, bool with_condexpr, const char *const *extra_end, bool explicit_parens);
-tnode *tp_primary(parser *P);
-tnode *tp_filter(parser *P, tnode *node, bool start_inline);
+tnode *brr__template_tp_tuple(parser *P, bool simplified, bool with_condexpr, const char *const *extra_end, bool explicit_parens);
+tnode *brr__template_tp_primary(parser *P);
+tnode *brr__template_tp_filter(parser *P, tnode *node, bool start_inline);
 
 #endif

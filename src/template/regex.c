@@ -24,49 +24,49 @@ static tv translate(tctx *c, const tnode *at, tv pat) {
     if (ch == '\\' && i + 1 < n) {
       char e = p[i + 1];
       if (e == 'Z' && !in_class) {
-        tbuf_adds(c, &b, "\\z");
+        brr__template_tbuf_adds(c, &b, "\\z");
         i++;
         continue;
       }
       if (e == 'u' || e == 'U') {
         size_t want = e == 'u' ? 4 : 8;
-        if (i + 2 + want > n) terr(c, at, "bad escape \\%c at position %zu", e, i);
+        if (i + 2 + want > n) brr__template_terr(c, at, "bad escape \\%c at position %zu", e, i);
         for (size_t k = 0; k < want; k++)
-          if (!is_hexd(p[i + 2 + k])) terr(c, at, "bad escape \\%c at position %zu", e, i);
-        tbuf_adds(c, &b, "\\x{");
-        tbuf_add(c, &b, p + i + 2, want);
-        tbuf_addc(c, &b, '}');
+          if (!is_hexd(p[i + 2 + k])) brr__template_terr(c, at, "bad escape \\%c at position %zu", e, i);
+        brr__template_tbuf_adds(c, &b, "\\x{");
+        brr__template_tbuf_add(c, &b, p + i + 2, want);
+        brr__template_tbuf_addc(c, &b, '}');
         i += 1 + want;
         continue;
       }
-      tbuf_add(c, &b, p + i, 2);
+      brr__template_tbuf_add(c, &b, p + i, 2);
       i++;
       continue;
     }
     if (in_class) {
       if (ch == ']') in_class = false;
-      tbuf_addc(c, &b, ch);
+      brr__template_tbuf_addc(c, &b, ch);
       continue;
     }
     if (ch == '[') {
       in_class = true;
-      tbuf_addc(c, &b, ch);
+      brr__template_tbuf_addc(c, &b, ch);
       /* a ] right after [ or [^ is a literal */
-      if (i + 1 < n && p[i + 1] == '^') tbuf_addc(c, &b, p[++i]);
-      if (i + 1 < n && p[i + 1] == ']') tbuf_addc(c, &b, p[++i]);
+      if (i + 1 < n && p[i + 1] == '^') brr__template_tbuf_addc(c, &b, p[++i]);
+      if (i + 1 < n && p[i + 1] == ']') brr__template_tbuf_addc(c, &b, p[++i]);
       continue;
     }
     if (ch == '{' && i + 1 < n && p[i + 1] == ',') { /* Python's {,n} is {0,n} */
       size_t j = i + 2;
       while (j < n && p[j] >= '0' && p[j] <= '9') j++;
       if (j < n && p[j] == '}') {
-        tbuf_adds(c, &b, "{0");
+        brr__template_tbuf_adds(c, &b, "{0");
         continue;
       }
     }
-    tbuf_addc(c, &b, ch);
+    brr__template_tbuf_addc(c, &b, ch);
   }
-  return tbuf_str(c, &b);
+  return brr__template_tbuf_str(c, &b);
 }
 
 #define RE_CACHE 8
@@ -97,15 +97,15 @@ static pcre2_code *compile(tctx *c, const tnode *at, tv pat, int64_t flags, pcre
   re_cache *cache = c->re_cache;
   if (!cache) {
     cache = c->re_cache = brr_xcalloc(1, sizeof *cache);
-    tctx_track(c, cache_free, cache);
+    brr__template_tctx_track(c, cache_free, cache);
   }
   for (size_t i = 0; i < RE_CACHE; i++)
     if (cache->e[i].code && cache->e[i].flags == flags && !strcmp(cache->e[i].pat, pat.u.str)) {
       *md = cache->e[i].md;
       return cache->e[i].code;
     }
-  if (flags & RE_L) terr(c, at, "cannot use LOCALE flag with a str pattern");
-  if ((flags & RE_A) && (flags & RE_U)) terr(c, at, "ASCII and UNICODE flags are incompatible");
+  if (flags & RE_L) brr__template_terr(c, at, "cannot use LOCALE flag with a str pattern");
+  if ((flags & RE_A) && (flags & RE_U)) brr__template_terr(c, at, "ASCII and UNICODE flags are incompatible");
   uint32_t opts = PCRE2_UTF | PCRE2_MATCH_INVALID_UTF;
   if (!(flags & RE_A)) opts |= PCRE2_UCP;
   if (flags & RE_I) opts |= PCRE2_CASELESS;
@@ -119,7 +119,7 @@ static pcre2_code *compile(tctx *c, const tnode *at, tv pat, int64_t flags, pcre
   if (!code) {
     PCRE2_UCHAR msg[256];
     pcre2_get_error_message(err, msg, sizeof msg);
-    terr(c, at, "invalid regular expression '%s': %s at position %zu", pat.u.str, (const char *)msg, (size_t)off);
+    brr__template_terr(c, at, "invalid regular expression '%s': %s at position %zu", pat.u.str, (const char *)msg, (size_t)off);
   }
   size_t k = cache->next++ % RE_CACHE;
   free(cache->e[k].pat);
@@ -159,7 +159,7 @@ static bool matcher_next(tctx *c, const tnode *at, matcher *m) {
   if (rc < 0) {
     PCRE2_UCHAR msg[256];
     pcre2_get_error_message(rc, msg, sizeof msg);
-    terr(c, at, "regular expression match failed: %s", (const char *)msg);
+    brr__template_terr(c, at, "regular expression match failed: %s", (const char *)msg);
   }
   m->ov = pcre2_get_ovector_pointer(m->md);
   m->must_advance = m->ov[1] == m->ov[0];
@@ -180,25 +180,25 @@ static void expand(tctx *c, const tnode *at, matcher *m, tv repl, tbuf *out) {
   size_t n = repl.slen;
   for (size_t i = 0; i < n; i++) {
     if (r[i] != '\\' || i + 1 >= n) {
-      if (r[i] == '\\') terr(c, at, "bad escape (end of pattern) at position %zu", i);
-      tbuf_addc(c, out, r[i]);
+      if (r[i] == '\\') brr__template_terr(c, at, "bad escape (end of pattern) at position %zu", i);
+      brr__template_tbuf_addc(c, out, r[i]);
       continue;
     }
     char e = r[++i];
     long group = -1;
     if (e == 'g') {
-      if (i + 1 >= n || r[i + 1] != '<') terr(c, at, "missing < at position %zu", i);
+      if (i + 1 >= n || r[i + 1] != '<') brr__template_terr(c, at, "missing < at position %zu", i);
       const char *close = memchr(r + i + 2, '>', n - i - 2);
-      if (!close) terr(c, at, "missing >, unterminated name at position %zu", i + 1);
+      if (!close) brr__template_terr(c, at, "missing >, unterminated name at position %zu", i + 1);
       size_t nl = (size_t)(close - (r + i + 2));
-      char *name = tstrndup(c, r + i + 2, nl);
-      if (nl == 0) terr(c, at, "missing group name at position %zu", i + 2);
+      char *name = brr__template_tstrndup(c, r + i + 2, nl);
+      if (nl == 0) brr__template_terr(c, at, "missing group name at position %zu", i + 2);
       bool digits = true;
       for (size_t k = 0; k < nl; k++) digits = digits && name[k] >= '0' && name[k] <= '9';
       if (digits) group = strtol(name, NULL, 10);
       else {
         int num = pcre2_substring_number_from_name(m->code, (PCRE2_SPTR)name);
-        if (num < 0) terr(c, at, "unknown group name '%s'", name);
+        if (num < 0) brr__template_terr(c, at, "unknown group name '%s'", name);
         group = num;
       }
       i = (size_t)(close - r);
@@ -207,9 +207,9 @@ static void expand(tctx *c, const tnode *at, matcher *m, tv repl, tbuf *out) {
       if (i + 1 < n && r[i + 1] >= '0' && r[i + 1] <= '9') {
         if (e <= '7' && r[i + 1] <= '7' && i + 2 < n && r[i + 2] >= '0' && r[i + 2] <= '7') {
           int v = (e - '0') * 64 + (r[i + 1] - '0') * 8 + (r[i + 2] - '0');
-          if (v > 0377) terr(c, at, "octal escape value \\%c%c%c outside of range 0-0o377", e, r[i + 1], r[i + 2]);
+          if (v > 0377) brr__template_terr(c, at, "octal escape value \\%c%c%c outside of range 0-0o377", e, r[i + 1], r[i + 2]);
           char enc[4];
-          tbuf_add(c, out, enc, u8_encode((uint32_t)v, enc));
+          brr__template_tbuf_add(c, out, enc, brr__template_u8_encode((uint32_t)v, enc));
           i += 2;
           continue;
         }
@@ -219,75 +219,75 @@ static void expand(tctx *c, const tnode *at, matcher *m, tv repl, tbuf *out) {
       int v = 0;
       for (int k = 0; k < 2 && i + 1 < n && r[i + 1] >= '0' && r[i + 1] <= '7'; k++) v = v * 8 + (r[++i] - '0');
       char enc[4];
-      tbuf_add(c, out, enc, u8_encode((uint32_t)v, enc));
+      brr__template_tbuf_add(c, out, enc, brr__template_u8_encode((uint32_t)v, enc));
       continue;
     } else {
       static const char from[] = "ntrfvab\\", to[] = "\n\t\r\f\v\a\b\\";
       const char *k = strchr(from, e);
-      if (k && e) tbuf_addc(c, out, to[k - from]);
-      else if ((e >= 'a' && e <= 'z') || (e >= 'A' && e <= 'Z')) terr(c, at, "bad escape \\%c at position %zu", e, i - 1);
+      if (k && e) brr__template_tbuf_addc(c, out, to[k - from]);
+      else if ((e >= 'a' && e <= 'z') || (e >= 'A' && e <= 'Z')) brr__template_terr(c, at, "bad escape \\%c at position %zu", e, i - 1);
       else {
-        tbuf_addc(c, out, '\\');
-        tbuf_addc(c, out, e);
+        brr__template_tbuf_addc(c, out, '\\');
+        brr__template_tbuf_addc(c, out, e);
       }
       continue;
     }
-    if (group < 0 || (uint32_t)group > m->ngroups) terr(c, at, "invalid group reference %ld at position %zu", group, i);
+    if (group < 0 || (uint32_t)group > m->ngroups) brr__template_terr(c, at, "invalid group reference %ld at position %zu", group, i);
     size_t a, b;
-    if (group_span(m, (uint32_t)group, &a, &b)) tbuf_add(c, out, m->s + a, b - a);
+    if (group_span(m, (uint32_t)group, &a, &b)) brr__template_tbuf_add(c, out, m->s + a, b - a);
   }
 }
 
 static tv text_arg(tctx *c, const tnode *at, tv v) {
-  if (tv_is_undef(v)) terr_undef(c, at, v);
-  if (v.t != TV_STR) terr(c, at, "expected string or bytes-like object, got '%s'", tv_typename(v));
+  if (tv_is_undef(v)) brr__template_terr_undef(c, at, v);
+  if (v.t != TV_STR) brr__template_terr(c, at, "expected string or bytes-like object, got '%s'", brr__template_tv_typename(v));
   return v;
 }
 
-tv tre_sub(tctx *c, tcall *a) {
+tv brr__template_tre_sub(tctx *c, tcall *a) {
   tv args[5];
   TARGS(c, a, "re_sub_filter", args, "text", "pattern", "replace", "?count", "?flags");
   tv text = text_arg(c, a->at, args[0]);
-  if (args[1].t != TV_STR) terr(c, a->at, "first argument must be string or compiled pattern");
-  if (args[2].t != TV_STR) terr(c, a->at, "brr's re_sub takes a string replacement");
-  int64_t count = args[3].t == TV_MISSING ? 0 : targ_int(c, a->at, args[3], "count");
-  int64_t flags = args[4].t == TV_MISSING ? 0 : targ_int(c, a->at, args[4], "flags");
+  if (args[1].t != TV_STR) brr__template_terr(c, a->at, "first argument must be string or compiled pattern");
+  if (args[2].t != TV_STR) brr__template_terr(c, a->at, "brr's re_sub takes a string replacement");
+  int64_t count = args[3].t == TV_MISSING ? 0 : brr__template_targ_int(c, a->at, args[3], "count");
+  int64_t flags = args[4].t == TV_MISSING ? 0 : brr__template_targ_int(c, a->at, args[4], "flags");
   matcher m;
   matcher_init(c, &m, args[1], flags, a->at, text);
   tbuf out = {0};
   size_t last = 0;
   int64_t done = 0;
   while ((count <= 0 || done < count) && matcher_next(c, a->at, &m)) {
-    tbuf_add(c, &out, text.u.str + last, m.ov[0] - last);
+    brr__template_tbuf_add(c, &out, text.u.str + last, m.ov[0] - last);
     expand(c, a->at, &m, args[2], &out);
     last = m.ov[1];
     done++;
   }
-  tbuf_add(c, &out, text.u.str + last, text.slen - last);
-  return tbuf_str(c, &out);
+  brr__template_tbuf_add(c, &out, text.u.str + last, text.slen - last);
+  return brr__template_tbuf_str(c, &out);
 }
 
-tv tre_split(tctx *c, tcall *a) {
+tv brr__template_tre_split(tctx *c, tcall *a) {
   tv args[4];
   TARGS(c, a, "re_split_filter", args, "text", "pattern", "?maxsplit", "?flags");
   tv text = text_arg(c, a->at, args[0]);
-  if (args[1].t != TV_STR) terr(c, a->at, "first argument must be string or compiled pattern");
-  int64_t maxsplit = args[2].t == TV_MISSING ? 0 : targ_int(c, a->at, args[2], "maxsplit");
-  int64_t flags = args[3].t == TV_MISSING ? 0 : targ_int(c, a->at, args[3], "flags");
+  if (args[1].t != TV_STR) brr__template_terr(c, a->at, "first argument must be string or compiled pattern");
+  int64_t maxsplit = args[2].t == TV_MISSING ? 0 : brr__template_targ_int(c, a->at, args[2], "maxsplit");
+  int64_t flags = args[3].t == TV_MISSING ? 0 : brr__template_targ_int(c, a->at, args[3], "flags");
   matcher m;
   matcher_init(c, &m, args[1], flags, a->at, text);
-  tv out = tv_list(c, 0);
+  tv out = brr__template_tv_list(c, 0);
   size_t last = 0;
   int64_t done = 0;
   while ((maxsplit <= 0 || done < maxsplit) && matcher_next(c, a->at, &m)) {
-    tl_push(c, out.u.l, tv_str(c, text.u.str + last, m.ov[0] - last));
+    brr__template_tl_push(c, out.u.l, brr__template_tv_str(c, text.u.str + last, m.ov[0] - last));
     for (uint32_t g = 1; g <= m.ngroups; g++) {
       size_t ga, gb;
-      tl_push(c, out.u.l, group_span(&m, g, &ga, &gb) ? tv_str(c, text.u.str + ga, gb - ga) : TV_NONE_V);
+      brr__template_tl_push(c, out.u.l, group_span(&m, g, &ga, &gb) ? brr__template_tv_str(c, text.u.str + ga, gb - ga) : BRR__TEMPLATE_TV_NONE_V);
     }
     last = m.ov[1];
     done++;
   }
-  tl_push(c, out.u.l, tv_str(c, text.u.str + last, text.slen - last));
+  brr__template_tl_push(c, out.u.l, brr__template_tv_str(c, text.u.str + last, text.slen - last));
   return out;
 }

@@ -21,7 +21,7 @@ static void err_set(tctx *c, unsigned line, unsigned col, int exit_code, const c
   c->err_tmpl = c->cur;
 }
 
-void terr_at(tctx *c, unsigned line, unsigned col, const char *fmt, ...) {
+void brr__template_terr_at(tctx *c, unsigned line, unsigned col, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
   err_set(c, line, col, BRR_EXIT_CONFIG, fmt, ap);
@@ -39,7 +39,7 @@ static void err_pos(const tctx *c, const tnode *at, unsigned *line, unsigned *co
   }
 }
 
-void terr(tctx *c, const tnode *at, const char *fmt, ...) {
+void brr__template_terr(tctx *c, const tnode *at, const char *fmt, ...) {
   va_list ap;
   unsigned line, col;
   err_pos(c, at, &line, &col);
@@ -57,7 +57,7 @@ static void err_fmt(tctx *c, unsigned line, unsigned col, int code, const char *
   va_end(ap);
 }
 
-void terr_raise(tctx *c, const tnode *at, const char *msg) {
+void brr__template_terr_raise(tctx *c, const tnode *at, const char *msg) {
   unsigned line, col;
   err_pos(c, at, &line, &col);
   err_fmt(c, line, col, BRR_EXIT_FAILED, "%s", msg);
@@ -66,36 +66,36 @@ void terr_raise(tctx *c, const tnode *at, const char *msg) {
 
 /* jinja2.utils.object_type_repr */
 static void object_type_repr(tctx *c, tbuf *b, tv obj) {
-  if (obj.t == TV_NONE) tbuf_adds(c, b, "None");
-  else if (obj.t == TV_LOOP) tbuf_adds(c, b, "jinja2.runtime.LoopContext object");
-  else if (obj.t == TV_NS) tbuf_adds(c, b, "jinja2.utils.Namespace object");
-  else if (obj.t == TV_DICT && obj.u.d->ordered) tbuf_adds(c, b, "collections.OrderedDict object");
-  else tbuf_printf(c, b, "%s object", tv_typename(obj));
+  if (obj.t == TV_NONE) brr__template_tbuf_adds(c, b, "None");
+  else if (obj.t == TV_LOOP) brr__template_tbuf_adds(c, b, "jinja2.runtime.LoopContext object");
+  else if (obj.t == TV_NS) brr__template_tbuf_adds(c, b, "jinja2.utils.Namespace object");
+  else if (obj.t == TV_DICT && obj.u.d->ordered) brr__template_tbuf_adds(c, b, "collections.OrderedDict object");
+  else brr__template_tbuf_printf(c, b, "%s object", brr__template_tv_typename(obj));
 }
 
-void terr_undef(tctx *c, const tnode *at, tv v) {
+void brr__template_terr_undef(tctx *c, const tnode *at, tv v) {
   tundef *u = v.t == TV_UNDEF ? v.u.u : NULL;
   tbuf b = {0};
-  if (!u) tbuf_adds(c, &b, "value is undefined");
-  else if (u->hint) tbuf_adds(c, &b, u->hint);
+  if (!u) brr__template_tbuf_adds(c, &b, "value is undefined");
+  else if (u->hint) brr__template_tbuf_adds(c, &b, u->hint);
   else if (u->obj.t == TV_MISSING) {
-    tv_repr_to(c, &b, u->name);
-    tbuf_adds(c, &b, " is undefined");
+    brr__template_tv_repr_to(c, &b, u->name);
+    brr__template_tbuf_adds(c, &b, " is undefined");
   } else if (u->name.t != TV_STR) {
     object_type_repr(c, &b, u->obj);
-    tbuf_adds(c, &b, " has no element ");
-    tv_repr_to(c, &b, u->name);
+    brr__template_tbuf_adds(c, &b, " has no element ");
+    brr__template_tv_repr_to(c, &b, u->name);
   } else {
     tbuf tmp = {0};
     object_type_repr(c, &tmp, u->obj);
-    tv_repr_to(c, &b, tbuf_str(c, &tmp));
-    tbuf_adds(c, &b, " has no attribute ");
-    tv_repr_to(c, &b, u->name);
+    brr__template_tv_repr_to(c, &b, brr__template_tbuf_str(c, &tmp));
+    brr__template_tbuf_adds(c, &b, " has no attribute ");
+    brr__template_tv_repr_to(c, &b, u->name);
   }
-  terr(c, at, "%s", tbuf_str(c, &b).u.str);
+  brr__template_terr(c, at, "%s", brr__template_tbuf_str(c, &b).u.str);
 }
 
-size_t tctx_track(tctx *c, void (*fn)(void *), void *p) {
+size_t brr__template_tctx_track(tctx *c, void (*fn)(void *), void *p) {
   if (c->ntrack == c->captrack) {
     c->captrack = c->captrack ? c->captrack * 2 : 8;
     c->track = brr_xrealloc(c->track, c->captrack * sizeof *c->track);
@@ -104,7 +104,7 @@ size_t tctx_track(tctx *c, void (*fn)(void *), void *p) {
   return c->ntrack++;
 }
 
-void tctx_untrack(tctx *c, size_t id) {
+void brr__template_tctx_untrack(tctx *c, size_t id) {
   ttrack *t = &c->track[id];
   if (t->fn) t->fn(t->p);
   t->fn = NULL;
@@ -144,9 +144,9 @@ static void chunks_free(tctx *c) {
   c->chunks = NULL;
 }
 
-tmark tmark_get(tctx *c) { return (tmark){c->chunks, 0}; }
+tmark brr__template_tmark_get(tctx *c) { return (tmark){c->chunks, 0}; }
 
-void tmark_release(tctx *c, tmark m) {
+void brr__template_tmark_release(tctx *c, tmark m) {
   while (c->chunks != m.chunk) {
     tchunk *k = c->chunks;
     c->chunks = k->next;
@@ -155,7 +155,7 @@ void tmark_release(tctx *c, tmark m) {
   }
 }
 
-void *talloc(tctx *c, size_t n) {
+void *brr__template_talloc(tctx *c, size_t n) {
   tchunk *k = brr_xcalloc(1, sizeof *k + n);
   k->size = sizeof *k + n;
   c->mem += k->size;
@@ -174,9 +174,9 @@ static void chunks_free(tctx *c) {
   c->chunks = c->spare = NULL;
 }
 
-tmark tmark_get(tctx *c) { return (tmark){c->chunks, c->chunks ? c->chunks->used : 0}; }
+tmark brr__template_tmark_get(tctx *c) { return (tmark){c->chunks, c->chunks ? c->chunks->used : 0}; }
 
-void tmark_release(tctx *c, tmark m) {
+void brr__template_tmark_release(tctx *c, tmark m) {
   /* chunks taken since the mark go to the spare list (pad: how much of one is dirty) */
   while (c->chunks && c->chunks != m.chunk) {
     tchunk *k = c->chunks;
@@ -185,7 +185,7 @@ void tmark_release(tctx *c, tmark m) {
     k->next = c->spare;
     c->spare = k;
   }
-  if (m.chunk) { /* talloc hands out zeroed memory */
+  if (m.chunk) { /* brr__template_talloc hands out zeroed memory */
     memset((char *)m.chunk + m.used, 0, m.chunk->used - m.used);
     m.chunk->used = m.used;
   }
@@ -213,7 +213,7 @@ static tchunk *chunk_new(tctx *c, size_t size) {
   return k;
 }
 
-void *talloc(tctx *c, size_t n) {
+void *brr__template_talloc(tctx *c, size_t n) {
   n = (n + 15) & ~(size_t)15;
   tchunk *k = c->chunks;
   if (!k || k->size - k->used < n) {
@@ -238,27 +238,27 @@ void *talloc(tctx *c, size_t n) {
 }
 #endif
 
-void *tgrow(tctx *c, void *old, size_t old_bytes, size_t new_bytes) {
+void *brr__template_tgrow(tctx *c, void *old, size_t old_bytes, size_t new_bytes) {
   if (new_bytes <= old_bytes) return old;
-  void *p = talloc(c, new_bytes);
+  void *p = brr__template_talloc(c, new_bytes);
   if (old && old_bytes) memcpy(p, old, old_bytes);
   return p;
 }
 
-char *tstrndup(tctx *c, const char *s, size_t n) {
-  char *p = talloc(c, n + 1);
+char *brr__template_tstrndup(tctx *c, const char *s, size_t n) {
+  char *p = brr__template_talloc(c, n + 1);
   if (n) memcpy(p, s, n);
   return p;
 }
 
-char *tstrdup(tctx *c, const char *s) { return tstrndup(c, s, strlen(s)); }
+char *brr__template_tstrdup(tctx *c, const char *s) { return brr__template_tstrndup(c, s, strlen(s)); }
 
-char *tprintf(tctx *c, const char *fmt, ...) {
+char *brr__template_tprintf(tctx *c, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
   char *m = brr_xvasprintf(fmt, ap);
   va_end(ap);
-  char *r = tstrdup(c, m);
+  char *r = brr__template_tstrdup(c, m);
   free(m);
   return r;
 }
@@ -268,13 +268,13 @@ char *tprintf(tctx *c, const char *fmt, ...) {
 /* Python grows strings until memory runs out; brr stops a runaway template earlier */
 #define MAX_STRING ((size_t)128 << 20)
 
-void tstr_check_size(tctx *c, const tnode *at, uint64_t bytes) {
-  if (bytes > MAX_STRING) terr(c, at, "string too large (brr allows %zu MiB)", MAX_STRING >> 20);
+void brr__template_tstr_check_size(tctx *c, const tnode *at, uint64_t bytes) {
+  if (bytes > MAX_STRING) brr__template_terr(c, at, "string too large (brr allows %zu MiB)", MAX_STRING >> 20);
 }
 
 static void tbuf_reserve(tctx *c, tbuf *b, size_t extra) {
   if (b->n + extra + 1 <= b->cap) return;
-  if (b->n + extra > MAX_STRING) terr(c, NULL, "string too large (brr allows %zu MiB)", MAX_STRING >> 20);
+  if (b->n + extra > MAX_STRING) brr__template_terr(c, NULL, "string too large (brr allows %zu MiB)", MAX_STRING >> 20);
   /* most strings are built once and short: start at the size asked for */
   size_t nc = b->cap ? b->cap * 2 : (b->n + extra + 1 + 15) & ~(size_t)15;
   while (nc < b->n + extra + 1) nc *= 2;
@@ -284,24 +284,24 @@ static void tbuf_reserve(tctx *c, tbuf *b, size_t extra) {
     b->p = c->out_buf->data;
     b->cap = c->out_buf->cap;
   } else {
-    char *np = talloc(c, nc);
+    char *np = brr__template_talloc(c, nc);
     if (b->n) memcpy(np, b->p, b->n);
     b->p = np;
   }
   b->cap = nc;
 }
 
-void tbuf_add(tctx *c, tbuf *b, const char *p, size_t n) {
+void brr__template_tbuf_add(tctx *c, tbuf *b, const char *p, size_t n) {
   tbuf_reserve(c, b, n);
   if (n) memcpy(b->p + b->n, p, n);
   b->n += n;
   b->p[b->n] = '\0';
 }
 
-void tbuf_addc(tctx *c, tbuf *b, char ch) { tbuf_add(c, b, &ch, 1); }
-void tbuf_adds(tctx *c, tbuf *b, const char *s) { tbuf_add(c, b, s, strlen(s)); }
+void brr__template_tbuf_addc(tctx *c, tbuf *b, char ch) { brr__template_tbuf_add(c, b, &ch, 1); }
+void brr__template_tbuf_adds(tctx *c, tbuf *b, const char *s) { brr__template_tbuf_add(c, b, s, strlen(s)); }
 
-void tbuf_printf(tctx *c, tbuf *b, const char *fmt, ...) {
+void brr__template_tbuf_printf(tctx *c, tbuf *b, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
   char tmp[256];
@@ -309,7 +309,7 @@ void tbuf_printf(tctx *c, tbuf *b, const char *fmt, ...) {
   va_end(ap);
   if (n < 0) return;
   if ((size_t)n < sizeof tmp) {
-    tbuf_add(c, b, tmp, (size_t)n);
+    brr__template_tbuf_add(c, b, tmp, (size_t)n);
     return;
   }
   tbuf_reserve(c, b, (size_t)n);
@@ -319,15 +319,15 @@ void tbuf_printf(tctx *c, tbuf *b, const char *fmt, ...) {
   b->n += (size_t)n;
 }
 
-tv tbuf_str(tctx *c, tbuf *b) {
+tv brr__template_tbuf_str(tctx *c, tbuf *b) {
   (void)c;
-  /* tbuf_add keeps the text NUL-terminated */
+  /* brr__template_tbuf_add keeps the text NUL-terminated */
   return b->p ? tv_str_nocopy(b->p, b->n) : tv_str_nocopy("", 0);
 }
 
 /* ---- output ---- */
 
-void temit(tctx *c, const char *p, size_t n, unsigned line, bool data) {
+void brr__template_temit(tctx *c, const char *p, size_t n, unsigned line, bool data) {
   if (c->out == c->main && c->want_map) {
     if (c->cur != c->main_tmpl) { /* another template's output: the main file's statement */
       line = c->ext_line;
@@ -349,42 +349,42 @@ void temit(tctx *c, const char *p, size_t n, unsigned line, bool data) {
       if (data) line++;
     }
   }
-  tbuf_add(c, c->out, p, n);
+  brr__template_tbuf_add(c, c->out, p, n);
 }
 
-void temit_value(tctx *c, tv v, unsigned line) {
+void brr__template_temit_value(tctx *c, tv v, unsigned line) {
   if (v.t == TV_STR) {
-    temit(c, v.u.str, v.slen, line, false);
+    brr__template_temit(c, v.u.str, v.slen, line, false);
     return;
   }
   if (c->out != c->main || !c->want_map) {
-    tv_str_to(c, c->out, v);
+    brr__template_tv_str_to(c, c->out, v);
     return;
   }
   tbuf tmp = {0};
-  tv_str_to(c, &tmp, v);
-  temit(c, tmp.p ? tmp.p : "", tmp.n, line, false);
+  brr__template_tv_str_to(c, &tmp, v);
+  brr__template_temit(c, tmp.p ? tmp.p : "", tmp.n, line, false);
 }
 
-tv tcapture(tctx *c, tframe *f, const tnodes *body) {
+tv brr__template_tcapture(tctx *c, tframe *f, const tnodes *body) {
   tbuf *saved = c->out;
-  tbuf *b = talloc(c, sizeof *b);
+  tbuf *b = brr__template_talloc(c, sizeof *b);
   c->out = b;
-  texec_body(c, f, body);
+  brr__template_texec_body(c, f, body);
   c->out = saved;
-  return tbuf_str(c, b);
+  return brr__template_tbuf_str(c, b);
 }
 
 /* ---- context lookup ---- */
 
-tv tresolve_h(tctx *c, const char *name, size_t n, uint64_t h) {
-  tv *v = td_gets_h(c->ctxvars, name, n, h);
-  if (!v && c->vars) v = td_gets_h(c->vars, name, n, h);
-  if (!v) v = td_gets_h(c->globals, name, n, h);
-  return v ? *v : TV_MISSING_V;
+tv brr__template_tresolve_h(tctx *c, const char *name, size_t n, uint64_t h) {
+  tv *v = brr__template_td_gets_h(c->ctxvars, name, n, h);
+  if (!v && c->vars) v = brr__template_td_gets_h(c->vars, name, n, h);
+  if (!v) v = brr__template_td_gets_h(c->globals, name, n, h);
+  return v ? *v : BRR__TEMPLATE_TV_MISSING_V;
 }
 
-tv tresolve(tctx *c, const char *name, size_t n) { return tresolve_h(c, name, n, tstr_hash(name, n)); }
+tv brr__template_tresolve(tctx *c, const char *name, size_t n) { return brr__template_tresolve_h(c, name, n, brr__template_tstr_hash(name, n)); }
 
 /* ---- recursion and the stack ---- */
 
@@ -401,10 +401,10 @@ static size_t stack_budget(void) {
   return cached = size / 2;
 }
 
-void tstack_check(tctx *c, const tnode *at) {
+void brr__template_tstack_check(tctx *c, const tnode *at) {
   /* the frame address, not a local's: AddressSanitizer may keep locals on a heap "fake stack" */
   uintptr_t here = (uintptr_t)__builtin_frame_address(0);
-  if (c->stack_base > here && c->stack_base - here > c->stack_budget) terr(c, at, "maximum recursion depth exceeded");
+  if (c->stack_base > here && c->stack_base - here > c->stack_budget) brr__template_terr(c, at, "maximum recursion depth exceeded");
 }
 
 /* ---- entry ---- */
@@ -442,32 +442,32 @@ int brr_template_render(const char *src, size_t len, const char *file, const brr
   c->at_line_start = true;
   int rc = 0;
   if (setjmp(jb) == 0) {
-    ttmpl *mt = ttmpl_new(c, file ? file : "<template>");
+    ttmpl *mt = brr__template_ttmpl_new(c, file ? file : "<template>");
     c->cur = c->main_tmpl = mt;
-    ttmpl_parse(c, mt, src, len);
-    c->ctxvars = tv_dict(c).u.d;
-    c->globals = tv_dict(c).u.d;
-    tglobals_init(c, c->globals, c->br);
-    if (c->env->vars && c->env->vars->type == BRR_VAL_MAP) c->vars = tv_from_brr(c, c->env->vars).u.d;
+    brr__template_ttmpl_parse(c, mt, src, len);
+    c->ctxvars = brr__template_tv_dict(c).u.d;
+    c->globals = brr__template_tv_dict(c).u.d;
+    brr__template_tglobals_init(c, c->globals, c->br);
+    if (c->env->vars && c->env->vars->type == BRR_VAL_MAP) c->vars = brr__template_tv_from_brr(c, c->env->vars).u.d;
     if (c->br) { /* buildrunner puts these in the render context, over its env dict */
-      if (!c->vars) c->vars = tv_dict(c).u.d;
+      if (!c->vars) c->vars = brr__template_tv_dict(c).u.d;
       static const char *const ctx_fns[] = {"read_yaml_file", "raise", "strftime"};
       for (size_t i = 0; i < BRR_ARRAY_LEN(ctx_fns); i++) {
-        tv *g = td_gets(c->globals, ctx_fns[i], strlen(ctx_fns[i]));
-        td_sets(c, c->vars, ctx_fns[i], *g);
+        tv *g = brr__template_td_gets(c->globals, ctx_fns[i], strlen(ctx_fns[i]));
+        brr__template_td_sets(c, c->vars, ctx_fns[i], *g);
       }
     }
     /* the output goes straight into `out`; an error truncates it back */
     c->out_buf = out;
     c->out_base = out->len;
-    c->main = talloc(c, sizeof *c->main);
+    c->main = brr__template_talloc(c, sizeof *c->main);
     c->main->p = out->data;
     c->main->n = out->len;
     c->main->cap = out->cap;
     c->out = c->main;
-    c->blocks = tblocks_new(c, mt);
+    c->blocks = brr__template_tblocks_new(c, mt);
     c->running = true;
-    texec_root(c, mt);
+    brr__template_texec_root(c, mt);
     out->len = c->main->n;
     if (line_map) {
       *n_lines = c->nmap;

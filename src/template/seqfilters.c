@@ -8,7 +8,7 @@
 #include "internal.h"
 
 static tv new_iter(tctx *c, tv *items, size_t n) {
-  titer *it = talloc(c, sizeof *it);
+  titer *it = brr__template_talloc(c, sizeof *it);
   it->v = items;
   it->n = n;
   it->what = "generator";
@@ -17,7 +17,7 @@ static tv new_iter(tctx *c, tv *items, size_t n) {
 
 /* ---- sorting: Python's stable sort, comparing with < only ---- */
 
-static bool lt(tctx *c, const tnode *at, tv a, tv b) { return tv_cmp(c, at, a, b) < 0; }
+static bool lt(tctx *c, const tnode *at, tv a, tv b) { return brr__template_tv_cmp(c, at, a, b) < 0; }
 
 static void merge_sort(tctx *c, const tnode *at, size_t *perm, size_t *tmp, size_t n, const tv *keys, bool reverse) {
   if (n < 2) return;
@@ -35,14 +35,14 @@ static void merge_sort(tctx *c, const tnode *at, size_t *perm, size_t *tmp, size
   memcpy(perm, tmp, n * sizeof *perm);
 }
 
-void tsort_values(tctx *c, const tnode *at, tv *v, size_t n, const tv *keys, bool reverse) {
+void brr__template_tsort_values(tctx *c, const tnode *at, tv *v, size_t n, const tv *keys, bool reverse) {
   if (n < 2) return;
   size_t sperm[32], stmp[32];
   tv sorig[32];
   bool small = n <= 32; /* the usual case: no allocation */
-  size_t *perm = small ? sperm : talloc(c, n * sizeof *perm);
-  size_t *tmp = small ? stmp : talloc(c, n * sizeof *tmp);
-  tv *orig = small ? sorig : talloc(c, n * sizeof *orig);
+  size_t *perm = small ? sperm : brr__template_talloc(c, n * sizeof *perm);
+  size_t *tmp = small ? stmp : brr__template_talloc(c, n * sizeof *tmp);
+  tv *orig = small ? sorig : brr__template_talloc(c, n * sizeof *orig);
   for (size_t i = 0; i < n; i++) perm[i] = i;
   memcpy(orig, v, n * sizeof *v);
   merge_sort(c, at, perm, tmp, n, keys ? keys : orig, reverse);
@@ -61,14 +61,14 @@ static attrpath attr_parts(tctx *c, tv attr) {
   attrpath p = {0};
   if (attr.t == TV_MISSING || attr.t == TV_NONE) return p;
   if (attr.t != TV_STR) {
-    p.parts = talloc(c, sizeof *p.parts);
+    p.parts = brr__template_talloc(c, sizeof *p.parts);
     p.parts[0] = attr;
     p.n = 1;
     return p;
   }
   size_t cnt = 1;
   for (size_t i = 0; i < attr.slen; i++) cnt += attr.u.str[i] == '.';
-  p.parts = talloc(c, cnt * sizeof *p.parts);
+  p.parts = brr__template_talloc(c, cnt * sizeof *p.parts);
   const char *s = attr.u.str, *e = s + attr.slen;
   while (true) {
     const char *dot = memchr(s, '.', (size_t)(e - s));
@@ -77,19 +77,19 @@ static attrpath attr_parts(tctx *c, tv attr) {
     for (size_t i = 0; i < l; i++) digits = digits && s[i] >= '0' && s[i] <= '9';
     int64_t iv;
     bool ovf = false;
-    if (digits && tv_parse_int(s, l, 10, &iv, &ovf)) p.parts[p.n++] = tv_int(iv);
-    else p.parts[p.n++] = tv_str(c, s, l);
+    if (digits && brr__template_tv_parse_int(s, l, 10, &iv, &ovf)) p.parts[p.n++] = tv_int(iv);
+    else p.parts[p.n++] = brr__template_tv_str(c, s, l);
     if (!dot) break;
     s = dot + 1;
   }
   return p;
 }
 
-static tv lower_if_str(tctx *c, tv v) { return v.t == TV_STR ? u_lower(c, v) : v; }
+static tv lower_if_str(tctx *c, tv v) { return v.t == TV_STR ? brr__template_u_lower(c, v) : v; }
 
 static tv get_attr(tctx *c, const tnode *at, tv item, const attrpath *p, tv dflt, bool ignore_case) {
   for (size_t i = 0; i < p->n; i++) {
-    item = top_getitem(c, at, item, p->parts[i]);
+    item = brr__template_top_getitem(c, at, item, p->parts[i]);
     if (dflt.t != TV_MISSING && dflt.t != TV_NONE && item.t == TV_UNDEF) item = dflt;
   }
   return ignore_case ? lower_if_str(c, item) : item;
@@ -98,22 +98,22 @@ static tv get_attr(tctx *c, const tnode *at, tv item, const attrpath *p, tv dflt
 /* ---- helpers to call filters and tests by name (map('upper'), select('odd')) ---- */
 
 static tv call_filter(tctx *c, const tnode *at, tv name, tv item, const tv *args, size_t nargs, tkwarg *kw, size_t nkw) {
-  if (name.t != TV_STR) terr(c, at, "map requires a filter name");
-  tbuiltin f = tfilter_find(name.u.str, c->br);
-  if (!f) terr(c, at, "No filter named '%s'.", name.u.str);
+  if (name.t != TV_STR) brr__template_terr(c, at, "map requires a filter name");
+  tbuiltin f = brr__template_tfilter_find(name.u.str, c->br);
+  if (!f) brr__template_terr(c, at, "No filter named '%s'.", name.u.str);
   tcall a = {.npos = nargs + 1, .kw = kw, .nkw = nkw, .at = at};
-  a.pos = talloc(c, (nargs + 1) * sizeof *a.pos);
+  a.pos = brr__template_talloc(c, (nargs + 1) * sizeof *a.pos);
   a.pos[0] = item;
   memcpy(a.pos + 1, args, nargs * sizeof *args);
   return f(c, &a);
 }
 
 static bool call_test(tctx *c, const tnode *at, tv name, tv item, const tv *args, size_t nargs, tkwarg *kw, size_t nkw) {
-  if (name.t != TV_STR) terr(c, at, "a test name must be a string");
-  ttestfn t = ttest_find(name.u.str);
-  if (!t) terr(c, at, "No test named '%s'.", name.u.str);
+  if (name.t != TV_STR) brr__template_terr(c, at, "a test name must be a string");
+  ttestfn t = brr__template_ttest_find(name.u.str);
+  if (!t) brr__template_terr(c, at, "No test named '%s'.", name.u.str);
   tcall a = {.npos = nargs + 1, .kw = kw, .nkw = nkw, .at = at};
-  a.pos = talloc(c, (nargs + 1) * sizeof *a.pos);
+  a.pos = brr__template_talloc(c, (nargs + 1) * sizeof *a.pos);
   a.pos[0] = item;
   memcpy(a.pos + 1, args, nargs * sizeof *args);
   return t(c, &a);
@@ -125,16 +125,16 @@ static tv do_join(tctx *c, tcall *a) {
   tv args[3];
   TARGS(c, a, "do_join", args, "value", "?d", "?attribute");
   size_t n;
-  tv *items = tv_iterate(c, a->at, args[0], &n);
-  tv sep = args[1].t == TV_MISSING ? tv_str_nocopy("", 0) : tv_to_str(c, args[1]);
+  tv *items = brr__template_tv_iterate(c, a->at, args[0], &n);
+  tv sep = args[1].t == TV_MISSING ? tv_str_nocopy("", 0) : brr__template_tv_to_str(c, args[1]);
   attrpath p = attr_parts(c, args[2]);
   tbuf b = {0};
   for (size_t i = 0; i < n; i++) {
-    if (i) tbuf_add(c, &b, sep.u.str, sep.slen);
-    tv item = p.n ? get_attr(c, a->at, items[i], &p, TV_MISSING_V, false) : items[i];
-    tv_str_to(c, &b, item);
+    if (i) brr__template_tbuf_add(c, &b, sep.u.str, sep.slen);
+    tv item = p.n ? get_attr(c, a->at, items[i], &p, BRR__TEMPLATE_TV_MISSING_V, false) : items[i];
+    brr__template_tv_str_to(c, &b, item);
   }
-  return tbuf_str(c, &b);
+  return brr__template_tbuf_str(c, &b);
 }
 
 static tv do_first(tctx *c, tcall *a) {
@@ -145,29 +145,29 @@ static tv do_first(tctx *c, tcall *a) {
     if (v.u.it->pos < v.u.it->n) return v.u.it->v[v.u.it->pos++];
   } else {
     size_t n;
-    tv *items = tv_iterate(c, a->at, v, &n);
+    tv *items = brr__template_tv_iterate(c, a->at, v, &n);
     if (n) return items[0];
   }
-  return tv_undef(c, "No first item, sequence was empty.", TV_MISSING_V, TV_MISSING_V);
+  return brr__template_tv_undef(c, "No first item, sequence was empty.", BRR__TEMPLATE_TV_MISSING_V, BRR__TEMPLATE_TV_MISSING_V);
 }
 
 static tv do_last(tctx *c, tcall *a) {
   tv args[1];
   TARGS(c, a, "do_last", args, "seq");
   tv v = args[0];
-  if (!tv_has_len(v) || v.t == TV_LOOP) terr(c, a->at, "'%s' object is not reversible", tv_typename(v));
+  if (!brr__template_tv_has_len(v) || v.t == TV_LOOP) brr__template_terr(c, a->at, "'%s' object is not reversible", brr__template_tv_typename(v));
   size_t n;
-  tv *items = tv_iterate(c, a->at, v, &n);
+  tv *items = brr__template_tv_iterate(c, a->at, v, &n);
   if (n) return items[n - 1];
-  return tv_undef(c, "No last item, sequence was empty.", TV_MISSING_V, TV_MISSING_V);
+  return brr__template_tv_undef(c, "No last item, sequence was empty.", BRR__TEMPLATE_TV_MISSING_V, BRR__TEMPLATE_TV_MISSING_V);
 }
 
 static tv do_list(tctx *c, tcall *a) {
   tv args[1];
   TARGS(c, a, "do_list", args, "value");
   size_t n;
-  tv *items = tv_iterate(c, a->at, args[0], &n);
-  tv l = tv_list(c, n);
+  tv *items = brr__template_tv_iterate(c, a->at, args[0], &n);
+  tv l = brr__template_tv_list(c, n);
   if (n) memcpy(l.u.l->v, items, n * sizeof *items);
   l.u.l->n = n;
   return l;
@@ -179,16 +179,16 @@ static tv do_reverse(tctx *c, tcall *a) {
   tv v = args[0];
   size_t n;
   if (v.t == TV_STR) {
-    tv *chars = tv_iterate(c, a->at, v, &n);
+    tv *chars = brr__template_tv_iterate(c, a->at, v, &n);
     tbuf b = {0};
-    for (size_t i = n; i-- > 0;) tbuf_add(c, &b, chars[i].u.str, chars[i].slen);
-    return tbuf_str(c, &b);
+    for (size_t i = n; i-- > 0;) brr__template_tbuf_add(c, &b, chars[i].u.str, chars[i].slen);
+    return brr__template_tbuf_str(c, &b);
   }
-  tv *items = tv_iterate(c, a->at, v, &n);
-  tv *r = talloc(c, (n ? n : 1) * sizeof *r);
+  tv *items = brr__template_tv_iterate(c, a->at, v, &n);
+  tv *r = brr__template_talloc(c, (n ? n : 1) * sizeof *r);
   for (size_t i = 0; i < n; i++) r[i] = items[n - 1 - i];
   if (v.t == TV_ITER) { /* not reversible: Jinja2 makes a list */
-    tv l = tv_list(c, n);
+    tv l = brr__template_tv_list(c, n);
     if (n) memcpy(l.u.l->v, r, n * sizeof *r);
     l.u.l->n = n;
     return l;
@@ -203,10 +203,10 @@ static tv do_sort(tctx *c, tcall *a) {
   tv args[4];
   TARGS(c, a, "do_sort", args, "value", "?reverse", "?case_sensitive", "?attribute");
   size_t n;
-  tv *src = tv_iterate(c, a->at, args[0], &n);
-  bool reverse = args[1].t != TV_MISSING && tv_truthy(c, a->at, args[1]);
-  bool ci = !(args[2].t != TV_MISSING && tv_truthy(c, a->at, args[2]));
-  tv l = tv_list(c, n);
+  tv *src = brr__template_tv_iterate(c, a->at, args[0], &n);
+  bool reverse = args[1].t != TV_MISSING && brr__template_tv_truthy(c, a->at, args[1]);
+  bool ci = !(args[2].t != TV_MISSING && brr__template_tv_truthy(c, a->at, args[2]));
+  tv l = brr__template_tv_list(c, n);
   if (n) memcpy(l.u.l->v, src, n * sizeof *src);
   l.u.l->n = n;
   /* make_multi_attrgetter: "a,b" sorts by several attributes; keys are lists */
@@ -215,22 +215,22 @@ static tv do_sort(tctx *c, tcall *a) {
   tv *attrs = &attr;
   if (attr.t == TV_STR) {
     tv fn, sep = tv_str_nocopy(",", 1);
-    tmethod_get(c, a->at, attr, "split", 5, &fn);
+    brr__template_tmethod_get(c, a->at, attr, "split", 5, &fn);
     tcall s = {.pos = &sep, .npos = 1, .at = a->at};
-    tv parts = tcall_value(c, a->at, fn, &s);
+    tv parts = brr__template_tcall_value(c, a->at, fn, &s);
     attrs = parts.u.l->v;
     nattr = parts.u.l->n;
   }
-  tv *keys = talloc(c, (n ? n : 1) * sizeof *keys);
+  tv *keys = brr__template_talloc(c, (n ? n : 1) * sizeof *keys);
   for (size_t i = 0; i < n; i++) {
-    tv k = tv_list(c, nattr);
+    tv k = brr__template_tv_list(c, nattr);
     for (size_t j = 0; j < nattr; j++) {
       attrpath p = attr_parts(c, attrs[j]);
-      tl_push(c, k.u.l, get_attr(c, a->at, src[i], &p, TV_MISSING_V, ci));
+      brr__template_tl_push(c, k.u.l, get_attr(c, a->at, src[i], &p, BRR__TEMPLATE_TV_MISSING_V, ci));
     }
     keys[i] = k;
   }
-  tsort_values(c, a->at, l.u.l->v, n, keys, reverse);
+  brr__template_tsort_values(c, a->at, l.u.l->v, n, keys, reverse);
   return l;
 }
 
@@ -238,16 +238,16 @@ static tv do_unique(tctx *c, tcall *a) {
   tv args[3];
   TARGS(c, a, "do_unique", args, "value", "?case_sensitive", "?attribute");
   size_t n;
-  tv *src = tv_iterate(c, a->at, args[0], &n);
-  bool ci = !(args[1].t != TV_MISSING && tv_truthy(c, a->at, args[1]));
+  tv *src = brr__template_tv_iterate(c, a->at, args[0], &n);
+  bool ci = !(args[1].t != TV_MISSING && brr__template_tv_truthy(c, a->at, args[1]));
   attrpath p = attr_parts(c, args[2]);
-  tdict *seen = tv_dict(c).u.d;
-  tv *out = talloc(c, (n ? n : 1) * sizeof *out);
+  tdict *seen = brr__template_tv_dict(c).u.d;
+  tv *out = brr__template_talloc(c, (n ? n : 1) * sizeof *out);
   size_t k = 0;
   for (size_t i = 0; i < n; i++) {
-    tv key = get_attr(c, a->at, src[i], &p, TV_MISSING_V, ci);
-    if (td_get(c, a->at, seen, key)) continue;
-    td_set(c, a->at, seen, key, TV_NONE_V);
+    tv key = get_attr(c, a->at, src[i], &p, BRR__TEMPLATE_TV_MISSING_V, ci);
+    if (brr__template_td_get(c, a->at, seen, key)) continue;
+    brr__template_td_set(c, a->at, seen, key, BRR__TEMPLATE_TV_NONE_V);
     out[k++] = src[i];
   }
   return new_iter(c, out, k);
@@ -257,13 +257,13 @@ static tv min_max(tctx *c, tcall *a, bool max) {
   tv args[3];
   TARGS(c, a, max ? "do_max" : "do_min", args, "value", "?case_sensitive", "?attribute");
   size_t n;
-  tv *src = tv_iterate(c, a->at, args[0], &n);
-  if (!n) return tv_undef(c, "No aggregated item, sequence was empty.", TV_MISSING_V, TV_MISSING_V);
-  bool ci = !(args[1].t != TV_MISSING && tv_truthy(c, a->at, args[1]));
+  tv *src = brr__template_tv_iterate(c, a->at, args[0], &n);
+  if (!n) return brr__template_tv_undef(c, "No aggregated item, sequence was empty.", BRR__TEMPLATE_TV_MISSING_V, BRR__TEMPLATE_TV_MISSING_V);
+  bool ci = !(args[1].t != TV_MISSING && brr__template_tv_truthy(c, a->at, args[1]));
   attrpath p = attr_parts(c, args[2]);
-  tv best = src[0], bk = get_attr(c, a->at, src[0], &p, TV_MISSING_V, ci);
+  tv best = src[0], bk = get_attr(c, a->at, src[0], &p, BRR__TEMPLATE_TV_MISSING_V, ci);
   for (size_t i = 1; i < n; i++) {
-    tv k = get_attr(c, a->at, src[i], &p, TV_MISSING_V, ci);
+    tv k = get_attr(c, a->at, src[i], &p, BRR__TEMPLATE_TV_MISSING_V, ci);
     if (max ? lt(c, a->at, bk, k) : lt(c, a->at, k, bk)) {
       best = src[i];
       bk = k;
@@ -276,55 +276,55 @@ static tv do_sum(tctx *c, tcall *a) {
   tv args[3];
   TARGS(c, a, "do_sum", args, "iterable", "?attribute", "?start");
   size_t n;
-  tv *src = tv_iterate(c, a->at, args[0], &n);
+  tv *src = brr__template_tv_iterate(c, a->at, args[0], &n);
   attrpath p = attr_parts(c, args[1]);
   tv acc = args[2].t == TV_MISSING ? tv_int(0) : args[2];
-  if (acc.t == TV_STR) terr(c, a->at, "sum() can't sum strings [use ''.join(seq) instead]");
-  for (size_t i = 0; i < n; i++) acc = top_binary(c, a->at, OP_ADD, acc, get_attr(c, a->at, src[i], &p, TV_MISSING_V, false));
+  if (acc.t == TV_STR) brr__template_terr(c, a->at, "sum() can't sum strings [use ''.join(seq) instead]");
+  for (size_t i = 0; i < n; i++) acc = brr__template_top_binary(c, a->at, OP_ADD, acc, get_attr(c, a->at, src[i], &p, BRR__TEMPLATE_TV_MISSING_V, false));
   return acc;
 }
 
 static tv do_map(tctx *c, tcall *a) {
-  if (a->npos < 1) terr(c, a->at, "do_map() missing required argument: 'value'");
+  if (a->npos < 1) brr__template_terr(c, a->at, "do_map() missing required argument: 'value'");
   tv v = a->pos[0];
   size_t n = 0;
-  tv *src = tv_truthy(c, a->at, v) ? tv_iterate(c, a->at, v, &n) : NULL;
-  tv *out = talloc(c, (n ? n : 1) * sizeof *out);
+  tv *src = brr__template_tv_truthy(c, a->at, v) ? brr__template_tv_iterate(c, a->at, v, &n) : NULL;
+  tv *out = brr__template_talloc(c, (n ? n : 1) * sizeof *out);
   if (a->npos == 1 && a->nkw && n) {
-    tv attr = TV_MISSING_V, dflt = TV_MISSING_V;
+    tv attr = BRR__TEMPLATE_TV_MISSING_V, dflt = BRR__TEMPLATE_TV_MISSING_V;
     for (size_t k = 0; k < a->nkw; k++) {
       if (!strcmp(a->kw[k].name, "attribute")) attr = a->kw[k].v;
       else if (!strcmp(a->kw[k].name, "default")) dflt = a->kw[k].v;
-      else terr(c, a->at, "Unexpected keyword argument '%s'", a->kw[k].name);
+      else brr__template_terr(c, a->at, "Unexpected keyword argument '%s'", a->kw[k].name);
     }
-    if (attr.t == TV_MISSING) terr(c, a->at, "map requires a filter argument");
+    if (attr.t == TV_MISSING) brr__template_terr(c, a->at, "map requires a filter argument");
     attrpath p = attr_parts(c, attr);
     for (size_t i = 0; i < n; i++) out[i] = get_attr(c, a->at, src[i], &p, dflt, false);
     return new_iter(c, out, n);
   }
-  if (n && a->npos < 2) terr(c, a->at, "map requires a filter argument");
+  if (n && a->npos < 2) brr__template_terr(c, a->at, "map requires a filter argument");
   for (size_t i = 0; i < n; i++)
     out[i] = call_filter(c, a->at, a->pos[1], src[i], a->pos + 2, a->npos - 2, a->kw, a->nkw);
   return new_iter(c, out, n);
 }
 
 static tv select_reject(tctx *c, tcall *a, bool select, bool attr) {
-  if (a->npos < 1) terr(c, a->at, "missing required argument: 'value'");
+  if (a->npos < 1) brr__template_terr(c, a->at, "missing required argument: 'value'");
   tv v = a->pos[0];
   size_t n = 0;
-  tv *src = tv_truthy(c, a->at, v) ? tv_iterate(c, a->at, v, &n) : NULL;
-  tv *out = talloc(c, (n ? n : 1) * sizeof *out);
+  tv *src = brr__template_tv_truthy(c, a->at, v) ? brr__template_tv_iterate(c, a->at, v, &n) : NULL;
+  tv *out = brr__template_talloc(c, (n ? n : 1) * sizeof *out);
   size_t k = 0, off = 1;
   attrpath p = {0};
   if (attr && n) {
-    if (a->npos < 2) terr(c, a->at, "Missing parameter for attribute name");
+    if (a->npos < 2) brr__template_terr(c, a->at, "Missing parameter for attribute name");
     p = attr_parts(c, a->pos[1]);
     off = 2;
   }
   for (size_t i = 0; i < n; i++) {
-    tv item = attr ? get_attr(c, a->at, src[i], &p, TV_MISSING_V, false) : src[i];
+    tv item = attr ? get_attr(c, a->at, src[i], &p, BRR__TEMPLATE_TV_MISSING_V, false) : src[i];
     bool ok = a->npos > off ? call_test(c, a->at, a->pos[off], item, a->pos + off + 1, a->npos - off - 1, a->kw, a->nkw)
-                            : tv_truthy(c, a->at, item);
+                            : brr__template_tv_truthy(c, a->at, item);
     if (ok == select) out[k++] = src[i];
   }
   return new_iter(c, out, k);
@@ -335,33 +335,33 @@ static tv do_batch(tctx *c, tcall *a, bool slice) {
   if (slice) TARGS(c, a, "do_slice", args, "value", "slices", "?fill_with");
   else TARGS(c, a, "do_batch", args, "value", "linecount", "?fill_with");
   size_t n;
-  tv *src = tv_iterate(c, a->at, args[0], &n);
-  int64_t k = targ_int(c, a->at, args[1], slice ? "slices" : "linecount");
+  tv *src = brr__template_tv_iterate(c, a->at, args[0], &n);
+  int64_t k = brr__template_targ_int(c, a->at, args[1], slice ? "slices" : "linecount");
   bool fill = args[2].t != TV_MISSING && args[2].t != TV_NONE;
-  tv outv = tv_list(c, 0);
+  tv outv = brr__template_tv_list(c, 0);
   /* Python builds these rows until memory runs out; brr stops earlier */
   if ((slice || (fill && n)) && k > 10000000)
-    terr(c, a->at, "%s too large (brr allows 10000000 items)", slice ? "slice count" : "batch size");
+    brr__template_terr(c, a->at, "%s too large (brr allows 10000000 items)", slice ? "slice count" : "batch size");
   if (!slice) {
-    if (k <= 0 && n) terr(c, a->at, "batch size must be positive");
+    if (k <= 0 && n) brr__template_terr(c, a->at, "batch size must be positive");
     for (size_t i = 0; i < n; i += (size_t)k) {
-      tv row = tv_list(c, fill || (size_t)k < n - i ? (size_t)k : n - i);
-      for (size_t j = i; j < n && j < i + (size_t)k; j++) tl_push(c, row.u.l, src[j]);
+      tv row = brr__template_tv_list(c, fill || (size_t)k < n - i ? (size_t)k : n - i);
+      for (size_t j = i; j < n && j < i + (size_t)k; j++) brr__template_tl_push(c, row.u.l, src[j]);
       if (fill)
-        while (row.u.l->n < (size_t)k) tl_push(c, row.u.l, args[2]);
-      tl_push(c, outv.u.l, row);
+        while (row.u.l->n < (size_t)k) brr__template_tl_push(c, row.u.l, args[2]);
+      brr__template_tl_push(c, outv.u.l, row);
     }
   } else {
-    if (k <= 0) terr(c, a->at, k == 0 ? "integer division or modulo by zero" : "slice count must be positive");
+    if (k <= 0) brr__template_terr(c, a->at, k == 0 ? "integer division or modulo by zero" : "slice count must be positive");
     size_t per = n / (size_t)k, extra = n % (size_t)k, offset = 0;
     for (size_t s = 0; s < (size_t)k; s++) {
       size_t start = offset + s * per;
       if (s < extra) offset++;
       size_t end = offset + (s + 1) * per;
-      tv row = tv_list(c, end - start + 1);
-      for (size_t j = start; j < end; j++) tl_push(c, row.u.l, src[j]);
-      if (fill && s >= extra) tl_push(c, row.u.l, args[2]);
-      tl_push(c, outv.u.l, row);
+      tv row = brr__template_tv_list(c, end - start + 1);
+      for (size_t j = start; j < end; j++) brr__template_tl_push(c, row.u.l, src[j]);
+      if (fill && s >= extra) brr__template_tl_push(c, row.u.l, args[2]);
+      brr__template_tl_push(c, outv.u.l, row);
     }
   }
   return new_iter(c, outv.u.l->v, outv.u.l->n);
@@ -370,29 +370,29 @@ static tv do_batch(tctx *c, tcall *a, bool slice) {
 static tv do_dictsort(tctx *c, tcall *a) {
   tv args[4];
   TARGS(c, a, "do_dictsort", args, "value", "?case_sensitive", "?by", "?reverse");
-  if (args[0].t != TV_DICT) terr(c, a->at, "'%s' object has no attribute 'items'", tv_typename(args[0]));
-  bool ci = !(args[1].t != TV_MISSING && tv_truthy(c, a->at, args[1]));
+  if (args[0].t != TV_DICT) brr__template_terr(c, a->at, "'%s' object has no attribute 'items'", brr__template_tv_typename(args[0]));
+  bool ci = !(args[1].t != TV_MISSING && brr__template_tv_truthy(c, a->at, args[1]));
   int pos = 0;
   if (args[2].t != TV_MISSING) {
     if (args[2].t == TV_STR && !strcmp(args[2].u.str, "value")) pos = 1;
     else if (!(args[2].t == TV_STR && !strcmp(args[2].u.str, "key")))
-      terr(c, a->at, "You can only sort by either \"key\" or \"value\"");
+      brr__template_terr(c, a->at, "You can only sort by either \"key\" or \"value\"");
   }
-  bool reverse = args[3].t != TV_MISSING && tv_truthy(c, a->at, args[3]);
+  bool reverse = args[3].t != TV_MISSING && brr__template_tv_truthy(c, a->at, args[3]);
   const tdict *d = args[0].u.d;
   size_t n = d->live, k = 0;
-  tv l = tv_list(c, n);
-  tv skeys[32], *keys = n <= 32 ? skeys : talloc(c, n * sizeof *keys);
+  tv l = brr__template_tv_list(c, n);
+  tv skeys[32], *keys = n <= 32 ? skeys : brr__template_talloc(c, n * sizeof *keys);
   tdent *e;
-  for (size_t i = 0; td_next(d, &i, &e); k++) {
-    tv t = tv_tuple(c, 2);
+  for (size_t i = 0; brr__template_td_next(d, &i, &e); k++) {
+    tv t = brr__template_tv_tuple(c, 2);
     t.u.l->v[0] = e->key;
     t.u.l->v[1] = e->val;
     l.u.l->v[k] = t;
     keys[k] = ci ? lower_if_str(c, pos ? e->val : e->key) : (pos ? e->val : e->key);
   }
   l.u.l->n = n;
-  tsort_values(c, a->at, l.u.l->v, n, keys, reverse);
+  brr__template_tsort_values(c, a->at, l.u.l->v, n, keys, reverse);
   return l;
 }
 
@@ -400,9 +400,9 @@ static tv do_items(tctx *c, tcall *a) {
   tv args[1];
   TARGS(c, a, "do_items", args, "value");
   if (tv_is_undef(args[0])) return new_iter(c, NULL, 0);
-  if (args[0].t != TV_DICT) terr(c, a->at, "Can only get item pairs from a mapping.");
+  if (args[0].t != TV_DICT) brr__template_terr(c, a->at, "Can only get item pairs from a mapping.");
   size_t n;
-  tv *items = tv_iterate(c, a->at, (tv){.t = TV_VIEW, .sub = TV_VIEW_ITEMS, .u.d = args[0].u.d}, &n);
+  tv *items = brr__template_tv_iterate(c, a->at, (tv){.t = TV_VIEW, .sub = TV_VIEW_ITEMS, .u.d = args[0].u.d}, &n);
   return new_iter(c, items, n);
 }
 
@@ -411,31 +411,31 @@ static tv do_groupby(tctx *c, tcall *a) {
   tv args[4];
   TARGS(c, a, "do_groupby", args, "value", "attribute", "?default", "?case_sensitive");
   size_t n;
-  tv *src = tv_iterate(c, a->at, args[0], &n);
-  bool ci = !(args[3].t != TV_MISSING && tv_truthy(c, a->at, args[3]));
+  tv *src = brr__template_tv_iterate(c, a->at, args[0], &n);
+  bool ci = !(args[3].t != TV_MISSING && brr__template_tv_truthy(c, a->at, args[3]));
   attrpath p = attr_parts(c, args[1]);
-  tv *keys = talloc(c, (n ? n : 1) * sizeof *keys);
-  tv *sorted = talloc(c, (n ? n : 1) * sizeof *sorted);
+  tv *keys = brr__template_talloc(c, (n ? n : 1) * sizeof *keys);
+  tv *sorted = brr__template_talloc(c, (n ? n : 1) * sizeof *sorted);
   if (n) memcpy(sorted, src, n * sizeof *src);
   for (size_t i = 0; i < n; i++) keys[i] = get_attr(c, a->at, src[i], &p, args[2], ci);
-  tv *skeys = talloc(c, (n ? n : 1) * sizeof *skeys);
-  tv *idx = talloc(c, (n ? n : 1) * sizeof *idx);
+  tv *skeys = brr__template_talloc(c, (n ? n : 1) * sizeof *skeys);
+  tv *idx = brr__template_talloc(c, (n ? n : 1) * sizeof *idx);
   for (size_t i = 0; i < n; i++) idx[i] = tv_int((int64_t)i);
-  tsort_values(c, a->at, idx, n, keys, false);
+  brr__template_tsort_values(c, a->at, idx, n, keys, false);
   for (size_t i = 0; i < n; i++) {
     sorted[i] = src[idx[i].u.i];
     skeys[i] = keys[idx[i].u.i];
   }
-  tv out = tv_list(c, 0);
+  tv out = brr__template_tv_list(c, 0);
   for (size_t i = 0; i < n;) {
     size_t j = i;
-    tv group = tv_list(c, 0);
-    while (j < n && tv_eq(c, skeys[j], skeys[i])) tl_push(c, group.u.l, sorted[j++]);
-    tv t = tv_tuple(c, 2);
+    tv group = brr__template_tv_list(c, 0);
+    while (j < n && brr__template_tv_eq(c, skeys[j], skeys[i])) brr__template_tl_push(c, group.u.l, sorted[j++]);
+    tv t = brr__template_tv_tuple(c, 2);
     t.sub = 1; /* a _GroupTuple: .grouper and .list */
     t.u.l->v[0] = ci ? get_attr(c, a->at, sorted[i], &p, args[2], false) : skeys[i];
     t.u.l->v[1] = group;
-    tl_push(c, out.u.l, t);
+    brr__template_tl_push(c, out.u.l, t);
     i = j;
   }
   return out;
@@ -445,26 +445,26 @@ static tv do_attr(tctx *c, tcall *a) {
   tv args[2];
   TARGS(c, a, "do_attr", args, "obj", "name");
   size_t n;
-  const char *name = targ_str(c, a->at, args[1], "attr", &n);
+  const char *name = brr__template_targ_str(c, a->at, args[1], "attr", &n);
   tv out;
-  if (tv_is_undef(args[0])) terr_undef(c, a->at, args[0]);
-  if (tmethod_get(c, a->at, args[0], name, n, &out)) return out;
-  return tv_undef(c, NULL, args[0], args[1]);
+  if (tv_is_undef(args[0])) brr__template_terr_undef(c, a->at, args[0]);
+  if (brr__template_tmethod_get(c, a->at, args[0], name, n, &out)) return out;
+  return brr__template_tv_undef(c, NULL, args[0], args[1]);
 }
 
 static tv do_pprint(tctx *c, tcall *a) {
   tv args[1];
   TARGS(c, a, "do_pprint", args, "value");
-  return tpprint(c, args[0]);
+  return brr__template_tpprint(c, args[0]);
 }
 
 static tv do_length(tctx *c, tcall *a) {
   tv args[1];
   TARGS(c, a, "len", args, "obj");
-  return tv_int((int64_t)tv_len(c, a->at, args[0]));
+  return tv_int((int64_t)brr__template_tv_len(c, a->at, args[0]));
 }
 
-tv tf_seq(tctx *c, tcall *a, int which) {
+tv brr__template_tf_seq(tctx *c, tcall *a, int which) {
   switch (which) {
   case 0: return do_join(c, a);
   case 1: return do_length(c, a);

@@ -9,7 +9,7 @@
 /* code point index -> byte offset, clamped like Python's slice indices */
 static size_t cp_clamp(const tv *s, tv idx, bool is_end, size_t len_cp, tctx *c, const tnode *at) {
   if (idx.t == TV_MISSING || idx.t == TV_NONE) return is_end ? len_cp : 0;
-  int64_t i = targ_int(c, at, idx, "slice index");
+  int64_t i = brr__template_targ_int(c, at, idx, "slice index");
   if (i < 0) {
     i += (int64_t)len_cp;
     if (i < 0) i = 0;
@@ -19,50 +19,50 @@ static size_t cp_clamp(const tv *s, tv idx, bool is_end, size_t len_cp, tctx *c,
   return (size_t)i;
 }
 
-static size_t cp_count(const char *p, size_t n) { return u8_len(p, n); }
+static size_t cp_count(const char *p, size_t n) { return brr__template_u8_len(p, n); }
 
 /* [start, end) of the optional start/end arguments, as byte offsets */
 static void range_args(tctx *c, const tnode *at, tv s, tv start, tv end, size_t *bs, size_t *be) {
   size_t len = cp_count(s.u.str, s.slen);
   size_t a = cp_clamp(&s, start, false, len, c, at), b = cp_clamp(&s, end, true, len, c, at);
-  *bs = u8_offset(s.u.str, s.slen, a);
-  *be = b < a ? *bs : u8_offset(s.u.str, s.slen, b);
+  *bs = brr__template_u8_offset(s.u.str, s.slen, a);
+  *be = b < a ? *bs : brr__template_u8_offset(s.u.str, s.slen, b);
 }
 
 static tv m_upper(tctx *c, tcall *a) {
-  targs_bind(c, a, "upper", NULL, 0, NULL);
-  return u_upper(c, SELF(a));
+  brr__template_targs_bind(c, a, "upper", NULL, 0, NULL);
+  return brr__template_u_upper(c, SELF(a));
 }
 static tv m_lower(tctx *c, tcall *a) {
-  targs_bind(c, a, "lower", NULL, 0, NULL);
-  return u_lower(c, SELF(a));
+  brr__template_targs_bind(c, a, "lower", NULL, 0, NULL);
+  return brr__template_u_lower(c, SELF(a));
 }
 static tv m_title(tctx *c, tcall *a) {
-  targs_bind(c, a, "title", NULL, 0, NULL);
-  return u_pytitle(c, SELF(a));
+  brr__template_targs_bind(c, a, "title", NULL, 0, NULL);
+  return brr__template_u_pytitle(c, SELF(a));
 }
 static tv m_capitalize(tctx *c, tcall *a) {
-  targs_bind(c, a, "capitalize", NULL, 0, NULL);
-  return u_capitalize(c, SELF(a));
+  brr__template_targs_bind(c, a, "capitalize", NULL, 0, NULL);
+  return brr__template_u_capitalize(c, SELF(a));
 }
 static tv m_swapcase(tctx *c, tcall *a) {
-  targs_bind(c, a, "swapcase", NULL, 0, NULL);
-  return u_swapcase(c, SELF(a));
+  brr__template_targs_bind(c, a, "swapcase", NULL, 0, NULL);
+  return brr__template_u_swapcase(c, SELF(a));
 }
 
 /* strip family: chars None -> whitespace */
-tv tstr_strip(tctx *c, const tnode *at, tv s, tv chars, bool left, bool right) {
+tv brr__template_tstr_strip(tctx *c, const tnode *at, tv s, tv chars, bool left, bool right) {
   size_t st = 0, en = s.slen;
   if (chars.t == TV_MISSING || chars.t == TV_NONE) {
-    u_strip(s.u.str, s.slen, left, right, &st, &en);
+    brr__template_u_strip(s.u.str, s.slen, left, right, &st, &en);
   } else {
     size_t cn;
-    const char *set = targ_str(c, at, chars, "strip arg", &cn);
+    const char *set = brr__template_targ_str(c, at, chars, "strip arg", &cn);
     while (left && st < en) {
       uint32_t cp;
-      size_t l = u8_decode(s.u.str, s.slen, st, &cp);
+      size_t l = brr__template_u8_decode(s.u.str, s.slen, st, &cp);
       char enc[4];
-      size_t el = u8_encode(cp, enc);
+      size_t el = brr__template_u8_encode(cp, enc);
       if (!memmem(set, cn, enc, el)) break;
       st += l;
     }
@@ -70,27 +70,27 @@ tv tstr_strip(tctx *c, const tnode *at, tv s, tv chars, bool left, bool right) {
       size_t p = en - 1;
       while (p > st && ((unsigned char)s.u.str[p] & 0xC0) == 0x80) p--;
       uint32_t cp;
-      u8_decode(s.u.str, s.slen, p, &cp);
+      brr__template_u8_decode(s.u.str, s.slen, p, &cp);
       char enc[4];
-      size_t el = u8_encode(cp, enc);
+      size_t el = brr__template_u8_encode(cp, enc);
       if (!memmem(set, cn, enc, el)) break;
       en = p;
     }
   }
   if (st == 0 && en == s.slen) return s;
-  return tv_str(c, s.u.str + st, en - st);
+  return brr__template_tv_str(c, s.u.str + st, en - st);
 }
 
 static tv do_strip(tctx *c, tcall *a, const char *name, bool left, bool right) {
   tv args[1];
   TARGS(c, a, name, args, "?chars");
-  return tstr_strip(c, a->at, SELF(a), args[0], left, right);
+  return brr__template_tstr_strip(c, a->at, SELF(a), args[0], left, right);
 }
 static tv m_strip(tctx *c, tcall *a) { return do_strip(c, a, "strip", true, true); }
 static tv m_lstrip(tctx *c, tcall *a) { return do_strip(c, a, "lstrip", true, false); }
 static tv m_rstrip(tctx *c, tcall *a) { return do_strip(c, a, "rstrip", false, true); }
 
-tv tstr_replace(tctx *c, const tnode *at, tv s, tv old, tv new_, int64_t count) {
+tv brr__template_tstr_replace(tctx *c, const tnode *at, tv s, tv old, tv new_, int64_t count) {
   tbuf b = {0};
   const char *p = s.u.str;
   size_t n = s.slen, on = old.slen;
@@ -99,16 +99,16 @@ tv tstr_replace(tctx *c, const tnode *at, tv s, tv old, tv new_, int64_t count) 
     int64_t done = 0;
     while (true) {
       if (count < 0 || done < count) {
-        tbuf_add(c, &b, new_.u.str, new_.slen);
+        brr__template_tbuf_add(c, &b, new_.u.str, new_.slen);
         done++;
       }
       if (i >= n) break;
       uint32_t cp;
-      size_t l = u8_decode(p, n, i, &cp);
-      tbuf_add(c, &b, p + i, l);
+      size_t l = brr__template_u8_decode(p, n, i, &cp);
+      brr__template_tbuf_add(c, &b, p + i, l);
       i += l;
     }
-    return tbuf_str(c, &b);
+    return brr__template_tbuf_str(c, &b);
   }
   size_t i = 0;
   int64_t done = 0;
@@ -116,24 +116,24 @@ tv tstr_replace(tctx *c, const tnode *at, tv s, tv old, tv new_, int64_t count) 
     const char *hit = memmem(p + i, n - i, old.u.str, on);
     if (!hit) break;
     size_t k = (size_t)(hit - p);
-    tbuf_add(c, &b, p + i, k - i);
-    tbuf_add(c, &b, new_.u.str, new_.slen);
+    brr__template_tbuf_add(c, &b, p + i, k - i);
+    brr__template_tbuf_add(c, &b, new_.u.str, new_.slen);
     i = k + on;
     done++;
   }
-  tbuf_add(c, &b, p + i, n - i);
+  brr__template_tbuf_add(c, &b, p + i, n - i);
   (void)at;
-  return tbuf_str(c, &b);
+  return brr__template_tbuf_str(c, &b);
 }
 
 static tv m_replace(tctx *c, tcall *a) {
   tv args[3];
   TARGS(c, a, "replace", args, "old", "new", "?count");
   size_t n;
-  targ_str(c, a->at, args[0], "replace() argument 1", &n);
-  targ_str(c, a->at, args[1], "replace() argument 2", &n);
-  int64_t count = args[2].t == TV_MISSING ? -1 : targ_int(c, a->at, args[2], "count");
-  return tstr_replace(c, a->at, SELF(a), args[0], args[1], count);
+  brr__template_targ_str(c, a->at, args[0], "replace() argument 1", &n);
+  brr__template_targ_str(c, a->at, args[1], "replace() argument 2", &n);
+  int64_t count = args[2].t == TV_MISSING ? -1 : brr__template_targ_int(c, a->at, args[2], "count");
+  return brr__template_tstr_replace(c, a->at, SELF(a), args[0], args[1], count);
 }
 
 static bool affix_match(tctx *c, const tnode *at, tv s, tv affix, tv start, tv end, bool suffix, const char *name) {
@@ -145,7 +145,7 @@ static bool affix_match(tctx *c, const tnode *at, tv s, tv affix, tv start, tv e
     return false;
   }
   if (affix.t != TV_STR)
-    terr(c, at, "%s first arg must be str or a tuple of str, not %s", name, tv_typename(affix));
+    brr__template_terr(c, at, "%s first arg must be str or a tuple of str, not %s", name, brr__template_tv_typename(affix));
   size_t n = affix.slen;
   if (be - bs < n) return false;
   return memcmp(s.u.str + (suffix ? be - n : bs), affix.u.str, n) == 0;
@@ -166,18 +166,18 @@ static tv m_removeprefix(tctx *c, tcall *a) {
   tv args[1];
   TARGS(c, a, "removeprefix", args, "prefix");
   size_t n;
-  const char *p = targ_str(c, a->at, args[0], "removeprefix() argument", &n);
+  const char *p = brr__template_targ_str(c, a->at, args[0], "removeprefix() argument", &n);
   tv s = SELF(a);
-  if (s.slen >= n && !memcmp(s.u.str, p, n)) return tv_str(c, s.u.str + n, s.slen - n);
+  if (s.slen >= n && !memcmp(s.u.str, p, n)) return brr__template_tv_str(c, s.u.str + n, s.slen - n);
   return s;
 }
 static tv m_removesuffix(tctx *c, tcall *a) {
   tv args[1];
   TARGS(c, a, "removesuffix", args, "suffix");
   size_t n;
-  const char *p = targ_str(c, a->at, args[0], "removesuffix() argument", &n);
+  const char *p = brr__template_targ_str(c, a->at, args[0], "removesuffix() argument", &n);
   tv s = SELF(a);
-  if (n && s.slen >= n && !memcmp(s.u.str + s.slen - n, p, n)) return tv_str(c, s.u.str, s.slen - n);
+  if (n && s.slen >= n && !memcmp(s.u.str + s.slen - n, p, n)) return brr__template_tv_str(c, s.u.str, s.slen - n);
   return s;
 }
 
@@ -185,7 +185,7 @@ static tv m_removesuffix(tctx *c, tcall *a) {
 static int64_t find_sub(tctx *c, tcall *a, const char *name, bool reverse, tv *args) {
   tv s = SELF(a);
   size_t n, bs, be;
-  const char *sub = targ_str(c, a->at, args[0], name, &n);
+  const char *sub = brr__template_targ_str(c, a->at, args[0], name, &n);
   range_args(c, a->at, s, args[1], args[2], &bs, &be);
   size_t len_cp = cp_count(s.u.str, s.slen);
   size_t start_cp = cp_clamp(&s, args[1], false, len_cp, c, a->at);
@@ -215,14 +215,14 @@ static tv m_index(tctx *c, tcall *a) {
   tv args[3];
   TARGS(c, a, "index", args, "sub", "?start", "?end");
   int64_t r = find_sub(c, a, "index", false, args);
-  if (r < 0) terr(c, a->at, "substring not found");
+  if (r < 0) brr__template_terr(c, a->at, "substring not found");
   return tv_int(r);
 }
 static tv m_rindex(tctx *c, tcall *a) {
   tv args[3];
   TARGS(c, a, "rindex", args, "sub", "?start", "?end");
   int64_t r = find_sub(c, a, "rindex", true, args);
-  if (r < 0) terr(c, a->at, "substring not found");
+  if (r < 0) brr__template_terr(c, a->at, "substring not found");
   return tv_int(r);
 }
 static tv m_count(tctx *c, tcall *a) {
@@ -230,7 +230,7 @@ static tv m_count(tctx *c, tcall *a) {
   TARGS(c, a, "count", args, "sub", "?start", "?end");
   tv s = SELF(a);
   size_t n, bs, be;
-  const char *sub = targ_str(c, a->at, args[0], "count", &n);
+  const char *sub = brr__template_targ_str(c, a->at, args[0], "count", &n);
   range_args(c, a->at, s, args[1], args[2], &bs, &be);
   if (n == 0) return tv_int((int64_t)cp_count(s.u.str + bs, be - bs) + 1);
   int64_t k = 0;
@@ -250,8 +250,8 @@ static size_t back_over(const char *p, size_t n, size_t end, bool space) {
     size_t q = end - 1;
     while (q > 0 && ((unsigned char)p[q] & 0xC0) == 0x80) q--;
     uint32_t cp;
-    u8_decode(p, n, q, &cp);
-    if (u_isspace(cp) != space) break;
+    brr__template_u8_decode(p, n, q, &cp);
+    if (brr__template_u_isspace(cp) != space) break;
     end = q;
   }
   return end;
@@ -261,26 +261,26 @@ static size_t back_over(const char *p, size_t n, size_t end, bool space) {
 static tv split_ws(tctx *c, tv s, int64_t maxsplit, bool right) {
   const char *p = s.u.str;
   size_t n = s.slen;
-  tv parts = tv_list(c, 0);
+  tv parts = brr__template_tv_list(c, 0);
   int64_t splits = 0;
   if (!right) {
     for (size_t i = 0;;) {
       size_t st, en;
-      u_strip(p + i, n - i, true, false, &st, &en);
+      brr__template_u_strip(p + i, n - i, true, false, &st, &en);
       i += st;
       if (i >= n) break;
       if (maxsplit >= 0 && splits >= maxsplit) {
-        tl_push(c, parts.u.l, tv_str(c, p + i, n - i));
+        brr__template_tl_push(c, parts.u.l, brr__template_tv_str(c, p + i, n - i));
         break;
       }
       size_t j = i;
       while (j < n) {
         uint32_t cp;
-        size_t l = u8_decode(p, n, j, &cp);
-        if (u_isspace(cp)) break;
+        size_t l = brr__template_u8_decode(p, n, j, &cp);
+        if (brr__template_u_isspace(cp)) break;
         j += l;
       }
-      tl_push(c, parts.u.l, tv_str(c, p + i, j - i));
+      brr__template_tl_push(c, parts.u.l, brr__template_tv_str(c, p + i, j - i));
       splits++;
       i = j;
     }
@@ -290,16 +290,16 @@ static tv split_ws(tctx *c, tv s, int64_t maxsplit, bool right) {
     e = back_over(p, n, e, true);
     if (e == 0) break;
     if (maxsplit >= 0 && splits >= maxsplit) {
-      tl_push(c, parts.u.l, tv_str(c, p, e));
+      brr__template_tl_push(c, parts.u.l, brr__template_tv_str(c, p, e));
       break;
     }
     size_t j = back_over(p, n, e, false);
-    tl_push(c, parts.u.l, tv_str(c, p + j, e - j));
+    brr__template_tl_push(c, parts.u.l, brr__template_tv_str(c, p + j, e - j));
     splits++;
     e = j;
   }
-  tv out = tv_list(c, parts.u.l->n);
-  for (size_t i = parts.u.l->n; i-- > 0;) tl_push(c, out.u.l, parts.u.l->v[i]);
+  tv out = brr__template_tv_list(c, parts.u.l->n);
+  for (size_t i = parts.u.l->n; i-- > 0;) brr__template_tl_push(c, out.u.l, parts.u.l->v[i]);
   return out;
 }
 
@@ -307,7 +307,7 @@ static tv split_ws(tctx *c, tv s, int64_t maxsplit, bool right) {
 static tv split_sep(tctx *c, tv s, const char *sep, size_t sn, int64_t maxsplit, bool right) {
   const char *p = s.u.str;
   size_t n = s.slen;
-  tv out = tv_list(c, 0);
+  tv out = brr__template_tv_list(c, 0);
   int64_t splits = 0;
   if (!right) {
     size_t i = 0;
@@ -315,14 +315,14 @@ static tv split_sep(tctx *c, tv s, const char *sep, size_t sn, int64_t maxsplit,
       const char *hit = memmem(p + i, n - i, sep, sn);
       if (!hit) break;
       size_t k = (size_t)(hit - p);
-      tl_push(c, out.u.l, tv_str(c, p + i, k - i));
+      brr__template_tl_push(c, out.u.l, brr__template_tv_str(c, p + i, k - i));
       i = k + sn;
       splits++;
     }
-    tl_push(c, out.u.l, tv_str(c, p + i, n - i));
+    brr__template_tl_push(c, out.u.l, brr__template_tv_str(c, p + i, n - i));
     return out;
   }
-  tv parts = tv_list(c, 0);
+  tv parts = brr__template_tv_list(c, 0);
   size_t e = n;
   while (maxsplit < 0 || splits < maxsplit) {
     size_t k = (size_t)-1;
@@ -332,23 +332,23 @@ static tv split_sep(tctx *c, tv s, const char *sep, size_t sn, int64_t maxsplit,
         break;
       }
     if (k == (size_t)-1) break;
-    tl_push(c, parts.u.l, tv_str(c, p + k + sn, e - k - sn));
+    brr__template_tl_push(c, parts.u.l, brr__template_tv_str(c, p + k + sn, e - k - sn));
     e = k;
     splits++;
   }
-  tl_push(c, parts.u.l, tv_str(c, p, e));
-  for (size_t i = parts.u.l->n; i-- > 0;) tl_push(c, out.u.l, parts.u.l->v[i]);
+  brr__template_tl_push(c, parts.u.l, brr__template_tv_str(c, p, e));
+  for (size_t i = parts.u.l->n; i-- > 0;) brr__template_tl_push(c, out.u.l, parts.u.l->v[i]);
   return out;
 }
 
 static tv do_split(tctx *c, tcall *a, const char *name, bool right) {
   tv args[2];
   TARGS(c, a, name, args, "?sep", "?maxsplit");
-  int64_t maxsplit = args[1].t == TV_MISSING ? -1 : targ_int(c, a->at, args[1], "maxsplit");
+  int64_t maxsplit = args[1].t == TV_MISSING ? -1 : brr__template_targ_int(c, a->at, args[1], "maxsplit");
   if (args[0].t == TV_MISSING || args[0].t == TV_NONE) return split_ws(c, SELF(a), maxsplit, right);
   size_t sn;
-  const char *sep = targ_str(c, a->at, args[0], name, &sn);
-  if (sn == 0) terr(c, a->at, "empty separator");
+  const char *sep = brr__template_targ_str(c, a->at, args[0], name, &sn);
+  if (sn == 0) brr__template_terr(c, a->at, "empty separator");
   return split_sep(c, SELF(a), sep, sn, maxsplit, right);
 }
 
@@ -363,22 +363,22 @@ static bool is_linebreak(uint32_t cp) {
 static tv m_splitlines(tctx *c, tcall *a) {
   tv args[1];
   TARGS(c, a, "splitlines", args, "?keepends");
-  bool keep = args[0].t != TV_MISSING && tv_truthy(c, a->at, args[0]);
-  tv s = SELF(a), out = tv_list(c, 0);
+  bool keep = args[0].t != TV_MISSING && brr__template_tv_truthy(c, a->at, args[0]);
+  tv s = SELF(a), out = brr__template_tv_list(c, 0);
   size_t i = 0, st = 0, n = s.slen;
   while (i < n) {
     uint32_t cp;
-    size_t l = u8_decode(s.u.str, n, i, &cp);
+    size_t l = brr__template_u8_decode(s.u.str, n, i, &cp);
     if (!is_linebreak(cp)) {
       i += l;
       continue;
     }
     size_t eol = i + l;
     if (cp == '\r' && eol < n && s.u.str[eol] == '\n') eol++;
-    tl_push(c, out.u.l, tv_str(c, s.u.str + st, (keep ? eol : i) - st));
+    brr__template_tl_push(c, out.u.l, brr__template_tv_str(c, s.u.str + st, (keep ? eol : i) - st));
     i = st = eol;
   }
-  if (st < n) tl_push(c, out.u.l, tv_str(c, s.u.str + st, n - st));
+  if (st < n) brr__template_tl_push(c, out.u.l, brr__template_tv_str(c, s.u.str + st, n - st));
   return out;
 }
 
@@ -386,40 +386,40 @@ static tv m_join(tctx *c, tcall *a) {
   tv args[1];
   TARGS(c, a, "join", args, "iterable");
   size_t n;
-  tv *items = tv_iterate(c, a->at, args[0], &n);
+  tv *items = brr__template_tv_iterate(c, a->at, args[0], &n);
   tv sep = SELF(a);
   tbuf b = {0};
   for (size_t i = 0; i < n; i++) {
-    if (items[i].t != TV_STR) terr(c, a->at, "sequence item %zu: expected str instance, %s found", i, tv_typename(items[i]));
-    if (i) tbuf_add(c, &b, sep.u.str, sep.slen);
-    tbuf_add(c, &b, items[i].u.str, items[i].slen);
+    if (items[i].t != TV_STR) brr__template_terr(c, a->at, "sequence item %zu: expected str instance, %s found", i, brr__template_tv_typename(items[i]));
+    if (i) brr__template_tbuf_add(c, &b, sep.u.str, sep.slen);
+    brr__template_tbuf_add(c, &b, items[i].u.str, items[i].slen);
   }
-  return tbuf_str(c, &b);
+  return brr__template_tbuf_str(c, &b);
 }
 
 /* center/ljust/rjust */
-tv tstr_pad(tctx *c, const tnode *at, tv s, int64_t width, tv fillv, int how) {
+tv brr__template_tstr_pad(tctx *c, const tnode *at, tv s, int64_t width, tv fillv, int how) {
   const char *fill = " ";
   size_t fn = 1;
   if (fillv.t != TV_MISSING) {
-    fill = targ_str(c, at, fillv, "fillchar", &fn);
-    if (u8_len(fill, fn) != 1) terr(c, at, "The fill character must be exactly one character long");
+    fill = brr__template_targ_str(c, at, fillv, "fillchar", &fn);
+    if (brr__template_u8_len(fill, fn) != 1) brr__template_terr(c, at, "The fill character must be exactly one character long");
   }
-  int64_t len = (int64_t)u8_len(s.u.str, s.slen);
+  int64_t len = (int64_t)brr__template_u8_len(s.u.str, s.slen);
   if (width <= len) return s;
-  tstr_check_size(c, at, (uint64_t)(width - len) * fn + s.slen);
+  brr__template_tstr_check_size(c, at, (uint64_t)(width - len) * fn + s.slen);
   int64_t pad = width - len, left = how == 0 ? pad / 2 + (pad & width & 1) : how == 1 ? 0 : pad;
   tbuf b = {0};
-  for (int64_t i = 0; i < left; i++) tbuf_add(c, &b, fill, fn);
-  tbuf_add(c, &b, s.u.str, s.slen);
-  for (int64_t i = 0; i < pad - left; i++) tbuf_add(c, &b, fill, fn);
-  return tbuf_str(c, &b);
+  for (int64_t i = 0; i < left; i++) brr__template_tbuf_add(c, &b, fill, fn);
+  brr__template_tbuf_add(c, &b, s.u.str, s.slen);
+  for (int64_t i = 0; i < pad - left; i++) brr__template_tbuf_add(c, &b, fill, fn);
+  return brr__template_tbuf_str(c, &b);
 }
 
 static tv do_pad(tctx *c, tcall *a, const char *name, int how) {
   tv args[2];
   TARGS(c, a, name, args, "width", "?fillchar");
-  return tstr_pad(c, a->at, SELF(a), targ_int(c, a->at, args[0], "width"), args[1], how);
+  return brr__template_tstr_pad(c, a->at, SELF(a), brr__template_targ_int(c, a->at, args[0], "width"), args[1], how);
 }
 static tv m_center(tctx *c, tcall *a) { return do_pad(c, a, "center", 0); }
 static tv m_ljust(tctx *c, tcall *a) { return do_pad(c, a, "ljust", 1); }
@@ -428,29 +428,29 @@ static tv m_rjust(tctx *c, tcall *a) { return do_pad(c, a, "rjust", 2); }
 static tv m_zfill(tctx *c, tcall *a) {
   tv args[1];
   TARGS(c, a, "zfill", args, "width");
-  int64_t width = targ_int(c, a->at, args[0], "width");
+  int64_t width = brr__template_targ_int(c, a->at, args[0], "width");
   tv s = SELF(a);
-  int64_t len = (int64_t)u8_len(s.u.str, s.slen);
+  int64_t len = (int64_t)brr__template_u8_len(s.u.str, s.slen);
   if (width <= len) return s;
-  tstr_check_size(c, a->at, (uint64_t)width);
+  brr__template_tstr_check_size(c, a->at, (uint64_t)width);
   tbuf b = {0};
   size_t start = 0;
   if (s.slen && (s.u.str[0] == '+' || s.u.str[0] == '-')) {
-    tbuf_addc(c, &b, s.u.str[0]);
+    brr__template_tbuf_addc(c, &b, s.u.str[0]);
     start = 1;
   }
-  for (int64_t i = 0; i < width - len; i++) tbuf_addc(c, &b, '0');
-  tbuf_add(c, &b, s.u.str + start, s.slen - start);
-  return tbuf_str(c, &b);
+  for (int64_t i = 0; i < width - len; i++) brr__template_tbuf_addc(c, &b, '0');
+  brr__template_tbuf_add(c, &b, s.u.str + start, s.slen - start);
+  return brr__template_tbuf_str(c, &b);
 }
 
 static tv do_partition(tctx *c, tcall *a, bool right) {
   tv args[1];
   TARGS(c, a, right ? "rpartition" : "partition", args, "sep");
   size_t sn;
-  const char *sep = targ_str(c, a->at, args[0], "partition", &sn);
-  if (sn == 0) terr(c, a->at, "empty separator");
-  tv s = SELF(a), t = tv_tuple(c, 3);
+  const char *sep = brr__template_targ_str(c, a->at, args[0], "partition", &sn);
+  if (sn == 0) brr__template_terr(c, a->at, "empty separator");
+  tv s = SELF(a), t = brr__template_tv_tuple(c, 3);
   const char *p = s.u.str;
   size_t n = s.slen, k = (size_t)-1;
   if (!right) {
@@ -469,9 +469,9 @@ static tv do_partition(tctx *c, tcall *a, bool right) {
     t.u.l->v[1] = empty;
     t.u.l->v[2] = right ? s : empty;
   } else {
-    t.u.l->v[0] = tv_str(c, p, k);
+    t.u.l->v[0] = brr__template_tv_str(c, p, k);
     t.u.l->v[1] = args[0];
-    t.u.l->v[2] = tv_str(c, p + k + sn, n - k - sn);
+    t.u.l->v[2] = brr__template_tv_str(c, p + k + sn, n - k - sn);
   }
   return t;
 }
@@ -480,42 +480,42 @@ static tv m_rpartition(tctx *c, tcall *a) { return do_partition(c, a, true); }
 
 /* is* predicates: every code point satisfies `pred`, and the string is not empty */
 static tv all_cp(tctx *c, tcall *a, const char *name, bool (*pred)(uint32_t)) {
-  targs_bind(c, a, name, NULL, 0, NULL);
+  brr__template_targs_bind(c, a, name, NULL, 0, NULL);
   tv s = SELF(a);
-  if (s.slen == 0) return TV_FALSE_V;
+  if (s.slen == 0) return BRR__TEMPLATE_TV_FALSE_V;
   for (size_t i = 0; i < s.slen;) {
     uint32_t cp;
-    i += u8_decode(s.u.str, s.slen, i, &cp);
-    if (!pred(cp)) return TV_FALSE_V;
+    i += brr__template_u8_decode(s.u.str, s.slen, i, &cp);
+    if (!pred(cp)) return BRR__TEMPLATE_TV_FALSE_V;
   }
-  return TV_TRUE_V;
+  return BRR__TEMPLATE_TV_TRUE_V;
 }
 static bool is_ascii_cp(uint32_t cp) { return cp < 0x80; }
-static tv m_isdigit(tctx *c, tcall *a) { return all_cp(c, a, "isdigit", u_isdigit); }
-static tv m_isdecimal(tctx *c, tcall *a) { return all_cp(c, a, "isdecimal", u_isdigit); }
-static tv m_isnumeric(tctx *c, tcall *a) { return all_cp(c, a, "isnumeric", u_isdigit); }
-static tv m_isalpha(tctx *c, tcall *a) { return all_cp(c, a, "isalpha", u_isalpha); }
-static tv m_isalnum(tctx *c, tcall *a) { return all_cp(c, a, "isalnum", u_isalnum); }
-static tv m_isspace(tctx *c, tcall *a) { return all_cp(c, a, "isspace", u_isspace); }
+static tv m_isdigit(tctx *c, tcall *a) { return all_cp(c, a, "isdigit", brr__template_u_isdigit); }
+static tv m_isdecimal(tctx *c, tcall *a) { return all_cp(c, a, "isdecimal", brr__template_u_isdigit); }
+static tv m_isnumeric(tctx *c, tcall *a) { return all_cp(c, a, "isnumeric", brr__template_u_isdigit); }
+static tv m_isalpha(tctx *c, tcall *a) { return all_cp(c, a, "isalpha", brr__template_u_isalpha); }
+static tv m_isalnum(tctx *c, tcall *a) { return all_cp(c, a, "isalnum", brr__template_u_isalnum); }
+static tv m_isspace(tctx *c, tcall *a) { return all_cp(c, a, "isspace", brr__template_u_isspace); }
 static tv m_isascii(tctx *c, tcall *a) {
-  if (SELF(a).slen == 0) return TV_TRUE_V;
+  if (SELF(a).slen == 0) return BRR__TEMPLATE_TV_TRUE_V;
   return all_cp(c, a, "isascii", is_ascii_cp);
 }
 static tv m_isprintable(tctx *c, tcall *a) {
-  if (SELF(a).slen == 0) return TV_TRUE_V;
-  return all_cp(c, a, "isprintable", u_isprintable);
+  if (SELF(a).slen == 0) return BRR__TEMPLATE_TV_TRUE_V;
+  return all_cp(c, a, "isprintable", brr__template_u_isprintable);
 }
 
 /* isupper/islower: at least one cased character, and none of the other case */
 static tv case_check(tctx *c, tcall *a, bool upper) {
-  targs_bind(c, a, upper ? "isupper" : "islower", NULL, 0, NULL);
+  brr__template_targs_bind(c, a, upper ? "isupper" : "islower", NULL, 0, NULL);
   tv s = SELF(a);
   bool cased = false;
   for (size_t i = 0; i < s.slen;) {
     uint32_t cp;
-    i += u8_decode(s.u.str, s.slen, i, &cp);
-    if (upper ? u_islower(cp) : u_isupper(cp)) return TV_FALSE_V;
-    if (u_iscased(cp)) cased = true;
+    i += brr__template_u8_decode(s.u.str, s.slen, i, &cp);
+    if (upper ? brr__template_u_islower(cp) : brr__template_u_isupper(cp)) return BRR__TEMPLATE_TV_FALSE_V;
+    if (brr__template_u_iscased(cp)) cased = true;
   }
   return tv_bool(cased);
 }
@@ -523,17 +523,17 @@ static tv m_isupper(tctx *c, tcall *a) { return case_check(c, a, true); }
 static tv m_islower(tctx *c, tcall *a) { return case_check(c, a, false); }
 
 static tv m_istitle(tctx *c, tcall *a) {
-  targs_bind(c, a, "istitle", NULL, 0, NULL);
+  brr__template_targs_bind(c, a, "istitle", NULL, 0, NULL);
   tv s = SELF(a);
   bool prev_cased = false, any = false;
   for (size_t i = 0; i < s.slen;) {
     uint32_t cp;
-    i += u8_decode(s.u.str, s.slen, i, &cp);
-    if (u_isupper(cp)) {
-      if (prev_cased) return TV_FALSE_V;
+    i += brr__template_u8_decode(s.u.str, s.slen, i, &cp);
+    if (brr__template_u_isupper(cp)) {
+      if (prev_cased) return BRR__TEMPLATE_TV_FALSE_V;
       prev_cased = any = true;
-    } else if (u_islower(cp)) {
-      if (!prev_cased) return TV_FALSE_V;
+    } else if (brr__template_u_islower(cp)) {
+      if (!prev_cased) return BRR__TEMPLATE_TV_FALSE_V;
       prev_cased = any = true;
     } else {
       prev_cased = false;
@@ -543,34 +543,34 @@ static tv m_istitle(tctx *c, tcall *a) {
 }
 
 static tv m_isidentifier(tctx *c, tcall *a) {
-  targs_bind(c, a, "isidentifier", NULL, 0, NULL);
+  brr__template_targs_bind(c, a, "isidentifier", NULL, 0, NULL);
   tv s = SELF(a);
-  if (!s.slen) return TV_FALSE_V;
+  if (!s.slen) return BRR__TEMPLATE_TV_FALSE_V;
   for (size_t i = 0, k = 0; i < s.slen; k++) {
     uint32_t cp;
-    i += u8_decode(s.u.str, s.slen, i, &cp);
-    bool ok = cp == '_' || u_isalpha(cp) || (k > 0 && u_isdigit(cp));
-    if (!ok) return TV_FALSE_V;
+    i += brr__template_u8_decode(s.u.str, s.slen, i, &cp);
+    bool ok = cp == '_' || brr__template_u_isalpha(cp) || (k > 0 && brr__template_u_isdigit(cp));
+    if (!ok) return BRR__TEMPLATE_TV_FALSE_V;
   }
-  return TV_TRUE_V;
+  return BRR__TEMPLATE_TV_TRUE_V;
 }
 
-static tv m_format(tctx *c, tcall *a) { return tpy_format(c, a->at, SELF(a), a); }
+static tv m_format(tctx *c, tcall *a) { return brr__template_tpy_format(c, a->at, SELF(a), a); }
 
 static tv m_format_map(tctx *c, tcall *a) {
   tv args[1];
   TARGS(c, a, "format_map", args, "mapping");
-  if (args[0].t != TV_DICT) terr(c, a->at, "format_map() argument must be a mapping, not %s", tv_typename(args[0]));
+  if (args[0].t != TV_DICT) brr__template_terr(c, a->at, "format_map() argument must be a mapping, not %s", brr__template_tv_typename(args[0]));
   tcall b = {.at = a->at, .self = a->self};
   tdent *e;
-  b.kw = talloc(c, (args[0].u.d->live + 1) * sizeof *b.kw);
-  for (size_t i = 0; td_next(args[0].u.d, &i, &e);)
+  b.kw = brr__template_talloc(c, (args[0].u.d->live + 1) * sizeof *b.kw);
+  for (size_t i = 0; brr__template_td_next(args[0].u.d, &i, &e);)
     if (e->key.t == TV_STR) b.kw[b.nkw++] = (tkwarg){e->key.u.str, e->val};
-  return tpy_format(c, a->at, SELF(a), &b);
+  return brr__template_tpy_format(c, a->at, SELF(a), &b);
 }
 
 static tv m_unsupported(tctx *c, tcall *a) {
-  terr(c, a->at, "brr does not support str.%s()", a->self->name);
+  brr__template_terr(c, a->at, "brr does not support str.%s()", a->self->name);
 }
 
 typedef struct mentry {
@@ -598,7 +598,7 @@ static const mentry str_methods[] = {
     {"upper", m_upper},           {"zfill", m_zfill},
 };
 
-tbuiltin tstr_method(const char *name, size_t n) {
+tbuiltin brr__template_tstr_method(const char *name, size_t n) {
   size_t lo = 0, hi = BRR_ARRAY_LEN(str_methods);
   while (lo < hi) {
     size_t mid = (lo + hi) / 2;

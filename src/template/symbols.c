@@ -35,7 +35,7 @@ typedef struct walker {
 } walker;
 
 static syms *syms_new(tctx *c, syms *parent) {
-  syms *s = talloc(c, sizeof *s);
+  syms *s = brr__template_talloc(c, sizeof *s);
   s->parent = parent;
   s->level = parent ? parent->level + 1 : 0;
   return s;
@@ -52,7 +52,7 @@ static sent *get(tctx *c, syms *s, const char *name) {
   if (e) return e;
   if (s->n == s->cap) {
     size_t nc = s->cap ? s->cap * 2 : 8;
-    s->e = tgrow(c, s->e, s->cap * sizeof *s->e, nc * sizeof *s->e);
+    s->e = brr__template_tgrow(c, s->e, s->cap * sizeof *s->e, nc * sizeof *s->e);
     s->cap = nc;
   }
   e = &s->e[s->n++];
@@ -96,9 +96,9 @@ static void sym_load(tctx *c, syms *s, const char *name) {
 }
 
 static syms *syms_copy(tctx *c, const syms *s) {
-  syms *r = talloc(c, sizeof *r);
+  syms *r = brr__template_talloc(c, sizeof *r);
   *r = *s;
-  r->e = talloc(c, (s->cap ? s->cap : 1) * sizeof *s->e);
+  r->e = brr__template_talloc(c, (s->cap ? s->cap : 1) * sizeof *s->e);
   if (s->n) memcpy(r->e, s->e, s->n * sizeof *s->e);
   return r;
 }
@@ -117,8 +117,8 @@ static void branch_update(tctx *c, syms *s, syms **br, size_t nbr) {
       size_t k;
       for (k = 0; k < nn && strcmp(names[k], e->name) != 0; k++) {}
       if (k == nn) {
-        names = tgrow(c, names, nn * sizeof *names, (nn + 1) * sizeof *names);
-        counts = tgrow(c, counts, nn * sizeof *counts, (nn + 1) * sizeof *counts);
+        names = brr__template_tgrow(c, names, nn * sizeof *names, (nn + 1) * sizeof *names);
+        counts = brr__template_tgrow(c, counts, nn * sizeof *counts, (nn + 1) * sizeof *counts);
         names[nn] = e->name;
         counts[nn++] = 0;
       }
@@ -240,13 +240,13 @@ static void undeclared(const tnode *n, unsigned *want, unsigned *found) {
 /* ---- binding (Jinja2's code generation walk) ---- */
 
 static tframe_info *make_info(tctx *c, syms *s, bool toplevel) {
-  tframe_info *fi = talloc(c, sizeof *fi);
+  tframe_info *fi = brr__template_talloc(c, sizeof *fi);
   fi->toplevel = toplevel;
   int nslots = 0;
   for (size_t i = 0; i < s->n; i++)
     if (s->e[i].ref) s->e[i].slot = nslots++;
   s->nslots = nslots;
-  fi->slots = talloc(c, (size_t)(nslots ? nslots : 1) * sizeof *fi->slots);
+  fi->slots = brr__template_talloc(c, (size_t)(nslots ? nslots : 1) * sizeof *fi->slots);
   fi->n = (size_t)nslots;
   for (size_t i = 0; i < s->n; i++) {
     sent *e = &s->e[i];
@@ -254,7 +254,7 @@ static tframe_info *make_info(tctx *c, syms *s, bool toplevel) {
     tslot *sl = &fi->slots[e->slot];
     sl->name = e->name;
     sl->namelen = strlen(e->name);
-    sl->hash = tstr_hash(e->name, sl->namelen);
+    sl->hash = brr__template_tstr_hash(e->name, sl->namelen);
     sl->load = e->load < 0 ? LOAD_UNDEF : (tload_kind)e->load;
     if (sl->load == LOAD_ALIAS) {
       sent *o = find(e->alias, e->name);
@@ -292,9 +292,9 @@ static void walk_expr(walker *w, syms *s, tnode *n, bool soft) {
   case N_CONDEXPR: soft = true; break;
   case N_FILTER:
   case N_TEST: {
-    bool found = n->kind == N_FILTER ? (n->fn.filter = tfilter_find(n->s, w->br)) != NULL
-                                     : (n->fn.test = ttest_find(n->s)) != NULL;
-    if (!found && !soft) terr(w->c, n, "No %s named '%s'.", n->kind == N_FILTER ? "filter" : "test", n->s);
+    bool found = n->kind == N_FILTER ? (n->fn.filter = brr__template_tfilter_find(n->s, w->br)) != NULL
+                                     : (n->fn.test = brr__template_ttest_find(n->s)) != NULL;
+    if (!found && !soft) brr__template_terr(w->c, n, "No %s named '%s'.", n->kind == N_FILTER ? "filter" : "test", n->s);
     n->flag = !found;
     break;
   }
@@ -340,7 +340,7 @@ static void walk_for(walker *w, syms *s, tnode *n) {
     n->fi3 = make_info(c, test, false);
     walk_expr(w, test, n->c, false);
   }
-  if (stores_loop(n)) terr(c, n, "Can't assign to special loop variable in for-loop target");
+  if (stores_loop(n)) brr__template_terr(c, n, "Can't assign to special loop variable in for-loop target");
   walk_expr(w, s, n->b, false);
   n->fi = make_info(c, body, false);
   n->ref_slot = find(body, "loop")->slot;
@@ -368,7 +368,7 @@ static void walk_macro_frame(walker *w, syms *s, tnode *n) {
       explicit_caller = true;
       /* caller among the parameters must have a default */
       if ((found & USES_CALLER) && i < n->l1.n - n->l2.n)
-        terr(c, n, "When defining macros or call blocks the special \"caller\" argument must be omitted or be given a default.");
+        brr__template_terr(c, n, "When defining macros or call blocks the special \"caller\" argument must be omitted or be given a default.");
     }
     if (!strcmp(an, "kwargs")) found &= ~(unsigned)USES_KWARGS;
     if (!strcmp(an, "varargs")) found &= ~(unsigned)USES_VARARGS;
@@ -448,7 +448,7 @@ static void walk_scoped(walker *w, syms *s, tnode *n, bool soft) {
 static void walk_stmt_in(walker *w, syms *s, tnode *n, bool soft);
 
 static void walk_stmt(walker *w, syms *s, tnode *n, bool soft) {
-  if (n->kind == N_EXTENDS && !w->top) terr(w->c, n, "cannot use extend from a non top-level scope");
+  if (n->kind == N_EXTENDS && !w->top) brr__template_terr(w->c, n, "cannot use extend from a non top-level scope");
   if (n->kind == N_BLOCK) n->flag2 = w->top; /* a top-level block is skipped after an extends */
   bool top = w->top;
   if (n->kind != N_IF) w->top = false;
@@ -515,7 +515,7 @@ static void walk_body(walker *w, syms *s, tnodes *l, bool soft) {
   for (size_t i = 0; i < l->n; i++) walk_stmt(w, s, l->v[i], soft);
 }
 
-tframe_info *tsymbols_resolve(tctx *c, tnode *root) {
+tframe_info *brr__template_tsymbols_resolve(tctx *c, tnode *root) {
   walker w = {.c = c, .br = c->br, .last = 1, .top = true};
   syms *s = syms_new(c, NULL);
   unsigned want = 16, found = 0; /* `self` */

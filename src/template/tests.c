@@ -19,8 +19,8 @@ static tv only(tctx *c, tcall *a, const char *name) {
 
 /* value % n == r, with Python's % (strings format!) */
 static bool mod_eq(tctx *c, tcall *a, tv v, tv n, int64_t r) {
-  tv m = top_binary(c, a->at, OP_MOD, v, n);
-  return tv_eq(c, m, tv_int(r));
+  tv m = brr__template_top_binary(c, a->at, OP_MOD, v, n);
+  return brr__template_tv_eq(c, m, tv_int(r));
 }
 
 static bool t_odd(tctx *c, tcall *a) { return mod_eq(c, a, only(c, a, "test_odd"), tv_int(2), 1); }
@@ -48,17 +48,17 @@ static bool t_mapping(tctx *c, tcall *a) { return only(c, a, "test_mapping").t =
 static bool t_number(tctx *c, tcall *a) { return tv_is_num(only(c, a, "test_number")); }
 
 static bool t_lower(tctx *c, tcall *a) {
-  tv s = tv_to_str(c, only(c, a, "test_lower")), fn;
-  tmethod_get(c, a->at, s, "islower", 7, &fn);
+  tv s = brr__template_tv_to_str(c, only(c, a, "test_lower")), fn;
+  brr__template_tmethod_get(c, a->at, s, "islower", 7, &fn);
   tcall none = {.at = a->at};
-  return tcall_value(c, a->at, fn, &none).u.b;
+  return brr__template_tcall_value(c, a->at, fn, &none).u.b;
 }
 
 static bool t_upper(tctx *c, tcall *a) {
-  tv s = tv_to_str(c, only(c, a, "test_upper")), fn;
-  tmethod_get(c, a->at, s, "isupper", 7, &fn);
+  tv s = brr__template_tv_to_str(c, only(c, a, "test_upper")), fn;
+  brr__template_tmethod_get(c, a->at, s, "isupper", 7, &fn);
   tcall none = {.at = a->at};
-  return tcall_value(c, a->at, fn, &none).u.b;
+  return brr__template_tcall_value(c, a->at, fn, &none).u.b;
 }
 
 /* len() and __getitem__ both exist */
@@ -116,23 +116,23 @@ static bool t_escaped(tctx *c, tcall *a) {
 
 static bool t_in(tctx *c, tcall *a) {
   tv seq, v = arg1(c, a, "test_in", &seq);
-  return top_contains(c, a->at, seq, v);
+  return brr__template_top_contains(c, a->at, seq, v);
 }
 
 static bool t_filter(tctx *c, tcall *a) {
   tv v = only(c, a, "test_filter");
-  return v.t == TV_STR && tfilter_find(v.u.str, c->br) != NULL;
+  return v.t == TV_STR && brr__template_tfilter_find(v.u.str, c->br) != NULL;
 }
 
 static bool t_test(tctx *c, tcall *a) {
   tv v = only(c, a, "test_test");
-  return v.t == TV_STR && ttest_find(v.u.str) != NULL;
+  return v.t == TV_STR && brr__template_ttest_find(v.u.str) != NULL;
 }
 
 #define CMP_TEST(fname, op)                                                                                            \
   static bool fname(tctx *c, tcall *a) {                                                                               \
     tv o, v = arg1(c, a, #fname, &o);                                                                                  \
-    return top_compare(c, a->at, op, v, o);                                                                            \
+    return brr__template_top_compare(c, a->at, op, v, o);                                                                            \
   }
 CMP_TEST(t_eq, OP_EQ)
 CMP_TEST(t_ne, OP_NE)
@@ -159,7 +159,7 @@ static const tentry tests[] = {
     {"lessthan", t_lt},     {"<=", t_le},             {"le", t_le},
 };
 
-ttestfn ttest_find(const char *name) {
+ttestfn brr__template_ttest_find(const char *name) {
   for (size_t i = 0; i < BRR_ARRAY_LEN(tests); i++)
     if (!strcmp(tests[i].name, name)) return tests[i].fn;
   return NULL;
@@ -168,24 +168,24 @@ ttestfn ttest_find(const char *name) {
 /* ---- globals ---- */
 
 static tv g_range(tctx *c, tcall *a) {
-  if (a->nkw) terr(c, a->at, "range() takes no keyword arguments");
-  if (a->npos < 1 || a->npos > 3) terr(c, a->at, "range expected at most 3 arguments, got %zu", a->npos);
+  if (a->nkw) brr__template_terr(c, a->at, "range() takes no keyword arguments");
+  if (a->npos < 1 || a->npos > 3) brr__template_terr(c, a->at, "range expected at most 3 arguments, got %zu", a->npos);
   int64_t v[3];
-  for (size_t i = 0; i < a->npos; i++) v[i] = targ_int(c, a->at, a->pos[i], "range");
-  trange *r = talloc(c, sizeof *r);
+  for (size_t i = 0; i < a->npos; i++) v[i] = brr__template_targ_int(c, a->at, a->pos[i], "range");
+  trange *r = brr__template_talloc(c, sizeof *r);
   r->start = a->npos == 1 ? 0 : v[0];
   r->stop = a->npos == 1 ? v[0] : v[1];
   r->step = a->npos == 3 ? v[2] : 1;
-  if (r->step == 0) terr(c, a->at, "range() arg 3 must not be zero");
+  if (r->step == 0) brr__template_terr(c, a->at, "range() arg 3 must not be zero");
   return (tv){.t = TV_RANGE, .u.r = r};
 }
 
 
 static tv g_dict(tctx *c, tcall *a) {
-  if (a->npos > 1) terr(c, a->at, "dict expected at most 1 argument, got %zu", a->npos);
-  tv d = tv_dict(c);
-  if (a->npos) tdict_update(c, a->at, d.u.d, a->pos[0]);
-  for (size_t k = 0; k < a->nkw; k++) td_sets(c, d.u.d, a->kw[k].name, a->kw[k].v);
+  if (a->npos > 1) brr__template_terr(c, a->at, "dict expected at most 1 argument, got %zu", a->npos);
+  tv d = brr__template_tv_dict(c);
+  if (a->npos) brr__template_tdict_update(c, a->at, d.u.d, a->pos[0]);
+  for (size_t k = 0; k < a->nkw; k++) brr__template_td_sets(c, d.u.d, a->kw[k].name, a->kw[k].v);
   return d;
 }
 
@@ -196,11 +196,11 @@ static tv g_namespace(tctx *c, tcall *a) {
 }
 
 static tv g_cycler(tctx *c, tcall *a) {
-  if (a->nkw) terr(c, a->at, "Cycler() got an unexpected keyword argument '%s'", a->kw[0].name);
-  if (!a->npos) terr(c, a->at, "at least one item has to be provided");
-  tobj *o = talloc(c, sizeof *o);
+  if (a->nkw) brr__template_terr(c, a->at, "Cycler() got an unexpected keyword argument '%s'", a->kw[0].name);
+  if (!a->npos) brr__template_terr(c, a->at, "at least one item has to be provided");
+  tobj *o = brr__template_talloc(c, sizeof *o);
   o->kind = 0;
-  o->items = talloc(c, a->npos * sizeof *o->items);
+  o->items = brr__template_talloc(c, a->npos * sizeof *o->items);
   memcpy(o->items, a->pos, a->npos * sizeof *o->items);
   o->n = a->npos;
   return (tv){.t = TV_OBJ, .u.obj = o};
@@ -209,27 +209,27 @@ static tv g_cycler(tctx *c, tcall *a) {
 static tv g_joiner(tctx *c, tcall *a) {
   tv args[1];
   TARGS(c, a, "Joiner", args, "?sep");
-  tobj *o = talloc(c, sizeof *o);
+  tobj *o = brr__template_talloc(c, sizeof *o);
   o->kind = 1;
   tv sep = args[0].t == TV_MISSING ? tv_str_nocopy(", ", 2) : args[0];
-  if (sep.t != TV_STR) terr(c, a->at, "brr's joiner() takes a string separator");
+  if (sep.t != TV_STR) brr__template_terr(c, a->at, "brr's joiner() takes a string separator");
   o->sep = sep.u.str;
   o->seplen = sep.slen;
   return (tv){.t = TV_OBJ, .u.obj = o};
 }
 
 
-void tglobals_init(tctx *c, tdict *g, bool buildrunner) {
+void brr__template_tglobals_init(tctx *c, tdict *g, bool buildrunner) {
   static const struct {
     const char *name;
     tbuiltin fn;
     bool br;
   } globals[] = {
-      {"range", g_range, false},   {"dict", g_dict, false},       {"lipsum", tf_lipsum, false},
+      {"range", g_range, false},   {"dict", g_dict, false},       {"lipsum", brr__template_tf_lipsum, false},
       {"cycler", g_cycler, false}, {"joiner", g_joiner, false},   {"namespace", g_namespace, false},
-      {"checksum", tbr_checksum, true}, {"read_yaml_file", tbr_read_yaml_file, true},
-      {"raise", tbr_raise, true},  {"strftime", tbr_strftime, true},
+      {"checksum", brr__template_tbr_checksum, true}, {"read_yaml_file", brr__template_tbr_read_yaml_file, true},
+      {"raise", brr__template_tbr_raise, true},  {"strftime", brr__template_tbr_strftime, true},
   };
   for (size_t i = 0; i < BRR_ARRAY_LEN(globals); i++)
-    if (buildrunner || !globals[i].br) td_sets(c, g, globals[i].name, tfn_new(c, globals[i].name, globals[i].fn, TV_MISSING_V));
+    if (buildrunner || !globals[i].br) brr__template_td_sets(c, g, globals[i].name, brr__template_tfn_new(c, globals[i].name, globals[i].fn, BRR__TEMPLATE_TV_MISSING_V));
 }

@@ -3,7 +3,7 @@
  *
  * Every template is loaded and parsed once per render, relative to the working directory as
  * buildrunner's FileSystemLoader(".") finds it. Code of another template runs through
- * tswitch(), which makes that template current and, when an error comes out of it, reports
+ * brr__template_tswitch(), which makes that template current and, when an error comes out of it, reports
  * it at the statement of the main file that led there, as Jinja2's traceback does. */
 #include <stdlib.h>
 #include <string.h>
@@ -12,10 +12,10 @@
 
 /* ---- loading ---- */
 
-ttmpl *ttmpl_new(tctx *c, const char *name) {
-  ttmpl *t = talloc(c, sizeof *t);
+ttmpl *brr__template_ttmpl_new(tctx *c, const char *name) {
+  ttmpl *t = brr__template_talloc(c, sizeof *t);
   t->name = name;
-  t->module = TV_MISSING_V;
+  t->module = BRR__TEMPLATE_TV_MISSING_V;
   return t;
 }
 
@@ -26,8 +26,8 @@ static void collect(tctx *c, ttmpl *t, tnode *n) {
   if (n->kind == N_EXTENDS) t->has_extends = true;
   if (n->kind == N_BLOCK) {
     for (size_t i = 0; i < t->nblocks; i++)
-      if (!strcmp(t->blocks[i]->s, n->s)) terr(c, n, "block '%s' defined twice", n->s);
-    t->blocks = tgrow(c, t->blocks, t->nblocks * sizeof *t->blocks, (t->nblocks + 1) * sizeof *t->blocks);
+      if (!strcmp(t->blocks[i]->s, n->s)) brr__template_terr(c, n, "block '%s' defined twice", n->s);
+    t->blocks = brr__template_tgrow(c, t->blocks, t->nblocks * sizeof *t->blocks, (t->nblocks + 1) * sizeof *t->blocks);
     t->blocks[t->nblocks++] = n;
   }
   const tnodes *ls[3] = {&n->l1, &n->l2, &n->l3};
@@ -35,15 +35,15 @@ static void collect(tctx *c, ttmpl *t, tnode *n) {
     for (size_t i = 0; i < ls[k]->n; i++) collect(c, t, ls[k]->v[i]);
 }
 
-void ttmpl_parse(tctx *c, ttmpl *t, const char *src, size_t len) {
-  t->src = tlex_prepare(c, src, len, &t->srclen);
+void brr__template_ttmpl_parse(tctx *c, ttmpl *t, const char *src, size_t len) {
+  t->src = brr__template_tlex_prepare(c, src, len, &t->srclen);
   c->src = t->src;
   c->srclen = t->srclen;
   size_t ntok;
-  ttok *toks = tlex(c, t->src, t->srclen, &ntok);
-  tnode *root = tparse(c, toks, ntok, c->br);
+  ttok *toks = brr__template_tlex(c, t->src, t->srclen, &ntok);
+  tnode *root = brr__template_tparse(c, toks, ntok, c->br);
   for (size_t i = 0; i < root->l1.n; i++) collect(c, t, root->l1.v[i]);
-  tsymbols_resolve(c, root);
+  brr__template_tsymbols_resolve(c, root);
   t->root = root;
 }
 
@@ -55,13 +55,13 @@ typedef struct load_arg {
 
 static void load_cb(tctx *c, void *p) {
   load_arg *a = p;
-  ttmpl_parse(c, a->t, a->body, a->len);
+  brr__template_ttmpl_parse(c, a->t, a->body, a->len);
 }
 
 /* The template `name`, loaded and parsed once per render; NULL when it does not exist and
  * `ignore_missing`. */
 static ttmpl *tload(tctx *c, const tnode *at, tv name, bool ignore_missing, const char *tag) {
-  if (name.t != TV_STR) terr(c, at, "brr's %s takes a template name (a string%s)", tag, !strcmp(tag, "include") ? " or a list of them" : "");
+  if (name.t != TV_STR) brr__template_terr(c, at, "brr's %s takes a template name (a string%s)", tag, !strcmp(tag, "include") ? " or a list of them" : "");
   for (ttmpl *t = c->tmpls; t; t = t->next)
     if (!strcmp(t->name, name.u.str)) return t;
   /* FileSystemLoader's split_template_path: '/'-separated pieces under the search path,
@@ -74,8 +74,8 @@ static ttmpl *tload(tctx *c, const tnode *at, tv name, bool ignore_missing, cons
     size_t l = (size_t)(e - p);
     if (l == 2 && !memcmp(p, "..", 2)) bad = true;
     else if (l && !(l == 1 && *p == '.')) {
-      tbuf_adds(c, &rel, "/");
-      tbuf_add(c, &rel, p, l);
+      brr__template_tbuf_adds(c, &rel, "/");
+      brr__template_tbuf_add(c, &rel, p, l);
     }
   }
   brr_buf text = BRR_BUF_INIT;
@@ -88,13 +88,13 @@ static ttmpl *tload(tctx *c, const tnode *at, tv name, bool ignore_missing, cons
   if (rc < 0) {
     brr_buf_free(&text);
     if (ignore_missing) return NULL;
-    terr(c, at, "%s", name.u.str); /* Jinja2's TemplateNotFound says only the name */
+    brr__template_terr(c, at, "%s", name.u.str); /* Jinja2's TemplateNotFound says only the name */
   }
   tescape(c); /* the template outlives the loop iteration that loaded it */
-  char *body = tstrndup(c, text.data ? text.data : "", text.len);
-  load_arg a = {ttmpl_new(c, tstrndup(c, name.u.str, name.slen)), body, text.len};
+  char *body = brr__template_tstrndup(c, text.data ? text.data : "", text.len);
+  load_arg a = {brr__template_ttmpl_new(c, brr__template_tstrndup(c, name.u.str, name.slen)), body, text.len};
   brr_buf_free(&text);
-  tswitch(c, at, a.t, load_cb, &a);
+  brr__template_tswitch(c, at, a.t, load_cb, &a);
   a.t->next = c->tmpls;
   c->tmpls = a.t;
   return a.t;
@@ -138,7 +138,7 @@ static void restore(tctx *c, const tsaved *s) {
   c->nchain = s->nchain;
 }
 
-void tswitch(tctx *c, const tnode *at, ttmpl *t, void (*fn)(tctx *, void *), void *arg) {
+void brr__template_tswitch(tctx *c, const tnode *at, ttmpl *t, void (*fn)(tctx *, void *), void *arg) {
   jmp_buf jb;
   const tsaved saved = {c->jb, c->cur, c->src, c->srclen, c->ctxvars, c->vars, c->noexport, c->blocks,
                         c->parent_tmpl, c->parent_at, c->out_check, c->out, c->eline, c->ecol, c->ext_line,
@@ -156,10 +156,10 @@ void tswitch(tctx *c, const tnode *at, ttmpl *t, void (*fn)(tctx *, void *), voi
   restore(c, &saved);
   /* an error in the main file's own code is already where Jinja2 reports it */
   if (c->err_tmpl == c->main_tmpl) longjmp(*c->jb, 1);
-  char *msg = c->err_final ? tstrdup(c, c->err_msg)
-                           : tprintf(c, "in %s, line %u: %s", c->err_tmpl->name, c->err_line, c->err_msg);
-  if (c->err_exit == BRR_EXIT_FAILED) terr_raise(c, at, msg);
-  terr(c, at, "%s", msg);
+  char *msg = c->err_final ? brr__template_tstrdup(c, c->err_msg)
+                           : brr__template_tprintf(c, "in %s, line %u: %s", c->err_tmpl->name, c->err_line, c->err_msg);
+  if (c->err_exit == BRR_EXIT_FAILED) brr__template_terr_raise(c, at, msg);
+  brr__template_terr(c, at, "%s", msg);
 }
 
 /* The templates being rendered inside one another. Jinja2 stops a runaway nesting with
@@ -169,14 +169,14 @@ static void chain_push(tctx *c, const tnode *at, const char *name) {
   if (c->depth + 1 > MAX_CALL_DEPTH) {
     size_t k = c->nchain;
     while (k > 0 && strcmp(c->chain[k - 1], name) != 0) k--;
-    if (!k) terr(c, at, "maximum recursion depth exceeded");
+    if (!k) brr__template_terr(c, at, "maximum recursion depth exceeded");
     tbuf b = {0};
-    for (size_t i = k - 1; i < c->nchain; i++) tbuf_printf(c, &b, "%s -> ", c->chain[i]);
-    tbuf_adds(c, &b, name);
+    for (size_t i = k - 1; i < c->nchain; i++) brr__template_tbuf_printf(c, &b, "%s -> ", c->chain[i]);
+    brr__template_tbuf_adds(c, &b, name);
     c->err_final = true;
-    terr(c, at, "template loop: %s (templates nested more than %d deep)", b.p, MAX_CALL_DEPTH);
+    brr__template_terr(c, at, "template loop: %s (templates nested more than %d deep)", b.p, MAX_CALL_DEPTH);
   }
-  tstack_check(c, at);
+  brr__template_tstack_check(c, at);
   c->depth++;
   if (c->nchain == c->capchain) {
     c->capchain = c->capchain ? c->capchain * 2 : 16;
@@ -201,27 +201,27 @@ static tblist *blist_find(const tblocks *bs, const char *name) {
 static void blist_add(tctx *c, tblocks *bs, const tnode *node, ttmpl *t) {
   tblist *l = blist_find(bs, node->s);
   if (!l) {
-    l = talloc(c, sizeof *l);
+    l = brr__template_talloc(c, sizeof *l);
     l->name = node->s;
     l->next = bs->head;
     bs->head = l;
   }
   if (l->n == l->cap) {
     size_t nc = l->cap ? l->cap * 2 : 2;
-    l->v = tgrow(c, l->v, l->cap * sizeof *l->v, nc * sizeof *l->v);
+    l->v = brr__template_tgrow(c, l->v, l->cap * sizeof *l->v, nc * sizeof *l->v);
     l->cap = nc;
   }
   l->v[l->n++] = (tblk){node, t};
 }
 
-tblocks *tblocks_new(tctx *c, ttmpl *t) {
-  tblocks *bs = talloc(c, sizeof *bs);
+tblocks *brr__template_tblocks_new(tctx *c, ttmpl *t) {
+  tblocks *bs = brr__template_talloc(c, sizeof *bs);
   for (size_t i = 0; i < t->nblocks; i++) blist_add(c, bs, t->blocks[i], t);
   return bs;
 }
 
 static tv self_ref(tctx *c) {
-  tobj *o = talloc(c, sizeof *o);
+  tobj *o = brr__template_talloc(c, sizeof *o);
   o->kind = TOBJ_SELF;
   o->blocks = c->blocks;
   return (tv){.t = TV_OBJ, .u.obj = o};
@@ -232,17 +232,17 @@ static void run_block(tctx *c, const tnode *at, tblist *bl, size_t idx, tdict *s
 /* super() and self.name(): a BlockReference, rendering the block when called */
 static tv blockref_call(tctx *c, tcall *a) {
   tfunc *fn = a->self;
-  if (a->npos || a->nkw) terr(c, a->at, "BlockReference.__call__() takes 1 positional argument but %zu were given", a->npos + a->nkw + 1);
+  if (a->npos || a->nkw) brr__template_terr(c, a->at, "BlockReference.__call__() takes 1 positional argument but %zu were given", a->npos + a->nkw + 1);
   tbuf *saved = c->out;
-  tbuf *b = talloc(c, sizeof *b);
+  tbuf *b = brr__template_talloc(c, sizeof *b);
   c->out = b;
   run_block(c, a->at, fn->blist, fn->bidx, NULL);
   c->out = saved;
-  return tbuf_str(c, b);
+  return brr__template_tbuf_str(c, b);
 }
 
 static tv blockref(tctx *c, tblist *bl, size_t idx) {
-  tv v = tfn_new(c, "BlockReference", blockref_call, TV_MISSING_V);
+  tv v = brr__template_tfn_new(c, "BlockReference", blockref_call, BRR__TEMPLATE_TV_MISSING_V);
   v.u.fn->blist = bl;
   v.u.fn->bidx = idx;
   return v;
@@ -258,21 +258,21 @@ typedef struct block_arg {
 static void block_body(tctx *c, void *p) {
   block_arg *a = p;
   const tnode *n = a->bl->v[a->idx].node;
-  if (++c->depth > MAX_CALL_DEPTH) terr(c, a->at, "maximum recursion depth exceeded");
-  tstack_check(c, a->at);
+  if (++c->depth > MAX_CALL_DEPTH) brr__template_terr(c, a->at, "maximum recursion depth exceeded");
+  brr__template_tstack_check(c, a->at);
   unsigned eline = c->eline, ecol = c->ecol;
   bool out_check = c->out_check;
   tdict *ctxvars = c->ctxvars;
   c->out_check = false;
   if (a->scoped) c->ctxvars = a->scoped;
-  tframe *bf = tframe_enter(c, NULL, n->fi);
+  tframe *bf = brr__template_tframe_enter(c, NULL, n->fi);
   if (n->caller_slot >= 0)
     bf->slots[n->caller_slot] = a->idx + 1 < a->bl->n
                                     ? blockref(c, a->bl, a->idx + 1)
-                                    : tv_undef(c, tprintf(c, "there is no parent block called '%s'.", n->s), TV_MISSING_V,
+                                    : brr__template_tv_undef(c, brr__template_tprintf(c, "there is no parent block called '%s'.", n->s), BRR__TEMPLATE_TV_MISSING_V,
                                                tv_str_nocopy("super", 5));
   if (n->kwargs_slot >= 0) bf->slots[n->kwargs_slot] = self_ref(c);
-  texec_body(c, bf, &n->l1);
+  brr__template_texec_body(c, bf, &n->l1);
   c->ctxvars = ctxvars;
   c->out_check = out_check;
   c->eline = eline;
@@ -283,23 +283,23 @@ static void block_body(tctx *c, void *p) {
 static void run_block(tctx *c, const tnode *at, tblist *bl, size_t idx, tdict *scoped) {
   block_arg a = {at, bl, idx, scoped};
   if (bl->v[idx].t == c->cur) block_body(c, &a);
-  else tswitch(c, at, bl->v[idx].t, block_body, &a);
+  else brr__template_tswitch(c, at, bl->v[idx].t, block_body, &a);
 }
 
 /* {% block %} where it stands: the first template's version of it runs */
-void texec_block(tctx *c, tframe *f, const tnode *n) {
+void brr__template_texec_block(tctx *c, tframe *f, const tnode *n) {
   /* a child template's top-level blocks run from its parent (those in loops run here too) */
   if (n->flag2 && c->out_check && c->parent_tmpl) return;
   tblist *bl = blist_find(c->blocks, n->s);
-  if (n->op == 1 && (!bl || bl->n <= 1)) terr(c, n, "Required block '%s' not found", n->s);
-  if (!bl) terr(c, n, "'%s'", n->s); /* Jinja2's KeyError */
-  run_block(c, n, bl, 0, n->flag ? tinclude_context(c, f, true) : NULL);
+  if (n->op == 1 && (!bl || bl->n <= 1)) brr__template_terr(c, n, "Required block '%s' not found", n->s);
+  if (!bl) brr__template_terr(c, n, "'%s'", n->s); /* Jinja2's KeyError */
+  run_block(c, n, bl, 0, n->flag ? brr__template_tinclude_context(c, f, true) : NULL);
 }
 
-bool tobj_attr(tctx *c, tv obj, const char *name, size_t n, tv *out) {
+bool brr__template_tobj_attr(tctx *c, tv obj, const char *name, size_t n, tv *out) {
   tobj *o = obj.u.obj;
   if (o->kind == TOBJ_MODULE) {
-    tv *v = td_gets(o->exports, name, n);
+    tv *v = brr__template_td_gets(o->exports, name, n);
     if (v) *out = *v;
     return v != NULL;
   }
@@ -311,17 +311,17 @@ bool tobj_attr(tctx *c, tv obj, const char *name, size_t n, tv *out) {
 
 /* ---- rendering a template ---- */
 
-static void root_cb(tctx *c, void *p) { texec_root(c, p); }
+static void root_cb(tctx *c, void *p) { brr__template_texec_root(c, p); }
 
-void texec_root(tctx *c, ttmpl *t) {
+void brr__template_texec_root(tctx *c, ttmpl *t) {
   ttmpl *parent = c->parent_tmpl;
   const tnode *parent_at = c->parent_at;
   bool out_check = c->out_check;
   c->parent_tmpl = NULL;
   c->out_check = t->has_extends;
-  tframe *f = tframe_enter(c, NULL, t->root->fi);
+  tframe *f = brr__template_tframe_enter(c, NULL, t->root->fi);
   if (t->root->kwargs_slot >= 0) f->slots[t->root->kwargs_slot] = self_ref(c);
-  texec_body(c, f, &t->root->l1);
+  brr__template_texec_body(c, f, &t->root->l1);
   ttmpl *p = c->parent_tmpl;
   const tnode *at = c->parent_at;
   c->parent_tmpl = parent;
@@ -330,13 +330,13 @@ void texec_root(tctx *c, ttmpl *t) {
   if (!p) return;
   /* the template extended renders the page, with this one's blocks */
   chain_push(c, at, p->name);
-  tswitch(c, at, p, root_cb, p);
+  brr__template_tswitch(c, at, p, root_cb, p);
   chain_pop(c);
 }
 
-void texec_extends(tctx *c, tframe *f, const tnode *n) {
-  if (c->parent_tmpl) terr(c, n, "extended multiple times");
-  ttmpl *t = tload(c, n, teval(c, f, n->a), false, "extends");
+void brr__template_texec_extends(tctx *c, tframe *f, const tnode *n) {
+  if (c->parent_tmpl) brr__template_terr(c, n, "extended multiple times");
+  ttmpl *t = tload(c, n, brr__template_teval(c, f, n->a), false, "extends");
   tescape(c);
   c->parent_tmpl = t;
   c->parent_at = n;
@@ -345,17 +345,17 @@ void texec_extends(tctx *c, tframe *f, const tnode *n) {
 
 /* What an included template sees as its context: everything the includer sees, locals
  * included (Jinja2 3.x passes them), or nothing but the globals `without context`. */
-tdict *tinclude_context(tctx *c, tframe *f, bool with_context) {
-  tdict *d = tv_dict(c).u.d;
+tdict *brr__template_tinclude_context(tctx *c, tframe *f, bool with_context) {
+  tdict *d = brr__template_tv_dict(c).u.d;
   if (!with_context) return d;
   tdent *e;
-  for (size_t i = 0; td_next(c->ctxvars, &i, &e);) td_set(c, NULL, d, e->key, e->val);
+  for (size_t i = 0; brr__template_td_next(c->ctxvars, &i, &e);) brr__template_td_set(c, NULL, d, e->key, e->val);
   tframe *chain[256];
   size_t n = 0;
   for (tframe *x = f; x && n < BRR_ARRAY_LEN(chain); x = x->parent) chain[n++] = x;
   while (n--) /* outermost first, so inner frames win */
     for (size_t s = 0; s < chain[n]->fi->n; s++)
-      if (chain[n]->slots[s].t != TV_MISSING) td_sets(c, d, chain[n]->fi->slots[s].name, chain[n]->slots[s]);
+      if (chain[n]->slots[s].t != TV_MISSING) brr__template_td_sets(c, d, chain[n]->fi->slots[s].name, chain[n]->slots[s]);
   return d;
 }
 
@@ -368,8 +368,8 @@ static void include_cb(tctx *c, void *p) {
   include_arg *a = p;
   c->ctxvars = a->ctxvars;
   c->noexport = NULL;
-  c->blocks = tblocks_new(c, a->t);
-  texec_root(c, a->t);
+  c->blocks = brr__template_tblocks_new(c, a->t);
+  brr__template_texec_root(c, a->t);
 }
 
 static tv default_module(tctx *c, const tnode *n, ttmpl *t);
@@ -377,18 +377,18 @@ static tv default_module(tctx *c, const tnode *n, ttmpl *t);
 /* {% include %}: the file rendered with the current context; without context, the output of
  * its module (made once, shared with imports, as Jinja2's _get_default_module). A list of
  * names includes the first that exists (Jinja2's select_template). */
-void texec_include(tctx *c, tframe *f, const tnode *n) {
-  tv name = teval(c, f, n->a);
+void brr__template_texec_include(tctx *c, tframe *f, const tnode *n) {
+  tv name = brr__template_teval(c, f, n->a);
   ttmpl *t = NULL;
   if (name.t == TV_LIST || name.t == TV_TUPLE) {
     for (size_t i = 0; !t && i < name.u.l->n; i++) t = tload(c, n, name.u.l->v[i], true, "include");
     if (!t && !n->flag) {
       tbuf b = {0};
       for (size_t i = 0; i < name.u.l->n; i++) {
-        if (i) tbuf_adds(c, &b, ", ");
-        tv_str_to(c, &b, name.u.l->v[i]);
+        if (i) brr__template_tbuf_adds(c, &b, ", ");
+        brr__template_tv_str_to(c, &b, name.u.l->v[i]);
       }
-      terr(c, n, "none of the templates given were found: %s", b.p ? b.p : "");
+      brr__template_terr(c, n, "none of the templates given were found: %s", b.p ? b.p : "");
     }
   } else {
     t = tload(c, n, name, n->flag, "include");
@@ -396,12 +396,12 @@ void texec_include(tctx *c, tframe *f, const tnode *n) {
   if (!t) return;
   if (!n->flag2) {
     tv body = default_module(c, n, t).u.obj->body;
-    temit(c, body.u.str, body.slen, n->line, false);
+    brr__template_temit(c, body.u.str, body.slen, n->line, false);
     return;
   }
-  include_arg a = {t, tinclude_context(c, f, true)};
+  include_arg a = {t, brr__template_tinclude_context(c, f, true)};
   chain_push(c, n, t->name);
-  tswitch(c, n, t, include_cb, &a);
+  brr__template_tswitch(c, n, t, include_cb, &a);
   chain_pop(c);
 }
 
@@ -417,85 +417,85 @@ typedef struct module_arg {
  * sets and defines (but not what it imports, nor names starting with `_`) are the module's */
 static void module_cb(tctx *c, void *p) {
   module_arg *m = p;
-  c->ctxvars = tv_dict(c).u.d;
+  c->ctxvars = brr__template_tv_dict(c).u.d;
   c->vars = m->vars;
   c->noexport = NULL;
-  c->blocks = tblocks_new(c, m->t);
-  tbuf *b = talloc(c, sizeof *b);
+  c->blocks = brr__template_tblocks_new(c, m->t);
+  tbuf *b = brr__template_talloc(c, sizeof *b);
   c->out = b;
-  texec_root(c, m->t);
-  tobj *o = talloc(c, sizeof *o);
+  brr__template_texec_root(c, m->t);
+  tobj *o = brr__template_talloc(c, sizeof *o);
   o->kind = TOBJ_MODULE;
   o->name = m->t->name;
-  o->body = tbuf_str(c, b);
-  o->exports = tv_dict(c).u.d;
+  o->body = brr__template_tbuf_str(c, b);
+  o->exports = brr__template_tv_dict(c).u.d;
   tdent *e;
-  for (size_t i = 0; td_next(c->ctxvars, &i, &e);) {
+  for (size_t i = 0; brr__template_td_next(c->ctxvars, &i, &e);) {
     if (e->key.t != TV_STR || e->key.u.str[0] == '_') continue;
-    if (c->noexport && td_gets(c->noexport, e->key.u.str, e->key.slen)) continue;
-    td_set(c, NULL, o->exports, e->key, e->val);
+    if (c->noexport && brr__template_td_gets(c->noexport, e->key.u.str, e->key.slen)) continue;
+    brr__template_td_set(c, NULL, o->exports, e->key, e->val);
   }
   m->result = (tv){.t = TV_OBJ, .u.obj = o};
 }
 
 static void noexport_add(tctx *c, const char *name) {
-  if (!c->noexport) c->noexport = tv_dict(c).u.d;
-  td_sets(c, c->noexport, name, TV_TRUE_V);
+  if (!c->noexport) c->noexport = brr__template_tv_dict(c).u.d;
+  brr__template_td_sets(c, c->noexport, name, BRR__TEMPLATE_TV_TRUE_V);
 }
 
 /* the module of `t` without context: made once, as Jinja2 caches it */
 static tv default_module(tctx *c, const tnode *n, ttmpl *t) {
   if (t->module.t != TV_MISSING) return t->module;
-  module_arg m = {t, NULL, TV_MISSING_V};
+  module_arg m = {t, NULL, BRR__TEMPLATE_TV_MISSING_V};
   chain_push(c, n, t->name);
-  tswitch(c, n, t, module_cb, &m);
+  brr__template_tswitch(c, n, t, module_cb, &m);
   chain_pop(c);
   tescape(c);
   t->module = m.result;
   return m.result;
 }
 
-void texec_import(tctx *c, tframe *f, const tnode *n) {
-  ttmpl *t = tload(c, n, teval(c, f, n->a), false, n->kind == N_IMPORT ? "import" : "from-import");
-  module_arg m = {t, NULL, TV_MISSING_V};
+void brr__template_texec_import(tctx *c, tframe *f, const tnode *n) {
+  ttmpl *t = tload(c, n, brr__template_teval(c, f, n->a), false, n->kind == N_IMPORT ? "import" : "from-import");
+  module_arg m = {t, NULL, BRR__TEMPLATE_TV_MISSING_V};
   if (n->flag2) { /* with context: the importer's variables and locals */
-    m.vars = tv_dict(c).u.d;
+    m.vars = brr__template_tv_dict(c).u.d;
     tdent *e;
-    for (size_t i = 0; c->vars && td_next(c->vars, &i, &e);) td_set(c, NULL, m.vars, e->key, e->val);
-    tdict *l = tinclude_context(c, f, true);
-    for (size_t i = 0; td_next(l, &i, &e);) td_set(c, NULL, m.vars, e->key, e->val);
+    for (size_t i = 0; c->vars && brr__template_td_next(c->vars, &i, &e);) brr__template_td_set(c, NULL, m.vars, e->key, e->val);
+    tdict *l = brr__template_tinclude_context(c, f, true);
+    for (size_t i = 0; brr__template_td_next(l, &i, &e);) brr__template_td_set(c, NULL, m.vars, e->key, e->val);
     chain_push(c, n, t->name);
-    tswitch(c, n, t, module_cb, &m);
+    brr__template_tswitch(c, n, t, module_cb, &m);
     chain_pop(c);
   } else {
     m.result = default_module(c, n, t);
   }
   bool top = f->fi->toplevel;
   if (n->kind == N_IMPORT) {
-    tassign(c, f, n->b, m.result, top);
+    brr__template_tassign(c, f, n->b, m.result, top);
     if (top && n->b->s[0] != '_') noexport_add(c, n->b->s);
     return;
   }
   tdict *exports = m.result.u.obj->exports;
   for (size_t i = 0; i < n->l1.n; i++) {
     const tnode *target = n->l1.v[i];
-    tv *v = td_gets(exports, target->s2, strlen(target->s2));
+    tv *v = brr__template_td_gets(exports, target->s2, strlen(target->s2));
     tv val;
     if (v) {
       val = *v;
     } else {
       tbuf b = {0};
-      tbuf_adds(c, &b, "the template ");
-      tv_repr_to(c, &b, tv_str_nocopy(t->name, strlen(t->name)));
-      tbuf_printf(c, &b, " (imported on line %u", n->line);
+      brr__template_tbuf_adds(c, &b, "the template ");
+      brr__template_tv_repr_to(c, &b, tv_str_nocopy(t->name, strlen(t->name)));
+      brr__template_tbuf_printf(c, &b, " (imported on line %u", n->line);
       if (c->cur != c->main_tmpl) {
-        tbuf_adds(c, &b, " in ");
-        tv_repr_to(c, &b, tv_str_nocopy(c->cur->name, strlen(c->cur->name)));
+        brr__template_tbuf_adds(c, &b, " in ");
+        brr__template_tv_repr_to(c, &b, tv_str_nocopy(c->cur->name, strlen(c->cur->name)));
       }
-      tbuf_printf(c, &b, ") does not export the requested name '%s'", target->s2);
-      val = tv_undef(c, b.p, TV_MISSING_V, tv_str_nocopy(target->s2, strlen(target->s2)));
+      brr__template_tbuf_printf(c, &b, ") does not export the requested name '%s'", target->s2);
+      val = brr__template_tv_undef(c, b.p, BRR__TEMPLATE_TV_MISSING_V, tv_str_nocopy(target->s2, strlen(target->s2)));
     }
-    tassign(c, f, target, val, top);
+    brr__template_tassign(c, f, target, val, top);
     if (top && target->s[0] != '_') noexport_add(c, target->s);
   }
 }
@@ -517,8 +517,8 @@ static void macro_cb(tctx *c, void *p) {
 }
 
 /* a macro defined in another template or render context: it runs in its own */
-tv tcall_macro_in(tctx *c, const tnode *at, tfunc *fn, tcall *a, tv (*call)(tctx *, const tnode *, tfunc *, tcall *)) {
-  macro_arg m = {at, fn, a, call, TV_NONE_V};
-  tswitch(c, at, fn->tmpl, macro_cb, &m);
+tv brr__template_tcall_macro_in(tctx *c, const tnode *at, tfunc *fn, tcall *a, tv (*call)(tctx *, const tnode *, tfunc *, tcall *)) {
+  macro_arg m = {at, fn, a, call, BRR__TEMPLATE_TV_NONE_V};
+  brr__template_tswitch(c, at, fn->tmpl, macro_cb, &m);
   return m.r;
 }

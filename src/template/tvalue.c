@@ -8,61 +8,61 @@
 
 #include "internal.h"
 
-const tv TV_NONE_V = {.t = TV_NONE};
-const tv TV_MISSING_V = {.t = TV_MISSING};
-const tv TV_TRUE_V = {.t = TV_BOOL, .u.b = true};
-const tv TV_FALSE_V = {.t = TV_BOOL, .u.b = false};
+const tv BRR__TEMPLATE_TV_NONE_V = {.t = TV_NONE};
+const tv BRR__TEMPLATE_TV_MISSING_V = {.t = TV_MISSING};
+const tv BRR__TEMPLATE_TV_TRUE_V = {.t = TV_BOOL, .u.b = true};
+const tv BRR__TEMPLATE_TV_FALSE_V = {.t = TV_BOOL, .u.b = false};
 
 
-tv tv_str(tctx *c, const char *p, size_t n) {
-  char *s = talloc(c, n + 1);
+tv brr__template_tv_str(tctx *c, const char *p, size_t n) {
+  char *s = brr__template_talloc(c, n + 1);
   if (n) memcpy(s, p, n);
   return tv_str_nocopy(s, n);
 }
 
-tv tv_strz(tctx *c, const char *s) { return tv_str(c, s, strlen(s)); }
+tv brr__template_tv_strz(tctx *c, const char *s) { return brr__template_tv_str(c, s, strlen(s)); }
 
-tv tv_undef(tctx *c, const char *hint, tv obj, tv name) {
-  tundef *u = talloc(c, sizeof *u);
+tv brr__template_tv_undef(tctx *c, const char *hint, tv obj, tv name) {
+  tundef *u = brr__template_talloc(c, sizeof *u);
   u->hint = hint;
   u->obj = obj;
   u->name = name;
   return (tv){.t = TV_UNDEF, .u.u = u};
 }
 
-tv tv_undef_name(tctx *c, const char *name) {
-  return tv_undef(c, NULL, TV_MISSING_V, tv_str_nocopy(name, strlen(name)));
+tv brr__template_tv_undef_name(tctx *c, const char *name) {
+  return brr__template_tv_undef(c, NULL, BRR__TEMPLATE_TV_MISSING_V, tv_str_nocopy(name, strlen(name)));
 }
 
-tv tv_list(tctx *c, size_t cap) {
-  tlist *l = talloc(c, sizeof *l);
+tv brr__template_tv_list(tctx *c, size_t cap) {
+  tlist *l = brr__template_talloc(c, sizeof *l);
   if (cap) {
-    l->v = talloc(c, cap * sizeof *l->v);
+    l->v = brr__template_talloc(c, cap * sizeof *l->v);
     l->cap = cap;
   }
   return (tv){.t = TV_LIST, .u.l = l};
 }
 
-tv tv_tuple(tctx *c, size_t n) {
+tv brr__template_tv_tuple(tctx *c, size_t n) {
   /* header and items in one allocation: tuples never grow */
-  tlist *l = talloc(c, sizeof *l + n * sizeof(tv));
+  tlist *l = brr__template_talloc(c, sizeof *l + n * sizeof(tv));
   l->v = (tv *)(l + 1);
   l->n = l->cap = n;
-  for (size_t i = 0; i < n; i++) l->v[i] = TV_NONE_V;
+  for (size_t i = 0; i < n; i++) l->v[i] = BRR__TEMPLATE_TV_NONE_V;
   return (tv){.t = TV_TUPLE, .u.l = l};
 }
 
-void tl_push(tctx *c, tlist *l, tv v) {
+void brr__template_tl_push(tctx *c, tlist *l, tv v) {
   if (l->n == l->cap) {
     size_t nc = l->cap ? l->cap * 2 : 4;
-    l->v = tgrow(c, l->v, l->cap * sizeof *l->v, nc * sizeof *l->v);
+    l->v = brr__template_tgrow(c, l->v, l->cap * sizeof *l->v, nc * sizeof *l->v);
     l->cap = nc;
   }
   l->v[l->n++] = v;
 }
 
-tv tv_dict(tctx *c) {
-  tdict *d = talloc(c, sizeof *d);
+tv brr__template_tv_dict(tctx *c) {
+  tdict *d = brr__template_talloc(c, sizeof *d);
   return (tv){.t = TV_DICT, .u.d = d};
 }
 
@@ -76,7 +76,7 @@ static uint64_t mix(uint64_t h) {
   return h;
 }
 
-uint64_t tstr_hash(const char *p, size_t n) {
+uint64_t brr__template_tstr_hash(const char *p, size_t n) {
   uint64_t h = 1469598103934665603ULL;
   for (size_t i = 0; i < n; i++) {
     h ^= (unsigned char)p[i];
@@ -85,7 +85,7 @@ uint64_t tstr_hash(const char *p, size_t n) {
   return h;
 }
 
-uint64_t tv_hash(tctx *c, const tnode *at, tv v) {
+uint64_t brr__template_tv_hash(tctx *c, const tnode *at, tv v) {
   switch (v.t) {
   case TV_NONE: return 0x9e3779b97f4a7c15ULL;
   case TV_UNDEF: return 0x5bd1e995ULL;
@@ -98,24 +98,24 @@ uint64_t tv_hash(tctx *c, const tnode *at, tv v) {
       memcpy(&bits, &v.u.f, sizeof bits);
       return mix(bits);
     }
-  case TV_STR: return tstr_hash(v.u.str, v.slen);
+  case TV_STR: return brr__template_tstr_hash(v.u.str, v.slen);
   case TV_TUPLE: {
     uint64_t h = 0x345678ULL;
-    for (size_t i = 0; i < v.u.l->n; i++) h = mix(h ^ tv_hash(c, at, v.u.l->v[i])) + i;
+    for (size_t i = 0; i < v.u.l->n; i++) h = mix(h ^ brr__template_tv_hash(c, at, v.u.l->v[i])) + i;
     return h;
   }
   case TV_LIST:
   case TV_DICT:
   case TV_NS:
   case TV_VIEW:
-    terr(c, at, "unhashable type: '%s'", tv_typename(v));
+    brr__template_terr(c, at, "unhashable type: '%s'", brr__template_tv_typename(v));
   default: return mix((uint64_t)(uintptr_t)v.u.fn);
   }
 }
 
 /* ---- dict ---- */
 static void td_reindex(tctx *c, tdict *d, size_t icap) {
-  d->idx = talloc(c, icap * sizeof *d->idx);
+  d->idx = brr__template_talloc(c, icap * sizeof *d->idx);
   d->icap = icap;
   for (size_t i = 0; i < d->n; i++) {
     if (d->e[i].dead) continue;
@@ -130,20 +130,20 @@ static tdent *td_find(tctx *c, const tnode *at, tdict *d, tv k, uint64_t h) {
   size_t m = d->icap - 1, p = (size_t)h & m;
   while (d->idx[p]) {
     tdent *e = &d->e[d->idx[p] - 1];
-    if (!e->dead && e->hash == h && tv_eq(c, e->key, k)) return e;
+    if (!e->dead && e->hash == h && brr__template_tv_eq(c, e->key, k)) return e;
     p = (p + 1) & m;
   }
   return NULL;
 }
 
-tv *td_get(tctx *c, const tnode *at, tdict *d, tv k) {
-  tdent *e = td_find(c, at, d, k, tv_hash(c, at, k));
+tv *brr__template_td_get(tctx *c, const tnode *at, tdict *d, tv k) {
+  tdent *e = td_find(c, at, d, k, brr__template_tv_hash(c, at, k));
   return e ? &e->val : NULL;
 }
 
-tv *td_gets(tdict *d, const char *k, size_t n) { return d->icap ? td_gets_h(d, k, n, tstr_hash(k, n)) : NULL; }
+tv *brr__template_td_gets(tdict *d, const char *k, size_t n) { return d->icap ? brr__template_td_gets_h(d, k, n, brr__template_tstr_hash(k, n)) : NULL; }
 
-tv *td_gets_h(tdict *d, const char *k, size_t n, uint64_t h) {
+tv *brr__template_td_gets_h(tdict *d, const char *k, size_t n, uint64_t h) {
   if (!d->icap) return NULL;
   size_t m = d->icap - 1, p = (size_t)h & m;
   while (d->idx[p]) {
@@ -155,8 +155,8 @@ tv *td_gets_h(tdict *d, const char *k, size_t n, uint64_t h) {
   return NULL;
 }
 
-void td_set(tctx *c, const tnode *at, tdict *d, tv k, tv v) {
-  uint64_t h = tv_hash(c, at, k);
+void brr__template_td_set(tctx *c, const tnode *at, tdict *d, tv k, tv v) {
+  uint64_t h = brr__template_tv_hash(c, at, k);
   tdent *e = td_find(c, at, d, k, h);
   if (e) {
     e->val = v;
@@ -164,7 +164,7 @@ void td_set(tctx *c, const tnode *at, tdict *d, tv k, tv v) {
   }
   if (d->n == d->cap) {
     size_t nc = d->cap ? d->cap * 2 : 8;
-    d->e = tgrow(c, d->e, d->cap * sizeof *d->e, nc * sizeof *d->e);
+    d->e = brr__template_tgrow(c, d->e, d->cap * sizeof *d->e, nc * sizeof *d->e);
     d->cap = nc;
   }
   d->e[d->n++] = (tdent){.key = k, .val = v, .hash = h};
@@ -177,10 +177,10 @@ void td_set(tctx *c, const tnode *at, tdict *d, tv k, tv v) {
   }
 }
 
-void td_sets(tctx *c, tdict *d, const char *k, tv v) { td_set(c, NULL, d, tv_str_nocopy(k, strlen(k)), v); }
+void brr__template_td_sets(tctx *c, tdict *d, const char *k, tv v) { brr__template_td_set(c, NULL, d, tv_str_nocopy(k, strlen(k)), v); }
 
-bool td_del(tctx *c, const tnode *at, tdict *d, tv k, tv *old) {
-  tdent *e = td_find(c, at, d, k, tv_hash(c, at, k));
+bool brr__template_td_del(tctx *c, const tnode *at, tdict *d, tv k, tv *old) {
+  tdent *e = td_find(c, at, d, k, brr__template_tv_hash(c, at, k));
   if (!e) return false;
   if (old) *old = e->val;
   e->dead = true;
@@ -188,7 +188,7 @@ bool td_del(tctx *c, const tnode *at, tdict *d, tv k, tv *old) {
   return true;
 }
 
-bool td_next(const tdict *d, size_t *i, tdent **e) {
+bool brr__template_td_next(const tdict *d, size_t *i, tdent **e) {
   while (*i < d->n) {
     tdent *x = &d->e[(*i)++];
     if (!x->dead) {
@@ -199,17 +199,17 @@ bool td_next(const tdict *d, size_t *i, tdent **e) {
   return false;
 }
 
-tdict *td_copy(tctx *c, const tdict *d) {
-  tdict *r = tv_dict(c).u.d;
+tdict *brr__template_td_copy(tctx *c, const tdict *d) {
+  tdict *r = brr__template_tv_dict(c).u.d;
   r->ordered = d->ordered;
   tdent *e;
-  for (size_t i = 0; td_next(d, &i, &e);) td_set(c, NULL, r, e->key, e->val);
+  for (size_t i = 0; brr__template_td_next(d, &i, &e);) brr__template_td_set(c, NULL, r, e->key, e->val);
   return r;
 }
 
 /* ---- truthiness, equality, ordering ---- */
 
-bool tv_truthy(tctx *c, const tnode *at, tv v) {
+bool brr__template_tv_truthy(tctx *c, const tnode *at, tv v) {
   switch (v.t) {
   case TV_UNDEF:
     tv_strict(c, at, v);  /* __bool__: `{% if X %}`, `X or Y` */
@@ -224,7 +224,7 @@ bool tv_truthy(tctx *c, const tnode *at, tv v) {
   case TV_TUPLE: return v.u.l->n != 0;
   case TV_DICT:
   case TV_VIEW: return v.u.d->live != 0;
-  case TV_RANGE: return tv_len(c, at, v) != 0;
+  case TV_RANGE: return brr__template_tv_len(c, at, v) != 0;
   case TV_LOOP: return v.u.loop->n != 0;
   default: return true; /* functions, namespaces and iterators are always true */
   }
@@ -243,7 +243,7 @@ static bool num_eq(tv a, tv b) {
   return x == y;
 }
 
-bool tv_eq(tctx *c, tv a, tv b) {
+bool brr__template_tv_eq(tctx *c, tv a, tv b) {
   if (tv_is_num(a) && tv_is_num(b)) return num_eq(a, b);
   if (a.t == TV_MISSING) a.t = TV_UNDEF;
   if (b.t == TV_MISSING) b.t = TV_UNDEF;
@@ -257,7 +257,7 @@ bool tv_eq(tctx *c, tv a, tv b) {
     if (a.u.l == b.u.l) return true;
     if (a.u.l->n != b.u.l->n) return false;
     for (size_t i = 0; i < a.u.l->n; i++)
-      if (!tv_eq(c, a.u.l->v[i], b.u.l->v[i])) return false;
+      if (!brr__template_tv_eq(c, a.u.l->v[i], b.u.l->v[i])) return false;
     return true;
   case TV_DICT:
   case TV_NS: {
@@ -266,19 +266,19 @@ bool tv_eq(tctx *c, tv a, tv b) {
     if (a.u.d->ordered && b.u.d->ordered) { /* two OrderedDicts compare in order */
       size_t i = 0, j = 0;
       tdent *x, *y;
-      while (td_next(a.u.d, &i, &x) && td_next(b.u.d, &j, &y))
-        if (!tv_eq(c, x->key, y->key) || !tv_eq(c, x->val, y->val)) return false;
+      while (brr__template_td_next(a.u.d, &i, &x) && brr__template_td_next(b.u.d, &j, &y))
+        if (!brr__template_tv_eq(c, x->key, y->key) || !brr__template_tv_eq(c, x->val, y->val)) return false;
       return true;
     }
     tdent *e;
-    for (size_t i = 0; td_next(a.u.d, &i, &e);) {
-      tv *o = td_get(c, NULL, b.u.d, e->key);
-      if (!o || !tv_eq(c, e->val, *o)) return false;
+    for (size_t i = 0; brr__template_td_next(a.u.d, &i, &e);) {
+      tv *o = brr__template_td_get(c, NULL, b.u.d, e->key);
+      if (!o || !brr__template_tv_eq(c, e->val, *o)) return false;
     }
     return true;
   }
   case TV_RANGE: {
-    size_t na = tv_len(c, NULL, a), nb = tv_len(c, NULL, b);
+    size_t na = brr__template_tv_len(c, NULL, a), nb = brr__template_tv_len(c, NULL, b);
     if (na != nb) return false;
     if (na == 0) return true;
     if (a.u.r->start != b.u.r->start) return false;
@@ -300,8 +300,8 @@ static const char *cmp_opname(int op) {
 
 /* ordering with Python's rules; `op` only names the operator in errors */
 static int cmp_op(tctx *c, const tnode *at, tv a, tv b, int op) {
-  if (tv_is_undef(a)) terr_undef(c, at, a);
-  if (tv_is_undef(b)) terr_undef(c, at, b);
+  if (tv_is_undef(a)) brr__template_terr_undef(c, at, a);
+  if (tv_is_undef(b)) brr__template_terr_undef(c, at, b);
   if (tv_is_num(a) && tv_is_num(b)) {
     if (a.t != TV_FLOAT && b.t != TV_FLOAT) {
       int64_t x = a.t == TV_BOOL ? a.u.b : a.u.i, y = b.t == TV_BOOL ? b.u.b : b.u.i;
@@ -321,23 +321,23 @@ static int cmp_op(tctx *c, const tnode *at, tv a, tv b, int op) {
   if (a.t == b.t && (a.t == TV_LIST || a.t == TV_TUPLE)) {
     size_t n = a.u.l->n < b.u.l->n ? a.u.l->n : b.u.l->n;
     for (size_t i = 0; i < n; i++) {
-      if (tv_eq(c, a.u.l->v[i], b.u.l->v[i])) continue;
+      if (brr__template_tv_eq(c, a.u.l->v[i], b.u.l->v[i])) continue;
       return cmp_op(c, at, a.u.l->v[i], b.u.l->v[i], op);
     }
     return a.u.l->n < b.u.l->n ? -1 : a.u.l->n > b.u.l->n;
   }
-  terr(c, at, "'%s' not supported between instances of '%s' and '%s'", cmp_opname(op), tv_typename(a),
-       tv_typename(b));
+  brr__template_terr(c, at, "'%s' not supported between instances of '%s' and '%s'", cmp_opname(op), brr__template_tv_typename(a),
+       brr__template_tv_typename(b));
 }
 
-int tv_cmp(tctx *c, const tnode *at, tv a, tv b) { return cmp_op(c, at, a, b, OP_LT); }
+int brr__template_tv_cmp(tctx *c, const tnode *at, tv a, tv b) { return cmp_op(c, at, a, b, OP_LT); }
 
-bool top_compare(tctx *c, const tnode *at, int op, tv a, tv b) {
+bool brr__template_top_compare(tctx *c, const tnode *at, int op, tv a, tv b) {
   switch (op) {
-  case OP_EQ: return tv_eq(c, a, b);
-  case OP_NE: return !tv_eq(c, a, b);
-  case OP_IN: return top_contains(c, at, b, a);
-  case OP_NOTIN: return !top_contains(c, at, b, a);
+  case OP_EQ: return brr__template_tv_eq(c, a, b);
+  case OP_NE: return !brr__template_tv_eq(c, a, b);
+  case OP_IN: return brr__template_top_contains(c, at, b, a);
+  case OP_NOTIN: return !brr__template_top_contains(c, at, b, a);
   default: break;
   }
   int r = cmp_op(c, at, a, b, op);
@@ -350,7 +350,7 @@ bool top_compare(tctx *c, const tnode *at, int op, tv a, tv b) {
   }
 }
 
-const char *tv_typename(tv v) {
+const char *brr__template_tv_typename(tv v) {
   switch (v.t) {
   case TV_MISSING:
   case TV_UNDEF: return "Undefined";
@@ -389,7 +389,7 @@ static size_t range_len(const trange *r) {
   return 0;
 }
 
-bool tv_has_len(tv v) {
+bool brr__template_tv_has_len(tv v) {
   switch (v.t) {
   case TV_MISSING:
   case TV_UNDEF:
@@ -404,32 +404,32 @@ bool tv_has_len(tv v) {
   }
 }
 
-size_t tv_len(tctx *c, const tnode *at, tv v) {
+size_t brr__template_tv_len(tctx *c, const tnode *at, tv v) {
   switch (v.t) {
   case TV_UNDEF:
     tv_strict(c, at, v);  /* __len__ */
     return 0;
   case TV_MISSING: return 0;
-  case TV_STR: return u8_len(v.u.str, v.slen);
+  case TV_STR: return brr__template_u8_len(v.u.str, v.slen);
   case TV_LIST:
   case TV_TUPLE: return v.u.l->n;
   case TV_DICT:
   case TV_VIEW: return v.u.d->live;
   case TV_RANGE: return range_len(v.u.r);
   case TV_LOOP: return v.u.loop->n;
-  default: terr(c, at, "object of type '%s' has no len()", tv_typename(v));
+  default: brr__template_terr(c, at, "object of type '%s' has no len()", brr__template_tv_typename(v));
   }
 }
 
 #define MAX_RANGE 10000000
 
-size_t tv_range_len(tctx *c, const tnode *at, tv v) {
+size_t brr__template_tv_range_len(tctx *c, const tnode *at, tv v) {
   size_t cnt = range_len(v.u.r);
-  if (cnt > MAX_RANGE) terr(c, at, "range too large to iterate (brr allows %d items)", MAX_RANGE);
+  if (cnt > MAX_RANGE) brr__template_terr(c, at, "range too large to iterate (brr allows %d items)", MAX_RANGE);
   return cnt;
 }
 
-tv *tv_iterate(tctx *c, const tnode *at, tv v, size_t *n) {
+tv *brr__template_tv_iterate(tctx *c, const tnode *at, tv v, size_t *n) {
   switch (v.t) {
   case TV_UNDEF:
     tv_strict(c, at, v);  /* __iter__ */
@@ -443,12 +443,12 @@ tv *tv_iterate(tctx *c, const tnode *at, tv v, size_t *n) {
     *n = v.u.l->n;
     return v.u.l->v;
   case TV_STR: {
-    size_t cnt = u8_len(v.u.str, v.slen), k = 0;
-    tv *r = talloc(c, (cnt ? cnt : 1) * sizeof *r);
+    size_t cnt = brr__template_u8_len(v.u.str, v.slen), k = 0;
+    tv *r = brr__template_talloc(c, (cnt ? cnt : 1) * sizeof *r);
     for (size_t i = 0; i < v.slen;) {
       uint32_t cp;
-      size_t l = u8_decode(v.u.str, v.slen, i, &cp);
-      r[k++] = tv_str(c, v.u.str + i, l);
+      size_t l = brr__template_u8_decode(v.u.str, v.slen, i, &cp);
+      r[k++] = brr__template_tv_str(c, v.u.str + i, l);
       i += l;
     }
     *n = k;
@@ -457,14 +457,14 @@ tv *tv_iterate(tctx *c, const tnode *at, tv v, size_t *n) {
   case TV_DICT:
   case TV_VIEW: {
     const tdict *d = v.u.d;
-    tv *r = talloc(c, (d->live ? d->live : 1) * sizeof *r);
+    tv *r = brr__template_talloc(c, (d->live ? d->live : 1) * sizeof *r);
     size_t k = 0;
     tdent *e;
-    for (size_t i = 0; td_next(d, &i, &e);) {
+    for (size_t i = 0; brr__template_td_next(d, &i, &e);) {
       if (v.t == TV_DICT || v.sub == TV_VIEW_KEYS) r[k++] = e->key;
       else if (v.sub == TV_VIEW_VALUES) r[k++] = e->val;
       else {
-        tv t = tv_tuple(c, 2);
+        tv t = brr__template_tv_tuple(c, 2);
         t.u.l->v[0] = e->key;
         t.u.l->v[1] = e->val;
         r[k++] = t;
@@ -475,8 +475,8 @@ tv *tv_iterate(tctx *c, const tnode *at, tv v, size_t *n) {
   }
   case TV_RANGE: {
     size_t cnt = range_len(v.u.r);
-    if (cnt > MAX_RANGE) terr(c, at, "range too large to iterate (brr allows %d items)", MAX_RANGE);
-    tv *r = talloc(c, (cnt ? cnt : 1) * sizeof *r);
+    if (cnt > MAX_RANGE) brr__template_terr(c, at, "range too large to iterate (brr allows %d items)", MAX_RANGE);
+    tv *r = brr__template_talloc(c, (cnt ? cnt : 1) * sizeof *r);
     for (size_t i = 0; i < cnt; i++) r[i] = tv_int(v.u.r->start + (int64_t)i * v.u.r->step);
     *n = cnt;
     return r;
@@ -493,13 +493,13 @@ tv *tv_iterate(tctx *c, const tnode *at, tv v, size_t *n) {
     *n = l->n - l->i - 1;
     tv *r = l->items + l->i + 1;
     if (!l->items) { /* a loop over a range */
-      r = talloc(c, (*n ? *n : 1) * sizeof *r);
+      r = brr__template_talloc(c, (*n ? *n : 1) * sizeof *r);
       for (size_t k = 0; k < *n; k++) r[k] = tloop_item(l, l->i + 1 + k);
     }
     l->i = l->n - 1;
     return r;
   }
-  default: terr(c, at, "'%s' object is not iterable", tv_typename(v));
+  default: brr__template_terr(c, at, "'%s' object is not iterable", brr__template_tv_typename(v));
   }
 }
 
@@ -518,9 +518,9 @@ static bool valid_digits(const char *s, size_t n, int base) {
   return true;
 }
 
-bool tv_parse_int(const char *s, size_t n, int base, int64_t *out, bool *overflow) {
+bool brr__template_tv_parse_int(const char *s, size_t n, int base, int64_t *out, bool *overflow) {
   size_t st, en;
-  u_strip(s, n, true, true, &st, &en);
+  brr__template_u_strip(s, n, true, true, &st, &en);
   s += st;
   n = en - st;
   bool neg = false;
@@ -567,9 +567,9 @@ bool tv_parse_int(const char *s, size_t n, int base, int64_t *out, bool *overflo
   return true;
 }
 
-bool tv_parse_float(const char *s, size_t n, double *out) {
+bool brr__template_tv_parse_float(const char *s, size_t n, double *out) {
   size_t st, en;
-  u_strip(s, n, true, true, &st, &en);
+  brr__template_u_strip(s, n, true, true, &st, &en);
   s += st;
   n = en - st;
   char buf[512];
@@ -623,31 +623,31 @@ bool tv_parse_float(const char *s, size_t n, double *out) {
 }
 
 /* ---- brr_value <-> tv ---- */
-tv tv_from_brr(tctx *c, const brr_value *v) {
-  if (!v) return TV_NONE_V;
+tv brr__template_tv_from_brr(tctx *c, const brr_value *v) {
+  if (!v) return BRR__TEMPLATE_TV_NONE_V;
   switch (v->type) {
-  case BRR_VAL_NULL: return TV_NONE_V;
+  case BRR_VAL_NULL: return BRR__TEMPLATE_TV_NONE_V;
   case BRR_VAL_BOOL: return tv_bool(v->u.b);
   case BRR_VAL_INT: return tv_int(v->u.i);
   case BRR_VAL_FLOAT: return tv_float(v->u.f);
   case BRR_VAL_STR: return tv_str_nocopy(v->u.s.ptr, v->u.s.len);
   case BRR_VAL_LIST: {
-    tv l = tv_list(c, v->u.list.n);
-    for (size_t i = 0; i < v->u.list.n; i++) l.u.l->v[i] = tv_from_brr(c, v->u.list.v[i]);
+    tv l = brr__template_tv_list(c, v->u.list.n);
+    for (size_t i = 0; i < v->u.list.n; i++) l.u.l->v[i] = brr__template_tv_from_brr(c, v->u.list.v[i]);
     l.u.l->n = v->u.list.n;
     return l;
   }
   case BRR_VAL_MAP: {
-    tv d = tv_dict(c);
+    tv d = brr__template_tv_dict(c);
     for (size_t i = 0; i < v->u.map.n; i++)
-      td_set(c, NULL, d.u.d, tv_from_brr(c, v->u.map.v[i].key), tv_from_brr(c, v->u.map.v[i].val));
+      brr__template_td_set(c, NULL, d.u.d, brr__template_tv_from_brr(c, v->u.map.v[i].key), brr__template_tv_from_brr(c, v->u.map.v[i].val));
     return d;
   }
   }
-  return TV_NONE_V;
+  return BRR__TEMPLATE_TV_NONE_V;
 }
 
-brr_value *tv_to_brr(tctx *c, tv v) {
+brr_value *brr__template_tv_to_brr(tctx *c, tv v) {
   brr_mark m = BRR_MARK_NONE;
   switch (v.t) {
   case TV_NONE: return brr_val_null(c->a, m);
@@ -658,15 +658,15 @@ brr_value *tv_to_brr(tctx *c, tv v) {
   case TV_LIST:
   case TV_TUPLE: {
     brr_value *l = brr_val_list(c->a, m);
-    for (size_t i = 0; i < v.u.l->n; i++) brr_val_list_push(c->a, l, tv_to_brr(c, v.u.l->v[i]));
+    for (size_t i = 0; i < v.u.l->n; i++) brr_val_list_push(c->a, l, brr__template_tv_to_brr(c, v.u.l->v[i]));
     return l;
   }
   case TV_DICT: {
     brr_value *d = brr_val_map(c->a, m);
     tdent *e;
-    for (size_t i = 0; td_next(v.u.d, &i, &e);) brr_val_map_set(c->a, d, tv_to_brr(c, e->key), tv_to_brr(c, e->val), NULL);
+    for (size_t i = 0; brr__template_td_next(v.u.d, &i, &e);) brr_val_map_set(c->a, d, brr__template_tv_to_brr(c, e->key), brr__template_tv_to_brr(c, e->val), NULL);
     return d;
   }
-  default: return brr_val_str(c->a, m, tv_to_str(c, v).u.str);
+  default: return brr_val_str(c->a, m, brr__template_tv_to_str(c, v).u.str);
   }
 }

@@ -8,7 +8,7 @@
 
 #include "internal.h"
 
-size_t u8_decode(const char *s, size_t n, size_t i, uint32_t *cp) {
+size_t brr__template_u8_decode(const char *s, size_t n, size_t i, uint32_t *cp) {
   const unsigned char *p = (const unsigned char *)s + i;
   size_t left = n - i;
   unsigned char b = p[0];
@@ -32,7 +32,7 @@ bad:
   return 1;
 }
 
-size_t u8_encode(uint32_t cp, char out[4]) {
+size_t brr__template_u8_encode(uint32_t cp, char out[4]) {
   if (cp < 0x80) {
     out[0] = (char)cp;
     return 1;
@@ -59,25 +59,25 @@ size_t u8_encode(uint32_t cp, char out[4]) {
   return 4;
 }
 
-size_t u8_len(const char *s, size_t n) {
+size_t brr__template_u8_len(const char *s, size_t n) {
   size_t k = 0;
   for (size_t i = 0; i < n;) {
     if ((unsigned char)s[i] < 0x80) {
       i++;
     } else {
       uint32_t cp;
-      i += u8_decode(s, n, i, &cp);
+      i += brr__template_u8_decode(s, n, i, &cp);
     }
     k++;
   }
   return k;
 }
 
-size_t u8_offset(const char *s, size_t n, size_t k) {
+size_t brr__template_u8_offset(const char *s, size_t n, size_t k) {
   size_t i = 0;
   while (k > 0 && i < n) {
     uint32_t cp;
-    i += (unsigned char)s[i] < 0x80 ? 1 : u8_decode(s, n, i, &cp);
+    i += (unsigned char)s[i] < 0x80 ? 1 : brr__template_u8_decode(s, n, i, &cp);
     k--;
   }
   return i;
@@ -89,13 +89,13 @@ static locale_t utf8_locale(void) {
   return loc;
 }
 
-bool u_isspace(uint32_t cp) {
+bool brr__template_u_isspace(uint32_t cp) {
   if (cp < 0x80) return cp == ' ' || (cp >= '\t' && cp <= '\r') || (cp >= 0x1c && cp <= 0x1f);
   return cp == 0x85 || cp == 0xA0 || cp == 0x1680 || (cp >= 0x2000 && cp <= 0x200A) || cp == 0x2028 ||
          cp == 0x2029 || cp == 0x202F || cp == 0x205F || cp == 0x3000;
 }
 
-bool u_isprintable(uint32_t cp) {
+bool brr__template_u_isprintable(uint32_t cp) {
   if (cp < 0x20 || (cp >= 0x7F && cp <= 0xA0) || cp == 0xAD) return false;
   if (cp < 0x7F) return true;
   if ((cp >= 0x600 && cp <= 0x605) || cp == 0x61C || cp == 0x6DD || cp == 0x70F || cp == 0x1680 || cp == 0x180E ||
@@ -107,28 +107,28 @@ bool u_isprintable(uint32_t cp) {
   return loc ? iswprint_l((wint_t)cp, loc) != 0 : true;
 }
 
-bool u_isalpha(uint32_t cp) {
+bool brr__template_u_isalpha(uint32_t cp) {
   if (cp < 0x80) return (cp | 0x20) >= 'a' && (cp | 0x20) <= 'z';
   locale_t loc = utf8_locale();
   return loc && iswalpha_l((wint_t)cp, loc);
 }
 
-bool u_isdigit(uint32_t cp) {
+bool brr__template_u_isdigit(uint32_t cp) {
   if (cp < 0x80) return cp >= '0' && cp <= '9';
   locale_t loc = utf8_locale();
   /* glibc's iswdigit is ASCII-only; other decimal digits are alnum but not alpha */
   return loc && iswalnum_l((wint_t)cp, loc) && !iswalpha_l((wint_t)cp, loc);
 }
 
-bool u_isalnum(uint32_t cp) { return u_isalpha(cp) || u_isdigit(cp); }
+bool brr__template_u_isalnum(uint32_t cp) { return brr__template_u_isalpha(cp) || brr__template_u_isdigit(cp); }
 
-bool u_isupper(uint32_t cp) {
+bool brr__template_u_isupper(uint32_t cp) {
   if (cp < 0x80) return cp >= 'A' && cp <= 'Z';
   locale_t loc = utf8_locale();
   return loc && iswupper_l((wint_t)cp, loc);
 }
 
-bool u_islower(uint32_t cp) {
+bool brr__template_u_islower(uint32_t cp) {
   if (cp < 0x80) return cp >= 'a' && cp <= 'z';
   locale_t loc = utf8_locale();
   return loc && iswlower_l((wint_t)cp, loc);
@@ -140,35 +140,35 @@ static bool u_istitle(uint32_t cp) {
          cp == 0x1FFC;
 }
 
-bool u_iscased(uint32_t cp) { return u_isupper(cp) || u_islower(cp) || u_istitle(cp); }
+bool brr__template_u_iscased(uint32_t cp) { return brr__template_u_isupper(cp) || brr__template_u_islower(cp) || u_istitle(cp); }
 
-uint32_t u_toupper(uint32_t cp) {
+uint32_t brr__template_u_toupper(uint32_t cp) {
   if (cp < 0x80) return cp >= 'a' && cp <= 'z' ? cp - 32 : cp;
   locale_t loc = utf8_locale();
   return loc ? (uint32_t)towupper_l((wint_t)cp, loc) : cp;
 }
 
-uint32_t u_tolower(uint32_t cp) {
+uint32_t brr__template_u_tolower(uint32_t cp) {
   if (cp < 0x80) return cp >= 'A' && cp <= 'Z' ? cp + 32 : cp;
   locale_t loc = utf8_locale();
   return loc ? (uint32_t)towlower_l((wint_t)cp, loc) : cp;
 }
 
-uint32_t u_totitle(uint32_t cp) {
+uint32_t brr__template_u_totitle(uint32_t cp) {
   if (cp >= 0x1C4 && cp <= 0x1C6) return 0x1C5;
   if (cp >= 0x1C7 && cp <= 0x1C9) return 0x1C8;
   if (cp >= 0x1CA && cp <= 0x1CC) return 0x1CB;
   if (cp >= 0x1F1 && cp <= 0x1F3) return 0x1F2;
-  return u_toupper(cp);
+  return brr__template_u_toupper(cp);
 }
 
-void u_strip(const char *s, size_t n, bool left, bool right, size_t *start, size_t *end) {
+void brr__template_u_strip(const char *s, size_t n, bool left, bool right, size_t *start, size_t *end) {
   size_t a = 0, b = n;
   if (left)
     while (a < b) {
       uint32_t cp;
-      size_t l = u8_decode(s, n, a, &cp);
-      if (!u_isspace(cp)) break;
+      size_t l = brr__template_u8_decode(s, n, a, &cp);
+      if (!brr__template_u_isspace(cp)) break;
       a += l;
     }
   if (right)
@@ -176,8 +176,8 @@ void u_strip(const char *s, size_t n, bool left, bool right, size_t *start, size
       size_t p = b - 1;
       while (p > a && ((unsigned char)s[p] & 0xC0) == 0x80) p--;
       uint32_t cp;
-      u8_decode(s, n, p, &cp);
-      if (!u_isspace(cp)) break;
+      brr__template_u8_decode(s, n, p, &cp);
+      if (!brr__template_u_isspace(cp)) break;
       b = p;
     }
   *start = a;
@@ -193,7 +193,7 @@ static bool is_ascii(tv s) {
 /* map every code point of `s`: mode 0 upper, 1 lower, 2 capitalize, 3 title, 4 swapcase */
 static tv u_map(tctx *c, tv s, int mode) {
   if (mode <= 1 && is_ascii(s)) { /* the usual case: byte by byte */
-    char *p = talloc(c, (size_t)s.slen + 1);
+    char *p = brr__template_talloc(c, (size_t)s.slen + 1);
     for (size_t i = 0; i < s.slen; i++) {
       char ch = s.u.str[i];
       p[i] = mode == 0 ? (ch >= 'a' && ch <= 'z' ? (char)(ch - 32) : ch) : (ch >= 'A' && ch <= 'Z' ? (char)(ch + 32) : ch);
@@ -206,7 +206,7 @@ static tv u_map(tctx *c, tv s, int mode) {
   bool prev_cased = false;
   for (size_t i = 0, k = 0; i < n; k++) {
     uint32_t cp, out;
-    size_t l = u8_decode(p, n, i, &cp);
+    size_t l = brr__template_u8_decode(p, n, i, &cp);
     i += l;
     bool upper;
     switch (mode) {
@@ -214,28 +214,28 @@ static tv u_map(tctx *c, tv s, int mode) {
     case 1: upper = false; break;
     case 2: upper = k == 0; break;
     case 3: upper = !prev_cased; break;
-    default: upper = u_islower(cp); break;
+    default: upper = brr__template_u_islower(cp); break;
     }
-    if (mode == 3) prev_cased = u_iscased(cp);
-    if (mode == 4 && !u_isupper(cp) && !u_islower(cp)) {
+    if (mode == 3) prev_cased = brr__template_u_iscased(cp);
+    if (mode == 4 && !brr__template_u_isupper(cp) && !brr__template_u_islower(cp)) {
       out = cp;
     } else if (upper) {
       if (cp == 0xDF) { /* ß has no single upper-case letter: Python writes SS / Ss */
-        tbuf_adds(c, &b, mode == 2 || mode == 3 ? "Ss" : "SS");
+        brr__template_tbuf_adds(c, &b, mode == 2 || mode == 3 ? "Ss" : "SS");
         continue;
       }
-      out = (mode == 2 || mode == 3) ? u_totitle(cp) : u_toupper(cp);
+      out = (mode == 2 || mode == 3) ? brr__template_u_totitle(cp) : brr__template_u_toupper(cp);
     } else {
       if (cp == 0x130) { /* İ lower-cases to i + combining dot */
-        tbuf_adds(c, &b, "i\xcc\x87");
+        brr__template_tbuf_adds(c, &b, "i\xcc\x87");
         continue;
       }
-      out = u_tolower(cp);
+      out = brr__template_u_tolower(cp);
     }
     char enc[4];
-    tbuf_add(c, &b, enc, u8_encode(out, enc));
+    brr__template_tbuf_add(c, &b, enc, brr__template_u8_encode(out, enc));
   }
-  return tbuf_str(c, &b);
+  return brr__template_tbuf_str(c, &b);
 }
 
 /* ASCII text already in the wanted case needs no new string */
@@ -247,8 +247,8 @@ static bool ascii_without(tv s, char lo, char hi) {
   return true;
 }
 
-tv u_upper(tctx *c, tv s) { return ascii_without(s, 'a', 'z') ? s : u_map(c, s, 0); }
-tv u_lower(tctx *c, tv s) { return ascii_without(s, 'A', 'Z') ? s : u_map(c, s, 1); }
-tv u_capitalize(tctx *c, tv s) { return u_map(c, s, 2); }
-tv u_pytitle(tctx *c, tv s) { return u_map(c, s, 3); }
-tv u_swapcase(tctx *c, tv s) { return u_map(c, s, 4); }
+tv brr__template_u_upper(tctx *c, tv s) { return ascii_without(s, 'a', 'z') ? s : u_map(c, s, 0); }
+tv brr__template_u_lower(tctx *c, tv s) { return ascii_without(s, 'A', 'Z') ? s : u_map(c, s, 1); }
+tv brr__template_u_capitalize(tctx *c, tv s) { return u_map(c, s, 2); }
+tv brr__template_u_pytitle(tctx *c, tv s) { return u_map(c, s, 3); }
+tv brr__template_u_swapcase(tctx *c, tv s) { return u_map(c, s, 4); }

@@ -99,7 +99,7 @@ static const char *gh_file(const char *file) {
   return file;
 }
 
-void ui_ci_github_error(brr_buf *b, const char *file, unsigned line, unsigned col, const char *title,
+void brr__ui_ci_github_error(brr_buf *b, const char *file, unsigned line, unsigned col, const char *title,
                         const char *msg) {
   brr_buf_puts(b, "::error ");
   bool first = true;
@@ -120,7 +120,7 @@ void ui_ci_github_error(brr_buf *b, const char *file, unsigned line, unsigned co
 void brr_ui_github_error(FILE *out, const char *file, unsigned line, unsigned col, const char *title,
                          const char *msg) {
   brr_buf b = BRR_BUF_INIT;
-  ui_ci_github_error(&b, file, line, col, title, msg);
+  brr__ui_ci_github_error(&b, file, line, col, title, msg);
   fwrite(b.data, 1, b.len, out);
   fflush(out);
   brr_buf_free(&b);
@@ -128,7 +128,7 @@ void brr_ui_github_error(FILE *out, const char *file, unsigned line, unsigned co
 
 static void gh_step_error(brr_buf *out, const ui_step *st) {
   char *title = brr_xasprintf("%s failed", st->name);
-  ui_ci_github_error(out, st->file, st->line, 0, title, st->error ? st->error : "failed");
+  brr__ui_ci_github_error(out, st->file, st->line, 0, title, st->error ? st->error : "failed");
   free(title);
 }
 
@@ -136,11 +136,11 @@ static void gh_step_error(brr_buf *out, const ui_step *st) {
  * lines were printed in an earlier live group. */
 static void group_title(brr_buf *out, const ui_step *st, const ci_group *g) {
   if (g->streamed) {
-    brr_buf_printf(out, "%s, continued (%s, ", st->name, brr_status_name(ui_step_status(st)));
-    ui_fmt_duration(out, ui_step_span_s(st));
+    brr_buf_printf(out, "%s, continued (%s, ", st->name, brr_status_name(brr__ui_step_status(st)));
+    brr__ui_fmt_duration(out, brr__ui_step_span_s(st));
     brr_buf_putc(out, ')');
   } else {
-    ui_fmt_group_title(out, st);
+    brr__ui_fmt_group_title(out, st);
   }
 }
 
@@ -156,7 +156,7 @@ static void print_group(brr_ui *ui, ci_state *cs, const ui_step *st) {
   brr_buf *out = &ui->out.buf;
   ci_group *g = &cs->groups[st->index];
   const brr_buf *body = &g->held;
-  bool failed = ui_step_status(st) == BRR_STATUS_FAILED;
+  bool failed = brr__ui_step_status(st) == BRR_STATUS_FAILED;
   switch (cs->kind) {
   case BRR_CI_GITHUB:
     /* GitHub groups are always collapsed: a failed step goes outside any group */
@@ -195,7 +195,7 @@ static void print_group(brr_ui *ui, ci_state *cs, const ui_step *st) {
   }
   brr_buf_free(&g->held);
   g->printed = true;
-  ui_out_write(&ui->out);
+  brr__ui_out_write(&ui->out);
 }
 
 /* Open a live group for the step running alone: its header, then what it held so far. */
@@ -221,14 +221,14 @@ static void open_live(brr_ui *ui, ci_state *cs, ui_step *st, int64_t now) {
   g->streamed = true;
   cs->live = st->index;
   cs->last_write_ms = now;
-  ui_out_write(&ui->out);
+  brr__ui_out_write(&ui->out);
 }
 
 /* Close the live group: the step ended (`ended`) or another step started beside it. */
 static void close_live(brr_ui *ui, ci_state *cs, bool ended, int64_t now) {
   ui_step *st = ui->steps[cs->live];
   brr_buf *out = &ui->out.buf;
-  bool failed = ended && ui_step_status(st) == BRR_STATUS_FAILED;
+  bool failed = ended && brr__ui_step_status(st) == BRR_STATUS_FAILED;
   switch (cs->kind) {
   case BRR_CI_GITHUB:
     brr_buf_puts(out, "::endgroup::\n");
@@ -247,7 +247,7 @@ static void close_live(brr_ui *ui, ci_state *cs, bool ended, int64_t now) {
   default:
     if (ended) {
       brr_buf_printf(out, "<<< ");
-      ui_fmt_group_title(out, st);
+      brr__ui_fmt_group_title(out, st);
       brr_buf_putc(out, '\n');
     } else {
       brr_buf_printf(out, "<<< %s (continues below)\n", st->name);
@@ -257,7 +257,7 @@ static void close_live(brr_ui *ui, ci_state *cs, bool ended, int64_t now) {
   if (ended) cs->groups[st->index].printed = true;
   cs->live = NO_LIVE;
   cs->last_beat_ms = now;
-  ui_out_write(&ui->out);
+  brr__ui_out_write(&ui->out);
 }
 
 /* After a step started or ended: a live group stays open only while its step runs alone. */
@@ -278,19 +278,19 @@ static void maybe_open(brr_ui *ui, ci_state *cs, int64_t now) {
 /* "still running: build-app 1m05s, test 32s (3 of 10 done, 2m10s)" */
 static void heartbeat(brr_ui *ui, ci_state *cs, int64_t now) {
   brr_buf *out = &ui->out.buf;
-  if (ui->opts.timestamps) ui_fmt_ts(ui, out, now);
+  if (ui->opts.timestamps) brr__ui_fmt_ts(ui, out, now);
   brr_buf_puts(out, "brr: still running:");
   for (size_t i = 0; i < ui->n_running; i++) {
     const ui_step *st = ui->steps[ui->running[i]];
     brr_buf_printf(out, "%s %s ", i ? "," : "", st->name);
-    ui_fmt_duration(out, (double)(now - st->first_start_ms) / 1000.0);
+    brr__ui_fmt_duration(out, (double)(now - st->first_start_ms) / 1000.0);
   }
   brr_buf_printf(out, " (%zu of %zu done, ", ui->n_done, ui->n_total);
-  ui_fmt_duration(out, (double)(now - ui->start_ms) / 1000.0);
+  brr__ui_fmt_duration(out, (double)(now - ui->start_ms) / 1000.0);
   brr_buf_puts(out, ")\n");
   cs->last_beat_ms = now;
   cs->last_write_ms = now;
-  ui_out_write(&ui->out);
+  brr__ui_out_write(&ui->out);
 }
 
 static void on_tick(brr_ui *ui, ci_state *cs, int64_t now) {
@@ -308,16 +308,16 @@ static void step_line(brr_ui *ui, ci_state *cs, const brr_event *ev, ui_step *st
   ci_group *g = &cs->groups[st->index];
   if (g->printed) {
     /* late lines of a step already printed (a message after its end): print them plain */
-    ui_fmt_line(ui, &ui->out.buf, ev, st, ui->opts.timestamps, ui->color);
-    ui_out_write(&ui->out);
+    brr__ui_fmt_line(ui, &ui->out.buf, ev, st, ui->opts.timestamps, ui->color);
+    brr__ui_out_write(&ui->out);
     return;
   }
   brr_buf *b = cs->live == st->index ? &ui->out.buf : &g->held;
-  ui_fmt_step_line(ui, b, ev, ui->opts.timestamps, ui->color);
+  brr__ui_fmt_step_line(ui, b, ev, ui->opts.timestamps, ui->color);
   if (cs->live == st->index) {
     cs->last_write_ms = ev->ts_ms;
-    if (ev->type == BRR_EV_NODE_OUTPUT) ui_out_maybe(&ui->out);
-    else ui_out_write(&ui->out);
+    if (ev->type == BRR_EV_NODE_OUTPUT) brr__ui_out_maybe(&ui->out);
+    else brr__ui_out_write(&ui->out);
   }
 }
 
@@ -333,8 +333,8 @@ static void ci_event(brr_ui *ui, const brr_event *ev, ui_step *st) {
   case BRR_EV_NODE_END:
   case BRR_EV_LOG:
     if (!st) {
-      ui_fmt_line(ui, &ui->out.buf, ev, NULL, ui->opts.timestamps, ui->color);
-      ui_out_write(&ui->out);
+      brr__ui_fmt_line(ui, &ui->out.buf, ev, NULL, ui->opts.timestamps, ui->color);
+      brr__ui_out_write(&ui->out);
       break;
     }
     if (ev->type == BRR_EV_NODE_OUTPUT || ev->type == BRR_EV_LOG) maybe_open(ui, cs, ev->ts_ms);
@@ -346,7 +346,7 @@ static void ci_event(brr_ui *ui, const brr_event *ev, ui_step *st) {
     if (ev->type == BRR_EV_NODE_START || ev->type == BRR_EV_NODE_END) settle(ui, cs, ev->ts_ms);
     break;
   case BRR_EV_FLUSH:
-    if (cs->live != NO_LIVE) ui_out_write(&ui->out);
+    if (cs->live != NO_LIVE) brr__ui_out_write(&ui->out);
     break;
   case BRR_EV_TICK:
     on_tick(ui, cs, ev->ts_ms);
@@ -360,12 +360,12 @@ static void ci_event(brr_ui *ui, const brr_event *ev, ui_step *st) {
       if (!g->printed && (g->held.len || (ui->steps[i]->n_ended && !g->streamed)))
         print_group(ui, cs, ui->steps[i]);
     }
-    ui_fmt_summary(ui, &ui->out.buf, ui->color);
-    ui_out_write(&ui->out);
+    brr__ui_fmt_summary(ui, &ui->out.buf, ui->color);
+    brr__ui_out_write(&ui->out);
     break;
   default:
     break;
   }
 }
 
-const ui_renderer ui_ci_renderer = {ci_init, ci_event, ci_free};
+const ui_renderer brr__ui_ci_renderer = {ci_init, ci_event, ci_free};

@@ -9,11 +9,11 @@
 /* docker compose's rotation: cyan, yellow, green, magenta, blue, then the bold variants */
 static const char *const PALETTE[] = {"36", "33", "32", "35", "34", "1;36", "1;33", "1;32", "1;35", "1;34"};
 
-const char *ui_color_of(const ui_step *st) { return PALETTE[st->index % BRR_ARRAY_LEN(PALETTE)]; }
+const char *brr__ui_color_of(const ui_step *st) { return PALETTE[st->index % BRR_ARRAY_LEN(PALETTE)]; }
 
 /* Called for every line: strftime once per second, the milliseconds once per ms, and a
  * memcpy otherwise (formatting the timestamp was most of a line's cost). */
-void ui_fmt_ts(brr_ui *ui, brr_buf *b, int64_t ms) {
+void brr__ui_fmt_ts(brr_ui *ui, brr_buf *b, int64_t ms) {
   if (ms != ui->ts_ms) {
     int64_t sec = ms / 1000;
     if (sec != ui->ts_sec) {
@@ -52,12 +52,12 @@ static void fmt_output_body(brr_buf *b, const brr_event *ev) {
   brr_buf_append(b, ev->text, ev->len);
 }
 
-void ui_line_prepare(brr_ui *ui, const brr_event *ev, ui_step *st) {
+void brr__ui_line_prepare(brr_ui *ui, const brr_event *ev, ui_step *st) {
   ui->line_ev = NULL;
   if (ev->type != BRR_EV_NODE_OUTPUT || !st) return;
   brr_buf *b = &ui->line;
   brr_buf_reset(b);
-  ui_fmt_ts(ui, b, ev->ts_ms);
+  brr__ui_fmt_ts(ui, b, ev->ts_ms);
   ui->line_prefix = b->len;
   const brr_buf *p = step_prefix(ui, st);
   brr_buf_append(b, p->data, p->len);
@@ -68,18 +68,18 @@ void ui_line_prepare(brr_ui *ui, const brr_event *ev, ui_step *st) {
   ui->line_ev = ev;
 }
 
-void ui_fmt_step_line(brr_ui *ui, brr_buf *b, const brr_event *ev, bool ts, bool color) {
+void brr__ui_fmt_step_line(brr_ui *ui, brr_buf *b, const brr_event *ev, bool ts, bool color) {
   if (ev == ui->line_ev) {
     if (ts) brr_buf_append(b, ui->line.data, UI_TS_LEN);
     brr_buf_append(b, ui->line.data + ui->line_body, ui->line.len - ui->line_body);
     return;
   }
-  if (ts) ui_fmt_ts(ui, b, ev->ts_ms);
-  ui_fmt_body(ui, b, ev, color);
+  if (ts) brr__ui_fmt_ts(ui, b, ev->ts_ms);
+  brr__ui_fmt_body(ui, b, ev, color);
   brr_buf_putc(b, '\n');
 }
 
-void ui_fmt_duration(brr_buf *b, double s) {
+void brr__ui_fmt_duration(brr_buf *b, double s) {
   if (s < 0) s = 0;
   if (s < 60) {
     brr_buf_printf(b, "%.1fs", s);
@@ -112,7 +112,7 @@ static void fmt_end(brr_buf *b, const brr_event *ev, bool color) {
     brr_buf_puts(b, "succeeded");
     UI_SGR_RESET(b, color);
     brr_buf_puts(b, " in ");
-    ui_fmt_duration(b, ev->duration);
+    brr__ui_fmt_duration(b, ev->duration);
     break;
   case BRR_STATUS_REUSED:
     /* the outputs of the last run whose inputs were the same (docs/incremental.md) */
@@ -121,7 +121,7 @@ static void fmt_end(brr_buf *b, const brr_event *ev, bool color) {
     brr_buf_puts(b, "reused");
     UI_SGR_RESET(b, color);
     brr_buf_puts(b, " in ");
-    ui_fmt_duration(b, ev->duration);
+    brr__ui_fmt_duration(b, ev->duration);
     break;
   case BRR_STATUS_FAILED:
     brr_buf_printf(b, "<== %s ", node);
@@ -129,7 +129,7 @@ static void fmt_end(brr_buf *b, const brr_event *ev, bool color) {
     brr_buf_puts(b, "FAILED");
     UI_SGR_RESET(b, color);
     brr_buf_puts(b, " after ");
-    ui_fmt_duration(b, ev->duration);
+    brr__ui_fmt_duration(b, ev->duration);
     if (ev->text) brr_buf_printf(b, ": %s", ev->text);
     break;
   case BRR_STATUS_CANCELED:
@@ -138,7 +138,7 @@ static void fmt_end(brr_buf *b, const brr_event *ev, bool color) {
     brr_buf_puts(b, "canceled");
     UI_SGR_RESET(b, color);
     brr_buf_puts(b, " after ");
-    ui_fmt_duration(b, ev->duration);
+    brr__ui_fmt_duration(b, ev->duration);
     if (ev->text) brr_buf_printf(b, ": %s", ev->text);
     break;
   default:
@@ -148,7 +148,7 @@ static void fmt_end(brr_buf *b, const brr_event *ev, bool color) {
   }
 }
 
-bool ui_fmt_body(brr_ui *ui, brr_buf *b, const brr_event *ev, bool color) {
+bool brr__ui_fmt_body(brr_ui *ui, brr_buf *b, const brr_event *ev, bool color) {
   (void)ui;
   switch (ev->type) {
   case BRR_EV_NODE_OUTPUT:
@@ -173,7 +173,7 @@ bool ui_fmt_body(brr_ui *ui, brr_buf *b, const brr_event *ev, bool color) {
   }
 }
 
-bool ui_fmt_line(brr_ui *ui, brr_buf *b, const brr_event *ev, const ui_step *st, bool ts,
+bool brr__ui_fmt_line(brr_ui *ui, brr_buf *b, const brr_event *ev, const ui_step *st, bool ts,
                  bool color) {
   if (ev == ui->line_ev && st) {
     /* the output line formatted once: copy it, with the prefix coloured when asked */
@@ -184,7 +184,7 @@ bool ui_fmt_line(brr_ui *ui, brr_buf *b, const brr_event *ev, const ui_step *st,
       return true;
     }
     brr_buf_append(b, l->data + from, ui->line_prefix - from);
-    UI_SGR(b, color, ui_color_of(st));
+    UI_SGR(b, color, brr__ui_color_of(st));
     brr_buf_append(b, l->data + ui->line_prefix, ui->line_body - 1 - ui->line_prefix);
     UI_SGR_RESET(b, color);
     brr_buf_append(b, l->data + ui->line_body - 1, l->len - (ui->line_body - 1));
@@ -192,7 +192,7 @@ bool ui_fmt_line(brr_ui *ui, brr_buf *b, const brr_event *ev, const ui_step *st,
   }
   if (!st) {
     if (ev->type != BRR_EV_LOG) return false;
-    if (ts) ui_fmt_ts(ui, b, ev->ts_ms);
+    if (ts) brr__ui_fmt_ts(ui, b, ev->ts_ms);
     UI_SGR(b, color && ev->level != BRR_LOG_INFO, level_color(ev->level));
     brr_buf_printf(b, "%-8s", level_word(ev->level));
     UI_SGR_RESET(b, color && ev->level != BRR_LOG_INFO);
@@ -202,12 +202,12 @@ bool ui_fmt_line(brr_ui *ui, brr_buf *b, const brr_event *ev, const ui_step *st,
     return true;
   }
   size_t mark = b->len;
-  if (ts) ui_fmt_ts(ui, b, ev->ts_ms);
-  UI_SGR(b, color, ui_color_of(st));
+  if (ts) brr__ui_fmt_ts(ui, b, ev->ts_ms);
+  UI_SGR(b, color, brr__ui_color_of(st));
   brr_buf_printf(b, "%-*s |", (int)ui->width, st->name);
   UI_SGR_RESET(b, color);
   brr_buf_putc(b, ' ');
-  if (!ui_fmt_body(ui, b, ev, color)) {
+  if (!brr__ui_fmt_body(ui, b, ev, color)) {
     b->len = mark;
     if (b->data) b->data[mark] = '\0';
     return false;
@@ -216,9 +216,9 @@ bool ui_fmt_line(brr_ui *ui, brr_buf *b, const brr_event *ev, const ui_step *st,
   return true;
 }
 
-void ui_fmt_group_title(brr_buf *b, const ui_step *st) {
-  brr_buf_printf(b, "%s (%s, ", st->name, brr_status_name(ui_step_status(st)));
-  ui_fmt_duration(b, ui_step_span_s(st));
+void brr__ui_fmt_group_title(brr_buf *b, const ui_step *st) {
+  brr_buf_printf(b, "%s (%s, ", st->name, brr_status_name(brr__ui_step_status(st)));
+  brr__ui_fmt_duration(b, brr__ui_step_span_s(st));
   brr_buf_putc(b, ')');
 }
 
@@ -233,7 +233,7 @@ static const char *status_color(brr_status s) {
 }
 
 static void fmt_step_row(brr_ui *ui, brr_buf *b, const ui_step *st, bool color) {
-  brr_status s = ui_step_status(st);
+  brr_status s = brr__ui_step_status(st);
   brr_buf_printf(b, "  %-*s  ", (int)ui->width, st->name);
   UI_SGR(b, color, status_color(s));
   brr_buf_printf(b, "%-9s", brr_status_name(s));
@@ -241,7 +241,7 @@ static void fmt_step_row(brr_ui *ui, brr_buf *b, const ui_step *st, bool color) 
   brr_buf_puts(b, "  ");
   if (st->n_started) {
     brr_buf tmp = BRR_BUF_INIT;
-    ui_fmt_duration(&tmp, ui_step_span_s(st));
+    brr__ui_fmt_duration(&tmp, brr__ui_step_span_s(st));
     brr_buf_printf(b, "%8s", brr_buf_cstr(&tmp));
     brr_buf_free(&tmp);
   } else {
@@ -250,7 +250,7 @@ static void fmt_step_row(brr_ui *ui, brr_buf *b, const ui_step *st, bool color) 
   /* time its nodes were ready but waited for a job slot or a pool, beside the time they ran */
   if (st->wait_s >= 0.05) {
     brr_buf_puts(b, "  waited ");
-    ui_fmt_duration(b, st->wait_s);
+    brr__ui_fmt_duration(b, st->wait_s);
   }
   if (st->error) brr_buf_printf(b, "  %s", st->error);
   brr_buf_putc(b, '\n');
@@ -276,14 +276,14 @@ static void fmt_failure(brr_buf *b, const ui_step *st, bool color) {
 /* "Wall time X, sum of step times Y, critical path Z" (the summary's and the Markdown's). */
 static void fmt_times(const brr_ui *ui, brr_buf *b) {
   brr_buf_puts(b, "Wall time ");
-  ui_fmt_duration(b, ui->wall_s);
+  brr__ui_fmt_duration(b, ui->wall_s);
   brr_buf_puts(b, ", sum of step times ");
-  ui_fmt_duration(b, ui->sum_s);
+  brr__ui_fmt_duration(b, ui->sum_s);
   brr_buf_puts(b, ", critical path ");
-  ui_fmt_duration(b, ui->critical_s);
+  brr__ui_fmt_duration(b, ui->critical_s);
 }
 
-void ui_fmt_summary(brr_ui *ui, brr_buf *b, bool color) {
+void brr__ui_fmt_summary(brr_ui *ui, brr_buf *b, bool color) {
   brr_buf_puts(b, "\nSummary:\n");
   for (size_t i = 0; i < ui->n_steps; i++) fmt_step_row(ui, b, ui->steps[i], color);
   int jobs = ui->jobs > 0 ? ui->jobs : 1;
@@ -344,19 +344,19 @@ static const char *status_mark(brr_status s) {
   }
 }
 
-void ui_fmt_markdown(brr_ui *ui, brr_buf *b, const char *const *critical, size_t n_critical) {
+void brr__ui_fmt_markdown(brr_ui *ui, brr_buf *b, const char *const *critical, size_t n_critical) {
   brr_buf_printf(b, "### brr: %s\n\n", ui->exit_code == 0 ? "Build SUCCESS" : "Build ERROR");
   brr_buf_puts(b, "| Step | Status | Ran | Waited | Details |\n|---|---|---:|---:|---|\n");
   for (size_t i = 0; i < ui->n_steps; i++) {
     const ui_step *st = ui->steps[i];
-    brr_status s = ui_step_status(st);
+    brr_status s = brr__ui_step_status(st);
     brr_buf_puts(b, "| ");
     md_cell(b, st->name);
     brr_buf_printf(b, " | %s %s | ", status_mark(s), brr_status_name(s));
-    if (st->n_started) ui_fmt_duration(b, ui_step_span_s(st));
+    if (st->n_started) brr__ui_fmt_duration(b, brr__ui_step_span_s(st));
     else brr_buf_putc(b, '-');
     brr_buf_puts(b, " | ");
-    if (st->n_started) ui_fmt_duration(b, st->wait_s);
+    if (st->n_started) brr__ui_fmt_duration(b, st->wait_s);
     else brr_buf_putc(b, '-');
     brr_buf_puts(b, " | ");
     md_cell(b, st->error ? st->error : s == BRR_STATUS_SKIPPED ? st->skip_reason : NULL);

@@ -125,11 +125,11 @@ static void add_run_end(brr_ui *ui, cJSON *o, const brr_event *ev) {
     const ui_step *st = ui->steps[i];
     cJSON *s = cJSON_CreateObject();
     add_str_or_null(s, "name", st->name);
-    cJSON_AddStringToObject(s, "status", brr_status_name(ui_step_status(st)));
-    cJSON_AddNumberToObject(s, "duration", st->n_started ? ui_step_span_s(st) : 0);
+    cJSON_AddStringToObject(s, "status", brr_status_name(brr__ui_step_status(st)));
+    cJSON_AddNumberToObject(s, "duration", st->n_started ? brr__ui_step_span_s(st) : 0);
     add_str_or_null(s, "error", st->error);
     /* why it never ran, for a skipped step (version 2) */
-    add_str_or_null(s, "reason", ui_step_status(st) == BRR_STATUS_SKIPPED ? st->skip_reason : NULL);
+    add_str_or_null(s, "reason", brr__ui_step_status(st) == BRR_STATUS_SKIPPED ? st->skip_reason : NULL);
     cJSON_AddNumberToObject(s, "waited", st->wait_s);
     cJSON_AddItemToArray(steps, s);
   }
@@ -190,7 +190,7 @@ static cJSON *event_json(brr_ui *ui, const brr_event *ev) {
 static void json_event(brr_ui *ui, const brr_event *ev, ui_step *st) {
   (void)st;
   if (ev->type == BRR_EV_FLUSH) {
-    ui_out_write(&ui->out);
+    brr__ui_out_write(&ui->out);
     return;
   }
   cJSON *o = event_json(ui, ev);
@@ -201,8 +201,8 @@ static void json_event(brr_ui *ui, const brr_event *ev, ui_step *st) {
   brr_buf_puts(&ui->out.buf, text);
   brr_buf_putc(&ui->out.buf, '\n');
   cJSON_free(text);
-  if (ev->type == BRR_EV_NODE_OUTPUT) ui_out_maybe(&ui->out);
-  else ui_out_write(&ui->out);
+  if (ev->type == BRR_EV_NODE_OUTPUT) brr__ui_out_maybe(&ui->out);
+  else brr__ui_out_write(&ui->out);
 }
 
-const ui_renderer ui_json_renderer = {NULL, json_event, NULL};
+const ui_renderer brr__ui_json_renderer = {NULL, json_event, NULL};

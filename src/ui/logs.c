@@ -19,7 +19,7 @@ struct ui_logs {
   brr_buf line;
 };
 
-ui_logs *ui_logs_open(const char *dir) {
+ui_logs *brr__ui_logs_open(const char *dir) {
   int rc = brr_mkdir_p(dir, 0755);
   if (rc < 0) {
     errno = -rc;
@@ -126,14 +126,14 @@ static void step_close(brr_ui *ui, ui_logs *lg, const ui_step *st) {
   if (fclose(f) != 0) step_failed(ui, lg, st, "writing", errno ? errno : EIO);
 }
 
-void ui_logs_event(brr_ui *ui, ui_logs *lg, const brr_event *ev, ui_step *st) {
+void brr__ui_logs_event(brr_ui *ui, ui_logs *lg, const brr_event *ev, ui_step *st) {
   brr_buf *b = &lg->line;
   brr_buf_reset(b);
   if (ev->type == BRR_EV_RUN_END) {
     /* the step logs' errors first, so the summary can list them */
-    ui_logs_end_steps(ui, lg);
+    brr__ui_logs_end_steps(ui, lg);
     if (ui->n_results_err && ui->exit_code == 0) ui->exit_code = 1;  /* exit 1: a processing error */
-    ui_fmt_summary(ui, b, false);
+    brr__ui_fmt_summary(ui, b, false);
     build_put(ui, lg, b->data, b->len);
     build_put(ui, lg, NULL, 0);
     return;
@@ -153,13 +153,13 @@ void ui_logs_event(brr_ui *ui, ui_logs *lg, const brr_event *ev, ui_step *st) {
       step_failed(ui, lg, st, "writing", errno);
     return;
   }
-  if (!ui_fmt_line(ui, b, ev, st, true, false)) return;
+  if (!brr__ui_fmt_line(ui, b, ev, st, true, false)) return;
   build_put(ui, lg, b->data, b->len);
   if (!st) return;
   FILE *f = step_file(ui, lg, st);
   if (f) {
     brr_buf_reset(b);
-    ui_fmt_body(ui, b, ev, false);
+    brr__ui_fmt_body(ui, b, ev, false);
     brr_buf_putc(b, '\n');
     if (!put(f, b->data, b->len)) {
       step_failed(ui, lg, st, "writing", errno);
@@ -174,13 +174,13 @@ void ui_logs_event(brr_ui *ui, ui_logs *lg, const brr_event *ev, ui_step *st) {
   }
 }
 
-void ui_logs_end_steps(brr_ui *ui, ui_logs *lg) {
+void brr__ui_logs_end_steps(brr_ui *ui, ui_logs *lg) {
   build_put(ui, lg, NULL, 0);
   for (size_t i = 0; i < lg->cap; i++)
     if (lg->steps[i]) step_close(ui, lg, ui->steps[i]);
 }
 
-void ui_logs_close(brr_ui *ui, ui_logs *lg) {
+void brr__ui_logs_close(brr_ui *ui, ui_logs *lg) {
   for (size_t i = 0; i < lg->cap; i++)
     if (lg->steps[i]) step_close(ui, lg, ui->steps[i]);
   if (lg->build) {
@@ -192,8 +192,8 @@ void ui_logs_close(brr_ui *ui, ui_logs *lg) {
   }
 }
 
-void ui_logs_free(brr_ui *ui, ui_logs *lg) {
-  ui_logs_close(ui, lg);
+void brr__ui_logs_free(brr_ui *ui, ui_logs *lg) {
+  brr__ui_logs_close(ui, lg);
   free(lg->steps);
   free(lg->seen);
   free(lg->dead);

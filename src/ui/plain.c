@@ -6,25 +6,25 @@
 static void plain_event(brr_ui *ui, const brr_event *ev, ui_step *st) {
   switch (ev->type) {
   case BRR_EV_NODE_OUTPUT:
-    ui_fmt_line(ui, &ui->out.buf, ev, st, ui->opts.timestamps, ui->color);
-    ui_out_maybe(&ui->out);
+    brr__ui_fmt_line(ui, &ui->out.buf, ev, st, ui->opts.timestamps, ui->color);
+    brr__ui_out_maybe(&ui->out);
     break;
   case BRR_EV_LOG:
   case BRR_EV_NODE_START:
   case BRR_EV_NODE_END:
-    ui_fmt_line(ui, &ui->out.buf, ev, st, ui->opts.timestamps, ui->color);
-    ui_out_write(&ui->out);
+    brr__ui_fmt_line(ui, &ui->out.buf, ev, st, ui->opts.timestamps, ui->color);
+    brr__ui_out_write(&ui->out);
     break;
   case BRR_EV_FLUSH:
-    ui_out_write(&ui->out);
+    brr__ui_out_write(&ui->out);
     break;
   case BRR_EV_RUN_END:
-    ui_fmt_summary(ui, &ui->out.buf, ui->color);
-    ui_out_write(&ui->out);
+    brr__ui_fmt_summary(ui, &ui->out.buf, ui->color);
+    brr__ui_out_write(&ui->out);
     break;
   default:
     break;
   }
 }
 
-const ui_renderer ui_plain_renderer = {NULL, plain_event, NULL};
+const ui_renderer brr__ui_plain_renderer = {NULL, plain_event, NULL};

@@ -48,7 +48,7 @@ struct ui_trace {
   bool written;
 };
 
-ui_trace *ui_trace_new(const char *path) {
+ui_trace *brr__ui_trace_new(const char *path) {
   ui_trace *t = brr_xcalloc(1, sizeof *t);
   t->path = brr_xstrdup(path);
   t->events = cJSON_CreateArray();
@@ -97,7 +97,7 @@ static void phase_end(ui_trace *t, trace_node *n, const char *name, int64_t at) 
   }
 }
 
-void ui_trace_event(ui_trace *t, const brr_event *ev) {
+void brr__ui_trace_event(ui_trace *t, const brr_event *ev) {
   trace_node *n;
   switch (ev->type) {
   case BRR_EV_RUN_START:
@@ -206,7 +206,7 @@ static cJSON *build_json(ui_trace *t) {
   return root;
 }
 
-int ui_trace_write(ui_trace *t) {
+int brr__ui_trace_write(ui_trace *t) {
   if (t->written || !t->nodes) return 0;
   t->written = true;
   cJSON *root = build_json(t);
@@ -223,7 +223,7 @@ int ui_trace_write(ui_trace *t) {
   return rc;
 }
 
-void ui_trace_free(ui_trace *t) {
+void brr__ui_trace_free(ui_trace *t) {
   if (!t) return;
   for (size_t i = 0; i < t->n_nodes; i++) {
     trace_node *n = &t->nodes[i];

@@ -52,7 +52,7 @@ static void refresh_size(brr_ui *ui, tty_state *ts) {
   if (ws.ws_row > 0) ts->rows = ws.ws_row;
 }
 
-size_t ui_fit(brr_buf *out, const char *text, size_t len, size_t cols) {
+size_t brr__ui_fit(brr_buf *out, const char *text, size_t len, size_t cols) {
   /* count the columns first: the ellipsis takes the last one when the text is cut */
   size_t total = 0;
   for (size_t i = 0; i < len; i++)
@@ -139,7 +139,7 @@ static void counts_line(brr_ui *ui, brr_buf *out, size_t width, int64_t now) {
     brr_buf_printf(out, "  %s%s", clock, c->len + 2 + cl + el <= width ? eta : "");
   } else {
     size_t room = width > cl + 1 ? width - cl - 1 : 0;
-    ui_fit(out, shorter.data, shorter.len, room);
+    brr__ui_fit(out, shorter.data, shorter.len, room);
     brr_buf_printf(out, " %s", clock);
   }
   brr_buf_free(&longer);
@@ -165,8 +165,8 @@ static void step_row(brr_ui *ui, brr_buf *out, const ui_step *st, size_t name_w,
   }
   size_t nw = name_w < width - fixed ? name_w : width - fixed;
   brr_buf_puts(out, "=> ");
-  UI_SGR(out, ui->color, ui_color_of(st));
-  size_t used = ui_fit(out, st->name, strlen(st->name), nw);
+  UI_SGR(out, ui->color, brr__ui_color_of(st));
+  size_t used = brr__ui_fit(out, st->name, strlen(st->name), nw);
   UI_SGR_RESET(out, ui->color);
   for (; used < nw; used++) brr_buf_putc(out, ' ');
   brr_buf_printf(out, "  %s", clock);
@@ -175,12 +175,12 @@ static void step_row(brr_ui *ui, brr_buf *out, const ui_step *st, size_t name_w,
   if (l && l->len && left > 2) {
     brr_buf_puts(out, "  ");
     UI_SGR(out, ui->color, "2");
-    ui_fit(out, l->data, l->len, left - 2);
+    brr__ui_fit(out, l->data, l->len, left - 2);
     UI_SGR_RESET(out, ui->color);
   }
 }
 
-size_t ui_tty_region(brr_ui *ui, brr_buf *out, int cols, int rows, int64_t now) {
+size_t brr__ui_tty_region(brr_ui *ui, brr_buf *out, int cols, int rows, int64_t now) {
   size_t width = cols > 1 ? (size_t)cols - 1 : 1;   /* the last column would wrap on some terminals */
   /* leave at least two rows for the lines scrolling above */
   size_t avail = rows > 3 ? (size_t)rows - 3 : 0;
@@ -202,7 +202,7 @@ size_t ui_tty_region(brr_ui *ui, brr_buf *out, int cols, int rows, int64_t now) 
   if (show < n && avail > 0) {
     char more[64];
     snprintf(more, sizeof more, "=> %zu more running", n - show);
-    ui_fit(out, more, strlen(more), width);
+    brr__ui_fit(out, more, strlen(more), width);
     brr_buf_putc(out, '\n');
     lines++;
   }
@@ -212,31 +212,31 @@ size_t ui_tty_region(brr_ui *ui, brr_buf *out, int cols, int rows, int64_t now) 
 
 static void draw_region(brr_ui *ui, tty_state *ts) {
   if (ui->ended || ui->n_total == 0) return;
-  ts->shown = ui_tty_region(ui, &ui->out.buf, ts->cols, ts->rows, brr_wall_ms());
+  ts->shown = brr__ui_tty_region(ui, &ui->out.buf, ts->cols, ts->rows, brr_wall_ms());
 }
 
 static void tty_flush(brr_ui *ui, tty_state *ts) {
   clear_region(ui, ts);
   draw_region(ui, ts);
-  ui_out_write(&ui->out);
+  brr__ui_out_write(&ui->out);
 }
 
 /* The prefix column shrinks on a narrow terminal: at most a quarter of it. */
 static void scroll_line(brr_ui *ui, tty_state *ts, const brr_event *ev, ui_step *st) {
   size_t cap = ts->cols / 4 > 8 ? (size_t)ts->cols / 4 : 8;
   if (!st || ui->width <= cap) {
-    ui_fmt_line(ui, &ui->out.buf, ev, st, ui->opts.timestamps, ui->color);
+    brr__ui_fmt_line(ui, &ui->out.buf, ev, st, ui->opts.timestamps, ui->color);
     return;
   }
   brr_buf *b = &ui->out.buf;
-  if (ui->opts.timestamps) ui_fmt_ts(ui, b, ev->ts_ms);
-  UI_SGR(b, ui->color, ui_color_of(st));
-  size_t used = ui_fit(b, st->name, strlen(st->name), cap);
+  if (ui->opts.timestamps) brr__ui_fmt_ts(ui, b, ev->ts_ms);
+  UI_SGR(b, ui->color, brr__ui_color_of(st));
+  size_t used = brr__ui_fit(b, st->name, strlen(st->name), cap);
   for (; used < cap; used++) brr_buf_putc(b, ' ');
   brr_buf_puts(b, " |");
   UI_SGR_RESET(b, ui->color);
   brr_buf_putc(b, ' ');
-  ui_fmt_step_line(ui, b, ev, false, ui->color);
+  brr__ui_fmt_step_line(ui, b, ev, false, ui->color);
 }
 
 static void tty_event(brr_ui *ui, const brr_event *ev, ui_step *st) {
@@ -249,7 +249,7 @@ static void tty_event(brr_ui *ui, const brr_event *ev, ui_step *st) {
   case BRR_EV_NODE_OUTPUT:
     clear_region(ui, ts);
     scroll_line(ui, ts, ev, st);
-    ui_out_maybe(&ui->out);
+    brr__ui_out_maybe(&ui->out);
     break;
   case BRR_EV_LOG:
   case BRR_EV_NODE_START:
@@ -267,12 +267,12 @@ static void tty_event(brr_ui *ui, const brr_event *ev, ui_step *st) {
     break;
   case BRR_EV_RUN_END:
     clear_region(ui, ts);
-    ui_fmt_summary(ui, &ui->out.buf, ui->color);
-    ui_out_write(&ui->out);
+    brr__ui_fmt_summary(ui, &ui->out.buf, ui->color);
+    brr__ui_out_write(&ui->out);
     break;
   default:
     break;
   }
 }
 
-const ui_renderer ui_tty_renderer = {tty_init, tty_event, tty_free};
+const ui_renderer brr__ui_tty_renderer = {tty_init, tty_event, tty_free};

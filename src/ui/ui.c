@@ -13,7 +13,7 @@
 
 /* ---- writer ---- */
 
-void ui_out_write(ui_out *o) {
+void brr__ui_out_write(ui_out *o) {
   const char *p = o->buf.data;
   size_t left = o->buf.len;
   while (left > 0 && !o->broken) {
@@ -36,8 +36,8 @@ void ui_out_write(ui_out *o) {
   brr_buf_reset(&o->buf);
 }
 
-void ui_out_maybe(ui_out *o) {
-  if (o->buf.len >= UI_OUT_HIGH) ui_out_write(o);
+void brr__ui_out_maybe(ui_out *o) {
+  if (o->buf.len >= UI_OUT_HIGH) brr__ui_out_write(o);
 }
 
 /* ---- step records ---- */
@@ -67,7 +67,7 @@ static void step_free(ui_step *st) {
   free(st);
 }
 
-brr_status ui_step_status(const ui_step *st) {
+brr_status brr__ui_step_status(const ui_step *st) {
   if (st->n_failed) return BRR_STATUS_FAILED;
   if (st->n_canceled) return BRR_STATUS_CANCELED;
   if (st->n_running) return BRR_STATUS_RUNNING;
@@ -78,7 +78,7 @@ brr_status ui_step_status(const ui_step *st) {
   return BRR_STATUS_SUCCEEDED;
 }
 
-double ui_step_span_s(const ui_step *st) {
+double brr__ui_step_span_s(const ui_step *st) {
   if (!st->first_start_ms || st->last_end_ms < st->first_start_ms) return st->sum_s;
   return (double)(st->last_end_ms - st->first_start_ms) / 1000.0;
 }
@@ -131,7 +131,7 @@ static void track_end(brr_ui *ui, const brr_event *ev, ui_step *st) {
   }
 }
 
-void ui_engines_track(brr_ui *ui, const brr_event *ev) {
+void brr__ui_engines_track(brr_ui *ui, const brr_event *ev) {
   if (!ev->node) return;
   if (ev->type == BRR_EV_NODE_START && ev->engine) {
     size_t k = 0;
@@ -157,7 +157,7 @@ void ui_engines_track(brr_ui *ui, const brr_event *ev) {
   }
 }
 
-void ui_engines_free(brr_ui *ui) {
+void brr__ui_engines_free(brr_ui *ui) {
   for (size_t i = 0; i < ui->n_engines; i++) free(ui->engines[i].name);
   free(ui->engines);
   for (size_t i = 0; i < ui->n_placed; i++) free(ui->placed[i].node);
@@ -166,7 +166,7 @@ void ui_engines_free(brr_ui *ui) {
 
 /* Update the records before the renderers see the event, so they render the new state. */
 static void track(brr_ui *ui, const brr_event *ev, ui_step *st) {
-  if (ev->type == BRR_EV_NODE_START || ev->type == BRR_EV_NODE_END) ui_engines_track(ui, ev);
+  if (ev->type == BRR_EV_NODE_START || ev->type == BRR_EV_NODE_END) brr__ui_engines_track(ui, ev);
   switch (ev->type) {
   case BRR_EV_RUN_START:
     ui->n_total = ev->n_total;
@@ -220,7 +220,7 @@ static void github_summary(brr_ui *ui, const brr_event *ev) {
   const char *path = getenv("GITHUB_STEP_SUMMARY");
   if (!path || !*path) return;
   brr_buf md = BRR_BUF_INIT;
-  ui_fmt_markdown(ui, &md, ev->critical_ids, ev->n_critical);
+  brr__ui_fmt_markdown(ui, &md, ev->critical_ids, ev->n_critical);
   int rc = 0;
   FILE *f = fopen(path, "ae");
   if (!f) rc = -errno;
@@ -248,25 +248,25 @@ static void ui_on_event(void *ud, const brr_event *ev) {
     }
   }
   track(ui, ev, st);
-  ui_line_prepare(ui, ev, st);
+  brr__ui_line_prepare(ui, ev, st);
   if (ev->type == BRR_EV_RUN_END) {
     /* the logs first: their failures belong in the summary and fail the run */
-    if (ui->logs) ui_logs_event(ui, ui->logs, ev, st);
+    if (ui->logs) brr__ui_logs_event(ui, ui->logs, ev, st);
     brr_event end = *ev;
     if (ui->n_results_err && end.exit_code == 0) end.exit_code = ui->exit_code = 1;  /* exit 1 */
     ui->r->event(ui, &end, st);
     ui->summarised = true;
     if (ui->trace) {
-      ui_trace_event(ui->trace, &end);
-      ui_trace_write(ui->trace);
+      brr__ui_trace_event(ui->trace, &end);
+      brr__ui_trace_write(ui->trace);
     }
     github_summary(ui, &end);
     ui->line_ev = NULL;
     return;
   }
   ui->r->event(ui, ev, st);
-  if (ui->logs) ui_logs_event(ui, ui->logs, ev, st);
-  if (ui->trace && ev->type != BRR_EV_NODE_OUTPUT) ui_trace_event(ui->trace, ev);
+  if (ui->logs) brr__ui_logs_event(ui, ui->logs, ev, st);
+  if (ui->trace && ev->type != BRR_EV_NODE_OUTPUT) brr__ui_trace_event(ui->trace, ev);
   ui->line_ev = NULL;
 }
 
@@ -282,7 +282,7 @@ void brr_ui_results_error(brr_ui *ui, const char *fmt, ...) {
 bool brr_ui_results_failed(const brr_ui *ui) { return ui->n_results_err > 0; }
 
 bool brr_ui_end(brr_ui *ui) {
-  if (ui->logs) ui_logs_close(ui, ui->logs);
+  if (ui->logs) brr__ui_logs_close(ui, ui->logs);
   return ui->n_results_err > 0;
 }
 
@@ -294,7 +294,7 @@ brr_ui *brr_ui_new(brr_bus *bus, const brr_ui_opts *opts) {
   if (opts->results_dir) {
     ui->results_dir = brr_xstrdup(opts->results_dir);
     ui->opts.results_dir = ui->results_dir;
-    ui->logs = ui_logs_open(ui->results_dir);
+    ui->logs = brr__ui_logs_open(ui->results_dir);
     if (!ui->logs) {
       int e = errno;
       free(ui->results_dir);
@@ -304,20 +304,20 @@ brr_ui *brr_ui_new(brr_bus *bus, const brr_ui_opts *opts) {
     }
   }
   if (opts->trace_path && *opts->trace_path) {
-    ui->trace = ui_trace_new(opts->trace_path);
+    ui->trace = brr__ui_trace_new(opts->trace_path);
   } else if (!opts->trace_path && ui->results_dir) {
     char *p = brr_path_join(ui->results_dir, "trace.json");
-    ui->trace = ui_trace_new(p);
+    ui->trace = brr__ui_trace_new(p);
     free(p);
   }
   ui->mode = brr_ui_resolve_progress(opts->progress, opts->fd);
   ui->color = ui->mode != BRR_PROGRESS_JSON && brr_ui_color_enabled(opts->fd, opts->no_color);
   ui->ts_sec = ui->ts_ms = INT64_MIN;
   switch (ui->mode) {
-  case BRR_PROGRESS_TTY: ui->r = &ui_tty_renderer; break;
-  case BRR_PROGRESS_CI: ui->r = &ui_ci_renderer; break;
-  case BRR_PROGRESS_JSON: ui->r = &ui_json_renderer; break;
-  default: ui->r = &ui_plain_renderer; break;
+  case BRR_PROGRESS_TTY: ui->r = &brr__ui_tty_renderer; break;
+  case BRR_PROGRESS_CI: ui->r = &brr__ui_ci_renderer; break;
+  case BRR_PROGRESS_JSON: ui->r = &brr__ui_json_renderer; break;
+  default: ui->r = &brr__ui_plain_renderer; break;
   }
   if (ui->r->init) ui->r->init(ui);
   brr_bus_subscribe(bus, ui_on_event, ui);
@@ -328,18 +328,18 @@ void brr_ui_free(brr_ui *ui) {
   if (!ui) return;
   brr_bus_unsubscribe(ui->bus, ui_on_event, ui);
   if (ui->r->free) ui->r->free(ui);
-  ui_out_write(&ui->out);
+  brr__ui_out_write(&ui->out);
   brr_buf_free(&ui->out.buf);
   brr_buf_free(&ui->line);
-  if (ui->logs) ui_logs_free(ui, ui->logs);
+  if (ui->logs) brr__ui_logs_free(ui, ui->logs);
   for (size_t i = 0; i < ui->n_results_err; i++) free(ui->results_err[i]);
   free(ui->results_err);
-  ui_trace_free(ui->trace);
+  brr__ui_trace_free(ui->trace);
   for (size_t i = 0; i < ui->n_steps; i++) step_free(ui->steps[i]);
   free(ui->steps);
   free(ui->running);
   brr_strmap_free(&ui->index);
-  ui_engines_free(ui);
+  brr__ui_engines_free(ui);
   free(ui->results_dir);
   free(ui);
 }

@@ -33,7 +33,7 @@ typedef struct ui_step {
   size_t tail_n, tail_next;
 } ui_step;
 
-/* Whole lines are appended to `buf`; ui_out_write hands them to write(2) in one call where
+/* Whole lines are appended to `buf`; brr__ui_out_write hands them to write(2) in one call where
  * the kernel takes them, so lines never split however the fd is shared or non-blocking. */
 typedef struct ui_out {
   int fd;
@@ -116,47 +116,47 @@ struct brr_ui {
 };
 
 /* Engine bookkeeping from NODE_START (with `engine`) and NODE_END. */
-void ui_engines_track(brr_ui *ui, const brr_event *ev);
-void ui_engines_free(brr_ui *ui);
+void brr__ui_engines_track(brr_ui *ui, const brr_event *ev);
+void brr__ui_engines_free(brr_ui *ui);
 
 #define UI_TS_LEN 24                 /* strlen("YYYY-MM-DD HH:MM:SS,mmm ") */
 
-extern const ui_renderer ui_plain_renderer;
-extern const ui_renderer ui_tty_renderer;
-extern const ui_renderer ui_ci_renderer;
-extern const ui_renderer ui_json_renderer;
+extern const ui_renderer brr__ui_plain_renderer;
+extern const ui_renderer brr__ui_tty_renderer;
+extern const ui_renderer brr__ui_ci_renderer;
+extern const ui_renderer brr__ui_json_renderer;
 
 /* ---- writer ---- */
-void ui_out_write(ui_out *o);
+void brr__ui_out_write(ui_out *o);
 /* Write when enough is buffered; the rest waits for a FLUSH. */
-void ui_out_maybe(ui_out *o);
+void brr__ui_out_maybe(ui_out *o);
 
 /* ---- step records ---- */
-brr_status ui_step_status(const ui_step *st);
-double ui_step_span_s(const ui_step *st);
+brr_status brr__ui_step_status(const ui_step *st);
+double brr__ui_step_span_s(const ui_step *st);
 
 /* ---- formats ---- */
 /* "YYYY-MM-DD HH:MM:SS,mmm " in local time, as buildrunner's console and build.log. */
-void ui_fmt_ts(brr_ui *ui, brr_buf *b, int64_t ms);
+void brr__ui_fmt_ts(brr_ui *ui, brr_buf *b, int64_t ms);
 /* "0.4s", "12.3s", "2m05s", "1h02m03s". */
-void ui_fmt_duration(brr_buf *b, double s);
+void brr__ui_fmt_duration(brr_buf *b, double s);
 /* [ts ]body\n of a step's event (CI groups, step logs without ts). */
-void ui_fmt_step_line(brr_ui *ui, brr_buf *b, const brr_event *ev, bool ts, bool color);
+void brr__ui_fmt_step_line(brr_ui *ui, brr_buf *b, const brr_event *ev, bool ts, bool color);
 /* Format an output event's line once (called before the renderers see it). */
-void ui_line_prepare(brr_ui *ui, const brr_event *ev, ui_step *st);
+void brr__ui_line_prepare(brr_ui *ui, const brr_event *ev, ui_step *st);
 /* The text of an event without step prefix or timestamp ("[source] line", "==> node",
  * "warning: ..."). Returns false when the event has no line. */
-bool ui_fmt_body(brr_ui *ui, brr_buf *b, const brr_event *ev, bool color);
+bool brr__ui_fmt_body(brr_ui *ui, brr_buf *b, const brr_event *ev, bool color);
 /* A whole line with newline: [ts ]<step padded> | <body>, or for build-level messages
  * [ts ]LEVEL    message, as buildrunner. Returns false when the event has no line. */
-bool ui_fmt_line(brr_ui *ui, brr_buf *b, const brr_event *ev, const ui_step *st, bool ts,
+bool brr__ui_fmt_line(brr_ui *ui, brr_buf *b, const brr_event *ev, const ui_step *st, bool ts,
                  bool color);
 /* The end-of-run report: per step status and time, the totals, and for a failed run the
  * failing steps' last lines and errors, then "Build SUCCESS." or "Build ERROR.". */
-void ui_fmt_summary(brr_ui *ui, brr_buf *b, bool color);
+void brr__ui_fmt_summary(brr_ui *ui, brr_buf *b, bool color);
 /* The status header of a CI group: "<step> (failed, 3.1s)". */
-void ui_fmt_group_title(brr_buf *b, const ui_step *st);
-const char *ui_color_of(const ui_step *st);   /* SGR parameters, e.g. "36" */
+void brr__ui_fmt_group_title(brr_buf *b, const ui_step *st);
+const char *brr__ui_color_of(const ui_step *st);   /* SGR parameters, e.g. "36" */
 
 #define UI_SGR(b, color, code) \
   do {                         \
@@ -172,34 +172,34 @@ const char *ui_color_of(const ui_step *st);   /* SGR parameters, e.g. "36" */
  * step (timer, last output line) as many as fit, then the counts line with the elapsed time
  * and the estimate of the time left. Lines are separated by '\n', none at the end; no line is
  * wider than cols - 1 columns. Returns the number of lines. */
-size_t ui_tty_region(brr_ui *ui, brr_buf *out, int cols, int rows, int64_t now);
+size_t brr__ui_tty_region(brr_ui *ui, brr_buf *out, int cols, int rows, int64_t now);
 /* Append at most `cols` columns of text (UTF-8 counted per character, control characters
  * shown as spaces), ending with "…" when cut. Returns the columns used. */
-size_t ui_fit(brr_buf *out, const char *text, size_t len, size_t cols);
+size_t brr__ui_fit(brr_buf *out, const char *text, size_t len, size_t cols);
 
 /* ---- CI ---- */
 /* A GitHub `::error file=..,line=..,col=..,title=..::msg` line (file may be NULL, line/col 0). */
-void ui_ci_github_error(brr_buf *b, const char *file, unsigned line, unsigned col, const char *title,
+void brr__ui_ci_github_error(brr_buf *b, const char *file, unsigned line, unsigned col, const char *title,
                         const char *msg);
 /* The run as Markdown for $GITHUB_STEP_SUMMARY: status, per-step table, totals, critical path,
  * failures with their last lines. */
-void ui_fmt_markdown(brr_ui *ui, brr_buf *b, const char *const *critical, size_t n_critical);
+void brr__ui_fmt_markdown(brr_ui *ui, brr_buf *b, const char *const *critical, size_t n_critical);
 
 /* ---- results-dir logs ---- */
-ui_logs *ui_logs_open(const char *dir);      /* NULL with errno set on failure */
+ui_logs *brr__ui_logs_open(const char *dir);      /* NULL with errno set on failure */
 /* Every failed write or close is reported once per file with brr_ui_results_error; the file
  * then gets no more lines (a log with a hole in the middle would look complete). */
-void ui_logs_event(brr_ui *ui, ui_logs *lg, const brr_event *ev, ui_step *st);
+void brr__ui_logs_event(brr_ui *ui, ui_logs *lg, const brr_event *ev, ui_step *st);
 /* Flush and close every step log (RUN_END): their errors come before the summary. */
-void ui_logs_end_steps(brr_ui *ui, ui_logs *lg);
+void brr__ui_logs_end_steps(brr_ui *ui, ui_logs *lg);
 /* Close every log (build.log last); their errors are reported. */
-void ui_logs_close(brr_ui *ui, ui_logs *lg);
-void ui_logs_free(brr_ui *ui, ui_logs *lg);   /* closes first */
+void brr__ui_logs_close(brr_ui *ui, ui_logs *lg);
+void brr__ui_logs_free(brr_ui *ui, ui_logs *lg);   /* closes first */
 
 /* ---- the trace (trace.c) ---- */
-ui_trace *ui_trace_new(const char *path);
-void ui_trace_event(ui_trace *t, const brr_event *ev);
-int ui_trace_write(ui_trace *t);   /* once; 0 or -errno (a warning on stderr says which) */
-void ui_trace_free(ui_trace *t);
+ui_trace *brr__ui_trace_new(const char *path);
+void brr__ui_trace_event(ui_trace *t, const brr_event *ev);
+int brr__ui_trace_write(ui_trace *t);   /* once; 0 or -errno (a warning on stderr says which) */
+void brr__ui_trace_free(ui_trace *t);
 
 #endif

@@ -82,7 +82,7 @@ static void test_region_wide(void **state) {
   brr_bus *bus = brr_bus_new();
   brr_ui *ui = scripted(bus, fd, true);
   brr_buf b = BRR_BUF_INIT;
-  size_t got = ui_tty_region(ui, &b, 100, 40, T0 + 12000);
+  size_t got = brr__ui_tty_region(ui, &b, 100, 40, T0 + 12000);
   size_t n;
   char **lines = split(b.data, &n);
   assert_int_equal(got, 4);
@@ -108,7 +108,7 @@ static void test_region_narrow_and_short(void **state) {
   brr_bus *bus = brr_bus_new();
   brr_ui *ui = scripted(bus, fd, false);
   brr_buf b = BRR_BUF_INIT;
-  ui_tty_region(ui, &b, 40, 40, T0 + 12000);
+  brr__ui_tty_region(ui, &b, 40, 40, T0 + 12000);
   size_t n;
   char **lines = split(b.data, &n);
   assert_int_equal(n, 4);
@@ -121,10 +121,10 @@ static void test_region_narrow_and_short(void **state) {
   brr_strv_free(lines);
   brr_buf_reset(&b);
   /* a terminal of 6 rows leaves 3 for the steps: all 3 show */
-  assert_int_equal(ui_tty_region(ui, &b, 80, 6, T0 + 12000), 4);
+  assert_int_equal(brr__ui_tty_region(ui, &b, 80, 6, T0 + 12000), 4);
   brr_buf_reset(&b);
   /* 5 rows leave 2: one step and "2 more" */
-  ui_tty_region(ui, &b, 80, 5, T0 + 12000);
+  brr__ui_tty_region(ui, &b, 80, 5, T0 + 12000);
   lines = split(b.data, &n);
   assert_int_equal(n, 3);
   assert_true(brr_startswith(lines[0], "=> app"));
@@ -132,7 +132,7 @@ static void test_region_narrow_and_short(void **state) {
   brr_strv_free(lines);
   brr_buf_reset(&b);
   /* 20 columns: still the clock */
-  ui_tty_region(ui, &b, 20, 3, T0 + 72000);
+  brr__ui_tty_region(ui, &b, 20, 3, T0 + 72000);
   lines = split(b.data, &n);
   assert_int_equal(n, 1);
   check_widths(lines, n, 19);
@@ -147,13 +147,13 @@ static void test_region_narrow_and_short(void **state) {
 static void test_fit(void **state) {
   (void)state;
   brr_buf b = BRR_BUF_INIT;
-  assert_int_equal(ui_fit(&b, "h\xc3\xa9llo", 6, 5), 5);
+  assert_int_equal(brr__ui_fit(&b, "h\xc3\xa9llo", 6, 5), 5);
   assert_string_equal(b.data, "h\xc3\xa9llo");
   brr_buf_reset(&b);
-  assert_int_equal(ui_fit(&b, "h\xc3\xa9llo", 6, 3), 3);
+  assert_int_equal(brr__ui_fit(&b, "h\xc3\xa9llo", 6, 3), 3);
   assert_string_equal(b.data, "h\xc3\xa9\xe2\x80\xa6");
   brr_buf_reset(&b);
-  ui_fit(&b, "a\tb\rc", 5, 10);
+  brr__ui_fit(&b, "a\tb\rc", 5, 10);
   assert_string_equal(b.data, "a b c");
   brr_buf_free(&b);
 }

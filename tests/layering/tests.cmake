@@ -9,3 +9,7 @@ set_tests_properties(layering_producers PROPERTIES LABELS unit)
 #   layering_tasks_files  brr/tasks_files.h and its users include no engine, scheduler or libuv
 add_test(NAME layering_tasks_files COMMAND bash ${BRR_LAYERING_TESTS_DIR}/tasks_files_test.sh ${PROJECT_SOURCE_DIR})
 set_tests_properties(layering_tasks_files PROPERTIES LABELS unit)
+#   layering_symbols    every global symbol of libbrrcore.a and brr starts with brr_ or BRR_
+add_test(NAME layering_symbols
+         COMMAND bash ${BRR_LAYERING_TESTS_DIR}/symbols_test.sh $<TARGET_FILE:brrcore> $<TARGET_FILE:brr>)
+set_tests_properties(layering_symbols PROPERTIES LABELS unit)

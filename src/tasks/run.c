@@ -254,12 +254,185 @@ static void first_command_argv(const brr_run_task *r, const char **argv) {
   argv[5] = NULL;
 }
 
+static size_t command_count(const brr_run_task *r) {
+  return (r->run->c.cmd.s ? 1 : 0) + r->run->c.cmds.n;
+}
+
 static bool own_process(const brr_run_task *r) {
-  const brr_runlike *c = &r->run->c;
-  size_t n = (c->cmd.s ? 1 : 0) + c->cmds.n;
-  return n == 1 && r->plan.shell && !r->systemd && r->plan.n_scripts == 0 &&
+  return command_count(r) >= 1 && r->plan.shell && !r->systemd && r->plan.n_scripts == 0 &&
          !(r->caches_planned && r->caches.n) && r->run->artifacts.n == 0 &&
          !(r->s->n_commit || r->s->n_push || r->run->post_build);
+}
+
+/* Several commands as the container's own process: a driver runs each as `<shell> -xc <cmd>`
+ * (a child, as an exec would run it: same environment, working directory, empty stdin), and
+ * after each writes a marker line `<token> <index> <exit code>` on stdout and on stderr, then
+ * stops at the first non-zero code with that code. brr turns the markers into the exec path's
+ * log lines and takes them out of the output. The engine copies stdout and stderr apart, so
+ * one may run ahead of the other: a command counts as ended once both streams showed its
+ * marker, and lines of a stream that is ahead wait until then. Every line of a command thus
+ * comes before its `Command ... exited` line, as with an exec per command. The token is random
+ * per step, so a command's own output is not read as a marker; $1 is the token, $2... the
+ * commands. */
+static const char DRIVER[] =
+    "git config --global --add safe.directory " BRR_RUN_SOURCE_DIR " >/dev/null 2>&1\n"
+    "t=$1; s=$0; shift; i=0\n"
+    "for c in \"$@\"; do\n"
+    "  \"$s\" -xc \"$c\"; e=$?\n"
+    "  printf '%s %d %d\\n' \"$t\" \"$i\" \"$e\"\n"
+    "  printf '%s %d %d\\n' \"$t\" \"$i\" \"$e\" >&2\n"
+    "  [ \"$e\" -eq 0 ] || exit \"$e\"\n"
+    "  i=$((i + 1))\n"
+    "done\n";
+
+/* The own process's argv (NULL-terminated, free the array only): one command is exec'd in
+ * place of the shell (first_command_argv), several go through the driver. */
+static const char **own_argv(brr_run_task *r) {
+  size_t n = command_count(r);
+  const char **argv = brr_xcalloc(n + 6, sizeof *argv);
+  if (n == 1) {
+    first_command_argv(r, argv);
+    return argv;
+  }
+  if (!r->token) {
+    char *u = brr_uuid4();
+    r->token = brr_xasprintf("brr-marker-%s", u);
+    free(u);
+  }
+  argv[0] = r->plan.shell;
+  argv[1] = "-c";
+  argv[2] = DRIVER;
+  argv[3] = r->plan.shell;
+  argv[4] = r->token;
+  for (size_t i = 0; i < n; i++) argv[5 + i] = command_at(r, i);
+  return argv;
+}
+
+/* A marker line of the driver, "<token> <index> <code>", for command `want`. The token may
+ * follow output of the command that did not end its line: *at is where it starts. */
+static bool parse_marker(const brr_run_task *r, const char *line, size_t len, size_t want,
+                         size_t *at, int64_t *code) {
+  size_t tl = strlen(r->token);
+  const char *t = NULL;
+  for (const char *p = line; p + tl <= line + len; p++)
+    if (memcmp(p, r->token, tl) == 0) t = p;
+  if (!t) return false;
+  char buf[64];
+  size_t rest = len - (size_t)(t - line) - tl;
+  if (rest == 0 || rest >= sizeof buf) return false;
+  memcpy(buf, t + tl, rest);
+  buf[rest] = '\0';
+  unsigned long long i;
+  long long c;
+  int used = 0;
+  if (buf[0] != ' ' || sscanf(buf, " %llu %lld%n", &i, &c, &used) != 2 || (size_t)used != rest)
+    return false;
+  if (i != want) return false;   /* markers come in order, one per command and stream */
+  *at = (size_t)(t - line);
+  *code = c;
+  return true;
+}
+
+/* Command r->cmd_i ended (both its markers were seen): the log lines its exec would have
+ * given, and the header of the next one. */
+static void own_command_ended(brr_run_task *r, int64_t code) {
+  const char *cmd = command_at(r, r->cmd_i);
+  brr_task_log(r->task, code ? BRR_LOG_ERROR : BRR_LOG_INFO, "Command \"%s\" exited with code %lld",
+               cmd, (long long)code);
+  r->cmd_i++;
+  if (code != 0) {
+    r->exit_code = code;
+    r->marker_failed = true;
+    free(r->failed_what);
+    r->failed_what = brr_xasprintf("command \"%s\"", cmd);
+  } else if (r->cmd_i < r->n_cmds) {
+    brr_task_log(r->task, BRR_LOG_INFO, "cmd> %s", command_at(r, r->cmd_i));
+  }
+}
+
+static int stream_of(int k) { return k ? BRR_ENGINE_STDERR : BRR_ENGINE_STDOUT; }
+
+static void own_feed(brr_run_task *r, int k, const char *data, size_t len);
+
+/* One complete line (with its newline, or what is left at the end) of stream k. */
+static void own_line(brr_run_task *r, int k, const char *line, size_t len) {
+  if (r->past[k] > r->cmd_i) {
+    /* this stream showed the running command's marker, the other not yet: wait */
+    brr_buf_append(&r->held[k], line, len);
+    return;
+  }
+  size_t body = len && line[len - 1] == '\n' ? len - 1 : len;
+  size_t at;
+  int64_t code;
+  if (r->marker_failed || r->cmd_i >= r->n_cmds ||
+      !parse_marker(r, line, body, r->cmd_i, &at, &code)) {
+    brr_task_output(r->task, NULL, stream_of(k), line, len);
+    return;
+  }
+  /* what the command wrote before it without a newline is a line of its own, as the end of
+   * an exec's output would have made it */
+  if (at) {
+    brr_task_output(r->task, NULL, stream_of(k), line, at);
+    brr_task_output(r->task, NULL, stream_of(k), "\n", 1);
+  }
+  r->past[k]++;
+  if (r->past[!k] <= r->cmd_i) {
+    r->marker_code = code;
+    return;
+  }
+  /* both streams are past it: the command ended; the other stream's held lines go on */
+  own_command_ended(r, code);
+  brr_buf held = r->held[!k];
+  r->held[!k] = (brr_buf)BRR_BUF_INIT;
+  if (held.len) own_feed(r, !k, held.data, held.len);
+  brr_buf_free(&held);
+}
+
+/* A line longer than this without a newline is passed on in pieces (no marker is that long). */
+#define OWN_LINE_MAX 65536
+
+/* Bytes of stream k, cut into lines. */
+static void own_feed(brr_run_task *r, int k, const char *data, size_t len) {
+  brr_buf *b = &r->line[k];
+  while (len) {
+    const char *nl = memchr(data, '\n', len);
+    size_t take = nl ? (size_t)(nl - data) + 1 : len;
+    if (nl && b->len == 0) {
+      own_line(r, k, data, take);   /* a whole line: no copy */
+    } else {
+      brr_buf_append(b, data, take);
+      if (nl || b->len > OWN_LINE_MAX) {
+        brr_buf line = *b;
+        *b = (brr_buf)BRR_BUF_INIT;
+        own_line(r, k, line.data, line.len);
+        brr_buf_free(&line);
+      }
+    }
+    data += take;
+    len -= take;
+  }
+}
+
+/* The output of the driver. */
+static void own_output(void *ud, int stream, const char *data, size_t len) {
+  own_feed(ud, stream == BRR_ENGINE_STDERR, data, len);
+}
+
+/* The end of the output: last lines without a newline, and lines held for a marker that
+ * never came on the other stream (the process was killed between the two). */
+static void own_output_flush(brr_run_task *r) {
+  for (int k = 0; k < 2; k++) {
+    brr_buf line = r->line[k];
+    r->line[k] = (brr_buf)BRR_BUF_INIT;
+    if (line.len) own_line(r, k, line.data, line.len);
+    brr_buf_free(&line);
+  }
+  if ((r->past[0] > r->cmd_i || r->past[1] > r->cmd_i) && r->cmd_i < r->n_cmds)
+    own_command_ended(r, r->marker_code);
+  for (int k = 0; k < 2; k++) {
+    if (r->held[k].len) brr_task_output(r->task, NULL, stream_of(k), r->held[k].data, r->held[k].len);
+    brr_buf_free(&r->held[k]);
+  }
 }
 
 /* ---- plan ---- */
@@ -450,10 +623,12 @@ static void stage_create(brr_run_task *r) {
   brr_engine_container_spec sp = {0};
   brr_run_strv binds = {0}, vf = {0}, dns = {0}, hosts = {0}, caps = {0}, tmpfs = {0}, labels = {0};
   for (size_t i = 0; i < r->plan.binds.n; i++) brr_run_strv_add(&binds, "%s", r->plan.binds.v[i]);
-  const char *cmd[] = {r->plan.shell, NULL, NULL, NULL, NULL, NULL};
-  sp.cmd = r->plan.shell ? cmd : NULL;
+  const char *shell_cmd[] = {r->plan.shell, NULL};
+  const char **own_cmd = NULL;
+  sp.cmd = r->plan.shell ? shell_cmd : NULL;
+  r->n_cmds = command_count(r);
   r->own = own_process(r);
-  if (r->own) first_command_argv(r, cmd);
+  if (r->own) sp.cmd = own_cmd = own_argv(r);
   if (r->systemd) systemd_spec(r->cgroup2, &binds, &tmpfs, &sp);
   cJSON *extra = NULL;
   if (r->volume) {
@@ -501,6 +676,7 @@ static void stage_create(brr_run_task *r) {
   sp.extra_config = extra;
   r->req = brr_engine_container_create(r->rt->engine, &sp, on_created, r);
   cJSON_Delete(extra);
+  free(own_cmd);
   brr_run_strv_free(&binds);
   brr_run_strv_free(&vf);
   brr_run_strv_free(&dns);
@@ -607,7 +783,8 @@ static void stage_start(brr_run_task *r) {
   r->started = true;
   if (r->own) brr_task_log(r->task, BRR_LOG_INFO, "cmd> %s", command_at(r, 0));
   if ((!r->plan.shell || r->own) && !r->systemd) {
-    brr_engine_stream_opts so = {.tty = r->own ? 0 : 1, .on_output = brr_run_output,
+    brr_engine_stream_opts so = {.tty = r->own ? 0 : 1,
+                                 .on_output = r->token ? own_output : brr_run_output,
                                  .on_open = on_attach_open};
     brr_run_stream_begin(r);
     r->attach = brr_engine_container_attach(r->rt->engine, r->id, &so, on_attach_end, r);
@@ -660,34 +837,52 @@ static void run_command(brr_run_task *r) {
   r->req = brr_engine_exec_run(r->rt->engine, r->id, &ex, on_command, r);
 }
 
-/* After the own process ended (and any check that it was not removed from outside): on once
- * its output has ended too. */
-static void own_exited_next(brr_run_task *r) {
-  r->exited = true;
-  if (!r->attach) brr_run_next(r);
+/* The own process ended and its output too (and any check that it was not removed from
+ * outside is done): on to what follows the commands. */
+static void own_checked(brr_run_task *r) { brr_run_next(r); }
+
+/* Both the wait and the output of the own process have ended: the outcome of its commands.
+ * Markers reported every command that ended (several commands); the one running when the
+ * process ended without one (a single command, or a kill) is reported with the process's
+ * exit code, as its exec would have been. */
+static void own_finish(brr_run_task *r) {
+  own_output_flush(r);
+  int64_t code = r->wait_code;
+  if (!r->marker_failed && r->cmd_i < r->n_cmds) {
+    const char *cmd = command_at(r, r->cmd_i);
+    brr_task_log(r->task, code ? BRR_LOG_ERROR : BRR_LOG_INFO, "Command \"%s\" exited with code %lld",
+                 cmd, (long long)code);
+    if (code != 0) {
+      r->exit_code = code;
+      free(r->failed_what);
+      r->failed_what = brr_xasprintf("command \"%s\"", cmd);
+    }
+  } else if (!r->marker_failed && code != 0) {
+    /* every command passed, then the process ended badly (killed after the last marker) */
+    r->exit_code = code;
+    free(r->failed_what);
+    r->failed_what = brr_xstrdup("the container");
+  }
+  if (r->exit_code == 0) {
+    r->ran = true;
+    own_checked(r);
+  } else if (code == 137) {
+    /* killed: was it the container's removal? */
+    check_gone(r, 0, NULL, code, own_checked);
+  } else {
+    own_checked(r);
+  }
 }
 
 static void on_exited(void *ud, const brr_engine_result *res) {
   brr_run_task *r = ud;
   if (!brr_run_ok(r, res)) return;
   if (r->own) {
-    /* the command was the container's process: reported as its exec would have been */
-    const char *cmd = command_at(r, 0);
-    brr_task_log(r->task, res->exit_code ? BRR_LOG_ERROR : BRR_LOG_INFO,
-                 "Command \"%s\" exited with code %lld", cmd, (long long)res->exit_code);
+    /* the commands were the container's process: reported once its output has ended too */
+    r->wait_code = res->exit_code;
     brr_task_finishing(r->task);
-    if (res->exit_code == 0) {
-      r->ran = true;
-    } else {
-      r->exit_code = res->exit_code;
-      r->failed_what = brr_xasprintf("command \"%s\"", cmd);
-      /* killed (137): was it the container's removal? */
-      if (res->exit_code == 137) {
-        check_gone(r, 0, NULL, res->exit_code, own_exited_next);
-        return;
-      }
-    }
-    own_exited_next(r);
+    r->exited = true;
+    if (!r->attach) own_finish(r);
     return;
   }
   brr_task_log(r->task, BRR_LOG_INFO, "Container exited with code %lld", (long long)res->exit_code);
@@ -709,7 +904,8 @@ static void on_attach_end(void *ud, const brr_engine_result *res) {
   bool go_on = r->exited && r->stage == BRR_RUN_ST_COMMANDS;
   bool never_opened = r->stage == BRR_RUN_ST_START && !r->attach_open;
   brr_run_stream_end(r);
-  if (go_on) brr_run_next(r);
+  if (go_on && r->own) own_finish(r);
+  else if (go_on) brr_run_next(r);
   else if (never_opened) brr_run_fail(r, res->status ? res->status : BRR_EIO, false, "%s",
                                       res->error ? res->error : "attach failed");
 }
@@ -991,6 +1187,11 @@ static void run_free(brr_task *t) {
   free(r->name);
   free(r->id);
   free(r->failed_what);
+  free(r->token);
+  for (int k = 0; k < 2; k++) {
+    brr_buf_free(&r->line[k]);
+    brr_buf_free(&r->held[k]);
+  }
   free(r->anon_volume);
   gone_free(r);
   free(r->error);

@@ -191,7 +191,15 @@ typedef struct brr_run_task {
   bool pull, local_image;
   char *name, *id;
   bool systemd, cgroup2;
-  bool own;                 /* the one command is the container's own process (run.c) */
+  bool own;                 /* the command(s) are the container's own process (run.c) */
+  char *token;              /* several own commands: the driver's marker token (run.c) */
+  brr_buf line[2];          /* ...the stdout and stderr line being read for markers */
+  brr_buf held[2];          /* ...lines of a stream past a marker the other has not shown */
+  size_t past[2];           /* ...markers seen on each stream */
+  int64_t marker_code;      /* ...the exit code of the first of a pair of markers */
+  size_t n_cmds;            /* cmd and cmds */
+  bool marker_failed;       /* a marker reported the failing command */
+  int64_t wait_code;        /* the own process's exit code, from wait */
   const char *source_tar;   /* path of the /source tar (owned by the shared state) */
   bool source_put;          /* the tar is in the step's /source volume */
 

@@ -258,9 +258,18 @@ static size_t command_count(const brr_run_task *r) {
   return (r->run->c.cmd.s ? 1 : 0) + r->run->c.cmds.n;
 }
 
+/* Artifacts are listed as root (docs/run.md): the own process may list them after the
+ * commands only when it runs as root. */
+static bool runs_as_root(const brr_run_task *r) {
+  const char *u = r->run->c.user.s ? r->run->c.user.s : r->image_user;
+  if (!u || !*u) return true;
+  size_t n = strcspn(u, ":");
+  return (n == 1 && u[0] == '0') || (n == 4 && strncmp(u, "root", 4) == 0);
+}
+
 static bool own_process(const brr_run_task *r) {
   return command_count(r) >= 1 && r->plan.shell && !r->systemd && r->plan.n_scripts == 0 &&
-         !(r->caches_planned && r->caches.n) && r->run->artifacts.n == 0 &&
+         !(r->caches_planned && r->caches.n) && (r->run->artifacts.n == 0 || runs_as_root(r)) &&
          !(r->s->n_commit || r->s->n_push || r->run->post_build);
 }
 
@@ -274,23 +283,42 @@ static bool own_process(const brr_run_task *r) {
  * comes before its `Command ... exited` line, as with an exec per command. The token is random
  * per step, so a command's own output is not read as a marker; $1 is the token, $2... the
  * commands. */
-static const char DRIVER[] =
+static const char DRIVER_HEAD[] =
     "git config --global --add safe.directory " BRR_RUN_SOURCE_DIR " >/dev/null 2>&1\n"
-    "t=$1; s=$0; shift; i=0\n"
+    "t=$1; s=$0; shift; i=0; r=0\n"
     "for c in \"$@\"; do\n"
     "  \"$s\" -xc \"$c\"; e=$?\n"
     "  printf '%s %d %d\\n' \"$t\" \"$i\" \"$e\"\n"
     "  printf '%s %d %d\\n' \"$t\" \"$i\" \"$e\" >&2\n"
-    "  [ \"$e\" -eq 0 ] || exit \"$e\"\n"
+    "  if [ \"$e\" -ne 0 ]; then r=$e; break; fi\n"
     "  i=$((i + 1))\n"
     "done\n";
+
+/* With artifacts, the driver then lists them (brr_artifact_list_script, in /source, as the
+ * exec of the listing did) into a file of the container that brr reads with an archive GET
+ * once the container has stopped: no exec, no live container needed. */
+static char *driver_script(const brr_run_task *r) {
+  brr_buf b = BRR_BUF_INIT;
+  brr_buf_puts(&b, DRIVER_HEAD);
+  size_t n = r->run->artifacts.n;
+  if (n) {
+    const char **pats = brr_xcalloc(n + 1, sizeof *pats);
+    for (size_t i = 0; i < n; i++) pats[i] = r->run->artifacts.v[i].key.s;
+    brr_buf_puts(&b, "(\ncd " BRR_RUN_SOURCE_DIR " || exit 1\n");
+    brr_artifact_list_script(pats, n, &b);
+    brr_buf_puts(&b, ") >\"" BRR_RUN_LIST_DIR "/.$t.list\" 2>/dev/null\n");
+    free(pats);
+  }
+  brr_buf_puts(&b, "exit \"$r\"\n");
+  return brr_buf_detach(&b);
+}
 
 /* The own process's argv (NULL-terminated, free the array only): one command is exec'd in
  * place of the shell (first_command_argv), several go through the driver. */
 static const char **own_argv(brr_run_task *r) {
   size_t n = command_count(r);
   const char **argv = brr_xcalloc(n + 6, sizeof *argv);
-  if (n == 1) {
+  if (n == 1 && r->run->artifacts.n == 0) {
     first_command_argv(r, argv);
     return argv;
   }
@@ -299,9 +327,11 @@ static const char **own_argv(brr_run_task *r) {
     r->token = brr_xasprintf("brr-marker-%s", u);
     free(u);
   }
+  free(r->driver);
+  r->driver = driver_script(r);
   argv[0] = r->plan.shell;
   argv[1] = "-c";
-  argv[2] = DRIVER;
+  argv[2] = r->driver;
   argv[3] = r->plan.shell;
   argv[4] = r->token;
   for (size_t i = 0; i < n; i++) argv[5 + i] = command_at(r, i);
@@ -548,6 +578,9 @@ static void on_image(void *ud, int status, const char *error, const cJSON *inspe
     return;
   }
   const brr_runlike *c = &r->run->c;
+  const cJSON *user = cJSON_GetObjectItemCaseSensitive(
+      cJSON_GetObjectItemCaseSensitive(inspect, "Config"), "User");
+  if (cJSON_IsString(user) && *user->valuestring) brr_runtime_set(&r->image_user, user->valuestring);
   r->systemd = c->systemd != BRR_UNSET ? c->systemd == BRR_TRUE
                                         : brr_run_label_truthy(inspect, "BUILDRUNNER_SYSTEMD");
   if (r->systemd)
@@ -934,7 +967,7 @@ static bool commit_wanted(const brr_run_task *r) {
 /* buildrunner stops the container (stop -t0) before it gathers artifacts and commits. When
  * neither follows, the teardown's forced removal kills it in one call instead of two. */
 static void stage_stop(brr_run_task *r) {
-  if (!commit_wanted(r) && r->n_matches == 0) {
+  if (r->own || (!commit_wanted(r) && r->n_matches == 0)) {
     brr_run_next(r);
     return;
   }
@@ -1187,7 +1220,9 @@ static void run_free(brr_task *t) {
   free(r->name);
   free(r->id);
   free(r->failed_what);
+  free(r->image_user);
   free(r->token);
+  free(r->driver);
   for (int k = 0; k < 2; k++) {
     brr_buf_free(&r->line[k]);
     brr_buf_free(&r->held[k]);

@@ -6,6 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <archive.h>
+#include <archive_entry.h>
+
 #include "run_internal.h"
 
 static bool has_commands(const brr_run_task *r) { return r->run->c.cmd.s || r->run->c.cmds.n; }
@@ -335,6 +338,79 @@ static void on_lister_image(void *ud, int status, const char *error, const cJSON
   free(script);
 }
 
+/* ---- artifacts: the own process's listing, read from the stopped container ---- */
+
+static void start_lister(brr_run_task *r);
+
+/* The first file of an in-memory tar (what GET archive of one file returns) into `out`. */
+static int tar_first_file(const brr_buf *tar, brr_buf *out) {
+  struct archive *a = archive_read_new();
+  archive_read_support_format_tar(a);
+  struct archive_entry *e;
+  int rc = -1;
+  if (archive_read_open_memory(a, tar->data, tar->len) == ARCHIVE_OK &&
+      archive_read_next_header(a, &e) == ARCHIVE_OK && archive_entry_filetype(e) == AE_IFREG) {
+    char chunk[16384];
+    la_ssize_t n;
+    while ((n = archive_read_data(a, chunk, sizeof chunk)) > 0) brr_buf_append(out, chunk, (size_t)n);
+    rc = n == 0 ? 0 : -1;
+  }
+  archive_read_free(a);
+  return rc;
+}
+
+static int collect_tar(void *ud, const char *data, size_t len) {
+  brr_run_task *r = ud;
+  brr_buf_append(&r->listing_tar, data, len);
+  return 0;
+}
+
+static char *list_file(const brr_run_task *r) {
+  return brr_xasprintf(BRR_RUN_LIST_DIR "/.%s.list", r->token);
+}
+
+static void on_list_file(void *ud, const brr_engine_result *res) {
+  brr_run_task *r = ud;
+  bool no_container = res->error && strstr(res->error, "No such container");
+  if (res->status == BRR_ENOENT && !no_container && !r->cancelled) {
+    /* the driver could not write its listing (no writable /tmp, or it was killed): a lister
+     * container on the same /source lists instead */
+    r->req = NULL;
+    brr_task_log(r->task, BRR_LOG_DEBUG, "no listing from the step's process; listing with a lister container");
+    start_lister(r);
+    return;
+  }
+  if (!brr_run_ok(r, res)) return;
+  if (tar_first_file(&r->listing_tar, &r->listing) != 0) {
+    brr_run_fail(r, BRR_EIO, false, "listing artifacts: the listing is not a readable file");
+    return;
+  }
+  brr_buf_free(&r->listing_tar);
+  /* the listing file itself is no artifact (a pattern such as /tmp/.* would find it) */
+  brr_diags d = BRR_DIAGS_INIT;
+  size_t n = r->run->artifacts.n;
+  if (brr_artifact_list_parse(r->listing.data ? r->listing.data : "", r->listing.len, n,
+                              &r->matches, &r->n_matches, &d) != 0) {
+    brr_run_fail(r, BRR_EIO, false, "listing artifacts: %s", d.n ? d.v[0].msg : "bad output");
+    brr_diags_free(&d);
+    return;
+  }
+  brr_diags_free(&d);
+  char *self = list_file(r);
+  size_t k = 0;
+  for (size_t i = 0; i < r->n_matches; i++) {
+    if (strcmp(r->matches[i].fetch, self) == 0) {
+      free(r->matches[i].path);
+      free(r->matches[i].fetch);
+    } else {
+      r->matches[k++] = r->matches[i];
+    }
+  }
+  r->n_matches = k;
+  free(self);
+  brr_run_next(r);
+}
+
 void brr_run_stage_list(brr_run_task *r) {
   if (r->run->artifacts.n == 0) {
     brr_run_next(r);
@@ -342,10 +418,17 @@ void brr_run_stage_list(brr_run_task *r) {
   }
   brr_task_log(r->task, BRR_LOG_INFO, "Gathering artifacts");
   brr_buf_reset(&r->listing);
+  if (r->own) {
+    /* the own process listed them after its commands: read that from the stopped container */
+    char *path = list_file(r);
+    brr_buf_reset(&r->listing_tar);
+    r->req = brr_engine_container_archive_get(r->rt->engine, r->id, path, collect_tar,
+                                              on_list_file, r);
+    free(path);
+    return;
+  }
   if (!has_commands(r)) {
-    char *image = brr_xasprintf("%s/busybox:latest", r->rt->cfg->global.docker_registry);
-    brr_run_image_start(&r->img, r->rt, r->task, image, NULL, false, on_lister_image, r);
-    free(image);
+    start_lister(r);
     return;
   }
   char *script = list_script(r);
@@ -354,6 +437,12 @@ void brr_run_stage_list(brr_run_task *r) {
                              .on_output = collect_stdout};
   r->req = brr_engine_exec_run(r->rt->engine, r->id, &ex, on_listing, r);
   free(script);
+}
+
+static void start_lister(brr_run_task *r) {
+  char *image = brr_xasprintf("%s/busybox:latest", r->rt->cfg->global.docker_registry);
+  brr_run_image_start(&r->img, r->rt, r->task, image, NULL, false, on_lister_image, r);
+  free(image);
 }
 
 /* ---- artifacts: fetch ---- */
@@ -430,5 +519,6 @@ void brr_run_collect_free(brr_run_task *r) {
   brr_cache_restore_free(r->restores, r->n_restores);
   if (r->caches_planned) brr_cache_plan_free(&r->caches);
   brr_buf_free(&r->listing);
+  brr_buf_free(&r->listing_tar);
   free(r->lister);
 }

@@ -16,6 +16,8 @@
 #define BRR_RUN_ARTIFACTS_DIR "/artifacts"
 #define BRR_RUN_DOCKER_SOCK "/dockerdaemon/docker.sock"
 #define BRR_RUN_DEFAULT_SHELL "/bin/sh"
+/* Where an own process's artifact listing goes (/tmp/.<token>.list), read after it stopped. */
+#define BRR_RUN_LIST_DIR "/tmp"
 
 /* ---- NULL-terminated string vectors, as the engine's specs take them ------------------- */
 
@@ -192,7 +194,9 @@ typedef struct brr_run_task {
   char *name, *id;
   bool systemd, cgroup2;
   bool own;                 /* the command(s) are the container's own process (run.c) */
-  char *token;              /* several own commands: the driver's marker token (run.c) */
+  char *token;              /* own commands through the driver: its marker token (run.c) */
+  char *driver;             /* ...and its script */
+  char *image_user;         /* the image's Config.User, or NULL */
   brr_buf line[2];          /* ...the stdout and stderr line being read for markers */
   brr_buf held[2];          /* ...lines of a stream past a marker the other has not shown */
   size_t past[2];           /* ...markers seen on each stream */
@@ -232,6 +236,7 @@ typedef struct brr_run_task {
   uint64_t wait_deadline, wait_started;
   brr_cache_writer *writer;
   brr_buf listing;          /* output of the artifact listing script */
+  brr_buf listing_tar;      /* the own process's listing file, as GET archive gives it */
   brr_artifact_match *matches;
   size_t n_matches, match_i;
   brr_artifact_sink *sink;

@@ -269,7 +269,8 @@ static bool runs_as_root(const brr_run_task *r) {
 
 static bool own_process(const brr_run_task *r) {
   return command_count(r) >= 1 && r->plan.shell && !r->systemd && r->plan.n_scripts == 0 &&
-         !(r->caches_planned && r->caches.n) && (r->run->artifacts.n == 0 || runs_as_root(r)) &&
+         (!(r->caches_planned && r->caches.n) || (runs_as_root(r) && brr_run_own_caches_ok(r))) &&
+         (r->run->artifacts.n == 0 || runs_as_root(r)) &&
          !(r->s->n_commit || r->s->n_push || r->run->post_build);
 }
 
@@ -811,6 +812,12 @@ static void on_attach_open(void *ud) {
 static void stage_start(brr_run_task *r) {
   if (r->started) {
     brr_run_next(r);
+    return;
+  }
+  if (r->own && r->caches_planned && r->caches.n && !r->restored) {
+    /* caches go in before the process starts, as they would before the first exec */
+    r->restored = true;
+    brr_run_restore_before_start(r, stage_start);
     return;
   }
   r->started = true;

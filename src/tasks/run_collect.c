@@ -5,6 +5,7 @@
  * never blocks on a cache another process holds. */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -93,24 +94,148 @@ static void on_restored(void *ud, const brr_engine_result *res) {
   restore_one(r);
 }
 
-static void restore_locked(brr_run_task *r, bool ok) {
-  if (!ok) {
-    r->cache_i++;
-    restore_one(r);
-    return;
-  }
+static void put_cache(brr_run_task *r) {
   const brr_cache_restore *c = &r->restores[r->cache_i];
   brr_engine_body body = {.path = c->file};
   r->req = brr_engine_container_archive_put(r->rt->engine, r->id, c->docker_path, &body,
                                             on_restored, r);
 }
 
+/* ---- restore into the created container (own process): mkdir -p by archive PUTs ---- */
+
+static la_ssize_t dirs_tar_write(struct archive *a, void *ud, const void *buf, size_t n) {
+  (void)a;
+  brr_buf_append(ud, buf, n);
+  return (la_ssize_t)n;
+}
+
+/* A tar of the directories `rel` ("a/b/c") names, each as `mkdir -p` run as root makes it:
+ * root's, mode 0755 (umask 022). */
+static int dirs_tar(const char *rel, brr_buf *out) {
+  struct archive *a = archive_write_new();
+  archive_write_set_format_pax_restricted(a);
+  archive_write_set_bytes_in_last_block(a, 1);
+  int rc = archive_write_open(a, out, NULL, dirs_tar_write, NULL);
+  struct archive_entry *e = archive_entry_new();
+  time_t now = time(NULL);
+  for (const char *p = rel; rc == ARCHIVE_OK && *p; p++) {
+    if (p[1] != '/' && p[1] != '\0') continue;
+    char *name = brr_xasprintf("%.*s/", (int)(p - rel + 1), rel);
+    archive_entry_clear(e);
+    archive_entry_set_pathname(e, name);
+    archive_entry_set_filetype(e, AE_IFDIR);
+    archive_entry_set_perm(e, 0755);
+    archive_entry_set_uid(e, 0);
+    archive_entry_set_gid(e, 0);
+    archive_entry_set_mtime(e, now, 0);
+    rc = archive_write_header(a, e);
+    free(name);
+  }
+  archive_entry_free(e);
+  if (rc == ARCHIVE_OK) rc = archive_write_close(a);
+  archive_write_free(a);
+  return rc == ARCHIVE_OK ? 0 : -1;
+}
+
+static void probe_path(brr_run_task *r);
+
+static void on_dirs_put(void *ud, const brr_engine_result *res) {
+  brr_run_task *r = ud;
+  r->req = NULL;
+  if (res->status != 0 || r->cancelled) {
+    on_restored(ud, res);
+    return;
+  }
+  put_cache(r);
+}
+
+/* What exists of the restore path: the whole path, or the deepest existing parent, under
+ * which the missing directories go in one PUT. */
+static void on_probe(void *ud, const brr_engine_result *res) {
+  brr_run_task *r = ud;
+  r->req = NULL;
+  const brr_cache_restore *c = &r->restores[r->cache_i];
+  if (res->status == BRR_ENOENT && strcmp(r->probe_at, "/") != 0 && !r->cancelled) {
+    char *slash = strrchr(r->probe_at, '/');
+    if (slash == r->probe_at) slash[1] = '\0';
+    else *slash = '\0';
+    probe_path(r);
+    return;
+  }
+  if (res->status != 0 || r->cancelled) {
+    on_restored(ud, res);
+    return;
+  }
+  size_t pl = strlen(r->probe_at);
+  const char *rest = c->docker_path + pl;
+  while (*rest == '/') rest++;
+  char *rel = brr_xstrdup(rest);
+  for (size_t n = strlen(rel); n && rel[n - 1] == '/';) rel[--n] = '\0';
+  if (!*rel) {
+    free(rel);
+    put_cache(r);
+    return;
+  }
+  brr_buf_reset(&r->dirs_tar);
+  int rc = dirs_tar(rel, &r->dirs_tar);
+  free(rel);
+  if (rc != 0) {
+    brr_engine_result bad = {.status = BRR_EIO, .error = "cannot write the directories' tar"};
+    on_restored(ud, &bad);
+    return;
+  }
+  brr_engine_body body = {.data = r->dirs_tar.data, .len = r->dirs_tar.len};
+  r->req = brr_engine_container_archive_put(r->rt->engine, r->id, r->probe_at, &body, on_dirs_put, r);
+}
+
+static void probe_path(brr_run_task *r) {
+  r->req = brr_engine_container_archive_stat(r->rt->engine, r->id, r->probe_at, on_probe, r);
+}
+
+static void restore_locked(brr_run_task *r, bool ok) {
+  if (!ok) {
+    r->cache_i++;
+    restore_one(r);
+    return;
+  }
+  if (r->own) {
+    /* the container is only created: no exec for mkdir -p, the archive API makes what is
+     * missing of the path */
+    free(r->probe_at);
+    r->probe_at = brr_xstrdup(r->restores[r->cache_i].docker_path);
+    for (size_t n = strlen(r->probe_at); n > 1 && r->probe_at[n - 1] == '/';) r->probe_at[--n] = '\0';
+    probe_path(r);
+    return;
+  }
+  put_cache(r);
+}
+
 static void restore_one(brr_run_task *r) {
   if (r->cache_i >= r->n_restores) {
-    brr_run_next(r);
+    void (*then)(brr_run_task *r) = r->restore_then;
+    r->restore_then = NULL;
+    if (then && !r->cancelled) then(r);
+    else brr_run_next(r);
     return;
   }
   lock_begin(r);
+}
+
+bool brr_run_own_caches_ok(const brr_run_task *r) {
+  for (size_t i = 0; r->caches_planned && i < r->caches.n; i++)
+    if (r->caches.v[i].docker_path[0] != '/') return false;
+  return true;
+}
+
+void brr_run_restore_before_start(brr_run_task *r, void (*then)(brr_run_task *r)) {
+  if (!r->caches_planned || brr_cache_restore_list(&r->caches, &r->restores, &r->n_restores) != 0 ||
+      r->n_restores == 0) {
+    then(r);
+    return;
+  }
+  r->restore_then = then;
+  r->cache_i = 0;
+  restore_one(r);
 }
 
 static void on_mkdirs(void *ud, const brr_engine_result *res) {
@@ -129,7 +254,7 @@ static void on_mkdirs(void *ud, const brr_engine_result *res) {
 }
 
 void brr_run_stage_cache_restore(brr_run_task *r) {
-  if (!r->caches_planned || brr_cache_restore_list(&r->caches, &r->restores, &r->n_restores) != 0 ||
+  if (r->own || !r->caches_planned || brr_cache_restore_list(&r->caches, &r->restores, &r->n_restores) != 0 ||
       r->n_restores == 0) {
     brr_run_next(r);
     return;
@@ -520,5 +645,7 @@ void brr_run_collect_free(brr_run_task *r) {
   if (r->caches_planned) brr_cache_plan_free(&r->caches);
   brr_buf_free(&r->listing);
   brr_buf_free(&r->listing_tar);
+  brr_buf_free(&r->dirs_tar);
+  free(r->probe_at);
   free(r->lister);
 }

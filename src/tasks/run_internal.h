@@ -235,6 +235,10 @@ typedef struct brr_run_task {
   size_t wait_i;
   uint64_t wait_deadline, wait_started;
   brr_cache_writer *writer;
+  char *probe_at;           /* own process: the part of a restore path asked about */
+  brr_buf dirs_tar;         /* ...and the directories missing under it */
+  void (*restore_then)(struct brr_run_task *r);  /* restores before the start: what follows them */
+  bool restored;            /* ...done */
   brr_buf listing;          /* output of the artifact listing script */
   brr_buf listing_tar;      /* the own process's listing file, as GET archive gives it */
   brr_artifact_match *matches;
@@ -335,6 +339,10 @@ void brr_run_provision(brr_run_task *r, const char *container, const char *sourc
 /* run_collect.c */
 int brr_run_caches_plan(brr_run_task *r, brr_diags *d);
 void brr_run_stage_cache_restore(brr_run_task *r);
+/* An own process's caches go into the created container before it starts, then `then`. */
+void brr_run_restore_before_start(brr_run_task *r, void (*then)(brr_run_task *r));
+/* Whether every cache path is absolute (what the archive API can make before the start). */
+bool brr_run_own_caches_ok(const brr_run_task *r);
 void brr_run_stage_cache_save(brr_run_task *r);
 void brr_run_stage_list(brr_run_task *r);
 void brr_run_stage_fetch(brr_run_task *r);

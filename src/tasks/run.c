@@ -271,7 +271,8 @@ static bool own_process(const brr_run_task *r) {
   return command_count(r) >= 1 && r->plan.shell && !r->systemd && r->plan.n_scripts == 0 &&
          (!(r->caches_planned && r->caches.n) || (runs_as_root(r) && brr_run_own_caches_ok(r))) &&
          (r->run->artifacts.n == 0 || runs_as_root(r)) &&
-         !(r->s->n_commit || r->s->n_push || r->run->post_build);
+         /* a commit takes the whole file system: the artifact listing file would be in it */
+         !((r->s->n_commit || r->s->n_push || r->run->post_build) && r->run->artifacts.n);
 }
 
 /* Several commands as the container's own process: a driver runs each as `<shell> -xc <cmd>`
@@ -998,7 +999,22 @@ static void stage_commit(brr_run_task *r) {
   }
   brr_task_log(r->task, BRR_LOG_INFO, "Committing build container %.10s as an image", r->id);
   brr_engine_commit_opts o = {0};
+  /* an own process's container has its commands as its command: the image gets the shell,
+   * as the idle-shell container gives it */
+  char *cmd = NULL;
+  const char *changes[2] = {NULL, NULL};
+  if (r->own) {
+    cJSON *a = cJSON_CreateArray();
+    cJSON_AddItemToArray(a, cJSON_CreateString(r->plan.shell));
+    char *json = cJSON_PrintUnformatted(a);
+    cJSON_Delete(a);
+    cmd = brr_xasprintf("CMD %s", json);
+    cJSON_free(json);
+    changes[0] = cmd;
+    o.changes = changes;
+  }
   r->req = brr_engine_container_commit(r->rt->engine, r->id, &o, on_committed, r);
+  free(cmd);
 }
 
 /* ---- teardown: every container of the step at once, then the network and the volume ---- */

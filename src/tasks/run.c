@@ -4,7 +4,9 @@
  * buildrunner spends a source container, a network, the run container and an artifact lister
  * per step. Here the /source tar is PUT into the run container before it starts (an anonymous
  * volume at /source; with services a step volume all of them share), the step network exists
- * only when there are services, and artifacts are listed by one exec in the run container.
+ * only when there are services, and the commands run as the container's own process when
+ * nothing needs it alive around them (else an idle shell and an exec per command); artifacts
+ * are listed by that process, or by one exec in the run container.
  *
  * The work is a fixed sequence of stages (run_internal.h); each starts one engine operation
  * whose callback moves on. A failure or a cancel jumps to the teardown, which always runs. */
@@ -228,10 +230,7 @@ static bool has_commands(const brr_run_task *r) {
   return r->run->c.cmd.s || r->run->c.cmds.n;
 }
 
-/* Whether the step's command can be the container's own process instead of an exec in an
- * idle shell: one command, and nothing that needs the live container before it (provisioners,
- * cache restores, systemd) or after it (cache saves, artifacts, a commit). The container then
- * costs create, attach, start, wait and a removal of an exited container, as `docker run`. */
+/* Command i of the step: cmd, then each of cmds; NULL past the end. */
 static const char *command_at(const brr_run_task *r, size_t i) {
   const brr_runlike *c = &r->run->c;
   if (c->cmd.s) {
@@ -267,6 +266,12 @@ static bool runs_as_root(const brr_run_task *r) {
   return (n == 1 && u[0] == '0') || (n == 4 && strncmp(u, "root", 4) == 0);
 }
 
+/* Whether the step's commands can be the container's own process instead of execs in an idle
+ * shell: nothing needs the live container before them (provisioners, systemd; caches go in
+ * before the start when the archive API can make their directories as root would) or after
+ * them (artifacts are listed by the process itself, as root; caches saved and the commit made
+ * from the stopped container). The container then costs create, attach, start, wait and a
+ * removal of an exited container, as `docker run`. */
 static bool own_process(const brr_run_task *r) {
   return command_count(r) >= 1 && r->plan.shell && !r->systemd && r->plan.n_scripts == 0 &&
          (!(r->caches_planned && r->caches.n) || (runs_as_root(r) && brr_run_own_caches_ok(r))) &&

@@ -1,7 +1,8 @@
-/* Caches and artifacts of a run step (spec §9.3, §9.6): caches restored into the started
- * container under shared locks and saved after a success under exclusive ones; artifacts
- * listed by one exec of the listing script in the run container, then fetched with archive
- * GETs into the step's results directory. Lock waits poll on the task's timer, so the loop
+/* Caches and artifacts of a run step (spec §9.3, §9.6): caches restored under shared locks
+ * (into the started container, or for an own process into the created one before it starts)
+ * and saved after a success under exclusive ones; artifacts listed by one exec of the listing
+ * script in the run container (or read from the own process's listing file once it stopped),
+ * then fetched with archive GETs into the step's results directory. Lock waits poll on the task's timer, so the loop
  * never blocks on a cache another process holds. */
 #include <stdlib.h>
 #include <string.h>

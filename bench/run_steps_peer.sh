@@ -22,7 +22,7 @@ project_cmds() {
   {
     echo "steps:"
     for i in $(seq "$count"); do
-      printf '  s%02d:\n    run:\n      image: %s\n      pull: false\n      cmds: [true, true, true]\n' "$i" "$image"
+      printf '  s%02d:\n    run:\n      image: %s\n      pull: false\n      cmds: ["true", "true", "true"]\n' "$i" "$image"
     done
   } >"$dir/buildrunner.yaml"
 }

@@ -305,6 +305,10 @@ brr_engine_req *brr_engine_container_inspect(brr_engine *e, const char *id,
 brr_engine_req *brr_engine_container_archive_get(brr_engine *e, const char *id,
                                                  const char *path, brr_engine_data_cb on_data,
                                                  brr_engine_cb cb, void *ud);
+/* HEAD /containers/{id}/archive?path: status 0 when `path` exists in the container (created,
+ * running or stopped), BRR_ENOENT when it does not. */
+brr_engine_req *brr_engine_container_archive_stat(brr_engine *e, const char *id,
+                                                  const char *path, brr_engine_cb cb, void *ud);
 /* PUT /containers/{id}/archive?path: extract the tar `body` into directory `path`. */
 brr_engine_req *brr_engine_container_archive_put(brr_engine *e, const char *id,
                                                  const char *path, const brr_engine_body *body,

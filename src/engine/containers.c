@@ -327,6 +327,15 @@ brr_engine_req *brr_engine_container_archive_get(brr_engine *e, const char *id,
   return brr_engine_req_submit(r);
 }
 
+brr_engine_req *brr_engine_container_archive_stat(brr_engine *e, const char *id,
+                                                  const char *path, brr_engine_cb cb, void *ud) {
+  brr_engine_req *r = id_req(e, "stat in container", id, cb, ud);
+  brr_engine_req_http(r, "HEAD", BRR_TO_CALL, BRR_BODY_JSON, "/containers/%s/archive", SAFE(id));
+  if (!path || !*path) brr_engine_req_error(r, BRR_EINVAL, "no path given");
+  brr_engine_req_query(r, "path", path);
+  return brr_engine_req_submit(r);
+}
+
 brr_engine_req *brr_engine_container_archive_put(brr_engine *e, const char *id,
                                                  const char *path, const brr_engine_body *body,
                                                  brr_engine_cb cb, void *ud) {

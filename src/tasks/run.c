@@ -4,7 +4,9 @@
  * buildrunner spends a source container, a network, the run container and an artifact lister
  * per step. Here the /source tar is PUT into the run container before it starts (an anonymous
  * volume at /source; with services a step volume all of them share), the step network exists
- * only when there are services, and artifacts are listed by one exec in the run container.
+ * only when there are services, and the commands run as the container's own process when
+ * nothing needs it alive around them (else an idle shell and an exec per command); artifacts
+ * are listed by that process, or by one exec in the run container.
  *
  * The work is a fixed sequence of stages (run_internal.h); each starts one engine operation
  * whose callback moves on. A failure or a cancel jumps to the teardown, which always runs. */
@@ -224,10 +226,7 @@ static bool has_commands(const brr_run_task *r) {
   return r->run->c.cmd.s || r->run->c.cmds.n;
 }
 
-/* Whether the step's command can be the container's own process instead of an exec in an
- * idle shell: one command, and nothing that needs the live container before it (provisioners,
- * cache restores, systemd) or after it (cache saves, artifacts, a commit). The container then
- * costs create, attach, start, wait and a removal of an exited container, as `docker run`. */
+/* Command i of the step: cmd, then each of cmds; NULL past the end. */
 static const char *command_at(const brr_run_task *r, size_t i) {
   const brr_runlike *c = &r->run->c;
   if (c->cmd.s) {
@@ -250,12 +249,223 @@ static void first_command_argv(const brr_run_task *r, const char **argv) {
   argv[5] = NULL;
 }
 
+static size_t command_count(const brr_run_task *r) {
+  return (r->run->c.cmd.s ? 1 : 0) + r->run->c.cmds.n;
+}
+
+/* Artifacts are listed as root (docs/run.md): the own process may list them after the
+ * commands only when it runs as root. */
+static bool runs_as_root(const brr_run_task *r) {
+  const char *u = r->run->c.user.s ? r->run->c.user.s : r->image_user;
+  if (!u || !*u) return true;
+  size_t n = strcspn(u, ":");
+  return (n == 1 && u[0] == '0') || (n == 4 && strncmp(u, "root", 4) == 0);
+}
+
+/* Whether the step's commands can be the container's own process instead of execs in an idle
+ * shell: nothing needs the live container before them (provisioners, systemd; caches go in
+ * before the start when the archive API can make their directories as root would) or after
+ * them (artifacts are listed by the process itself, as root; caches saved and the commit made
+ * from the stopped container). The container then costs create, attach, start, wait and a
+ * removal of an exited container, as `docker run`. */
 static bool own_process(const brr_run_task *r) {
-  const brr_runlike *c = &r->run->c;
-  size_t n = (c->cmd.s ? 1 : 0) + c->cmds.n;
-  return n == 1 && r->plan.shell && !r->systemd && r->plan.n_scripts == 0 &&
-         !(r->caches_planned && r->caches.n) && r->run->artifacts.n == 0 &&
-         !(r->s->n_commit || r->s->n_push || r->run->post_build);
+  return command_count(r) >= 1 && r->plan.shell && !r->systemd && r->plan.n_scripts == 0 &&
+         (!(r->caches_planned && r->caches.n) || (runs_as_root(r) && brr_run_own_caches_ok(r))) &&
+         (r->run->artifacts.n == 0 || runs_as_root(r)) &&
+         /* a commit takes the whole file system: the artifact listing file would be in it */
+         !((r->s->n_commit || r->s->n_push || r->run->post_build) && r->run->artifacts.n);
+}
+
+/* Several commands as the container's own process: a driver runs each as `<shell> -xc <cmd>`
+ * (a child, as an exec would run it: same environment, working directory, empty stdin), and
+ * after each writes a marker line `<token> <index> <exit code>` on stdout and on stderr, then
+ * stops at the first non-zero code with that code. brr turns the markers into the exec path's
+ * log lines and takes them out of the output. The engine copies stdout and stderr apart, so
+ * one may run ahead of the other: a command counts as ended once both streams showed its
+ * marker, and lines of a stream that is ahead wait until then. Every line of a command thus
+ * comes before its `Command ... exited` line, as with an exec per command. The token is random
+ * per step, so a command's own output is not read as a marker; $1 is the token, $2... the
+ * commands. */
+static const char DRIVER_HEAD[] =
+    "git config --global --add safe.directory " BRR_RUN_SOURCE_DIR " >/dev/null 2>&1\n"
+    "t=$1; s=$0; shift; i=0; r=0\n"
+    "for c in \"$@\"; do\n"
+    "  \"$s\" -xc \"$c\"; e=$?\n"
+    "  printf '%s %d %d\\n' \"$t\" \"$i\" \"$e\"\n"
+    "  printf '%s %d %d\\n' \"$t\" \"$i\" \"$e\" >&2\n"
+    "  if [ \"$e\" -ne 0 ]; then r=$e; break; fi\n"
+    "  i=$((i + 1))\n"
+    "done\n";
+
+/* With artifacts, the driver then lists them (brr_artifact_list_script, in /source, as the
+ * exec of the listing did) into a file of the container that brr reads with an archive GET
+ * once the container has stopped: no exec, no live container needed. */
+static char *driver_script(const brr_run_task *r) {
+  brr_buf b = BRR_BUF_INIT;
+  brr_buf_puts(&b, DRIVER_HEAD);
+  size_t n = r->run->artifacts.n;
+  if (n) {
+    const char **pats = brr_xcalloc(n + 1, sizeof *pats);
+    for (size_t i = 0; i < n; i++) pats[i] = r->run->artifacts.v[i].key.s;
+    brr_buf_puts(&b, "(\ncd " BRR_RUN_SOURCE_DIR " || exit 1\n");
+    brr_artifact_list_script(pats, n, &b);
+    brr_buf_puts(&b, ") >\"" BRR_RUN_LIST_DIR "/.$t.list\" 2>/dev/null\n");
+    free(pats);
+  }
+  brr_buf_puts(&b, "exit \"$r\"\n");
+  return brr_buf_detach(&b);
+}
+
+/* The own process's argv (NULL-terminated, free the array only): one command is exec'd in
+ * place of the shell (first_command_argv), several go through the driver. */
+static const char **own_argv(brr_run_task *r) {
+  size_t n = command_count(r);
+  const char **argv = brr_xcalloc(n + 6, sizeof *argv);
+  if (n == 1 && r->run->artifacts.n == 0) {
+    first_command_argv(r, argv);
+    return argv;
+  }
+  if (!r->token) {
+    char *u = brr_uuid4();
+    r->token = brr_xasprintf("brr-marker-%s", u);
+    free(u);
+  }
+  free(r->driver);
+  r->driver = driver_script(r);
+  argv[0] = r->plan.shell;
+  argv[1] = "-c";
+  argv[2] = r->driver;
+  argv[3] = r->plan.shell;
+  argv[4] = r->token;
+  for (size_t i = 0; i < n; i++) argv[5 + i] = command_at(r, i);
+  return argv;
+}
+
+/* A marker line of the driver, "<token> <index> <code>", for command `want`. The token may
+ * follow output of the command that did not end its line: *at is where it starts. */
+static bool parse_marker(const brr_run_task *r, const char *line, size_t len, size_t want,
+                         size_t *at, int64_t *code) {
+  size_t tl = strlen(r->token);
+  const char *t = NULL;
+  for (const char *p = line; p + tl <= line + len; p++)
+    if (memcmp(p, r->token, tl) == 0) t = p;
+  if (!t) return false;
+  char buf[64];
+  size_t rest = len - (size_t)(t - line) - tl;
+  if (rest == 0 || rest >= sizeof buf) return false;
+  memcpy(buf, t + tl, rest);
+  buf[rest] = '\0';
+  unsigned long long i;
+  long long c;
+  int used = 0;
+  if (buf[0] != ' ' || sscanf(buf, " %llu %lld%n", &i, &c, &used) != 2 || (size_t)used != rest)
+    return false;
+  if (i != want) return false;   /* markers come in order, one per command and stream */
+  *at = (size_t)(t - line);
+  *code = c;
+  return true;
+}
+
+/* Command r->cmd_i ended (both its markers were seen): the log lines its exec would have
+ * given, and the header of the next one. */
+static void own_command_ended(brr_run_task *r, int64_t code) {
+  const char *cmd = command_at(r, r->cmd_i);
+  brr_task_log(r->task, code ? BRR_LOG_ERROR : BRR_LOG_INFO, "Command \"%s\" exited with code %lld",
+               cmd, (long long)code);
+  r->cmd_i++;
+  if (code != 0) {
+    r->exit_code = code;
+    r->marker_failed = true;
+    free(r->failed_what);
+    r->failed_what = brr_xasprintf("command \"%s\"", cmd);
+  } else if (r->cmd_i < r->n_cmds) {
+    brr_task_log(r->task, BRR_LOG_INFO, "cmd> %s", command_at(r, r->cmd_i));
+  }
+}
+
+static int stream_of(int k) { return k ? BRR_ENGINE_STDERR : BRR_ENGINE_STDOUT; }
+
+static void own_feed(brr_run_task *r, int k, const char *data, size_t len);
+
+/* One complete line (with its newline, or what is left at the end) of stream k. */
+static void own_line(brr_run_task *r, int k, const char *line, size_t len) {
+  if (r->past[k] > r->cmd_i) {
+    /* this stream showed the running command's marker, the other not yet: wait */
+    brr_buf_append(&r->held[k], line, len);
+    return;
+  }
+  size_t body = len && line[len - 1] == '\n' ? len - 1 : len;
+  size_t at;
+  int64_t code;
+  if (r->marker_failed || r->cmd_i >= r->n_cmds ||
+      !parse_marker(r, line, body, r->cmd_i, &at, &code)) {
+    brr_task_output(r->task, NULL, stream_of(k), line, len);
+    return;
+  }
+  /* what the command wrote before it without a newline is a line of its own, as the end of
+   * an exec's output would have made it */
+  if (at) {
+    brr_task_output(r->task, NULL, stream_of(k), line, at);
+    brr_task_output(r->task, NULL, stream_of(k), "\n", 1);
+  }
+  r->past[k]++;
+  if (r->past[!k] <= r->cmd_i) {
+    r->marker_code = code;
+    return;
+  }
+  /* both streams are past it: the command ended; the other stream's held lines go on */
+  own_command_ended(r, code);
+  brr_buf held = r->held[!k];
+  r->held[!k] = (brr_buf)BRR_BUF_INIT;
+  if (held.len) own_feed(r, !k, held.data, held.len);
+  brr_buf_free(&held);
+}
+
+/* A line longer than this without a newline is passed on in pieces (no marker is that long). */
+#define OWN_LINE_MAX 65536
+
+/* Bytes of stream k, cut into lines. */
+static void own_feed(brr_run_task *r, int k, const char *data, size_t len) {
+  brr_buf *b = &r->line[k];
+  while (len) {
+    const char *nl = memchr(data, '\n', len);
+    size_t take = nl ? (size_t)(nl - data) + 1 : len;
+    if (nl && b->len == 0) {
+      own_line(r, k, data, take);   /* a whole line: no copy */
+    } else {
+      brr_buf_append(b, data, take);
+      if (nl || b->len > OWN_LINE_MAX) {
+        brr_buf line = *b;
+        *b = (brr_buf)BRR_BUF_INIT;
+        own_line(r, k, line.data, line.len);
+        brr_buf_free(&line);
+      }
+    }
+    data += take;
+    len -= take;
+  }
+}
+
+/* The output of the driver. */
+static void own_output(void *ud, int stream, const char *data, size_t len) {
+  own_feed(ud, stream == BRR_ENGINE_STDERR, data, len);
+}
+
+/* The end of the output: last lines without a newline, and lines held for a marker that
+ * never came on the other stream (the process was killed between the two). */
+static void own_output_flush(brr_run_task *r) {
+  for (int k = 0; k < 2; k++) {
+    brr_buf line = r->line[k];
+    r->line[k] = (brr_buf)BRR_BUF_INIT;
+    if (line.len) own_line(r, k, line.data, line.len);
+    brr_buf_free(&line);
+  }
+  if ((r->past[0] > r->cmd_i || r->past[1] > r->cmd_i) && r->cmd_i < r->n_cmds)
+    own_command_ended(r, r->marker_code);
+  for (int k = 0; k < 2; k++) {
+    if (r->held[k].len) brr_task_output(r->task, NULL, stream_of(k), r->held[k].data, r->held[k].len);
+    brr_buf_free(&r->held[k]);
+  }
 }
 
 /* ---- plan ---- */
@@ -371,6 +581,9 @@ static void on_image(void *ud, int status, const char *error, const cJSON *inspe
     return;
   }
   const brr_runlike *c = &r->run->c;
+  const cJSON *user = cJSON_GetObjectItemCaseSensitive(
+      cJSON_GetObjectItemCaseSensitive(inspect, "Config"), "User");
+  if (cJSON_IsString(user) && *user->valuestring) brr_runtime_set(&r->image_user, user->valuestring);
   r->systemd = c->systemd != BRR_UNSET ? c->systemd == BRR_TRUE
                                         : brr_run_label_truthy(inspect, "BUILDRUNNER_SYSTEMD");
   if (r->systemd)
@@ -446,10 +659,12 @@ static void stage_create(brr_run_task *r) {
   brr_engine_container_spec sp = {0};
   brr_run_strv binds = {0}, vf = {0}, dns = {0}, hosts = {0}, caps = {0}, tmpfs = {0}, labels = {0};
   for (size_t i = 0; i < r->plan.binds.n; i++) brr_run_strv_add(&binds, "%s", r->plan.binds.v[i]);
-  const char *cmd[] = {r->plan.shell, NULL, NULL, NULL, NULL, NULL};
-  sp.cmd = r->plan.shell ? cmd : NULL;
+  const char *shell_cmd[] = {r->plan.shell, NULL};
+  const char **own_cmd = NULL;
+  sp.cmd = r->plan.shell ? shell_cmd : NULL;
+  r->n_cmds = command_count(r);
   r->own = own_process(r);
-  if (r->own) first_command_argv(r, cmd);
+  if (r->own) sp.cmd = own_cmd = own_argv(r);
   if (r->systemd) systemd_spec(r->cgroup2, &binds, &tmpfs, &sp);
   cJSON *extra = NULL;
   if (r->volume) {
@@ -497,6 +712,7 @@ static void stage_create(brr_run_task *r) {
   sp.extra_config = extra;
   r->req = brr_engine_container_create(brr_rt_engine(r->rt, r->step), &sp, on_created, r);
   cJSON_Delete(extra);
+  free(own_cmd);
   brr_run_strv_free(&binds);
   brr_run_strv_free(&vf);
   brr_run_strv_free(&dns);
@@ -600,10 +816,17 @@ static void stage_start(brr_run_task *r) {
     brr_run_next(r);
     return;
   }
+  if (r->own && r->caches_planned && r->caches.n && !r->restored) {
+    /* caches go in before the process starts, as they would before the first exec */
+    r->restored = true;
+    brr_run_restore_before_start(r, stage_start);
+    return;
+  }
   r->started = true;
   if (r->own) brr_task_log(r->task, BRR_LOG_INFO, "cmd> %s", command_at(r, 0));
   if ((!r->plan.shell || r->own) && !r->systemd) {
-    brr_engine_stream_opts so = {.tty = r->own ? 0 : 1, .on_output = brr_run_output,
+    brr_engine_stream_opts so = {.tty = r->own ? 0 : 1,
+                                 .on_output = r->token ? own_output : brr_run_output,
                                  .on_open = on_attach_open};
     brr_run_stream_begin(r);
     r->attach = brr_engine_container_attach(brr_rt_engine(r->rt, r->step), r->id, &so, on_attach_end, r);
@@ -656,34 +879,52 @@ static void run_command(brr_run_task *r) {
   r->req = brr_engine_exec_run(brr_rt_engine(r->rt, r->step), r->id, &ex, on_command, r);
 }
 
-/* After the own process ended (and any check that it was not removed from outside): on once
- * its output has ended too. */
-static void own_exited_next(brr_run_task *r) {
-  r->exited = true;
-  if (!r->attach) brr_run_next(r);
+/* The own process ended and its output too (and any check that it was not removed from
+ * outside is done): on to what follows the commands. */
+static void own_checked(brr_run_task *r) { brr_run_next(r); }
+
+/* Both the wait and the output of the own process have ended: the outcome of its commands.
+ * Markers reported every command that ended (several commands); the one running when the
+ * process ended without one (a single command, or a kill) is reported with the process's
+ * exit code, as its exec would have been. */
+static void own_finish(brr_run_task *r) {
+  own_output_flush(r);
+  int64_t code = r->wait_code;
+  if (!r->marker_failed && r->cmd_i < r->n_cmds) {
+    const char *cmd = command_at(r, r->cmd_i);
+    brr_task_log(r->task, code ? BRR_LOG_ERROR : BRR_LOG_INFO, "Command \"%s\" exited with code %lld",
+                 cmd, (long long)code);
+    if (code != 0) {
+      r->exit_code = code;
+      free(r->failed_what);
+      r->failed_what = brr_xasprintf("command \"%s\"", cmd);
+    }
+  } else if (!r->marker_failed && code != 0) {
+    /* every command passed, then the process ended badly (killed after the last marker) */
+    r->exit_code = code;
+    free(r->failed_what);
+    r->failed_what = brr_xstrdup("the container");
+  }
+  if (r->exit_code == 0) {
+    r->ran = true;
+    own_checked(r);
+  } else if (code == 137) {
+    /* killed: was it the container's removal? */
+    check_gone(r, 0, NULL, code, own_checked);
+  } else {
+    own_checked(r);
+  }
 }
 
 static void on_exited(void *ud, const brr_engine_result *res) {
   brr_run_task *r = ud;
   if (!brr_run_ok(r, res)) return;
   if (r->own) {
-    /* the command was the container's process: reported as its exec would have been */
-    const char *cmd = command_at(r, 0);
-    brr_task_log(r->task, res->exit_code ? BRR_LOG_ERROR : BRR_LOG_INFO,
-                 "Command \"%s\" exited with code %lld", cmd, (long long)res->exit_code);
+    /* the commands were the container's process: reported once its output has ended too */
+    r->wait_code = res->exit_code;
     brr_task_finishing(r->task);
-    if (res->exit_code == 0) {
-      r->ran = true;
-    } else {
-      r->exit_code = res->exit_code;
-      r->failed_what = brr_xasprintf("command \"%s\"", cmd);
-      /* killed (137): was it the container's removal? */
-      if (res->exit_code == 137) {
-        check_gone(r, 0, NULL, res->exit_code, own_exited_next);
-        return;
-      }
-    }
-    own_exited_next(r);
+    r->exited = true;
+    if (!r->attach) own_finish(r);
     return;
   }
   brr_task_log(r->task, BRR_LOG_INFO, "Container exited with code %lld", (long long)res->exit_code);
@@ -705,7 +946,8 @@ static void on_attach_end(void *ud, const brr_engine_result *res) {
   bool go_on = r->exited && r->stage == BRR_RUN_ST_COMMANDS;
   bool never_opened = r->stage == BRR_RUN_ST_START && !r->attach_open;
   brr_run_stream_end(r);
-  if (go_on) brr_run_next(r);
+  if (go_on && r->own) own_finish(r);
+  else if (go_on) brr_run_next(r);
   else if (never_opened) brr_run_fail(r, res->status ? res->status : BRR_EIO, false, "%s",
                                       res->error ? res->error : "attach failed");
 }
@@ -734,7 +976,7 @@ static bool commit_wanted(const brr_run_task *r) {
 /* buildrunner stops the container (stop -t0) before it gathers artifacts and commits. When
  * neither follows, the teardown's forced removal kills it in one call instead of two. */
 static void stage_stop(brr_run_task *r) {
-  if (!commit_wanted(r) && r->n_matches == 0) {
+  if (r->own || (!commit_wanted(r) && r->n_matches == 0)) {
     brr_run_next(r);
     return;
   }
@@ -758,7 +1000,22 @@ static void stage_commit(brr_run_task *r) {
   }
   brr_task_log(r->task, BRR_LOG_INFO, "Committing build container %.10s as an image", r->id);
   brr_engine_commit_opts o = {0};
+  /* an own process's container has its commands as its command: the image gets the shell,
+   * as the idle-shell container gives it */
+  char *cmd = NULL;
+  const char *changes[2] = {NULL, NULL};
+  if (r->own) {
+    cJSON *a = cJSON_CreateArray();
+    cJSON_AddItemToArray(a, cJSON_CreateString(r->plan.shell));
+    char *json = cJSON_PrintUnformatted(a);
+    cJSON_Delete(a);
+    cmd = brr_xasprintf("CMD %s", json);
+    cJSON_free(json);
+    changes[0] = cmd;
+    o.changes = changes;
+  }
   r->req = brr_engine_container_commit(brr_rt_engine(r->rt, r->step), r->id, &o, on_committed, r);
+  free(cmd);
 }
 
 /* ---- teardown: every container of the step at once, then the network and the volume ---- */
@@ -986,6 +1243,13 @@ static void run_free(brr_task *t) {
   free(r->name);
   free(r->id);
   free(r->failed_what);
+  free(r->image_user);
+  free(r->token);
+  free(r->driver);
+  for (int k = 0; k < 2; k++) {
+    brr_buf_free(&r->line[k]);
+    brr_buf_free(&r->held[k]);
+  }
   free(r->anon_volume);
   gone_free(r);
   free(r->error);

@@ -1,10 +1,15 @@
-/* Caches and artifacts of a run step (spec §9.3, §9.6): caches restored into the started
- * container under shared locks and saved after a success under exclusive ones; artifacts
- * listed by one exec of the listing script in the run container, then fetched with archive
- * GETs into the step's results directory. Lock waits poll on the task's timer, so the loop
+/* Caches and artifacts of a run step (spec §9.3, §9.6): caches restored under shared locks
+ * (into the started container, or for an own process into the created one before it starts)
+ * and saved after a success under exclusive ones; artifacts listed by one exec of the listing
+ * script in the run container (or read from the own process's listing file once it stopped),
+ * then fetched with archive GETs into the step's results directory. Lock waits poll on the task's timer, so the loop
  * never blocks on a cache another process holds. */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+#include <archive.h>
+#include <archive_entry.h>
 
 #include "run_internal.h"
 
@@ -90,24 +95,148 @@ static void on_restored(void *ud, const brr_engine_result *res) {
   restore_one(r);
 }
 
-static void restore_locked(brr_run_task *r, bool ok) {
-  if (!ok) {
-    r->cache_i++;
-    restore_one(r);
-    return;
-  }
+static void put_cache(brr_run_task *r) {
   const brr_cache_restore *c = &r->restores[r->cache_i];
   brr_engine_body body = {.path = c->file};
   r->req = brr_engine_container_archive_put(brr_rt_engine(r->rt, r->step), r->id, c->docker_path, &body,
                                             on_restored, r);
 }
 
+/* ---- restore into the created container (own process): mkdir -p by archive PUTs ---- */
+
+static la_ssize_t dirs_tar_write(struct archive *a, void *ud, const void *buf, size_t n) {
+  (void)a;
+  brr_buf_append(ud, buf, n);
+  return (la_ssize_t)n;
+}
+
+/* A tar of the directories `rel` ("a/b/c") names, each as `mkdir -p` run as root makes it:
+ * root's, mode 0755 (umask 022). */
+static int dirs_tar(const char *rel, brr_buf *out) {
+  struct archive *a = archive_write_new();
+  archive_write_set_format_pax_restricted(a);
+  archive_write_set_bytes_in_last_block(a, 1);
+  int rc = archive_write_open(a, out, NULL, dirs_tar_write, NULL);
+  struct archive_entry *e = archive_entry_new();
+  time_t now = time(NULL);
+  for (const char *p = rel; rc == ARCHIVE_OK && *p; p++) {
+    if (p[1] != '/' && p[1] != '\0') continue;
+    char *name = brr_xasprintf("%.*s/", (int)(p - rel + 1), rel);
+    archive_entry_clear(e);
+    archive_entry_set_pathname(e, name);
+    archive_entry_set_filetype(e, AE_IFDIR);
+    archive_entry_set_perm(e, 0755);
+    archive_entry_set_uid(e, 0);
+    archive_entry_set_gid(e, 0);
+    archive_entry_set_mtime(e, now, 0);
+    rc = archive_write_header(a, e);
+    free(name);
+  }
+  archive_entry_free(e);
+  if (rc == ARCHIVE_OK) rc = archive_write_close(a);
+  archive_write_free(a);
+  return rc == ARCHIVE_OK ? 0 : -1;
+}
+
+static void probe_path(brr_run_task *r);
+
+static void on_dirs_put(void *ud, const brr_engine_result *res) {
+  brr_run_task *r = ud;
+  r->req = NULL;
+  if (res->status != 0 || r->base.cancelled) {
+    on_restored(ud, res);
+    return;
+  }
+  put_cache(r);
+}
+
+/* What exists of the restore path: the whole path, or the deepest existing parent, under
+ * which the missing directories go in one PUT. */
+static void on_probe(void *ud, const brr_engine_result *res) {
+  brr_run_task *r = ud;
+  r->req = NULL;
+  const brr_cache_restore *c = &r->restores[r->cache_i];
+  if (res->status == BRR_ENOENT && strcmp(r->probe_at, "/") != 0 && !r->base.cancelled) {
+    char *slash = strrchr(r->probe_at, '/');
+    if (slash == r->probe_at) slash[1] = '\0';
+    else *slash = '\0';
+    probe_path(r);
+    return;
+  }
+  if (res->status != 0 || r->base.cancelled) {
+    on_restored(ud, res);
+    return;
+  }
+  size_t pl = strlen(r->probe_at);
+  const char *rest = c->docker_path + pl;
+  while (*rest == '/') rest++;
+  char *rel = brr_xstrdup(rest);
+  for (size_t n = strlen(rel); n && rel[n - 1] == '/';) rel[--n] = '\0';
+  if (!*rel) {
+    free(rel);
+    put_cache(r);
+    return;
+  }
+  brr_buf_reset(&r->dirs_tar);
+  int rc = dirs_tar(rel, &r->dirs_tar);
+  free(rel);
+  if (rc != 0) {
+    brr_engine_result bad = {.status = BRR_EIO, .error = "cannot write the directories' tar"};
+    on_restored(ud, &bad);
+    return;
+  }
+  brr_engine_body body = {.data = r->dirs_tar.data, .len = r->dirs_tar.len};
+  r->req = brr_engine_container_archive_put(brr_rt_engine(r->rt, r->step), r->id, r->probe_at, &body, on_dirs_put, r);
+}
+
+static void probe_path(brr_run_task *r) {
+  r->req = brr_engine_container_archive_stat(brr_rt_engine(r->rt, r->step), r->id, r->probe_at, on_probe, r);
+}
+
+static void restore_locked(brr_run_task *r, bool ok) {
+  if (!ok) {
+    r->cache_i++;
+    restore_one(r);
+    return;
+  }
+  if (r->own) {
+    /* the container is only created: no exec for mkdir -p, the archive API makes what is
+     * missing of the path */
+    free(r->probe_at);
+    r->probe_at = brr_xstrdup(r->restores[r->cache_i].docker_path);
+    for (size_t n = strlen(r->probe_at); n > 1 && r->probe_at[n - 1] == '/';) r->probe_at[--n] = '\0';
+    probe_path(r);
+    return;
+  }
+  put_cache(r);
+}
+
 static void restore_one(brr_run_task *r) {
   if (r->cache_i >= r->n_restores) {
-    brr_run_next(r);
+    void (*then)(brr_run_task *r) = r->restore_then;
+    r->restore_then = NULL;
+    if (then && !r->base.cancelled) then(r);
+    else brr_run_next(r);
     return;
   }
   lock_begin(r);
+}
+
+bool brr_run_own_caches_ok(const brr_run_task *r) {
+  for (size_t i = 0; r->caches_planned && i < r->caches.n; i++)
+    if (r->caches.v[i].docker_path[0] != '/') return false;
+  return true;
+}
+
+void brr_run_restore_before_start(brr_run_task *r, void (*then)(brr_run_task *r)) {
+  if (!r->caches_planned || brr_cache_restore_list(&r->caches, &r->restores, &r->n_restores) != 0 ||
+      r->n_restores == 0) {
+    then(r);
+    return;
+  }
+  r->restore_then = then;
+  r->cache_i = 0;
+  restore_one(r);
 }
 
 static void on_mkdirs(void *ud, const brr_engine_result *res) {
@@ -126,7 +255,7 @@ static void on_mkdirs(void *ud, const brr_engine_result *res) {
 }
 
 void brr_run_stage_cache_restore(brr_run_task *r) {
-  if (!r->caches_planned || brr_cache_restore_list(&r->caches, &r->restores, &r->n_restores) != 0 ||
+  if (r->own || !r->caches_planned || brr_cache_restore_list(&r->caches, &r->restores, &r->n_restores) != 0 ||
       r->n_restores == 0) {
     brr_run_next(r);
     return;
@@ -335,6 +464,79 @@ static void on_lister_image(void *ud, int status, const char *error, const cJSON
   free(script);
 }
 
+/* ---- artifacts: the own process's listing, read from the stopped container ---- */
+
+static void start_lister(brr_run_task *r);
+
+/* The first file of an in-memory tar (what GET archive of one file returns) into `out`. */
+static int tar_first_file(const brr_buf *tar, brr_buf *out) {
+  struct archive *a = archive_read_new();
+  archive_read_support_format_tar(a);
+  struct archive_entry *e;
+  int rc = -1;
+  if (archive_read_open_memory(a, tar->data, tar->len) == ARCHIVE_OK &&
+      archive_read_next_header(a, &e) == ARCHIVE_OK && archive_entry_filetype(e) == AE_IFREG) {
+    char chunk[16384];
+    la_ssize_t n;
+    while ((n = archive_read_data(a, chunk, sizeof chunk)) > 0) brr_buf_append(out, chunk, (size_t)n);
+    rc = n == 0 ? 0 : -1;
+  }
+  archive_read_free(a);
+  return rc;
+}
+
+static int collect_tar(void *ud, const char *data, size_t len) {
+  brr_run_task *r = ud;
+  brr_buf_append(&r->listing_tar, data, len);
+  return 0;
+}
+
+static char *list_file(const brr_run_task *r) {
+  return brr_xasprintf(BRR_RUN_LIST_DIR "/.%s.list", r->token);
+}
+
+static void on_list_file(void *ud, const brr_engine_result *res) {
+  brr_run_task *r = ud;
+  bool no_container = res->error && strstr(res->error, "No such container");
+  if (res->status == BRR_ENOENT && !no_container && !r->base.cancelled) {
+    /* the driver could not write its listing (no writable /tmp, or it was killed): a lister
+     * container on the same /source lists instead */
+    r->req = NULL;
+    brr_task_log(r->task, BRR_LOG_DEBUG, "no listing from the step's process; listing with a lister container");
+    start_lister(r);
+    return;
+  }
+  if (!brr_run_ok(r, res)) return;
+  if (tar_first_file(&r->listing_tar, &r->listing) != 0) {
+    brr_run_fail(r, BRR_EIO, false, "listing artifacts: the listing is not a readable file");
+    return;
+  }
+  brr_buf_free(&r->listing_tar);
+  /* the listing file itself is no artifact (a pattern such as /tmp/.* would find it) */
+  brr_diags d = BRR_DIAGS_INIT;
+  size_t n = r->run->artifacts.n;
+  if (brr_artifact_list_parse(r->listing.data ? r->listing.data : "", r->listing.len, n,
+                              &r->matches, &r->n_matches, &d) != 0) {
+    brr_run_fail(r, BRR_EIO, false, "listing artifacts: %s", d.n ? d.v[0].msg : "bad output");
+    brr_diags_free(&d);
+    return;
+  }
+  brr_diags_free(&d);
+  char *self = list_file(r);
+  size_t k = 0;
+  for (size_t i = 0; i < r->n_matches; i++) {
+    if (strcmp(r->matches[i].fetch, self) == 0) {
+      free(r->matches[i].path);
+      free(r->matches[i].fetch);
+    } else {
+      r->matches[k++] = r->matches[i];
+    }
+  }
+  r->n_matches = k;
+  free(self);
+  brr_run_next(r);
+}
+
 void brr_run_stage_list(brr_run_task *r) {
   if (r->run->artifacts.n == 0) {
     brr_run_next(r);
@@ -342,10 +544,17 @@ void brr_run_stage_list(brr_run_task *r) {
   }
   brr_task_log(r->task, BRR_LOG_INFO, "Gathering artifacts");
   brr_buf_reset(&r->listing);
+  if (r->own) {
+    /* the own process listed them after its commands: read that from the stopped container */
+    char *path = list_file(r);
+    brr_buf_reset(&r->listing_tar);
+    r->req = brr_engine_container_archive_get(brr_rt_engine(r->rt, r->step), r->id, path, collect_tar,
+                                              on_list_file, r);
+    free(path);
+    return;
+  }
   if (!has_commands(r)) {
-    char *image = brr_xasprintf("%s/busybox:latest", r->rt->cfg->global.docker_registry);
-    brr_run_image_start(&r->img, r->rt, r->task, image, NULL, false, on_lister_image, r);
-    free(image);
+    start_lister(r);
     return;
   }
   char *script = list_script(r);
@@ -354,6 +563,12 @@ void brr_run_stage_list(brr_run_task *r) {
                              .on_output = collect_stdout};
   r->req = brr_engine_exec_run(brr_rt_engine(r->rt, r->step), r->id, &ex, on_listing, r);
   free(script);
+}
+
+static void start_lister(brr_run_task *r) {
+  char *image = brr_xasprintf("%s/busybox:latest", r->rt->cfg->global.docker_registry);
+  brr_run_image_start(&r->img, r->rt, r->task, image, NULL, false, on_lister_image, r);
+  free(image);
 }
 
 /* ---- artifacts: fetch ---- */
@@ -430,5 +645,8 @@ void brr_run_collect_free(brr_run_task *r) {
   brr_cache_restore_free(r->restores, r->n_restores);
   if (r->caches_planned) brr_cache_plan_free(&r->caches);
   brr_buf_free(&r->listing);
+  brr_buf_free(&r->listing_tar);
+  brr_buf_free(&r->dirs_tar);
+  free(r->probe_at);
   free(r->lister);
 }

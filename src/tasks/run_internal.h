@@ -16,6 +16,8 @@
 #define BRR_RUN_ARTIFACTS_DIR "/artifacts"
 #define BRR_RUN_DOCKER_SOCK "/dockerdaemon/docker.sock"
 #define BRR_RUN_DEFAULT_SHELL "/bin/sh"
+/* Where an own process's artifact listing goes (/tmp/.<token>.list), read after it stopped. */
+#define BRR_RUN_LIST_DIR "/tmp"
 
 /* ---- NULL-terminated string vectors, as the engine's specs take them ------------------- */
 
@@ -192,7 +194,17 @@ typedef struct brr_run_task {
   bool pull, local_image;
   char *name, *id;
   bool systemd, cgroup2;
-  bool own;                 /* the one command is the container's own process (run.c) */
+  bool own;                 /* the command(s) are the container's own process (run.c) */
+  char *token;              /* own commands through the driver: its marker token (run.c) */
+  char *driver;             /* ...and its script */
+  char *image_user;         /* the image's Config.User, or NULL */
+  brr_buf line[2];          /* ...the stdout and stderr line being read for markers */
+  brr_buf held[2];          /* ...lines of a stream past a marker the other has not shown */
+  size_t past[2];           /* ...markers seen on each stream */
+  int64_t marker_code;      /* ...the exit code of the first of a pair of markers */
+  size_t n_cmds;            /* cmd and cmds */
+  bool marker_failed;       /* a marker reported the failing command */
+  int64_t wait_code;        /* the own process's exit code, from wait */
   const char *source_tar;   /* path of the /source tar (owned by the shared state) */
   bool source_put;          /* the tar is in the step's /source volume */
 
@@ -223,7 +235,12 @@ typedef struct brr_run_task {
   size_t wait_i;
   uint64_t wait_deadline, wait_started;
   brr_cache_writer *writer;
+  char *probe_at;           /* own process: the part of a restore path asked about */
+  brr_buf dirs_tar;         /* ...and the directories missing under it */
+  void (*restore_then)(struct brr_run_task *r);  /* restores before the start: what follows them */
+  bool restored;            /* ...done */
   brr_buf listing;          /* output of the artifact listing script */
+  brr_buf listing_tar;      /* the own process's listing file, as GET archive gives it */
   brr_artifact_match *matches;
   size_t n_matches, match_i;
   brr_artifact_sink *sink;
@@ -322,6 +339,10 @@ void brr_run_provision(brr_run_task *r, const char *container, const char *sourc
 /* run_collect.c */
 int brr_run_caches_plan(brr_run_task *r, brr_diags *d);
 void brr_run_stage_cache_restore(brr_run_task *r);
+/* An own process's caches go into the created container before it starts, then `then`. */
+void brr_run_restore_before_start(brr_run_task *r, void (*then)(brr_run_task *r));
+/* Whether every cache path is absolute (what the archive API can make before the start). */
+bool brr_run_own_caches_ok(const brr_run_task *r);
 void brr_run_stage_cache_save(brr_run_task *r);
 void brr_run_stage_list(brr_run_task *r);
 void brr_run_stage_fetch(brr_run_task *r);

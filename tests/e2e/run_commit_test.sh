@@ -7,10 +7,18 @@ setup commit
 repo=brr-e2e-commit-$$-$RANDOM
 sed -i "s|REPO|$repo|g" "$DIR/buildrunner.yaml"
 
+since=$(date +%s.%N)
 brr_run
 expect_rc 0
 expect_no_out "cleanup:"
 expect_line use "made-in-run"
+# the steps ran their command as the container's own process (no exec), and the committed
+# image still has the shell as its command, as the idle-shell container gives it
+n=$(docker events --since "$since" --until "$(date +%s.%N)" --filter type=container \
+  --filter "label=$LABEL" --format '{{.Action}}' | grep -c '^exec_create' || true)
+[ "$n" -eq 0 ] || fail "$n exec(s) in the run containers"
+[ "$(docker image inspect -f '{{json .Config.Cmd}}' "$repo:v1")" = '["/bin/sh"]' ] ||
+  fail "the committed image's command is $(docker image inspect -f '{{json .Config.Cmd}}' "$repo:v1")"
 [ "$(docker run --rm "$repo:v1" cat /made.txt)" = made-in-run ] || fail "$repo:v1 lacks the run's file"
 [ "$(docker run --rm "$repo-post:v1" cat /run.txt /post.txt | tr '\n' ' ')" = "from-run from-post-build " ] ||
   fail "$repo-post:v1 is not the post-build image"

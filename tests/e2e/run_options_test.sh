@@ -46,7 +46,9 @@ checks = {
     "published": (list(h["PortBindings"]), ["8080/tcp"]),
     "label": (o["Config"]["Labels"].get("brr.e2e.extra"), "yes"),
     "WorkingDir": (o["Config"]["WorkingDir"], "/source"),
-    "Tty": (o["Config"]["Tty"], True),
+    # the commands are the container's own process (docs/run.md): no TTY, as in an exec
+    "Tty": (o["Config"]["Tty"], False),
+    "OpenStdin": (o["Config"]["OpenStdin"], False),
 }
 bad = [f"{k}: {got!r} != {want!r}" for k, (got, want) in checks.items() if got != want]
 sys.exit("; ".join(bad) if bad else 0)

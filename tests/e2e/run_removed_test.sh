@@ -2,7 +2,7 @@
 # A run container removed by someone else mid-run (docker rm -f, which leaves anonymous
 # volumes behind): the step reports that ("container ... was removed", exit code 137), not
 # the failure of the next exec in it, and brr removes its anonymous /source volume. Both with
-# the command in an exec (a step with artifacts) and as the container's own process.
+# the command in an exec and as the container's own process (alone, and under the driver).
 source "$BRR_SOURCE_DIR/tests/e2e/run/lib.sh"
 setup removed
 
@@ -38,9 +38,13 @@ victim_removed() {  # number of arguments of the container's command, brr option
   expect_no_leftovers
 }
 
-# the idle shell, the command in an exec
+# the idle shell, the command in an exec (artifacts listed as a user other than root)
 victim_removed 1
 expect_no_out "listing artifacts"
 # one command and nothing after it: the command is the container's own process
 victim_removed 5 -f own.yaml
+# with artifacts, as root: the command runs under the driver, the container's own process
+victim_removed 6 -f driver.yaml
+expect_no_out "listing artifacts"
+expect_no_out "lister"
 echo ok

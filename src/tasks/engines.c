@@ -662,7 +662,8 @@ static void move_abort(brr_task *t) {
 
 static void move_free(brr_task *t) {
   move_task *m = (move_task *)t;
-  if (m->inner) m->inner->ops->free(m->inner);
+  /* the task base's free: an owned block (brr_task_new) goes with its end error */
+  brr_task_free(m->inner);
   free(m->via);
   free(m->v);
   free(m);

@@ -143,6 +143,21 @@ static void reply_error(fake_reply *r, int status, const char *fmt, ...) {
   reply_json(r, status, j);
 }
 
+/* A request body's room for `len` bytes and its NUL: the next power of two, so that a body
+ * of many chunks (an image load) grows in O(n) copies. Only bodies grown by append_body. */
+static size_t body_room(size_t len) {
+  size_t r = 64;
+  while (r < len + 1) r *= 2;
+  return r;
+}
+
+static void append_body(char **buf, size_t *len, const char *data, size_t n) {
+  if (!*buf || body_room(*len) < *len + n + 1) *buf = brr_xrealloc(*buf, body_room(*len + n));
+  memcpy(*buf + *len, data, n);
+  *len += n;
+  (*buf)[*len] = '\0';
+}
+
 static void append(char **buf, size_t *len, const char *data, size_t n) {
   *buf = brr_xrealloc(*buf, *len + n + 1);
   memcpy(*buf + *len, data, n);
@@ -885,7 +900,7 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *c, const char *u
   }
   fake_request *q = fc->req;
   if (*upload_size) {
-    append(&q->body, &q->body_len, upload_data, *upload_size);
+    append_body(&q->body, &q->body_len, upload_data, *upload_size);
     *upload_size = 0;
     return MHD_YES;
   }

@@ -246,6 +246,65 @@ static void test_cancel_in_registry_pull(void **state) {
   assert_int_equal(fake_engine_count(E2, "POST", "/containers/create"), 0);
 }
 
+/* An image larger than what the relay keeps in memory (8 MB): the save pauses while the
+ * load catches up, and the whole tar still arrives, byte for byte. */
+static void test_stream_large(void **state) {
+  (void)state;
+  size_t big = 12u << 20;
+  char *layer = malloc(big + 1);
+  assert_non_null(layer);
+  for (size_t i = 0; i < big; i++) layer[i] = (char)('a' + i % 23);
+  layer[big] = '\0';
+  size_t len = 0;
+  char *tar = fake_tar(&len, "manifest.json", "[{\"Config\":\"c.json\",\"RepoTags\":[\"team/base:1\"],\"Layers\":[\"l/layer.tar\"]}]",
+                       "c.json", "{}", "l/layer.tar", layer, (char *)NULL);
+  free(layer);
+  fake_rule_reply(fake_engine_on(W.eng, "GET", "/images/team/base:1/get"), 200, "application/x-tar", tar, len);
+  load_two(NULL);
+  assert_int_equal(fb_run(&W), 0);
+  assert_e2_clean();
+  const fake_request *q = fake_engine_find(E2, "POST", "/images/load", 0);
+  assert_non_null(q);
+  assert_int_equal(q->status, 200);
+  assert_int_equal(q->body_len, len);
+  assert_memory_equal(q->body, tar, len);
+  char *mb = brr_xasprintf("Moved image team/base:1 from engine one to engine two: %.1f MB in ", (double)len / 1e6);
+  assert_true(logged(mb));
+  free(mb);
+  free(tar);
+}
+
+/* Once the image is there, the node's own task runs: a cancel or an abort reaches it. */
+static bool when_started_on_two(fb_world *w) {
+  (void)w;
+  if (fake_engine_count(E2, "POST", "/containers/*/start") == 0) return false;
+  fb_sigint();
+  return true;
+}
+
+static void stop_after_move(int signals) {
+  fb_hold_default(E2, "POST", "/containers/*/wait");
+  load_two(NULL);
+  for (int i = 0; i < signals; i++) fb_then(&W, when_started_on_two);
+  assert_int_equal(fb_run(&W), 130);
+  assert_e2_clean();
+  assert_int_equal(fake_engine_count(E2, "POST", "/images/load"), 1);
+  const char *mover = moved_node();
+  assert_int_equal(fb_status(&W, mover), BRR_STATUS_CANCELED);
+  /* its container on "two" was made, then removed */
+  assert_int_equal(fake_engine_created(E2, FAKE_CONTAINER), 1);
+}
+
+static void test_cancel_after_move(void **state) {
+  (void)state;
+  stop_after_move(1);
+}
+
+static void test_abort_after_move(void **state) {
+  (void)state;
+  stop_after_move(2);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void) {
@@ -253,7 +312,8 @@ int main(void) {
       T(test_spread_and_stream), T(test_through_build_registry), T(test_save_cut),
       T(test_save_refused),      T(test_load_refused),           T(test_registry_push_refused),
       T(test_registry_pull_refused), T(test_cancel_in_save),     T(test_abort_in_save),
-      T(test_cancel_in_load),    T(test_cancel_in_registry_pull),
+      T(test_cancel_in_load),    T(test_cancel_in_registry_pull), T(test_stream_large),
+      T(test_cancel_after_move), T(test_abort_after_move),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -91,6 +91,25 @@ static void test_spread_and_stream(void **state) {
   assert_int_equal(fake_engine_count(W.eng, "DELETE", "/images/team/base:1"), 0);
 }
 
+/* A third dependent: wherever it runs, the image is not moved to "two" a second time. */
+static void test_moved_once(void **state) {
+  (void)state;
+  char *y = brr_xasprintf("%s  d3:\n    run: {image: 'team/base:1', cmd: 'true'}\n", YAML);
+  char *g = brr_xasprintf("engines:\n  one: {host: '%s', jobs: 1}\n  two: {host: '%s', jobs: 1}\n",
+                          fake_engine_host(W.eng), fake_engine_host(E2));
+  fb_load(&W, y, g);
+  free(y);
+  free(g);
+  assert_int_equal(fb_run(&W), 0);
+  assert_e2_clean();
+  assert_int_equal(fb_status(&W, "d3/run"), BRR_STATUS_SUCCEEDED);
+  assert_int_equal(fake_engine_count(W.eng, "GET", "/images/*/get"), 1);
+  assert_int_equal(fake_engine_count(E2, "POST", "/images/load"), 1);
+  assert_int_equal(fb_count(brr_buf_cstr(&W.phases), " move\n"), 1);
+  /* three runs over the two engines */
+  assert_int_equal(fake_engine_created(W.eng, FAKE_CONTAINER) + fake_engine_created(E2, FAKE_CONTAINER), 3);
+}
+
 static void test_through_build_registry(void **state) {
   (void)state;
   char *g = brr_xasprintf("build-registry: %s\n", W.reg.host);
@@ -313,7 +332,7 @@ int main(void) {
       T(test_save_refused),      T(test_load_refused),           T(test_registry_push_refused),
       T(test_registry_pull_refused), T(test_cancel_in_save),     T(test_abort_in_save),
       T(test_cancel_in_load),    T(test_cancel_in_registry_pull), T(test_stream_large),
-      T(test_cancel_after_move), T(test_abort_after_move),
+      T(test_cancel_after_move), T(test_abort_after_move), T(test_moved_once),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

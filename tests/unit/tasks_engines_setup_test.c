@@ -174,6 +174,15 @@ static void test_host_paths_on_remote_engines(void **state) {
     fail_msg("%s", msg);
   assert_int_equal(D.v[0].exit_code, BRR_EXIT_CONFIG);
   assert_int_equal(D.v[0].mark.line, 9);   /* `data:` under files */
+  /* a service's files too */
+  brr_diags_free(&D);
+  D = (brr_diags)BRR_DIAGS_INIT;
+  yaml = "steps:\n  s:\n    run:\n      image: busybox\n      cmd: 'true'\n      services:\n        db:\n"
+         "          image: busybox\n          files:\n            data: /data\n";
+  assert_int_equal(runtime(yaml, "  far: {host: 'tcp://192.0.2.1:2375'}\n", &rt), BRR_ECONFIG);
+  assert_int_equal(D.n, 1);
+  assert_non_null(strstr(D.v[0].msg, "step 's': `files` bind-mounts paths of this host"));
+  assert_int_equal(D.v[0].mark.line, 10);
 }
 
 static char *dead_owner(void) {

@@ -108,6 +108,25 @@ static void test_preflight_names_the_engine(void **state) {
   brr_runtime_free(rt);
 }
 
+/* Without engines:, the one engine is not named in the message. */
+static void test_preflight_one_engine(void **state) {
+  (void)state;
+  fb_load(&W, YAML, NULL);
+  brr_runtime_opts ro = {0};
+  ro.docker_host = "unix:///nonexistent/brr-test/docker.sock";
+  ro.docker_timeout = 5;
+  brr_runtime *rt = NULL;
+  assert_int_equal(brr_runtime_new(&loop, W.cfg, W.g, &ro, bus, &rt, &D), 0);
+  assert_int_equal(rt->n_engines, 1);
+  assert_null(rt->engines[0].name);
+  char *err = NULL;
+  assert_int_equal(brr_runtime_preflight(rt, 5, &err), BRR_EIO);
+  if (!strstr(err, "cannot connect to the Docker engine at unix:///nonexistent/brr-test/docker.sock (from "))
+    fail_msg("%s", err);
+  free(err);
+  brr_runtime_free(rt);
+}
+
 static void test_address_refused(void **state) {
   (void)state;
   char *e = two_fakes("bogus://nowhere");
@@ -222,7 +241,8 @@ static void test_sweep_every_engine(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      T(test_two_engines_and_preflight), T(test_preflight_names_the_engine), T(test_address_refused),
+      T(test_two_engines_and_preflight), T(test_preflight_names_the_engine), T(test_preflight_one_engine),
+      T(test_address_refused),
       T(test_tls_environment),           T(test_host_paths_on_remote_engines), T(test_sweep_every_engine),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

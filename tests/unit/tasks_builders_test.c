@@ -22,6 +22,7 @@ static brr_bus *bus;
 static brr_runtime *rt;
 static char *err;
 static const char *top;   /* top-level keys before steps: */
+static const char *own;   /* brr's engine, when not the first fake */
 
 static int setup(void **state) {
   (void)state;
@@ -33,6 +34,7 @@ static int setup(void **state) {
   rt = NULL;
   err = NULL;
   top = "";
+  own = NULL;
   return 0;
 }
 
@@ -60,7 +62,7 @@ static int check(const char *steps, const char *builders) {
   free(y);
   free(g);
   brr_runtime_opts ro = {0};
-  ro.docker_host = fake_engine_host(W.eng);
+  ro.docker_host = own ? own : fake_engine_host(W.eng);
   ro.docker_timeout = 5;
   brr_diags d = BRR_DIAGS_INIT;
   assert_int_equal(brr_runtime_new(&loop, W.cfg, W.g, &ro, bus, &rt, &d), 0);
@@ -190,6 +192,34 @@ static void test_single_platform_elsewhere(void **state) {
   assert_int_equal(fake_engine_count(E2, "*", "/_ping"), 0);
 }
 
+/* The build registry brr starts is pushed to at 127.0.0.1 of its engine's machine: a
+ * builder on an engine of another machine cannot reach it. */
+static void test_other_machine_local_registry(void **state) {
+  (void)state;
+  script("far", "driver:docker");
+  context("far", fake_engine_host(E2));
+  own = "tcp://192.0.2.1:2375";   /* brr's engine on another machine (never contacted here) */
+  assert_int_equal(check(MP, "  linux/arm64: far\n"), BRR_EFAILED);
+  char *want = brr_xasprintf("platform-builders: the builder far (for linux/arm64, step mp) builds on the engine at %s, "
+                             "which cannot reach the build registry brr starts on the engine at tcp://192.0.2.1:2375",
+                             fake_engine_host(E2));
+  assert_err(want);
+  free(want);
+  assert_err("set `build-registry` in the global configuration to a registry both engines reach");
+}
+
+/* With a build registry of its own, the builder's engine may be anywhere. */
+static void test_other_machine_build_registry(void **state) {
+  (void)state;
+  script("far", "driver:docker");
+  context("far", fake_engine_host(E2));
+  own = "tcp://192.0.2.1:2375";
+  char *b = brr_xasprintf("  linux/arm64: far\nbuild-registry: %s\n", W.reg.host);
+  assert_int_equal(check(MP, b), 0);
+  free(b);
+  assert_string_equal(brr_runtime_builder(rt, "far")->context, "far");
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void) {
@@ -197,6 +227,7 @@ int main(void) {
       T(test_found_once),      T(test_missing),           T(test_cannot_load),
       T(test_no_cli),          T(test_own_engine),        T(test_other_engine),
       T(test_other_engine_down), T(test_other_context_missing), T(test_single_platform_elsewhere),
+      T(test_other_machine_local_registry), T(test_other_machine_build_registry),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -561,17 +561,18 @@ static void moved_one(void *ud, int status, const char *error, uint64_t bytes) {
   const move_item *it = &m->v[m->i];
   brr_runtime *rt = m->rt;
   const char *src = rt->engines[it->src].name, *dst = rt->engines[m->dst].name;
+  /* `error` is the relay's own: the message is made before the relay is freed */
+  char *why = status != 0 ? brr_xasprintf("moving image %s from engine %s to engine %s: %s", it->ref, src, dst,
+                                          error ? error : brr_strerror(status))
+                          : NULL;
   relay_free(m->rl);
   m->rl = NULL;
   if (status != 0) {
     brr_task_phase(&m->t, "move", true);
-    if (status == BRR_ECANCELED || m->canceled) {
+    if (status == BRR_ECANCELED || m->canceled)
       brr_task_done(&m->t, BRR_ECANCELED, NULL);
-      return;
-    }
-    char *why = brr_xasprintf("moving image %s from engine %s to engine %s: %s", it->ref, src, dst,
-                              error ? error : brr_strerror(status));
-    brr_task_done(&m->t, status, why);
+    else
+      brr_task_done(&m->t, status, why);
     free(why);
     return;
   }
@@ -661,7 +662,8 @@ static void move_abort(brr_task *t) {
 
 static void move_free(brr_task *t) {
   move_task *m = (move_task *)t;
-  if (m->inner) m->inner->ops->free(m->inner);
+  /* the task base's free: an owned block (brr_task_new) goes with its end error */
+  brr_task_free(m->inner);
   free(m->via);
   free(m->v);
   free(m);

@@ -279,6 +279,12 @@ static inline int fb_run(fb_world *w) {
   so.abort_ud = rt;
   so.handle_signals = true;
   so.grace_s = 10;
+  if (w->cfg->global.n_engines) {
+    /* several engines (`engines:` in the global config): placed as the CLI places them */
+    so.place = brr_runtime_place;
+    so.unplace = brr_runtime_unplace;
+    so.place_ud = rt;
+  }
   brr_sched_result res = {0};
   w->exit_code = brr_sched_run(&loop, w->g, &so, &res);
   w->config_failed = rt->config_failed;

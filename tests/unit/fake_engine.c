@@ -143,6 +143,21 @@ static void reply_error(fake_reply *r, int status, const char *fmt, ...) {
   reply_json(r, status, j);
 }
 
+/* A request body's room for `len` bytes and its NUL: the next power of two, so that a body
+ * of many chunks (an image load) grows in O(n) copies. Only bodies grown by append_body. */
+static size_t body_room(size_t len) {
+  size_t r = 64;
+  while (r < len + 1) r *= 2;
+  return r;
+}
+
+static void append_body(char **buf, size_t *len, const char *data, size_t n) {
+  if (!*buf || body_room(*len) < *len + n + 1) *buf = brr_xrealloc(*buf, body_room(*len + n));
+  memcpy(*buf + *len, data, n);
+  *len += n;
+  (*buf)[*len] = '\0';
+}
+
 static void append(char **buf, size_t *len, const char *data, size_t n) {
   *buf = brr_xrealloc(*buf, *len + n + 1);
   memcpy(*buf + *len, data, n);
@@ -460,8 +475,82 @@ static void default_containers(fake_engine *fe, const fake_request *q, fake_repl
   }
 }
 
+/* GET /images/{name}/get: what `docker save` gives, in small: a tar holding manifest.json
+ * (the image's RepoTags) and its config. */
+static void image_save(const fake_obj *o, fake_reply *out) {
+  cJSON *man = cJSON_CreateArray();
+  cJSON *one = cJSON_CreateObject();
+  char *config = brr_xasprintf("%s.json", o->id);
+  cJSON_AddStringToObject(one, "Config", config);
+  cJSON *tags = cJSON_AddArrayToObject(one, "RepoTags");
+  if (!brr_startswith(o->name, "sha256:")) cJSON_AddItemToArray(tags, cJSON_CreateString(o->name));
+  cJSON_AddArrayToObject(one, "Layers");
+  cJSON_AddItemToArray(man, one);
+  char *mj = cJSON_PrintUnformatted(man);
+  cJSON_Delete(man);
+  size_t len = 0;
+  char *tar = fake_tar(&len, "manifest.json", mj, config, "{\"architecture\":\"amd64\",\"os\":\"linux\"}",
+                       (char *)NULL);
+  reply_set(out, 200, "application/x-tar", tar, len);
+  free(tar);
+  free(mj);
+  free(config);
+}
+
+/* POST /images/load: the body must be a whole tar with a manifest.json; the images its
+ * RepoTags name then exist. A body cut short is refused, as the engine refuses it. */
+static void image_load(fake_engine *fe, const fake_request *q, fake_reply *out) {
+  struct archive *a = archive_read_new();
+  archive_read_support_format_tar(a);
+  char *manifest = NULL;
+  bool whole = archive_read_open_memory(a, q->body, q->body_len) == ARCHIVE_OK;
+  struct archive_entry *e;
+  int rc;
+  while (whole && (rc = archive_read_next_header(a, &e)) == ARCHIVE_OK) {
+    la_int64_t size = archive_entry_size(e);
+    char *data = brr_xcalloc(1, (size_t)size + 1);
+    if (archive_read_data(a, data, (size_t)size) != size) {
+      whole = false;
+      free(data);
+      break;
+    }
+    if (!strcmp(archive_entry_pathname(e), "manifest.json") && !manifest) manifest = data;
+    else free(data);
+  }
+  if (whole && rc != ARCHIVE_EOF) whole = false;
+  archive_read_free(a);
+  cJSON *man = whole && manifest ? cJSON_Parse(manifest) : NULL;
+  free(manifest);
+  if (!cJSON_IsArray(man)) {
+    reply_error(out, 500, "fake engine: the body is not a whole image archive (%zu bytes)", q->body_len);
+    cJSON_Delete(man);
+    return;
+  }
+  char *buf = NULL;
+  size_t len = 0;
+  const cJSON *img, *tag;
+  cJSON_ArrayForEach(img, man) {
+    cJSON_ArrayForEach(tag, cJSON_GetObjectItemCaseSensitive(img, "RepoTags")) {
+      if (!cJSON_IsString(tag)) continue;
+      image_add(fe, tag->valuestring);
+      cJSON *s = cJSON_CreateObject();
+      char *line = brr_xasprintf("Loaded image: %s\n", tag->valuestring);
+      cJSON_AddStringToObject(s, "stream", line);
+      free(line);
+      jsonl_add(&buf, &len, s);
+    }
+  }
+  cJSON_Delete(man);
+  reply_set(out, 200, "application/json", buf, len);
+  free(buf);
+}
+
 static void default_images(fake_engine *fe, const fake_request *q, fake_reply *out) {
   const char *m = q->method;
+  if (!strcmp(q->path, "/images/load") && !strcmp(m, "POST")) {
+    image_load(fe, q, out);
+    return;
+  }
   if (!strcmp(q->path, "/images/create")) {
     char *from = query_get(q, "fromImage"), *src = query_get(q, "fromSrc");
     char *repo = query_get(q, "repo"), *tag = query_get(q, "tag");
@@ -547,6 +636,8 @@ static void default_images(fake_engine *fe, const fake_request *q, fake_reply *o
     reply_error(out, 404, "No such image: %s", ref);
   } else if (!strcmp(verb, "json")) {
     image_inspect(o, out);
+  } else if (!strcmp(verb, "get") && !strcmp(m, "GET")) {
+    image_save(o, out);
   } else if (!strcmp(verb, "tag")) {
     char *repo = query_get(q, "repo"), *tag = query_get(q, "tag");
     char *target = brr_xasprintf("%s:%s", repo ? repo : "", tag && *tag ? tag : "latest");
@@ -809,7 +900,7 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *c, const char *u
   }
   fake_request *q = fc->req;
   if (*upload_size) {
-    append(&q->body, &q->body_len, upload_data, *upload_size);
+    append_body(&q->body, &q->body_len, upload_data, *upload_size);
     *upload_size = 0;
     return MHD_YES;
   }

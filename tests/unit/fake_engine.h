@@ -27,6 +27,9 @@
  *   images: POST /images/create (pull or import: JSON lines with a Digest status; the image
  *     then exists), GET /images/{name}/json (200 for known images, else 404), tag, DELETE,
  *     push (JSON lines with an aux Digest), POST /build (JSON lines with aux ID), list;
+ *     GET /images/{name}/get (a `docker save` tar: manifest.json with the RepoTags, the
+ *     config), POST /images/load (the body must be such a tar, whole: its RepoTags then
+ *     exist, answered as JSON lines "Loaded image: ..."; anything else is a 500);
  *   networks and volumes: create (201), connect/disconnect (200), DELETE (204), lists that
  *     honour filters={"label":[...]} (so brr's cleanup and sweep find what they created).
  *   Anything else: 404 {"message": "fake engine: no rule for ..."} (and it is logged).

@@ -255,6 +255,7 @@ static void test_cache_troubles(void **state) {
   th_assert(h, th_said(h, "issue creating the cache directories"));
   th_assert(h, th_said(h, "Restored cache"));
   th_free(h);
+  free(archive);
 
   /* the same on the own-process path: the PUT that makes the missing directories fails, a
    * warning, the cache is not put, and the step goes on */

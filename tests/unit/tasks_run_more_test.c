@@ -296,10 +296,13 @@ static void test_services(void **state) {
   th_assert(h, th_clean(h));
   th_free(h);
 
-  /* nothing listens: the wait times out (1 s) and fails the step */
+  /* nothing listens: the wait times out (1 s) and fails the step (the service's output stays
+   * open, as a running service's does: the fake's default stream ends at once, and a service
+   * whose output ended fails the wait first when the load delays the timer) */
   close(fd);
   h = th_new();
   fake_engine_set_ip(h->fe, "127.0.0.1");
+  fake_rule_hold(fake_rule_query_has(fake_engine_on(h->fe, "POST", "/containers/*/attach"), "logs=1"), FAKE_HOLD_BODY);
   free(yaml);
   yaml = brr_xasprintf("steps:\n  svc:\n    run:\n      image: reg.test/busybox:1\n      services:\n"
                        "        web:\n          image: reg.test/busybox:1\n          wait_for:\n"

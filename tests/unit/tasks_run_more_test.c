@@ -248,7 +248,9 @@ static int listen_port(int *fd) {
 static void test_services(void **state) {
   (void)state;
   th *h = th_new();
+  /* the services' output stays open, as a running service's does (see below) */
   fake_engine_set_ip(h->fe, "127.0.0.1");
+  fake_rule_hold(fake_rule_query_has(fake_engine_on(h->fe, "POST", "/containers/*/attach"), "logs=1"), FAKE_HOLD_BODY);
   int fd;
   int port = listen_port(&fd);
   th_file(h, "data-image/Dockerfile", "FROM scratch\nCOPY content.txt /data/\n");
@@ -316,6 +318,7 @@ static void test_services(void **state) {
   /* cancelled while waiting for the port */
   h = th_new();
   fake_engine_set_ip(h->fe, "127.0.0.1");
+  fake_rule_hold(fake_rule_query_has(fake_engine_on(h->fe, "POST", "/containers/*/attach"), "logs=1"), FAKE_HOLD_BODY);
   char *long_wait = brr_xasprintf("steps:\n  svc:\n    run:\n      image: reg.test/busybox:1\n      services:\n"
                                   "        web:\n          image: reg.test/busybox:1\n          wait_for:\n"
                                   "            - port: %d\n              timeout: 60\n      cmd: echo\n"

@@ -134,6 +134,21 @@ static const char *CACHED =
     "        - echo one\n"
     "        - echo two\n";
 
+/* The same as a non-root user: caches then go in by a mkdir exec and a PUT into the started
+ * container, and the commands run by exec (docs/run.md). */
+static const char *CACHED_USER =
+    "steps:\n"
+    "  c:\n"
+    "    run:\n"
+    "      image: reg.test/busybox:1\n"
+    "      user: nobody\n"
+    "      caches:\n"
+    "        deps: /cache/deps\n"
+    "        /cache/shared: [shared-v2, shared-v1]\n"
+    "      cmds:\n"
+    "        - echo one\n"
+    "        - echo two\n";
+
 static th *cached_new(char **archive) {
   th *h = th_new();
   char *caches = brr_path_join(h->dir, "caches");
@@ -179,15 +194,22 @@ static void test_cache_lock_wait(void **state) {
   c.held = true;
   h->ud = &c;
   h->on_event = on_wait_log;
+  fake_rule_error(fake_rule_query_has(fake_engine_on(h->fe, "HEAD", "/containers/*/archive"), "path=/cache/shared"),
+                  404, "Could not find the file");
   int rc = th_run(h, CACHED, NULL);
   if (c.held) brr_cache_lock_release(&c.lock);
   th_assert(h, rc == 0);
   th_assert(h, th_said(h, "Waiting for the lock on cache"));
   th_assert(h, th_said(h, "Saved cache"));
-  /* restored: one mkdir exec for the directories, the shared-v1 archive PUT at /cache/shared */
-  const fake_request *mk = fake_engine_find(h->fe, "POST", "/containers/*/exec", 0);
-  th_assert(h, mk && strstr(mk->body, "\"mkdir\",\"-p\",\"--\",\"/cache/shared\""));
-  const fake_request *put = fake_engine_find(h->fe, "PUT", "/containers/*/archive", 1);
+  /* restored into the created container (the commands are its own process): /cache/shared
+   * is not there, /cache is, so one PUT at /cache makes shared/, then the shared-v1 archive
+   * PUT at /cache/shared; no exec at all */
+  th_assert(h, fake_engine_count(h->fe, "POST", "/containers/*/exec") == 0);
+  const fake_request *st = fake_engine_find(h->fe, "HEAD", "/containers/*/archive", 1);
+  th_assert(h, st && !strcmp(st->query, "path=/cache"));
+  const fake_request *mk = fake_engine_find(h->fe, "PUT", "/containers/*/archive", 1);
+  th_assert(h, mk && !strcmp(mk->query, "path=/cache") && memmem(mk->body, mk->body_len, "shared/", 7));
+  const fake_request *put = fake_engine_find(h->fe, "PUT", "/containers/*/archive", 2);
   th_assert(h, put && strstr(put->query, "path=/cache/shared"));
   tu_tar t;
   th_assert(h, tu_tar_read(archive, &t));
@@ -220,14 +242,35 @@ static void test_cache_lock_wait(void **state) {
 static void test_cache_troubles(void **state) {
   (void)state;
   char *archive;
-  /* the cache directories cannot be made: a warning, and the step goes on */
+  /* the cache directories cannot be made by the mkdir exec (a non-root user: caches go in
+   * by exec into the started container): a warning, and the step goes on */
   th *h = cached_new(&archive);
   fake_rule_json(fake_rule_body_has(fake_engine_on(h->fe, "POST", "/containers/*/exec"), "mkdir"), 201,
                  "{\"Id\":\"mk\"}");
   fake_rule_json(fake_engine_on(h->fe, "GET", "/exec/mk/json"), 200, "{\"ExitCode\":1,\"Running\":false}");
-  int rc = th_run(h, CACHED, NULL);
+  int rc = th_run(h, CACHED_USER, NULL);
   th_assert(h, rc == 0);
+  const fake_request *mk = fake_engine_find(h->fe, "POST", "/containers/*/exec", 0);
+  th_assert(h, mk && strstr(mk->body, "\"mkdir\",\"-p\",\"--\",\"/cache/shared\""));
   th_assert(h, th_said(h, "issue creating the cache directories"));
+  th_assert(h, th_said(h, "Restored cache"));
+  th_free(h);
+  free(archive);
+
+  /* the same on the own-process path: the PUT that makes the missing directories fails, a
+   * warning, the cache is not put, and the step goes on */
+  h = cached_new(&archive);
+  fake_rule_error(fake_rule_query_has(fake_engine_on(h->fe, "HEAD", "/containers/*/archive"), "path=/cache/shared"),
+                  404, "Could not find the file");
+  fake_rule_error(fake_rule_query_has(fake_engine_on(h->fe, "PUT", "/containers/*/archive"), "path=/cache"), 500,
+                  "read-only file system");
+  rc = th_run(h, CACHED, NULL);
+  th_assert(h, rc == 0);
+  th_assert(h, th_said(h, "An error occurred when trying to use cache"));
+  th_assert(h, th_said(h, "read-only file system"));
+  th_assert(h, fake_engine_count(h->fe, "PUT", "/containers/*/archive") == 2);
+  th_assert(h, th_said(h, "Saved cache"));
+  th_assert(h, th_clean(h));
   th_free(h);
   free(archive);
 
@@ -255,11 +298,21 @@ static void test_cache_troubles(void **state) {
   th_free(h);
   free(archive);
 
-  /* a failed command: nothing is saved */
+  /* a failed command (an exec, as a non-root user): nothing is saved */
   h = cached_new(&archive);
   fake_rule_json(fake_rule_body_has(fake_engine_on(h->fe, "POST", "/containers/*/exec"), "echo two"), 201,
                  "{\"Id\":\"two\"}");
   fake_rule_json(fake_engine_on(h->fe, "GET", "/exec/two/json"), 200, "{\"ExitCode\":4,\"Running\":false}");
+  rc = th_run(h, CACHED_USER, NULL);
+  th_assert(h, rc == 1);
+  th_assert(h, th_said(h, "Skipping cache save due to failed exit code"));
+  th_assert(h, !tu_exists(h->dir, "caches/cache_history.log"));
+  th_free(h);
+  free(archive);
+
+  /* a failed own process: nothing is saved either */
+  h = cached_new(&archive);
+  fake_rule_json(fake_engine_on(h->fe, "POST", "/containers/*/wait"), 200, "{\"StatusCode\":4}");
   rc = th_run(h, CACHED, NULL);
   th_assert(h, rc == 1);
   th_assert(h, th_said(h, "Skipping cache save due to failed exit code"));

@@ -83,14 +83,18 @@ static void test_killed_from_outside(void **state) {
   th_assert(h, th_clean(h));
   th_free(h);
 
-  /* an exec whose container was stopped from outside while the commands ran */
+  /* an exec whose container was stopped from outside while the commands ran (a provisioner
+   * keeps the idle shell and an exec per command) */
   h = th_new();
+  th_file(h, "setup.sh", "true\n");
   fake_rule_error(fake_rule_body_has(fake_engine_on(h->fe, "POST", "/containers/*/exec"), "echo two"), 409,
                   "container is not running");
   fake_rule_json(fake_rule_from(fake_engine_on(h->fe, "GET", "/containers/*/json"), 2), 200,
                  "{\"State\":{\"Status\":\"exited\",\"Running\":false,\"ExitCode\":137}}");
-  rc = th_run(h, "steps:\n  s:\n    run:\n      image: reg.test/busybox:1\n      cmds: [echo one, echo two]\n", NULL);
+  rc = th_run(h, "steps:\n  s:\n    run:\n      image: reg.test/busybox:1\n      provisioners:\n        shell: setup.sh\n"
+                 "      cmds: [echo one, echo two]\n", NULL);
   th_assert(h, rc == 1);
+  th_assert(h, fake_engine_count(h->fe, "POST", "/containers/*/exec") >= 3);
   th_assert(h, th_ended(h, "stopped or removed by someone else"));
   th_free(h);
 }

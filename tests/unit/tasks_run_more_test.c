@@ -248,7 +248,9 @@ static int listen_port(int *fd) {
 static void test_services(void **state) {
   (void)state;
   th *h = th_new();
+  /* the services' output stays open, as a running service's does (see below) */
   fake_engine_set_ip(h->fe, "127.0.0.1");
+  fake_rule_hold(fake_rule_query_has(fake_engine_on(h->fe, "POST", "/containers/*/attach"), "logs=1"), FAKE_HOLD_BODY);
   int fd;
   int port = listen_port(&fd);
   th_file(h, "data-image/Dockerfile", "FROM scratch\nCOPY content.txt /data/\n");
@@ -296,10 +298,13 @@ static void test_services(void **state) {
   th_assert(h, th_clean(h));
   th_free(h);
 
-  /* nothing listens: the wait times out (1 s) and fails the step */
+  /* nothing listens: the wait times out (1 s) and fails the step (the service's output stays
+   * open, as a running service's does: the fake's default stream ends at once, and a service
+   * whose output ended fails the wait first when the load delays the timer) */
   close(fd);
   h = th_new();
   fake_engine_set_ip(h->fe, "127.0.0.1");
+  fake_rule_hold(fake_rule_query_has(fake_engine_on(h->fe, "POST", "/containers/*/attach"), "logs=1"), FAKE_HOLD_BODY);
   free(yaml);
   yaml = brr_xasprintf("steps:\n  svc:\n    run:\n      image: reg.test/busybox:1\n      services:\n"
                        "        web:\n          image: reg.test/busybox:1\n          wait_for:\n"
@@ -313,6 +318,7 @@ static void test_services(void **state) {
   /* cancelled while waiting for the port */
   h = th_new();
   fake_engine_set_ip(h->fe, "127.0.0.1");
+  fake_rule_hold(fake_rule_query_has(fake_engine_on(h->fe, "POST", "/containers/*/attach"), "logs=1"), FAKE_HOLD_BODY);
   char *long_wait = brr_xasprintf("steps:\n  svc:\n    run:\n      image: reg.test/busybox:1\n      services:\n"
                                   "        web:\n          image: reg.test/busybox:1\n          wait_for:\n"
                                   "            - port: %d\n              timeout: 60\n      cmd: echo\n"
@@ -381,7 +387,8 @@ static void test_post_build_edges(void **state) {
   (void)state;
   /* xfail: the run failed, nothing to build on */
   th *h = th_new();
-  fake_rule_json(fake_engine_on(h->fe, "GET", "/exec/*/json"), 200, "{\"ExitCode\":1,\"Running\":false}");
+  /* (its one command is the container's own process, post-build or not) */
+  fake_rule_json(fake_engine_on(h->fe, "POST", "/containers/*/wait"), 200, "{\"StatusCode\":1}");
   int rc = th_run(h, "steps:\n  p:\n    run:\n      image: reg.test/busybox:1\n      xfail: true\n      cmd: x\n"
                      "      post-build:\n        dockerfile: RUN true\n", NULL);
   th_assert(h, rc == 0);

@@ -778,6 +778,11 @@ static void stage_put_source(brr_run_task *r) {
     brr_run_next(r);
     return;
   }
+  if (!r->deps_put && !brr_run_engine_local(r->rt, r->step)) {
+    /* no bind of the results dir there: the other steps' artifacts go in first */
+    brr_run_deps_put(r, stage_put_source);
+    return;
+  }
   brr_engine_body body = {.path = r->source_tar};
   if (has_commands(r) && !r->systemd && !r->own) {
     /* the container only idles in its shell until the first exec: /source can go in while
@@ -1192,6 +1197,7 @@ static void run_cancel(brr_task *t) {
     if (r->req2) brr_engine_cancel(r->req2);
     return;
   }
+  if (r->deps_busy) return;   /* the /artifacts tar's end goes on to the teardown */
   if (brr_run_image_busy(&r->img)) {
     brr_run_image_cancel(&r->img);
     return;

@@ -1,0 +1,150 @@
+/* /artifacts on an engine of another host (src/tasks/run_deps.c), through the fake engine. A
+ * step reads another step's artifacts at /artifacts/<step>/. On an engine of this host the
+ * results dir is bind-mounted there; on one of another host (the test marks the fake engine
+ * so from the harness's `during` hook: the fake listens on a unix socket, which brr would
+ * take for this host's) no path of this host is bound, and the created run container gets,
+ * before it starts, an archive PUT at "/" holding "artifacts/" and the finished steps'
+ * results with their bytes. */
+#include <archive.h>
+#include <archive_entry.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "unit/task_harness.h"
+
+static const char *YAML =
+    "steps:\n"
+    "  a:\n"
+    "    run:\n"
+    "      image: reg.test/busybox:1\n"
+    "      pull: false\n"
+    "      cmd: echo made\n"
+    "  b:\n"
+    "    run:\n"
+    "      image: reg.test/busybox:1\n"
+    "      pull: false\n"
+    "      cmd: cat /artifacts/a/made.txt\n";
+
+/* step a's artifact, as its run would have left it (the results dir exists once the runtime
+ * is made; a's step dir is made here and kept by the step's start) */
+static void put_artifact(th *h, brr_runtime *rt) {
+  (void)rt;
+  char *p = brr_path_join(h->results, "a/sub");
+  brr_mkdir_p(p, 0755);
+  free(p);
+  tu_write(h->results, "a/made.txt", "bytes of a\n", 0644);
+  tu_write(h->results, "a/sub/deep.txt", "deeper\n", 0600);
+}
+
+static void remote(th *h, brr_runtime *rt) {
+  put_artifact(h, rt);
+  for (size_t k = 0; k < rt->n_engines; k++) rt->engines[k].local = false;
+}
+
+/* The members of a tar (name -> content) as "name=content|" lines, directories as "name/|". */
+static char *tar_members(const char *data, size_t len) {
+  struct archive *a = archive_read_new();
+  archive_read_support_format_all(a);
+  brr_buf out = BRR_BUF_INIT;
+  if (archive_read_open_memory(a, data, len) != ARCHIVE_OK) {
+    archive_read_free(a);
+    return brr_buf_detach(&out);
+  }
+  struct archive_entry *e;
+  while (archive_read_next_header(a, &e) == ARCHIVE_OK) {
+    const char *name = archive_entry_pathname(e);
+    if (archive_entry_filetype(e) == AE_IFDIR) {
+      size_t n = strlen(name);
+      brr_buf_printf(&out, "%.*s/|", (int)(n && name[n - 1] == '/' ? n - 1 : n), name);
+      continue;
+    }
+    char buf[256];
+    la_ssize_t got = archive_read_data(a, buf, sizeof buf - 1);
+    buf[got > 0 ? got : 0] = 0;
+    brr_buf_printf(&out, "%s=%s|", name, buf);
+  }
+  archive_read_free(a);
+  return brr_buf_detach(&out);
+}
+
+/* The index of the first request `method path` at or after `from`, or SIZE_MAX. */
+static size_t find_req(fake_engine *fe, const char *method, const char *path, size_t from) {
+  for (size_t i = from; i < fake_engine_n_requests(fe); i++) {
+    const fake_request *q = fake_engine_request(fe, i);
+    if (!strcmp(q->method, method) && !strcmp(q->path, path)) return i;
+  }
+  return SIZE_MAX;
+}
+
+static void test_remote_engine_gets_artifacts_put(void **state) {
+  (void)state;
+  th *h = th_new();
+  h->during = remote;
+  int rc = th_run(h, YAML, NULL);
+  th_assert(h, rc == 0);
+  th_assert(h, th_ended(h, "b/run succeeded"));
+  /* no path of this host in any create body */
+  size_t n_create = 0, n_put = 0, with_a = 0;
+  for (size_t i = 0; i < fake_engine_n_requests(h->fe); i++) {
+    const fake_request *q = fake_engine_request(h->fe, i);
+    if (!strcmp(q->method, "POST") && !strcmp(q->path, "/containers/create")) {
+      n_create++;
+      th_assert(h, strstr(q->body, h->results) == NULL);
+      th_assert(h, strstr(q->body, ":/artifacts") == NULL);
+    }
+    if (strcmp(q->method, "PUT") != 0 || strcmp(q->query, "path=/") != 0) continue;
+    n_put++;
+    char *m = tar_members(q->body, q->body_len);
+    /* the mount point always; a's files only in b's container, a's run having finished */
+    th_assert(h, strncmp(m, "artifacts/|", 11) == 0);
+    if (strstr(m, "artifacts/a/made.txt=bytes of a\n|")) {
+      with_a++;
+      th_assert(h, strstr(m, "artifacts/a/|") != NULL);
+      th_assert(h, strstr(m, "artifacts/a/sub/deep.txt=deeper\n|") != NULL);
+      th_assert(h, strstr(m, "artifacts/b") == NULL);
+      /* ...into the container before it starts */
+      char *start = brr_xstrdup(q->path);
+      strcpy(strstr(start, "/archive"), "/start");
+      size_t s = find_req(h->fe, "POST", start, 0);
+      th_assert(h, s != SIZE_MAX && s > i);
+      free(start);
+    } else {
+      th_assert(h, strcmp(m, "artifacts/|") == 0);
+    }
+    free(m);
+  }
+  th_assert(h, n_create == 2);
+  th_assert(h, n_put == 2);
+  th_assert(h, with_a == 1);
+  th_assert(h, th_clean(h));
+  /* the tars went once sent: the run's temp dir (under h->tmp) was removed whole */
+  th_free(h);
+}
+
+static void test_local_engine_binds(void **state) {
+  (void)state;
+  th *h = th_new();
+  h->during = put_artifact;
+  int rc = th_run(h, YAML, NULL);
+  th_assert(h, rc == 0);
+  char *bind = brr_xasprintf("%s:/artifacts:ro", h->results);
+  size_t n_bind = 0;
+  for (size_t i = 0; i < fake_engine_n_requests(h->fe); i++) {
+    const fake_request *q = fake_engine_request(h->fe, i);
+    if (!strcmp(q->method, "POST") && !strcmp(q->path, "/containers/create") && strstr(q->body, bind)) n_bind++;
+    th_assert(h, strcmp(q->method, "PUT") != 0 || strcmp(q->query, "path=/") != 0);
+  }
+  th_assert(h, n_bind == 2);
+  free(bind);
+  th_assert(h, th_clean(h));
+  th_free(h);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {cmocka_unit_test(test_remote_engine_gets_artifacts_put),
+                                     cmocka_unit_test(test_local_engine_binds)};
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -48,10 +48,10 @@ static int place(fx_rt *f, const char *id) {
 static void unplace(fx_rt *f, const char *id) { brr_runtime_unplace(&f->rt, node(f, id)); }
 
 /* base builds and commits team/base:1; d1..d5 run in it; arm runs on linux/arm64; files
- * bind-mounts a host path. */
+ * bind-mounts a host path; keys uses ssh-keys (an agent socket of this host, bound). */
 static fx_rt *setup_rt(void) {
   fx_rt *f = calloc(1, sizeof *f);
-  brr_config *cfg = f->cfg = fx_new(8);
+  brr_config *cfg = f->cfg = fx_new(9);
   brr_step *base = fx_step(cfg, "base");
   fx_build(cfg, base, "FROM busybox\n");
   fx_commit(cfg, base, "team/base", "1", NULL);
@@ -69,6 +69,11 @@ static fx_rt *setup_rt(void) {
   brr_kv *kv = brr_arena_alloc(cfg->arena, sizeof *kv);
   kv->key = fx_str(cfg, "data", 95);
   r->c.files = (brr_kvlist){kv, 1};
+  brr_step *keys = fx_step(cfg, "keys");
+  r = fx_run(cfg, keys, "busybox");
+  brr_str *alias = brr_arena_alloc(cfg->arena, sizeof *alias);
+  *alias = fx_str(cfg, "deploy", 99);
+  r->ssh_keys = (brr_strlist){alias, 1};
   brr_diags d = BRR_DIAGS_INIT;
   brr_graph_opts o = {.native_platform = "linux/amd64"};
   assert_int_equal(brr_graph_compile(cfg, &o, &f->g, &d), 0);
@@ -158,6 +163,11 @@ static void test_platform_and_host_paths(void **state) {
   f->eng[0].busy = 2;
   f->rt.steps[f->g->nodes[node(f, "files/run")].step].placed = false;
   assert_int_equal(place(f, "files/run"), -1);   /* here is full: it waits, never goes far */
+  /* ssh-keys: the same */
+  assert_int_equal(place(f, "keys/run"), -1);
+  f->eng[0].busy = 1;
+  assert_int_equal(place(f, "keys/run"), 0);
+  unplace(f, "keys/run");
   teardown_rt(f);
 }
 

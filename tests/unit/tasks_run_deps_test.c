@@ -1,10 +1,10 @@
-/* /artifacts on an engine of another host (src/tasks/run_deps.c), through the fake engine. A
+/* Engines of another host, through the fake engine. /artifacts (src/tasks/run_deps.c): a
  * step reads another step's artifacts at /artifacts/<step>/. On an engine of this host the
  * results dir is bind-mounted there; on one of another host (the test marks the fake engine
  * so from the harness's `during` hook: the fake listens on a unix socket, which brr would
  * take for this host's) no path of this host is bound, and the created run container gets,
  * before it starts, an archive PUT at "/" holding "artifacts/" and the finished steps'
- * results with their bytes. */
+ * results with their bytes. A security scan there fails before its scanner exists (scan.c). */
 #include <archive.h>
 #include <archive_entry.h>
 #include <setjmp.h>
@@ -143,8 +143,43 @@ static void test_local_engine_binds(void **state) {
   th_free(h);
 }
 
+static void all_remote(th *h, brr_runtime *rt) {
+  (void)h;
+  for (size_t k = 0; k < rt->n_engines; k++) rt->engines[k].local = false;
+}
+
+/* A security scan on a single engine of another host: the commit node fails, naming the
+ * engine, before any scanner container exists. */
+static void test_remote_engine_scan_fails(void **state) {
+  (void)state;
+  th *h = th_new();
+  h->during = all_remote;
+  int rc = th_run(h,
+                  "steps:\n"
+                  "  s:\n"
+                  "    run:\n"
+                  "      image: reg.test/busybox:1\n"
+                  "      pull: false\n"
+                  "      cmd: 'true'\n"
+                  "    push:\n"
+                  "      repository: reg.test/scanned\n"
+                  "      tags: [t1]\n"
+                  "      security-scan:\n"
+                  "        enabled: true\n",
+                  NULL);
+  th_assert(h, rc != 0);
+  th_assert(h, th_ended(h, "security-scan needs a Docker engine on this machine"));
+  th_assert(h, th_ended(h, fake_engine_host(h->fe)));
+  for (size_t i = 0; i < fake_engine_n_requests(h->fe); i++)   /* no pull of the scanner */
+    th_assert(h, strstr(fake_engine_request(h->fe, i)->query, "trivy") == NULL);
+  th_assert(h, fake_engine_created(h->fe, FAKE_CONTAINER) == 1);   /* the run container only */
+  th_assert(h, th_clean(h));
+  th_free(h);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {cmocka_unit_test(test_remote_engine_gets_artifacts_put),
-                                     cmocka_unit_test(test_local_engine_binds)};
+                                     cmocka_unit_test(test_local_engine_binds),
+                                     cmocka_unit_test(test_remote_engine_scan_fails)};
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

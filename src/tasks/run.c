@@ -774,13 +774,14 @@ static void on_join_start(void *ud, const brr_engine_result *res) {
 }
 
 static void stage_put_source(brr_run_task *r) {
-  if (r->source_put) {
-    brr_run_next(r);
+  if (!r->deps_put && !brr_run_engine_local(r->rt, r->step)) {
+    /* no bind of the results dir there: the other steps' artifacts go in first (also when
+     * a service already filled the step's /source volume) */
+    brr_run_deps_put(r, stage_put_source);
     return;
   }
-  if (!r->deps_put && !brr_run_engine_local(r->rt, r->step)) {
-    /* no bind of the results dir there: the other steps' artifacts go in first */
-    brr_run_deps_put(r, stage_put_source);
+  if (r->source_put) {
+    brr_run_next(r);
     return;
   }
   brr_engine_body body = {.path = r->source_tar};

@@ -79,11 +79,28 @@ static size_t find_req(fake_engine *fe, const char *method, const char *path, si
   return SIZE_MAX;
 }
 
-static void test_remote_engine_gets_artifacts_put(void **state) {
-  (void)state;
+/* b with a service: the service fills the step's /source volume, the run container still
+ * gets /artifacts */
+static const char *YAML_SVC =
+    "steps:\n"
+    "  a:\n"
+    "    run:\n"
+    "      image: reg.test/busybox:1\n"
+    "      pull: false\n"
+    "      cmd: echo made\n"
+    "  b:\n"
+    "    run:\n"
+    "      image: reg.test/busybox:1\n"
+    "      pull: false\n"
+    "      services:\n"
+    "        db:\n"
+    "          image: reg.test/busybox:1\n"
+    "      cmd: cat /artifacts/a/made.txt\n";
+
+static void remote_run(const char *yaml, size_t want_creates) {
   th *h = th_new();
   h->during = remote;
-  int rc = th_run(h, YAML, NULL);
+  int rc = th_run(h, yaml, NULL);
   th_assert(h, rc == 0);
   th_assert(h, th_ended(h, "b/run succeeded"));
   /* no path of this host in any create body */
@@ -116,12 +133,21 @@ static void test_remote_engine_gets_artifacts_put(void **state) {
     }
     free(m);
   }
-  th_assert(h, n_create == 2);
+  th_assert(h, n_create == want_creates);
   th_assert(h, n_put == 2);
   th_assert(h, with_a == 1);
   th_assert(h, th_clean(h));
-  /* the tars went once sent: the run's temp dir (under h->tmp) was removed whole */
   th_free(h);
+}
+
+static void test_remote_engine_gets_artifacts_put(void **state) {
+  (void)state;
+  remote_run(YAML, 2);
+}
+
+static void test_remote_engine_with_service(void **state) {
+  (void)state;
+  remote_run(YAML_SVC, 3);
 }
 
 static void test_local_engine_binds(void **state) {
@@ -179,6 +205,7 @@ static void test_remote_engine_scan_fails(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {cmocka_unit_test(test_remote_engine_gets_artifacts_put),
+                                     cmocka_unit_test(test_remote_engine_with_service),
                                      cmocka_unit_test(test_local_engine_binds),
                                      cmocka_unit_test(test_remote_engine_scan_fails)};
   return cmocka_run_group_tests(tests, NULL, NULL);

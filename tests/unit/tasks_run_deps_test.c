@@ -150,6 +150,35 @@ static void test_remote_engine_with_service(void **state) {
   remote_run(YAML_SVC, 3);
 }
 
+/* SIGINT (once, then twice: an abort) while b's /artifacts PUT is in flight, and an engine
+ * error there: the run ends with b's node canceled or failed, and nothing is left. */
+static void test_remote_put_cancel_and_error(void **state) {
+  (void)state;
+  for (int mode = 0; mode < 3; mode++) {
+    th *h = th_new();
+    h->during = remote;
+    /* the third archive PUT: a's "/" and "/source", then b's "/" */
+    fake_rule *r = fake_rule_nth(fake_engine_on(h->fe, "PUT", "/containers/*/archive"), 3);
+    th_opts o = {.handle_signals = true, .grace_s = 5};
+    if (mode < 2) {
+      fake_rule_raise(fake_rule_hold(r, FAKE_HOLD_HEADERS), SIGINT, 1);
+      if (mode == 1) {
+        fake_rule_hold(fake_rule_nth(fake_engine_on(h->fe, "DELETE", "/containers/*"), 2), FAKE_HOLD_HEADERS);
+        o.grace_s = 0.3;
+      }
+    } else {
+      fake_rule_error(r, 500, "no room for artifacts");
+    }
+    int rc = th_run(h, YAML, &o);
+    th_assert(h, rc == (mode < 2 ? 130 : 1));
+    if (mode == 2) th_assert(h, th_ended(h, "no room for artifacts"));
+    th_assert(h, th_ended(h, mode < 2 ? "b/run canceled" : "b/run failed"));
+    th_assert(h, h->res.n_abandoned == 0);
+    th_assert(h, th_clean(h));
+    th_free(h);
+  }
+}
+
 static void test_local_engine_binds(void **state) {
   (void)state;
   th *h = th_new();
@@ -206,6 +235,7 @@ static void test_remote_engine_scan_fails(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {cmocka_unit_test(test_remote_engine_gets_artifacts_put),
                                      cmocka_unit_test(test_remote_engine_with_service),
+                                     cmocka_unit_test(test_remote_put_cancel_and_error),
                                      cmocka_unit_test(test_local_engine_binds),
                                      cmocka_unit_test(test_remote_engine_scan_fails)};
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "brr/tasks.h"
+#include "brr/tasks_files.h"
 
 extern char **environ;
 
@@ -68,18 +69,35 @@ static void fill_engine(brr_runtime_engine *re, const char *name, brr_engine *e,
 }
 
 /* Whether the step's containers bind-mount paths of this host (`files:` of the run or of a
- * service): `*at` the key that asks for it. */
-static bool needs_host_paths(const brr_step *st, brr_mark *at) {
-  if (!st->run) return false;
-  if (st->run->c.files.n) {
-    *at = st->run->c.files.v[0].key.mark;
+ * service; `ssh-keys`, whose agent socket is bind-mounted; a `security-scan` of a push, whose
+ * scanner container mounts trivy's directories): `*at` the key that asks for it, `*why`
+ * what it is. */
+static bool needs_host_paths(const brr_runtime *rt, const brr_step *st, brr_mark *at, const char **why) {
+  const brr_run *run = st->run;
+  *why = "`files` bind-mounts paths of this host into its containers";
+  if (run && run->c.files.n) {
+    *at = run->c.files.v[0].key.mark;
     return true;
   }
-  for (size_t i = 0; i < st->run->n_services; i++)
-    if (st->run->services[i].c.files.n) {
-      *at = st->run->services[i].c.files.v[0].key.mark;
+  for (size_t i = 0; run && i < run->n_services; i++)
+    if (run->services[i].c.files.n) {
+      *at = run->services[i].c.files.v[0].key.mark;
       return true;
     }
+  if (run && run->ssh_keys.n) {
+    *why = "`ssh-keys` bind-mounts the socket of an ssh agent of this host into its run container";
+    *at = run->ssh_keys.v[0].mark;
+    return true;
+  }
+  for (size_t i = 0; i < st->n_push && rt->arena; i++) {
+    brr_scan_settings ss;
+    brr_scan_settings_resolve(rt->arena, rt->cfg->global.security_scan, st->push[i].security_scan, &ss);
+    if (!ss.enabled) continue;
+    *why = "`security-scan` bind-mounts directories of this host (trivy's configuration, report and "
+           "cache) into its scanner container";
+    *at = st->push[i].mark;
+    return true;
+  }
   return false;
 }
 
@@ -90,15 +108,15 @@ static int check_host_paths(brr_runtime *rt, brr_diags *d) {
   for (size_t i = 0; i < rt->graph->n_steps; i++) {
     const brr_step *st = &rt->cfg->steps[rt->graph->steps[i]];
     brr_mark at;
-    if (!needs_host_paths(st, &at)) continue;
+    const char *why = NULL;
+    if (!needs_host_paths(rt, st, &at, &why)) continue;
     brr_buf names = BRR_BUF_INIT;
     for (size_t k = 0; k < rt->n_engines; k++)
       brr_buf_printf(&names, "%s%s (%s)", k ? ", " : "", rt->engines[k].name,
                      brr_engine_host(rt->engines[k].engine));
     brr_diag *g = brr_diag_error(d, at, NULL,
-                                 "step '%s': `files` bind-mounts paths of this host into its containers, "
-                                 "and every engine of `engines:` is on another host: %s",
-                                 st->name.s, brr_buf_cstr(&names));
+                                 "step '%s': %s, and every engine of `engines:` is on another host: %s",
+                                 st->name.s, why, brr_buf_cstr(&names));
     g->exit_code = BRR_EXIT_CONFIG;
     brr_buf_free(&names);
     rc = BRR_ECONFIG;
@@ -269,7 +287,8 @@ static int score(brr_runtime *rt, size_t step, int k) {
 static int choose(brr_runtime *rt, size_t step, bool slot) {
   if (pinned_first(rt->graph, step)) return !slot || rt->engines[0].busy < rt->engines[0].jobs ? 0 : -1;
   brr_mark at;
-  bool local_only = needs_host_paths(&rt->cfg->steps[step], &at);
+  const char *why;
+  bool local_only = needs_host_paths(rt, &rt->cfg->steps[step], &at, &why);
   int best = -1, best_score = 0;
   double best_load = 0;
   for (size_t k = 0; k < rt->n_engines; k++) {

@@ -774,6 +774,12 @@ static void on_join_start(void *ud, const brr_engine_result *res) {
 }
 
 static void stage_put_source(brr_run_task *r) {
+  if (!r->deps_put && !brr_run_engine_local(r->rt, r->step)) {
+    /* no bind of the results dir there: the other steps' artifacts go in first (also when
+     * a service already filled the step's /source volume) */
+    brr_run_deps_put(r, stage_put_source);
+    return;
+  }
   if (r->source_put) {
     brr_run_next(r);
     return;
@@ -1192,6 +1198,7 @@ static void run_cancel(brr_task *t) {
     if (r->req2) brr_engine_cancel(r->req2);
     return;
   }
+  if (r->deps_busy) return;   /* the /artifacts tar's end goes on to the teardown */
   if (brr_run_image_busy(&r->img)) {
     brr_run_image_cancel(&r->img);
     return;

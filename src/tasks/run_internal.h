@@ -207,6 +207,8 @@ typedef struct brr_run_task {
   int64_t wait_code;        /* the own process's exit code, from wait */
   const char *source_tar;   /* path of the /source tar (owned by the shared state) */
   bool source_put;          /* the tar is in the step's /source volume */
+  bool deps_put;            /* remote engine: the other steps' artifacts are in /artifacts */
+  bool deps_busy;           /* ...their tar is being written on a work thread */
 
   /* services (services.c) */
   brr_run_svc *svcs;
@@ -344,6 +346,13 @@ void brr_run_restore_before_start(brr_run_task *r, void (*then)(brr_run_task *r)
 /* Whether every cache path is absolute (what the archive API can make before the start). */
 bool brr_run_own_caches_ok(const brr_run_task *r);
 void brr_run_stage_cache_save(brr_run_task *r);
+
+/* Whether the step's engine is on this host (its containers may bind-mount brr's paths). */
+bool brr_run_engine_local(const brr_runtime *rt, size_t step);
+/* On an engine of another host, where the results dir cannot be bind-mounted: put the
+ * artifacts of the finished steps this node waits for into the created (not yet started)
+ * run container at /artifacts, as the bind would show them (run_deps.c), then call `then`. */
+void brr_run_deps_put(brr_run_task *r, void (*then)(brr_run_task *r));
 void brr_run_stage_list(brr_run_task *r);
 void brr_run_stage_fetch(brr_run_task *r);
 void brr_run_collect_free(brr_run_task *r);

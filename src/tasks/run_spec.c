@@ -354,7 +354,10 @@ int brr_run_plan_make(const brr_runtime *rt, size_t step, const brr_runlike *c,
   p->shell = has_cmds ? BRR_RUN_DEFAULT_SHELL : NULL;
   if (c->shell.s) p->shell = c->shell.s;
   plan_env(rt, step, c, service, container, p);
-  brr_run_strv_add(&p->binds, "%s:%s:ro", rt->cfg->results_dir, BRR_RUN_ARTIFACTS_DIR);
+  /* an engine of another host would mount an empty directory of its own: there the run
+   * container gets the other steps' artifacts through the archive API (run_deps.c) */
+  if (brr_run_engine_local(rt, step))
+    brr_run_strv_add(&p->binds, "%s:%s:ro", rt->cfg->results_dir, BRR_RUN_ARTIFACTS_DIR);
   plan_daemon(rt, step, p);
   int rc = plan_files(rt, c, p, d);
   if (plan_scripts(c, p, d) != 0) rc = BRR_ECONFIG;

@@ -420,6 +420,14 @@ static int prepare(brr_scan *sc) {
 
 static void start_failed(brr_scan *sc) { finish(sc); }
 
+/* Whether the engine the task runs on is on this host (placement keeps scanning steps there
+ * when `engines:` lists one; a single engine of another host cannot scan). */
+static bool engine_local(const brr_runtime *rt, const brr_task *task) {
+  if (!rt->engines || !rt->n_engines) return true;
+  int k = rt->node_engine ? rt->node_engine[task->node] : -1;
+  return rt->engines[k >= 0 ? k : 0].local;
+}
+
 brr_scan *brr_scan_start(brr_runtime *rt, brr_task *task, const brr_scan_settings *s, const char *ref,
                          brr_scan_done_cb done, void *ud) {
   brr_scan *sc = brr_xcalloc(1, sizeof *sc);
@@ -433,6 +441,14 @@ brr_scan *brr_scan_start(brr_runtime *rt, brr_task *task, const brr_scan_setting
   brr_task_log(task, BRR_LOG_INFO, "Scanning %s for security issues using %s", ref, s->scanner);
   if (strcmp(s->scanner, "trivy") != 0) {
     fail(sc, BRR_EFAILED, brr_xasprintf("Unsupported scanner %s", s->scanner));
+    start_failed(sc);
+    return NULL;
+  }
+  if (!engine_local(rt, task)) {
+    /* the scanner container mounts directories of this host (its config, report, cache) */
+    fail(sc, BRR_EFAILED, brr_xasprintf("security-scan needs a Docker engine on this machine (the "
+                                        "scanner bind-mounts directories of this host); the engine is %s",
+                                        brr_engine_host(brr_rt_task_engine(rt, task))));
     start_failed(sc);
     return NULL;
   }

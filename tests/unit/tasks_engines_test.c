@@ -48,10 +48,11 @@ static int place(fx_rt *f, const char *id) {
 static void unplace(fx_rt *f, const char *id) { brr_runtime_unplace(&f->rt, node(f, id)); }
 
 /* base builds and commits team/base:1; d1..d5 run in it; arm runs on linux/arm64; files
- * bind-mounts a host path. */
+ * bind-mounts a host path; keys uses ssh-keys (an agent socket of this host, bound); scanned
+ * pushes with a security-scan (the scanner mounts directories of this host). */
 static fx_rt *setup_rt(void) {
   fx_rt *f = calloc(1, sizeof *f);
-  brr_config *cfg = f->cfg = fx_new(8);
+  brr_config *cfg = f->cfg = fx_new(10);
   brr_step *base = fx_step(cfg, "base");
   fx_build(cfg, base, "FROM busybox\n");
   fx_commit(cfg, base, "team/base", "1", NULL);
@@ -69,11 +70,23 @@ static fx_rt *setup_rt(void) {
   brr_kv *kv = brr_arena_alloc(cfg->arena, sizeof *kv);
   kv->key = fx_str(cfg, "data", 95);
   r->c.files = (brr_kvlist){kv, 1};
+  brr_step *keys = fx_step(cfg, "keys");
+  r = fx_run(cfg, keys, "busybox");
+  brr_str *alias = brr_arena_alloc(cfg->arena, sizeof *alias);
+  *alias = fx_str(cfg, "deploy", 99);
+  r->ssh_keys = (brr_strlist){alias, 1};
+  brr_step *scanned = fx_step(cfg, "scanned");
+  fx_build(cfg, scanned, "FROM busybox\n");
+  brr_pushspec *ps = fx_push(cfg, scanned, "team/scanned", "1", NULL);
+  brr_value *scan = brr_val_map(cfg->arena, BRR_MARK_NONE);
+  brr_val_map_sets(cfg->arena, scan, "enabled", brr_val_bool(cfg->arena, BRR_MARK_NONE, true));
+  ps->security_scan = scan;
   brr_diags d = BRR_DIAGS_INIT;
   brr_graph_opts o = {.native_platform = "linux/amd64"};
   assert_int_equal(brr_graph_compile(cfg, &o, &f->g, &d), 0);
   brr_diags_free(&d);
   f->rt.cfg = cfg;
+  f->rt.arena = brr_arena_new();
   f->rt.graph = f->g;
   f->rt.steps = calloc(cfg->n_steps, sizeof(brr_step_state));
   f->arm_v[0] = (brr_str){"linux/arm64", BRR_MARK_NONE};
@@ -89,6 +102,7 @@ static fx_rt *setup_rt(void) {
 }
 
 static void teardown_rt(fx_rt *f) {
+  brr_arena_free(f->rt.arena);
   free(f->rt.steps);
   free(f->rt.node_engine);
   free(f->rt.node_slot);
@@ -158,6 +172,24 @@ static void test_platform_and_host_paths(void **state) {
   f->eng[0].busy = 2;
   f->rt.steps[f->g->nodes[node(f, "files/run")].step].placed = false;
   assert_int_equal(place(f, "files/run"), -1);   /* here is full: it waits, never goes far */
+  /* ssh-keys: the same */
+  assert_int_equal(place(f, "keys/run"), -1);
+  f->eng[0].busy = 1;
+  assert_int_equal(place(f, "keys/run"), 0);
+  unplace(f, "keys/run");
+  /* a push with a security scan: the same, the step's build included */
+  f->eng[0].busy = 2;
+  assert_int_equal(place(f, "scanned/build"), -1);
+  f->eng[0].busy = 1;
+  assert_int_equal(place(f, "scanned/build"), 0);
+  unplace(f, "scanned/build");
+  /* ...and without the scan it may go far */
+  size_t sc = f->g->nodes[node(f, "scanned/build")].step;
+  f->rt.steps[sc].placed = false;
+  f->cfg->steps[sc].push[0].security_scan = NULL;
+  f->eng[0].busy = 2;
+  assert_int_equal(place(f, "scanned/build"), 1);
+  unplace(f, "scanned/build");
   teardown_rt(f);
 }
 

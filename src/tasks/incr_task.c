@@ -693,7 +693,7 @@ static void incr_abort(brr_task *bt) {
 
 static void incr_free(brr_task *bt) {
   incr_task *t = (incr_task *)bt;
-  if (t->inner) t->inner->ops->free(t->inner);
+  brr_task_free(t->inner);  /* the block too: brr_task_new made it */
   brr_incr_record_free(&t->rec);
   free(t->committed);
   free(t->image);

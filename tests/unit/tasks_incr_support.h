@@ -91,11 +91,67 @@ static TIS_UNUSED size_t tis_count_cache(const char *pattern) {
 /* The state dir of the build dir (heap). */
 static TIS_UNUSED char *tis_state_dir(th *h) { return brr_incr_state_dir(h->dir); }
 
+/* How many nodes of h's build dir have a record. */
+static TIS_UNUSED size_t tis_records(th *h) {
+  char *sd = brr_incr_state_dir(h->dir);
+  char *p = brr_path_join(sd, "nodes/*.json");
+  glob_t g;
+  size_t n = glob(p, 0, NULL, &g) == 0 ? g.gl_pathc : 0;
+  globfree(&g);
+  free(p);
+  free(sd);
+  return n;
+}
+
 /* How many times `needle` occurs in the output of the last run. */
 static TIS_UNUSED size_t tis_said_n(th *h, const char *needle) {
   size_t n = 0;
   for (const char *p = brr_buf_cstr(&h->out); (p = strstr(p, needle)); p += strlen(needle)) n++;
   return n;
+}
+
+/* --graph --incremental for `yaml` in h's build dir, as the CLI does it (a runtime made for
+ * the hashing, no engine asked): each node's "<id>: <note>\n" into *notes, in graph order. */
+static TIS_UNUSED int tis_predict(th *h, const char *yaml, brr_buf *notes) {
+  th_file(h, "buildrunner.yaml", yaml);
+  brr_load_opts lo = {.build_dir = h->dir, .master_config_path = "", .user_config_path = "", .build_number = "42"};
+  brr_arena *ga = brr_arena_new();
+  brr_value *over = brr_val_map(ga, BRR_MARK_NONE);
+  brr_val_map_sets(ga, over, "temp-dir", brr_val_str(ga, BRR_MARK_NONE, h->tmp));
+  lo.global_overrides = over;
+  brr_config *cfg = NULL;
+  brr_graph *g = NULL;
+  brr_diags d = BRR_DIAGS_INIT;
+  int rc = brr_config_load(&lo, &cfg, &d);
+  brr_graph_opts go = {.native_platform = "linux/amd64", .fs = &brr_host_fs};
+  if (rc == 0) rc = brr_graph_compile(cfg, &go, &g, &d);
+  if (rc == 0) {
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    brr_bus *bus = brr_bus_new();
+    brr_runtime_opts ro = {.incremental = true, .docker_host = fake_engine_host(h->fe)};
+    brr_runtime *rt = NULL;
+    rc = brr_runtime_new(&loop, cfg, g, &ro, bus, &rt, &d);
+    if (rc == 0) {
+      brr_incr_predict(rt, g);
+      brr_runtime_free(rt);
+    }
+    brr_bus_free(bus);
+    uv_run(&loop, UV_RUN_NOWAIT);
+    uv_walk(&loop, th_close_walk, NULL);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    uv_loop_close(&loop);
+    for (size_t k = 0; rc == 0 && k < g->n_nodes; k++) {
+      const brr_node *n = &g->nodes[g->order[k]];
+      brr_buf_printf(notes, "%s: %s\n", n->id, n->incr_note ? n->incr_note : "(none)");
+    }
+  }
+  for (size_t i = 0; i < d.n; i++) brr_buf_printf(notes, "diag: %s\n", d.v[i].msg);
+  brr_diags_free(&d);
+  brr_graph_free(g);
+  brr_config_free(cfg);
+  brr_arena_free(ga);
+  return rc;
 }
 
 #endif

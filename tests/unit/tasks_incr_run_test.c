@@ -287,6 +287,27 @@ static void test_image_pulled_each_run(void **state) {
   th_free(h);
 }
 
+static void test_cache_inside_build_dir(void **state) {
+  (void)state;
+  /* $XDG_CACHE_HOME inside the build dir: brr's own state and store there are not part of
+   * the source (they change with every run) */
+  th *h = tis_new();
+  char *inside = brr_path_join(h->dir, ".cache");
+  setenv("XDG_CACHE_HOME", inside, 1);
+  th_assert(h, tis_run(h, TWO, NULL) == 0);
+  th_assert(h, tu_exists(h->dir, ".cache/brr/store"));
+  th_assert(h, tis_run(h, TWO, NULL) == 0);
+  th_assert(h, th_ended(h, "a/run reused"));
+  th_assert(h, th_ended(h, "b/run reused"));
+  /* what else is there still counts */
+  th_file(h, ".cache/other", "x\n");
+  th_assert(h, tis_run(h, TWO, NULL) == 0);
+  th_assert(h, th_said(h, "log1 a: runs: source changed"));
+  setenv("XDG_CACHE_HOME", TIS_CACHE, 1);
+  free(inside);
+  th_free(h);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_first_records_second_reuses, tis_setup, tis_teardown),
@@ -297,6 +318,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_committed_image, tis_setup, tis_teardown),
       cmocka_unit_test_setup_teardown(test_outputs_evicted, tis_setup, tis_teardown),
       cmocka_unit_test_setup_teardown(test_image_pulled_each_run, tis_setup, tis_teardown),
+      cmocka_unit_test_setup_teardown(test_cache_inside_build_dir, tis_setup, tis_teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

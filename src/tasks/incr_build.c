@@ -416,7 +416,7 @@ static void ib_abort(brr_task *bt) {
 
 static void ib_free(brr_task *bt) {
   ibuild *t = (ibuild *)bt;
-  if (t->inner) t->inner->ops->free(t->inner);
+  brr_task_free(t->inner);  /* the block too: brr_task_new made it */
   bkey_free(&t->k);
   for (size_t i = 0; i < t->n_bases; i++) free(t->bases[i]);
   free(t->bases);

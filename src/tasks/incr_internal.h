@@ -26,6 +26,8 @@ typedef struct incr_rt {
   char **ignore;             /* .buildignore lines */
   size_t n_ignore;
   const char *results_base;  /* the results dir's name when it is a top-level entry */
+  char *own_rel;             /* brr's cache dir (state, store) relative to the build dir when
+                                $XDG_CACHE_HOME puts it inside, else NULL */
   bool have_full;            /* full_hash (the tree without `inputs:`) is computed */
   char full_hash[BRR_INCR_HEX];
   incr_node *nodes;

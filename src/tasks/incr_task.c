@@ -37,7 +37,9 @@ bool brr__tasks_incr_skip_entry(void *ud, const char *rel, const struct stat *st
   (void)st;
   incr_rt *ir = ud;
   if (ir->results_base && !strcmp(rel, ir->results_base)) return true;
-  /* brr's own state and store may sit in the build dir when XDG_CACHE_HOME points there */
+  /* brr's own state and store may sit in the build dir when XDG_CACHE_HOME points there:
+   * they change with every run */
+  if (ir->own_rel && !strcmp(rel, ir->own_rel)) return true;
   for (size_t i = 0; i < ir->n_ignore; i++)
     if (brr_buildignore_match(ir->ignore[i], rel)) return true;
   return false;
@@ -83,6 +85,15 @@ void brr_incr_runtime_start(brr_runtime *rt) {
   brr_diags_free(&d);
   free(sdir);
   read_ignore(ir, cfg->build_dir);
+  /* <cache>/brr/state/<key>: <cache>/brr is brr's own */
+  char *state = brr_path_dirname(ir->state_dir);
+  char *own = brr_path_dirname(state);
+  char *real = brr_path_realpath(cfg->build_dir);
+  const char *bd = real ? real : cfg->build_dir;
+  if (brr_path_is_under(own, bd)) ir->own_rel = brr_xstrdup(own + strlen(bd) + 1);
+  free(real);
+  free(own);
+  free(state);
   char *results = brr_path_normalize(cfg->results_dir);
   char *parent = brr_path_dirname(results);
   if (!strcmp(parent, cfg->build_dir))
@@ -111,6 +122,7 @@ void brr_incr_runtime_free(brr_runtime *rt) {
   free(ir->nodes);
   for (size_t i = 0; i < ir->n_ignore; i++) free(ir->ignore[i]);
   free(ir->ignore);
+  free(ir->own_rel);
   free(ir->state_dir);
   free(ir);
   rt->incr_state = NULL;
@@ -693,7 +705,7 @@ static void incr_abort(brr_task *bt) {
 
 static void incr_free(brr_task *bt) {
   incr_task *t = (incr_task *)bt;
-  if (t->inner) t->inner->ops->free(t->inner);
+  brr_task_free(t->inner);  /* the block too: brr_task_new made it */
   brr_incr_record_free(&t->rec);
   free(t->committed);
   free(t->image);

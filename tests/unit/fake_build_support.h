@@ -50,6 +50,7 @@ struct fb_world {
   bool hub;               /* no docker-registry: images come from "Docker Hub" (the fake
                              registry, through $BRR_DOCKER_HUB_URL) */
   const char *platform;
+  bool incremental;       /* --incremental (docs/incremental.md; the state under $XDG_CACHE_HOME) */
   int exit_code;
   int finish_rc;
   bool config_failed;
@@ -256,6 +257,7 @@ static inline int fb_run(fb_world *w) {
   ro.platform = w->platform;
   ro.docker_host = fake_engine_host(w->eng);
   ro.docker_timeout = 30;
+  ro.incremental = w->incremental;
   brr_runtime *rt = NULL;
   brr_diags d = BRR_DIAGS_INIT;
   int rc = brr_runtime_new(&loop, w->cfg, w->g, &ro, bus, &rt, &d);

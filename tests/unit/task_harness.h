@@ -29,6 +29,7 @@ typedef struct th_opts {
   char **steps;             /* --steps */
   int docker_timeout;       /* 0: 20 */
   bool no_sweep;            /* skip brr_runtime_sweep */
+  bool incremental;         /* --incremental (docs/incremental.md; the state under $XDG_CACHE_HOME) */
 } th_opts;
 
 typedef struct th {
@@ -178,6 +179,7 @@ static inline int th_run_in(th *h, const th_opts *o) {
   ro.platform = o->platform;
   ro.docker_timeout = o->docker_timeout ? o->docker_timeout : 20;
   ro.docker_host = fake_engine_host(h->fe);
+  ro.incremental = o->incremental;
   brr_runtime *rt = NULL;
   h->runtime_rc = brr_runtime_new(&loop, cfg, g, &ro, bus, &rt, &h->diags);
   if (h->runtime_rc == 0) {

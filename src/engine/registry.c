@@ -670,7 +670,7 @@ static void ping_done(rcall *c, int status, const brr_http_response *res) {
     o->timer->data = q;
   }
   q->calls++;
-  uv_timer_start(o->timer, ping_fire, 100, 0);
+  uv_timer_start(o->timer, ping_fire, 20, 0);  /* a registry comes up in a few hundred ms */
 }
 
 static void ping_send(brr_registry_req *q) {

@@ -44,6 +44,8 @@ typedef struct brr_build_state {
   bool breg_finishing;                  /* the run is ending: late answers are ignored */
   size_t breg_users;                    /* nodes still to use it; at 0 it is removed early */
   bool breg_removing;
+  bool breg_early;                      /* the port was chosen by brr: breg_host is known
+                                         * before the container is up (builds start with it) */
   /* the Docker Hub rate-limit check */
   bool ratelimit_checked;
   brr_registry_req *ratelimit;
@@ -68,6 +70,10 @@ brr_breg_wait *brr_build_registry_acquire(brr_runtime *rt, brr_breg_cb cb, void 
 /* Start the temporary registry now, with nobody waiting yet, when a node of the graph will
  * use it: the run's first node starts it, so it is up by the time a platform is built. */
 void brr_build_registry_prestart(brr_runtime *rt);
+/* The host the temporary registry will answer at, known before it is up when brr chose its
+ * port (a local engine): a build may start with it, since buildx only reaches the registry
+ * when it pushes. NULL when the host is known only once the registry is up. */
+const char *brr_build_registry_early_host(brr_runtime *rt);
 /* Stop waiting: `cb` will not run. */
 void brr_build_registry_cancel(brr_breg_wait *w);
 /* End of run: remove the temporary registry, then call done(rt). */

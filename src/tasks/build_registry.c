@@ -2,9 +2,19 @@
  * manifest list can join them. The global `build-registry` names one; by default ("local")
  * brr starts a registry container the first time one is needed (buildrunner's `docker run -d
  * -P <docker-registry>/registry`, through the Engine API, published on 127.0.0.1 only) and
- * removes it at the end of the run, on failure and on a signal like every object it makes. */
+ * removes it at the end of the run, on failure and on a signal like every object it makes.
+ *
+ * On a local engine brr chooses the port itself (a free one on 127.0.0.1, as the kernel gives
+ * it) so that the registry's address is known at once: the platform builds start with it
+ * while the container is still being created and started (buildx reaches the registry only
+ * when it pushes, seconds later). Should the port be taken in between, the container is made
+ * again on a port the engine chooses, and a build that started with the first address builds
+ * again with the second (platform_build.c). */
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
@@ -111,6 +121,7 @@ static void inspected(void *ud, const brr_engine_result *res) {
     settle(rt, "the registry container has no published port");
     return;
   }
+  free(bs->breg_host);
   bs->breg_host = brr_xasprintf("127.0.0.1:%s", port->valuestring);
   /* an engine on another machine pushes to it on its own loopback; brr reaches it through
    * the engine's host (docs/engine.md) */
@@ -125,10 +136,41 @@ static void inspected(void *ud, const brr_engine_result *res) {
   bs->breg_ping = brr_registry_ping(bs->reg, bs->breg_host, REGISTRY_READY_MS, pinged, rt);
 }
 
+static void create_container(brr_runtime *rt, unsigned port);
+
+/* The container made on the port brr chose could not start (the port was taken since): it is
+ * gone, make another on a port the engine chooses. */
+static void failed_removed(void *ud, const brr_engine_result *res) {
+  brr_runtime *rt = ud;
+  brr_build_state *bs = rt->build_state;
+  if (bs->breg_finishing) return;  /* finish removes it (it still has the id) */
+  bs->breg_req = NULL;
+  if (res->status && res->status != BRR_ENOENT) {
+    settle(rt, res->error);
+    return;
+  }
+  free(bs->breg_container);
+  bs->breg_container = NULL;
+  create_container(rt, 0);
+}
+
 static void started(void *ud, const brr_engine_result *res) {
   brr_runtime *rt = ud;
-  if (!step_ok(rt, res)) return;
   brr_build_state *bs = rt->build_state;
+  if (!bs->breg_finishing && res->status && bs->breg_early) {
+    bs->breg_req = NULL;
+    brr_bus_log(rt->bus, BRR_LOG_DEBUG, NULL, "the build registry cannot start on %s (%s): trying a port the engine chooses",
+                bs->breg_host, res->error ? res->error : "failed");
+    bs->breg_early = false;
+    bs->breg_req = brr_engine_container_remove(rt->engine, bs->breg_container, true, true, failed_removed, rt);
+    return;
+  }
+  if (!step_ok(rt, res)) return;
+  if (bs->breg_early) {
+    /* the port is brr's: no inspect, straight to the readiness check */
+    bs->breg_ping = brr_registry_ping(bs->reg, bs->breg_host, REGISTRY_READY_MS, pinged, rt);
+    return;
+  }
   bs->breg_req = brr_engine_container_inspect(rt->engine, bs->breg_container, inspected, rt);
 }
 
@@ -145,13 +187,30 @@ static char *registry_image(const brr_runtime *rt) {
   return brr_xasprintf("%s/registry:2", reg);
 }
 
-static void create_container(brr_runtime *rt) {
+/* A free TCP port on 127.0.0.1 as the kernel chooses it, or 0. */
+static unsigned free_port(void) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return 0;
+  struct sockaddr_in a = {0};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  unsigned port = 0;
+  if (bind(fd, (struct sockaddr *)&a, sizeof a) == 0 && getsockname(fd, (struct sockaddr *)&a, &len) == 0)
+    port = ntohs(a.sin_port);
+  close(fd);
+  return port;
+}
+
+/* port: the one brr chose on a local engine, or 0 for one the engine chooses */
+static void create_container(brr_runtime *rt, unsigned port) {
   brr_build_state *bs = rt->build_state;
   char *image = registry_image(rt);
   /* on the engine's loopback only, unless the engine is on another machine: then brr
    * reaches it through the engine's host, as buildrunner's `docker run -P` would */
   char *remote = brr_engine_remote_host(rt->engine);
-  const char *ports[] = {remote ? "::5000" : "127.0.0.1::5000", NULL};
+  char *fixed = port ? brr_xasprintf("127.0.0.1:%u:5000", port) : NULL;
+  const char *ports[] = {fixed ? fixed : remote ? "::5000" : "127.0.0.1::5000", NULL};
   free(remote);
   const char *labels[] = {"brr.role=build-registry", NULL};
   brr_engine_container_spec spec = {0};
@@ -160,12 +219,21 @@ static void create_container(brr_runtime *rt) {
   spec.labels = labels;
   bs->breg_req = brr_engine_container_create(rt->engine, &spec, created, rt);
   free(image);
+  free(fixed);
+}
+
+/* The port brr chose when it announced the address early, else 0. */
+static unsigned early_port(const brr_runtime *rt) {
+  const brr_build_state *bs = rt->build_state;
+  if (!bs->breg_early || !bs->breg_host) return 0;
+  const char *colon = strrchr(bs->breg_host, ':');
+  return colon ? (unsigned)strtoul(colon + 1, NULL, 10) : 0;
 }
 
 static void pulled(void *ud, const brr_engine_result *res) {
   brr_runtime *rt = ud;
   if (!step_ok(rt, res)) return;
-  create_container(rt);
+  create_container(rt, early_port(rt));
 }
 
 static void image_checked(void *ud, const brr_engine_result *res) {
@@ -174,7 +242,7 @@ static void image_checked(void *ud, const brr_engine_result *res) {
   if (bs->breg_finishing) return;  /* cancelled by the end of the run */
   bs->breg_req = NULL;
   if (res->status == 0) {
-    create_container(rt);
+    create_container(rt, early_port(rt));
     return;
   }
   if (res->status != BRR_ENOENT) {
@@ -201,9 +269,22 @@ static void start(brr_runtime *rt) {
     return;
   }
   bs->breg = 1;
+  char *remote = brr_engine_remote_host(rt->engine);
+  unsigned port = remote ? 0 : free_port();
+  free(remote);
+  if (port) {
+    bs->breg_early = true;
+    bs->breg_host = brr_xasprintf("127.0.0.1:%u", port);
+  }
   char *image = registry_image(rt);
   bs->breg_req = brr_engine_image_inspect(rt->engine, image, image_checked, rt);
   free(image);
+}
+
+const char *brr_build_registry_early_host(brr_runtime *rt) {
+  const brr_build_state *bs = rt->build_state;
+  if (!bs || !bs->breg_host) return NULL;
+  return bs->breg == 2 || (bs->breg == 1 && bs->breg_early) ? bs->breg_host : NULL;
 }
 
 void brr_build_registry_prestart(brr_runtime *rt) {

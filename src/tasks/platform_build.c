@@ -27,6 +27,11 @@ typedef struct pbuild_task {
   char *dockerfile;          /* a rewritten Dockerfile, or NULL */
   unsigned tries;
   bool prepared;             /* the context is ready: build once the registry is too */
+  bool ready;                /* the build registry answered */
+  bool early_attempt;        /* this buildx started before the registry answered */
+  bool again_when_ready;
+  bool host_changed;         /* the registry came up elsewhere than the early address */
+  bool ref_stale;            /* ref names the early address */     /* an early attempt failed: build again once it answers */
   brr_bx_args bx;
 } pbuild_task;
 
@@ -55,6 +60,19 @@ static void bx_done(void *ud, const brr_buildx_result *res) {
     brr_btask_finish(&t->b, BRR_ECANCELED, NULL);
     return;
   }
+  if (t->early_attempt && (t->host_changed || (!t->ready && (res->status || !res->digest)))) {
+    /* started with the address brr chose before the registry was up, and it failed while the
+     * registry was still not up, or the registry came up on another port: build again,
+     * without counting a try, once it answers (a failure once it is up is an ordinary one) */
+    t->early_attempt = false;
+    t->host_changed = false;
+    t->tries--;
+    brr_task_log(t->b.task, BRR_LOG_INFO, "%s: the build registry was not up for the push; building again once it is",
+                 t->platform);
+    if (t->ready) attempt(t);
+    else t->again_when_ready = true;  /* registry_ready builds, or stops the task */
+    return;
+  }
   if (res->status == 0 && res->digest) {
     brr_build_mp_add(t->b.rt, t->b.step, t->platform, t->ref, res->digest);
     brr_task_log(t->b.task, BRR_LOG_INFO, "Pushed %s (%s)", t->ref, res->digest);
@@ -76,6 +94,13 @@ static void bx_done(void *ud, const brr_buildx_result *res) {
 static void attempt(pbuild_task *t) {
   brr_runtime *rt = t->b.rt;
   t->tries++;
+  t->early_attempt = !t->ready;
+  t->host_changed = false;
+  if (t->ref_stale) {
+    free(t->ref);
+    t->ref = NULL;
+    t->ref_stale = false;
+  }
   if (!t->ref) {
     char *repo = brr_build_registry_repo(t->host);
     char *ptag = brr_build_platform_tag(t->platform);
@@ -183,6 +208,9 @@ static void prepared(brr_build_prep *p) {
   }
   if (t->b.n->base_from_build_registry) rewrite_from(t);
   t->prepared = true;
+  /* the address brr chose for the registry: buildx starts while the registry comes up */
+  const char *early = t->host ? NULL : brr_build_registry_early_host(t->b.rt);
+  if (early) t->host = brr_xstrdup(early);
   if (t->host) attempt(t);
   else brr_btask_phase(&t->b, "registry");  /* the context is ready, the build registry not yet */
 }
@@ -195,8 +223,22 @@ static void registry_ready(void *ud, int status, const char *host, const char *e
     brr_btask_stop(&t->b, status, error ? error : "no build registry");
     return;
   }
-  t->host = brr_xstrdup(host);
-  if (t->prepared && !t->b.base.cancelled) attempt(t);
+  t->ready = true;
+  if (t->host && strcmp(t->host, host) != 0) {
+    /* made again on another port: a build under way with the first address builds again */
+    free(t->host);
+    t->host = NULL;
+    t->ref_stale = true;  /* the next attempt names the new one; bx_done still tracks the old */
+    t->host_changed = true;
+  }
+  if (!t->host) t->host = brr_xstrdup(host);
+  if (t->b.base.cancelled) return;
+  if (t->again_when_ready) {
+    t->again_when_ready = false;
+    attempt(t);
+  } else if (t->prepared && t->tries == 0) {
+    attempt(t);
+  }
 }
 
 static int pbuild_start(brr_task *task, uv_loop_t *loop) {

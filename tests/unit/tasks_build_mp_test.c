@@ -108,21 +108,43 @@ static void registry_ports(void *ud, const fake_request *req, fake_reply *out) {
 static void test_temporary_registry(void **state) {
   (void)state;
   fake_rule_handler(fake_engine_on(W.eng, "GET", "/containers/*/json"), registry_ports, &W);
+  /* the port brr chose (nothing answers there in this test) is taken: the start fails */
+  fake_engine_fail(W.eng, "POST", "/containers/*/start", 1, 500);
   load_mp(NULL, NULL);
   assert_int_equal(fb_run(&W), 0);
   assert_int_equal(fb_status(&W, "mp/manifest"), BRR_STATUS_SUCCEEDED);
-  /* registry:2 from the docker-registry, pulled as it was not there, then one container
-   * published on loopback and labelled, removed once the last user was done */
+  /* registry:2 from the docker-registry, pulled as it was not there; a container published
+   * on loopback at the port brr chose, labelled; it could not start, so it was removed and
+   * made again on a port the engine chose (read back by inspect); both removed */
   const fake_request *pull = fake_engine_find(W.eng, "POST", "/images/create", 0);
   assert_non_null(pull);
   assert_non_null(strstr(pull->query, "/registry"));
-  assert_int_equal(fake_engine_created(W.eng, FAKE_CONTAINER), 1);
+  assert_int_equal(fake_engine_created(W.eng, FAKE_CONTAINER), 2);
   const fake_request *create = fake_engine_find(W.eng, "POST", "/containers/create", 0);
   assert_non_null(strstr(create->body, "brr.role"));
-  assert_non_null(strstr(create->body, "127.0.0.1"));
-  assert_int_equal(fake_engine_count(W.eng, "DELETE", "/containers/*"), 1);
-  assert_non_null(strstr(W.logs.data, "Build registry at 127.0.0.1:"));
+  assert_non_null(strstr(create->body, "\"HostIp\":\"127.0.0.1\""));
+  assert_null(strstr(create->body, "\"HostPort\":\"\""));  /* brr's port */
+  const fake_request *again = fake_engine_find(W.eng, "POST", "/containers/create", 1);
+  assert_non_null(again);
+  assert_non_null(strstr(again->body, "\"HostIp\":\"127.0.0.1\""));
+  assert_non_null(strstr(again->body, "\"HostPort\":\"\""));  /* the engine's */
+  assert_int_equal(fake_engine_count(W.eng, "DELETE", "/containers/*"), 2);
+  char *at = brr_xasprintf("Build registry at %s", W.reg.host);
+  assert_non_null(strstr(W.logs.data, at));
+  free(at);
   assert_true(fr_count(&W.reg, "GET /v2/") >= 1);
+  /* every platform in the index is in the registry that came up (a build that started with
+   * the first address built again) */
+  char *ref = list_ref();
+  assert_non_null(ref);
+  assert_true(strncmp(ref, W.reg.host, strlen(W.reg.host)) == 0);
+  char *repo_ref = brr_xstrdup(strchr(ref, '/') + 1);
+  char *type = NULL, *digest = NULL;
+  char *index = fr_manifest(&W.reg, repo_ref, &type, &digest);
+  assert_non_null(index);
+  assert_non_null(strstr(index, "\"architecture\":\"arm64\""));
+  assert_non_null(strstr(index, "\"architecture\":\"amd64\""));
+  free(index), free(type), free(digest), free(repo_ref), free(ref);
 }
 
 static void registry_fails(const char *method, const char *pattern) {
@@ -154,14 +176,19 @@ static void test_registry_pull_fails(void **state) {
 static void test_registry_inspect_fails(void **state) {
   (void)state;
   fake_engine_fail(W.eng, "GET", "/containers/*/json", 0, 500);
+  /* the port brr chose is taken: the container made again is inspected for its port */
+  fake_engine_fail(W.eng, "POST", "/containers/*/start", 1, 500);
   load_mp(NULL, NULL);
   assert_int_equal(fb_run(&W), 1);
   assert_non_null(strstr(fb_error(&W, "mp/build@linux/arm64"), "build registry: "));
+  assert_non_null(strstr(fb_error(&W, "mp/build@linux/arm64"), "fake failure"));
 }
 
 static void test_registry_no_port(void **state) {
   (void)state;
-  /* the default inspect answer publishes nothing */
+  /* the port brr chose is taken; the default inspect answer of the container made again
+   * publishes nothing */
+  fake_engine_fail(W.eng, "POST", "/containers/*/start", 1, 500);
   load_mp(NULL, NULL);
   assert_int_equal(fb_run(&W), 1);
   assert_string_equal(fb_error(&W, "mp/build@linux/arm64"), "build registry: the registry container has no published port");
@@ -356,15 +383,19 @@ static void test_cancel_backoff(void **state) {
 
 static void test_cancel_registry_start(void **state) {
   (void)state;
-  /* the temporary registry's container is made, its start held: the platforms wait for it
-   * and are cancelled; the container is removed all the same */
+  /* the temporary registry's container is made, its start held: the platforms (which may
+   * have started buildx with the port brr chose) are cancelled; the container is removed
+   * all the same */
   fake_rule_raise(fake_rule_hold(fake_engine_on(W.eng, "POST", "/containers/*/start"), FAKE_HOLD_HEADERS), SIGINT, 1);
   load_mp(NULL, NULL);
   assert_int_equal(fb_run(&W), 130);
   assert_int_equal(fb_status(&W, "mp/build@linux/amd64"), BRR_STATUS_CANCELED);
+  assert_int_equal(fb_status(&W, "mp/build@linux/arm64"), BRR_STATUS_CANCELED);
+  assert_int_equal(fb_status(&W, "mp/manifest"), BRR_STATUS_SKIPPED);
   assert_int_equal(fake_engine_created(W.eng, FAKE_CONTAINER), 1);
-  /* nothing was built: buildx never ran */
-  assert_false(fb_fake_exists(&W, "buildx.log"));
+  assert_int_equal(fake_engine_count(W.eng, "DELETE", "/containers/*"), 1);
+  /* nothing reached the registry */
+  assert_null(list_ref());
 }
 
 static bool when_registry_holds(fb_world *w) {

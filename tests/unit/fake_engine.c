@@ -1270,6 +1270,27 @@ char *fake_tar(size_t *len, ...) {
   return brr_buf_detach(&b);
 }
 
+char *fake_tar_bytes(size_t *len, const char *name, const void *data, size_t n) {
+  brr_buf b = BRR_BUF_INIT;
+  struct archive *a = archive_write_new();
+  archive_write_set_format_pax_restricted(a);
+  archive_write_set_bytes_in_last_block(a, 1);
+  if (archive_write_open(a, &b, NULL, tar_write, NULL) != ARCHIVE_OK) abort();
+  struct archive_entry *e = archive_entry_new();
+  archive_entry_set_pathname(e, name);
+  archive_entry_set_filetype(e, AE_IFREG);
+  archive_entry_set_perm(e, 0644);
+  archive_entry_set_mtime(e, 1700000000, 0);
+  archive_entry_set_size(e, (la_int64_t)n);
+  if (archive_write_header(a, e) != ARCHIVE_OK) abort();
+  if (n && archive_write_data(a, data, n) < 0) abort();
+  archive_entry_free(e);
+  if (archive_write_close(a) != ARCHIVE_OK) abort();
+  archive_write_free(a);
+  *len = b.len;
+  return brr_buf_detach(&b);
+}
+
 /* ---- the world ---------------------------------------------------------------------------------------- */
 
 void fake_engine_add_image(fake_engine *fe, const char *ref) {

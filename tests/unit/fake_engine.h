@@ -158,6 +158,8 @@ void fake_mux_frame(char **buf, size_t *len, int stream, const char *text, size_
 /* A tar (made by libarchive) of the members given as name, content pairs, NULL-terminated;
  * a name ending in '/' is a directory (its content is ignored, pass ""). */
 char *fake_tar(size_t *len, ...);
+/* A tar (libarchive) of one regular file `name` holding `n` bytes of `data` (NULs allowed). */
+char *fake_tar_bytes(size_t *len, const char *name, const void *data, size_t n);
 
 /* ---- the world ------------------------------------------------------------------------------- */
 

@@ -115,6 +115,7 @@ static const char *IMG1 =
     "      image: reg.test/busybox:1\n"
     "      pull: false\n"
     "      cmds: [echo one]\n"
+    "      user: nobody\n" /* artifacts of a non-root step: the exec path the fake answers */
     "      artifacts:\n"
     "        out/*.txt:\n";
 
@@ -454,6 +455,7 @@ static const char *DIRART =
     "      image: reg.test/busybox:1\n"
     "      pull: false\n"
     "      cmds: [echo one]\n"
+    "      user: nobody\n" /* artifacts of a non-root step: the exec path the fake answers */
     "      artifacts:\n"
     "        out/tree:\n"
     "          format: uncompressed\n";

@@ -25,6 +25,7 @@ static const char *TWO =
     "      image: reg.test/busybox:1\n"
     "      pull: false\n"
     "      cmds: [echo one]\n"
+    "      user: nobody\n" /* artifacts of a non-root step: the exec path the fake answers */
     "      artifacts:\n"
     "        out/*.txt:\n"
     "  b:\n"

@@ -55,6 +55,9 @@ static TIS_UNUSED th *tis_new(void) {
   fake_mux_frame(&mux, &len, 2, "warning from one\n", (size_t)-1);
   fake_rule_reply(fake_engine_on(h->fe, "POST", "/exec/*/start"), 200, "application/vnd.docker.multiplexed-stream",
                   mux, len);
+  /* a step whose commands are its container's own process prints through its attach */
+  fake_rule_reply(fake_engine_on(h->fe, "POST", "/containers/*/attach"), 200,
+                  "application/vnd.docker.multiplexed-stream", mux, len);
   free(mux);
   fake_rule_json(fake_rule_body_has(fake_engine_on(h->fe, "POST", "/containers/*/exec"), "brr_list"), 201,
                  "{\"Id\":\"lister\"}");

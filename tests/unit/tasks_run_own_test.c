@@ -193,31 +193,12 @@ static void on_list_get(void *ud, const fake_request *req, fake_reply *out) {
     out->body_len = strlen(out->body);
     return;
   }
-  /* fake_tar takes C strings: the listing's NULs need a tar of our own */
-  brr_buf b = BRR_BUF_INIT;
-  char hdr[512] = {0};
-  snprintf(hdr, 100, "listing");
-  snprintf(hdr + 100, 8, "0000644");
-  snprintf(hdr + 108, 8, "0000000");
-  snprintf(hdr + 116, 8, "0000000");
-  snprintf(hdr + 124, 12, "%011zo", c->listing_len);
-  snprintf(hdr + 136, 12, "%011o", 1700000000u);
-  hdr[156] = '0';
-  memcpy(hdr + 257, "ustar", 6);
-  memcpy(hdr + 263, "00", 2);
-  memset(hdr + 148, ' ', 8);
-  unsigned sum = 0;
-  for (int i = 0; i < 512; i++) sum += (unsigned char)hdr[i];
-  snprintf(hdr + 148, 8, "%06o", sum);
-  brr_buf_append(&b, hdr, 512);
-  brr_buf_append(&b, c->listing, c->listing_len);
-  char zero[1024] = {0};
-  brr_buf_append(&b, zero, (512 - c->listing_len % 512) % 512);
-  brr_buf_append(&b, zero, 1024);
+  size_t tl = 0;
+  char *tar = fake_tar_bytes(&tl, "listing", c->listing, c->listing_len);
   out->status = 200;
   out->content_type = brr_xstrdup("application/x-tar");
-  out->body_len = b.len;
-  out->body = brr_buf_detach(&b);
+  out->body_len = tl;
+  out->body = tar;
   if (own) {
     free(own);
     c->listing = NULL;

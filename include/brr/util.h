@@ -105,6 +105,7 @@ typedef struct brr_arena brr_arena;
 brr_arena *brr_arena_new(void);
 void brr_arena_free(brr_arena *a);
 void *brr_arena_alloc(brr_arena *a, size_t n);   /* zeroed, 16-byte aligned */
+void *brr_arena_alloc_raw(brr_arena *a, size_t n); /* not zeroed: the caller fills every byte */
 char *brr_arena_strdup(brr_arena *a, const char *s);
 char *brr_arena_strndup(brr_arena *a, const char *s, size_t n);
 char *brr_arena_printf(brr_arena *a, const char *fmt, ...) BRR_PRINTF(2, 3);

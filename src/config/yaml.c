@@ -544,6 +544,10 @@ static void loader_free(loader *L) {
 
 brr_value *brr_yaml_load_mapped(brr_arena *a, const char *text, size_t len, const char *file,
                                 const unsigned *line_map, size_t n_lines, brr_diags *d) {
+  /* an identity line map (a config with no template tags) moves no mark: no walk over the tree */
+  bool identity = line_map != NULL;
+  for (size_t i = 0; identity && i < n_lines; i++) identity = line_map[i] == i + 1;
+  if (identity) line_map = NULL;
   loader L = {0};
   L.a = a;
   L.d = d;

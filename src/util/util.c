@@ -187,6 +187,8 @@ static void *arena_alloc(brr_arena *a, size_t n, bool zero) {
 
 void *brr_arena_alloc(brr_arena *a, size_t n) { return arena_alloc(a, n, true); }
 
+void *brr_arena_alloc_raw(brr_arena *a, size_t n) { return arena_alloc(a, n, false); }
+
 char *brr_arena_strndup(brr_arena *a, const char *s, size_t n) {
   char *p = arena_alloc(a, n + 1, false);
   memcpy(p, s, n);

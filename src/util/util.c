@@ -77,7 +77,7 @@ void brr_buf_reserve(brr_buf *b, size_t extra) {
 }
 
 void brr_buf_append(brr_buf *b, const void *p, size_t n) {
-  brr_buf_reserve(b, n);
+  if (b->len + n + 1 > b->cap) brr_buf_reserve(b, n); /* the common case calls nothing */
   if (n) memcpy(b->data + b->len, p, n);
   b->len += n;
   b->data[b->len] = '\0';
@@ -85,7 +85,11 @@ void brr_buf_append(brr_buf *b, const void *p, size_t n) {
 
 void brr_buf_puts(brr_buf *b, const char *s) { brr_buf_append(b, s, strlen(s)); }
 
-void brr_buf_putc(brr_buf *b, char c) { brr_buf_append(b, &c, 1); }
+void brr_buf_putc(brr_buf *b, char c) {
+  if (b->len + 2 > b->cap) brr_buf_reserve(b, 1);
+  b->data[b->len++] = c;
+  b->data[b->len] = '\0';
+}
 
 void brr_buf_vprintf(brr_buf *b, const char *fmt, va_list ap) {
   va_list aq;

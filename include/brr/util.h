@@ -131,8 +131,9 @@ typedef struct brr_strmap {
   const char **keys;
   size_t *vals;
   size_t n, cap;
+  size_t *hashes;  /* each slot's key hash: a probe compares it first, growing re-hashes nothing */
 } brr_strmap;
-#define BRR_STRMAP_INIT {NULL, NULL, 0, 0}
+#define BRR_STRMAP_INIT {NULL, NULL, 0, 0, NULL}
 void brr_strmap_put(brr_strmap *m, const char *key, size_t val);   /* replaces */
 bool brr_strmap_get(const brr_strmap *m, const char *key, size_t *val);
 void brr_strmap_free(brr_strmap *m);

@@ -382,32 +382,36 @@ int64_t brr_wall_ms(void) {
 static size_t str_hash(const char *s) {
   uint64_t h = 1469598103934665603ull; /* FNV-1a */
   for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
-  return (size_t)h;
+  return (size_t)(h ^ (h >> 32)); /* the slot is the low bits: fold the high ones in */
 }
 
 static void strmap_grow(brr_strmap *m) {
   size_t cap = m->cap ? m->cap * 2 : 64;
   const char **keys = brr_xcalloc(cap, sizeof(char *));
-  size_t *vals = brr_xcalloc(cap, sizeof(size_t));
+  size_t *vals = brr_xmalloc(cap * sizeof(size_t));
+  size_t *hashes = brr_xmalloc(cap * sizeof(size_t));
   for (size_t i = 0; i < m->cap; i++) {
     if (!m->keys[i]) continue;
-    size_t j = str_hash(m->keys[i]) & (cap - 1);
+    size_t j = m->hashes[i] & (cap - 1);
     while (keys[j]) j = (j + 1) & (cap - 1);
     keys[j] = m->keys[i];
     vals[j] = m->vals[i];
+    hashes[j] = m->hashes[i];
   }
   free(m->keys);
   free(m->vals);
+  free(m->hashes);
   m->keys = keys;
   m->vals = vals;
+  m->hashes = hashes;
   m->cap = cap;
 }
 
 void brr_strmap_put(brr_strmap *m, const char *key, size_t val) {
   if ((m->n + 1) * 4 > m->cap * 3) strmap_grow(m);
-  size_t j = str_hash(key) & (m->cap - 1);
+  size_t h = str_hash(key), j = h & (m->cap - 1);
   while (m->keys[j]) {
-    if (strcmp(m->keys[j], key) == 0) {
+    if (m->hashes[j] == h && strcmp(m->keys[j], key) == 0) {
       m->vals[j] = val;
       return;
     }
@@ -415,14 +419,15 @@ void brr_strmap_put(brr_strmap *m, const char *key, size_t val) {
   }
   m->keys[j] = key;
   m->vals[j] = val;
+  m->hashes[j] = h;
   m->n++;
 }
 
 bool brr_strmap_get(const brr_strmap *m, const char *key, size_t *val) {
   if (!m->cap) return false;
-  size_t j = str_hash(key) & (m->cap - 1);
+  size_t h = str_hash(key), j = h & (m->cap - 1);
   while (m->keys[j]) {
-    if (strcmp(m->keys[j], key) == 0) {
+    if (m->hashes[j] == h && strcmp(m->keys[j], key) == 0) {
       if (val) *val = m->vals[j];
       return true;
     }
@@ -434,8 +439,10 @@ bool brr_strmap_get(const brr_strmap *m, const char *key, size_t *val) {
 void brr_strmap_free(brr_strmap *m) {
   free(m->keys);
   free(m->vals);
+  free(m->hashes);
   m->keys = NULL;
   m->vals = NULL;
+  m->hashes = NULL;
   m->n = m->cap = 0;
 }
 

@@ -105,6 +105,7 @@ typedef struct brr_arena brr_arena;
 brr_arena *brr_arena_new(void);
 void brr_arena_free(brr_arena *a);
 void *brr_arena_alloc(brr_arena *a, size_t n);   /* zeroed, 16-byte aligned */
+void *brr_arena_alloc_raw(brr_arena *a, size_t n); /* not zeroed: the caller fills every byte */
 char *brr_arena_strdup(brr_arena *a, const char *s);
 char *brr_arena_strndup(brr_arena *a, const char *s, size_t n);
 char *brr_arena_printf(brr_arena *a, const char *fmt, ...) BRR_PRINTF(2, 3);
@@ -130,8 +131,9 @@ typedef struct brr_strmap {
   const char **keys;
   size_t *vals;
   size_t n, cap;
+  size_t *hashes;  /* each slot's key hash: a probe compares it first, growing re-hashes nothing */
 } brr_strmap;
-#define BRR_STRMAP_INIT {NULL, NULL, 0, 0}
+#define BRR_STRMAP_INIT {NULL, NULL, 0, 0, NULL}
 void brr_strmap_put(brr_strmap *m, const char *key, size_t val);   /* replaces */
 bool brr_strmap_get(const brr_strmap *m, const char *key, size_t *val);
 void brr_strmap_free(brr_strmap *m);

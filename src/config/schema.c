@@ -13,7 +13,7 @@
 /* Key paths are made for every key checked, so they are joined with memcpy: formatting them
  * with printf was almost half of all the work of loading a 10,000-step file. */
 static const char *join_path(brr_schk *c, const char *base, size_t nb, const char *key, size_t nk) {
-  char *p = brr_arena_alloc(c->paths ? c->paths : c->a, nb + 1 + nk + 1);
+  char *p = brr_arena_alloc_raw(c->paths ? c->paths : c->a, nb + 1 + nk + 1); /* every byte set below */
   memcpy(p, base, nb);
   p[nb] = '.';
   memcpy(p + nb + 1, key, nk);

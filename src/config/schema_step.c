@@ -43,6 +43,20 @@ const brr_keyset BRR_KEYS_WAIT_FOR = {WAIT_KEYS, BRR_ARRAY_LEN(WAIT_KEYS)};
 
 #define P(k) brr_schk_path(c, path, k)
 #define G(n, k) brr_val_get(n, k)
+/* A checker of a key that may be absent: the key's path is made only when the key is there
+ * (these checkers do nothing with it otherwise; making every path was a tenth of --graph). */
+#define CHK(fn, n, k, ...)                                                  \
+  do {                                                                      \
+    const brr_value *v_ = G(n, k);                                          \
+    fn(c, v_, v_ ? brr_schk_path(c, path, k) : path, __VA_ARGS__);          \
+  } while (0)
+#define CHKC(fn, n, k, ...)                                                 \
+  do {                                                                      \
+    const brr_value *v_ = G(n, k);                                          \
+    fn(c, cfg, v_, v_ ? brr_schk_path(c, path, k) : path, __VA_ARGS__);     \
+  } while (0)
+/* the path of key k of n when it is there, else the parent's (unused then) */
+#define PIF(n, k) (G(n, k) ? P(k) : path)
 
 /* ---- artifacts -------------------------------------------------------------------------- */
 
@@ -134,14 +148,14 @@ static brr_run *parse_run(brr_schk *c, const brr_config *cfg, const brr_value *n
   if (!brr_schk_keys(c, node, path, BRR_RUN_KEYS, BRR_N_RUN_KEYS, "run")) return NULL;
   brr_run *r = brr_arena_alloc(c->a, sizeof *r);
   brr_schema_runlike(c, node, path, &r->c);
-  brr_schk_strlist(c, G(node, "cmds"), P("cmds"), &r->c.cmds);
+  CHK(brr_schk_strlist, node, "cmds", &r->c.cmds);
   brr_tri t;
-  brr_schk_bool(c, G(node, "xfail"), P("xfail"), &t);
+  CHK(brr_schk_bool, node, "xfail", &t);
   r->xfail = t == BRR_TRUE;
-  parse_services(c, cfg, G(node, "services"), P("services"), r);
-  brr_schk_strlist(c, G(node, "ssh-keys"), P("ssh-keys"), &r->ssh_keys);
-  parse_artifacts(c, G(node, "artifacts"), P("artifacts"), &r->artifacts);
-  brr_schk_str(c, G(node, "platform"), P("platform"), &r->platform);
+  CHKC(parse_services, node, "services", r);
+  CHK(brr_schk_strlist, node, "ssh-keys", &r->ssh_keys);
+  CHK(parse_artifacts, node, "artifacts", &r->artifacts);
+  CHK(brr_schk_str, node, "platform", &r->platform);
   const brr_value *cap = G(node, "cap_add");
   if (cap && cap->type == BRR_VAL_STR) {
     /* one capability may be given as a plain string */
@@ -151,10 +165,10 @@ static brr_run *parse_run(brr_schk *c, const brr_config *cfg, const brr_value *n
   } else {
     brr_schk_strlist(c, cap, P("cap_add"), &r->cap_add);
   }
-  brr_schk_bool(c, G(node, "privileged"), P("privileged"), &t);
+  CHK(brr_schk_bool, node, "privileged", &t);
   r->privileged = t == BRR_TRUE;
-  r->post_build = brr_schema_build(c, cfg, node, "post-build", P("post-build"));
-  brr_schk_bool(c, G(node, "no-cache"), P("no-cache"), &t);  /* accepted, has no effect */
+  r->post_build = brr_schema_build(c, cfg, node, "post-build", PIF(node, "post-build"));
+  CHK(brr_schk_bool, node, "no-cache", &t);  /* accepted, has no effect */
   return r;
 }
 
@@ -196,12 +210,12 @@ static bool parse_push_map(brr_schk *c, const brr_config *cfg, const brr_value *
   size_t before = c->n_errors;
   brr_schk_keys(c, v, path, PUSH_KEYS, BRR_ARRAY_LEN(PUSH_KEYS), "a push or commit entry");
   if (brr_schk_required(c, v, path, "repository")) {
-    brr_schk_str(c, G(v, "repository"), P("repository"), &ps->repository);
+    CHK(brr_schk_str, v, "repository", &ps->repository);
     if (ps->repository.s && !*ps->repository.s)
       brr_schk_error(c, G(v, "repository"), P("repository"), "the image repository is empty");
   }
   brr_tri add;
-  brr_schk_bool(c, G(v, "add_build_tag"), P("add_build_tag"), &add);
+  CHK(brr_schk_bool, v, "add_build_tag", &add);
   ps->add_build_tag = add != BRR_FALSE;
   brr_strlist user;
   const brr_value *tv = G(v, "tags");
@@ -275,9 +289,9 @@ static brr_remote *parse_remote(brr_schk *c, const brr_value *v, const char *pat
   if (!v || v->type == BRR_VAL_NULL) return NULL;
   if (!brr_schk_keys(c, v, path, REMOTE_KEYS, BRR_ARRAY_LEN(REMOTE_KEYS), "remote")) return NULL;
   brr_remote *r = brr_arena_alloc(c->a, sizeof *r);
-  if (brr_schk_required(c, v, path, "host")) brr_schk_str(c, G(v, "host"), P("host"), &r->host);
-  if (brr_schk_required(c, v, path, "cmd")) brr_schk_str(c, G(v, "cmd"), P("cmd"), &r->cmd);
-  parse_artifacts(c, G(v, "artifacts"), P("artifacts"), &r->artifacts);
+  if (brr_schk_required(c, v, path, "host")) CHK(brr_schk_str, v, "host", &r->host);
+  if (brr_schk_required(c, v, path, "cmd")) CHK(brr_schk_str, v, "cmd", &r->cmd);
+  CHK(parse_artifacts, v, "artifacts", &r->artifacts);
   return r;
 }
 
@@ -344,15 +358,15 @@ void brr_schema_step(brr_schk *c, brr_config *cfg, const brr_value *key, const b
     return;
   }
   if (!brr_schk_keys(c, node, path, BRR_STEP_KEYS, BRR_N_STEP_KEYS, "a step")) return;
-  st->build = brr_schema_build(c, cfg, node, "build", P("build"));
-  st->run = parse_run(c, cfg, G(node, "run"), P("run"));
-  parse_pushlist(c, cfg, G(node, "push"), P("push"), true, &st->push, &st->n_push);
-  parse_pushlist(c, cfg, G(node, "commit"), P("commit"), false, &st->commit, &st->n_commit);
-  st->remote = parse_remote(c, G(node, "remote"), P("remote"));
-  parse_pypi(c, G(node, "pypi-push"), P("pypi-push"), st);
-  brr_schk_strlist(c, G(node, "depends"), P("depends"), &st->depends);
-  parse_inputs(c, G(node, "inputs"), P("inputs"), st);
-  brr_schk_bool(c, G(node, "incremental"), P("incremental"), &st->incremental);
+  st->build = brr_schema_build(c, cfg, node, "build", PIF(node, "build"));
+  st->run = parse_run(c, cfg, G(node, "run"), PIF(node, "run"));
+  CHKC(parse_pushlist, node, "push", true, &st->push, &st->n_push);
+  CHKC(parse_pushlist, node, "commit", false, &st->commit, &st->n_commit);
+  st->remote = parse_remote(c, G(node, "remote"), PIF(node, "remote"));
+  CHK(parse_pypi, node, "pypi-push", st);
+  CHK(brr_schk_strlist, node, "depends", &st->depends);
+  CHK(parse_inputs, node, "inputs", st);
+  CHK(brr_schk_bool, node, "incremental", &st->incremental);
   bool any = false;
   for (size_t i = 0; i < node->u.map.n; i++) {
     const brr_value *k = node->u.map.v[i].key;
@@ -393,7 +407,7 @@ size_t brr_schema_project(brr_config *cfg, brr_diags *d) {
   if (redir && redir->type != BRR_VAL_NULL)
     brr_schk_expected(c, redir, "redirect", "a file name");
   brr_tri legacy;
-  brr_schk_bool(c, G(root, "use-legacy-builder"), P("use-legacy-builder"), &legacy);
+  CHK(brr_schk_bool, root, "use-legacy-builder", &legacy);
   cfg->use_legacy_builder = legacy != BRR_FALSE;
   brr_schk_float(c, G(root, "version"), P("version"), &cfg->has_version, &cfg->version);
 

@@ -58,6 +58,7 @@ typedef struct loader {
   size_t n_anchors, cap_anchors;
   frame *stack;
   size_t depth, cap_stack;
+  size_t slots;           /* stack slots ever opened: their pair buffers are kept for reuse */
   size_t nodes;
   brr_value *root;
   bool have_root;
@@ -303,6 +304,13 @@ static void finish_map(loader *L, frame *f) {
    * along them costs less than hashing (a hash per map was 3% of loading 10,000 steps) */
   bool indexed = total > 8;
   brr_strmap index = BRR_STRMAP_INIT;
+  if (map->u.map.cap < total) {
+    /* the map holds at most `total` entries: one array of that size, not a doubling series
+     * whose smaller copies stay in the arena */
+    map->u.map.v = brr_arena_grow(L->a, map->u.map.v, map->u.map.cap * sizeof(brr_map_entry),
+                                  total * sizeof(brr_map_entry));
+    map->u.map.cap = total;
+  }
   for (size_t i = 0; i < total; i++) {
     const pair *p = i < f->n_merge ? &f->merge[i] : &f->pairs[i - f->n_merge];
     brr_value *k = p->key;
@@ -384,14 +392,23 @@ static void open_collection(loader *L, brr_value *node, const char *anchor_name,
   f.node = node;
   f.is_set = is_set;
   if (anchor_name && !add_anchor(L, anchor_name, m, &f.anchor_idx)) return;
+  if (L->depth < L->slots) {
+    /* a slot opened before: its pair buffers are reused (a malloc and a free per map less) */
+    const frame *old = &L->stack[L->depth];
+    f.pairs = old->pairs;
+    f.cap_pairs = old->cap_pairs;
+    f.merge = old->merge;
+    f.cap_merge = old->cap_merge;
+    L->stack[L->depth++] = f;
+    return;
+  }
   BRR_VEC_PUSH(L->stack, L->depth, L->cap_stack, f);
+  L->slots = L->depth;
 }
 
 static void close_collection(loader *L) {
   frame *f = &L->stack[L->depth - 1];
   if (f->node->type == BRR_VAL_MAP) finish_map(L, f);
-  free(f->pairs);
-  free(f->merge);
   brr_value *node = f->node;
   size_t size = f->size + 1;
   unsigned height = f->height + 1;
@@ -515,7 +532,7 @@ static void syntax_error(loader *L, const yaml_parser_t *p, const char *text, si
 }
 
 static void loader_free(loader *L) {
-  for (size_t i = 0; i < L->depth; i++) {
+  for (size_t i = 0; i < L->slots; i++) {
     free(L->stack[i].pairs);
     free(L->stack[i].merge);
   }
@@ -527,6 +544,10 @@ static void loader_free(loader *L) {
 
 brr_value *brr_yaml_load_mapped(brr_arena *a, const char *text, size_t len, const char *file,
                                 const unsigned *line_map, size_t n_lines, brr_diags *d) {
+  /* an identity line map (a config with no template tags) moves no mark: no walk over the tree */
+  bool identity = line_map != NULL;
+  for (size_t i = 0; identity && i < n_lines; i++) identity = line_map[i] == i + 1;
+  if (identity) line_map = NULL;
   loader L = {0};
   L.a = a;
   L.d = d;

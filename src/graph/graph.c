@@ -372,9 +372,11 @@ int brr_graph_finish(brr_graph *g, brr_diags *d) {
     free(indeg);
     return BRR_ECONFIG;
   }
+  /* the order just found serves the priorities too (recompute would sort again) */
+  compute_priorities(g, topo);
+  compute_order(g);
   free(topo);
   free(indeg);
-  recompute(g);
   return 0;
 }
 

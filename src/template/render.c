@@ -425,9 +425,38 @@ static int report(tctx *c, const char *file, brr_diags *d) {
   return c->err_exit == BRR_EXIT_FAILED ? BRR_EFAILED : BRR_ECONFIG;
 }
 
+/* Text with no {{, {% or {# and no \r: Jinja2 gives it back as it is, less one trailing newline. */
+static bool plain_text(const char *s, size_t n) {
+  if (memchr(s, '\r', n)) return false;
+  for (const char *p = s, *end = s + n; (p = memchr(p, '{', (size_t)(end - p))) && p + 1 < end; p++)
+    if (p[1] == '{' || p[1] == '%' || p[1] == '#') return false;
+  return true;
+}
+
+/* What the engine makes of plain text (lex prepare + one data token), without the engine:
+ * the same bytes and the same line map (line i of the output is line i of the source). */
+static void render_plain(const char *src, size_t len, const brr_tmpl_env *env, brr_buf *out,
+                         unsigned **line_map, size_t *n_lines) {
+  size_t n = len && src[len - 1] == '\n' ? len - 1 : len;
+  if (n) brr_buf_append(out, src, n);
+  if (line_map) {
+    size_t lines = 0;
+    for (const char *p = src, *end = src + n; (p = memchr(p, '\n', (size_t)(end - p))); p++) lines++;
+    if (n && src[n - 1] != '\n') lines++;
+    *n_lines = lines;
+    *line_map = brr_xmalloc((lines ? lines : 1) * sizeof **line_map);
+    for (size_t i = 0; i < lines; i++) (*line_map)[i] = (unsigned)(i + 1);
+  }
+  if (env && env->peak_bytes) *env->peak_bytes = 0;
+}
+
 int brr_template_render(const char *src, size_t len, const char *file, const brr_tmpl_env *env,
                         brr_buf *out, unsigned **line_map, size_t *n_lines, brr_diags *d) {
   static const brr_tmpl_env no_env = {0};
+  if (plain_text(src, len)) {
+    render_plain(src, len, env, out, line_map, n_lines);
+    return 0;
+  }
   tctx *c = brr_xcalloc(1, sizeof *c);
   jmp_buf jb;
   c->a = brr_arena_new();

@@ -77,7 +77,7 @@ void brr_buf_reserve(brr_buf *b, size_t extra) {
 }
 
 void brr_buf_append(brr_buf *b, const void *p, size_t n) {
-  brr_buf_reserve(b, n);
+  if (b->len + n + 1 > b->cap) brr_buf_reserve(b, n); /* the common case calls nothing */
   if (n) memcpy(b->data + b->len, p, n);
   b->len += n;
   b->data[b->len] = '\0';
@@ -85,7 +85,11 @@ void brr_buf_append(brr_buf *b, const void *p, size_t n) {
 
 void brr_buf_puts(brr_buf *b, const char *s) { brr_buf_append(b, s, strlen(s)); }
 
-void brr_buf_putc(brr_buf *b, char c) { brr_buf_append(b, &c, 1); }
+void brr_buf_putc(brr_buf *b, char c) {
+  if (b->len + 2 > b->cap) brr_buf_reserve(b, 1);
+  b->data[b->len++] = c;
+  b->data[b->len] = '\0';
+}
 
 void brr_buf_vprintf(brr_buf *b, const char *fmt, va_list ap) {
   va_list aq;
@@ -186,6 +190,8 @@ static void *arena_alloc(brr_arena *a, size_t n, bool zero) {
 }
 
 void *brr_arena_alloc(brr_arena *a, size_t n) { return arena_alloc(a, n, true); }
+
+void *brr_arena_alloc_raw(brr_arena *a, size_t n) { return arena_alloc(a, n, false); }
 
 char *brr_arena_strndup(brr_arena *a, const char *s, size_t n) {
   char *p = arena_alloc(a, n + 1, false);
@@ -376,32 +382,36 @@ int64_t brr_wall_ms(void) {
 static size_t str_hash(const char *s) {
   uint64_t h = 1469598103934665603ull; /* FNV-1a */
   for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
-  return (size_t)h;
+  return (size_t)(h ^ (h >> 32)); /* the slot is the low bits: fold the high ones in */
 }
 
 static void strmap_grow(brr_strmap *m) {
   size_t cap = m->cap ? m->cap * 2 : 64;
   const char **keys = brr_xcalloc(cap, sizeof(char *));
-  size_t *vals = brr_xcalloc(cap, sizeof(size_t));
+  size_t *vals = brr_xmalloc(cap * sizeof(size_t));
+  size_t *hashes = brr_xmalloc(cap * sizeof(size_t));
   for (size_t i = 0; i < m->cap; i++) {
     if (!m->keys[i]) continue;
-    size_t j = str_hash(m->keys[i]) & (cap - 1);
+    size_t j = m->hashes[i] & (cap - 1);
     while (keys[j]) j = (j + 1) & (cap - 1);
     keys[j] = m->keys[i];
     vals[j] = m->vals[i];
+    hashes[j] = m->hashes[i];
   }
   free(m->keys);
   free(m->vals);
+  free(m->hashes);
   m->keys = keys;
   m->vals = vals;
+  m->hashes = hashes;
   m->cap = cap;
 }
 
 void brr_strmap_put(brr_strmap *m, const char *key, size_t val) {
   if ((m->n + 1) * 4 > m->cap * 3) strmap_grow(m);
-  size_t j = str_hash(key) & (m->cap - 1);
+  size_t h = str_hash(key), j = h & (m->cap - 1);
   while (m->keys[j]) {
-    if (strcmp(m->keys[j], key) == 0) {
+    if (m->hashes[j] == h && strcmp(m->keys[j], key) == 0) {
       m->vals[j] = val;
       return;
     }
@@ -409,14 +419,15 @@ void brr_strmap_put(brr_strmap *m, const char *key, size_t val) {
   }
   m->keys[j] = key;
   m->vals[j] = val;
+  m->hashes[j] = h;
   m->n++;
 }
 
 bool brr_strmap_get(const brr_strmap *m, const char *key, size_t *val) {
   if (!m->cap) return false;
-  size_t j = str_hash(key) & (m->cap - 1);
+  size_t h = str_hash(key), j = h & (m->cap - 1);
   while (m->keys[j]) {
-    if (strcmp(m->keys[j], key) == 0) {
+    if (m->hashes[j] == h && strcmp(m->keys[j], key) == 0) {
       if (val) *val = m->vals[j];
       return true;
     }
@@ -428,8 +439,10 @@ bool brr_strmap_get(const brr_strmap *m, const char *key, size_t *val) {
 void brr_strmap_free(brr_strmap *m) {
   free(m->keys);
   free(m->vals);
+  free(m->hashes);
   m->keys = NULL;
   m->vals = NULL;
+  m->hashes = NULL;
   m->n = m->cap = 0;
 }
 

@@ -222,14 +222,7 @@ const char *brr__tasks_incr_build_predict(brr_runtime *rt, brr_graph *g, size_t 
 /* ---- the task ---- */
 
 typedef struct ibuild {
-  brr_task base;
-  brr_runtime *rt;
-  incr_rt *ir;
-  size_t step;
-  uv_loop_t *loop;
-  brr_task *inner;           /* the build task, once it is decided to build */
-  brr_engine_req *req;       /* the image inspect in flight */
-  bool canceled;
+  incr_wrap w;               /* the build task in w.inner, once it is decided to build */
   bkey k;
   char **bases;              /* "<ref> <id>" per k.refs, as they are found */
   size_t n_bases;
@@ -238,25 +231,12 @@ typedef struct ibuild {
 } ibuild;
 
 static void run_inner(ibuild *t) {
-  brr_task *inner = NULL;
-  int rc = brr_task_build_new(t->rt, t->base.node, &inner);
-  if (rc != 0 || !inner) {
-    brr_task_done(&t->base, rc ? rc : BRR_EIO, "the build task could not be made");
-    return;
-  }
-  inner->sched = t->base.sched;
-  inner->graph = t->base.graph;
-  inner->node = t->base.node;
-  inner->step_name = t->base.step_name;
-  inner->bus = t->base.bus;
-  t->inner = inner;
-  rc = inner->ops->start(inner, t->loop);
-  if (rc != 0) brr_task_done(&t->base, rc, "the build task did not start");
+  brr__tasks_incr_wrap_run(&t->w, brr_task_build_new, "build", BRR_EIO);
 }
 
 /* Run it, and record it if it succeeds. */
 static void build_tracked(ibuild *t) {
-  incr_node *in = &t->ir->nodes[t->base.node];
+  incr_node *in = &t->w.ir->nodes[t->w.base.node];
   in->tracked = in->inputs.n > 0;
   brr_buf_reset(&in->log);
   run_inner(t);
@@ -264,13 +244,13 @@ static void build_tracked(ibuild *t) {
 
 static void image_found(void *ud, const brr_engine_result *res) {
   ibuild *t = ud;
-  t->req = NULL;
-  if (t->canceled) {
-    brr_task_done(&t->base, BRR_ECANCELED, NULL);
+  t->w.req = NULL;
+  if (t->w.canceled) {
+    brr_task_done(&t->w.base, BRR_ECANCELED, NULL);
     return;
   }
   if (res->status != 0) {
-    brr_task_log(&t->base, BRR_LOG_INFO, "runs: the image it made, %.19s, is no longer on the engine",
+    brr_task_log(&t->w.base, BRR_LOG_INFO, "runs: the image it made, %.19s, is no longer on the engine",
                  t->image);
     build_tracked(t);
     return;
@@ -279,19 +259,19 @@ static void image_found(void *ud, const brr_engine_result *res) {
   time_t secs = (time_t)(t->rec.when_ms / 1000);
   struct tm tm;
   if (t->rec.when_ms && localtime_r(&secs, &tm)) strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", &tm);
-  brr_task_log(&t->base, BRR_LOG_INFO, "reused: inputs unchanged since %s; its image %.19s is still on the engine",
+  brr_task_log(&t->w.base, BRR_LOG_INFO, "reused: inputs unchanged since %s; its image %.19s is still on the engine",
                when, t->image);
   cJSON *out = t->rec.outputs ? cJSON_Parse(t->rec.outputs) : NULL;
   const cJSON *log = cJSON_GetObjectItemCaseSensitive(out, "log");
-  if (cJSON_IsString(log) && brr_store_has(t->ir->store, log->valuestring)) {
-    char *tmp = brr_xasprintf("%s/incr-log.XXXXXX", t->rt->temp_dir);
+  if (cJSON_IsString(log) && brr_store_has(t->w.ir->store, log->valuestring)) {
+    char *tmp = brr_xasprintf("%s/incr-log.XXXXXX", t->w.rt->temp_dir);
     int fd = mkstemp(tmp);
     if (fd >= 0) {
       close(fd);
       brr_buf text = BRR_BUF_INIT;
-      if (brr_store_get(t->ir->store, log->valuestring, tmp, 0600, NULL) == 0 &&
+      if (brr_store_get(t->w.ir->store, log->valuestring, tmp, 0600, NULL) == 0 &&
           brr_read_file(tmp, &text) == 0)
-        brr__tasks_incr_replay_log(&t->base, brr_buf_cstr(&text));
+        brr__tasks_incr_replay_log(&t->w.base, brr_buf_cstr(&text));
       brr_buf_free(&text);
       unlink(tmp);
     }
@@ -299,22 +279,22 @@ static void image_found(void *ud, const brr_engine_result *res) {
   }
   cJSON_Delete(out);
   /* the step's image again: its run, commit and push nodes use and tag it as after a build */
-  brr_runtime_set(&t->rt->steps[t->step].build_image, t->image);
-  brr_runtime_generated(t->rt, t->image);
-  brr_task_reused(&t->base);
-  brr_task_done(&t->base, 0, NULL);
+  brr_runtime_set(&t->w.rt->steps[t->w.step].build_image, t->image);
+  brr_runtime_generated(t->w.rt, t->image);
+  brr_task_reused(&t->w.base);
+  brr_task_done(&t->w.base, 0, NULL);
 }
 
 static void decide(ibuild *t) {
-  incr_rt *ir = t->ir;
-  incr_node *in = &ir->nodes[t->base.node];
+  incr_rt *ir = t->w.ir;
+  incr_node *in = &ir->nodes[t->w.base.node];
   brr_incr_inputs_free(&in->inputs);
-  key_inputs(t->rt, t->base.node, &t->k, t->bases, t->n_bases, true, &in->inputs);
+  key_inputs(t->w.rt, t->w.base.node, &t->k, t->bases, t->n_bases, true, &in->inputs);
   brr_incr_inputs_key(&in->inputs, in->key);
-  bool have = brr__tasks_incr_record_load(ir, t->base.node, &t->rec) == 0;
+  bool have = brr__tasks_incr_record_load(ir, t->w.base.node, &t->rec) == 0;
   const char *why = brr_incr_why(have ? &t->rec : NULL, &in->inputs);
   if (why) {
-    brr_task_log(&t->base, BRR_LOG_INFO, "runs: %s%s", why, have ? " changed" : "");
+    brr_task_log(&t->w.base, BRR_LOG_INFO, "runs: %s%s", why, have ? " changed" : "");
     build_tracked(t);
     return;
   }
@@ -322,9 +302,9 @@ static void decide(ibuild *t) {
   const cJSON *img = cJSON_GetObjectItemCaseSensitive(out, "image");
   if (cJSON_IsString(img)) t->image = brr_xstrdup(img->valuestring);
   cJSON_Delete(out);
-  if (t->image) t->req = brr_engine_image_inspect(brr_rt_task_engine(t->rt, &t->base), t->image, image_found, t);
-  if (!t->req) {
-    brr_task_log(&t->base, BRR_LOG_INFO, "runs: no image was recorded");
+  if (t->image) t->w.req = brr_engine_image_inspect(brr_rt_task_engine(t->w.rt, &t->w.base), t->image, image_found, t);
+  if (!t->w.req) {
+    brr_task_log(&t->w.base, BRR_LOG_INFO, "runs: no image was recorded");
     build_tracked(t);
   }
 }
@@ -333,16 +313,16 @@ static void next_base(ibuild *t);
 
 static void base_found(void *ud, const brr_engine_result *res) {
   ibuild *t = ud;
-  t->req = NULL;
-  if (t->canceled) {
-    brr_task_done(&t->base, BRR_ECANCELED, NULL);
+  t->w.req = NULL;
+  if (t->w.canceled) {
+    brr_task_done(&t->w.base, BRR_ECANCELED, NULL);
     return;
   }
   const char *ref = t->k.refs[t->n_bases];
   const cJSON *id = res->status == 0 ? cJSON_GetObjectItemCaseSensitive(res->json, "Id") : NULL;
   if (!cJSON_IsString(id)) {
     /* the build pulls it: what it gets is not known before */
-    brr_task_log(&t->base, BRR_LOG_INFO, "runs: its base image %s is not on the engine", ref);
+    brr_task_log(&t->w.base, BRR_LOG_INFO, "runs: its base image %s is not on the engine", ref);
     build_tracked(t);
     return;
   }
@@ -352,18 +332,18 @@ static void base_found(void *ud, const brr_engine_result *res) {
 
 static void base_pulled(void *ud, const brr_engine_result *res) {
   ibuild *t = ud;
-  t->req = NULL;
-  if (t->canceled) {
-    brr_task_done(&t->base, BRR_ECANCELED, NULL);
+  t->w.req = NULL;
+  if (t->w.canceled) {
+    brr_task_done(&t->w.base, BRR_ECANCELED, NULL);
     return;
   }
   if (res->status != 0) {
-    brr_task_log(&t->base, BRR_LOG_INFO, "runs: its base image %s could not be pulled", t->k.refs[t->n_bases]);
+    brr_task_log(&t->w.base, BRR_LOG_INFO, "runs: its base image %s could not be pulled", t->k.refs[t->n_bases]);
     build_tracked(t);
     return;
   }
-  t->req = brr_engine_image_inspect(brr_rt_task_engine(t->rt, &t->base), t->k.refs[t->n_bases], base_found, t);
-  if (!t->req) build_tracked(t);
+  t->w.req = brr_engine_image_inspect(brr_rt_task_engine(t->w.rt, &t->w.base), t->k.refs[t->n_bases], base_found, t);
+  if (!t->w.req) build_tracked(t);
 }
 
 /* Each base image's id, one at a time. A build that pulls (`pull`, the default for images
@@ -374,22 +354,22 @@ static void next_base(ibuild *t) {
     decide(t);
     return;
   }
-  brr_runtime *rt = t->rt;
+  brr_runtime *rt = t->w.rt;
   const char *ref = t->k.refs[t->n_bases];
-  if (brr_build_should_pull(rt, rt->cfg->steps[t->step].build) && !brr_runtime_committed(rt, ref))
-    t->req = brr_engine_image_pull(brr_rt_task_engine(rt, &t->base), ref, rt->graph->nodes[t->base.node].platform, NULL,
+  if (brr_build_should_pull(rt, rt->cfg->steps[t->w.step].build) && !brr_runtime_committed(rt, ref))
+    t->w.req = brr_engine_image_pull(brr_rt_task_engine(rt, &t->w.base), ref, rt->graph->nodes[t->w.base.node].platform, NULL,
                                    NULL, base_pulled, t);
   else
-    t->req = brr_engine_image_inspect(brr_rt_task_engine(rt, &t->base), ref, base_found, t);
-  if (!t->req) build_tracked(t);
+    t->w.req = brr_engine_image_inspect(brr_rt_task_engine(rt, &t->w.base), ref, base_found, t);
+  if (!t->w.req) build_tracked(t);
 }
 
 static int ib_start(brr_task *bt, uv_loop_t *loop) {
   ibuild *t = (ibuild *)bt;
-  t->loop = loop;
+  t->w.loop = loop;
   brr_diags d = BRR_DIAGS_INIT;
-  int rc = brr_runtime_step_begin(t->rt, t->step, &d);
-  if (rc == 0) rc = t->ir->store ? bkey_make(t->rt, t->ir, t->step, &t->k, &d) : BRR_EIO;
+  int rc = brr_runtime_step_begin(t->w.rt, t->w.step, &d);
+  if (rc == 0) rc = t->w.ir->store ? bkey_make(t->w.rt, t->w.ir, t->w.step, &t->k, &d) : BRR_EIO;
   brr_diags_free(&d);
   if (rc != 0 || !t->k.dockerfile) {
     /* the build task meets the same problem and reports it where it belongs */
@@ -401,22 +381,9 @@ static int ib_start(brr_task *bt, uv_loop_t *loop) {
   return 0;
 }
 
-static void ib_cancel(brr_task *bt) {
-  ibuild *t = (ibuild *)bt;
-  t->canceled = true;
-  if (t->inner) t->inner->ops->cancel(t->inner);
-  else if (t->req) brr_engine_cancel(t->req);
-}
-
-static void ib_abort(brr_task *bt) {
-  ibuild *t = (ibuild *)bt;
-  if (t->inner && t->inner->ops->abort) t->inner->ops->abort(t->inner);
-  else if (!t->inner) ib_cancel(bt);
-}
-
 static void ib_free(brr_task *bt) {
   ibuild *t = (ibuild *)bt;
-  brr_task_free(t->inner);  /* the block too: brr_task_new made it */
+  brr_task_free(t->w.inner);  /* the block too: brr_task_new made it */
   bkey_free(&t->k);
   for (size_t i = 0; i < t->n_bases; i++) free(t->bases[i]);
   free(t->bases);
@@ -425,15 +392,12 @@ static void ib_free(brr_task *bt) {
   free(t);
 }
 
-static const brr_task_ops IB_OPS = {"incremental build", ib_start, ib_cancel, ib_free, ib_abort};
+static const brr_task_ops IB_OPS = {"incremental build", ib_start, brr__tasks_incr_wrap_cancel, ib_free,
+                                    brr__tasks_incr_wrap_abort};
 
 int brr__tasks_incr_build_task_new(brr_runtime *rt, size_t node, brr_task **out) {
   ibuild *t = brr_xcalloc(1, sizeof *t);
-  t->base.ops = &IB_OPS;
-  t->base.impl = t;
-  t->rt = rt;
-  t->ir = rt->incr_state;
-  t->step = rt->graph->nodes[node].step;
-  *out = &t->base;
+  brr__tasks_incr_wrap_init(&t->w, &IB_OPS, rt, node);
+  *out = &t->w.base;
   return 0;
 }

@@ -46,6 +46,30 @@ void brr__tasks_incr_on_event(void *ud, const brr_event *ev);
 /* A build node (incr_build.c): NULL when it may be reused, else why not. */
 const char *brr__tasks_incr_build_not_reusable(const brr_config *cfg, const brr_graph *g, size_t node);
 /* Its task in front of the build task. */
+/* What the incremental tasks in front of a run or a build node share: they look at the
+ * node's inputs on their own (engine calls through `req`), then either end reused or hand the
+ * node to the real task (`inner`, made by the node kind's constructor), which reports for the
+ * node; cancel and abort go to whichever is under way. Embedded first. */
+typedef struct incr_wrap {
+  brr_task base;
+  brr_runtime *rt;
+  incr_rt *ir;
+  size_t step;
+  uv_loop_t *loop;
+  brr_task *inner;           /* the real task, once it is decided to run it */
+  brr_engine_req *req;       /* the engine call in flight */
+  bool canceled;
+} incr_wrap;
+typedef int (*brr__tasks_incr_make_fn)(brr_runtime *rt, size_t node, brr_task **out);
+void brr__tasks_incr_wrap_init(incr_wrap *w, const brr_task_ops *ops, brr_runtime *rt, size_t node);
+/* Make the real task with `make` and start it in the wrapper's place; `what` names it in
+ * the errors ("run", "build"). A constructor that makes no task ends the node with
+ * `no_task_status`. */
+void brr__tasks_incr_wrap_run(incr_wrap *w, brr__tasks_incr_make_fn make, const char *what,
+                              int no_task_status);
+void brr__tasks_incr_wrap_cancel(brr_task *bt);
+void brr__tasks_incr_wrap_abort(brr_task *bt);
+
 int brr__tasks_incr_build_task_new(brr_runtime *rt, size_t node, brr_task **out);
 /* --graph --incremental for a build node. */
 const char *brr__tasks_incr_build_predict(brr_runtime *rt, brr_graph *g, size_t node);

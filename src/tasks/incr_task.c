@@ -15,14 +15,7 @@
 #include "incr_internal.h"
 
 typedef struct incr_task {
-  brr_task base;
-  brr_runtime *rt;
-  incr_rt *ir;
-  size_t step;
-  brr_task *inner;           /* the real run task, once it is decided to run */
-  brr_engine_req *req;       /* the image inspect in flight */
-  bool canceled;
-  uv_loop_t *loop;
+  incr_wrap w;               /* the real run task in w.inner, once it is decided to run */
   char *image;
   brr_incr_record rec;       /* the matching record, while its committed image is looked for */
   char *committed;           /* that image's id */
@@ -186,8 +179,8 @@ static bool per_run_var(const char *kv) {
  * (a fresh uuid and time each run would make every run differ). */
 static int env_input(incr_task *t, brr_incr_inputs *in, brr_diags *d) {
   brr_run_plan plan;
-  const brr_runlike *c = &t->rt->cfg->steps[t->step].run->c;
-  if (brr_run_plan_make(t->rt, t->step, c, NULL, NULL, &plan, d) != 0) return BRR_ECONFIG;
+  const brr_runlike *c = &t->w.rt->cfg->steps[t->w.step].run->c;
+  if (brr_run_plan_make(t->w.rt, t->w.step, c, NULL, NULL, &plan, d) != 0) return BRR_ECONFIG;
   brr_hasher *h = brr_hasher_new();
   for (size_t i = 0; i < plan.env.n; i++)
     if (!per_run_var(plan.env.v[i])) brr_hasher_field(h, "env", plan.env.v[i]);
@@ -196,7 +189,7 @@ static int env_input(incr_task *t, brr_incr_inputs *in, brr_diags *d) {
     brr_hasher_update(h, plan.scripts[i].data, plan.scripts[i].len);
   }
   brr_hasher_field(h, "shell", plan.shell);
-  const brr_runtime_opts *o = &t->rt->opts;
+  const brr_runtime_opts *o = &t->w.rt->opts;
   brr_hasher_field(h, "platform", o->platform);
   brr_hasher_field(h, "publish-ports", o->publish_ports ? "1" : "0");
   for (char **l = o->container_labels; l && *l; l++) brr_hasher_field(h, "label", *l);
@@ -208,8 +201,8 @@ static int env_input(incr_task *t, brr_incr_inputs *in, brr_diags *d) {
 }
 
 static int source_input(incr_task *t, brr_incr_inputs *in, brr_diags *d) {
-  incr_rt *ir = t->ir;
-  const brr_step *s = &t->rt->cfg->steps[t->step];
+  incr_rt *ir = t->w.ir;
+  const brr_step *s = &t->w.rt->cfg->steps[t->w.step];
   const char **globs = NULL;
   if (s->inputs.n) {
     globs = brr_xcalloc(s->inputs.n, sizeof *globs);
@@ -220,7 +213,7 @@ static int source_input(incr_task *t, brr_incr_inputs *in, brr_diags *d) {
   }
   brr_tree_opts o = {.skip = brr__tasks_incr_skip_entry, .skip_ud = ir, .inputs = globs, .n_inputs = s->inputs.n};
   char hex[BRR_INCR_HEX];
-  int rc = brr_incr_tree_hash(t->rt->cfg->build_dir, &o, ir->cache, hex, NULL, d);
+  int rc = brr_incr_tree_hash(t->w.rt->cfg->build_dir, &o, ir->cache, hex, NULL, d);
   free(globs);
   if (rc < 0) return rc;
   if (!s->inputs.n) {
@@ -233,18 +226,18 @@ static int source_input(incr_task *t, brr_incr_inputs *in, brr_diags *d) {
 
 /* The outputs of the steps this node waits for, as they are now in the results dir. */
 static int upstream_input(incr_task *t, brr_incr_inputs *in, brr_diags *d) {
-  const brr_graph *g = t->rt->graph;
-  const brr_node *n = &g->nodes[t->base.node];
+  const brr_graph *g = t->w.rt->graph;
+  const brr_node *n = &g->nodes[t->w.base.node];
   brr_hasher *h = brr_hasher_new();
   int rc = 0;
   for (size_t i = 0; rc == 0 && i < n->n_in; i++) {
     const brr_node *from = &g->nodes[g->edges[n->in[i]].from];
-    if (from->step == BRR_NO_STEP || from->step == t->step) continue;
-    const char *dir = t->rt->steps[from->step].results_dir;
+    if (from->step == BRR_NO_STEP || from->step == t->w.step) continue;
+    const char *dir = t->w.rt->steps[from->step].results_dir;
     struct stat st;
     if (!dir || stat(dir, &st) != 0) continue;
     char hex[BRR_INCR_HEX];
-    rc = brr_incr_tree_hash(dir, NULL, t->ir->cache, hex, NULL, d);
+    rc = brr_incr_tree_hash(dir, NULL, t->w.ir->cache, hex, NULL, d);
     brr_hasher_field(h, from->id, hex);
   }
   char hex[BRR_INCR_HEX];
@@ -255,7 +248,7 @@ static int upstream_input(incr_task *t, brr_incr_inputs *in, brr_diags *d) {
 
 /* The content of one host file or directory a `files` entry mounts. */
 static int host_file_hash(incr_task *t, const brr_kv *kv, brr_hasher *h, brr_diags *d) {
-  brr_runtime *rt = t->rt;
+  brr_runtime *rt = t->w.rt;
   brr_hasher_field(h, "file", kv->key.s);
   brr_hasher_field(h, "mount", brr_val_cstr(kv->val));
   char *src = brr_run_file_source(rt->cfg, rt->temp_dir, &kv->key, d);
@@ -263,8 +256,8 @@ static int host_file_hash(incr_task *t, const brr_kv *kv, brr_hasher *h, brr_dia
   struct stat st;
   char hex[BRR_INCR_HEX];
   int rc = stat(src, &st) == 0 ? 0 : -errno;
-  if (rc == 0 && S_ISDIR(st.st_mode)) rc = brr_incr_tree_hash(src, NULL, t->ir->cache, hex, NULL, d);
-  else if (rc == 0) rc = brr_hashcache_file(t->ir->cache, src, &st, hex);
+  if (rc == 0 && S_ISDIR(st.st_mode)) rc = brr_incr_tree_hash(src, NULL, t->w.ir->cache, hex, NULL, d);
+  else if (rc == 0) rc = brr_hashcache_file(t->w.ir->cache, src, &st, hex);
   if (rc < 0 && !d->n) brr_diag_error(d, kv->key.mark, NULL, "cannot read %s: %s", src, brr_strerror(rc));
   brr_hasher_field(h, "content", rc == 0 ? hex : "");
   free(src);
@@ -274,7 +267,7 @@ static int host_file_hash(incr_task *t, const brr_kv *kv, brr_hasher *h, brr_dia
 /* The host files it and its services mount (read-only: a read-write one is never reused),
  * by content. Only steps that have some get the input. */
 static int files_input(incr_task *t, brr_incr_inputs *in, brr_diags *d) {
-  const brr_run *r = t->rt->cfg->steps[t->step].run;
+  const brr_run *r = t->w.rt->cfg->steps[t->w.step].run;
   size_t n = r->c.files.n;
   for (size_t i = 0; i < r->n_services; i++) n += r->services[i].c.files.n;
   if (!n) return 0;
@@ -294,7 +287,7 @@ static int files_input(incr_task *t, brr_incr_inputs *in, brr_diags *d) {
 
 /* What is known before anything runs: the config, the environment, the source. */
 static int inputs_static(incr_task *t, brr_incr_inputs *in, brr_diags *d) {
-  const brr_step *s = &t->rt->cfg->steps[t->step];
+  const brr_step *s = &t->w.rt->cfg->steps[t->w.step];
   brr_buf json = BRR_BUF_INIT;
   brr_val_to_json(s->node, 0, &json);
   brr_incr_inputs_add(in, "step config", brr_buf_cstr(&json));
@@ -355,16 +348,16 @@ bool brr__tasks_incr_outputs_in_store(incr_rt *ir, const brr_incr_record *rec) {
 /* Put back what the record says: files of the step's results dir, byte for byte; its
  * artifacts.json entries; its log. Any object missing (evicted) means "run it". */
 static int restore(incr_task *t, const brr_incr_record *rec, brr_diags *d) {
-  brr_runtime *rt = t->rt;
-  incr_rt *ir = t->ir;
-  int rc = brr_runtime_step_begin(rt, t->step, d);
+  brr_runtime *rt = t->w.rt;
+  incr_rt *ir = t->w.ir;
+  int rc = brr_runtime_step_begin(rt, t->w.step, d);
   if (rc != 0) return rc;
   cJSON *out = rec->outputs ? cJSON_Parse(rec->outputs) : NULL;
   if (!cJSON_IsObject(out)) {
     cJSON_Delete(out);
     return BRR_ENOENT;
   }
-  const char *dir = rt->steps[t->step].results_dir;
+  const char *dir = rt->steps[t->w.step].results_dir;
   const cJSON *it;
   const cJSON *files = cJSON_GetObjectItemCaseSensitive(out, "files");
   /* every object first: a half-restored step is never left behind as if it were whole */
@@ -412,7 +405,7 @@ static int restore(incr_task *t, const brr_incr_record *rec, brr_diags *d) {
       brr_buf text = BRR_BUF_INIT;
       if (brr_store_get(ir->store, log->valuestring, tmp, 0600, NULL) == 0 &&
           brr_read_file(tmp, &text) == 0)
-        brr__tasks_incr_replay_log(&t->base, brr_buf_cstr(&text));
+        brr__tasks_incr_replay_log(&t->w.base, brr_buf_cstr(&text));
       brr_buf_free(&text);
       unlink(tmp);
     }
@@ -432,8 +425,8 @@ static const char *predict_node(brr_runtime *rt, brr_graph *g, size_t node) {
   incr_rt *ir = rt->incr_state;
   if (!ir->store) return "runs: the artifact store cannot be opened";
   if (n->kind == BRR_NODE_BUILD) return brr__tasks_incr_build_predict(rt, g, node);
-  incr_task t = {.rt = rt, .ir = ir, .step = n->step};
-  t.base.node = node;
+  incr_task t = {.w = {.rt = rt, .ir = ir, .step = n->step}};
+  t.w.base.node = node;
   char *path = brr_incr_record_path(ir->state_dir, n->id);
   brr_incr_record rec;
   int r = brr_incr_record_read(path, &rec);
@@ -478,67 +471,100 @@ void brr_incr_predict(brr_runtime *rt, brr_graph *g) {
 
 /* ---- the task ---- */
 
-static void run_inner(incr_task *t) {
+void brr__tasks_incr_wrap_init(incr_wrap *w, const brr_task_ops *ops, brr_runtime *rt, size_t node) {
+  w->base.ops = ops;
+  w->base.impl = w;
+  w->rt = rt;
+  w->ir = rt->incr_state;
+  w->step = rt->graph->nodes[node].step;
+}
+
+void brr__tasks_incr_wrap_run(incr_wrap *w, brr__tasks_incr_make_fn make, const char *what,
+                              int no_task_status) {
   brr_task *inner = NULL;
-  int rc = brr_task_run_new(t->rt, t->base.node, &inner);
+  int rc = make(w->rt, w->base.node, &inner);
   if (rc != 0 || !inner) {
-    brr_task_done(&t->base, rc ? rc : 0, rc ? "the run task could not be made" : NULL);
+    char msg[64];
+    snprintf(msg, sizeof msg, "the %s task could not be made", what);
+    int st = rc ? rc : no_task_status;
+    brr_task_done(&w->base, st, st ? msg : NULL);
     return;
   }
-  inner->sched = t->base.sched;
-  inner->graph = t->base.graph;
-  inner->node = t->base.node;
-  inner->step_name = t->base.step_name;
-  inner->bus = t->base.bus;
-  t->inner = inner;
-  rc = inner->ops->start(inner, t->loop);
-  if (rc != 0) brr_task_done(&t->base, rc, "the run task did not start");
+  inner->sched = w->base.sched;
+  inner->graph = w->base.graph;
+  inner->node = w->base.node;
+  inner->step_name = w->base.step_name;
+  inner->bus = w->base.bus;
+  w->inner = inner;
+  rc = inner->ops->start(inner, w->loop);
+  if (rc != 0) {
+    char msg[64];
+    snprintf(msg, sizeof msg, "the %s task did not start", what);
+    brr_task_done(&w->base, rc, msg);
+  }
+}
+
+void brr__tasks_incr_wrap_cancel(brr_task *bt) {
+  incr_wrap *w = (incr_wrap *)bt;
+  w->canceled = true;
+  if (w->inner) w->inner->ops->cancel(w->inner);
+  else if (w->req) brr_engine_cancel(w->req);
+}
+
+void brr__tasks_incr_wrap_abort(brr_task *bt) {
+  incr_wrap *w = (incr_wrap *)bt;
+  if (w->inner && w->inner->ops->abort) w->inner->ops->abort(w->inner);
+  else if (!w->inner) brr__tasks_incr_wrap_cancel(bt);
+}
+
+static void run_inner(incr_task *t) {
+  brr__tasks_incr_wrap_run(&t->w, brr_task_run_new, "run", 0);
 }
 
 /* The same inputs: restore the outputs and end reused, or run when that cannot be done. */
 static void reuse(incr_task *t) {
   brr_diags d = BRR_DIAGS_INIT;
   int rc = BRR_ENOENT;
-  if (brr__tasks_incr_outputs_in_store(t->ir, &t->rec)) {
+  if (brr__tasks_incr_outputs_in_store(t->w.ir, &t->rec)) {
     char when[64] = "an earlier run";
     time_t secs = (time_t)(t->rec.when_ms / 1000);
     struct tm tm;
     if (t->rec.when_ms && localtime_r(&secs, &tm))
       strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", &tm);
-    brr_task_log(&t->base, BRR_LOG_INFO, "reused: inputs unchanged since %s; its outputs are restored",
+    brr_task_log(&t->w.base, BRR_LOG_INFO, "reused: inputs unchanged since %s; its outputs are restored",
                  when);
     rc = restore(t, &t->rec, &d);
   }
   brr_incr_record_free(&t->rec);
   brr_diags_free(&d);
   if (rc == 0) {
-    brr_task_reused(&t->base);
-    brr_task_done(&t->base, 0, NULL);
+    brr_task_reused(&t->w.base);
+    brr_task_done(&t->w.base, 0, NULL);
     return;
   }
-  brr_task_log(&t->base, BRR_LOG_INFO, "runs: its outputs are no longer in the artifact store");
-  t->ir->nodes[t->base.node].tracked = true;
+  brr_task_log(&t->w.base, BRR_LOG_INFO, "runs: its outputs are no longer in the artifact store");
+  t->w.ir->nodes[t->w.base.node].tracked = true;
   run_inner(t);
 }
 
 static void on_committed_inspect(void *ud, const brr_engine_result *res) {
   incr_task *t = ud;
-  t->req = NULL;
-  if (t->canceled) {
+  t->w.req = NULL;
+  if (t->w.canceled) {
     brr_incr_record_free(&t->rec);
-    brr_task_done(&t->base, BRR_ECANCELED, NULL);
+    brr_task_done(&t->w.base, BRR_ECANCELED, NULL);
     return;
   }
   if (res->status == 0) {
     /* the commit node tags it again, as after a run */
-    brr_runtime_set(&t->rt->steps[t->step].run_image, t->committed);
+    brr_runtime_set(&t->w.rt->steps[t->w.step].run_image, t->committed);
     reuse(t);
     return;
   }
-  brr_task_log(&t->base, BRR_LOG_INFO, "runs: its committed image %.19s is no longer on the engine",
+  brr_task_log(&t->w.base, BRR_LOG_INFO, "runs: its committed image %.19s is no longer on the engine",
                t->committed);
   brr_incr_record_free(&t->rec);
-  t->ir->nodes[t->base.node].tracked = true;
+  t->w.ir->nodes[t->w.base.node].tracked = true;
   run_inner(t);
 }
 
@@ -546,7 +572,7 @@ static void on_committed_inspect(void *ud, const brr_engine_result *res) {
 static void reuse_when_committed_exists(incr_task *t) {
   cJSON *out = t->rec.outputs ? cJSON_Parse(t->rec.outputs) : NULL;
   const cJSON *c = cJSON_GetObjectItemCaseSensitive(out, "committed");
-  const brr_step *st = &t->rt->cfg->steps[t->step];
+  const brr_step *st = &t->w.rt->cfg->steps[t->w.step];
   bool wanted = st->n_commit || st->n_push || st->run->post_build;
   if (cJSON_IsString(c)) t->committed = brr_xstrdup(c->valuestring);
   cJSON_Delete(out);
@@ -554,22 +580,22 @@ static void reuse_when_committed_exists(incr_task *t) {
     reuse(t);
     return;
   }
-  if (t->committed) t->req = brr_engine_image_inspect(brr_rt_task_engine(t->rt, &t->base), t->committed, on_committed_inspect, t);
-  if (!t->req) {
-    brr_task_log(&t->base, BRR_LOG_INFO, "runs: no committed image was recorded");
+  if (t->committed) t->w.req = brr_engine_image_inspect(brr_rt_task_engine(t->w.rt, &t->w.base), t->committed, on_committed_inspect, t);
+  if (!t->w.req) {
+    brr_task_log(&t->w.base, BRR_LOG_INFO, "runs: no committed image was recorded");
     brr_incr_record_free(&t->rec);
-    t->ir->nodes[t->base.node].tracked = true;
+    t->w.ir->nodes[t->w.base.node].tracked = true;
     run_inner(t);
   }
 }
 
 static void decide(incr_task *t, const char *image_id) {
-  incr_rt *ir = t->ir;
-  incr_node *in = &ir->nodes[t->base.node];
+  incr_rt *ir = t->w.ir;
+  incr_node *in = &ir->nodes[t->w.base.node];
   brr_incr_inputs_free(&in->inputs);
   brr_diags d = BRR_DIAGS_INIT;
   brr_incr_inputs_add(&in->inputs, "image", image_id);
-  if (t->rt->cfg->steps[t->step].run->n_services)
+  if (t->w.rt->cfg->steps[t->w.step].run->n_services)
     brr_incr_inputs_add(&in->inputs, "service images", brr_buf_cstr(&t->svc_ids));
   int rc = inputs_sync(t, &in->inputs, &d);
   if (rc != 0) {
@@ -579,7 +605,7 @@ static void decide(incr_task *t, const char *image_id) {
     return;
   }
   brr_incr_inputs_key(&in->inputs, in->key);
-  char *path = brr_incr_record_path(ir->state_dir, t->base.graph->nodes[t->base.node].id);
+  char *path = brr_incr_record_path(ir->state_dir, t->w.base.graph->nodes[t->w.base.node].id);
   brr_incr_record rec;
   bool have = brr_incr_record_read(path, &rec) == 0;
   free(path);
@@ -591,7 +617,7 @@ static void decide(incr_task *t, const char *image_id) {
     reuse_when_committed_exists(t);
     return;
   } else {
-    brr_task_log(&t->base, BRR_LOG_INFO, "runs: %s%s", why, have ? " changed" : "");
+    brr_task_log(&t->w.base, BRR_LOG_INFO, "runs: %s%s", why, have ? " changed" : "");
   }
   if (have) brr_incr_record_free(&rec);
   brr_diags_free(&d);
@@ -604,15 +630,15 @@ static void next_service(incr_task *t);
 
 static void on_service_inspect(void *ud, const brr_engine_result *res) {
   incr_task *t = ud;
-  t->req = NULL;
-  if (t->canceled) {
-    brr_task_done(&t->base, BRR_ECANCELED, NULL);
+  t->w.req = NULL;
+  if (t->w.canceled) {
+    brr_task_done(&t->w.base, BRR_ECANCELED, NULL);
     return;
   }
-  const brr_service *sv = &t->rt->cfg->steps[t->step].run->services[t->next_svc - 1];
+  const brr_service *sv = &t->w.rt->cfg->steps[t->w.step].run->services[t->next_svc - 1];
   const cJSON *id = res->status == 0 ? cJSON_GetObjectItemCaseSensitive(res->json, "Id") : NULL;
   if (!cJSON_IsString(id)) {
-    brr_task_log(&t->base, BRR_LOG_INFO, "runs: the image %s of its service %s is not on the engine yet",
+    brr_task_log(&t->w.base, BRR_LOG_INFO, "runs: the image %s of its service %s is not on the engine yet",
                  sv->c.image.s, sv->name.s);
     run_inner(t);
     return;
@@ -623,26 +649,26 @@ static void on_service_inspect(void *ud, const brr_engine_result *res) {
 
 /* Its services' image ids, one at a time (their `pull` was checked at the start). */
 static void next_service(incr_task *t) {
-  const brr_run *r = t->rt->cfg->steps[t->step].run;
+  const brr_run *r = t->w.rt->cfg->steps[t->w.step].run;
   if (t->next_svc == r->n_services) {
     decide(t, t->image_id);
     return;
   }
   const brr_service *sv = &r->services[t->next_svc++];
-  t->req = brr_engine_image_inspect(brr_rt_task_engine(t->rt, &t->base), sv->c.image.s, on_service_inspect, t);
-  if (!t->req) run_inner(t);
+  t->w.req = brr_engine_image_inspect(brr_rt_task_engine(t->w.rt, &t->w.base), sv->c.image.s, on_service_inspect, t);
+  if (!t->w.req) run_inner(t);
 }
 
 static void on_inspect(void *ud, const brr_engine_result *res) {
   incr_task *t = ud;
-  t->req = NULL;
-  if (t->canceled) {
-    brr_task_done(&t->base, BRR_ECANCELED, NULL);
+  t->w.req = NULL;
+  if (t->w.canceled) {
+    brr_task_done(&t->w.base, BRR_ECANCELED, NULL);
     return;
   }
   const cJSON *id = res->status == 0 ? cJSON_GetObjectItemCaseSensitive(res->json, "Id") : NULL;
   if (!cJSON_IsString(id)) {
-    brr_task_log(&t->base, BRR_LOG_INFO, "runs: its image %s is not on the engine yet", t->image);
+    brr_task_log(&t->w.base, BRR_LOG_INFO, "runs: its image %s is not on the engine yet", t->image);
     run_inner(t);
     return;
   }
@@ -652,11 +678,11 @@ static void on_inspect(void *ud, const brr_engine_result *res) {
 
 static int incr_start(brr_task *bt, uv_loop_t *loop) {
   incr_task *t = (incr_task *)bt;
-  t->loop = loop;
-  brr_runtime *rt = t->rt;
-  const brr_run *r = rt->cfg->steps[t->step].run;
+  t->w.loop = loop;
+  brr_runtime *rt = t->w.rt;
+  const brr_run *r = rt->cfg->steps[t->w.step].run;
   brr_diags d = BRR_DIAGS_INIT;
-  if (brr_runtime_step_begin(rt, t->step, &d) != 0 || !t->ir->store) {
+  if (brr_runtime_step_begin(rt, t->w.step, &d) != 0 || !t->w.ir->store) {
     brr_diags_free(&d);
     run_inner(t);
     return 0;
@@ -679,33 +705,20 @@ static int incr_start(brr_task *bt, uv_loop_t *loop) {
     t->image = brr_xstrdup(r->c.image.s);
     for (char *p = t->image; *p && *p != '@' && *p != ':'; p++)
       if (*p >= 'A' && *p <= 'Z') *p = (char)(*p - 'A' + 'a');
-  } else if (rt->steps[t->step].build_image) {
-    t->image = brr_xstrdup(rt->steps[t->step].build_image);
+  } else if (rt->steps[t->w.step].build_image) {
+    t->image = brr_xstrdup(rt->steps[t->w.step].build_image);
   } else {
     run_inner(t);  /* it reports the missing image */
     return 0;
   }
-  t->req = brr_engine_image_inspect(brr_rt_task_engine(rt, &t->base), t->image, on_inspect, t);
-  if (!t->req) run_inner(t);
+  t->w.req = brr_engine_image_inspect(brr_rt_task_engine(rt, &t->w.base), t->image, on_inspect, t);
+  if (!t->w.req) run_inner(t);
   return 0;
-}
-
-static void incr_cancel(brr_task *bt) {
-  incr_task *t = (incr_task *)bt;
-  t->canceled = true;
-  if (t->inner) t->inner->ops->cancel(t->inner);
-  else if (t->req) brr_engine_cancel(t->req);
-}
-
-static void incr_abort(brr_task *bt) {
-  incr_task *t = (incr_task *)bt;
-  if (t->inner && t->inner->ops->abort) t->inner->ops->abort(t->inner);
-  else if (!t->inner) incr_cancel(bt);
 }
 
 static void incr_free(brr_task *bt) {
   incr_task *t = (incr_task *)bt;
-  brr_task_free(t->inner);  /* the block too: brr_task_new made it */
+  brr_task_free(t->w.inner);  /* the block too: brr_task_new made it */
   brr_incr_record_free(&t->rec);
   free(t->committed);
   free(t->image);
@@ -714,18 +727,15 @@ static void incr_free(brr_task *bt) {
   free(t);
 }
 
-static const brr_task_ops INCR_OPS = {"incremental", incr_start, incr_cancel, incr_free, incr_abort};
+static const brr_task_ops INCR_OPS = {"incremental", incr_start, brr__tasks_incr_wrap_cancel, incr_free,
+                                      brr__tasks_incr_wrap_abort};
 
 int brr_incr_task_new(brr_runtime *rt, size_t node, brr_task **out) {
   *out = NULL;
   if (!rt->incr_state || brr_incr_not_reusable(rt->cfg, rt->graph, node)) return 1;
   if (rt->graph->nodes[node].kind == BRR_NODE_BUILD) return brr__tasks_incr_build_task_new(rt, node, out);
   incr_task *t = brr_xcalloc(1, sizeof *t);
-  t->base.ops = &INCR_OPS;
-  t->base.impl = t;
-  t->rt = rt;
-  t->ir = rt->incr_state;
-  t->step = rt->graph->nodes[node].step;
-  *out = &t->base;
+  brr__tasks_incr_wrap_init(&t->w, &INCR_OPS, rt, node);
+  *out = &t->w.base;
   return 0;
 }

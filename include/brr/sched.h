@@ -81,6 +81,10 @@ void brr_task_end(brr_task *t, int status, const char *error);
 /* Free a task the way the scheduler does (for code that drives a task without it): the kind's
  * free, then, for a block made by brr_task_new, the base's memory and the block. */
 void brr_task_free(brr_task *t);
+/* A task in front of a node's own task (an incremental check, an image move) hands the node
+ * over: `inner` takes its scheduler, graph, node, step name and bus and starts on `loop`; it
+ * then reports for the node. Returns the start's result. */
+int brr_task_hand_over(brr_task *outer, brr_task *inner, uv_loop_t *loop);
 /* Enter the trace phase `phase` (a static string), ending the one open; NULL only ends it. */
 void brr_task_set_phase(brr_task *t, const char *phase);
 

@@ -66,4 +66,13 @@ void brr_task_free(brr_task *t) {
   free(t);
 }
 
+int brr_task_hand_over(brr_task *outer, brr_task *inner, uv_loop_t *loop) {
+  inner->sched = outer->sched;
+  inner->graph = outer->graph;
+  inner->node = outer->node;
+  inner->step_name = outer->step_name;
+  inner->bus = outer->bus;
+  return inner->ops->start(inner, loop);
+}
+
 void brr_task_set_phase(brr_task *t, const char *phase) { brr_task_phase_to(t, &t->phase, phase); }

@@ -620,14 +620,8 @@ static void next_move(move_task *m) {
   }
   if (m->i == m->n) {
     brr_task_phase(&m->t, "move", true);
-    brr_task *in = m->inner;
-    in->sched = m->t.sched;
-    in->graph = m->t.graph;
-    in->node = m->t.node;
-    in->step_name = m->t.step_name;
-    in->bus = m->t.bus;
     m->inner_started = true;
-    int rc = in->ops->start(in, m->loop);
+    int rc = brr_task_hand_over(&m->t, m->inner, m->loop);
     if (rc < 0) {
       char *why = brr_xasprintf("could not start: %s", brr_strerror(rc));
       brr_task_done(&m->t, rc, why);

@@ -490,13 +490,8 @@ void brr__tasks_incr_wrap_run(incr_wrap *w, brr__tasks_incr_make_fn make, const 
     brr_task_done(&w->base, st, st ? msg : NULL);
     return;
   }
-  inner->sched = w->base.sched;
-  inner->graph = w->base.graph;
-  inner->node = w->base.node;
-  inner->step_name = w->base.step_name;
-  inner->bus = w->base.bus;
   w->inner = inner;
-  rc = inner->ops->start(inner, w->loop);
+  rc = brr_task_hand_over(&w->base, inner, w->loop);
   if (rc != 0) {
     char msg[64];
     snprintf(msg, sizeof msg, "the %s task did not start", what);

@@ -61,25 +61,9 @@ EOF
 
 tls_left() { tls_engine_leftovers "$LABEL" "^$N:"; }
 
-(cd "$P" && DOCKER_CONTEXT= DOCKER_HOST= "$BRR" --progress json --no-color --container-labels "$LABEL") \
-  >"$WORK/out" 2>"$WORK/err"
-RC=$?
-{ echo "==== brr (exit $RC)"; cat "$WORK/out" "$WORK/err"; } >>"$WORK/all"
-cat "$WORK/err" >>"$WORK/out"   # for the sanitizer check (the events' reader skips other lines)
+tls_engine_pool_run "$P" "$LABEL"   # where each node ran: $WORK/where, from node_start
 sanitizer_guard
 check '[ "$RC" = 0 ]' "the run over two engines succeeds (exit $RC) $(tail -c 300 "$WORK/err")"
-
-# where each node ran, from the node_start events
-python3 - "$WORK/out" >"$WORK/where" <<'EOF'
-import json, sys
-for line in open(sys.argv[1]):
-    try:
-        e = json.loads(line)
-    except ValueError:
-        continue
-    if e.get("type") == "node_start":
-        print(e.get("node"), e.get("engine", "-"))
-EOF
 deps_here=$(grep -cE '^dep[0-9]/run here$' "$WORK/where")
 deps_tls=$(grep -cE '^dep[0-9]/run tls$' "$WORK/where")
 check '[ "$deps_here" -ge 1 ] && [ "$deps_tls" -ge 1 ] && [ $((deps_here + deps_tls)) = 8 ]' \

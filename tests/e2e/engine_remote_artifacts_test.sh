@@ -60,23 +60,9 @@ steps:
         listing.txt: {}
 EOF
 
-(cd "$P" && DOCKER_CONTEXT= DOCKER_HOST= "$BRR" --progress json --no-color --container-labels "$LABEL") \
-  >"$WORK/out" 2>"$WORK/err"
-RC=$?
-{ echo "==== brr (exit $RC)"; cat "$WORK/out" "$WORK/err"; } >>"$WORK/all"
-cat "$WORK/err" >>"$WORK/out"
+tls_engine_pool_run "$P" "$LABEL"
 sanitizer_guard
 check '[ "$RC" = 0 ]' "the run over the two engines succeeds (exit $RC) $(tail -c 300 "$WORK/err")"
-python3 - "$WORK/out" >"$WORK/where" <<'EOF'
-import json, sys
-for line in open(sys.argv[1]):
-    try:
-        e = json.loads(line)
-    except ValueError:
-        continue
-    if e.get("type") == "node_start":
-        print(e.get("node"), e.get("engine", "-"))
-EOF
 check 'grep -qx "prod/run here" "$WORK/where" && grep -qx "cons/run far" "$WORK/where"' \
   "the producer ran on the default engine, the consumer on the TLS one ($(tr '\n' ' ' <"$WORK/where"))"
 R=$P/buildrunner.results

@@ -162,3 +162,25 @@ tls_engine_leftovers() {
     tls_engine_docker images --filter "label=$1" --format '{{.Repository}}:{{.Tag}}' | grep -vE "$2" || true
   } | tr '\n' ' '
 }
+
+# tls_engine_pool_run DIR LABEL: brr in DIR over the engines of its engines: (its own
+# DOCKER_HOST/DOCKER_CONTEXT cleared), JSON events; exit code in $RC, events and stderr in
+# $WORK/out (the sanitizer check reads both), a copy in $WORK/all, and "<node> <engine>" per
+# node_start in $WORK/where ("-" when the event names none).
+tls_engine_pool_run() {
+  (cd "$1" && DOCKER_CONTEXT= DOCKER_HOST= "$BRR" --progress json --no-color --container-labels "$2") \
+    >"$WORK/out" 2>"$WORK/err"
+  RC=$?
+  { echo "==== brr (exit $RC)"; cat "$WORK/out" "$WORK/err"; } >>"$WORK/all"
+  cat "$WORK/err" >>"$WORK/out"
+  python3 - "$WORK/out" >"$WORK/where" <<'EOF'
+import json, sys
+for line in open(sys.argv[1]):
+    try:
+        e = json.loads(line)
+    except ValueError:
+        continue
+    if e.get("type") == "node_start":
+        print(e.get("node"), e.get("engine", "-"))
+EOF
+}

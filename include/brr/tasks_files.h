@@ -28,6 +28,12 @@
  * line; `.git` is kept. File contents are streamed. On failure `out_path` is removed. */
 int brr_source_tar_create(const char *build_dir, const char *results_dir, const char *out_path,
                           brr_diags *d);
+/* The same, with every name under `root` (NULL or ".": as above; "source": the entries
+ * "source", "source/a", ... of the per-run source image). `whiteouts` (may be NULL) says
+ * whether a name starts with ".wh.", which an image layer reads as a deletion: such a tree
+ * cannot go through an image and is PUT instead. */
+int brr_source_tar_write(const char *build_dir, const char *results_dir, const char *out_path,
+                         const char *root, bool *whiteouts, brr_diags *d);
 /* Whether the engine would refuse the symbolic link `rel` (relative to the build dir) with
  * target `target` when the tar is unpacked at /source: a relative target that leads above it.
  * brr_source_tar_create fails on the first such link, naming it (exit 1). */

@@ -104,6 +104,12 @@ typedef struct brr_run_waiter {
  * anyone asks; every later caller gets the same file (or the same error). `cb` runs from
  * the loop; when the tar is already there it runs inside this call. */
 void brr_run_source_want(brr_runtime *rt, brr_run_waiter *w, brr_run_source_cb cb, void *ud);
+/* Ask for the source image on engine `e`: the build dir under /source (the tar above, with
+ * every name under "source/"), imported there once per build and removed by the engine's
+ * cleanup. `cb` gets the image id; or NULL and an error; or NULL and NULL when the tree holds
+ * a name an image layer reads as a deletion (".wh.*"): then PUT the plain tar. */
+void brr_run_source_image_want(brr_runtime *rt, brr_engine *e, brr_run_waiter *w,
+                               brr_run_source_cb cb, void *ud);
 /* Stop waiting (a cancelled task): `cb` will not run. */
 void brr_run_source_drop(brr_runtime *rt, brr_run_waiter *w);
 /* Pulls done in this build, by reference and platform: a second pull of the same reference
@@ -206,6 +212,9 @@ typedef struct brr_run_task {
   bool marker_failed;       /* a marker reported the failing command */
   int64_t wait_code;        /* the own process's exit code, from wait */
   const char *source_tar;   /* path of the /source tar (owned by the shared state) */
+  const char *source_image; /* ...or the source image (id, owned by the shared state) */
+  char *src_id;             /* the source container made from it: its /source volume is
+                               the run container's (volumes_from), removed with it */
   bool source_put;          /* the tar is in the step's /source volume */
   bool deps_put;            /* remote engine: the other steps' artifacts are in /artifacts */
   bool deps_busy;           /* ...their tar is being written on a work thread */

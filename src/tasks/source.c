@@ -24,6 +24,7 @@ typedef struct source_filter {
   size_t n;
   struct stat out;  /* the tar being written, which may lie inside the build dir */
   char *bad_link;   /* the first link the engine would refuse: "rel -> target" */
+  bool whiteout;    /* a name an image layer would read as a deletion (".wh.*") */
 } source_filter;
 
 /* The tar is unpacked at /source, and the engine refuses (HTTP 500, "invalid symlink") a
@@ -62,6 +63,7 @@ static brr_tar_verdict source_verdict(void *ctx, const char *rel, const struct s
   for (size_t i = 0; i < f->n; i++)
     if (brr_buildignore_match(f->patterns[i], rel)) return BRR_TAR_SKIP;
   if (S_ISLNK(st->st_mode)) check_link(f, rel);
+  if (brr_startswith(brr_path_basename(rel), ".wh.")) f->whiteout = true;
   return BRR_TAR_TAKE;
 }
 
@@ -95,7 +97,12 @@ static int read_buildignore(const char *build_dir, source_filter *f, brr_diags *
 
 int brr_source_tar_create(const char *build_dir, const char *results_dir, const char *out_path,
                           brr_diags *d) {
-  source_filter f = {build_dir, NULL, NULL, 0, {0}, NULL};
+  return brr_source_tar_write(build_dir, results_dir, out_path, NULL, NULL, d);
+}
+
+int brr_source_tar_write(const char *build_dir, const char *results_dir, const char *out_path,
+                         const char *root, bool *whiteouts, brr_diags *d) {
+  source_filter f = {build_dir, NULL, NULL, 0, {0}, NULL, false};
   char *results = results_dir ? brr_path_normalize(results_dir) : NULL;
   if (results && strcmp(results, "/") != 0) f.results_base = brr_path_basename(results);
   int rc = read_buildignore(build_dir, &f, d);
@@ -103,7 +110,7 @@ int brr_source_tar_create(const char *build_dir, const char *results_dir, const 
   if (rc == 0) rc = brr_tar_out_open_file(&o, out_path, d);
   if (rc == 0) {
     stat(out_path, &f.out);
-    rc = brr_tar_add_tree(&o, build_dir, ".", true, source_verdict, &f);
+    rc = brr_tar_add_tree(&o, build_dir, root ? root : ".", true, source_verdict, &f);
     if (rc == 0 && f.bad_link) {
       brr_diag *g = brr_diag_error(d, BRR_MARK_NONE, NULL,
                                    "the build directory holds a symbolic link that points outside "
@@ -117,6 +124,7 @@ int brr_source_tar_create(const char *build_dir, const char *results_dir, const 
     else brr_tar_out_abort(&o);
     if (rc != 0) unlink(out_path);
   }
+  if (whiteouts) *whiteouts = rc == 0 && f.whiteout;
   for (size_t i = 0; i < f.n; i++) free(f.patterns[i]);
   free(f.patterns);
   free(f.bad_link);

@@ -394,6 +394,11 @@ brr_engine_req *brr_engine_image_build(brr_engine *e, const brr_engine_build_opt
 brr_engine_req *brr_engine_image_import(brr_engine *e, const brr_engine_body *tar,
                                         const char *ref, brr_engine_progress_cb on_progress,
                                         brr_engine_cb cb, void *ud);
+/* The same for an image of brr's own making (the per-run source image): labelled with the
+ * client's labels (brr.managed, brr.run, brr.owner, ...) through `changes`, so that the
+ * sweep of killed runs (brr_engine_sweep_stale) finds it. */
+brr_engine_req *brr_engine_image_import_own(brr_engine *e, const brr_engine_body *tar,
+                                            const char *ref, brr_engine_cb cb, void *ud);
 
 /* GET /images/{name}/get: the image (name or id) as a `docker save` tar, to `on_data` as it
  * arrives. A transfer. */

@@ -475,8 +475,10 @@ int brr_engine_sweep_stale(brr_engine *e, brr_engine_sweep_cb cb, void *ud, char
   *error = NULL;
   char *api = sync_api(e, 0);
   int removed = 0;
-  /* containers first (with their anonymous volumes): they hold the networks and volumes */
-  static const brr_engine_kind kinds[] = {BRR_ENGINE_CONTAINER, BRR_ENGINE_NETWORK, BRR_ENGINE_VOLUME};
+  /* containers first (with their anonymous volumes): they hold the images, networks and
+   * volumes; images: the per-run source image (brr_engine_image_import_own) */
+  static const brr_engine_kind kinds[] = {BRR_ENGINE_CONTAINER, BRR_ENGINE_IMAGE, BRR_ENGINE_NETWORK,
+                                          BRR_ENGINE_VOLUME};
   const char *filter = "{\"label\":[\"" BRR_ENGINE_LABEL_OWNER "\",\"" BRR_ENGINE_LABEL_MANAGED "=1\"]}";
   for (size_t k = 0; api && k < BRR_ARRAY_LEN(kinds) && !*error; k++) {
     brr_engine_kind kind = kinds[k];

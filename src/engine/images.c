@@ -294,12 +294,39 @@ static void imported(brr_engine_req *r) {
   else brr_engine_track(r->e, BRR_ENGINE_IMAGE, r->id);
 }
 
-brr_engine_req *brr_engine_image_import(brr_engine *e, const brr_engine_body *tar,
-                                        const char *ref, brr_engine_progress_cb on_progress,
-                                        brr_engine_cb cb, void *ud) {
+/* `LABEL "k"="v" ...` of the client's labels, for an import's `changes`. */
+static char *label_change(const brr_engine *e) {
+  brr_buf b = {0};
+  brr_buf_puts(&b, "LABEL");
+  for (size_t i = 0; i < e->nlabels; i++) {
+    const char *kv = e->labels[i], *eq = strchr(kv, '=');
+    size_t klen = eq ? (size_t)(eq - kv) : strlen(kv);
+    brr_buf_puts(&b, " \"");
+    for (size_t k = 0; kv[k]; k++) {
+      if (k == klen) {
+        brr_buf_puts(&b, "\"=\"");
+        continue;
+      }
+      if (kv[k] == '"' || kv[k] == '\\') brr_buf_putc(&b, '\\');
+      brr_buf_putc(&b, kv[k]);
+    }
+    if (!eq) brr_buf_puts(&b, "\"=\"");
+    brr_buf_putc(&b, '"');
+  }
+  return brr_buf_detach(&b);
+}
+
+static brr_engine_req *import(brr_engine *e, const brr_engine_body *tar, const char *ref,
+                              bool own, brr_engine_progress_cb on_progress, brr_engine_cb cb,
+                              void *ud) {
   brr_engine_req *r = brr_engine_req_new(e, "import image", cb, ud);
   brr_engine_req_http(r, "POST", BRR_TO_TRANSFER, BRR_BODY_JSONL, "/images/create");
   brr_engine_req_query(r, "fromSrc", "-");
+  if (own) {
+    char *change = label_change(e);
+    brr_engine_req_query(r, "changes", change);
+    free(change);
+  }
   if (ref) {
     char *repo = NULL, *tag = NULL;
     if (brr_engine_ref_split(ref, &repo, &tag) || strchr(tag, ':'))
@@ -320,6 +347,17 @@ brr_engine_req *brr_engine_image_import(brr_engine *e, const brr_engine_body *ta
   r->id_from_status = true;
   r->post = imported;
   return brr_engine_req_submit(r);
+}
+
+brr_engine_req *brr_engine_image_import(brr_engine *e, const brr_engine_body *tar,
+                                        const char *ref, brr_engine_progress_cb on_progress,
+                                        brr_engine_cb cb, void *ud) {
+  return import(e, tar, ref, false, on_progress, cb, ud);
+}
+
+brr_engine_req *brr_engine_image_import_own(brr_engine *e, const brr_engine_body *tar,
+                                            const char *ref, brr_engine_cb cb, void *ud) {
+  return import(e, tar, ref, true, NULL, cb, ud);
 }
 
 /* ---- moving an image between engines ------------------------------------------------------ */

@@ -241,7 +241,7 @@ static void on_image_tar(void *ud, const char *path, const char *error) {
   /* tagged, and the tag tracked before the answer: a run stopped while the engine imports
    * still removes what it made */
   brr_engine_track(im->e, BRR_ENGINE_IMAGE, im->ref);
-  im->req = brr_engine_image_import(im->e, &body, im->ref, NULL, on_imported, im);
+  im->req = brr_engine_image_import_own(im->e, &body, im->ref, on_imported, im);
 }
 
 void brr_run_source_image_want(brr_runtime *rt, brr_engine *e, brr_run_waiter *w,

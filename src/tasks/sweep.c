@@ -1,4 +1,4 @@
-/* What killed brr runs left behind (issue 11, SIGKILL): containers, networks and volumes
+/* What killed brr runs left behind (issue 11, SIGKILL): containers, images, networks and volumes
  * labelled with an owner process that is gone from this host (the engine's sweep), and temp
  * dirs named by one (brr_runtime_sweep_temp). A run sweeps before it starts; `brr --clean`
  * sweeps on demand. */
@@ -26,6 +26,7 @@ typedef struct sweep_ctx {
 static void on_object(void *ud, brr_engine_kind kind, const char *id, const char *owner, const char *error) {
   sweep_ctx *c = ud;
   /* container and network ids short, as docker shows them; volume names whole */
+  if (kind == BRR_ENGINE_IMAGE && brr_startswith(id, "sha256:")) id += strlen("sha256:");
   char *what = brr_xasprintf("%s %.*s", kind_name(kind), kind == BRR_ENGINE_VOLUME ? 200 : 12, id);
   if (error) c->failed++;
   else c->removed++;

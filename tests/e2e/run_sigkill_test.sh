@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# kill -9 of brr (issue 11): the containers, network, volume and temp dir it leaves are removed
+# kill -9 of brr (issue 11): the containers, image, network, volume and temp dir it leaves are removed
 # by `brr --clean` (which reports each) and by the next run; objects whose owner is a live
 # process, objects of another host and objects without brr's labels are kept.
 source "$BRR_SOURCE_DIR/tests/e2e/run/lib.sh"
@@ -21,7 +21,7 @@ mkdir -p "$TMPROOT"
 echo "temp-dir: $TMPROOT" >>"$DIR/.buildrunner.yaml"
 
 count() {  # what carries the test's label
-  echo "$(docker ps -aq --filter "label=$LABEL" | wc -l) $(docker network ls -q --filter "label=$LABEL" | wc -l) $(docker volume ls -q --filter "label=$LABEL" | wc -l)"
+  echo "$(docker ps -aq --filter "label=$LABEL" | wc -l) $(docker network ls -q --filter "label=$LABEL" | wc -l) $(docker volume ls -q --filter "label=$LABEL" | wc -l) $(docker images -q --filter "label=$LABEL" | wc -l)"
 }
 start_of() { awk '{print $22}' "/proc/$1/stat"; }
 
@@ -47,13 +47,13 @@ kill_brr() {
   "$IN_HOST" -d "$DIR" --progress plain --no-color --container-labels "$LABEL" >"$OUT" 2>&1 &
   BRR_PID=$!
   for _ in $(seq 600); do
-    grep -q "long-up" "$OUT" && break
+    grep -q "long-up" "$OUT" && grep -q "plain-up" "$OUT" && break
     sleep 0.1
   done
-  grep -q "long-up" "$OUT" || fail "the long step never came up"
+  grep -q "long-up" "$OUT" && grep -q "plain-up" "$OUT" || fail "the long steps never came up"
   kill -9 "$BRR_PID"
   wait "$BRR_PID" || true
-  [ "$(count)" = "5 1 1" ] || fail "kill -9 should leave 2 containers, a network and a volume (+3 of the test's): $(count)"
+  [ "$(count)" = "7 1 1 1" ] || fail "kill -9 should leave 4 containers, a network, a volume and the source image (+3 containers of the test's): $(count)"
   ls -d $TMPROOT/brr-run."$BRR_PID".* >/dev/null 2>&1 || fail "kill -9 should leave the run's temp dir"
   # the owner label names the killed process
   docker ps -a --filter "label=$LABEL" --filter "label=brr.owner=$HOST:$BRR_PID:$(sed -n 's/.*brr-run\.[0-9]*\.\([0-9]*\)\..*/\1/p' <<<"$(ls -d $TMPROOT/brr-run."$BRR_PID".*)")" -q |
@@ -71,10 +71,11 @@ expect_rc 0
 grep -qE "^removed container [0-9a-f]{12} \(owner $HOST:$BRR_PID:[0-9]+\)$" "$OUT" || fail "--clean does not report the containers"
 grep -qE "^removed network [0-9a-f]{12} \(owner $HOST:$BRR_PID:" "$OUT" || fail "--clean does not report the network"
 grep -qE "^removed volume .* \(owner $HOST:$BRR_PID:" "$OUT" || fail "--clean does not report the volume"
+grep -qE "^removed image [0-9a-f]{12} \(owner $HOST:$BRR_PID:" "$OUT" || fail "--clean does not report the source image"
 grep -qE "^removed directory $TMPROOT/brr-run\.$BRR_PID\." "$OUT" || fail "--clean does not report the temp dir"
 grep -q "^brr --clean: removed [0-9]* object" "$OUT" || fail "--clean has no summary"
 OUT=$WORK/out.log
-[ "$(count)" = "3 0 0" ] || fail "brr --clean left the killed run's objects: $(count)"
+[ "$(count)" = "3 0 0 0" ] || fail "brr --clean left the killed run's objects: $(count)"
 if ls -d $TMPROOT/brr-run."$BRR_PID".* >/dev/null 2>&1; then fail "brr --clean left the temp dir"; fi
 kept_ok "brr --clean"
 
@@ -86,7 +87,7 @@ expect_rc 0
 expect_line quick "quick-done"
 grep -qE "Removed the container [0-9a-f]{12} left by brr $HOST:$killed:[0-9]+, which is gone" "$OUT" ||
   fail "the next run does not say what it removed"
-[ "$(count)" = "3 0 0" ] || fail "the next run left the killed run's objects: $(count)"
+[ "$(count)" = "3 0 0 0" ] || fail "the next run left the killed run's objects: $(count)"
 if ls -d $TMPROOT/brr-run."$killed".* >/dev/null 2>&1; then fail "the next run left the killed run's temp dir"; fi
 kept_ok "the next run"
 echo ok

@@ -105,11 +105,14 @@ expect_line() {
 
 # Nothing brr made in this test remains: containers, networks and volumes by the label.
 expect_no_leftovers() {
-  local c n v
+  local c n v i
   c=$(docker ps -aq --filter "label=$LABEL" | wc -l)
   n=$(docker network ls -q --filter "label=$LABEL" | wc -l)
   v=$(docker volume ls -q --filter "label=$LABEL" | wc -l)
-  [ "$c$n$v" = "000" ] || fail "left behind: $c containers, $n networks, $v volumes with $LABEL"
+  # the run's source image (committed images carry the label too, and may be kept)
+  i=$(docker images -q --filter "label=$LABEL" --filter "reference=brr-source" | wc -l)
+  [ "$c$n$v$i" = "0000" ] ||
+    fail "left behind: $c containers, $n networks, $v volumes, $i source images with $LABEL"
 }
 
 # Step $1 never printed the line $2.

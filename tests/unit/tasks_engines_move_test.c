@@ -74,6 +74,9 @@ static void test_spread_and_stream(void **state) {
   assert_int_equal(fake_engine_count(E2, "POST", "/build"), 0);
   assert_true(fake_engine_created(W.eng, FAKE_CONTAINER) >= 1);
   assert_true(fake_engine_created(E2, FAKE_CONTAINER) >= 1);
+  /* /source: the build dir imported once on each engine a run step used */
+  assert_int_equal(fake_engine_count_imports(W.eng), 1);
+  assert_int_equal(fake_engine_count_imports(E2), 1);
   /* the image went by the stream, once, and arrived whole (the fake refuses a cut tar) */
   assert_int_equal(fake_engine_count(W.eng, "GET", "/images/team/base:1/get"), 1);
   assert_int_equal(fake_engine_count(E2, "POST", "/images/load"), 1);

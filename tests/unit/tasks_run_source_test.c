@@ -8,7 +8,8 @@
  *   - two steps: one import, one source container each, no PUT, nothing left;
  *   - a ".wh.x" file: no import, a PUT at /source carrying it;
  *   - the import refused (HTTP 500), a cancel while it is in flight, the source container's
- *     create refused: the step fails (or is cancelled) and nothing is left behind. */
+ *     create refused: the step fails (or is cancelled) and nothing is left behind;
+ *   - an error, a cancel and an abort at each call of such a step, on either path. */
 #include <archive.h>
 #include <archive_entry.h>
 #include <setjmp.h>
@@ -382,6 +383,89 @@ static void test_source_container_create_fails(void **state) {
   th_free(h);
 }
 
+/* ---- an engine error and a cancel at each call of a step without services ---- */
+
+typedef struct src_call {
+  const char *method, *pattern;
+  unsigned nth;
+  const char *query;   /* the query must hold it, or NULL */
+} src_call;
+
+/* The calls of ONE, with /source from the source image. */
+static const src_call SRC_CALLS[] = {
+    {"POST", "/images/create", 1, "fromSrc"},
+    {"POST", "/containers/create", 1, NULL},   /* the source container */
+    {"POST", "/containers/create", 2, NULL},   /* the run container */
+    {"POST", "/containers/*/attach", 1, NULL},
+    {"POST", "/containers/*/start", 1, NULL},
+    {"POST", "/containers/*/wait", 1, NULL},
+};
+
+/* ...and with a ".wh.*" name in the tree: the PUT into the run container's own volume. */
+static const src_call WH_CALLS[] = {
+    {"POST", "/containers/create", 1, NULL},
+    {"GET", "/containers/*/json", 1, NULL},      /* its anonymous volume's name */
+    {"PUT", "/containers/*/archive", 1, "path=/source"},
+    {"POST", "/containers/*/start", 1, NULL},
+};
+
+/* Each call failing (HTTP 500), held while SIGINT arrives, or held while SIGINT arrives and
+ * the teardown's first container removal hangs past the grace period (an abort: the tasks'
+ * abort, then the runtime's own cleanup): the step fails or is cancelled, and every
+ * container, volume and the source image are gone by the end of the run. */
+static void each_call(const src_call *calls, size_t n, bool whiteout) {
+  for (size_t i = 0; i < n; i++) {
+    for (int mode = 0; mode < 3; mode++) {
+      const src_call *c = &calls[i];
+      bool cancel = mode > 0;
+      th *h = source_new();
+      if (whiteout) th_file(h, ".wh.x", "not a deletion\n");
+      fake_rule *r = fake_rule_nth(fake_engine_on(h->fe, c->method, c->pattern), c->nth);
+      if (c->query) fake_rule_query_has(r, c->query);
+      th_opts o = {.grace_s = 5};
+      if (cancel) {
+        o.handle_signals = true;
+        fake_rule_raise(fake_rule_hold(r, FAKE_HOLD_HEADERS), SIGINT, 1);
+      } else {
+        fake_rule_error(r, 500, "injected failure");
+      }
+      if (mode == 2) {
+        fake_rule_hold(fake_rule_nth(fake_engine_on(h->fe, "DELETE", "/containers/*"), 1), FAKE_HOLD_HEADERS);
+        o.grace_s = 0.3;
+      }
+      int rc = th_run(h, ONE, &o);
+      if (rc != (cancel ? 130 : 1))
+        fprintf(stderr, "call %zu (%s %s #%u) mode %d: rc %d\n", i, c->method, c->pattern, c->nth, mode, rc);
+      th_assert(h, rc == (cancel ? 130 : 1));
+      th_assert(h, th_ended(h, cancel ? "a/run canceled" : "a/run failed"));
+      if (!cancel) th_assert(h, th_ended(h, "injected failure (HTTP 500)"));
+      th_assert(h, h->res.n_abandoned == 0);
+      /* an abort happens only when something was left to remove */
+      if (mode == 2 && fake_engine_count(h->fe, "DELETE", "/containers/*") > 0) th_assert(h, h->res.aborted);
+      th_assert(h, th_clean(h));
+      if (whiteout) {
+        th_assert(h, fake_engine_count_imports(h->fe) == 0);
+      } else {
+        th_assert(h, fake_engine_count(h->fe, "DELETE", "/images/brr-source:*") >= 1);
+        th_assert(h, i == 0 || source_image_removed(h));   /* (a held import made nothing) */
+      }
+      th_assert(h, fake_engine_live(h->fe, FAKE_IMAGE) == 1);
+      th_assert(h, h->finish_rc == 0);
+      th_free(h);
+    }
+  }
+}
+
+static void test_each_call_fails_or_cancels(void **state) {
+  (void)state;
+  each_call(SRC_CALLS, BRR_ARRAY_LEN(SRC_CALLS), false);
+}
+
+static void test_each_call_fails_or_cancels_whiteout(void **state) {
+  (void)state;
+  each_call(WH_CALLS, BRR_ARRAY_LEN(WH_CALLS), true);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_two_steps_one_import),
@@ -389,6 +473,8 @@ int main(void) {
       cmocka_unit_test(test_import_fails),
       cmocka_unit_test(test_cancel_during_import),
       cmocka_unit_test(test_source_container_create_fails),
+      cmocka_unit_test(test_each_call_fails_or_cancels),
+      cmocka_unit_test(test_each_call_fails_or_cancels_whiteout),
   };
   if (getenv("TEST_FILTER")) cmocka_set_test_filter(getenv("TEST_FILTER"));
   return cmocka_run_group_tests(tests, NULL, NULL);

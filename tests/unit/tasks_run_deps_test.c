@@ -180,6 +180,7 @@ static void test_remote_put_cancel_and_error(void **state) {
     if (mode == 2) th_assert(h, th_ended(h, "no room for artifacts"));
     th_assert(h, th_ended(h, mode < 2 ? "b/run canceled" : "b/run failed"));
     th_assert(h, fake_engine_count(h->fe, "PUT", "/containers/*/archive") == 2);
+    if (mode == 1) th_assert(h, h->res.aborted);   /* b's removal held past the grace period */
     th_assert(h, h->res.n_abandoned == 0);
     th_assert(h, th_clean(h));
     th_free(h);

@@ -48,6 +48,7 @@ typedef struct fake_obj {
   struct timespec born;     /* when it was made (an image's Created) */
   cJSON *labels;            /* object, or NULL */
   bool tty, running, removed;
+  bool preexisting;         /* put there by fake_engine_add_object, not created by the API */
 } fake_obj;
 
 struct fake_engine {
@@ -1305,6 +1306,7 @@ void fake_engine_add_object(fake_engine *fe, fake_kind kind, const char *name, c
   size_t before = fe->created[kind];
   fake_obj *o = kind == FAKE_IMAGE ? image_add(fe, name) : obj_add(fe, kind, name, labels);
   if (kind == FAKE_CONTAINER) o->image = brr_xstrdup("fake/image:1");
+  o->preexisting = true;
   fe->created[kind] = before;  /* not created through the API */
   pthread_mutex_unlock(&fe->mu);
   cJSON_Delete(labels);
@@ -1368,6 +1370,84 @@ const fake_request *fake_engine_find(fake_engine *fe, const char *method, const 
     if (path_match(method, pattern, fe->reqs[i]) && nth-- == 0) hit = fe->reqs[i];
   pthread_mutex_unlock(&fe->mu);
   return hit;
+}
+
+/* ---- source containers, pulls and imports ---- */
+
+static bool is_source_name(const char *name) { return name && brr_endswith(name, "-source"); }
+
+bool fake_request_is_source_create(const fake_request *q) {
+  if (!q || strcmp(q->method, "POST") != 0 || strcmp(q->path, "/containers/create") != 0) return false;
+  char *name = query_get(q, "name");
+  bool yes = is_source_name(name);
+  free(name);
+  return yes;
+}
+
+/* Whether `q` is a POST /images/create carrying query key `key` (fromImage, fromSrc). */
+static bool is_images_create_with(const fake_request *q, const char *key) {
+  if (strcmp(q->method, "POST") != 0 || strcmp(q->path, "/images/create") != 0) return false;
+  char *v = query_get(q, key);
+  bool yes = v != NULL;
+  free(v);
+  return yes;
+}
+
+typedef enum { SEL_RUN_CREATE, SEL_SOURCE_CREATE, SEL_PULL, SEL_IMPORT } sel_kind;
+
+static bool sel_match(sel_kind k, const fake_request *q) {
+  switch (k) {
+  case SEL_RUN_CREATE:
+    return !strcmp(q->method, "POST") && !strcmp(q->path, "/containers/create") && !fake_request_is_source_create(q);
+  case SEL_SOURCE_CREATE:
+    return fake_request_is_source_create(q);
+  case SEL_PULL:
+    return is_images_create_with(q, "fromImage");
+  case SEL_IMPORT:
+    return is_images_create_with(q, "fromSrc");
+  }
+  return false;
+}
+
+static size_t sel_count(fake_engine *fe, sel_kind k) {
+  pthread_mutex_lock(&fe->mu);
+  size_t n = 0;
+  for (size_t i = 0; i < fe->n_reqs; i++) n += sel_match(k, fe->reqs[i]);
+  pthread_mutex_unlock(&fe->mu);
+  return n;
+}
+
+static const fake_request *sel_find(fake_engine *fe, sel_kind k, size_t nth) {
+  pthread_mutex_lock(&fe->mu);
+  const fake_request *hit = NULL;
+  for (size_t i = 0; i < fe->n_reqs && !hit; i++)
+    if (sel_match(k, fe->reqs[i]) && nth-- == 0) hit = fe->reqs[i];
+  pthread_mutex_unlock(&fe->mu);
+  return hit;
+}
+
+size_t fake_engine_count_creates(fake_engine *fe, bool source) {
+  return sel_count(fe, source ? SEL_SOURCE_CREATE : SEL_RUN_CREATE);
+}
+
+const fake_request *fake_engine_find_create(fake_engine *fe, bool source, size_t nth) {
+  return sel_find(fe, source ? SEL_SOURCE_CREATE : SEL_RUN_CREATE, nth);
+}
+
+size_t fake_engine_count_pulls(fake_engine *fe) { return sel_count(fe, SEL_PULL); }
+const fake_request *fake_engine_find_pull(fake_engine *fe, size_t nth) { return sel_find(fe, SEL_PULL, nth); }
+size_t fake_engine_count_imports(fake_engine *fe) { return sel_count(fe, SEL_IMPORT); }
+const fake_request *fake_engine_find_import(fake_engine *fe, size_t nth) { return sel_find(fe, SEL_IMPORT, nth); }
+
+size_t fake_engine_created_containers(fake_engine *fe, bool source) {
+  pthread_mutex_lock(&fe->mu);
+  size_t n = 0;
+  for (size_t i = 0; i < fe->n_objs; i++) {
+    const fake_obj *o = fe->objs[i];
+    n += o->kind == FAKE_CONTAINER && !o->preexisting && is_source_name(o->name) == source;
+  }
+  pthread_mutex_unlock(&fe->mu);
+  return n;
 }
 
 bool fake_engine_wait_for(fake_engine *fe, const char *method, const char *pattern, size_t count,

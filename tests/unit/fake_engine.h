@@ -190,6 +190,23 @@ const fake_request *fake_engine_find(fake_engine *fe, const char *method, const 
  * for a test thread other than the one running the loop. */
 bool fake_engine_wait_for(fake_engine *fe, const char *method, const char *pattern, size_t count,
                           int timeout_ms);
+/* A run step without services gets /source from a source container: a never-started
+ * container named "<run container's name>-source", created from the run's source image
+ * (imported once per engine: POST /images/create?fromSrc=-), whose /source volume the run
+ * container takes (volumes_from). These tell those calls from the others of their route. */
+/* Whether `q` is the create of a source container (its query's name ends in "-source"). */
+bool fake_request_is_source_create(const fake_request *q);
+/* POST /containers/create of source containers (`source`) or of every other container. */
+size_t fake_engine_count_creates(fake_engine *fe, bool source);
+const fake_request *fake_engine_find_create(fake_engine *fe, bool source, size_t nth);
+/* POST /images/create that pull (query with fromImage) / import (query with fromSrc). */
+size_t fake_engine_count_pulls(fake_engine *fe);
+const fake_request *fake_engine_find_pull(fake_engine *fe, size_t nth);
+size_t fake_engine_count_imports(fake_engine *fe);
+const fake_request *fake_engine_find_import(fake_engine *fe, size_t nth);
+/* Containers ever created through the API that are source containers (`source`) or not. */
+size_t fake_engine_created_containers(fake_engine *fe, bool source);
+
 /* All requests as "METHOD /path?query" lines (heap), for failure messages. */
 char *fake_engine_dump(fake_engine *fe);
 

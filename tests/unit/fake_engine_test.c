@@ -1,6 +1,7 @@
 /* The fake engine itself, driven by brr's real engine client over its unix socket: default
  * answers, rules (nth call, body filter), held, dropped and cut answers, multiplexed streams,
- * tars, label-filtered lists and the request log. */
+ * tars, label-filtered lists, the request log and its selectors (source-container creates,
+ * pulls, imports). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -297,6 +298,49 @@ static void test_hold_release_thread(void **state) {
   res_free(&r);
 }
 
+/* The selectors of source-container creates, pulls and imports among their routes' calls. */
+static void test_source_pull_import_selectors(void **state) {
+  fx *f = *state;
+  res r = {0};
+  const char *names[] = {"step-source", "step", "other", NULL};
+  for (size_t i = 0; names[i]; i++) {
+    brr_engine_container_spec spec = {.image = "busybox", .name = names[i]};
+    brr_engine_container_create(f->e, &spec, on_res, &r);
+    run_until(f, &r);
+    assert_int_equal(r.status, 0);
+    res_free(&r);
+  }
+  assert_int_equal(fake_engine_count_creates(f->fe, true), 1);
+  assert_int_equal(fake_engine_count_creates(f->fe, false), 2);
+  assert_string_equal(fake_engine_find_create(f->fe, true, 0)->query, "name=step-source");
+  assert_string_equal(fake_engine_find_create(f->fe, false, 0)->query, "name=step");
+  assert_string_equal(fake_engine_find_create(f->fe, false, 1)->query, "name=other");
+  assert_null(fake_engine_find_create(f->fe, false, 2));
+  assert_true(fake_request_is_source_create(fake_engine_find(f->fe, "POST", "/containers/create", 0)));
+  assert_false(fake_request_is_source_create(fake_engine_find(f->fe, "POST", "/containers/create", 1)));
+  assert_int_equal(fake_engine_created_containers(f->fe, true), 1);
+  assert_int_equal(fake_engine_created_containers(f->fe, false), 2);
+  fake_engine_add_object(f->fe, FAKE_CONTAINER, "old-source", NULL);   /* not created: not counted */
+  assert_int_equal(fake_engine_created_containers(f->fe, true), 1);
+
+  brr_engine_body body = {.data = "not read", .len = 8};
+  brr_engine_image_import(f->e, &body, "brr-source:t1", NULL, on_res, &r);
+  run_until(f, &r);
+  assert_int_equal(r.status, 0);
+  res_free(&r);
+  brr_engine_image_pull(f->e, "reg.test/busybox:1", NULL, NULL, NULL, on_res, &r);
+  run_until(f, &r);
+  assert_int_equal(r.status, 0);
+  res_free(&r);
+  assert_int_equal(fake_engine_count(f->fe, "POST", "/images/create"), 2);
+  assert_int_equal(fake_engine_count_imports(f->fe), 1);
+  assert_int_equal(fake_engine_count_pulls(f->fe), 1);
+  assert_non_null(strstr(fake_engine_find_import(f->fe, 0)->query, "fromSrc=-"));
+  assert_non_null(strstr(fake_engine_find_pull(f->fe, 0)->query, "fromImage=reg.test/busybox"));
+  assert_null(fake_engine_find_pull(f->fe, 1));
+  assert_null(fake_engine_find_import(f->fe, 1));
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_container_defaults, setup, teardown),
@@ -304,6 +348,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_streams, setup, teardown),
       cmocka_unit_test_setup_teardown(test_hold_drop_cut, setup, teardown),
       cmocka_unit_test_setup_teardown(test_hold_release_thread, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_source_pull_import_selectors, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -74,6 +74,9 @@ static void test_spread_and_stream(void **state) {
   assert_int_equal(fake_engine_count(E2, "POST", "/build"), 0);
   assert_true(fake_engine_created(W.eng, FAKE_CONTAINER) >= 1);
   assert_true(fake_engine_created(E2, FAKE_CONTAINER) >= 1);
+  /* /source: the build dir imported once on each engine a run step used */
+  assert_int_equal(fake_engine_count_imports(W.eng), 1);
+  assert_int_equal(fake_engine_count_imports(E2), 1);
   /* the image went by the stream, once, and arrived whole (the fake refuses a cut tar) */
   assert_int_equal(fake_engine_count(W.eng, "GET", "/images/team/base:1/get"), 1);
   assert_int_equal(fake_engine_count(E2, "POST", "/images/load"), 1);
@@ -82,9 +85,9 @@ static void test_spread_and_stream(void **state) {
   assert_true(logged("Moved image team/base:1 from engine one to engine two: "));
   /* the move is a phase of the node that needed it, which then ran on "two" */
   const char *mover = moved_node();
-  assert_int_equal(fake_engine_count(E2, "POST", "/containers/create"), 1);
+  assert_int_equal(fake_engine_count_creates(E2, false), 1);
   char *label = brr_xasprintf("\"brr.step\":\"%.2s\"", mover);
-  assert_non_null(strstr(fake_engine_find(E2, "POST", "/containers/create", 0)->body, label));
+  assert_non_null(strstr(fake_engine_find_create(E2, false, 0)->body, label));
   free(label);
   /* the copy brr put on "two" is its own: removed at the end; the original stays */
   assert_int_equal(fake_engine_count(E2, "DELETE", "/images/team/base:1"), 1);
@@ -106,8 +109,9 @@ static void test_moved_once(void **state) {
   assert_int_equal(fake_engine_count(W.eng, "GET", "/images/*/get"), 1);
   assert_int_equal(fake_engine_count(E2, "POST", "/images/load"), 1);
   assert_int_equal(fb_count(brr_buf_cstr(&W.phases), " move\n"), 1);
-  /* three runs over the two engines */
-  assert_int_equal(fake_engine_created(W.eng, FAKE_CONTAINER) + fake_engine_created(E2, FAKE_CONTAINER), 3);
+  /* three runs over the two engines (each with its source container) */
+  assert_int_equal(fake_engine_created_containers(W.eng, false) + fake_engine_created_containers(E2, false), 3);
+  assert_int_equal(fake_engine_created_containers(W.eng, true) + fake_engine_created_containers(E2, true), 3);
 }
 
 static void test_through_build_registry(void **state) {
@@ -124,7 +128,7 @@ static void test_through_build_registry(void **state) {
   char *push = brr_xasprintf("/images/%s/push", via);
   assert_int_equal(fake_engine_count(W.eng, "POST", "/images/team/base:1/tag"), 1);
   assert_int_equal(fake_engine_count(W.eng, "POST", push), 1);
-  const fake_request *pull = fake_engine_find(E2, "POST", "/images/create", 0);
+  const fake_request *pull = fake_engine_find_pull(E2, 0);
   assert_non_null(pull);
   assert_non_null(strstr(pull->query, "brr-move-"));
   assert_int_equal(fake_engine_count(E2, "POST", "/images/*brr-move-*/tag"), 1);
@@ -189,12 +193,12 @@ static void test_registry_push_refused(void **state) {
   assert_int_equal(fb_run(&W), 1);
   assert_e2_clean();
   assert_move_failed(NULL);
-  assert_int_equal(fake_engine_count(E2, "POST", "/images/create"), 0);
+  assert_int_equal(fake_engine_count_pulls(E2), 0);
 }
 
 static void test_registry_pull_refused(void **state) {
   (void)state;
-  fake_engine_fail(E2, "POST", "/images/create", 0, 500);
+  fake_rule_query_has(fake_engine_fail(E2, "POST", "/images/create", 0, 500), "fromImage");
   char *g = brr_xasprintf("build-registry: %s\n", W.reg.host);
   load_two(g);
   free(g);
@@ -214,7 +218,7 @@ static bool when_load_arrived(fb_world *w) {
 
 static bool when_pull_arrived(fb_world *w) {
   (void)w;
-  if (fake_engine_count(E2, "POST", "/images/create") == 0) return false;
+  if (fake_engine_count_pulls(E2) == 0) return false;
   fb_sigint();
   return true;
 }
@@ -311,7 +315,7 @@ static void stop_after_move(int signals) {
   const char *mover = moved_node();
   assert_int_equal(fb_status(&W, mover), BRR_STATUS_CANCELED);
   /* its container on "two" was made, then removed */
-  assert_int_equal(fake_engine_created(E2, FAKE_CONTAINER), 1);
+  assert_int_equal(fake_engine_created_containers(E2, false), 1);
 }
 
 static void test_cancel_after_move(void **state) {

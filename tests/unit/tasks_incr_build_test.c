@@ -68,7 +68,7 @@ static void test_first_records_second_reuses(void **state) {
   assert_true(logged("runs: no earlier successful run"));
   assert_int_equal(builds(), 1);
   /* the base image pulled first by the check, then looked up */
-  assert_true(fake_engine_count(W.eng, "POST", "/images/create") >= 1);
+  assert_true(fake_engine_count_pulls(W.eng) >= 1);
   /* nothing changed: the build and its run step are reused */
   assert_int_equal(fb_run(&W), 0);
   assert_int_equal(fb_status(&W, "img/build"), BRR_STATUS_REUSED);
@@ -159,7 +159,7 @@ static void test_pull_fails(void **state) {
   load_build("2", NULL);
   assert_int_equal(fb_run(&W), 0);
   /* the check's pull of the base image fails: it builds (the build pulls for itself) */
-  fake_engine_fail(W.eng, "POST", "/images/create", 1, 500);
+  fake_rule_query_has(fake_engine_fail(W.eng, "POST", "/images/create", 1, 500), "fromImage");
   assert_int_equal(fb_run(&W), 0);
   assert_true(logged("could not be pulled"));
   assert_int_equal(fb_status(&W, "img/build"), BRR_STATUS_SUCCEEDED);

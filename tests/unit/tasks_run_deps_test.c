@@ -97,18 +97,21 @@ static const char *YAML_SVC =
     "          image: reg.test/busybox:1\n"
     "      cmd: cat /artifacts/a/made.txt\n";
 
-static void remote_run(const char *yaml, size_t want_creates) {
+/* `want_creates` containers besides the `want_sources` source containers (steps without
+ * services take /source from one) */
+static void remote_run(const char *yaml, size_t want_creates, size_t want_sources) {
   th *h = th_new();
   h->during = remote;
   int rc = th_run(h, yaml, NULL);
   th_assert(h, rc == 0);
   th_assert(h, th_ended(h, "b/run succeeded"));
   /* no path of this host in any create body */
-  size_t n_create = 0, n_put = 0, with_a = 0;
+  size_t n_create = 0, n_source = 0, n_put = 0, with_a = 0;
   for (size_t i = 0; i < fake_engine_n_requests(h->fe); i++) {
     const fake_request *q = fake_engine_request(h->fe, i);
     if (!strcmp(q->method, "POST") && !strcmp(q->path, "/containers/create")) {
-      n_create++;
+      if (fake_request_is_source_create(q)) n_source++;
+      else n_create++;
       th_assert(h, strstr(q->body, h->results) == NULL);
       th_assert(h, strstr(q->body, ":/artifacts") == NULL);
     }
@@ -134,6 +137,7 @@ static void remote_run(const char *yaml, size_t want_creates) {
     free(m);
   }
   th_assert(h, n_create == want_creates);
+  th_assert(h, n_source == want_sources);
   th_assert(h, n_put == 2);
   th_assert(h, with_a == 1);
   th_assert(h, th_clean(h));
@@ -142,12 +146,12 @@ static void remote_run(const char *yaml, size_t want_creates) {
 
 static void test_remote_engine_gets_artifacts_put(void **state) {
   (void)state;
-  remote_run(YAML, 2);
+  remote_run(YAML, 2, 2);
 }
 
 static void test_remote_engine_with_service(void **state) {
   (void)state;
-  remote_run(YAML_SVC, 3);
+  remote_run(YAML_SVC, 3, 1);
 }
 
 /* SIGINT (once, then twice: an abort) while b's /artifacts PUT is in flight, and an engine
@@ -157,13 +161,15 @@ static void test_remote_put_cancel_and_error(void **state) {
   for (int mode = 0; mode < 3; mode++) {
     th *h = th_new();
     h->during = remote;
-    /* the third archive PUT: a's "/" and "/source", then b's "/" */
-    fake_rule *r = fake_rule_nth(fake_engine_on(h->fe, "PUT", "/containers/*/archive"), 3);
+    /* the second archive PUT: a's "/", then b's "/" (/source comes from their source
+     * containers, with no PUT) */
+    fake_rule *r = fake_rule_nth(fake_engine_on(h->fe, "PUT", "/containers/*/archive"), 2);
     th_opts o = {.handle_signals = true, .grace_s = 5};
     if (mode < 2) {
       fake_rule_raise(fake_rule_hold(r, FAKE_HOLD_HEADERS), SIGINT, 1);
       if (mode == 1) {
-        fake_rule_hold(fake_rule_nth(fake_engine_on(h->fe, "DELETE", "/containers/*"), 2), FAKE_HOLD_HEADERS);
+        /* b's run container: the third removal, after a's run and source containers */
+        fake_rule_hold(fake_rule_nth(fake_engine_on(h->fe, "DELETE", "/containers/*"), 3), FAKE_HOLD_HEADERS);
         o.grace_s = 0.3;
       }
     } else {
@@ -173,6 +179,8 @@ static void test_remote_put_cancel_and_error(void **state) {
     th_assert(h, rc == (mode < 2 ? 130 : 1));
     if (mode == 2) th_assert(h, th_ended(h, "no room for artifacts"));
     th_assert(h, th_ended(h, mode < 2 ? "b/run canceled" : "b/run failed"));
+    th_assert(h, fake_engine_count(h->fe, "PUT", "/containers/*/archive") == 2);
+    if (mode == 1) th_assert(h, h->res.aborted);   /* b's removal held past the grace period */
     th_assert(h, h->res.n_abandoned == 0);
     th_assert(h, th_clean(h));
     th_free(h);
@@ -227,7 +235,7 @@ static void test_remote_engine_scan_fails(void **state) {
   th_assert(h, th_ended(h, fake_engine_host(h->fe)));
   for (size_t i = 0; i < fake_engine_n_requests(h->fe); i++)   /* no pull of the scanner */
     th_assert(h, strstr(fake_engine_request(h->fe, i)->query, "trivy") == NULL);
-  th_assert(h, fake_engine_created(h->fe, FAKE_CONTAINER) == 1);   /* the run container only */
+  th_assert(h, fake_engine_created_containers(h->fe, false) == 1);   /* the run container only */
   th_assert(h, th_clean(h));
   th_free(h);
 }

@@ -33,7 +33,7 @@ static void test_systemd(void **state) {
   int rc = th_run(h, "steps:\n  s:\n    run:\n      image: reg.test/systemd:1\n      systemd: true\n"
                      "      cmds: [echo one]\n", NULL);
   th_assert(h, rc == 0);
-  const fake_request *cr = fake_engine_find(h->fe, "POST", "/containers/create", 0);
+  const fake_request *cr = fake_engine_find_create(h->fe, false, 0);
   th_assert(h, cr && strstr(cr->body, "/usr/sbin/init") && strstr(cr->body, "seccomp=unconfined"));
   th_assert(h, cr && strstr(cr->body, "/sys/fs/cgroup"));
   th_assert(h, th_clean(h));
@@ -46,9 +46,9 @@ static void test_run_on_built_image(void **state) {
   int rc = th_run(h, "steps:\n  s:\n    build:\n      dockerfile: FROM scratch\n    run:\n      cmd: echo\n", NULL);
   th_assert(h, rc == 0);
   /* the run container runs the image id the build reported; nothing is pulled */
-  const fake_request *cr = fake_engine_find(h->fe, "POST", "/containers/create", 0);
+  const fake_request *cr = fake_engine_find_create(h->fe, false, 0);
   th_assert(h, cr && strstr(cr->body, "\"Image\":\"sha256:"));
-  th_assert(h, fake_engine_count(h->fe, "POST", "/images/create") == 0);
+  th_assert(h, fake_engine_count_pulls(h->fe) == 0);
   th_free(h);
 }
 

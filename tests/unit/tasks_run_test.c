@@ -145,8 +145,8 @@ static void test_own_process(void **state) {
   th_assert(h, th_said(h, "[own/] hi"));
   /* the command is the container's process: no exec; the image was there: no pull */
   th_assert(h, fake_engine_count(h->fe, "POST", "/containers/*/exec") == 0);
-  th_assert(h, fake_engine_count(h->fe, "POST", "/images/create") == 0);
-  const fake_request *cr = fake_engine_find(h->fe, "POST", "/containers/create", 0);
+  th_assert(h, fake_engine_count_pulls(h->fe) == 0);
+  const fake_request *cr = fake_engine_find_create(h->fe, false, 0);
   th_assert(h, cr && strstr(cr->body, "-xc"));
   th_assert(h, th_clean(h));
   th_free(h);
@@ -170,7 +170,7 @@ static void test_image_command(void **state) {
   int rc = th_run(h, "steps:\n  img:\n    run:\n      image: reg.test/app:2\n", NULL);
   th_assert(h, rc == 0);
   th_assert(h, th_said(h, "[img/] from the image"));
-  const fake_request *cr = fake_engine_find(h->fe, "POST", "/containers/create", 0);
+  const fake_request *cr = fake_engine_find_create(h->fe, false, 0);
   th_assert(h, cr && strstr(cr->body, "\"Tty\":true"));
   th_assert(h, th_clean(h));
   th_free(h);
@@ -179,7 +179,9 @@ static void test_image_command(void **state) {
 static void test_image_missing(void **state) {
   (void)state;
   th *h = th_new();
-  fake_rule_error(fake_engine_on(h->fe, "POST", "/images/create"), 404, "manifest unknown");
+  /* the pull (not the import of the /source image) */
+  fake_rule_error(fake_rule_query_has(fake_engine_on(h->fe, "POST", "/images/create"), "fromImage"), 404,
+                  "manifest unknown");
   int rc = th_run(h, OWN, NULL);
   th_assert(h, rc == 1);
   th_assert(h, th_ended(h, "own/run failed") && th_ended(h, "not found"));

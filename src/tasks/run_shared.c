@@ -216,8 +216,11 @@ static void on_imported(void *ud, const brr_engine_result *res) {
     free(im);
     return;
   }
-  if (res->status == 0)
+  if (res->status == 0) {
+    /* its tag, tracked already, takes it at the end: no second removal by id */
+    brr_engine_untrack(im->e, BRR_ENGINE_IMAGE, res->id);
     image_settle(im, SRC_READY, brr_xstrdup(res->id), NULL);
+  }
   else
     image_settle(im, SRC_FAILED, NULL,
                  brr_xasprintf("cannot make the /source image: %s",

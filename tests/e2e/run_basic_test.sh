@@ -2,7 +2,7 @@
 # A run step end to end: commands in order with `sh -xc`, the environment buildrunner gives
 # (env dict, step variables, global env, the engine socket), a pristine /source per step
 # without the results dir and .buildignore'd files, /artifacts read-only, cwd/user/hostname/
-# shell, and nothing left afterwards (the anonymous /source volume included).
+# shell, and nothing left afterwards (the /source volume and the source image included).
 source "$BRR_SOURCE_DIR/tests/e2e/run/lib.sh"
 setup basic
 
@@ -33,7 +33,7 @@ b=$(grep -n 'pwd=/source' "$OUT" | head -1 | cut -d: -f1)
 [ "$a" -lt "$b" ] || fail "commands out of order"
 # the step's lines reach build.log too
 grep -q 'basic.*| buildignore-honoured' "$(results)/build.log" || fail "build.log lacks the step's output"
-# /source was an anonymous volume of the run container: it went with the container
+# /source was the source container's volume (volumes_from): it went with the containers
 vol=$(sed -n 's/.*| volume=\([0-9a-f]\{64\}\)$/\1/p' "$OUT")
 [ -n "$vol" ] || fail "no /source volume seen"
 if docker volume inspect "$vol" >/dev/null 2>&1; then fail "volume $vol left behind"; fi

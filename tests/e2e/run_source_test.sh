@@ -16,13 +16,23 @@ echo x >"$DIR/data/owned"
 chown 1234:4321 "$DIR/data/owned"
 chmod 4750 "$DIR/data/owned"
 
-# watch the engine's events for this run's image imports and container creations
+# the engine's events for this test's objects (image imports, container creations), in $EVENTS
 EVENTS=$WORK/events
-docker events --filter "label=$LABEL" --format '{{.Type}} {{.Action}} {{.Actor.ID}} {{index .Actor.Attributes "name"}}' >"$EVENTS" &
-EV=$!
-EXTRA_CLEANUP+=("kill $EV")
-sleep 0.5
+watch_events() {
+  : >"$EVENTS"
+  docker events --filter "label=$LABEL" \
+    --format '{{.Type}} {{.Action}} {{.Actor.ID}} {{index .Actor.Attributes "name"}}' >"$EVENTS" &
+  EV=$!
+  EXTRA_CLEANUP+=("kill $EV")
+  sleep 0.5
+}
+stop_events() {
+  sleep 1
+  kill "$EV" 2>/dev/null || true
+  wait "$EV" 2>/dev/null || true
+}
 
+watch_events
 brr_run
 expect_rc 0
 line=$(step_lines one | sed -n 's/^links=//p')
@@ -40,10 +50,7 @@ expect_line two "src=mounted"
 # the host's copy is untouched
 [ "$(cat "$DIR/data/file")" = original ] || fail "the build dir was changed"
 expect_no_leftovers
-
-sleep 1
-kill "$EV" 2>/dev/null || true
-wait "$EV" 2>/dev/null || true
+stop_events
 # the engine reports an import as `image import`; one per run, and one source container per step
 imports=$(grep -c '^image import ' "$EVENTS" || true)
 [ "$imports" -eq 1 ] || { cat "$EVENTS" >&2; fail "expected one import of the source image, saw $imports"; }
@@ -61,18 +68,12 @@ steps:
       image: 127.0.0.1:5000/busybox:latest
       cmd: ls -a /source/data
 YAML
-: >"$EVENTS"
-docker events --filter "label=$LABEL" --format '{{.Type}} {{.Action}} {{.Actor.ID}}' >"$EVENTS" &
-EV=$!
-EXTRA_CLEANUP+=("kill $EV")
-sleep 0.5
+watch_events
 brr_run
 expect_rc 0
 expect_line wh ".wh.kept"
 expect_line wh "file"
 expect_no_leftovers
-sleep 1
-kill "$EV" 2>/dev/null || true
-wait "$EV" 2>/dev/null || true
+stop_events
 if grep -q '^image import ' "$EVENTS"; then fail "a tree with .wh. names was imported as an image"; fi
 echo ok

@@ -46,6 +46,10 @@
 /* "<hostname>:<pid>:<process start time in clock ticks since boot>" of the brr process that
  * made the object: the start time tells a reused pid from the owner. */
 #define BRR_ENGINE_LABEL_OWNER "brr.owner"
+/* On images brr makes for its own use only (the per-run source image), never on an image a
+ * user gets: a commit inherits its container's brr.managed/brr.owner labels, so the sweep of
+ * killed runs removes only images that carry this one too. */
+#define BRR_ENGINE_LABEL_SCRATCH "brr.scratch"
 
 typedef struct brr_engine brr_engine;
 typedef struct brr_engine_req brr_engine_req;

@@ -480,9 +480,13 @@ int brr_engine_sweep_stale(brr_engine *e, brr_engine_sweep_cb cb, void *ud, char
   static const brr_engine_kind kinds[] = {BRR_ENGINE_CONTAINER, BRR_ENGINE_IMAGE, BRR_ENGINE_NETWORK,
                                           BRR_ENGINE_VOLUME};
   const char *filter = "{\"label\":[\"" BRR_ENGINE_LABEL_OWNER "\",\"" BRR_ENGINE_LABEL_MANAGED "=1\"]}";
+  /* images: only brr's scratch images (a committed image carries its container's labels) */
+  const char *image_filter = "{\"label\":[\"" BRR_ENGINE_LABEL_OWNER "\",\"" BRR_ENGINE_LABEL_MANAGED
+                             "=1\",\"" BRR_ENGINE_LABEL_SCRATCH "=1\"]}";
   for (size_t k = 0; api && k < BRR_ARRAY_LEN(kinds) && !*error; k++) {
     brr_engine_kind kind = kinds[k];
-    const char *q[] = {"filters", filter, kind == BRR_ENGINE_CONTAINER ? "all" : NULL, "1", NULL};
+    const char *q[] = {"filters", kind == BRR_ENGINE_IMAGE ? image_filter : filter,
+                       kind == BRR_ENGINE_CONTAINER ? "all" : NULL, "1", NULL};
     sync_batch list = {0};
     sync_add(&list, e, api, "GET", brr_engine_list_path(kind), q, kind, NULL);
     sync_batch_run(&list, 0);
@@ -501,7 +505,8 @@ int brr_engine_sweep_stale(brr_engine *e, brr_engine_sweep_cb cb, void *ud, char
       const cJSON *id = cJSON_GetObjectItemCaseSensitive(it, kind == BRR_ENGINE_VOLUME ? "Name" : "Id");
       /* only brr's own objects, and only when their process is gone from this host */
       if (!cJSON_IsString(id) || !brr_streq(listed_label(it, BRR_ENGINE_LABEL_MANAGED), "1") ||
-          brr_owner_check(owner) != BRR_OWNER_GONE)
+          brr_owner_check(owner) != BRR_OWNER_GONE ||
+          (kind == BRR_ENGINE_IMAGE && !brr_streq(listed_label(it, BRR_ENGINE_LABEL_SCRATCH), "1")))
         continue;
       size_t before = b.n;
       sync_add_removal(&b, e, api, kind, id->valuestring);

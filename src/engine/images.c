@@ -294,7 +294,7 @@ static void imported(brr_engine_req *r) {
   else brr_engine_track(r->e, BRR_ENGINE_IMAGE, r->id);
 }
 
-/* `LABEL "k"="v" ...` of the client's labels, for an import's `changes`. */
+/* `LABEL "k"="v" ...` of the client's labels and brr.scratch=1, for an import's `changes`. */
 static char *label_change(const brr_engine *e) {
   brr_buf b = {0};
   brr_buf_puts(&b, "LABEL");
@@ -313,6 +313,7 @@ static char *label_change(const brr_engine *e) {
     if (!eq) brr_buf_puts(&b, "\"=\"");
     brr_buf_putc(&b, '"');
   }
+  brr_buf_puts(&b, " \"" BRR_ENGINE_LABEL_SCRATCH "\"=\"1\"");
   return brr_buf_detach(&b);
 }
 

@@ -21,7 +21,7 @@ mkdir -p "$TMPROOT"
 echo "temp-dir: $TMPROOT" >>"$DIR/.buildrunner.yaml"
 
 count() {  # what carries the test's label
-  echo "$(docker ps -aq --filter "label=$LABEL" | wc -l) $(docker network ls -q --filter "label=$LABEL" | wc -l) $(docker volume ls -q --filter "label=$LABEL" | wc -l) $(docker images -q --filter "label=$LABEL" | wc -l)"
+  echo "$(docker ps -aq --filter "label=$LABEL" | wc -l) $(docker network ls -q --filter "label=$LABEL" | wc -l) $(docker volume ls -q --filter "label=$LABEL" | wc -l) $(docker images -q --filter "label=$LABEL" --filter "label=brr.scratch=1" | wc -l)"
 }
 start_of() { awk '{print $22}' "/proc/$1/stat"; }
 
@@ -36,10 +36,16 @@ keep_other=$(docker create --label "$LABEL" --label brr.managed=1 \
   --label "brr.owner=elsewhere-$TEST_ID.example:1:1" "$IMAGE" true)
 keep_plain=$(docker create --label "$LABEL" --label "brr.owner=$HOST:999999999:1" "$IMAGE" true)
 EXTRA_CLEANUP+=("docker rm -f $keep_live $keep_other $keep_plain")
+# and an image with a dead brr's labels but not brr.scratch=1: what a commit of a dead run's
+# container looks like (it inherits the container's labels), which is the user's
+keep_image=$(tar -cf - -T /dev/null | docker import --change "LABEL $LABEL brr.managed=1 \
+  brr.owner=$HOST:999999999:1" - "brr-e2e-kept:$TEST_ID" | sed 's/^sha256://')
+EXTRA_CLEANUP+=("docker rmi -f $keep_image")
 kept_ok() {
   for c in $keep_live $keep_other $keep_plain; do
     docker inspect "$c" >/dev/null 2>&1 || fail "$1 removed $c, which was not a dead brr's"
   done
+  docker image inspect "$keep_image" >/dev/null 2>&1 || fail "$1 removed a committed-like image of a dead brr"
 }
 
 # kill_brr: start brr on the long step, SIGKILL it once its command runs; $BRR_PID

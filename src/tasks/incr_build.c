@@ -244,11 +244,7 @@ static void build_tracked(ibuild *t) {
 
 static void image_found(void *ud, const brr_engine_result *res) {
   ibuild *t = ud;
-  t->w.req = NULL;
-  if (t->w.canceled) {
-    brr_task_done(&t->w.base, BRR_ECANCELED, NULL);
-    return;
-  }
+  if (!brr__tasks_incr_wrap_answered(&t->w)) return;
   if (res->status != 0) {
     brr_task_log(&t->w.base, BRR_LOG_INFO, "runs: the image it made, %.19s, is no longer on the engine",
                  t->image);
@@ -313,11 +309,7 @@ static void next_base(ibuild *t);
 
 static void base_found(void *ud, const brr_engine_result *res) {
   ibuild *t = ud;
-  t->w.req = NULL;
-  if (t->w.canceled) {
-    brr_task_done(&t->w.base, BRR_ECANCELED, NULL);
-    return;
-  }
+  if (!brr__tasks_incr_wrap_answered(&t->w)) return;
   const char *ref = t->k.refs[t->n_bases];
   const cJSON *id = res->status == 0 ? cJSON_GetObjectItemCaseSensitive(res->json, "Id") : NULL;
   if (!cJSON_IsString(id)) {
@@ -332,11 +324,7 @@ static void base_found(void *ud, const brr_engine_result *res) {
 
 static void base_pulled(void *ud, const brr_engine_result *res) {
   ibuild *t = ud;
-  t->w.req = NULL;
-  if (t->w.canceled) {
-    brr_task_done(&t->w.base, BRR_ECANCELED, NULL);
-    return;
-  }
+  if (!brr__tasks_incr_wrap_answered(&t->w)) return;
   if (res->status != 0) {
     brr_task_log(&t->w.base, BRR_LOG_INFO, "runs: its base image %s could not be pulled", t->k.refs[t->n_bases]);
     build_tracked(t);

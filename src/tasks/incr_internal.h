@@ -67,6 +67,9 @@ void brr__tasks_incr_wrap_init(incr_wrap *w, const brr_task_ops *ops, brr_runtim
  * `no_task_status`. */
 void brr__tasks_incr_wrap_run(incr_wrap *w, brr__tasks_incr_make_fn make, const char *what,
                               int no_task_status);
+/* An engine call of the wrapper (`req`) answered: it is no longer in flight. False when the
+ * wrapper was cancelled meanwhile: the node has then ended cancelled, and the caller returns. */
+bool brr__tasks_incr_wrap_answered(incr_wrap *w);
 void brr__tasks_incr_wrap_cancel(brr_task *bt);
 void brr__tasks_incr_wrap_abort(brr_task *bt);
 

@@ -427,11 +427,8 @@ static const char *predict_node(brr_runtime *rt, brr_graph *g, size_t node) {
   if (n->kind == BRR_NODE_BUILD) return brr__tasks_incr_build_predict(rt, g, node);
   incr_task t = {.w = {.rt = rt, .ir = ir, .step = n->step}};
   t.w.base.node = node;
-  char *path = brr_incr_record_path(ir->state_dir, n->id);
   brr_incr_record rec;
-  int r = brr_incr_record_read(path, &rec);
-  free(path);
-  if (r != 0) return "runs: no earlier successful run";
+  if (brr__tasks_incr_record_load(ir, node, &rec) != 0) return "runs: no earlier successful run";
   brr_incr_inputs now = {0};
   brr_diags d = BRR_DIAGS_INIT;
   const char *why = NULL;
@@ -499,6 +496,13 @@ void brr__tasks_incr_wrap_run(incr_wrap *w, brr__tasks_incr_make_fn make, const 
   }
 }
 
+bool brr__tasks_incr_wrap_answered(incr_wrap *w) {
+  w->req = NULL;
+  if (!w->canceled) return true;
+  brr_task_done(&w->base, BRR_ECANCELED, NULL);
+  return false;
+}
+
 void brr__tasks_incr_wrap_cancel(brr_task *bt) {
   incr_wrap *w = (incr_wrap *)bt;
   w->canceled = true;
@@ -544,12 +548,7 @@ static void reuse(incr_task *t) {
 
 static void on_committed_inspect(void *ud, const brr_engine_result *res) {
   incr_task *t = ud;
-  t->w.req = NULL;
-  if (t->w.canceled) {
-    brr_incr_record_free(&t->rec);
-    brr_task_done(&t->w.base, BRR_ECANCELED, NULL);
-    return;
-  }
+  if (!brr__tasks_incr_wrap_answered(&t->w)) return;
   if (res->status == 0) {
     /* the commit node tags it again, as after a run */
     brr_runtime_set(&t->w.rt->steps[t->w.step].run_image, t->committed);
@@ -600,10 +599,8 @@ static void decide(incr_task *t, const char *image_id) {
     return;
   }
   brr_incr_inputs_key(&in->inputs, in->key);
-  char *path = brr_incr_record_path(ir->state_dir, t->w.base.graph->nodes[t->w.base.node].id);
   brr_incr_record rec;
-  bool have = brr_incr_record_read(path, &rec) == 0;
-  free(path);
+  bool have = brr__tasks_incr_record_load(ir, t->w.base.node, &rec) == 0;
   const char *why = brr_incr_why(have ? &rec : NULL, &in->inputs);
   if (!why) {
     brr_diags_free(&d);
@@ -625,11 +622,7 @@ static void next_service(incr_task *t);
 
 static void on_service_inspect(void *ud, const brr_engine_result *res) {
   incr_task *t = ud;
-  t->w.req = NULL;
-  if (t->w.canceled) {
-    brr_task_done(&t->w.base, BRR_ECANCELED, NULL);
-    return;
-  }
+  if (!brr__tasks_incr_wrap_answered(&t->w)) return;
   const brr_service *sv = &t->w.rt->cfg->steps[t->w.step].run->services[t->next_svc - 1];
   const cJSON *id = res->status == 0 ? cJSON_GetObjectItemCaseSensitive(res->json, "Id") : NULL;
   if (!cJSON_IsString(id)) {
@@ -656,11 +649,7 @@ static void next_service(incr_task *t) {
 
 static void on_inspect(void *ud, const brr_engine_result *res) {
   incr_task *t = ud;
-  t->w.req = NULL;
-  if (t->w.canceled) {
-    brr_task_done(&t->w.base, BRR_ECANCELED, NULL);
-    return;
-  }
+  if (!brr__tasks_incr_wrap_answered(&t->w)) return;
   const cJSON *id = res->status == 0 ? cJSON_GetObjectItemCaseSensitive(res->json, "Id") : NULL;
   if (!cJSON_IsString(id)) {
     brr_task_log(&t->w.base, BRR_LOG_INFO, "runs: its image %s is not on the engine yet", t->image);

@@ -134,6 +134,16 @@ static bool waiters_remove(waiters *l, brr_run_waiter *w) {
   return false;
 }
 
+/* Answer a waiter at once: what it waits for is settled. */
+static void waiter_answer(brr_run_waiter *w, brr_run_source_cb cb, void *ud, const char *what,
+                          const char *error) {
+  w->cb = cb;
+  w->ud = ud;
+  w->next = NULL;
+  w->waiting = false;
+  cb(ud, what, error);
+}
+
 /* Call every waiter (each may drop others or add itself again meanwhile). */
 static void waiters_fire(waiters *l, const char *what, const char *error) {
   while (l->head) {
@@ -175,11 +185,7 @@ static void tar_after(uv_work_t *w, int status) {
 
 static void tar_want(run_shared *sh, src_tar *t, brr_run_waiter *w, brr_run_source_cb cb, void *ud) {
   if (t->st == SRC_READY || t->st == SRC_FAILED) {
-    w->cb = cb;
-    w->ud = ud;
-    w->next = NULL;
-    w->waiting = false;
-    cb(ud, t->st == SRC_READY ? t->path : NULL, t->error);
+    waiter_answer(w, cb, ud, t->st == SRC_READY ? t->path : NULL, t->error);
     return;
   }
   waiters_add(&t->w, w, cb, ud);
@@ -262,11 +268,7 @@ void brr_run_source_image_want(brr_runtime *rt, brr_engine *e, brr_run_waiter *w
     sh->images[sh->n_images++] = im;
   }
   if (im->st == SRC_READY || im->st == SRC_FAILED) {
-    w->cb = cb;
-    w->ud = ud;
-    w->next = NULL;
-    w->waiting = false;
-    cb(ud, im->id, im->error);
+    waiter_answer(w, cb, ud, im->id, im->error);
     return;
   }
   waiters_add(&im->w, w, cb, ud);

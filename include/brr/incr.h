@@ -154,6 +154,9 @@ void brr_incr_record_free(brr_incr_record *r);
  * else "no earlier successful run", or the name of the first input that differs (valid while
  * `now` and `last` are; an input present on one side only counts as differing). */
 const char *brr_incr_why(const brr_incr_record *last, const brr_incr_inputs *now);
+/* The first input of `now` whose value differs from `last`'s, or that `last` lacks; NULL when
+ * none. For a `now` that holds only some of the inputs (--graph cannot know them all). */
+const char *brr_incr_changed_input(const brr_incr_record *last, const brr_incr_inputs *now);
 
 /* ==== the inputs of an image build ====================================================== */
 

@@ -144,16 +144,22 @@ void brr_incr_record_free(brr_incr_record *r) {
   memset(r, 0, sizeof *r);
 }
 
-const char *brr_incr_why(const brr_incr_record *last, const brr_incr_inputs *now) {
-  if (!last) return "no earlier successful run";
-  char key[BRR_INCR_HEX];
-  brr_incr_inputs_key(now, key);
-  if (!strcmp(key, last->key)) return NULL;
+const char *brr_incr_changed_input(const brr_incr_record *last, const brr_incr_inputs *now) {
   for (size_t i = 0; i < now->n; i++) {
     size_t j = 0;
     while (j < last->inputs.n && strcmp(last->inputs.names[j], now->names[i])) j++;
     if (j == last->inputs.n || strcmp(last->inputs.hex[j], now->hex[i])) return now->names[i];
   }
+  return NULL;
+}
+
+const char *brr_incr_why(const brr_incr_record *last, const brr_incr_inputs *now) {
+  if (!last) return "no earlier successful run";
+  char key[BRR_INCR_HEX];
+  brr_incr_inputs_key(now, key);
+  if (!strcmp(key, last->key)) return NULL;
+  const char *changed = brr_incr_changed_input(last, now);
+  if (changed) return changed;
   for (size_t j = 0; j < last->inputs.n; j++) {
     size_t i = 0;
     while (i < now->n && strcmp(last->inputs.names[j], now->names[i])) i++;

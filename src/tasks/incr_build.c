@@ -196,12 +196,8 @@ const char *brr__tasks_incr_build_predict(brr_runtime *rt, brr_graph *g, size_t 
   brr_incr_inputs now = {0};
   if (bkey_make(rt, ir, n->step, &k, &d) != 0) why = "runs: its inputs cannot be read";
   else key_inputs(rt, node, &k, NULL, 0, false, &now);
-  for (size_t i = 0; !why && i < now.n; i++) {
-    size_t j = 0;
-    while (j < rec.inputs.n && strcmp(rec.inputs.names[j], now.names[i])) j++;
-    if (j == rec.inputs.n || strcmp(rec.inputs.hex[j], now.hex[i]))
-      why = brr_arena_printf(g->arena, "runs: %s changed", now.names[i]);
-  }
+  const char *changed = why ? NULL : brr_incr_changed_input(&rec, &now);
+  if (changed) why = brr_arena_printf(g->arena, "runs: %s changed", changed);
   /* a base image another node of this run makes is the same only if that node is reused */
   for (size_t i = 0; !why && i < n->n_in; i++) {
     const brr_node *from = &g->nodes[g->edges[n->in[i]].from];

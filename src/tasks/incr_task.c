@@ -433,12 +433,8 @@ static const char *predict_node(brr_runtime *rt, brr_graph *g, size_t node) {
   brr_diags d = BRR_DIAGS_INIT;
   const char *why = NULL;
   if (inputs_static(&t, &now, &d) != 0) why = "runs: its inputs cannot be read";
-  for (size_t i = 0; !why && i < now.n; i++) {
-    size_t j = 0;
-    while (j < rec.inputs.n && strcmp(rec.inputs.names[j], now.names[i])) j++;
-    if (j == rec.inputs.n || strcmp(rec.inputs.hex[j], now.hex[i]))
-      why = brr_arena_printf(g->arena, "runs: %s changed", now.names[i]);
-  }
+  const char *changed = why ? NULL : brr_incr_changed_input(&rec, &now);
+  if (changed) why = brr_arena_printf(g->arena, "runs: %s changed", changed);
   /* the results of the steps it waits for are the recorded ones only if those are reused */
   for (size_t i = 0; !why && i < n->n_in; i++) {
     const brr_node *from = &g->nodes[g->edges[n->in[i]].from];

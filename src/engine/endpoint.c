@@ -48,29 +48,19 @@ void brr_engine_endpoint_free(brr_engine_endpoint *ep) {
   memset(ep, 0, sizeof *ep);
 }
 
-/* The environment's engine: DOCKER_HOST and the TLS variables, else the default socket. */
-static int from_env(brr_engine_endpoint *ep, const char *why, char **error) {
-  const char *host = env("DOCKER_HOST");
-  ep->host = brr_xstrdup(host ? host : BRR_ENGINE_DEFAULT_HOST);
-  if (!ep->source) ep->source = brr_xstrdup(host ? "DOCKER_HOST" : why);
-  /* as the CLI: any non-empty value turns these on, "0" included */
-  ep->tls_verify = env("DOCKER_TLS_VERIFY") != NULL;
-  ep->tls = ep->tls_verify || env("DOCKER_TLS") != NULL;
-  /* TLS is for tcp: a socket or ssh ignores the variables (and needs no certificates) */
-  if (brr_startswith(ep->host, "unix://") || brr_startswith(ep->host, "ssh://"))
-    ep->tls = ep->tls_verify = false;
-  if (!ep->tls) return 0;
-  const char *dir = env("DOCKER_CERT_PATH");
-  char *certs = dir ? brr_xstrdup(dir) : brr_path_expanduser("~/.docker");
+/* The certificates of a TLS endpoint from the directory `certs`, as the CLI reads them:
+ * ca.pem, which must be readable when verifying (else an error: "<verified_by> but the CA
+ * certificate ... cannot be read"), and cert.pem with key.pem when both are there. */
+static int certs_from_dir(brr_engine_endpoint *ep, const char *certs, const char *verified_by,
+                          char **error) {
   char *ca = brr_path_join(certs, "ca.pem");
   char *cert = brr_path_join(certs, "cert.pem");
   char *key = brr_path_join(certs, "key.pem");
-  free(certs);
   int rc = 0;
   if (ep->tls_verify) {
     if (!file_exists(ca)) {
-      *error = brr_xasprintf("DOCKER_TLS_VERIFY is set but the CA certificate %s cannot be read: %s",
-                             ca, strerror(errno));
+      *error = brr_xasprintf("%s but the CA certificate %s cannot be read: %s", verified_by, ca,
+                             strerror(errno));
       rc = BRR_EINVAL;
     } else {
       ep->ca = ca;
@@ -86,6 +76,25 @@ static int from_env(brr_engine_endpoint *ep, const char *why, char **error) {
   free(ca);
   free(cert);
   free(key);
+  return rc;
+}
+
+/* The environment's engine: DOCKER_HOST and the TLS variables, else the default socket. */
+static int from_env(brr_engine_endpoint *ep, const char *why, char **error) {
+  const char *host = env("DOCKER_HOST");
+  ep->host = brr_xstrdup(host ? host : BRR_ENGINE_DEFAULT_HOST);
+  if (!ep->source) ep->source = brr_xstrdup(host ? "DOCKER_HOST" : why);
+  /* as the CLI: any non-empty value turns these on, "0" included */
+  ep->tls_verify = env("DOCKER_TLS_VERIFY") != NULL;
+  ep->tls = ep->tls_verify || env("DOCKER_TLS") != NULL;
+  /* TLS is for tcp: a socket or ssh ignores the variables (and needs no certificates) */
+  if (brr_startswith(ep->host, "unix://") || brr_startswith(ep->host, "ssh://"))
+    ep->tls = ep->tls_verify = false;
+  if (!ep->tls) return 0;
+  const char *dir = env("DOCKER_CERT_PATH");
+  char *certs = dir ? brr_xstrdup(dir) : brr_path_expanduser("~/.docker");
+  int rc = certs_from_dir(ep, certs, "DOCKER_TLS_VERIFY is set", error);
+  free(certs);
   return rc;
 }
 
@@ -224,40 +233,21 @@ int brr_engine_endpoint_named(const char *context, const char *host, int tls_ver
   int rc = 0;
   if (out->tls) {
     char *certs = cert_path ? brr_path_expanduser(cert_path) : brr_path_expanduser("~/.docker");
-    char *ca = brr_path_join(certs, "ca.pem");
-    char *cert = brr_path_join(certs, "cert.pem");
-    char *key = brr_path_join(certs, "key.pem");
+    rc = certs_from_dir(out, certs, "TLS is verified", error);
     free(certs);
-    if (out->tls_verify && !file_exists(ca)) {
-      *error = brr_xasprintf("TLS is verified but the CA certificate %s cannot be read: %s (from %s)", ca,
-                             strerror(errno), source);
-      rc = BRR_EINVAL;
-    }
-    if (rc == 0 && out->tls_verify) {
-      out->ca = ca;
-      ca = NULL;
-    }
-    if (rc == 0 && file_exists(cert) && file_exists(key)) {
-      out->cert = cert;
-      out->key = key;
-      cert = key = NULL;
-    }
-    free(ca);
-    free(cert);
-    free(key);
   }
   if (rc == 0) {
     brr_engine_target t;
     rc = brr_engine_target_parse(out->host, out->tls, &t, error);
-    if (rc == 0) {
-      brr_engine_target_free(&t);
-    } else {
-      char *msg = brr_xasprintf("%s (from %s)", *error, source);
-      free(*error);
-      *error = msg;
-    }
+    if (rc == 0) brr_engine_target_free(&t);
   }
-  if (rc) brr_engine_endpoint_free(out);
+  if (rc) {
+    /* where the engine was named */
+    char *msg = brr_xasprintf("%s (from %s)", *error, source);
+    free(*error);
+    *error = msg;
+    brr_engine_endpoint_free(out);
+  }
   return rc;
 }
 

@@ -279,6 +279,34 @@ static void test_env_tls(void **state) {
   clear_env();
 }
 
+/* A CA that must be there and is not: the same words from the environment and from an
+ * `engines:` entry, which also says where the engine was named. */
+static void test_ca_missing(void **state) {
+  (void)state;
+  clear_env();
+  char *none = brr_xasprintf("%s/no-certs", g_dir);
+  setenv("DOCKER_HOST", "tcp://127.0.0.1:2376", 1);
+  setenv("DOCKER_TLS_VERIFY", "1", 1);
+  setenv("DOCKER_CERT_PATH", none, 1);
+  char *err = resolve_err(NULL);
+  char *want = brr_xasprintf("DOCKER_TLS_VERIFY is set but the CA certificate %s/ca.pem cannot be "
+                             "read: No such file or directory", none);
+  assert_string_equal(err, want);
+  free(err);
+  free(want);
+  clear_env();
+  brr_engine_endpoint ep;
+  err = NULL;
+  assert_int_equal(brr_engine_endpoint_named(NULL, "tcp://127.0.0.1:2376", 1, none, "engines: v", &ep, &err),
+                   BRR_EINVAL);
+  want = brr_xasprintf("TLS is verified but the CA certificate %s/ca.pem cannot be read: No such "
+                       "file or directory (from engines: v)", none);
+  assert_string_equal(err, want);
+  free(err);
+  free(want);
+  free(none);
+}
+
 static void test_target(void **state) {
   (void)state;
   brr_engine_target t;
@@ -427,6 +455,7 @@ int main(void) {
       cmocka_unit_test(test_context_tls), cmocka_unit_test(test_context_errors),
       cmocka_unit_test(test_env_tls),     cmocka_unit_test(test_target),
       cmocka_unit_test(test_cli_env),     cmocka_unit_test(test_remote_host),
+      cmocka_unit_test(test_ca_missing),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -372,17 +372,19 @@ static void collect_stdout(void *ud, int stream, const char *data, size_t len) {
   if (stream == BRR_ENGINE_STDOUT) brr_buf_append(&r->listing, data, len);
 }
 
-static void listed(brr_run_task *r) {
+/* The listing's matches into r->matches; false (the step failed) when it cannot be read. */
+static bool parse_listing(brr_run_task *r) {
   brr_diags d = BRR_DIAGS_INIT;
   size_t n = r->run->artifacts.n;
-  if (brr_artifact_list_parse(r->listing.data ? r->listing.data : "", r->listing.len, n,
-                              &r->matches, &r->n_matches, &d) != 0) {
-    brr_run_fail(r, BRR_EIO, false, "listing artifacts: %s", d.n ? d.v[0].msg : "bad output");
-    brr_diags_free(&d);
-    return;
-  }
+  bool ok = brr_artifact_list_parse(r->listing.data ? r->listing.data : "", r->listing.len, n,
+                                    &r->matches, &r->n_matches, &d) == 0;
+  if (!ok) brr_run_fail(r, BRR_EIO, false, "listing artifacts: %s", d.n ? d.v[0].msg : "bad output");
   brr_diags_free(&d);
-  brr_run_next(r);
+  return ok;
+}
+
+static void listed(brr_run_task *r) {
+  if (parse_listing(r)) brr_run_next(r);
 }
 
 static void on_listing(void *ud, const brr_engine_result *res) {
@@ -512,16 +514,8 @@ static void on_list_file(void *ud, const brr_engine_result *res) {
     return;
   }
   brr_buf_free(&r->listing_tar);
+  if (!parse_listing(r)) return;
   /* the listing file itself is no artifact (a pattern such as /tmp/.* would find it) */
-  brr_diags d = BRR_DIAGS_INIT;
-  size_t n = r->run->artifacts.n;
-  if (brr_artifact_list_parse(r->listing.data ? r->listing.data : "", r->listing.len, n,
-                              &r->matches, &r->n_matches, &d) != 0) {
-    brr_run_fail(r, BRR_EIO, false, "listing artifacts: %s", d.n ? d.v[0].msg : "bad output");
-    brr_diags_free(&d);
-    return;
-  }
-  brr_diags_free(&d);
   char *self = list_file(r);
   size_t k = 0;
   for (size_t i = 0; i < r->n_matches; i++) {

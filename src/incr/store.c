@@ -226,6 +226,24 @@ int brr_store_open(const char *dir, uint64_t limit, brr_store **out, brr_diags *
   return 0;
 }
 
+/* Copy what is left of `in` to `fd` (paths for the messages), hashing it into `h` and
+ * counting it into `*size` when they are given. */
+static int pump(int in, const char *in_path, int fd, const char *out_path, brr_hasher *h,
+                uint64_t *size, brr_diags *d) {
+  char buf[65536];
+  if (size) *size = 0;
+  for (;;) {
+    ssize_t n = read(in, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return store_err(d, -errno, "reading", in_path);
+    if (n == 0) return 0;
+    if (h) brr_hasher_update(h, buf, (size_t)n);
+    int w = brr__incr_write_all(fd, buf, (size_t)n);
+    if (w < 0) return store_err(d, w, "writing", out_path);
+    if (size) *size += (uint64_t)n;
+  }
+}
+
 /* Copy `path` into a temp file of the store, hashing as it goes. */
 static int copy_in(brr_store *s, const char *path, char **tmp_out, char hex[BRR_INCR_HEX],
                    uint64_t *size, brr_diags *d) {
@@ -241,25 +259,7 @@ static int copy_in(brr_store *s, const char *path, char **tmp_out, char hex[BRR_
     return r;
   }
   brr_hasher *h = brr_hasher_new();
-  char buf[65536];
-  int rc = 0;
-  *size = 0;
-  for (;;) {
-    ssize_t n = read(in, buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      rc = store_err(d, -errno, "reading", path);
-      break;
-    }
-    if (n == 0) break;
-    brr_hasher_update(h, buf, (size_t)n);
-    int w = brr__incr_write_all(fd, buf, (size_t)n);
-    if (w < 0) {
-      rc = store_err(d, w, "writing", tmp);
-      break;
-    }
-    *size += (uint64_t)n;
-  }
+  int rc = pump(in, path, fd, tmp, h, size, d);
   brr_hasher_final(h, hex);
   if (rc == 0 && fsync(fd) < 0) rc = store_err(d, -errno, "writing", tmp);
   if (close(fd) < 0 && rc == 0) rc = store_err(d, -errno, "writing", tmp);
@@ -348,28 +348,13 @@ static int copy_out(const char *src, const char *dest, unsigned mode, brr_diags 
   if (in < 0) return errno == ENOENT ? BRR_ENOENT : store_err(d, -errno, "reading", src);
   char *tmp = brr_xasprintf("%s.brr-restore.XXXXXX", dest);
   int fd = mkstemp(tmp);
-  int rc = 0;
   if (fd < 0) {
-    rc = store_err(d, -errno, "creating", tmp);
+    int rc = store_err(d, -errno, "creating", tmp);
     close(in);
     free(tmp);
     return rc;
   }
-  char buf[65536];
-  for (;;) {
-    ssize_t n = read(in, buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      rc = store_err(d, -errno, "reading", src);
-      break;
-    }
-    if (n == 0) break;
-    int w = brr__incr_write_all(fd, buf, (size_t)n);
-    if (w < 0) {
-      rc = store_err(d, w, "writing", tmp);
-      break;
-    }
-  }
+  int rc = pump(in, src, fd, tmp, NULL, NULL, d);
   if (rc == 0 && fchmod(fd, mode & 07777u) < 0) rc = store_err(d, -errno, "writing", tmp);
   if (close(fd) < 0 && rc == 0) rc = store_err(d, -errno, "writing", tmp);
   close(in);

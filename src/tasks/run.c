@@ -2,8 +2,10 @@
  * artifacts, the commit of its final state, and the removal of everything it made.
  *
  * buildrunner spends a source container, a network, the run container and an artifact lister
- * per step. Here the /source tar is PUT into the run container before it starts (an anonymous
- * volume at /source; with services a step volume all of them share), the step network exists
+ * per step. Here /source comes from a source container too, made from one source image per
+ * build and engine (the run container takes its volume with volumes_from); with services, or a
+ * build dir with ".wh.*" names, the tar is PUT into the step's volume instead (anonymous, or a
+ * step volume the services share). The step network exists
  * only when there are services, and the commands run as the container's own process when
  * nothing needs it alive around them (else an idle shell and an exec per command); artifacts
  * are listed by that process, or by one exec in the run container.

@@ -215,7 +215,8 @@ typedef struct brr_run_task {
   const char *source_image; /* ...or the source image (id, owned by the shared state) */
   char *src_id;             /* the source container made from it: its /source volume is
                                the run container's (volumes_from), removed with it */
-  bool source_put;          /* the tar is in the step's /source volume */
+  bool source_put;          /* /source is filled: the tar is in, or the source container's
+                               volume holds it */
   bool deps_put;            /* remote engine: the other steps' artifacts are in /artifacts */
   bool deps_busy;           /* ...their tar is being written on a work thread */
 
